@@ -1,0 +1,142 @@
+"""The HTTP API: the one door every screen (CLI, dashboard, Grafana) comes through.
+
+`create_app` takes everything it serves in an `ApiContext`; nothing is global, so two
+paramedics (or two tests) can run in one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel, Field
+
+from paramedic.api.auth import Principal, TokenAuth, require
+from paramedic.core.bus import EventBus
+from paramedic.core.clock import Clock
+from paramedic.core.events import NoteAdded
+from paramedic.runtime.checks import CheckRegistry, CheckResult
+from paramedic.store.protocol import Store
+
+__all__ = ["ApiContext", "create_app"]
+
+
+@dataclass
+class ApiContext:
+    """What the API serves. Built by the runtime; tests build their own."""
+
+    clock: Clock
+    store: Store
+    bus: EventBus
+    checks: CheckRegistry
+    registry: CollectorRegistry
+    auth: TokenAuth
+    version: str
+    health_metrics: Callable[[], dict[str, float]] = field(default=lambda: {})
+
+
+class NoteIn(BaseModel):
+    """An operator's note on the timeline."""
+
+    text: str = Field(min_length=1, max_length=2000)
+    service: str | None = Field(default=None, max_length=64)
+
+
+def _context(request: Request) -> ApiContext:
+    result: ApiContext = request.app.state.context
+    return result
+
+
+Ctx = Annotated[ApiContext, Depends(_context)]
+Viewer = Annotated[Principal, Depends(require("viewer"))]
+Operator = Annotated[Principal, Depends(require("operator"))]
+Exclude = Annotated[list[str] | None, Query()]
+
+
+def create_app(context: ApiContext) -> FastAPI:
+    app = FastAPI(
+        title="paramedic",
+        version=context.version,
+        description="Recovery supervisor API: health, timeline, incidents, alerts.",
+    )
+    app.state.context = context
+
+    @app.get("/livez", response_class=PlainTextResponse, tags=["probes"])
+    async def livez(c: Ctx, verbose: str | None = None, exclude: Exclude = None) -> Response:
+        """Liveness, Kubernetes style: fails when paramedic's own loop has stalled."""
+        return _probe("livez", await c.checks.run("live"), verbose is not None, exclude or [])
+
+    @app.get("/readyz", response_class=PlainTextResponse, tags=["probes"])
+    async def readyz(c: Ctx, verbose: str | None = None, exclude: Exclude = None) -> Response:
+        """Readiness, Kubernetes style: started, store writable, API serving."""
+        return _probe("readyz", await c.checks.run("ready"), verbose is not None, exclude or [])
+
+    @app.get("/health", tags=["probes"])
+    async def health(c: Ctx) -> JSONResponse:
+        """paramedic's own health in the seed's 1.2 shape; 200 when healthy, else 503."""
+        results = await c.checks.run("live") + await c.checks.run("ready")
+        components = {r.name: r.ok for r in results}
+        healthy = all(components.values())
+        body = {
+            "healthy": healthy,
+            "timestamp": int(c.clock.wall() * 1000),
+            "components": components,
+            "metrics": c.health_metrics(),
+        }
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    @app.get("/metrics", tags=["probes"])
+    async def metrics(c: Ctx) -> Response:
+        """Prometheus text exposition, read from live state at scrape time."""
+        return Response(generate_latest(c.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/api/timeline", tags=["timeline"])
+    async def timeline(
+        c: Ctx,
+        _who: Viewer,
+        after: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        service: str | None = None,
+    ) -> dict[str, Any]:
+        """Durable events, oldest first, from seq `after` on."""
+        rows = await c.store.timeline(after_seq=after, limit=limit, service=service)
+        return {
+            "events": [
+                {
+                    "seq": r.seq,
+                    "id": r.id,
+                    "kind": r.kind,
+                    "wall": r.wall,
+                    "service": r.service,
+                    "summary": r.summary,
+                    "payload": r.payload,
+                }
+                for r in rows
+            ],
+            "next_after": rows[-1].seq if rows else after,
+        }
+
+    @app.post("/api/timeline/notes", status_code=201, tags=["timeline"])
+    async def add_note(note: NoteIn, c: Ctx, who: Operator) -> dict[str, Any]:
+        """Write an operator's note on the timeline; the token's name is the author."""
+        published = await c.bus.publish(
+            NoteAdded(at=c.clock.now(), service=note.service, author=who.name, text=note.text)
+        )
+        return {"seq": published.seq, "id": published.event.id}
+
+    return app
+
+
+def _probe(name: str, results: list[CheckResult], verbose: bool, exclude: list[str]) -> Response:
+    shown = [r for r in results if r.name not in exclude]
+    ok = all(r.ok for r in shown)
+    if ok and not verbose:
+        return PlainTextResponse("ok")
+    lines = [f"[+]{r.name} ok" if r.ok else f"[-]{r.name} failed: {r.reason}" for r in shown]
+    lines.extend(f"[+]{n} excluded: ok" for n in exclude if any(r.name == n for r in results))
+    lines.append(f"{name} check {'passed' if ok else 'failed'}")
+    return PlainTextResponse("\n".join(lines) + "\n", status_code=200 if ok else 503)

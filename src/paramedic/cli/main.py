@@ -1,0 +1,166 @@
+"""The command line: a thin shell over the runtime and the HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import structlog
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from paramedic import __version__
+from paramedic.config import InvalidConfig, load_config
+from paramedic.config.model import LogConfig
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="paramedic: detect, recover, validate and alert for latency-critical services.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Work with configuration files.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+DEFAULT_URL = "http://127.0.0.1:9090"
+UrlOption = Annotated[
+    str, typer.Option("--url", envvar="PARAMEDIC_URL", help="Where paramedic's API listens.")
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="PARAMEDIC_TOKEN",
+        help="Bearer token (prefer the PARAMEDIC_TOKEN environment variable).",
+        show_default=False,
+    ),
+]
+
+
+@app.command()
+def version() -> None:
+    """Print paramedic's version."""
+    typer.echo(__version__)
+
+
+@config_app.command("check")
+def config_check(
+    file: Annotated[Path, typer.Argument(help="The YAML configuration to validate.")],
+) -> None:
+    """Validate FILE: print `ok`, or every mistake with its location, and exit 1."""
+    try:
+        load_config(file)
+    except InvalidConfig as exc:
+        for issue in exc.issues:
+            typer.echo(issue.render(str(file)), err=True)
+        typer.echo(f"{len(exc.issues)} error(s) in {file}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("ok")
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Option("--config", "-c", help="The YAML configuration.")],
+) -> None:
+    """Run paramedic in the foreground until SIGTERM or Ctrl-C."""
+    from paramedic.runtime.serve import serve
+
+    try:
+        cfg = load_config(config)
+    except InvalidConfig as exc:
+        typer.echo(f"paramedic: cannot start: invalid config {config}:", err=True)
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    _configure_logging(cfg.log)
+
+    def announce(paramedic: Any) -> None:
+        typer.echo(f"paramedic {__version__}: API on http://{paramedic.api_url_host()}", err=True)
+
+    code = _run_loop(serve(cfg, base_dir=config.resolve().parent, on_started=announce))
+    raise typer.Exit(code)
+
+
+@app.command()
+def status(url: UrlOption = DEFAULT_URL, token: TokenOption = None) -> None:
+    """Show paramedic's health, as its API reports it."""
+    body = _get(url, "/health", token)
+    console = Console()
+    healthy = body.get("healthy")
+    console.print(
+        f"paramedic at {url}: " + ("[green]healthy[/]" if healthy else "[red]UNHEALTHY[/]")
+    )
+    table = Table("component", "state")
+    for name, ok in sorted(body.get("components", {}).items()):
+        table.add_row(name, "[green]ok[/]" if ok else "[red]failed[/]")
+    console.print(table)
+    metrics = Table("metric", "value")
+    for name, value in sorted(body.get("metrics", {}).items()):
+        metrics.add_row(name, f"{value:g}")
+    console.print(metrics)
+    if not healthy:
+        raise typer.Exit(1)
+
+
+def _get(url: str, path: str, token: str | None) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = httpx.get(url.rstrip("/") + path, headers=headers, timeout=5.0)
+    except httpx.HTTPError as exc:
+        typer.echo(
+            f"paramedic: cannot reach {url}: {exc}; is `paramedic run` up? (--url / PARAMEDIC_URL)",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    if response.status_code in (401, 403):
+        typer.echo(f"paramedic: {response.status_code}: {response.json().get('detail')}", err=True)
+        raise typer.Exit(2)
+    try:
+        data: dict[str, Any] = response.json()
+    except ValueError:
+        typer.echo(
+            f"paramedic: {url}{path} did not answer JSON (status {response.status_code})", err=True
+        )
+        raise typer.Exit(2) from None
+    return data
+
+
+def _configure_logging(cfg: LogConfig) -> None:
+    level = getattr(logging, cfg.level.upper())
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if cfg.format == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def _run_loop(coro: Any) -> int:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        result: int = asyncio.run(coro)
+        return result
+    code: int = uvloop.run(coro)
+    return code
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()

@@ -1,0 +1,16 @@
+"""Typed configuration: YAML in, validated `Config` out, every mistake located."""
+
+from paramedic.config.durations import format_duration, parse_duration
+from paramedic.config.load import ConfigIssue, InvalidConfig, load_config, parse_config
+from paramedic.config.model import Config, ServiceConfig
+
+__all__ = [
+    "Config",
+    "ConfigIssue",
+    "InvalidConfig",
+    "ServiceConfig",
+    "format_duration",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+]

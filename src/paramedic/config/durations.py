@@ -1,0 +1,47 @@
+"""Durations as people write them in config: `100ms`, `5s`, `2m`, `1h`, `1h30m`."""
+
+from __future__ import annotations
+
+import math
+import re
+
+__all__ = ["format_duration", "parse_duration"]
+
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(us|ms|s|m|h|d)")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from a duration string; raises ValueError with a hint on anything else.
+
+    A bare number is refused on purpose: `timeout: 300` could mean ms or s, and guessing
+    wrong by 1000x is the kind of mistake a supervisor must not make silently.
+    """
+    value = text.strip()
+    if not value:
+        msg = "empty duration; write it with a unit, e.g. 100ms, 5s, 2m, 1h"
+        raise ValueError(msg)
+    pos = 0
+    total = 0.0
+    for match in _PART.finditer(value):
+        if match.start() != pos:
+            break
+        total += float(match[1]) * _UNITS[match[2]]
+        pos = match.end()
+    if pos != len(value) or pos == 0:
+        msg = f"{text!r} is not a duration; write it with a unit, e.g. 100ms, 5s, 2m, 1h"
+        raise ValueError(msg)
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest exact spelling of `seconds` in the units above, for messages."""
+    if seconds == 0:
+        return "0s"
+    for unit, size in (("h", 3600.0), ("m", 60.0), ("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        count = seconds / size
+        if count >= 1 and math.isclose(count, round(count), abs_tol=1e-9):
+            return f"{round(count)}{unit}"
+    if seconds >= 1:
+        return f"{seconds:g}s"
+    return f"{seconds * 1000:g}ms"

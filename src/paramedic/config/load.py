@@ -1,0 +1,240 @@
+"""Load one YAML file into a validated `Config`, or report every mistake with its place.
+
+Each problem is reported as `FILE:LINE:COL: dotted.path: message`, all at once, so a user
+fixes a file in one pass. Duplicate keys are errors (PyYAML would keep the last one silently).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from paramedic.config.expand import expand
+from paramedic.config.model import Config
+from paramedic.core.errors import ConfigError
+
+__all__ = ["ConfigIssue", "InvalidConfig", "load_config", "parse_config"]
+
+Loc = tuple[str | int, ...]
+_PATH_PREFIX = re.compile(r"^((?:[A-Za-z0-9_.-]+)(?:\.[A-Za-z0-9_-]+)*): (.*)$", re.S)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    """One mistake: where it is (key path and, when known, file position) and what to do."""
+
+    loc: Loc
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+    @property
+    def path(self) -> str:
+        out = ""
+        for part in self.loc:
+            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+        return out or "(top level)"
+
+    def render(self, source: str) -> str:
+        where = f"{source}:{self.line}:{self.column}: " if self.line else f"{source}: "
+        return f"{where}{self.path}: {self.message}"
+
+
+class InvalidConfig(ConfigError):
+    """The file has one or more mistakes; `issues` holds them all."""
+
+    def __init__(self, source: str, issues: list[ConfigIssue]) -> None:
+        self.source = source
+        self.issues = issues
+        super().__init__("\n".join(issue.render(source) for issue in issues))
+
+
+def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Config:
+    """Read, expand and validate `path`. Relative paths inside are taken from the file's folder."""
+    file = Path(path)
+    try:
+        text = file.read_text("utf-8")
+    except OSError as exc:
+        raise InvalidConfig(
+            str(file), [ConfigIssue((), f"cannot read file: {exc.strerror}")]
+        ) from exc
+    except UnicodeDecodeError as exc:
+        msg = f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at offset {exc.start}"
+        raise InvalidConfig(str(file), [ConfigIssue((), msg)]) from exc
+    return parse_config(text, source=str(file), env=env, base_dir=file.parent)
+
+
+def parse_config(
+    text: str,
+    *,
+    source: str = "<config>",
+    env: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+) -> Config:
+    """Validate YAML text. `env` defaults to the process environment."""
+    environ = dict(os.environ if env is None else env)
+    marks: dict[Loc, tuple[int, int]] = {}
+    issues: list[ConfigIssue] = []
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        issue = ConfigIssue(
+            (),
+            f"YAML syntax: {problem}",
+            mark.line + 1 if mark else None,
+            mark.column + 1 if mark else None,
+        )
+        raise InvalidConfig(source, [issue]) from None
+    if node is not None:
+        _collect_marks(node, (), marks, issues)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise InvalidConfig(source, [ConfigIssue((), "the file must be a mapping of keys", 1, 1)])
+
+    expanded, failures = expand(raw, environ)
+    issues += [_place(ConfigIssue(f.path, f.message), marks) for f in failures]
+    context = {"env": environ, "base_dir": str(base_dir or Path.cwd())}
+    try:
+        config = Config.model_validate(expanded, context=context)
+    except ValidationError as exc:
+        issues += [_place(_from_pydantic(err), marks) for err in exc.errors()]
+        config = None
+    if issues or config is None:
+        issues.sort(key=lambda i: (i.line or 0, i.column or 0))
+        raise InvalidConfig(source, _dedupe(issues))
+    return config
+
+
+def _collect_marks(
+    node: yaml.Node, loc: Loc, marks: dict[Loc, tuple[int, int]], issues: list[ConfigIssue]
+) -> None:
+    marks[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                issues.append(
+                    ConfigIssue(
+                        (*loc, key),
+                        f"duplicate key (first at line {seen[key]}); YAML would keep only the last",
+                        key_node.start_mark.line + 1,
+                        key_node.start_mark.column + 1,
+                    )
+                )
+            seen[key] = key_node.start_mark.line + 1
+            # The key's own position is the more useful one for "unknown key" errors.
+            marks[(*loc, key, "__key__")] = (
+                key_node.start_mark.line + 1,
+                key_node.start_mark.column + 1,
+            )
+            _collect_marks(value_node, (*loc, key), marks, issues)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _collect_marks(item, (*loc, index), marks, issues)
+
+
+def _place(issue: ConfigIssue, marks: dict[Loc, tuple[int, int]]) -> ConfigIssue:
+    loc = issue.loc
+    for candidate in ((*loc, "__key__"), loc):
+        if candidate in marks:
+            line, col = marks[candidate]
+            return ConfigIssue(loc, issue.message, line, col)
+    # Missing keys have no mark of their own: point at the nearest enclosing one.
+    while loc:
+        loc = loc[:-1]
+        if loc in marks:
+            line, col = marks[loc]
+            return ConfigIssue(issue.loc, issue.message, line, col)
+    return issue
+
+
+def _from_pydantic(err: Any) -> ConfigIssue:
+    loc: Loc = tuple(p for p in err["loc"] if not _is_schema_tag(p))
+    kind = err["type"]
+    value = err.get("input")
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        message = "unknown key"
+        if allowed:
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+            message += f" (allowed: {', '.join(sorted(allowed))})"
+    elif kind == "missing":
+        message = "required key is missing"
+    elif kind.endswith("_type") or kind.endswith("_parsing") or kind == "literal_error":
+        message = f"{message}; got {_show(value)}"
+    elif kind == "value_error":
+        # Model-level checks name the key they are about: "services.x.depends_on: ..." from
+        # the root, "key_env: ..." from a section. Move that name into the location.
+        match = _PATH_PREFIX.match(message)
+        if match:
+            loc = (*loc, *(int(p) if p.isdigit() else p for p in match[1].split(".")))
+            message = match[2]
+    return ConfigIssue(loc, message)
+
+
+def _is_schema_tag(part: str | int) -> bool:
+    # pydantic adds schema steps such as "[key]" or "function-after[...]" to some locs.
+    return isinstance(part, str) and (part == "[key]" or part.startswith(("function-", "lax-")))
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _allowed_keys(loc: Loc) -> list[str]:
+    model: Any = Config
+    for part in loc:
+        model = _unwrap(model)
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            field = model.model_fields.get(str(part))
+            if field is None:
+                return []
+            model = field.annotation
+        elif typing.get_origin(model) in (dict, list):
+            model = typing.get_args(model)[-1]
+        else:
+            return []
+    model = _unwrap(model)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return members[0] if len(members) == 1 else annotation
+    if origin is typing.Annotated:
+        return typing.get_args(annotation)[0]
+    return annotation
+
+
+def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    seen: set[tuple[Loc, str]] = set()
+    out = []
+    for issue in issues:
+        key = (issue.loc, issue.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(issue)
+    return out

@@ -1,0 +1,346 @@
+"""The typed configuration: one YAML file validated into these models.
+
+Every model forbids unknown keys: a misspelt `timout` must be an error, never a silently
+ignored line that leaves a default in force. Secrets appear only as references (`*_env`,
+`*_file`) resolved at load time into `SecretStr`, which never prints its value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from paramedic.config.durations import format_duration, parse_duration
+
+__all__ = [
+    "ApiConfig",
+    "ApiToken",
+    "Config",
+    "HeartbeatConfig",
+    "HeartbeatListener",
+    "LogConfig",
+    "ProcessConfig",
+    "Role",
+    "ServiceConfig",
+    "StoreConfig",
+]
+
+SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+Role = Literal["viewer", "operator", "admin"]
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value  # let the float check reject it with pydantic's own message
+    if isinstance(value, int | float):
+        msg = f"{value} has no unit; write e.g. {value}ms or {value}s"
+        raise ValueError(msg)
+    if isinstance(value, str):
+        return parse_duration(value)
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
+
+
+def _service_name(name: str) -> str:
+    if not SERVICE_NAME.match(name):
+        msg = (
+            f"service name {name!r} must be 1-64 characters of a-z, 0-9, '_', '.', '-',"
+            " starting with a letter or digit"
+        )
+        raise ValueError(msg)
+    return name
+
+
+ServiceName = Annotated[str, AfterValidator(_service_name)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _host_port(value: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        host, port = default_host, value
+    host = host.strip("[]") or default_host
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        msg = f"{value!r} is not host:port (port 0-65535), e.g. 127.0.0.1:9090"
+        raise ValueError(msg)
+    return host, int(port)
+
+
+class _SecretRef(_Model):
+    """Mixin logic for a secret given by `<name>_env` or `<name>_file`, exactly one."""
+
+    _secret: SecretStr | None = PrivateAttr(default=None)
+
+    def _resolve(
+        self, name: str, env_name: str | None, file: Path | None, info: ValidationInfo
+    ) -> None:
+        if (env_name is None) == (file is None):
+            msg = f"give exactly one of {name}_env or {name}_file"
+            raise ValueError(msg)
+        ctx = info.context or {}
+        if env_name is not None:
+            env = ctx.get("env", {})
+            if env_name not in env:
+                msg = f"{name}_env: environment variable {env_name} is not set; export it"
+                raise ValueError(msg)
+            self._secret = SecretStr(env[env_name])
+            return
+        assert file is not None
+        path = file if file.is_absolute() else Path(ctx.get("base_dir", ".")) / file
+        try:
+            text = path.read_text("utf-8").strip()
+        except OSError as exc:
+            msg = f"{name}_file: cannot read {path}: {exc.strerror}"
+            raise ValueError(msg) from exc
+        if not text:
+            msg = f"{name}_file: {path} is empty"
+            raise ValueError(msg)
+        self._secret = SecretStr(text)
+
+    @property
+    def secret(self) -> SecretStr:
+        assert self._secret is not None, "validated config always resolves its secrets"
+        return self._secret
+
+
+class ApiToken(_SecretRef):
+    """A bearer token and the role it grants. The value comes from the environment or a file."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
+    role: Role
+    token_env: str | None = None
+    token_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _load(self, info: ValidationInfo) -> ApiToken:
+        self._resolve("token", self.token_env, self.token_file, info)
+        if len(self.secret.get_secret_value()) < 16:
+            msg = "token is shorter than 16 characters; use a long random value"
+            raise ValueError(msg)
+        return self
+
+
+class ApiConfig(_Model):
+    """The HTTP API: where it listens and who may do what."""
+
+    listen: str = "127.0.0.1:9090"
+    tokens: list[ApiToken] = Field(default_factory=list)
+    read_requires_token: bool = False
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        host, _port = _host_port(value)
+        if host != "localhost":
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                msg = f"{host!r} is not an IP address (or localhost)"
+                raise ValueError(msg) from None
+        return value
+
+    @property
+    def host(self) -> str:
+        return _host_port(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return _host_port(self.listen)[1]
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ApiConfig:
+        names = [t.name for t in self.tokens]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            msg = f"token names must be unique; repeated: {', '.join(dupes)}"
+            raise ValueError(msg)
+        return self
+
+
+class StoreConfig(_Model):
+    """Where durable state lives. Only the embedded SQLite backend exists today."""
+
+    backend: Literal["sqlite"] = "sqlite"
+    path: Path = Path("var/paramedic.db")
+    synchronous: Literal["full", "normal"] = "full"
+
+
+class LogConfig(_Model):
+    format: Literal["console", "json"] = "console"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class HeartbeatListener(_SecretRef):
+    """The UDP endpoint services send heartbeats to, and the key shared by all services."""
+
+    listen: str = "127.0.0.1:9999"
+    multicast_group: str | None = None
+    key_env: str | None = None
+    key_file: Path | None = None
+    max_skew: Duration = 2.0
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        _host_port(value)
+        return value
+
+    @field_validator("multicast_group")
+    @classmethod
+    def _group(cls, value: str | None) -> str | None:
+        if value is not None and not ipaddress.ip_address(value).is_multicast:
+            msg = f"{value} is not a multicast address (224.0.0.0/4)"
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _load(self, info: ValidationInfo) -> HeartbeatListener:
+        if self.key_env is not None or self.key_file is not None:
+            self._resolve("key", self.key_env, self.key_file, info)
+        return self
+
+    @property
+    def shared_key(self) -> SecretStr | None:
+        return self._secret
+
+    @property
+    def host(self) -> str:
+        return _host_port(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return _host_port(self.listen)[1]
+
+
+class HeartbeatConfig(_SecretRef):
+    """How a service heartbeats, and when its silence counts as a failure."""
+
+    interval: Duration = 0.1
+    timeout: Duration = 0.3
+    detector: Literal["timeout", "phi"] = "timeout"
+    key_env: str | None = None
+    key_file: Path | None = None
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: float) -> float:
+        if value <= 0:
+            msg = "must be greater than 0"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: float, info: ValidationInfo) -> float:
+        interval = info.data.get("interval")
+        if interval is not None and value <= interval:
+            msg = (
+                f"must be greater than interval ({format_duration(interval)});"
+                f" got {format_duration(value)}"
+            )
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _load(self, info: ValidationInfo) -> HeartbeatConfig:
+        if self.key_env is not None or self.key_file is not None:
+            self._resolve("key", self.key_env, self.key_file, info)
+        return self
+
+    @property
+    def key(self) -> SecretStr | None:
+        return self._secret
+
+
+class ProcessConfig(_Model):
+    """A process paramedic starts and owns. argv is exec'd directly: never through a shell."""
+
+    argv: list[str] = Field(min_length=1)
+    env: dict[str, str] = Field(default_factory=dict)
+    inherit_env: bool = True
+    cwd: Path | None = None
+    stop_signal: Literal["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2"] = "SIGTERM"
+    stop_timeout: Duration = 5.0
+    log_file: Path | None = None
+
+    @field_validator("argv")
+    @classmethod
+    def _argv(cls, value: list[str]) -> list[str]:
+        if not value[0].strip():
+            msg = "argv[0] is empty; give the program to run"
+            raise ValueError(msg)
+        if any("\x00" in arg for arg in value):
+            msg = "arguments cannot contain NUL bytes"
+            raise ValueError(msg)
+        return value
+
+
+class ServiceConfig(_Model):
+    """One monitored service: what runs, how it signals life, what it depends on."""
+
+    description: str = ""
+    process: ProcessConfig | None = None
+    heartbeat: HeartbeatConfig | None = None
+    depends_on: list[str] = Field(default_factory=list)
+
+
+class Config(_Model):
+    """The whole file."""
+
+    version: Literal[1] = 1
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+    shutdown_timeout: Duration = 10.0
+    heartbeat: HeartbeatListener | None = None
+    services: dict[ServiceName, ServiceConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        for name, svc in self.services.items():
+            for dep in svc.depends_on:
+                if dep == name:
+                    msg = f"services.{name}.depends_on: a service cannot depend on itself"
+                    raise ValueError(msg)
+                if dep not in self.services:
+                    known = ", ".join(sorted(self.services)) or "none"
+                    msg = f"services.{name}.depends_on: unknown service {dep!r} (known: {known})"
+                    raise ValueError(msg)
+            if svc.heartbeat is not None and self.heartbeat is None:
+                msg = (
+                    f"services.{name}.heartbeat: needs a top-level `heartbeat:` section"
+                    " saying where paramedic listens"
+                )
+                raise ValueError(msg)
+            if (
+                svc.heartbeat is not None
+                and svc.heartbeat.key is None
+                and self.heartbeat is not None
+                and self.heartbeat.shared_key is None
+            ):
+                msg = (
+                    f"services.{name}.heartbeat: no key; set key_env/key_file here or on the"
+                    " top-level heartbeat section (heartbeats are always authenticated)"
+                )
+                raise ValueError(msg)
+        return self

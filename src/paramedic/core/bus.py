@@ -1,0 +1,91 @@
+"""The event bus: record first, then fan out.
+
+`publish` appends the event to the durable timeline through a `Recorder` (the store) and only
+then hands it to subscribers, so nothing acts on an event that a crash could lose. Subscribers
+get their own bounded queue; a slow one loses events from its queue (counted) rather than
+stalling everyone, and can catch up from the timeline by `seq`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from paramedic.core.events import Event
+
+__all__ = ["EventBus", "Published", "Recorder", "Subscription"]
+
+
+class Recorder(Protocol):
+    """The one thing the bus needs from the store."""
+
+    async def append(self, event: Event) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """An event with its durable position in the timeline."""
+
+    seq: int
+    event: Event
+
+
+@dataclass(eq=False)
+class Subscription:
+    """A consumer's queue of published events, optionally filtered by kind prefix."""
+
+    name: str
+    prefixes: tuple[str, ...]
+    queue: asyncio.Queue[Published]
+    dropped: int = 0
+    _closed: bool = field(default=False, repr=False)
+
+    def wants(self, event: Event) -> bool:
+        return not self.prefixes or event.kind.startswith(self.prefixes)
+
+    async def __aiter__(self) -> AsyncIterator[Published]:
+        while True:
+            yield await self.queue.get()
+
+
+class EventBus:
+    """Publishes events durably, then delivers them to listeners and subscriptions."""
+
+    def __init__(self, recorder: Recorder, *, queue_size: int = 10_000) -> None:
+        self._recorder = recorder
+        self._queue_size = queue_size
+        self._subscriptions: list[Subscription] = []
+        self._listeners: list[Callable[[Published], None]] = []
+        self.published = 0
+
+    async def publish(self, event: Event) -> Published:
+        """Record `event` durably, then fan it out. Raises StoreError if it cannot be recorded."""
+        seq = await self._recorder.append(event)
+        item = Published(seq, event)
+        self.published += 1
+        for listener in tuple(self._listeners):
+            listener(item)
+        for sub in tuple(self._subscriptions):
+            if sub.wants(event):
+                try:
+                    sub.queue.put_nowait(item)
+                except asyncio.QueueFull:
+                    sub.dropped += 1
+        return item
+
+    def subscribe(self, name: str, *prefixes: str) -> Subscription:
+        """A queue of the events whose kind starts with one of `prefixes` (all if none)."""
+        sub = Subscription(name, prefixes, asyncio.Queue(self._queue_size))
+        self._subscriptions.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        if sub in self._subscriptions:
+            self._subscriptions.remove(sub)
+
+    def add_listener(self, listener: Callable[[Published], None]) -> Callable[[], None]:
+        """A synchronous callback run in publish order (keep it short); returns its remover."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)

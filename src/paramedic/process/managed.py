@@ -1,0 +1,192 @@
+"""A process paramedic starts and owns.
+
+The exit is noticed the instant it happens: the loop watches a pidfd (`os.pidfd_open`) for
+readability, never a polling timer. The child runs in its own session so a Ctrl-C in the
+terminal reaches paramedic only, and paramedic stops its children in order, with a grace
+period before SIGKILL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from paramedic.core.clock import Clock
+from paramedic.core.errors import ProcessError
+
+__all__ = ["ExitStatus", "ManagedProcess"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExitStatus:
+    """How a process ended: a return code, or the signal that killed it."""
+
+    pid: int
+    returncode: int | None
+    signal: str | None
+    started_mono: float
+    ended_mono: float
+    expected: bool
+
+    @property
+    def runtime(self) -> float:
+        return self.ended_mono - self.started_mono
+
+
+class ManagedProcess:
+    """One child process: spawn it, learn at once when it exits, stop it gracefully."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        clock: Clock,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        log_path: Path | None = None,
+        stop_signal: signal.Signals = signal.SIGTERM,
+        stop_timeout: float = 5.0,
+        on_exit: Callable[[ExitStatus], None] | None = None,
+    ) -> None:
+        self.name = name
+        self._argv = list(argv)
+        self._clock = clock
+        self._env = dict(env) if env is not None else None
+        self._cwd = cwd
+        self._log_path = log_path
+        self._stop_signal = stop_signal
+        self._stop_timeout = stop_timeout
+        self._on_exit = on_exit
+        self._popen: subprocess.Popen[bytes] | None = None
+        self._pidfd: int | None = None
+        self._started = 0.0
+        self._stopping = False
+        self._exited: asyncio.Event = asyncio.Event()
+        self.last_exit: ExitStatus | None = None
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        return tuple(self._argv)
+
+    @property
+    def pid(self) -> int | None:
+        return self._popen.pid if self._popen is not None and not self._exited.is_set() else None
+
+    @property
+    def running(self) -> bool:
+        return self._popen is not None and not self._exited.is_set()
+
+    def spawn(self) -> int:
+        """Start the process; raise ProcessError naming the cause if it cannot be started."""
+        if self.running:
+            msg = f"{self.name}: already running (pid {self.pid})"
+            raise ProcessError(msg)
+        program = self._resolve_program()
+        log: IO[bytes] | int = subprocess.DEVNULL
+        if self._log_path is not None:
+            try:
+                self._log_path.parent.mkdir(parents=True, exist_ok=True)
+                log = self._log_path.open("ab")
+            except OSError as exc:
+                msg = f"{self.name}: cannot open log file {self._log_path}: {exc.strerror}"
+                raise ProcessError(msg) from exc
+        try:
+            self._popen = subprocess.Popen(
+                [program, *self._argv[1:]],
+                env=self._env,
+                cwd=self._cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            msg = f"{self.name}: cannot start {self._argv[0]!r}: {exc.strerror}"
+            raise ProcessError(msg) from exc
+        finally:
+            if not isinstance(log, int):
+                log.close()
+        self._started = self._clock.monotonic()
+        self._stopping = False
+        self._exited = asyncio.Event()
+        self._pidfd = os.pidfd_open(self._popen.pid)
+        asyncio.get_running_loop().add_reader(self._pidfd, self._reap)
+        return self._popen.pid
+
+    def _resolve_program(self) -> str:
+        program = self._argv[0]
+        if os.sep in program:
+            return program
+        path = (self._env or os.environ).get("PATH", os.defpath)
+        found = shutil.which(program, path=path)
+        if found is None:
+            msg = f"{self.name}: program {program!r} not found on PATH"
+            raise ProcessError(msg)
+        return found
+
+    def _reap(self) -> None:
+        """Called by the loop when the pidfd turns readable: the child has exited."""
+        assert self._popen is not None
+        assert self._pidfd is not None
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        self._pidfd = None
+        code = self._popen.wait()
+        sig = signal.Signals(-code).name if code < 0 else None
+        status = ExitStatus(
+            pid=self._popen.pid,
+            returncode=None if code < 0 else code,
+            signal=sig,
+            started_mono=self._started,
+            ended_mono=self._clock.monotonic(),
+            expected=self._stopping,
+        )
+        self.last_exit = status
+        self._exited.set()
+        if self._on_exit is not None:
+            self._on_exit(status)
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        if self._popen is not None and self.running:
+            # pidfd_send_signal cannot hit a recycled pid; Popen's own check covers the rest.
+            self._popen.send_signal(sig)
+
+    async def wait(self) -> ExitStatus | None:
+        if self._popen is None:
+            return None
+        await self._exited.wait()
+        return self.last_exit
+
+    async def stop(self, grace: float | None = None) -> ExitStatus | None:
+        """Stop signal, then SIGKILL after the grace period; returns how it ended."""
+        if not self.running:
+            return self.last_exit
+        grace = self._stop_timeout if grace is None else grace
+        self._stopping = True
+        self.send_signal(self._stop_signal)
+        try:
+            async with asyncio.timeout(grace):
+                await self._exited.wait()
+        except TimeoutError:
+            self.kill()
+            await self._exited.wait()
+        return self.last_exit
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: a child's own children must not outlive it."""
+        if self._popen is None or not self.running:
+            return
+        self._stopping = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._popen.pid, signal.SIGKILL)

@@ -1,0 +1,250 @@
+"""One paramedic: builds every component from the config and runs them under one loop.
+
+Start order fails fast and cheap first: bind the API port, open (and migrate) the store,
+then start the loop monitor, the API and the supervised processes. Stop order is the
+reverse, bounded by `shutdown_timeout`; whatever is still running at the deadline is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import signal
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry
+
+from paramedic import __version__
+from paramedic.api.app import ApiContext, create_app
+from paramedic.api.auth import TokenAuth
+from paramedic.api.server import ApiServer
+from paramedic.config.model import Config, ServiceConfig
+from paramedic.core.bus import EventBus
+from paramedic.core.clock import Clock, SystemClock
+from paramedic.core.errors import LifecycleError, ParamedicError, StoreError
+from paramedic.core.events import ParamedicStarted, ParamedicStopping, ProcessExited, ProcessSpawned
+from paramedic.core.ids import new_id
+from paramedic.process.managed import ExitStatus, ManagedProcess
+from paramedic.runtime.checks import CheckRegistry
+from paramedic.runtime.loop_monitor import LoopMonitor
+from paramedic.runtime.metrics import RuntimeCollector
+from paramedic.store.protocol import Store
+from paramedic.store.sqlite import SQLiteStore
+
+__all__ = ["Paramedic"]
+
+log = structlog.get_logger("paramedic")
+
+
+class Paramedic:
+    """The whole supervisor for one config file."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        base_dir: Path,
+        clock: Clock | None = None,
+        store: Store | None = None,
+    ) -> None:
+        self.config = config
+        self.base_dir = base_dir
+        self.clock: Clock = clock or SystemClock()
+        self.instance = new_id("run_")
+        store_path = self._path(config.store.path)
+        self.store: Store = store or SQLiteStore(store_path, synchronous=config.store.synchronous)
+        self.log_dir = store_path.parent / "logs"
+        self.bus = EventBus(self.store)
+        self.loop_monitor = LoopMonitor(self.clock)
+        self.checks = CheckRegistry()
+        self.registry = CollectorRegistry()
+        self.processes: dict[str, ManagedProcess] = {
+            name: self._managed(name, svc) for name, svc in config.services.items() if svc.process
+        }
+        self.started_mono = self.clock.monotonic()
+        self.started = asyncio.Event()
+        self._stop_requested = asyncio.Event()
+        self.stop_reason = ""
+        self._jobs: set[asyncio.Task[None]] = set()  # short: record an exit, ...
+        self._loops: set[asyncio.Task[None]] = set()  # long: loop monitor, API server
+        self._store_open = False
+
+        context = ApiContext(
+            clock=self.clock,
+            store=self.store,
+            bus=self.bus,
+            checks=self.checks,
+            registry=self.registry,
+            auth=TokenAuth(config.api.tokens, read_requires_token=config.api.read_requires_token),
+            version=__version__,
+            health_metrics=self._health_metrics,
+        )
+        self.api = ApiServer(create_app(context), config.api.host, config.api.port)
+        self.registry.register(RuntimeCollector(self, self.clock.monotonic))
+        self._register_checks()
+
+    # -- building ----------------------------------------------------------------------------
+
+    def _path(self, path: Path) -> Path:
+        """Relative paths in the config are relative to the config file's folder."""
+        return path if path.is_absolute() else self.base_dir / path
+
+    def _managed(self, name: str, svc: ServiceConfig) -> ManagedProcess:
+        spec = svc.process
+        assert spec is not None
+        env = dict(os.environ) if spec.inherit_env else {"PATH": os.environ.get("PATH", os.defpath)}
+        env.update(spec.env)
+        env["PARAMEDIC_SERVICE"] = name
+        return ManagedProcess(
+            name,
+            spec.argv,
+            clock=self.clock,
+            env=env,
+            cwd=self._path(spec.cwd) if spec.cwd else self.base_dir,
+            log_path=self._path(spec.log_file) if spec.log_file else self.log_dir / f"{name}.log",
+            stop_signal=signal.Signals[spec.stop_signal],
+            stop_timeout=spec.stop_timeout,
+            on_exit=functools.partial(self._on_exit, name),
+        )
+
+    def _on_exit(self, name: str, status: ExitStatus) -> None:
+        self._job(self._process_exited(name, status))
+
+    def _register_checks(self) -> None:
+        # These are about paramedic itself: a dead service is an incident, not a reason to
+        # take its supervisor out of rotation.
+        async def event_loop() -> tuple[bool, str]:
+            return self.loop_monitor.alive()
+
+        async def started() -> tuple[bool, str]:
+            return (True, "ok") if self.started.is_set() else (False, "still starting")
+
+        async def store() -> tuple[bool, str]:
+            try:
+                await self.store.ping()
+            except StoreError as exc:
+                return False, str(exc)
+            return True, "ok"
+
+        self.checks.add("live", "event_loop", event_loop)
+        self.checks.add("ready", "started", started)
+        self.checks.add("ready", "store", store)
+
+    def _health_metrics(self) -> dict[str, float]:
+        return {
+            "uptime_seconds": round(self.clock.monotonic() - self.started_mono, 3),
+            "event_loop_lag_ms": round(self.loop_monitor.lag * 1000, 3),
+            "event_loop_max_lag_ms": round(self.loop_monitor.max_lag * 1000, 3),
+            "events_published": float(self.bus.published),
+            "processes_running": float(sum(p.running for p in self.processes.values())),
+        }
+
+    # -- running -----------------------------------------------------------------------------
+
+    def _job(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._jobs.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _loop(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._loops.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._jobs.discard(task)
+        self._loops.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("background task failed", task=task.get_name(), error=repr(exc))
+            if isinstance(exc, StoreError):
+                self.request_stop(f"store failed: {exc}")
+
+    async def start(self) -> None:
+        """Start everything; raise LifecycleError with a one-line reason if anything can't."""
+        self.started_mono = self.clock.monotonic()
+        self.api.bind()
+        try:
+            await self.store.open()
+        except StoreError as exc:
+            self.api.close()
+            raise LifecycleError(str(exc)) from exc
+        self._store_open = True
+        self._loop(self.loop_monitor.run(), "loop-monitor")
+        self._loop(self.api.serve(), "api")
+        for name, proc in self.processes.items():
+            try:
+                pid = proc.spawn()
+            except ParamedicError as exc:
+                await self.stop(f"cannot start service {name}")
+                raise LifecycleError(str(exc)) from exc
+            await self.bus.publish(
+                ProcessSpawned(at=self.clock.now(), service=name, pid=pid, argv=proc.argv)
+            )
+        await self.bus.publish(
+            ParamedicStarted(
+                at=self.clock.now(), version=__version__, instance=self.instance, pid=os.getpid()
+            )
+        )
+        self.started.set()
+        log.info("paramedic started", api=f"http://{self.api_url_host()}", run=self.instance)
+
+    def api_url_host(self) -> str:
+        host, port = self.api.address
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    async def _process_exited(self, name: str, status: ExitStatus) -> None:
+        event = ProcessExited(
+            at=self.clock.now(),
+            service=name,
+            pid=status.pid,
+            returncode=status.returncode,
+            signal=status.signal,
+            runtime_s=round(status.runtime, 6),
+            expected=status.expected,
+        )
+        await self.bus.publish(event)
+        (log.info if status.expected else log.warning)(event.summary())
+
+    def request_stop(self, reason: str) -> None:
+        if not self._stop_requested.is_set():
+            self.stop_reason = reason
+            self._stop_requested.set()
+
+    async def wait_stop_requested(self) -> str:
+        await self._stop_requested.wait()
+        return self.stop_reason
+
+    async def stop(self, reason: str) -> None:
+        """Stop children, API and store; the caller bounds this with the shutdown deadline."""
+        log.info("paramedic stopping", reason=reason)
+        if self._store_open:
+            try:
+                await self.bus.publish(ParamedicStopping(at=self.clock.now(), reason=reason))
+            except StoreError as exc:
+                log.error("could not record shutdown", error=str(exc))
+        await asyncio.gather(*(p.stop() for p in self.processes.values()))
+        self.api.shutdown()
+        # Let the children's exit events reach the store before it closes.
+        if self._jobs:
+            await asyncio.wait(list(self._jobs))
+        await self._cancel_loops()
+        self.api.close()
+        if self._store_open:
+            await self.store.close()
+            self._store_open = False
+
+    def kill_everything(self) -> None:
+        """The deadline passed: no child may outlive paramedic."""
+        for proc in self.processes.values():
+            proc.kill()
+
+    async def _cancel_loops(self) -> None:
+        tasks = list(self._loops)
+        for task in tasks:
+            task.cancel(msg="paramedic shutting down")
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,48 @@
+"""paramedic's own metrics, read from live state at scrape time (nothing global)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from paramedic.runtime.app import Paramedic
+
+__all__ = ["RuntimeCollector"]
+
+
+class RuntimeCollector(Collector):
+    """Uptime, loop lag, events published and supervised processes."""
+
+    def __init__(self, paramedic: Paramedic, monotonic: Callable[[], float]) -> None:
+        self._p = paramedic
+        self._monotonic = monotonic
+
+    def collect(self) -> Iterator[Metric]:
+        p = self._p
+        yield GaugeMetricFamily(
+            "paramedic_uptime_seconds",
+            "Seconds since paramedic started.",
+            value=self._monotonic() - p.started_mono,
+        )
+        yield GaugeMetricFamily(
+            "paramedic_event_loop_lag_seconds",
+            "How late paramedic's own loop last woke.",
+            value=p.loop_monitor.lag,
+        )
+        yield CounterMetricFamily(
+            "paramedic_events_published",
+            "Events recorded on the timeline by this run.",
+            value=p.bus.published,
+        )
+        running = GaugeMetricFamily(
+            "paramedic_process_running",
+            "1 while a supervised process is running.",
+            labels=["service"],
+        )
+        for name, proc in p.processes.items():
+            running.add_metric([name], 1.0 if proc.running else 0.0)
+        yield running

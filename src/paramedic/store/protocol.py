@@ -1,0 +1,59 @@
+"""The Store protocol: what every backend (SQLite now, PostgreSQL later) must offer.
+
+Callers depend on this protocol only. Every method that writes returns after the write is
+durable, because the rule of the house is "recorded first, acted on second".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from paramedic.core.events import Event
+
+__all__ = ["Store", "StoredEvent"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One timeline row as read back: `seq` is its durable position, strictly increasing."""
+
+    seq: int
+    id: str
+    kind: str
+    mono: float
+    wall: float
+    service: str | None
+    summary: str
+    payload: dict[str, Any]
+
+
+class Store(Protocol):
+    """Durable state of one paramedic (or, later, of a cluster of them)."""
+
+    async def open(self) -> None:
+        """Create or migrate the schema; raise StoreError with the reason if impossible."""
+        ...
+
+    async def close(self) -> None:
+        """Flush what is pending and release the backend."""
+        ...
+
+    async def append(self, event: Event) -> int:
+        """Write one event to the timeline; return its seq once it is durable."""
+        ...
+
+    async def timeline(
+        self, *, after_seq: int = 0, limit: int = 1000, service: str | None = None
+    ) -> list[StoredEvent]:
+        """Events with seq greater than `after_seq`, oldest first."""
+        ...
+
+    async def ping(self) -> None:
+        """Prove the backend answers and accepts writes; raise StoreError otherwise."""
+        ...
+
+    @property
+    def schema_version(self) -> int:
+        """The migration the schema is at, after `open`."""
+        ...

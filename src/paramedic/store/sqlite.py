@@ -1,0 +1,243 @@
+"""SQLite backend: the embedded default.
+
+One writer thread owns the write connection. Callers on the event loop hand it work and await
+a future; the thread drains everything queued, runs it in one transaction and commits once
+(group commit), so a burst of events costs one fsync, and the loop never blocks on disk (a WAL
+checkpoint can take milliseconds). Reads use their own connection in a worker thread; WAL lets
+them run beside the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, Literal
+
+from paramedic.core.errors import StoreError
+from paramedic.core.events import Event
+from paramedic.store.protocol import StoredEvent
+from paramedic.store.schema import load_migrations
+
+__all__ = ["SQLiteStore"]
+
+Synchronous = Literal["full", "normal"]
+_Job = Callable[[sqlite3.Connection], Any]
+_STOP = object()
+_MAX_BATCH = 1024
+
+
+class SQLiteStore:
+    """A `Store` on one SQLite file in WAL mode."""
+
+    def __init__(self, path: Path | str, *, synchronous: Synchronous = "full") -> None:
+        self._path = Path(path)
+        self._synchronous = synchronous
+        self._jobs: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()
+        self._schema_version = 0
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def schema_version(self) -> int:
+        return self._schema_version
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            msg = f"store directory {self._path.parent} cannot be created: {exc.strerror}"
+            raise StoreError(msg) from exc
+        ready: Future[int] = Future()
+        self._writer = threading.Thread(
+            target=self._run_writer, args=(ready,), name="paramedic-store-writer", daemon=True
+        )
+        self._writer.start()
+        self._schema_version = await asyncio.wrap_future(ready)
+        self._reader = await asyncio.to_thread(self._connect)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._jobs.put(_STOP)
+            await asyncio.to_thread(self._writer.join)
+            self._writer = None
+        if self._reader is not None:
+            with self._read_lock:
+                self._reader.close()
+            self._reader = None
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def append(self, event: Event) -> int:
+        row = (
+            event.id,
+            event.kind,
+            event.at.mono,
+            event.at.wall,
+            event.service,
+            event.summary(),
+            json.dumps(event.payload(), separators=(",", ":"), default=str),
+        )
+
+        def insert(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "INSERT INTO timeline (id, kind, mono, wall, service, summary, payload)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+        seq: int = await self._submit(insert)
+        return seq
+
+    async def ping(self) -> None:
+        def touch(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO liveness (id, wall) VALUES (1, julianday('now'))")
+
+        await self._submit(touch)
+
+    async def _submit(self, job: _Job) -> Any:
+        if self._writer is None or not self._writer.is_alive():
+            msg = f"store {self._path} is not open"
+            raise StoreError(msg)
+        fut: Future[Any] = Future()
+        self._jobs.put((job, fut))
+        return await asyncio.wrap_future(fut)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def timeline(
+        self, *, after_seq: int = 0, limit: int = 1000, service: str | None = None
+    ) -> list[StoredEvent]:
+        sql = (
+            "SELECT seq, id, kind, mono, wall, service, summary, payload"
+            " FROM timeline WHERE seq > ?"
+        )
+        args: list[Any] = [after_seq]
+        if service is not None:
+            sql += " AND service = ?"
+            args.append(service)
+        sql += " ORDER BY seq LIMIT ?"
+        args.append(limit)
+        rows = await asyncio.to_thread(self._read, sql, args)
+        return [
+            StoredEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7])) for r in rows
+        ]
+
+    def _read(self, sql: str, args: list[Any]) -> list[tuple[Any, ...]]:
+        if self._reader is None:
+            msg = f"store {self._path} is not open"
+            raise StoreError(msg)
+        with self._read_lock:
+            return self._reader.execute(sql, args).fetchall()
+
+    # -- the writer thread -----------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._synchronous.upper()}")
+        conn.execute("PRAGMA busy_timeout=5000")
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> int:
+        current: int = conn.execute("PRAGMA user_version").fetchone()[0]
+        migrations = load_migrations()
+        if current > len(migrations):
+            msg = (
+                f"store {self._path} is at schema {current}, newer than this paramedic "
+                f"knows ({len(migrations)}); upgrade paramedic"
+            )
+            raise StoreError(msg)
+        for migration in migrations[current:]:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _split_sql(migration.sql):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={migration.version}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return len(migrations)
+
+    def _run_writer(self, ready: Future[int]) -> None:
+        try:
+            conn = self._connect()
+            version = self._migrate(conn)
+        except (sqlite3.Error, OSError) as exc:
+            ready.set_exception(StoreError(f"store {self._path} is not writable: {exc}"))
+            return
+        except StoreError as exc:
+            ready.set_exception(exc)
+            return
+        ready.set_result(version)
+        try:
+            self._write_loop(conn)
+        finally:
+            conn.close()
+
+    def _write_loop(self, conn: sqlite3.Connection) -> None:
+        while True:
+            first = self._jobs.get()
+            batch = [first]
+            while len(batch) < _MAX_BATCH:
+                try:
+                    batch.append(self._jobs.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(item is _STOP for item in batch)
+            work = [item for item in batch if item is not _STOP]
+            if work:
+                self._commit_batch(conn, work)  # type: ignore[arg-type]
+            if stop:
+                return
+
+    @staticmethod
+    def _commit_batch(conn: sqlite3.Connection, batch: list[tuple[_Job, Future[Any]]]) -> None:
+        results: list[tuple[Future[Any], Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for job, fut in batch:
+                conn.execute("SAVEPOINT job")
+                try:
+                    results.append((fut, job(conn), None))
+                    conn.execute("RELEASE job")
+                except sqlite3.Error as exc:
+                    # One bad job must not take the rest of the batch down with it.
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    results.append((fut, None, StoreError(f"store write failed: {exc}")))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            error = StoreError(f"store commit failed: {exc}")
+            for _job, fut in batch:
+                fut.set_exception(error)
+            return
+        # Futures resolve only after COMMIT: nobody acts on a write that is not durable.
+        for fut, value, failure in results:
+            if failure is None:
+                fut.set_result(value)
+            else:
+                fut.set_exception(failure)
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (our migrations hold no `;` inside literals)."""
+    body = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("--"))
+    return [s.strip() for s in body.split(";") if s.strip()]

@@ -1,0 +1,89 @@
+"""Start the real `paramedic run` in a subprocess and wait for the events it prints."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ANNOUNCE = re.compile(r"API on (http://\S+)")
+
+
+class RunningParamedic:
+    """A `paramedic run` process whose stderr is read line by line on a thread."""
+
+    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "paramedic.cli", "run", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.output: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.url = ""
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        with self.proc.stderr:
+            for line in self.proc.stderr:
+                self.output.append(line)
+                self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_started(self, timeout: float = 30.0) -> str:
+        """Block until paramedic announces its API (or exits); return the API URL."""
+        while True:
+            line = self.lines.get(timeout=timeout)
+            if line is None:
+                msg = f"paramedic exited before starting: {''.join(self.output)}"
+                raise AssertionError(msg)
+            match = ANNOUNCE.search(line)
+            if match:
+                self.url = match[1]
+                return self.url
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=5.0, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.post(self.url + path, timeout=5.0, **kwargs)
+
+    def signal(self, sig: signal.Signals) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return code
+
+    def child_pids(self) -> list[int]:
+        events = self.get("/api/timeline", params={"limit": 1000}).json()["events"]
+        return [e["payload"]["pid"] for e in events if e["kind"] == "process.spawned"]
+
+    def ensure_dead(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(timeout=5)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

@@ -1,0 +1,179 @@
+"""Replay protection (sequence window, retired instances, skew) and the receiver's table."""
+
+from __future__ import annotations
+
+import pytest
+
+from paramedic.detect.heartbeat import (
+    FLAG_SHUTTING_DOWN,
+    FLAG_STALLED,
+    Heartbeat,
+    HeartbeatTable,
+    Observation,
+    ReplayGuard,
+    SequenceWindow,
+    within_skew,
+)
+
+A = b"A" * 16
+B = b"B" * 16
+C = b"C" * 16
+
+
+def _admit_all(window: SequenceWindow, seqs: list[int]) -> list[bool]:
+    return [window.admit(seq) for seq in seqs]
+
+
+def test_in_order_sequences_are_accepted() -> None:
+    """The common case: every new sequence passes."""
+    assert [True] * 5 == _admit_all(SequenceWindow(), [0, 1, 2, 3, 4])
+
+
+def test_duplicate_is_refused() -> None:
+    """The same sequence twice is a replay, whether it is the newest or an older one."""
+    assert [True, True, False, False] == _admit_all(SequenceWindow(), [0, 1, 1, 0])
+
+
+def test_reordering_inside_window_is_accepted_once() -> None:
+    """Late datagrams within 64 of the newest pass exactly once."""
+    expected = [True, True, True, True, False, False]
+    assert expected == _admit_all(SequenceWindow(), [10, 7, 9, 8, 7, 9])
+
+
+def test_window_edge_is_63_behind_the_newest() -> None:
+    """top-63 is the oldest acceptable sequence; top-64 is too old to judge and refused."""
+    window = SequenceWindow()
+    assert [True, True, False] == _admit_all(window, [100, 37, 36])
+
+
+def test_sliding_forgets_marks_that_leave_the_window() -> None:
+    """After the window slides, seqs below it are refused even though they were never seen."""
+    expected = [True, True, False, True]
+    assert expected == _admit_all(SequenceWindow(), [0, 64, 0, 1])
+
+
+def test_huge_jump_resets_window_without_a_huge_bitmap() -> None:
+    """A jump far past the window is accepted and keeps the bitmap at one bit."""
+    window = SequenceWindow()
+    assert [True, True, False, True] == _admit_all(window, [5, 2**64 - 1, 5, 2**64 - 2])
+    assert window.bitmap < 2**64
+
+
+def test_first_sequence_of_an_instance_may_be_anything() -> None:
+    """A receiver started after the sender still accepts its first datagram."""
+    assert [True, False] == _admit_all(SequenceWindow(), [123_456, 123_456])
+
+
+def test_guard_keeps_windows_per_service() -> None:
+    """Two services with the same instance id and seqs do not interfere."""
+    guard = ReplayGuard()
+    actual = [guard.admit("a", A, 0), guard.admit("b", A, 0), guard.admit("a", A, 0)]
+    assert [None, None, "replayed"] == actual
+
+
+def test_new_instance_gets_a_fresh_window_and_retires_the_old() -> None:
+    """A restart starts at seq 0 again; the dead incarnation's datagrams are refused."""
+    guard = ReplayGuard()
+    actual = [
+        guard.admit("svc", A, 500),
+        guard.admit("svc", B, 0),
+        guard.admit("svc", B, 1),
+        guard.admit("svc", A, 501),
+        guard.admit("svc", B, 0),
+    ]
+    assert [None, None, None, "retired_instance", "replayed"] == actual
+    assert B == guard.current_instance("svc")
+
+
+def test_retired_memory_is_bounded() -> None:
+    """Only the most recent retired instances are remembered, so memory stays bounded."""
+    guard = ReplayGuard(retired_per_service=1)
+    for instance in (A, B, C):
+        guard.admit("svc", instance, 0)
+    assert [None, "retired_instance"] == [guard.admit("svc", A, 1), guard.admit("svc", C, 1)]
+
+
+def test_forget_drops_all_state() -> None:
+    """A service removed from config leaves nothing behind."""
+    guard = ReplayGuard()
+    guard.admit("svc", A, 0)
+    guard.forget("svc")
+    assert (None, None) == (guard.current_instance("svc"), guard.admit("svc", A, 0))
+
+
+@pytest.mark.parametrize(
+    ("sent_ns", "expected"),
+    [
+        (10_000_000_000, True),
+        (8_000_000_000, True),
+        (12_000_000_000, True),
+        (7_999_999_999, False),
+        (12_000_000_001, False),
+    ],
+)
+def test_skew_bound_applies_in_both_directions(sent_ns: int, expected: bool) -> None:
+    """A sender clock 2 s behind or ahead is still fine; one nanosecond more is not."""
+    assert expected == within_skew(sent_ns, 10_000_000_000, 2_000_000_000)
+
+
+def _beat(seq: int, instance: bytes = A, flags: int = 0, service: str = "svc") -> Heartbeat:
+    return Heartbeat(service, instance, seq, 0, flags, 0, 0, 0, 0)
+
+
+def test_table_records_last_state_and_gaps() -> None:
+    """Receive time, newest fields and lost datagrams are visible per service."""
+    table = HeartbeatTable()
+    for seq, rx in ((0, 1.0), (1, 1.1), (4, 1.4)):
+        table.record(_beat(seq), rx)
+    state = table.get("svc")
+    assert state is not None
+    assert (4, 1.4, 3, 2, 0) == (state.last_seq, state.last_rx, state.beats, state.gaps, 0)
+    assert pytest.approx(0.6) == table.seconds_since("svc", 2.0)
+    assert None is table.seconds_since("other", 2.0)
+
+
+def test_table_late_datagram_proves_life_but_keeps_newest_fields() -> None:
+    """A reordered heartbeat refreshes the receive time without rolling state back."""
+    table = HeartbeatTable()
+    table.record(_beat(5), 1.0)
+    table.record(_beat(3), 1.2)
+    state = table.get("svc")
+    assert state is not None
+    assert (5, 1.2, 1) == (state.last_seq, state.last_rx, state.reordered)
+
+
+def test_table_instance_change_is_an_observation() -> None:
+    """A restart faster than any timeout is still recorded, once, with both instance ids."""
+    seen: list[Observation] = []
+    table = HeartbeatTable(on_observation=seen.append)
+    table.record(_beat(7), 1.0)
+    table.record(_beat(0, instance=B), 1.1)
+    table.record(_beat(1, instance=B), 1.2)
+    state = table.get("svc")
+    assert state is not None
+    assert (1, B, 0) == (state.instance_changes, state.instance, state.gaps)
+    kinds = [(o.service, o.kind) for o in table.drain_observations()]
+    assert [("svc", "first_seen"), ("svc", "instance_change")] == kinds
+    assert [] == table.drain_observations()
+    assert 2 == len(seen)
+    assert "41414141" in seen[1].detail
+    assert "42424242" in seen[1].detail
+
+
+def test_table_flag_transitions_are_observations() -> None:
+    """Stall, recovery and planned shutdown each appear once, at their transition."""
+    table = HeartbeatTable()
+    flags = [0, FLAG_STALLED, FLAG_STALLED, 0, FLAG_SHUTTING_DOWN]
+    for seq, flag in enumerate(flags):
+        table.record(_beat(seq, flags=flag), float(seq))
+    kinds = [o.kind for o in table.drain_observations()]
+    assert ["first_seen", "stalled", "unstalled", "shutting_down"] == kinds
+
+
+def test_table_observation_queue_is_bounded() -> None:
+    """A flapping service cannot grow the observation queue without limit."""
+    table = HeartbeatTable(max_observations=3)
+    for seq in range(10):
+        table.record(_beat(0, instance=bytes([seq]) * 16), float(seq))
+    assert 3 == len(table.drain_observations())
+    assert 1 == len(table.services)
