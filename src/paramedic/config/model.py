@@ -10,13 +10,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
@@ -25,7 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from paramedic.config.durations import format_duration, parse_duration
+from paramedic.config.durations import format_duration
+from paramedic.config.types import Duration, StrictModel, host_port
 
 __all__ = [
     "ApiConfig",
@@ -44,20 +42,6 @@ SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 Role = Literal["viewer", "operator", "admin"]
 
 
-def _duration(value: Any) -> Any:
-    if isinstance(value, bool):
-        return value  # let the float check reject it with pydantic's own message
-    if isinstance(value, int | float):
-        msg = f"{value} has no unit; write e.g. {value}ms or {value}s"
-        raise ValueError(msg)
-    if isinstance(value, str):
-        return parse_duration(value)
-    return value
-
-
-Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
-
-
 def _service_name(name: str) -> str:
     if not SERVICE_NAME.match(name):
         msg = (
@@ -71,22 +55,7 @@ def _service_name(name: str) -> str:
 ServiceName = Annotated[str, AfterValidator(_service_name)]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _host_port(value: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep:
-        host, port = default_host, value
-    host = host.strip("[]") or default_host
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        msg = f"{value!r} is not host:port (port 0-65535), e.g. 127.0.0.1:9090"
-        raise ValueError(msg)
-    return host, int(port)
-
-
-class _SecretRef(_Model):
+class _SecretRef(StrictModel):
     """Mixin logic for a secret given by `<name>_env` or `<name>_file`, exactly one."""
 
     _secret: SecretStr | None = PrivateAttr(default=None)
@@ -140,7 +109,7 @@ class ApiToken(_SecretRef):
         return self
 
 
-class ApiConfig(_Model):
+class ApiConfig(StrictModel):
     """The HTTP API: where it listens and who may do what."""
 
     listen: str = "127.0.0.1:9090"
@@ -150,7 +119,7 @@ class ApiConfig(_Model):
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        host, _port = _host_port(value)
+        host, _port = host_port(value)
         if host != "localhost":
             try:
                 ipaddress.ip_address(host)
@@ -161,11 +130,11 @@ class ApiConfig(_Model):
 
     @property
     def host(self) -> str:
-        return _host_port(self.listen)[0]
+        return host_port(self.listen)[0]
 
     @property
     def port(self) -> int:
-        return _host_port(self.listen)[1]
+        return host_port(self.listen)[1]
 
     @model_validator(mode="after")
     def _unique_names(self) -> ApiConfig:
@@ -177,7 +146,7 @@ class ApiConfig(_Model):
         return self
 
 
-class StoreConfig(_Model):
+class StoreConfig(StrictModel):
     """Where durable state lives. Only the embedded SQLite backend exists today."""
 
     backend: Literal["sqlite"] = "sqlite"
@@ -185,7 +154,7 @@ class StoreConfig(_Model):
     synchronous: Literal["full", "normal"] = "full"
 
 
-class LogConfig(_Model):
+class LogConfig(StrictModel):
     format: Literal["console", "json"] = "console"
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -202,7 +171,7 @@ class HeartbeatListener(_SecretRef):
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        _host_port(value)
+        host_port(value)
         return value
 
     @field_validator("multicast_group")
@@ -225,11 +194,11 @@ class HeartbeatListener(_SecretRef):
 
     @property
     def host(self) -> str:
-        return _host_port(self.listen)[0]
+        return host_port(self.listen)[0]
 
     @property
     def port(self) -> int:
-        return _host_port(self.listen)[1]
+        return host_port(self.listen)[1]
 
 
 class HeartbeatConfig(_SecretRef):
@@ -272,7 +241,7 @@ class HeartbeatConfig(_SecretRef):
         return self._secret
 
 
-class ProcessConfig(_Model):
+class ProcessConfig(StrictModel):
     """A process paramedic starts and owns. argv is exec'd directly: never through a shell."""
 
     argv: list[str] = Field(min_length=1)
@@ -295,7 +264,7 @@ class ProcessConfig(_Model):
         return value
 
 
-class ServiceConfig(_Model):
+class ServiceConfig(StrictModel):
     """One monitored service: what runs, how it signals life, what it depends on."""
 
     description: str = ""
@@ -304,7 +273,7 @@ class ServiceConfig(_Model):
     depends_on: list[str] = Field(default_factory=list)
 
 
-class Config(_Model):
+class Config(StrictModel):
     """The whole file."""
 
     version: Literal[1] = 1
