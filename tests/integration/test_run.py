@@ -175,3 +175,27 @@ def test_bad_config_refuses_to_start(tmp_path: Path, running: list[RunningParame
     running.append(p)
     assert 1 == p.wait(timeout=30)
     assert f"{config}:1:1: servics: unknown key" in "".join(p.output)
+
+
+def test_status_command_reads_the_api(tmp_path: Path, running: list[RunningParamedic]) -> None:
+    """`paramedic status` prints health from the API; unreachable URL is a clear error, exit 2."""
+    import subprocess
+
+    p = start(running, write_config(tmp_path))
+    cli = [sys.executable, "-m", "paramedic.cli", "status"]
+    env = {**os.environ, "PARAMEDIC_URL": p.url, "COLUMNS": "120"}
+    ok = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=30, check=False)
+    assert 0 == ok.returncode, ok.stderr
+    assert "healthy" in ok.stdout
+    assert "store" in ok.stdout
+    dead = subprocess.run(
+        [*cli, "--url", f"http://127.0.0.1:{free_port()}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert 2 == dead.returncode
+    assert "cannot reach" in dead.stderr
+    p.signal(signal.SIGTERM)
+    assert 0 == p.wait(timeout=15)

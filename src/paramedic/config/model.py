@@ -241,6 +241,31 @@ class HeartbeatConfig(_SecretRef):
         return self._secret
 
 
+class RestartConfig(StrictModel):
+    """What the watchdog does when the process ends (seed Mechanisms 3 and 4)."""
+
+    policy: Literal["always", "on-failure", "never"] = "on-failure"
+    initial_backoff: Duration = 0.1
+    max_backoff: Duration = 30.0
+    backoff_factor: float = Field(default=2.0, ge=1.0, le=10.0)
+    jitter: float = Field(default=0.2, ge=0.0, lt=1.0)
+    stable_after: Duration = 60.0
+    burst: int = Field(default=5, ge=1, le=1000)
+    window: Duration = 300.0
+
+    @field_validator("max_backoff")
+    @classmethod
+    def _max(cls, value: float, info: ValidationInfo) -> float:
+        initial = info.data.get("initial_backoff")
+        if initial is not None and value < initial:
+            msg = (
+                f"must be at least initial_backoff ({format_duration(initial)});"
+                f" got {format_duration(value)}"
+            )
+            raise ValueError(msg)
+        return value
+
+
 class ProcessConfig(StrictModel):
     """A process paramedic starts and owns. argv is exec'd directly: never through a shell."""
 
@@ -251,6 +276,7 @@ class ProcessConfig(StrictModel):
     stop_signal: Literal["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2"] = "SIGTERM"
     stop_timeout: Duration = 5.0
     log_file: Path | None = None
+    restart: RestartConfig = Field(default_factory=RestartConfig)
 
     @field_validator("argv")
     @classmethod
@@ -264,13 +290,54 @@ class ProcessConfig(StrictModel):
         return value
 
 
+class WatchConfig(StrictModel):
+    """A process paramedic did not start, watched by pid (a pidfd: exit noticed at once)."""
+
+    pid_file: Path | None = None
+    pid: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one(self) -> WatchConfig:
+        if (self.pid_file is None) == (self.pid is None):
+            msg = "give exactly one of pid_file or pid"
+            raise ValueError(msg)
+        return self
+
+
+class HealthConfig(StrictModel):
+    """Hysteresis and flap detection for the service's overall verdict."""
+
+    down_after: int = Field(default=1, ge=1, le=100)
+    up_after: int = Field(default=3, ge=1, le=100)
+    evaluate_every: Duration = 1.0
+    flap_window: Duration = 120.0
+    flap_changes: int = Field(default=4, ge=2, le=100)
+
+    @field_validator("evaluate_every")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            msg = "must be greater than 0"
+            raise ValueError(msg)
+        return value
+
+
 class ServiceConfig(StrictModel):
     """One monitored service: what runs, how it signals life, what it depends on."""
 
     description: str = ""
     process: ProcessConfig | None = None
+    watch: WatchConfig | None = None
     heartbeat: HeartbeatConfig | None = None
+    health: HealthConfig = Field(default_factory=HealthConfig)
     depends_on: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _owned_or_watched(self) -> ServiceConfig:
+        if self.process is not None and self.watch is not None:
+            msg = "watch: a service is either started by paramedic (process) or watched by pid"
+            raise ValueError(msg)
+        return self
 
 
 class Config(StrictModel):

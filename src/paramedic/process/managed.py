@@ -74,6 +74,10 @@ class ManagedProcess:
         self.last_exit: ExitStatus | None = None
 
     @property
+    def stop_timeout(self) -> float:
+        return self._stop_timeout
+
+    @property
     def argv(self) -> tuple[str, ...]:
         return tuple(self._argv)
 

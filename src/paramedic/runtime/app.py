@@ -26,12 +26,14 @@ from paramedic.config.model import Config, ServiceConfig
 from paramedic.core.bus import EventBus
 from paramedic.core.clock import Clock, SystemClock
 from paramedic.core.errors import LifecycleError, ParamedicError, StoreError
-from paramedic.core.events import ParamedicStarted, ParamedicStopping, ProcessExited, ProcessSpawned
+from paramedic.core.events import ParamedicStarted, ParamedicStopping
 from paramedic.core.ids import new_id
 from paramedic.process.managed import ExitStatus, ManagedProcess
 from paramedic.runtime.checks import CheckRegistry
 from paramedic.runtime.loop_monitor import LoopMonitor
 from paramedic.runtime.metrics import RuntimeCollector
+from paramedic.runtime.recorder import OrderedRecorder
+from paramedic.runtime.services import ServiceRuntime
 from paramedic.store.protocol import Store
 from paramedic.store.sqlite import SQLiteStore
 
@@ -59,11 +61,24 @@ class Paramedic:
         self.store: Store = store or SQLiteStore(store_path, synchronous=config.store.synchronous)
         self.log_dir = store_path.parent / "logs"
         self.bus = EventBus(self.store)
+        self.recorder = OrderedRecorder(self.bus)
         self.loop_monitor = LoopMonitor(self.clock)
         self.checks = CheckRegistry()
         self.registry = CollectorRegistry()
         self.processes: dict[str, ManagedProcess] = {
             name: self._managed(name, svc) for name, svc in config.services.items() if svc.process
+        }
+        self.services: dict[str, ServiceRuntime] = {
+            name: ServiceRuntime(
+                name,
+                svc,
+                clock=self.clock,
+                recorder=self.recorder,
+                job=self._job,
+                process=self.processes.get(name),
+                upstream_down=functools.partial(self._upstream_down, svc.depends_on),
+            )
+            for name, svc in config.services.items()
         }
         self.started_mono = self.clock.monotonic()
         self.started = asyncio.Event()
@@ -112,7 +127,10 @@ class Paramedic:
         )
 
     def _on_exit(self, name: str, status: ExitStatus) -> None:
-        self._job(self._process_exited(name, status))
+        self._job(self.services[name].process_exited(status))
+
+    def _upstream_down(self, depends_on: list[str]) -> list[str]:
+        return [d for d in depends_on if self.services[d].health.state == "down"]
 
     def _register_checks(self) -> None:
         # These are about paramedic itself: a dead service is an incident, not a reason to
@@ -160,7 +178,7 @@ class Paramedic:
         self._loops.discard(task)
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
-            log.error("background task failed", task=task.get_name(), error=repr(exc))
+            log.error("background task failed", task=task.get_name(), exc_info=exc)
             if isinstance(exc, StoreError):
                 self.request_stop(f"store failed: {exc}")
 
@@ -174,18 +192,17 @@ class Paramedic:
             self.api.close()
             raise LifecycleError(str(exc)) from exc
         self._store_open = True
+        self._loop(self.recorder.run(), "recorder")
         self._loop(self.loop_monitor.run(), "loop-monitor")
         self._loop(self.api.serve(), "api")
-        for name, proc in self.processes.items():
+        for name, service in self.services.items():
             try:
-                pid = proc.spawn()
+                await service.start()
             except ParamedicError as exc:
                 await self.stop(f"cannot start service {name}")
                 raise LifecycleError(str(exc)) from exc
-            await self.bus.publish(
-                ProcessSpawned(at=self.clock.now(), service=name, pid=pid, argv=proc.argv)
-            )
-        await self.bus.publish(
+            self._loop(service.evaluate_forever(), f"evaluate-{name}")
+        await self.recorder.record(
             ParamedicStarted(
                 at=self.clock.now(), version=__version__, instance=self.instance, pid=os.getpid()
             )
@@ -196,19 +213,6 @@ class Paramedic:
     def api_url_host(self) -> str:
         host, port = self.api.address
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-    async def _process_exited(self, name: str, status: ExitStatus) -> None:
-        event = ProcessExited(
-            at=self.clock.now(),
-            service=name,
-            pid=status.pid,
-            returncode=status.returncode,
-            signal=status.signal,
-            runtime_s=round(status.runtime, 6),
-            expected=status.expected,
-        )
-        await self.bus.publish(event)
-        (log.info if status.expected else log.warning)(event.summary())
 
     def request_stop(self, reason: str) -> None:
         if not self._stop_requested.is_set():
@@ -222,16 +226,24 @@ class Paramedic:
     async def stop(self, reason: str) -> None:
         """Stop children, API and store; the caller bounds this with the shutdown deadline."""
         log.info("paramedic stopping", reason=reason)
+        for service in self.services.values():
+            if service.watchdog is not None:
+                service.watchdog.close()
         if self._store_open:
             try:
-                await self.bus.publish(ParamedicStopping(at=self.clock.now(), reason=reason))
+                await self.recorder.record(ParamedicStopping(at=self.clock.now(), reason=reason))
             except StoreError as exc:
                 log.error("could not record shutdown", error=str(exc))
         await asyncio.gather(*(p.stop() for p in self.processes.values()))
         self.api.shutdown()
-        # Let the children's exit events reach the store before it closes.
+        # Let the children's exit records finish; a restart waiting out its backoff is
+        # pointless now and is cancelled.
         if self._jobs:
-            await asyncio.wait(list(self._jobs))
+            _done, pending = await asyncio.wait(list(self._jobs), timeout=2.0)
+            for task in pending:
+                task.cancel(msg="paramedic shutting down")
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self.recorder.drain()
         await self._cancel_loops()
         self.api.close()
         if self._store_open:

@@ -1,0 +1,166 @@
+"""Events the detection layer records on the timeline.
+
+`FailureDetected` is the one incident-opening event per real failure: the recovery issue
+opens an incident from it, the alerting issue pages from it. Everything else here is
+evidence, kept so that a person reading the timeline can see why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from paramedic.core.events import Event, register_event
+
+__all__ = [
+    "DetectionHeld",
+    "FailureCleared",
+    "FailureDetected",
+    "HeartbeatRestartSeen",
+    "ProcessRestartScheduled",
+    "ServiceFlapping",
+    "SignalChanged",
+    "WatchdogGaveUp",
+    "WatchdogKilledHung",
+]
+
+
+@register_event
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignalChanged(Event):
+    """A detector's verdict on a service flipped (detectors report flips, not every sample)."""
+
+    kind: ClassVar[str] = "signal.changed"
+    source: str
+    ok: bool
+    failure_kind: str | None
+    reason: str
+
+    def summary(self) -> str:
+        return f"{self.service}: {self.source} {'ok' if self.ok else 'FAILING'}: {self.reason}"
+
+
+@register_event
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FailureDetected(Event):
+    """A service went down: opens exactly one incident. `reason` is one plain sentence."""
+
+    kind: ClassVar[str] = "failure.detected"
+    incident: str
+    failure_kind: str
+    reason: str
+    source: str
+    evidence: tuple[str, ...] = ()
+    upstream_down: tuple[str, ...] = ()
+    needs_human: bool = False
+
+    def summary(self) -> str:
+        return f"{self.service}: {self.failure_kind}: {self.reason}"
+
+
+@register_event
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FailureCleared(Event):
+    """Every detector has been fine for the hysteresis count: the failure is over."""
+
+    kind: ClassVar[str] = "failure.cleared"
+    incident: str
+    downtime_s: float
+    reason: str
+
+    def summary(self) -> str:
+        return f"{self.service}: healthy again after {self.downtime_s:.3f} s: {self.reason}"
+
+
+@register_event
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceFlapping(Event):
+    """Up/down changes came too fast to be separate failures; held as one incident."""
+
+    kind: ClassVar[str] = "service.flapping"
+    incident: str
+    changes: int
+    window_s: float
+    flapping: bool
+
+    def summary(self) -> str:
+        if self.flapping:
+            return (
+                f"{self.service}: flapping, {self.changes} state changes in"
+                f" {self.window_s:g} s; kept as one incident"
+            )
+        return f"{self.service}: no longer flapping"
+
+
+@register_event
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessRestartScheduled(Event):
+    """The watchdog will restart a process after `delay_s` (capped exponential backoff)."""
+
+    kind: ClassVar[str] = "process.restart_scheduled"
+    attempt: int
+    delay_s: float
+    reason: str
+
+    def summary(self) -> str:
+        return f"{self.service}: restart #{self.attempt} in {self.delay_s:.3f} s ({self.reason})"
+
+
+@register_event
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatchdogGaveUp(Event):
+    """Too many restarts in the window: the watchdog stops, a human must act."""
+
+    kind: ClassVar[str] = "watchdog.gave_up"
+    restarts: int
+    window_s: float
+
+    def summary(self) -> str:
+        return (
+            f"{self.service}: watchdog gave up after {self.restarts} restarts in"
+            f" {self.window_s:g} s; needs a human"
+        )
+
+
+@register_event
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatchdogKilledHung(Event):
+    """A hung process was sent its stop signal (then SIGKILL after the grace)."""
+
+    kind: ClassVar[str] = "watchdog.killed_hung"
+    pid: int
+    reason: str
+    grace_s: float
+
+    def summary(self) -> str:
+        grace = f"grace {self.grace_s:g} s"
+        return f"{self.service}: stopping hung pid {self.pid} ({grace}): {self.reason}"
+
+
+@register_event
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeartbeatRestartSeen(Event):
+    """A new instance id appeared: the service restarted, maybe faster than any timeout."""
+
+    kind: ClassVar[str] = "heartbeat.restart_seen"
+    old_instance: str
+    new_instance: str
+    last_seq: int
+
+    def summary(self) -> str:
+        return (
+            f"{self.service}: restarted (instance {self.old_instance} -> {self.new_instance},"
+            f" last seq {self.last_seq})"
+        )
+
+
+@register_event
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DetectionHeld(Event):
+    """paramedic itself was stalled, so it convicted no one on that tick (Cassandra's rule)."""
+
+    kind: ClassVar[str] = "detection.held"
+    reason: str
+
+    def summary(self) -> str:
+        return self.reason

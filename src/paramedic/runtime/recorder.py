@@ -1,0 +1,71 @@
+"""The one ordered path from "something happened" to the durable timeline.
+
+Detectors and ServiceHealth run synchronously (they are on the hot path) and hand their
+events to `submit`; actors that must not act before an event is durable `await record(...)`.
+Both go through one queue, published one after another, so the timeline keeps the order in
+which things were decided and an awaited record implies everything submitted before it is
+durable too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+import structlog
+
+from paramedic.core.bus import EventBus, Published
+from paramedic.core.errors import StoreError
+from paramedic.core.events import Event
+
+__all__ = ["OrderedRecorder"]
+
+log = structlog.get_logger("paramedic.recorder")
+
+_Item = tuple[Event, "asyncio.Future[Published] | None"]
+
+
+class OrderedRecorder:
+    """Publishes events through the bus strictly in the order they were handed in."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self.failed = 0
+
+    def submit(self, events: Iterable[Event]) -> None:
+        """Queue events from synchronous code; they are recorded in this order."""
+        for event in events:
+            self._queue.put_nowait((event, None))
+
+    async def record(self, event: Event) -> Published:
+        """Record one event and return once it (and all queued before it) is durable."""
+        future: asyncio.Future[Published] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((event, future))
+        return await future
+
+    async def run(self) -> None:
+        while True:
+            event, future = await self._queue.get()
+            try:
+                published = await self._bus.publish(event)
+            except StoreError as exc:
+                self.failed += 1
+                if future is not None and not future.done():
+                    future.set_exception(exc)
+                else:
+                    log.error("event not recorded", kind=event.kind, error=str(exc))
+                    raise
+            else:
+                if future is not None and not future.done():
+                    future.set_result(published)
+            finally:
+                self._queue.task_done()
+
+    async def drain(self) -> None:
+        """Wait until everything handed in so far is recorded (used at shutdown)."""
+        await self._queue.join()
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()

@@ -1,0 +1,168 @@
+"""One monitored service at run time: its process, watchdog, health verdict and detectors.
+
+Every detector reports to `signal()`. ServiceHealth turns signals into events, which go to
+the ordered recorder; reactions that act on the world (killing a hung process, restarting a
+dead one) run as jobs that first await the durable record of why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from paramedic.config.model import ServiceConfig
+from paramedic.core.clock import Clock
+from paramedic.core.events import ProcessExited
+from paramedic.detect.restart_policy import Backoff, RestartPlanner
+from paramedic.detect.service_health import HealthPolicy, ServiceHealth
+from paramedic.detect.signals import Signal
+from paramedic.detect.watchdog import Watchdog
+from paramedic.process.managed import ExitStatus, ManagedProcess
+from paramedic.runtime.recorder import OrderedRecorder
+
+__all__ = ["ServiceRuntime"]
+
+Job = Callable[[Coroutine[Any, Any, None]], None]
+
+
+def exit_sentence(status: ExitStatus) -> str:
+    how = f"killed by {status.signal}" if status.signal else f"exited with code {status.returncode}"
+    return f"pid {status.pid} {how} after {status.runtime:.3f} s"
+
+
+class ServiceRuntime:
+    """Everything paramedic runs for one service."""
+
+    def __init__(
+        self,
+        name: str,
+        config: ServiceConfig,
+        *,
+        clock: Clock,
+        recorder: OrderedRecorder,
+        job: Job,
+        process: ManagedProcess | None = None,
+        upstream_down: Callable[[], Sequence[str]] = tuple,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self._clock = clock
+        self._recorder = recorder
+        self._job = job
+        self.process = process
+        h = config.health
+        self.health = ServiceHealth(
+            name,
+            HealthPolicy(
+                down_after=h.down_after,
+                up_after=h.up_after,
+                flap_window=h.flap_window,
+                flap_changes=h.flap_changes,
+            ),
+            depends_on=config.depends_on,
+            upstream_down=upstream_down,
+        )
+        self.on_restart: list[Callable[[int], None]] = []
+        self.watchdog: Watchdog | None = None
+        if process is not None and config.process is not None:
+            r = config.process.restart
+            planner = RestartPlanner(
+                r.policy,
+                Backoff(
+                    initial=r.initial_backoff,
+                    max=r.max_backoff,
+                    factor=r.backoff_factor,
+                    jitter=r.jitter,
+                    stable_after=r.stable_after,
+                ),
+                burst=r.burst,
+                window=r.window,
+            )
+            self.watchdog = Watchdog(
+                name,
+                process,
+                planner,
+                clock=clock,
+                record=recorder.record,
+                on_give_up=self.give_up,
+                on_spawned=self._spawned,
+            )
+
+    # -- signals in ----------------------------------------------------------------------------
+
+    def signal(self, signal: Signal) -> None:
+        """A detector's verdict changed. Synchronous: called from detector hot paths."""
+        events = self.health.observe(signal, self._clock.now())
+        if events:
+            self._recorder.submit(events)
+        if (
+            not signal.ok
+            and signal.kind == "hang"
+            and self.watchdog is not None
+            and self.process is not None
+            and self.process.running
+            and not self.watchdog.killing_hung
+        ):
+            self._job(self.watchdog.kill_hung(signal.reason))
+
+    def tick(self) -> None:
+        """Periodic evaluation, so hysteresis can count while nothing new arrives."""
+        events = self.health.tick(self._clock.now())
+        if events:
+            self._recorder.submit(events)
+
+    async def evaluate_forever(self) -> None:
+        while True:
+            await self._clock.sleep(self.config.health.evaluate_every)
+            self.tick()
+
+    # -- the owned process -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.watchdog is not None:
+            await self.watchdog.start()
+
+    def _spawned(self, pid: int) -> None:
+        self.signal(
+            Signal(self.name, "process", True, f"pid {pid} running", self._clock.monotonic())
+        )
+        for callback in self.on_restart:
+            callback(pid)
+
+    async def process_exited(self, status: ExitStatus) -> None:
+        """Record the exit first, then tell ServiceHealth, then let the watchdog act."""
+        await self._recorder.record(
+            ProcessExited(
+                at=self._clock.now(),
+                service=self.name,
+                pid=status.pid,
+                returncode=status.returncode,
+                signal=status.signal,
+                runtime_s=round(status.runtime, 6),
+                expected=status.expected,
+            )
+        )
+        hung = self.watchdog is not None and self.watchdog.killing_hung
+        if not status.expected:
+            self.signal(
+                Signal(
+                    self.name, "process", False, exit_sentence(status), status.ended_mono, "crash"
+                )
+            )
+        elif hung:
+            self.signal(
+                Signal(
+                    self.name,
+                    "process",
+                    False,
+                    f"pid {status.pid} stopped by the watchdog as hung",
+                    status.ended_mono,
+                    "hang",
+                )
+            )
+        if self.watchdog is not None:
+            await self.watchdog.process_exited(status)
+
+    async def give_up(self, reason: str) -> None:
+        for event in self.health.needs_human(reason, self._clock.now()):
+            await self._recorder.record(event)

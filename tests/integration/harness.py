@@ -1,0 +1,57 @@
+"""An in-process paramedic for integration tests, and event-driven waiting on its timeline."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from paramedic.config import parse_config
+from paramedic.core.bus import Published
+from paramedic.core.events import Event
+from paramedic.runtime.app import Paramedic
+
+
+class Timeline:
+    """Everything the paramedic under test records, with awaitable waits for what comes next."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self._waiters: list[tuple[Callable[[Event], bool], asyncio.Future[Event]]] = []
+
+    def __call__(self, published: Published) -> None:
+        self.events.append(published.event)
+        for entry in list(self._waiters):
+            match, future = entry
+            if not future.done() and match(published.event):
+                future.set_result(published.event)
+                self._waiters.remove(entry)
+
+    async def wait_for(
+        self, kind: str, where: Callable[[Event], bool] = lambda e: True, within: float = 10.0
+    ) -> Event:
+        """The next event of `kind` matching `where` (or one already seen but not yet waited)."""
+        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self._waiters.append((lambda e: e.kind == kind and where(e), future))
+        return await asyncio.wait_for(future, within)
+
+    def of(self, kind: str) -> list[Event]:
+        return [e for e in self.events if e.kind == kind]
+
+
+@asynccontextmanager
+async def running_paramedic(
+    tmp_path: Path, config_yaml: str, env: dict[str, str] | None = None
+) -> AsyncIterator[tuple[Paramedic, Timeline]]:
+    """Start a Paramedic from YAML (API on a free port, store in tmp_path); stop it after."""
+    text = "api:\n  listen: 127.0.0.1:0\nstore:\n  path: p.db\n" + config_yaml
+    config = parse_config(text, env=env or {}, base_dir=tmp_path)
+    paramedic = Paramedic(config, base_dir=tmp_path)
+    timeline = Timeline()
+    paramedic.bus.add_listener(timeline)
+    await paramedic.start()
+    try:
+        yield paramedic, timeline
+    finally:
+        await paramedic.stop("test over")

@@ -1,0 +1,149 @@
+"""ServiceHealth: one incident per real failure, hysteresis both ways, flapping held."""
+
+from __future__ import annotations
+
+import itertools
+
+from paramedic.core.clock import Instant
+from paramedic.core.events import Event
+from paramedic.detect.events import FailureCleared, FailureDetected, ServiceFlapping, SignalChanged
+from paramedic.detect.service_health import HealthPolicy, ServiceHealth
+from paramedic.detect.signals import Signal
+
+_ids = itertools.count(1)
+
+
+def health(**policy: int | float) -> ServiceHealth:
+    counter = itertools.count(1)
+    return ServiceHealth(
+        "engine",
+        HealthPolicy(**policy),  # type: ignore[arg-type]
+        new_incident_id=lambda: f"inc_{next(counter)}",
+    )
+
+
+def at(t: float) -> Instant:
+    return Instant(mono=t, wall=1_700_000_000.0 + t)
+
+
+def bad(source: str, kind: str, reason: str, t: float) -> Signal:
+    return Signal("engine", source, False, reason, t, kind)  # type: ignore[arg-type]
+
+
+def good(source: str, t: float) -> Signal:
+    return Signal("engine", source, True, "ok", t)
+
+
+def opened(events: list[Event]) -> list[FailureDetected]:
+    return [e for e in events if isinstance(e, FailureDetected)]
+
+
+def bring_up(h: ServiceHealth, t: float = 0.0) -> float:
+    for i in range(h.policy.up_after):
+        h.tick(at(t + i))
+    assert "up" == h.state
+    return t + h.policy.up_after
+
+
+def test_crash_opens_one_incident_even_when_every_detector_agrees() -> None:
+    """A crash, then the heartbeat and probe failing too, is still exactly one incident."""
+    h = health()
+    t = bring_up(h)
+    events = h.observe(bad("process", "crash", "pid 41 killed by SIGKILL", t), at(t))
+    events += h.observe(bad("heartbeat", "hang", "heartbeat silent 312 ms", t + 0.3), at(t + 0.3))
+    events += h.observe(bad("probe:liveness", "hang", "GET /health refused", t + 1), at(t + 1))
+    [incident] = opened(events)
+    assert ("crash", "pid 41 killed by SIGKILL", "process") == (
+        incident.failure_kind,
+        incident.reason,
+        incident.source,
+    )
+    assert 3 == sum(isinstance(e, SignalChanged) for e in events)
+
+
+def test_most_specific_cause_names_the_incident() -> None:
+    """When signals arrive together, a crash outranks the hang it causes."""
+    h = health(down_after=2)
+    t = bring_up(h)
+    h.observe(bad("heartbeat", "hang", "heartbeat silent 305 ms", t), at(t))
+    events = h.observe(bad("process", "crash", "pid 7 exited with code 1", t + 0.01), at(t + 0.01))
+    [incident] = opened(events)
+    assert ("crash", ("heartbeat silent 305 ms",)) == (incident.failure_kind, incident.evidence)
+
+
+def test_down_after_needs_consecutive_failing_evaluations() -> None:
+    """With down_after=3 one failing signal is not enough; the third failing check is."""
+    h = health(down_after=3)
+    t = bring_up(h)
+    assert [] == opened(h.observe(bad("probe:readiness", "degradation", "503", t), at(t)))
+    assert [] == opened(h.tick(at(t + 1)))
+    assert 1 == len(opened(h.tick(at(t + 2))))
+
+
+def test_up_after_needs_consecutive_clean_ticks_then_clears_once() -> None:
+    """Coming back needs up_after clean periodic checks in a row; a relapse resets the count."""
+    h = health(up_after=3)
+    t = bring_up(h)
+    h.observe(bad("heartbeat", "hang", "silent", t), at(t))
+    assert [] == h.observe(good("heartbeat", t + 1), at(t + 1))[1:]  # only the SignalChanged
+    h.tick(at(t + 2))
+    h.tick(at(t + 3))
+    h.observe(bad("heartbeat", "hang", "silent again", t + 3.5), at(t + 3.5))  # relapse
+    assert "down" == h.state
+    h.observe(good("heartbeat", t + 4), at(t + 4))
+    h.tick(at(t + 5))
+    h.tick(at(t + 6))
+    cleared = [e for e in h.tick(at(t + 7)) if isinstance(e, FailureCleared)]
+    assert 1 == len(cleared)
+    assert ("inc_1", 7.0) == (cleared[0].incident, cleared[0].downtime_s)
+    assert [] == h.tick(at(t + 8))
+
+
+def test_a_good_signal_alone_never_brings_a_service_up() -> None:
+    """A crash loop reports "running" at every restart; without clean ticks it stays down."""
+    h = health(up_after=2)
+    t = bring_up(h)
+    events = []
+    for i in range(5):
+        events += h.observe(bad("process", "crash", f"exit {i}", t + i), at(t + i))
+        events += h.observe(good("process", t + i + 0.1), at(t + i + 0.1))
+    assert 1 == len(opened(events))
+    assert "down" == h.state
+
+
+def test_never_seen_service_can_fail_from_unknown() -> None:
+    """A service that never came up can still open an incident (e.g. no first heartbeat)."""
+    h = health()
+    [incident] = opened(
+        h.observe(bad("heartbeat", "hang", "no heartbeat within 1 s", 1.0), at(1.0))
+    )
+    assert "hang" == incident.failure_kind
+
+
+def test_flapping_is_held_in_one_incident() -> None:
+    """Rapid down/up cycles mark the service flapping; further cycles open no new incident."""
+    h = health(up_after=1, flap_changes=4, flap_window=60.0)
+    t = bring_up(h)
+    all_events: list[Event] = []
+    for i in range(6):
+        all_events += h.observe(bad("process", "crash", f"exit {i}", t + 2 * i), at(t + 2 * i))
+        all_events += h.observe(good("process", t + 2 * i + 1), at(t + 2 * i + 1))
+        all_events += h.tick(at(t + 2 * i + 1))
+    incidents = {e.incident for e in opened(all_events)}
+    flaps = [e for e in all_events if isinstance(e, ServiceFlapping)]
+    assert 2 == len(incidents)
+    assert [True] == [f.flapping for f in flaps]
+    assert h.flapping
+    # Quiet for the whole window: flapping ends and the held incident is cleared once.
+    end = h.tick(at(t + 12 + 62))
+    assert [False] == [e.flapping for e in end if isinstance(e, ServiceFlapping)]
+    assert 1 == sum(isinstance(e, FailureCleared) for e in end)
+
+
+def test_watchdog_giving_up_opens_a_human_incident_once() -> None:
+    """needs_human opens an incident flagged for a human unless one is already open."""
+    h = health()
+    t = bring_up(h)
+    [incident] = opened(h.needs_human("5 restarts in 300 s", at(t)))
+    assert (True, "crash") == (incident.needs_human, incident.failure_kind)
+    assert [] == h.needs_human("again", at(t + 1))
