@@ -199,3 +199,39 @@ def test_status_command_reads_the_api(tmp_path: Path, running: list[RunningParam
     assert "cannot reach" in dead.stderr
     p.signal(signal.SIGTERM)
     assert 0 == p.wait(timeout=15)
+
+
+def test_systemd_notify_ready_watchdog_stopping(
+    tmp_path: Path, running: list[RunningParamedic]
+) -> None:
+    """Under NOTIFY_SOCKET: READY=1 once started, WATCHDOG=1 pings, STOPPING=1 on SIGTERM;
+    the supervised child does not inherit systemd's socket."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    path = str(tmp_path / "notify.sock")
+    sock.bind(path)
+    sock.settimeout(15)
+    env_dump = tmp_path / "child-env"
+    child = (
+        f"import os, signal; open({str(env_dump)!r}, 'w').write(repr(sorted(os.environ)));"
+        " signal.pause()"
+    )
+    config = write_config(tmp_path, child=child)
+    p = RunningParamedic(
+        config,
+        env={"TEST_OPERATOR_TOKEN": TOKEN, "NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"},
+    )
+    running.append(p)
+    with sock:
+        messages: list[str] = []
+        while not any("READY=1" in m for m in messages):
+            messages.append(sock.recv(4096).decode())
+        while not any(m == "WATCHDOG=1" for m in messages):
+            messages.append(sock.recv(4096).decode())
+        p.wait_started()
+        p.signal(signal.SIGTERM)
+        while not any("STOPPING=1" in m for m in messages):
+            messages.append(sock.recv(4096).decode())
+    assert 0 == p.wait(timeout=15)
+    ready = next(m for m in messages if "READY=1" in m)
+    assert f"MAINPID={p.proc.pid}" in ready
+    assert "NOTIFY_SOCKET" not in env_dump.read_text()

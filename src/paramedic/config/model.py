@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from paramedic.config.durations import format_duration
+from paramedic.config.selfwatch import SelfWatchConfig
 from paramedic.config.types import Duration, StrictModel, host_port
 
 __all__ = [
@@ -349,6 +350,7 @@ class Config(StrictModel):
     log: LogConfig = Field(default_factory=LogConfig)
     shutdown_timeout: Duration = 10.0
     heartbeat: HeartbeatListener | None = None
+    self_watch: SelfWatchConfig = Field(default_factory=SelfWatchConfig)
     services: dict[ServiceName, ServiceConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -15,6 +15,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import structlog
 from prometheus_client import CollectorRegistry
 
@@ -30,9 +31,11 @@ from paramedic.core.events import ParamedicStarted, ParamedicStopping
 from paramedic.core.ids import new_id
 from paramedic.process.managed import ExitStatus, ManagedProcess
 from paramedic.runtime.checks import CheckRegistry
+from paramedic.runtime.deadman import DeadMansSwitch
 from paramedic.runtime.loop_monitor import LoopMonitor
 from paramedic.runtime.metrics import RuntimeCollector
 from paramedic.runtime.recorder import OrderedRecorder
+from paramedic.runtime.sdnotify import NOTIFY_ENV_KEYS, SdNotifier
 from paramedic.runtime.services import ServiceRuntime
 from paramedic.store.protocol import Store
 from paramedic.store.sqlite import SQLiteStore
@@ -62,7 +65,10 @@ class Paramedic:
         self.log_dir = store_path.parent / "logs"
         self.bus = EventBus(self.store)
         self.recorder = OrderedRecorder(self.bus)
-        self.loop_monitor = LoopMonitor(self.clock)
+        self.loop_monitor = LoopMonitor(self.clock, stale_after=config.self_watch.loop_stall_bound)
+        self.sd = SdNotifier(os.environ, self.clock)
+        self._http: aiohttp.ClientSession | None = None
+        self.deadman: DeadMansSwitch | None = None
         self.checks = CheckRegistry()
         self.registry = CollectorRegistry()
         self.processes: dict[str, ManagedProcess] = {
@@ -112,6 +118,8 @@ class Paramedic:
         spec = svc.process
         assert spec is not None
         env = dict(os.environ) if spec.inherit_env else {"PATH": os.environ.get("PATH", os.defpath)}
+        for key in NOTIFY_ENV_KEYS:  # systemd's socket is paramedic's, not its children's
+            env.pop(key, None)
         env.update(spec.env)
         env["PARAMEDIC_SERVICE"] = name
         return ManagedProcess(
@@ -128,6 +136,10 @@ class Paramedic:
 
     def _on_exit(self, name: str, status: ExitStatus) -> None:
         self._job(self.services[name].process_exited(status))
+
+    def _self_alive(self) -> bool:
+        """Whether paramedic's own loop is healthy: the watchdog and the switch ping only then."""
+        return self.loop_monitor.alive()[0]
 
     def _upstream_down(self, depends_on: list[str]) -> list[str]:
         return [d for d in depends_on if self.services[d].health.state == "down"]
@@ -194,6 +206,11 @@ class Paramedic:
         self._store_open = True
         self._loop(self.recorder.run(), "recorder")
         self._loop(self.loop_monitor.run(), "loop-monitor")
+        self._loop(self.sd.run(self._self_alive), "sd-watchdog")
+        if (dms := self.config.self_watch.dead_mans_switch) is not None:
+            self._http = aiohttp.ClientSession()
+            self.deadman = DeadMansSwitch(dms, self.clock, self._http, self._self_alive)
+            self._loop(self.deadman.run(), "dead-mans-switch")
         self._loop(self.api.serve(), "api")
         for name, service in self.services.items():
             try:
@@ -208,6 +225,7 @@ class Paramedic:
             )
         )
         self.started.set()
+        self.sd.ready(f"watching {len(self.services)} services; API {self.api_url_host()}")
         log.info("paramedic started", api=f"http://{self.api_url_host()}", run=self.instance)
 
     def api_url_host(self) -> str:
@@ -226,6 +244,7 @@ class Paramedic:
     async def stop(self, reason: str) -> None:
         """Stop children, API and store; the caller bounds this with the shutdown deadline."""
         log.info("paramedic stopping", reason=reason)
+        self.sd.stopping(f"stopping: {reason}")
         for service in self.services.values():
             if service.watchdog is not None:
                 service.watchdog.close()
@@ -245,6 +264,9 @@ class Paramedic:
             await asyncio.gather(*pending, return_exceptions=True)
         await self.recorder.drain()
         await self._cancel_loops()
+        if self._http is not None:
+            await self._http.close()
+        self.sd.close()
         self.api.close()
         if self._store_open:
             await self.store.close()
