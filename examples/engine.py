@@ -26,9 +26,15 @@ class Engine:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.unstuck = threading.Event()
+        self.heal()
+
+    def heal(self) -> None:
         self.components = {"market_data": True, "exchange": True, "orders": True, "risk": True}
         self.latency_p99_us = 180.0
         self.hung = False
+        self.unstuck.set()
+        self.unstuck.clear()
         self.leak: list[bytes] = []
         self.leaking = False
 
@@ -62,7 +68,7 @@ class Engine:
             elif action == "leak":
                 self.leaking = True
             elif action == "heal":
-                self.__init__()  # type: ignore[misc]
+                self.heal()
             else:
                 return f"unknown action {action!r}"
         return f"ok: {action}"
@@ -71,7 +77,13 @@ class Engine:
 def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.path in ("/health", "/ready"):
+            if self.path == "/livez":
+                # Liveness is cheap and says only "the engine's loop is not stuck"; a lost
+                # exchange is for /health (restarting the engine would not reconnect it).
+                if engine.hung:
+                    engine.unstuck.wait(60)  # a stuck engine answers nothing
+                self._send(200, {"alive": True})
+            elif self.path in ("/health", "/ready"):
                 healthy, body = engine.health()
                 self._send(200 if healthy else 503, body)
             else:

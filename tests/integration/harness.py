@@ -18,23 +18,35 @@ class Timeline:
 
     def __init__(self) -> None:
         self.events: list[Event] = []
-        self._waiters: list[tuple[Callable[[Event], bool], asyncio.Future[Event]]] = []
+        self._cursor = 0  # waits read forward from the event the previous wait returned
+        self._waiters: list[tuple[Callable[[Event], bool], asyncio.Future[int]]] = []
 
     def __call__(self, published: Published) -> None:
         self.events.append(published.event)
+        index = len(self.events) - 1
         for entry in list(self._waiters):
             match, future = entry
             if not future.done() and match(published.event):
-                future.set_result(published.event)
+                future.set_result(index)
                 self._waiters.remove(entry)
 
     async def wait_for(
         self, kind: str, where: Callable[[Event], bool] = lambda e: True, within: float = 10.0
     ) -> Event:
-        """The next event of `kind` matching `where` (or one already seen but not yet waited)."""
-        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
-        self._waiters.append((lambda e: e.kind == kind and where(e), future))
-        return await asyncio.wait_for(future, within)
+        """The first event of `kind` matching `where` after the one the last wait returned."""
+
+        def match(e: Event) -> bool:
+            return e.kind == kind and where(e)
+
+        for index in range(self._cursor, len(self.events)):
+            if match(self.events[index]):
+                self._cursor = index + 1
+                return self.events[index]
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiters.append((match, future))
+        index = await asyncio.wait_for(future, within)
+        self._cursor = index + 1
+        return self.events[index]
 
     def of(self, kind: str) -> list[Event]:
         return [e for e in self.events if e.kind == kind]

@@ -147,3 +147,16 @@ def test_watchdog_giving_up_opens_a_human_incident_once() -> None:
     [incident] = opened(h.needs_human("5 restarts in 300 s", at(t)))
     assert (True, "crash") == (incident.needs_human, incident.failure_kind)
     assert [] == h.needs_human("again", at(t + 1))
+
+
+def test_first_up_waits_for_every_expected_detector() -> None:
+    """A detector that has not reported yet (startup probe pending) keeps the service unknown."""
+    h = health(up_after=2)
+    h.expect("process", "probe:live")
+    h.observe(good("process", 0.0), at(0.0))
+    for i in range(5):
+        assert [] == h.tick(at(1.0 + i))
+    assert ("unknown", ["probe:live"]) == (h.state, h.pending)
+    h.observe(good("probe:live", 6.0), at(6.0))
+    h.tick(at(7.0))
+    assert ["service.up"] == [e.kind for e in h.tick(at(8.0))]

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from paramedic.config.durations import format_duration
+from paramedic.config.probes import HealthReading, ProbeList
 from paramedic.config.selfwatch import SelfWatchConfig
 from paramedic.config.types import Duration, StrictModel, host_port
 
@@ -305,8 +306,9 @@ class WatchConfig(StrictModel):
         return self
 
 
-class HealthConfig(StrictModel):
-    """Hysteresis and flap detection for the service's overall verdict."""
+class HealthConfig(HealthReading):
+    """The service's overall verdict: hysteresis, flap detection, and what each component
+    named in its /health means when it turns false (the map comes from `HealthReading`)."""
 
     down_after: int = Field(default=1, ge=1, le=100)
     up_after: int = Field(default=3, ge=1, le=100)
@@ -330,6 +332,7 @@ class ServiceConfig(StrictModel):
     process: ProcessConfig | None = None
     watch: WatchConfig | None = None
     heartbeat: HeartbeatConfig | None = None
+    probes: ProbeList = Field(default_factory=list)
     health: HealthConfig = Field(default_factory=HealthConfig)
     depends_on: list[str] = Field(default_factory=list)
 

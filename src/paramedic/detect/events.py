@@ -17,8 +17,10 @@ __all__ = [
     "FailureCleared",
     "FailureDetected",
     "HeartbeatRestartSeen",
+    "ProcessAttached",
     "ProcessRestartScheduled",
     "ServiceFlapping",
+    "ServiceUp",
     "SignalChanged",
     "WatchdogGaveUp",
     "WatchdogKilledHung",
@@ -70,6 +72,18 @@ class FailureCleared(Event):
 
     def summary(self) -> str:
         return f"{self.service}: healthy again after {self.downtime_s:.3f} s: {self.reason}"
+
+
+@register_event
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceUp(Event):
+    """The first healthy verdict on a service since paramedic started watching it."""
+
+    kind: ClassVar[str] = "service.up"
+    reason: str
+
+    def summary(self) -> str:
+        return f"{self.service}: up ({self.reason})"
 
 
 @register_event
@@ -135,6 +149,19 @@ class WatchdogKilledHung(Event):
     def summary(self) -> str:
         grace = f"grace {self.grace_s:g} s"
         return f"{self.service}: stopping hung pid {self.pid} ({grace}): {self.reason}"
+
+
+@register_event
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessAttached(Event):
+    """paramedic started watching a process it did not start (by pid or pid file)."""
+
+    kind: ClassVar[str] = "process.attached"
+    pid: int
+    source: str
+
+    def summary(self) -> str:
+        return f"{self.service}: watching pid {self.pid} ({self.source}), not started by paramedic"
 
 
 @register_event

@@ -24,7 +24,13 @@ from typing import Literal
 from paramedic.core.clock import Instant
 from paramedic.core.events import Event
 from paramedic.core.ids import new_id
-from paramedic.detect.events import FailureCleared, FailureDetected, ServiceFlapping, SignalChanged
+from paramedic.detect.events import (
+    FailureCleared,
+    FailureDetected,
+    ServiceFlapping,
+    ServiceUp,
+    SignalChanged,
+)
 from paramedic.detect.signals import FAILURE_KINDS, FailureKind, Signal
 
 __all__ = ["HealthPolicy", "HealthState", "ServiceHealth"]
@@ -82,14 +88,27 @@ class ServiceHealth:
         self.incident: str | None = None
         self.down_since: float | None = None
         self.flapping = False
+        self._expected: set[str] = set()
+        self._reported: set[str] = set()
         self._bad = 0
         self._good = 0
         self._changes: deque[float] = deque()
 
     # -- inputs ------------------------------------------------------------------------------
 
+    def expect(self, *sources: str) -> None:
+        """Detectors that must report before a first "up": silence from a detector that has
+        not started (a startup probe still waiting) is not health."""
+        self._expected.update(sources)
+
+    @property
+    def pending(self) -> list[str]:
+        """Expected detectors that have not reported yet."""
+        return sorted(self._expected - self._reported)
+
     def observe(self, signal: Signal, now: Instant) -> list[Event]:
         """Take one detector verdict; return the events to record, in order."""
+        self._reported.add(signal.source)
         events: list[Event] = []
         previous = self.failing.get(signal.source)
         if signal.ok:
@@ -154,7 +173,7 @@ class ServiceHealth:
                 return self._go_down(now)
         else:
             self._bad = 0
-            if not periodic:
+            if not periodic or (self.state == "unknown" and self.pending):
                 return []
             self._good += 1
             if self.state != "up" and self._good >= self.policy.up_after:
@@ -194,8 +213,14 @@ class ServiceHealth:
     def _go_up(self, now: Instant) -> list[Event]:
         was_down = self.state == "down"
         self.state = "up"
-        if not was_down:
-            return []  # unknown -> up: first verdict, nothing was open
+        if not was_down:  # unknown -> up: the first verdict; nothing was open
+            return [
+                ServiceUp(
+                    at=now,
+                    service=self.service,
+                    reason=f"all detectors ok for {self.policy.up_after} checks",
+                )
+            ]
         events = self._note_change(now)
         if self.flapping:
             return events  # the incident stays open until the flapping stops

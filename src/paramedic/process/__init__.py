@@ -1,5 +1,6 @@
 """Processes paramedic owns: spawn, instant exit notice through a pidfd, graceful stop."""
 
 from paramedic.process.managed import ExitStatus, ManagedProcess
+from paramedic.process.watched import WatchedProcess
 
-__all__ = ["ExitStatus", "ManagedProcess"]
+__all__ = ["ExitStatus", "ManagedProcess", "WatchedProcess"]

@@ -29,6 +29,7 @@ from paramedic.core.clock import Clock, SystemClock
 from paramedic.core.errors import LifecycleError, ParamedicError, StoreError
 from paramedic.core.events import ParamedicStarted, ParamedicStopping
 from paramedic.core.ids import new_id
+from paramedic.detect.probes import ServiceProbes
 from paramedic.process.managed import ExitStatus, ManagedProcess
 from paramedic.runtime.checks import CheckRegistry
 from paramedic.runtime.deadman import DeadMansSwitch
@@ -207,18 +208,37 @@ class Paramedic:
         self._loop(self.recorder.run(), "recorder")
         self._loop(self.loop_monitor.run(), "loop-monitor")
         self._loop(self.sd.run(self._self_alive), "sd-watchdog")
-        if (dms := self.config.self_watch.dead_mans_switch) is not None:
+        dms = self.config.self_watch.dead_mans_switch
+        if dms is not None or any(s.probes for s in self.config.services.values()):
+            # One keep-alive session for every outbound HTTP call (probes, the switch).
             self._http = aiohttp.ClientSession()
+        if dms is not None:
+            assert self._http is not None
             self.deadman = DeadMansSwitch(dms, self.clock, self._http, self._self_alive)
             self._loop(self.deadman.run(), "dead-mans-switch")
         self._loop(self.api.serve(), "api")
         for name, service in self.services.items():
+            if service.config.probes:
+                service.attach_probes(
+                    ServiceProbes(
+                        name,
+                        service.config.probes,
+                        self.clock,
+                        service.signal,
+                        self._http,
+                        health=service.config.health,
+                    )
+                )
             try:
                 await service.start()
             except ParamedicError as exc:
                 await self.stop(f"cannot start service {name}")
                 raise LifecycleError(str(exc)) from exc
             self._loop(service.evaluate_forever(), f"evaluate-{name}")
+            if (watch := service.config.watch) is not None:
+                pid_file = self._path(watch.pid_file) if watch.pid_file else None
+                watched = service.watch(watch.pid, pid_file)
+                self._loop(watched.watch_forever(), f"watch-{name}")
         await self.recorder.record(
             ParamedicStarted(
                 at=self.clock.now(), version=__version__, instance=self.instance, pid=os.getpid()
@@ -253,6 +273,7 @@ class Paramedic:
                 await self.recorder.record(ParamedicStopping(at=self.clock.now(), reason=reason))
             except StoreError as exc:
                 log.error("could not record shutdown", error=str(exc))
+        await asyncio.gather(*(s.stop_detectors() for s in self.services.values()))
         await asyncio.gather(*(p.stop() for p in self.processes.values()))
         self.api.shutdown()
         # Let the children's exit records finish; a restart waiting out its backoff is

@@ -7,17 +7,22 @@ dead one) run as jobs that first await the durable record of why.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 from paramedic.config.model import ServiceConfig
 from paramedic.core.clock import Clock
 from paramedic.core.events import ProcessExited
+from paramedic.detect.events import ProcessAttached
+from paramedic.detect.probes import ServiceProbes
 from paramedic.detect.restart_policy import Backoff, RestartPlanner
 from paramedic.detect.service_health import HealthPolicy, ServiceHealth
 from paramedic.detect.signals import Signal
 from paramedic.detect.watchdog import Watchdog
 from paramedic.process.managed import ExitStatus, ManagedProcess
+from paramedic.process.watched import WatchedProcess
 from paramedic.runtime.recorder import OrderedRecorder
 
 __all__ = ["ServiceRuntime"]
@@ -44,6 +49,7 @@ class ServiceRuntime:
         process: ManagedProcess | None = None,
         upstream_down: Callable[[], Sequence[str]] = tuple,
     ) -> None:
+        self.watched: WatchedProcess | None = None
         self.name = name
         self.config = config
         self._clock = clock
@@ -63,8 +69,10 @@ class ServiceRuntime:
             upstream_down=upstream_down,
         )
         self.on_restart: list[Callable[[int], None]] = []
+        self.probes: ServiceProbes | None = None
         self.watchdog: Watchdog | None = None
         if process is not None and config.process is not None:
+            self.health.expect("process")
             r = config.process.restart
             planner = RestartPlanner(
                 r.policy,
@@ -116,11 +124,54 @@ class ServiceRuntime:
             await self._clock.sleep(self.config.health.evaluate_every)
             self.tick()
 
+    # -- a process watched by pid ---------------------------------------------------------------
+
+    def watch(self, pid: int | None, pid_file: Path | None) -> WatchedProcess:
+        self.health.expect("process")
+        self.watched = WatchedProcess(
+            self.name,
+            clock=self._clock,
+            pid=pid,
+            pid_file=pid_file,
+            on_exit=self._watched_exited,
+            on_attach=functools.partial(
+                self._attached, f"pid file {pid_file}" if pid_file else "pid"
+            ),
+        )
+        return self.watched
+
+    def _attached(self, source: str, pid: int) -> None:
+        self._recorder.submit(
+            [ProcessAttached(at=self._clock.now(), service=self.name, pid=pid, source=source)]
+        )
+        self._spawned(pid)
+
+    def _watched_exited(self, pid: int, runtime: float) -> None:
+        reason = (
+            f"pid {pid} exited after {runtime:.3f} s of watching"
+            " (not paramedic's child: exit status unknown)"
+        )
+        self.signal(Signal(self.name, "process", False, reason, self._clock.monotonic(), "crash"))
+
+    # -- detectors -----------------------------------------------------------------------------
+
+    def attach_probes(self, probes: ServiceProbes) -> None:
+        """Probes start with the service; a restart re-arms their startup gating."""
+        self.probes = probes
+        self.health.expect(*(f"probe:{name}" for name in probes.runners))
+        self.on_restart.append(lambda _pid: probes.reset())
+
+    async def stop_detectors(self) -> None:
+        if self.probes is not None:
+            await self.probes.stop()
+
     # -- the owned process -----------------------------------------------------------------------
 
     async def start(self) -> None:
         if self.watchdog is not None:
             await self.watchdog.start()
+        if self.probes is not None:
+            self.probes.start()
 
     def _spawned(self, pid: int) -> None:
         self.signal(

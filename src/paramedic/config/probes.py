@@ -1,0 +1,243 @@
+"""Probe configuration, shaped like a Kubernetes probe spec so operators need not learn a new one.
+
+A probe names exactly one action (`http`, `tcp` or `command`) and the k8s timing knobs
+(`initial_delay`, `period`, `timeout`, `success_threshold`, `failure_threshold`). Two choices
+differ from Kubernetes on purpose:
+
+- `timeout` may not exceed `period`. Kubernetes tolerates it by delaying the next probe, which
+  silently stretches detection time beyond `failure_threshold x period`; for a trading engine
+  that bound is the point of the probe, so a config that breaks it is refused.
+- Defaults are sub-second (`period: 1s`, `timeout: 500ms`): a 10 s default period is a
+  30 s blind spot at `failure_threshold: 3`.
+
+`HealthReading` (one per service) says which failure kind a component of the seed's `/health`
+JSON points to when it reports `false`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+
+from paramedic.config.durations import format_duration
+from paramedic.config.types import Duration, StrictModel
+
+__all__ = [
+    "ACTION_KEYS",
+    "CommandAction",
+    "HealthReading",
+    "HttpAction",
+    "ProbeConfig",
+    "ProbeList",
+    "ProbeRole",
+    "TcpAction",
+]
+
+ProbeRole = Literal["liveness", "readiness", "startup"]
+ACTION_KEYS: tuple[str, ...] = ("http", "tcp", "command")
+# Kept in step with `paramedic.detect.signals.FailureKind`; config imports nothing from detect.
+FailureKindName = Literal[
+    "crash",
+    "hang",
+    "degradation",
+    "network_partition",
+    "memory_leak",
+    "disk_full",
+    "db_connection_loss",
+]
+_PROBE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+class HttpAction(StrictModel):
+    """An HTTP request; success is a status in `expect_status` (k8s default: 200-399)."""
+
+    url: str
+    method: Literal["GET", "HEAD", "POST"] = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    expect_status: list[int] | None = Field(default=None, min_length=1)
+    expect_json: dict[str, Any] | None = None
+    read_health: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            msg = f"{value!r} is not an http(s) URL; write e.g. http://127.0.0.1:8081/health"
+            raise ValueError(msg)
+        try:
+            parts.port  # noqa: B018 - urlsplit validates the port lazily
+        except ValueError:
+            msg = f"{value!r} has a bad port; use 1-65535"
+            raise ValueError(msg) from None
+        return value
+
+    @field_validator("expect_status")
+    @classmethod
+    def _statuses(cls, value: list[int] | None) -> list[int] | None:
+        bad = [code for code in value or [] if not 100 <= code <= 599]
+        if bad:
+            msg = f"{bad[0]} is not an HTTP status (100-599)"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("expect_json")
+    @classmethod
+    def _paths(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        for path in value or {}:
+            if not path or any(not part for part in path.split(".")):
+                msg = f"{path!r} is not a dotted path; write e.g. components.exchange"
+                raise ValueError(msg)
+        return value
+
+
+class TcpAction(StrictModel):
+    """A TCP connect, closed at once: proves the port accepts, nothing more."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+
+
+class CommandAction(StrictModel):
+    """A program exec'd directly (never through a shell); exit status 0 is success."""
+
+    argv: list[str] = Field(min_length=1)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: Path | None = None
+
+    @field_validator("argv")
+    @classmethod
+    def _argv(cls, value: list[str]) -> list[str]:
+        if not value[0].strip():
+            msg = "argv[0] is empty; give the program to run"
+            raise ValueError(msg)
+        if any("\x00" in arg for arg in value):
+            msg = "arguments cannot contain NUL bytes"
+            raise ValueError(msg)
+        return value
+
+
+class ProbeConfig(StrictModel):
+    """One probe of one service, with Kubernetes timing semantics (see the module docstring)."""
+
+    name: str
+    role: ProbeRole
+    http: HttpAction | None = None
+    tcp: TcpAction | None = None
+    command: CommandAction | None = None
+    initial_delay: Duration = 0.0
+    period: Duration = 1.0
+    timeout: Duration = 0.5
+    success_threshold: int = Field(default=1, ge=1)
+    failure_threshold: int = Field(default=3, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_action(cls, data: Any) -> Any:
+        """Pick the action by which key is present, and derive a default name from it."""
+        if not isinstance(data, dict):
+            return data
+        given = [key for key in ACTION_KEYS if data.get(key) is not None]
+        if len(given) != 1:
+            got = " and ".join(given) if given else "none"
+            msg = f"give exactly one probe action of http, tcp or command; got {got}"
+            raise ValueError(msg)
+        if data.get("name") is None and isinstance(data.get("role"), str):
+            data = {**data, "name": f"{data['role']}-{given[0]}"}
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _PROBE_NAME.match(value):
+            msg = (
+                f"probe name {value!r} must be 1-64 characters of a-z, 0-9, '_', '.', '-',"
+                " starting with a letter or digit"
+            )
+            raise ValueError(msg)
+        return value
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, value: float) -> float:
+        if value <= 0:
+            msg = "must be greater than 0"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: float, info: ValidationInfo) -> float:
+        if value <= 0:
+            msg = "must be greater than 0"
+            raise ValueError(msg)
+        period = info.data.get("period")
+        if period is not None and value > period:
+            msg = (
+                f"must not exceed period ({format_duration(period)}); got"
+                f" {format_duration(value)}: a probe still running when the next is due"
+                " would stretch detection time"
+            )
+            raise ValueError(msg)
+        return value
+
+    @field_validator("success_threshold")
+    @classmethod
+    def _success_threshold(cls, value: int, info: ValidationInfo) -> int:
+        role = info.data.get("role")
+        if role in ("liveness", "startup") and value != 1:
+            msg = f"must be 1 for a {role} probe (as in Kubernetes); got {value}"
+            raise ValueError(msg)
+        return value
+
+    @property
+    def action(self) -> HttpAction | TcpAction | CommandAction:
+        """The one action given; validation guarantees there is exactly one."""
+        action = self.http or self.tcp or self.command
+        assert action is not None
+        return action
+
+
+def _unique(probes: list[ProbeConfig]) -> list[ProbeConfig]:
+    names = [p.name for p in probes]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        msg = (
+            f"probe names must be unique per service; repeated: {', '.join(dupes)}"
+            " (give each probe a `name:`)"
+        )
+        raise ValueError(msg)
+    startups = [p.name for p in probes if p.role == "startup"]
+    if len(startups) > 1:
+        msg = f"at most one startup probe per service; got {', '.join(startups)}"
+        raise ValueError(msg)
+    return probes
+
+
+ProbeList = Annotated[list[ProbeConfig], AfterValidator(_unique)]
+"""A service's probes: names unique, at most one startup probe (it gates the others)."""
+
+
+def _default_components() -> dict[str, FailureKindName]:
+    return {
+        "exchange": "network_partition",
+        "market_data": "network_partition",
+        "database": "db_connection_loss",
+        "orders": "degradation",
+        "risk": "degradation",
+    }
+
+
+class HealthReading(StrictModel):
+    """How a `/health` body's `components` map to failure kinds, per service."""
+
+    components: dict[str, FailureKindName] = Field(default_factory=_default_components)
+    default_kind: FailureKindName = "degradation"
+
+    def kind_for(self, component: str) -> FailureKindName:
+        """Unknown components still count: a new component must not fail silently."""
+        return self.components.get(component, self.default_kind)

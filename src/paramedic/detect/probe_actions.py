@@ -1,0 +1,309 @@
+"""Probe actions: one attempt each, returning a result with one plain sentence.
+
+The actions do the I/O and nothing else: timing knobs, thresholds and signals live in
+`detect/probes.py`. An action may raise (the runner turns any exception into a failed
+attempt) but tries to say what went wrong in words an on-call engineer can act on, e.g.
+`GET http://127.0.0.1:8081/health -> 503 in 4.1 ms` or `connect 127.0.0.1:7001 refused`.
+
+Durations are measured with `time.perf_counter`: they describe real I/O, which an injected
+(possibly fake) clock must not distort. Deadlines are the runner's, on the loop's monotonic time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import aiohttp
+
+from paramedic.config.probes import CommandAction, HttpAction, ProbeConfig, TcpAction
+from paramedic.core.errors import DetectionError
+
+__all__ = [
+    "CommandProbe",
+    "HealthReport",
+    "HttpProbe",
+    "ProbeAction",
+    "ProbeResult",
+    "TcpProbe",
+    "build_action",
+    "describe_action",
+    "parse_health",
+]
+
+_MAX_BODY = 1 << 20  # a /health body is small; a runaway one must not eat memory
+_MAX_OUTPUT_LINE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    """One reading of a service's `/health` body (the seed's shape); `at` is monotonic."""
+
+    healthy: bool
+    components: Mapping[str, bool]
+    metrics: Mapping[str, float]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """One attempt. `health` is set when a `/health` body was read; `health_error` says why not."""
+
+    ok: bool
+    reason: str
+    duration: float
+    health: HealthReport | None = field(default=None)
+    health_error: str | None = None
+
+
+class ProbeAction(Protocol):
+    """What a runner calls once per period; a fake in tests, a real action in production."""
+
+    async def __call__(self) -> ProbeResult: ...
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= _MAX_OUTPUT_LINE else line[: _MAX_OUTPUT_LINE - 3] + "..."
+
+
+def parse_health(body: bytes, at: float) -> HealthReport | str:
+    """The seed's `/health` JSON as a report, or one sentence saying why it is not one.
+
+    Never raises: a service that answers HTML or a truncated body is a fact to report, not a
+    reason for the probe loop to die.
+    """
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return f"/health body is not JSON: {_one_line(body[:60].decode('utf-8', 'replace'))!r}"
+    if not isinstance(doc, dict):
+        return f"/health body is a JSON {type(doc).__name__}, not an object"
+    healthy = doc.get("healthy")
+    if not isinstance(healthy, bool):
+        return f"/health body: healthy is {healthy!r}, not true/false"
+    raw_components = doc.get("components", {})
+    if not isinstance(raw_components, dict):
+        return "/health body: components is not an object"
+    components: dict[str, bool] = {}
+    for name, value in raw_components.items():
+        if not isinstance(value, bool):
+            return f"/health body: components.{name} is {value!r}, not true/false"
+        components[name] = value
+    raw_metrics = doc.get("metrics", {})
+    if not isinstance(raw_metrics, dict):
+        return "/health body: metrics is not an object"
+    metrics: dict[str, float] = {}
+    for name, value in raw_metrics.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+            return f"/health body: metrics.{name} is {value!r}, not a number"
+        metrics[name] = float(value)
+    return HealthReport(healthy=healthy, components=components, metrics=metrics, at=at)
+
+
+_MISSING = object()
+
+
+def _lookup(doc: Any, path: str) -> Any:
+    for part in path.split("."):
+        if isinstance(doc, dict) and part in doc:
+            doc = doc[part]
+        elif isinstance(doc, list) and part.isdigit() and int(part) < len(doc):
+            doc = doc[int(part)]
+        else:
+            return _MISSING
+    return doc
+
+
+def _json_mismatch(body: bytes, expect: Mapping[str, Any]) -> str | None:
+    """None if every dotted path holds its expected value, else the first difference."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return "body is not JSON"
+    for path, want in expect.items():
+        got = _lookup(doc, path)
+        if got is _MISSING:
+            return f"{path} is missing, expected {json.dumps(want)}"
+        # bool is an int in Python: `true` must not satisfy an expected `1`.
+        if got != want or isinstance(got, bool) != isinstance(want, bool):
+            return f"{path} is {json.dumps(got)}, expected {json.dumps(want)}"
+    return None
+
+
+async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
+    """The body up to _MAX_BODY bytes: `read(n)` alone may stop at a chunk boundary."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < _MAX_BODY:
+        chunk = await response.content.read(_MAX_BODY - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+class HttpProbe:
+    """An HTTP request on a shared keep-alive session: connection set-up is paid once."""
+
+    def __init__(
+        self,
+        config: HttpAction,
+        session: aiohttp.ClientSession,
+        *,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._config = config
+        self._session = session
+        self._now = now
+        self._label = f"{config.method} {config.url}"
+        self._read_health = config.read_health and config.method != "HEAD"  # HEAD has no body
+
+    async def __call__(self) -> ProbeResult:
+        cfg = self._config
+        start = time.perf_counter()
+        try:
+            async with self._session.request(
+                cfg.method, cfg.url, headers=cfg.headers, allow_redirects=False
+            ) as response:
+                status = response.status
+                need_body = self._read_health or cfg.expect_json is not None
+                body = await _read_capped(response) if need_body else b""
+        except aiohttp.ClientConnectorError as exc:
+            took = time.perf_counter() - start
+            why = "refused" if isinstance(exc.os_error, ConnectionRefusedError) else str(exc)
+            return ProbeResult(False, f"{self._label} failed: {_one_line(why)}", took)
+        except aiohttp.ClientError as exc:
+            took = time.perf_counter() - start
+            detail = _one_line(str(exc)) or type(exc).__name__
+            return ProbeResult(False, f"{self._label} failed: {detail}", took)
+        took = time.perf_counter() - start
+        ok = status in cfg.expect_status if cfg.expect_status else 200 <= status < 400
+        reason = f"{self._label} -> {status} in {_ms(took)}"
+        if not ok and cfg.expect_status:
+            reason += f" (expected {', '.join(map(str, cfg.expect_status))})"
+        if ok and cfg.expect_json:
+            mismatch = _json_mismatch(body, cfg.expect_json)
+            if mismatch is not None:
+                ok = False
+                reason += f"; {mismatch}"
+        health: HealthReport | None = None
+        health_error: str | None = None
+        if self._read_health:
+            parsed = parse_health(body, self._now())
+            if isinstance(parsed, str):
+                health_error = parsed
+            else:
+                health = parsed
+        return ProbeResult(ok, reason, took, health, health_error)
+
+
+class TcpProbe:
+    """A TCP connect, closed at once."""
+
+    def __init__(self, config: TcpAction) -> None:
+        self._config = config
+        self._label = f"connect {config.host}:{config.port}"
+
+    async def __call__(self) -> ProbeResult:
+        start = time.perf_counter()
+        try:
+            _reader, writer = await asyncio.open_connection(self._config.host, self._config.port)
+        except ConnectionRefusedError:
+            return ProbeResult(False, f"{self._label} refused", time.perf_counter() - start)
+        except OSError as exc:
+            took = time.perf_counter() - start
+            return ProbeResult(False, f"{self._label} failed: {exc.strerror or exc}", took)
+        took = time.perf_counter() - start
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return ProbeResult(True, f"{self._label} ok in {_ms(took)}", took)
+
+
+class CommandProbe:
+    """A program exec'd without a shell, in its own process group.
+
+    On timeout or cancellation the whole group is SIGKILLed and the child reaped before the
+    exception goes on: a hung check script must not leave itself, or what it spawned, behind.
+    """
+
+    def __init__(self, config: CommandAction) -> None:
+        self._config = config
+        self._label = config.argv[0]
+        self._env = {**os.environ, **config.env}
+
+    async def __call__(self) -> ProbeResult:
+        cfg = self._config
+        start = time.perf_counter()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *cfg.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env=self._env,
+                cwd=cfg.cwd,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            took = time.perf_counter() - start
+            return ProbeResult(False, f"{self._label} cannot run: {exc.strerror or exc}", took)
+        try:
+            output, _ = await proc.communicate()
+        except BaseException:
+            # Timeout (a CancelledError here) or loop shutdown: kill the group, reap, re-raise.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await asyncio.shield(proc.wait())
+            raise
+        took = time.perf_counter() - start
+        code = proc.returncode
+        lines = output.decode("utf-8", "replace").strip().splitlines()
+        tail = _one_line(lines[-1]) if lines else ""
+        if code == 0:
+            return ProbeResult(True, f"{self._label} exited 0 in {_ms(took)}", took)
+        status = f"killed by signal {-code}" if code is not None and code < 0 else f"exited {code}"
+        reason = f"{self._label} {status} in {_ms(took)}"
+        return ProbeResult(False, f"{reason}: {tail}" if tail else reason, took)
+
+
+def describe_action(probe: ProbeConfig) -> str:
+    """How a probe's attempts are named in reasons, e.g. `GET http://127.0.0.1:8081/health`."""
+    if probe.http is not None:
+        return f"{probe.http.method} {probe.http.url}"
+    if probe.tcp is not None:
+        return f"connect {probe.tcp.host}:{probe.tcp.port}"
+    assert probe.command is not None
+    return probe.command.argv[0]
+
+
+def build_action(
+    probe: ProbeConfig,
+    session: aiohttp.ClientSession | None,
+    *,
+    now: Callable[[], float] = time.monotonic,
+) -> ProbeAction:
+    """The action a probe config asks for; HTTP needs the shared session."""
+    if probe.http is not None:
+        if session is None:
+            msg = f"probe {probe.name}: an http probe needs the shared aiohttp session"
+            raise DetectionError(msg)
+        return HttpProbe(probe.http, session, now=now)
+    if probe.tcp is not None:
+        return TcpProbe(probe.tcp)
+    assert probe.command is not None
+    return CommandProbe(probe.command)

@@ -1,0 +1,104 @@
+"""One real failure of each kind, end to end: the kind, the sentence, exactly one incident.
+
+The service is the example engine (examples/engine.py), made to fail through its /chaos
+endpoints or with real signals.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from paramedic.detect.events import FailureDetected
+from tests.conftest import REPO, free_port
+from tests.integration.harness import Timeline, running_paramedic
+
+pytestmark = pytest.mark.integration
+
+ENGINE = str(REPO / "examples" / "engine.py")
+
+
+def engine_config(port: int, extra: str = "", restart: str = "never") -> str:
+    return f"""
+services:
+  engine:
+    process:
+      argv: [{sys.executable!r}, {ENGINE!r}, --port, "{port}"]
+      stop_timeout: 1s
+      restart: {{policy: {restart}}}
+    probes:
+      - {{name: live, role: liveness,
+          http: {{url: "http://127.0.0.1:{port}/livez", read_health: false}},
+          period: 100ms, timeout: 80ms, failure_threshold: 2}}
+      - {{name: ready, role: readiness, http: {{url: "http://127.0.0.1:{port}/health"}},
+          period: 100ms, timeout: 80ms, failure_threshold: 2}}
+      - {{name: boot, role: startup, tcp: {{host: 127.0.0.1, port: {port}}},
+          period: 50ms, timeout: 50ms, failure_threshold: 100}}
+    health: {{up_after: 2, evaluate_every: 50ms}}
+{extra}"""
+
+
+async def chaos(port: int, action: str) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"http://127.0.0.1:{port}/chaos/{action}", timeout=5)
+        assert 200 == response.status_code
+
+
+async def only_incident(timeline: Timeline) -> FailureDetected:
+    detected = await timeline.wait_for("failure.detected", within=15)
+    assert isinstance(detected, FailureDetected)
+    return detected
+
+
+async def test_exchange_down_in_health_is_a_network_partition(tmp_path: Path) -> None:
+    """/health saying exchange: false opens one network_partition incident naming it."""
+    port = free_port()
+    async with running_paramedic(tmp_path, engine_config(port)) as (p, timeline):
+        await timeline.wait_for("service.up")
+        await chaos(port, "disconnect")
+        detected = await only_incident(timeline)
+        assert ("network_partition", "/health reports exchange: false") == (
+            detected.failure_kind,
+            detected.reason,
+        )
+        await timeline.wait_for("signal.changed", lambda e: e.source == "probe:ready")  # type: ignore[attr-defined]
+        assert 1 == len(timeline.of("failure.detected"))
+        assert p.processes["engine"].running  # a partition is not fixed by killing the engine
+
+
+async def test_sigkill_is_a_crash(tmp_path: Path) -> None:
+    """kill -9 of the engine opens one crash incident naming the signal."""
+    port = free_port()
+    async with running_paramedic(tmp_path, engine_config(port)) as (p, timeline):
+        await timeline.wait_for("service.up")
+        pid = p.processes["engine"].pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        detected = await only_incident(timeline)
+        assert "crash" == detected.failure_kind
+        assert detected.reason.startswith(f"pid {pid} killed by SIGKILL after ")
+        await timeline.wait_for("signal.changed", lambda e: e.source == "probe:live")  # type: ignore[attr-defined]
+        assert 1 == len(timeline.of("failure.detected"))
+
+
+async def test_stuck_liveness_is_a_hang_and_the_watchdog_kills_it(tmp_path: Path) -> None:
+    """A liveness endpoint that stops answering is a hang; the engine is killed and restarted."""
+    port = free_port()
+    async with running_paramedic(tmp_path, engine_config(port, restart="always")) as (p, timeline):
+        await timeline.wait_for("service.up")
+        first = p.processes["engine"].pid
+        await chaos(port, "hang")
+        detected = await only_incident(timeline)
+        assert "hang" == detected.failure_kind
+        assert detected.reason.startswith("liveness probe live failed 2 times in a row: GET ")
+        assert detected.reason.endswith("timed out after 80 ms")
+        killed = await timeline.wait_for("watchdog.killed_hung")
+        assert first == killed.pid  # type: ignore[attr-defined]
+        await timeline.wait_for("process.spawned", lambda e: e.pid != first)  # type: ignore[attr-defined]
+        await timeline.wait_for("failure.cleared", within=15)
+        assert 1 == len(timeline.of("failure.detected"))
