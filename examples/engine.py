@@ -3,7 +3,8 @@
 It serves a /health like the seed's (section 1.2), sends authenticated heartbeats with
 paramedic's client, and can be told to misbehave through /chaos so each failure kind can be
 shown: exit (crash), hang (stop its trading loop), latency (raise p99), disconnect (exchange
-down), leak (grow memory). Stdlib only besides paramedic.client.
+down), dbdown (database down), leak (grow memory), heal (undo all but exit). Stdlib only
+besides paramedic.client.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+LEAK_CAP_MB = 400  # the demo leaks about 100 MB/s; stop before it hurts the machine
+
 
 class Engine:
     """The state a real engine would have, reduced to what its health endpoint reports."""
@@ -30,7 +33,13 @@ class Engine:
         self.heal()
 
     def heal(self) -> None:
-        self.components = {"market_data": True, "exchange": True, "orders": True, "risk": True}
+        self.components = {
+            "market_data": True,
+            "exchange": True,
+            "database": True,
+            "orders": True,
+            "risk": True,
+        }
         self.latency_p99_us = 180.0
         self.hung = False
         self.unstuck.set()
@@ -65,6 +74,8 @@ class Engine:
                 self.latency_p99_us = 5000.0
             elif action == "disconnect":
                 self.components["exchange"] = False
+            elif action == "dbdown":
+                self.components["database"] = False
             elif action == "leak":
                 self.leaking = True
             elif action == "heal":
@@ -133,8 +144,8 @@ def main() -> int:
         if not engine.hung:
             if sender is not None:
                 sender.beat()
-            if engine.leaking:
-                engine.leak.append(b"x" * 1_000_000)
+            if engine.leaking and len(engine.leak) < LEAK_CAP_MB:
+                engine.leak.append(b"x" * 1_000_000)  # touched pages: real RSS
         stop.wait(0.01)
     if sender is not None:
         sender.stop()

@@ -7,6 +7,7 @@ endpoints or with real signals.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -102,3 +103,77 @@ async def test_stuck_liveness_is_a_hang_and_the_watchdog_kills_it(tmp_path: Path
         await timeline.wait_for("process.spawned", lambda e: e.pid != first)  # type: ignore[attr-defined]
         await timeline.wait_for("failure.cleared", within=15)
         assert 1 == len(timeline.of("failure.detected"))
+
+
+async def test_latency_over_threshold_is_degradation(tmp_path: Path) -> None:
+    """order_latency_p99_us from /health above 1000 for 300 ms: one degradation incident."""
+    port = free_port()
+    extra = """    resources:
+      metrics:
+        - {name: order_latency_p99_us, above: 1000, for: 300ms, kind: degradation}
+"""
+    # Readiness accepts the engine's 503 here, so the metric detector is the one to convict.
+    config = engine_config(port, extra).replace(
+        f'http: {{url: "http://127.0.0.1:{port}/health"}}',
+        f'http: {{url: "http://127.0.0.1:{port}/health", expect_status: [200, 503]}}',
+    )
+    assert "expect_status" in config
+    async with running_paramedic(tmp_path, config) as (_p, timeline):
+        await timeline.wait_for("service.up")
+        await chaos(port, "latency")
+        detected = await only_incident(timeline)
+        assert ("degradation", "metric:order_latency_p99_us") == (
+            detected.failure_kind,
+            detected.source,
+        )
+        assert re.fullmatch(r"order_latency_p99_us [\d.]+ > 1000 for 0\.\d s", detected.reason), (
+            detected.reason
+        )
+        assert 1 == len(timeline.of("failure.detected"))
+
+
+async def test_database_down_in_health_is_db_connection_loss(tmp_path: Path) -> None:
+    """/health saying database: false opens one db_connection_loss incident."""
+    port = free_port()
+    async with running_paramedic(tmp_path, engine_config(port)) as (_p, timeline):
+        await timeline.wait_for("service.up")
+        await chaos(port, "dbdown")
+        detected = await only_incident(timeline)
+        assert ("db_connection_loss", "/health reports database: false") == (
+            detected.failure_kind,
+            detected.reason,
+        )
+
+
+async def test_growing_rss_is_a_memory_leak_with_a_projected_time(tmp_path: Path) -> None:
+    """A child whose RSS grows steadily is a memory_leak, with the time left to the limit."""
+    port = free_port()
+    extra = """    resources:
+      sample_every: 100ms
+      memory: {window: 2s, min_samples: 10, limit: 4GiB, warn_within: 1h, min_slope: 10MiB/min}
+"""
+    async with running_paramedic(tmp_path, engine_config(port, extra)) as (p, timeline):
+        await timeline.wait_for("service.up")
+        await chaos(port, "leak")
+        detected = await only_incident(timeline)
+        assert ("memory_leak", "resource:memory") == (detected.failure_kind, detected.source)
+        assert re.fullmatch(
+            r"RSS [\d.]+ MiB growing [\d.]+ [MG]iB/min \(R² [\d.]+\); reaches limit 4 GiB in .+",
+            detected.reason,
+        ), detected.reason
+        assert p.processes["engine"].running  # a leak is scheduled for a restart, not killed
+
+
+async def test_disk_below_its_minimum_is_disk_full(tmp_path: Path) -> None:
+    """A watched filesystem with less free space than required: one disk_full incident."""
+    port = free_port()
+    extra = f"""    resources:
+      sample_every: 100ms
+      disk:
+        - {{path: {str(tmp_path)!r}, min_free: 100%}}
+"""
+    async with running_paramedic(tmp_path, engine_config(port, extra)) as (_p, timeline):
+        detected = await only_incident(timeline)
+        assert "disk_full" == detected.failure_kind
+        assert detected.reason.startswith(f"disk {tmp_path} ")
+        assert detected.reason.endswith("(min 100%)")

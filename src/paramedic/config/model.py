@@ -24,6 +24,7 @@ from pydantic import (
 
 from paramedic.config.durations import format_duration
 from paramedic.config.probes import HealthReading, ProbeList
+from paramedic.config.resources import ResourcesConfig
 from paramedic.config.selfwatch import SelfWatchConfig
 from paramedic.config.types import Duration, StrictModel, host_port
 
@@ -168,7 +169,9 @@ class HeartbeatListener(_SecretRef):
     multicast_group: str | None = None
     key_env: str | None = None
     key_file: Path | None = None
+    key_id: int = Field(default=0, ge=0, le=255)
     max_skew: Duration = 2.0
+    self_pause_bound: Duration = 0.1
 
     @field_validator("listen")
     @classmethod
@@ -209,8 +212,13 @@ class HeartbeatConfig(_SecretRef):
     interval: Duration = 0.1
     timeout: Duration = 0.3
     detector: Literal["timeout", "phi"] = "timeout"
+    phi_threshold: float = Field(default=8.0, gt=0, le=50)
+    min_std_deviation: Duration = 0.025
+    acceptable_pause: Duration = 0.0
+    startup_grace: Duration | None = None
     key_env: str | None = None
     key_file: Path | None = None
+    key_id: int = Field(default=0, ge=0, le=255)
 
     @field_validator("interval")
     @classmethod
@@ -333,6 +341,7 @@ class ServiceConfig(StrictModel):
     watch: WatchConfig | None = None
     heartbeat: HeartbeatConfig | None = None
     probes: ProbeList = Field(default_factory=list)
+    resources: ResourcesConfig | None = None
     health: HealthConfig = Field(default_factory=HealthConfig)
     depends_on: list[str] = Field(default_factory=list)
 

@@ -25,6 +25,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 
 from paramedic.config.durations import format_duration
 from paramedic.config.types import Duration, StrictModel
+from paramedic.core.failures import FailureKind
 
 __all__ = [
     "ACTION_KEYS",
@@ -39,16 +40,6 @@ __all__ = [
 
 ProbeRole = Literal["liveness", "readiness", "startup"]
 ACTION_KEYS: tuple[str, ...] = ("http", "tcp", "command")
-# Kept in step with `paramedic.detect.signals.FailureKind`; config imports nothing from detect.
-FailureKindName = Literal[
-    "crash",
-    "hang",
-    "degradation",
-    "network_partition",
-    "memory_leak",
-    "disk_full",
-    "db_connection_loss",
-]
 _PROBE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
@@ -222,7 +213,7 @@ ProbeList = Annotated[list[ProbeConfig], AfterValidator(_unique)]
 """A service's probes: names unique, at most one startup probe (it gates the others)."""
 
 
-def _default_components() -> dict[str, FailureKindName]:
+def _default_components() -> dict[str, FailureKind]:
     return {
         "exchange": "network_partition",
         "market_data": "network_partition",
@@ -235,9 +226,9 @@ def _default_components() -> dict[str, FailureKindName]:
 class HealthReading(StrictModel):
     """How a `/health` body's `components` map to failure kinds, per service."""
 
-    components: dict[str, FailureKindName] = Field(default_factory=_default_components)
-    default_kind: FailureKindName = "degradation"
+    components: dict[str, FailureKind] = Field(default_factory=_default_components)
+    default_kind: FailureKind = "degradation"
 
-    def kind_for(self, component: str) -> FailureKindName:
+    def kind_for(self, component: str) -> FailureKind:
         """Unknown components still count: a new component must not fail silently."""
         return self.components.get(component, self.default_kind)

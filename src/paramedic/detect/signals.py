@@ -9,28 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+
+from paramedic.core.failures import FAILURE_KINDS, FailureKind
 
 __all__ = ["FAILURE_KINDS", "FailureKind", "Signal", "SignalSink"]
-
-FailureKind = Literal[
-    "crash",
-    "hang",
-    "degradation",
-    "network_partition",
-    "memory_leak",
-    "disk_full",
-    "db_connection_loss",
-]
-FAILURE_KINDS: tuple[FailureKind, ...] = (
-    "crash",
-    "hang",
-    "degradation",
-    "network_partition",
-    "memory_leak",
-    "disk_full",
-    "db_connection_loss",
-)
 
 
 @dataclass(frozen=True, slots=True)

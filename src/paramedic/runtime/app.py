@@ -33,6 +33,7 @@ from paramedic.detect.probes import ServiceProbes
 from paramedic.process.managed import ExitStatus, ManagedProcess
 from paramedic.runtime.checks import CheckRegistry
 from paramedic.runtime.deadman import DeadMansSwitch
+from paramedic.runtime.heartbeats import Heartbeats
 from paramedic.runtime.loop_monitor import LoopMonitor
 from paramedic.runtime.metrics import RuntimeCollector
 from paramedic.runtime.recorder import OrderedRecorder
@@ -87,6 +88,15 @@ class Paramedic:
             )
             for name, svc in config.services.items()
         }
+        self.heartbeats: Heartbeats | None = None
+        if config.heartbeat is not None:
+            self.heartbeats = Heartbeats(
+                config,
+                clock=self.clock,
+                services=self.services,
+                recorder=self.recorder,
+                loop_monitor=self.loop_monitor,
+            )
         self.started_mono = self.clock.monotonic()
         self.started = asyncio.Event()
         self._stop_requested = asyncio.Event()
@@ -205,6 +215,14 @@ class Paramedic:
             self.api.close()
             raise LifecycleError(str(exc)) from exc
         self._store_open = True
+        if self.heartbeats is not None:
+            try:
+                await self.heartbeats.start()
+            except LifecycleError:
+                self.api.close()
+                await self.store.close()
+                self._store_open = False
+                raise
         self._loop(self.recorder.run(), "recorder")
         self._loop(self.loop_monitor.run(), "loop-monitor")
         self._loop(self.sd.run(self._self_alive), "sd-watchdog")
@@ -218,6 +236,9 @@ class Paramedic:
             self._loop(self.deadman.run(), "dead-mans-switch")
         self._loop(self.api.serve(), "api")
         for name, service in self.services.items():
+            monitor = service.make_resource_monitor()
+            if monitor is not None:
+                self._loop(monitor.run(), f"resources-{name}")
             if service.config.probes:
                 service.attach_probes(
                     ServiceProbes(
@@ -226,6 +247,7 @@ class Paramedic:
                         self.clock,
                         service.signal,
                         self._http,
+                        service.observe_health,
                         health=service.config.health,
                     )
                 )
@@ -273,6 +295,8 @@ class Paramedic:
                 await self.recorder.record(ParamedicStopping(at=self.clock.now(), reason=reason))
             except StoreError as exc:
                 log.error("could not record shutdown", error=str(exc))
+        if self.heartbeats is not None:
+            await self.heartbeats.stop()
         await asyncio.gather(*(s.stop_detectors() for s in self.services.values()))
         await asyncio.gather(*(p.stop() for p in self.processes.values()))
         self.api.shutdown()

@@ -7,6 +7,8 @@ SIGSTOP). Detectors read `stalled_since` to convict no one for silence that was 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from paramedic.core.clock import Clock
 
 __all__ = ["LoopMonitor"]
@@ -23,6 +25,7 @@ class LoopMonitor:
         self.lag = 0.0
         self.max_lag = 0.0
         self.ticks = 0
+        self.listeners: list[Callable[[float, float], None]] = []
 
     async def run(self) -> None:
         while True:
@@ -33,6 +36,8 @@ class LoopMonitor:
             self.max_lag = max(self.max_lag, self.lag)
             self.last_tick = now
             self.ticks += 1
+            for listener in self.listeners:
+                listener(self.lag, now)
 
     def tick_age(self) -> float:
         """Seconds since the loop last ran a tick."""

@@ -46,3 +46,31 @@ class RuntimeCollector(Collector):
         for name, proc in p.processes.items():
             running.add_metric([name], 1.0 if proc.running else 0.0)
         yield running
+        state = GaugeMetricFamily(
+            "paramedic_service_up",
+            "1 while ServiceHealth says the service is up, 0 when down (absent while unknown).",
+            labels=["service"],
+        )
+        for name, service in p.services.items():
+            if service.health.state != "unknown":
+                state.add_metric([name], 1.0 if service.health.state == "up" else 0.0)
+        yield state
+        if p.heartbeats is not None:
+            receiver = p.heartbeats.receiver
+            yield CounterMetricFamily(
+                "heartbeats_accepted",
+                "Heartbeats decoded, authenticated and recorded.",
+                value=receiver.accepted,
+            )
+            rejected = CounterMetricFamily(
+                "heartbeats_rejected", "Heartbeat datagrams dropped, by reason.", labels=["reason"]
+            )
+            for reason, count in receiver.rejections.items():
+                rejected.add_metric([reason], count)
+            yield rejected
+            held = CounterMetricFamily(
+                "detection_held",
+                "Ticks on which paramedic convicted no one because it was itself stalled.",
+                value=p.heartbeats.monitor.held,
+            )
+            yield held

@@ -16,7 +16,9 @@ from paramedic.config.model import ServiceConfig
 from paramedic.core.clock import Clock
 from paramedic.core.events import ProcessExited
 from paramedic.detect.events import ProcessAttached
+from paramedic.detect.probe_actions import HealthReport
 from paramedic.detect.probes import ServiceProbes
+from paramedic.detect.resource_monitor import ResourceMonitor
 from paramedic.detect.restart_policy import Backoff, RestartPlanner
 from paramedic.detect.service_health import HealthPolicy, ServiceHealth
 from paramedic.detect.signals import Signal
@@ -70,6 +72,7 @@ class ServiceRuntime:
         )
         self.on_restart: list[Callable[[int], None]] = []
         self.probes: ServiceProbes | None = None
+        self.resources: ResourceMonitor | None = None
         self.watchdog: Watchdog | None = None
         if process is not None and config.process is not None:
             self.health.expect("process")
@@ -154,6 +157,26 @@ class ServiceRuntime:
         self.signal(Signal(self.name, "process", False, reason, self._clock.monotonic(), "crash"))
 
     # -- detectors -----------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        """The pid being supervised now, owned or watched."""
+        if self.process is not None:
+            return self.process.pid
+        return self.watched.pid if self.watched is not None and self.watched.running else None
+
+    def make_resource_monitor(self) -> ResourceMonitor | None:
+        if self.config.resources is None:
+            return None
+        self.resources = ResourceMonitor(
+            self.name, self.config.resources, self._clock, self.signal, lambda: self.pid
+        )
+        return self.resources
+
+    def observe_health(self, _service: str, report: HealthReport) -> None:
+        """A /health body read by a probe: its metrics feed the threshold detectors."""
+        if self.resources is not None:
+            self.resources.observe_metrics(self.name, report.metrics, report.at)
 
     def attach_probes(self, probes: ServiceProbes) -> None:
         """Probes start with the service; a restart re-arms their startup gating."""
