@@ -124,11 +124,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8081, help="port of /health (0: any)")
     parser.add_argument(
+        "--start-delay", type=float, default=0.0, help="seconds to wait first (a slow boot)"
+    )
+    parser.add_argument(
         "--heartbeat",
         default=os.environ.get("PARAMEDIC_HEARTBEAT_ADDR"),
         help="host:port of paramedic's heartbeat receiver",
     )
     args = parser.parse_args()
+    time.sleep(args.start_delay)
 
     engine = Engine()
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(engine))

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.integration
 ENGINE = str(REPO / "examples" / "engine.py")
 
 
-def heartbeat_config(tmp_path: Path, *, restart: str = "never", detector: str = "timeout") -> str:
+def heartbeat_config(
+    tmp_path: Path, *, restart: str = "never", detector: str = "timeout", start_delay: float = 0.0
+) -> str:
     (tmp_path / "hb.key").write_text("k" * 32)
     udp = free_udp_port()
     return f"""
@@ -30,13 +32,14 @@ heartbeat:
 services:
   engine:
     process:
-      argv: [{sys.executable!r}, {ENGINE!r}, --port, "{free_port()}"]
+      argv: [{sys.executable!r}, {ENGINE!r}, --start-delay, "{start_delay}",
+             --port, "{free_port()}"]
       env:
         PARAMEDIC_HEARTBEAT_ADDR: 127.0.0.1:{udp}
         PARAMEDIC_HEARTBEAT_KEY_FILE: hb.key
       stop_timeout: 300ms
       restart: {{policy: {restart}}}
-    heartbeat: {{interval: 100ms, timeout: 300ms, detector: {detector}}}
+    heartbeat: {{interval: 100ms, timeout: 300ms, detector: {detector}, startup_grace: 3s}}
     health: {{up_after: 2, evaluate_every: 50ms}}
 """
 
@@ -95,6 +98,21 @@ async def test_stalled_trading_loop_is_a_hang_while_the_process_lives(tmp_path: 
         assert ("hang", "heartbeat:stall") == (detected.failure_kind, detected.source)  # type: ignore[attr-defined]
         assert detected.reason.startswith("trading loop stalled: sender alive but no beat() for ")  # type: ignore[attr-defined]
         assert p.processes["engine"].running
+
+
+async def test_a_slow_booting_replacement_is_not_killed_as_hung(tmp_path: Path) -> None:
+    """kill -9, restart, and the replacement takes 500 ms to send its first heartbeat: the old
+    instance's silence must not get the healthy new process killed (startup grace: 1 s)."""
+    config = heartbeat_config(tmp_path, restart="always", start_delay=0.5)
+    async with running_paramedic(tmp_path, config) as (p, timeline):
+        await timeline.wait_for("service.up")
+        first = p.processes["engine"].pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        await timeline.wait_for("heartbeat.restart_seen")
+        await timeline.wait_for("failure.cleared", within=15)
+        assert [] == timeline.of("watchdog.killed_hung")
+        assert 1 == len(timeline.of("process.restart_scheduled"))
 
 
 async def test_restart_faster_than_the_timeout_is_still_seen(tmp_path: Path) -> None:

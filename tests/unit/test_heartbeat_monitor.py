@@ -197,6 +197,39 @@ def test_fast_restart_is_reported_through_on_restart() -> None:
     assert [] == rig.reasons(ok=False)
 
 
+def test_a_restarted_process_gets_its_startup_grace_not_the_old_silence() -> None:
+    """After paramedic restarts the process, the old instance's silence convicts no one: the
+    replacement has the startup grace to send its first beat (it was once killed as hung)."""
+    rig = Rig()
+    rig.monitor.add_service("engine", TimeoutDetector(0.3), 0.1, startup_grace=1.0)
+    rig.beats(5)
+    rig.clock.advance(0.05)  # the process crashes; the watchdog restarts it at once
+    rig.monitor.process_started("engine", TimeoutDetector(0.3))
+    rig.clock.advance(0.7)  # far past the old 300 ms deadline, still within the grace
+    assert [] == rig.reasons(ok=False)
+    rig.seq = 0
+    rig.beats(3, instance=NEW)
+    assert [("engine", OLD.hex(), NEW.hex(), 4)] == rig.restarts
+    assert [] == rig.reasons(ok=False)
+    assert "first heartbeat: seq 0 from instance b20c" == rig.reasons(ok=True)[-1]
+    rig.clock.advance(0.35)  # and the new instance is held to the normal timeout again
+    assert ["heartbeat silent 300 ms (timeout 300 ms), last seq 2 from instance b20c"] == (
+        rig.reasons(ok=False)
+    )
+
+
+def test_a_restarted_process_that_never_beats_is_convicted_after_the_grace() -> None:
+    """A replacement that stays silent past the startup grace is a hang, said as such."""
+    rig = Rig()
+    rig.monitor.add_service("engine", TimeoutDetector(0.3), 0.1, startup_grace=1.0)
+    rig.beats(5)
+    rig.monitor.process_started("engine", TimeoutDetector(0.3))
+    rig.clock.advance(0.99)
+    assert [] == rig.reasons(ok=False)
+    rig.clock.advance(0.02)
+    assert ["no heartbeat received within 1 s of start"] == rig.reasons(ok=False)
+
+
 def test_late_datagram_proves_life_but_not_its_old_flags() -> None:
     """A reordered beat resets the silence, yet its stale stalled flag is not believed."""
     rig = Rig()

@@ -323,8 +323,9 @@ async def test_startup_failure_is_a_crash_and_keeps_gating(h: Harness) -> None:
     assert 1 == live.calls
 
 
-async def test_reset_regates_and_keeps_verdicts(h: Harness) -> None:
-    """After reset startup must pass again; a restart that cures the hang emits one ok."""
+async def test_reset_regates_and_reverifies(h: Harness) -> None:
+    """After reset startup must pass again and every probe reports its first verdict anew:
+    the new process is verified afresh, and a restart that cures the hang emits one ok."""
     boot, live = Script([True]), Script([False])
     svc = h.service(
         [STARTUP, {**LIVE, "failure_threshold": 2, "initial_delay": "2s"}],
@@ -354,5 +355,6 @@ async def test_reset_regates_and_keeps_verdicts(h: Harness) -> None:
     assert [
         ("probe:boot", True, None),
         ("probe:live", False, "hang"),
+        ("probe:boot", True, None),
         ("probe:live", True, None),
     ] == h.verdicts()

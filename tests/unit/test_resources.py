@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import namedtuple
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -127,10 +128,7 @@ def test_example_yaml_validates_into_seconds_and_bytes() -> None:
         ),
         pytest.param(
             {"disk": [{"path": "data", "min_free": "10%"}]},
-            [
-                "disk.0.path: data is relative; give an absolute path so the check"
-                " cannot move with cwd"
-            ],
+            ["disk.0.path: data is relative and there is no config folder to resolve it from"],
             id="relative-path",
         ),
         pytest.param(
@@ -174,6 +172,14 @@ def test_example_yaml_validates_into_seconds_and_bytes() -> None:
 def test_config_mistakes_name_the_field(data: dict[str, Any], expected: list[str]) -> None:
     """Each mistake is reported at its key path with a sentence saying what to write."""
     assert expected == errors_of(data)
+
+
+def test_relative_disk_path_is_taken_from_the_config_folder() -> None:
+    """As everywhere in the config, a relative path is relative to the config file's folder."""
+    cfg = ResourcesConfig.model_validate(
+        {"disk": [{"path": "../var", "min_free": "5%"}]}, context={"base_dir": "/etc/paramedic"}
+    )
+    assert Path("/etc/var") == cfg.disk[0].path
 
 
 def test_window_holding_just_enough_samples_is_accepted() -> None:

@@ -160,3 +160,22 @@ def test_first_up_waits_for_every_expected_detector() -> None:
     h.observe(good("probe:live", 6.0), at(6.0))
     h.tick(at(7.0))
     assert ["service.up"] == [e.kind for e in h.tick(at(8.0))]
+
+
+def test_a_restarted_process_must_be_vouched_for_again() -> None:
+    """After a restart the service stays down until its detectors report on the new process,
+    however many clean ticks pass (the heartbeat of the new instance has not come yet)."""
+    h = health(up_after=2)
+    h.expect("process", "heartbeat")
+    h.observe(good("process", 0.0), at(0.0))
+    h.observe(good("heartbeat", 0.0), at(0.0))
+    t = bring_up(h, 1.0)
+    h.observe(bad("process", "crash", "pid 1 killed by SIGKILL", t), at(t))
+    h.reverify(*h.expected)
+    h.observe(good("process", t + 0.01), at(t + 0.01))
+    for i in range(5):
+        assert [] == h.tick(at(t + 1 + i))
+    assert ("down", ["heartbeat"]) == (h.state, h.pending)
+    h.observe(good("heartbeat", t + 6), at(t + 6))
+    h.tick(at(t + 7))
+    assert ["failure.cleared"] == [e.kind for e in h.tick(at(t + 8))]

@@ -322,7 +322,7 @@ class HealthConfig(HealthReading):
     up_after: int = Field(default=3, ge=1, le=100)
     evaluate_every: Duration = 1.0
     flap_window: Duration = 120.0
-    flap_changes: int = Field(default=4, ge=2, le=100)
+    flap_changes: int = Field(default=6, ge=2, le=100)
 
     @field_validator("evaluate_every")
     @classmethod

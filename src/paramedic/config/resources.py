@@ -9,12 +9,20 @@ worse than none. Binary units (KiB, MiB, GiB, TiB) are 1024-based; KB, MB, GB, T
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from paramedic.config.durations import format_duration
 from paramedic.config.types import Duration, StrictModel
@@ -142,11 +150,16 @@ class DiskCheck(StrictModel):
 
     @field_validator("path")
     @classmethod
-    def _absolute(cls, value: Path) -> Path:
+    def _absolute(cls, value: Path, info: ValidationInfo) -> Path:
+        # Like every path in the config, a relative one is taken from the config file's
+        # folder, so the check cannot move with the working directory.
         if not value.is_absolute():
-            msg = f"{value} is relative; give an absolute path so the check cannot move with cwd"
-            raise ValueError(msg)
-        return value
+            base = (info.context or {}).get("base_dir")
+            if base is None:
+                msg = f"{value} is relative and there is no config folder to resolve it from"
+                raise ValueError(msg)
+            value = Path(base) / value
+        return Path(os.path.normpath(value))
 
     @field_validator("min_free", mode="before")
     @classmethod

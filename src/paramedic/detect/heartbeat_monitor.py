@@ -36,6 +36,7 @@ class _Watch:
 
     __slots__ = (
         "added_at",
+        "awaiting_first",
         "convicted",
         "detector",
         "due",
@@ -63,6 +64,7 @@ class _Watch:
         self.last_rx = now
         self.flags = 0
         self.convicted = False
+        self.awaiting_first = False  # a new process was started; its first beat is due
         self.shutting_down = False
         self.timer: TimerHandle | None = None
         self.due = math.inf
@@ -117,6 +119,27 @@ class HeartbeatMonitor:
         watch = _Watch(name, detector, interval, grace, now)
         self._watches[name] = watch
         self._arm(watch, now + grace, now)
+
+    def process_started(self, name: str, detector: FailureDetector) -> None:
+        """paramedic (re)started the service's process: give it the startup grace.
+
+        The old instance's silence must convict no one from here on: its exit is already
+        known, and without this a healthy replacement still booting was killed as hung. The
+        conviction state and last instance are kept, so a failing verdict stays failing until
+        the new instance beats, and that beat is reported as a restart.
+        """
+        watch = self._watches.get(name)
+        if watch is None:
+            return
+        if watch.timer is not None:
+            watch.timer.cancel()
+            watch.timer = None
+        now = self._clock.monotonic()
+        watch.detector = detector
+        watch.added_at = now
+        watch.last_rx = now
+        watch.awaiting_first = True
+        self._arm(watch, now + watch.startup_grace, now)
 
     def remove_service(self, name: str) -> None:
         """Stop watching ``name`` (unknown names are ignored)."""
@@ -178,7 +201,8 @@ class HeartbeatMonitor:
         old = watch.instance
         if old is not None and self._on_restart is not None:
             self._on_restart(watch.name, old.hex(), beat.instance.hex(), watch.last_seq)
-        first = old is None
+        first = old is None or watch.awaiting_first
+        watch.awaiting_first = False
         watch.instance = beat.instance
         watch.last_seq = beat.seq
         was_shut_down = watch.shutting_down
@@ -251,7 +275,7 @@ class HeartbeatMonitor:
         if watch.convicted or watch.shutting_down or self._watches.get(watch.name) is not watch:
             return
         detector = watch.detector
-        if watch.instance is None:
+        if watch.instance is None or watch.awaiting_first:
             deadline = watch.added_at + watch.startup_grace
             if now < deadline:
                 self._arm(watch, deadline, now)

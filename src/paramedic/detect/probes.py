@@ -135,9 +135,14 @@ class ProbeRunner:
         self._task = None
 
     def reset(self) -> None:
-        """The process restarted: counters and delay begin again; the verdict is kept."""
+        """The process restarted: counters, delay and verdict begin again.
+
+        A new process has to be verified afresh; its first verdict is reported even if it
+        equals the old one, which is what tells ServiceHealth the new process passed.
+        """
         self._successes = 0
         self._failures = 0
+        self._verdict = None
         if self._task is not None:
             self._task.cancel(msg=f"probe {self.service}/{self.name} reset")
             self._task = None

@@ -63,7 +63,7 @@ class HealthPolicy:
     down_after: int = 1
     up_after: int = 3
     flap_window: float = 120.0
-    flap_changes: int = 4
+    flap_changes: int = 6  # three down/up cycles; two unrelated failures are not flapping
 
 
 class ServiceHealth:
@@ -97,9 +97,17 @@ class ServiceHealth:
     # -- inputs ------------------------------------------------------------------------------
 
     def expect(self, *sources: str) -> None:
-        """Detectors that must report before a first "up": silence from a detector that has
-        not started (a startup probe still waiting) is not health."""
+        """Detectors that must report before "up": silence from a detector that has not
+        started (a startup probe still waiting) is not health."""
         self._expected.update(sources)
+
+    def reverify(self, *sources: str) -> None:
+        """A new process was started: these detectors must report on it before "up"."""
+        self._reported.difference_update(sources)
+
+    @property
+    def expected(self) -> frozenset[str]:
+        return frozenset(self._expected)
 
     @property
     def pending(self) -> list[str]:
@@ -173,7 +181,7 @@ class ServiceHealth:
                 return self._go_down(now)
         else:
             self._bad = 0
-            if not periodic or (self.state == "unknown" and self.pending):
+            if not periodic or self.pending:
                 return []
             self._good += 1
             if self.state != "up" and self._good >= self.policy.up_after:

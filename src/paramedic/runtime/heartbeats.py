@@ -8,6 +8,7 @@ paramedic itself convicts no one.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 from paramedic.config.model import Config, HeartbeatConfig
@@ -74,6 +75,7 @@ class Heartbeats:
                 name, build_detector(hb), hb.interval, startup_grace=hb.startup_grace
             )
             services[name].health.expect("heartbeat")
+            services[name].on_restart.append(functools.partial(self._process_started, name, hb))
         shared = listener.shared_key
         self.receiver = HeartbeatReceiver(
             KeyRing(
@@ -88,6 +90,9 @@ class Heartbeats:
             wall_ns=lambda: int(clock.wall() * 1e9),
             on_beat=self.monitor.on_beat,
         )
+
+    def _process_started(self, name: str, hb: HeartbeatConfig, _pid: int) -> None:
+        self.monitor.process_started(name, build_detector(hb))
 
     def _signal(self, signal: Signal) -> None:
         service = self._services.get(signal.service)

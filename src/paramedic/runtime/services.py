@@ -197,6 +197,8 @@ class ServiceRuntime:
             self.probes.start()
 
     def _spawned(self, pid: int) -> None:
+        # A new process: the detectors that watch it must vouch for it before it is "up".
+        self.health.reverify(*self.health.expected)
         self.signal(
             Signal(self.name, "process", True, f"pid {pid} running", self._clock.monotonic())
         )
