@@ -143,7 +143,7 @@ class ProcessExited(Event):
 
     def summary(self) -> str:
         how = f"killed by {self.signal}" if self.signal else f"exited with code {self.returncode}"
-        why = "as asked" if self.expected else "unexpectedly"
+        why = "(stopped by paramedic)" if self.expected else "unexpectedly"
         return f"{self.service}: pid {self.pid} {how} {why} after {self.runtime_s:.3f} s"
 
 
