@@ -16,11 +16,15 @@ class ListRecorder:
         self.fail = fail
 
     async def append(self, event: Event) -> int:
+        [seq] = await self.append_many([event])
+        return seq
+
+    async def append_many(self, events: list[Event]) -> list[int]:
         if self.fail:
             msg = "disk full"
             raise StoreError(msg)
-        self.events.append(event)
-        return len(self.events)
+        self.events.extend(events)
+        return list(range(len(self.events) - len(events) + 1, len(self.events) + 1))
 
 
 def note(text: str) -> NoteAdded:
@@ -57,3 +61,13 @@ async def test_subscription_filters_by_kind_prefix_and_counts_overflow() -> None
     assert "a" == first.event.text  # type: ignore[attr-defined]
     assert notes.queue.empty()
     assert (1, 1) == (everything.queue.qsize(), everything.dropped)
+
+
+async def test_publish_many_records_in_one_call_then_fans_out_in_order() -> None:
+    """A batch is recorded in one store call (one commit) and delivered in order, with seqs."""
+    recorder = ListRecorder()
+    bus = EventBus(recorder)
+    seen: list[tuple[int, str]] = []
+    bus.add_listener(lambda p: seen.append((p.seq, p.event.text)))  # type: ignore[attr-defined]
+    await bus.publish_many([note("a"), note("b"), note("c")])
+    assert [(1, "a"), (2, "b"), (3, "c")] == seen

@@ -106,3 +106,13 @@ async def test_write_after_close_is_an_error(tmp_path: Path) -> None:
     await store.close()
     with pytest.raises(StoreError, match="not open"):
         await store.append(note(1))
+
+
+async def test_append_many_is_one_ordered_commit(tmp_path: Path) -> None:
+    """append_many writes a batch in order and returns consecutive seqs."""
+    store = SQLiteStore(tmp_path / "p.db")
+    await store.open()
+    seqs = await store.append_many([note(i) for i in range(5)])
+    assert list(range(seqs[0], seqs[0] + 5)) == seqs
+    assert ["n0", "n1", "n2", "n3", "n4"] == [r.payload["text"] for r in await store.timeline()]
+    await store.close()

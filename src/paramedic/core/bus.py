@@ -19,9 +19,11 @@ __all__ = ["EventBus", "Published", "Recorder", "Subscription"]
 
 
 class Recorder(Protocol):
-    """The one thing the bus needs from the store."""
+    """What the bus needs from the store."""
 
     async def append(self, event: Event) -> int: ...
+
+    async def append_many(self, events: list[Event]) -> list[int]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,18 +64,27 @@ class EventBus:
 
     async def publish(self, event: Event) -> Published:
         """Record `event` durably, then fan it out. Raises StoreError if it cannot be recorded."""
-        seq = await self._recorder.append(event)
-        item = Published(seq, event)
+        [item] = await self.publish_many([event])
+        return item
+
+    async def publish_many(self, events: list[Event]) -> list[Published]:
+        """Record events in order in one commit, then fan each out in that order."""
+        seqs = await self._recorder.append_many(events)
+        items = [Published(seq, event) for seq, event in zip(seqs, events, strict=True)]
+        for item in items:
+            self._fan_out(item)
+        return items
+
+    def _fan_out(self, item: Published) -> None:
         self.published += 1
         for listener in tuple(self._listeners):
             listener(item)
         for sub in tuple(self._subscriptions):
-            if sub.wants(event):
+            if sub.wants(item.event):
                 try:
                     sub.queue.put_nowait(item)
                 except asyncio.QueueFull:
                     sub.dropped += 1
-        return item
 
     def subscribe(self, name: str, *prefixes: str) -> Subscription:
         """A queue of the events whose kind starts with one of `prefixes` (all if none)."""

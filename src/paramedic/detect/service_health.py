@@ -106,6 +106,12 @@ class ServiceHealth:
         self._reported.difference_update(sources)
 
     @property
+    def needs_ticks(self) -> bool:
+        """Whether a periodic evaluation could change anything: a steady healthy service
+        (up, nothing failing, not flapping) needs none, so a large fleet costs nothing."""
+        return self.state != "up" or bool(self.failing) or self.flapping
+
+    @property
     def expected(self) -> frozenset[str]:
         return frozenset(self._expected)
 

@@ -148,6 +148,14 @@ class Paramedic:
     def _on_exit(self, name: str, status: ExitStatus) -> None:
         self._job(self.services[name].process_exited(status))
 
+    async def _evaluate_forever(self, period: float, services: list[ServiceRuntime]) -> None:
+        """One ticker per evaluation period for all its services (not one task per service:
+        10,000 timers firing in the same instant stalled the loop for half a second)."""
+        while True:
+            await self.clock.sleep(period)
+            for service in services:
+                service.tick()
+
     def _self_alive(self) -> bool:
         """Whether paramedic's own loop is healthy: the watchdog and the switch ping only then."""
         return self.loop_monitor.alive()[0]
@@ -256,11 +264,15 @@ class Paramedic:
             except ParamedicError as exc:
                 await self.stop(f"cannot start service {name}")
                 raise LifecycleError(str(exc)) from exc
-            self._loop(service.evaluate_forever(), f"evaluate-{name}")
             if (watch := service.config.watch) is not None:
                 pid_file = self._path(watch.pid_file) if watch.pid_file else None
                 watched = service.watch(watch.pid, pid_file)
                 self._loop(watched.watch_forever(), f"watch-{name}")
+        periods: dict[float, list[ServiceRuntime]] = {}
+        for service in self.services.values():
+            periods.setdefault(service.config.health.evaluate_every, []).append(service)
+        for period, group in periods.items():
+            self._loop(self._evaluate_forever(period, group), f"evaluate-{period:g}s")
         await self.recorder.record(
             ParamedicStarted(
                 at=self.clock.now(), version=__version__, instance=self.instance, pid=os.getpid()

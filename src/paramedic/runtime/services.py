@@ -118,14 +118,11 @@ class ServiceRuntime:
 
     def tick(self) -> None:
         """Periodic evaluation, so hysteresis can count while nothing new arrives."""
+        if not self.health.needs_ticks:
+            return
         events = self.health.tick(self._clock.now())
         if events:
             self._recorder.submit(events)
-
-    async def evaluate_forever(self) -> None:
-        while True:
-            await self._clock.sleep(self.config.health.evaluate_every)
-            self.tick()
 
     # -- a process watched by pid ---------------------------------------------------------------
 
@@ -206,17 +203,24 @@ class ServiceRuntime:
             callback(pid)
 
     async def process_exited(self, status: ExitStatus) -> None:
-        """Record the exit first, then tell ServiceHealth, then let the watchdog act."""
-        await self._recorder.record(
-            ProcessExited(
-                at=self._clock.now(),
-                service=self.name,
-                pid=status.pid,
-                returncode=status.returncode,
-                signal=status.signal,
-                runtime_s=round(status.runtime, 6),
-                expected=status.expected,
-            )
+        """Record the exit, tell ServiceHealth, then let the watchdog act.
+
+        The exit, the signal and the incident are queued here without waiting; the watchdog
+        awaits the record of its decision, which (the recorder being ordered) makes all of
+        them durable in one commit before anything is restarted.
+        """
+        self._recorder.submit(
+            [
+                ProcessExited(
+                    at=self._clock.now(),
+                    service=self.name,
+                    pid=status.pid,
+                    returncode=status.returncode,
+                    signal=status.signal,
+                    runtime_s=round(status.runtime, 6),
+                    expected=status.expected,
+                )
+            ]
         )
         hung = self.watchdog is not None and self.watchdog.killing_hung
         if not status.expected:

@@ -43,6 +43,10 @@ class Store(Protocol):
         """Write one event to the timeline; return its seq once it is durable."""
         ...
 
+    async def append_many(self, events: list[Event]) -> list[int]:
+        """Write events in order in one transaction (one fsync); their seqs once durable."""
+        ...
+
     async def timeline(
         self, *, after_seq: int = 0, limit: int = 1000, service: str | None = None
     ) -> list[StoredEvent]:

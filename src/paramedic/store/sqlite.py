@@ -23,6 +23,7 @@ from paramedic.core.errors import StoreError
 from paramedic.core.events import Event
 from paramedic.store.protocol import StoredEvent
 from paramedic.store.schema import load_migrations
+from paramedic.store.sqlite_outbox import SQLiteOutbox
 
 __all__ = ["SQLiteStore"]
 
@@ -32,8 +33,8 @@ _STOP = object()
 _MAX_BATCH = 1024
 
 
-class SQLiteStore:
-    """A `Store` on one SQLite file in WAL mode."""
+class SQLiteStore(SQLiteOutbox):
+    """A `Store` (and `OutboxStore`) on one SQLite file in WAL mode."""
 
     def __init__(self, path: Path | str, *, synchronous: Synchronous = "full") -> None:
         self._path = Path(path)
@@ -81,27 +82,37 @@ class SQLiteStore:
     # -- writes ----------------------------------------------------------------------------
 
     async def append(self, event: Event) -> int:
-        row = (
-            event.id,
-            event.kind,
-            event.at.mono,
-            event.at.wall,
-            event.service,
-            event.summary(),
-            json.dumps(event.payload(), separators=(",", ":"), default=str),
-        )
-
-        def insert(conn: sqlite3.Connection) -> int:
-            cur = conn.execute(
-                "INSERT INTO timeline (id, kind, mono, wall, service, summary, payload)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
-            assert cur.lastrowid is not None
-            return cur.lastrowid
-
-        seq: int = await self._submit(insert)
+        [seq] = await self.append_many([event])
         return seq
+
+    async def append_many(self, events: list[Event]) -> list[int]:
+        rows = [
+            (
+                event.id,
+                event.kind,
+                event.at.mono,
+                event.at.wall,
+                event.service,
+                event.summary(),
+                json.dumps(event.payload(), separators=(",", ":"), default=str),
+            )
+            for event in events
+        ]
+
+        def insert(conn: sqlite3.Connection) -> list[int]:
+            seqs = []
+            for row in rows:
+                cur = conn.execute(
+                    "INSERT INTO timeline (id, kind, mono, wall, service, summary, payload)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+                assert cur.lastrowid is not None
+                seqs.append(cur.lastrowid)
+            return seqs
+
+        seqs: list[int] = await self._submit(insert)
+        return seqs
 
     async def ping(self) -> None:
         def touch(conn: sqlite3.Connection) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -324,7 +325,8 @@ class HeartbeatReceiver:
         # The default buffer holds ~256 heartbeats: a 10 ms loop pause already drops some.
         # SO_RCVBUFFORCE passes rmem_max but needs CAP_NET_ADMIN; without it we take what
         # SO_RCVBUF grants (capped by net.core.rmem_max) and report it in rcvbuf_granted.
-        force = getattr(socket, "SO_RCVBUFFORCE", None)
+        # CPython's socket module does not export SO_RCVBUFFORCE; on Linux it is 33.
+        force = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform == "linux" else None)
         forced = False
         if force is not None:
             with contextlib.suppress(OSError):

@@ -1,0 +1,104 @@
+"""The outbox part of the Store protocol: alerts, notifications, attempts, audit.
+
+Split from `protocol.py` so each backend can implement it in its own module; callers that
+only deliver notifications depend on `OutboxStore` alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+__all__ = ["AlertRow", "AttemptRow", "AuditRow", "NotificationRow", "OutboxStore"]
+
+NotificationStatus = Literal["pending", "delivered", "failed", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRow:
+    id: str
+    incident: str | None
+    service: str | None
+    severity: str
+    state: str
+    opened_wall: float
+    updated_wall: float
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationRow:
+    id: str
+    alert_id: str
+    channel: str
+    action: str
+    severity: str
+    idempotency_key: str
+    status: NotificationStatus
+    attempts: int
+    due_wall: float
+    created_wall: float
+    last_detail: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRow:
+    notification_id: str
+    number: int
+    started_wall: float
+    duration_s: float
+    outcome: str
+    status: int | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    wall: float
+    actor: str
+    action: str
+    target: str
+    reason: str
+
+
+class OutboxStore(Protocol):
+    """Durable alert and notification state. Every write returns once it is durable."""
+
+    async def put_alert(self, alert: AlertRow) -> None:
+        """Insert or replace an alert."""
+        ...
+
+    async def alerts(self, *, state: str | None = None, limit: int = 500) -> list[AlertRow]: ...
+
+    async def get_alert(self, alert_id: str) -> AlertRow | None: ...
+
+    async def enqueue(self, rows: list[NotificationRow]) -> None:
+        """Commit notifications (status pending) before anything tries to send them."""
+        ...
+
+    async def pending_notifications(self) -> list[NotificationRow]:
+        """Everything still to send, oldest due first (used at start to resume)."""
+        ...
+
+    async def notifications_for(self, alert_id: str) -> list[NotificationRow]: ...
+
+    async def record_attempt(
+        self,
+        attempt: AttemptRow,
+        *,
+        status: NotificationStatus,
+        due_wall: float,
+    ) -> None:
+        """Record one attempt and the notification's new status/due time in one commit."""
+        ...
+
+    async def cancel_notifications(self, alert_id: str, *, action: str, reason: str) -> int:
+        """Cancel pending notifications of one action for an alert (e.g. trigger after ack)."""
+        ...
+
+    async def attempts_for(self, notification_id: str) -> list[AttemptRow]: ...
+
+    async def audit(self, row: AuditRow) -> None: ...
+
+    async def audit_log(self, *, target: str | None = None, limit: int = 500) -> list[AuditRow]: ...

@@ -1,0 +1,208 @@
+"""SQLite implementation of `OutboxStore`, mixed into `SQLiteStore` (same writer thread)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from typing import Any
+
+from paramedic.store.outbox import AlertRow, AttemptRow, AuditRow, NotificationRow
+
+__all__ = ["SQLiteOutbox"]
+
+# Column lists are constants; every value goes through ? placeholders.
+_NOTIFICATION_COLUMNS = (
+    "id, alert_id, channel, action, severity, idempotency_key, status, attempts, due_wall,"
+    " created_wall, last_detail, payload"
+)
+_ALERT_COLUMNS = "id, incident, service, severity, state, opened_wall, updated_wall, data"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _notification(r: tuple[Any, ...]) -> NotificationRow:
+    return NotificationRow(
+        id=r[0],
+        alert_id=r[1],
+        channel=r[2],
+        action=r[3],
+        severity=r[4],
+        idempotency_key=r[5],
+        status=r[6],
+        attempts=r[7],
+        due_wall=r[8],
+        created_wall=r[9],
+        last_detail=r[10],
+        payload=json.loads(r[11]),
+    )
+
+
+def _alert(r: tuple[Any, ...]) -> AlertRow:
+    return AlertRow(
+        id=r[0],
+        incident=r[1],
+        service=r[2],
+        severity=r[3],
+        state=r[4],
+        opened_wall=r[5],
+        updated_wall=r[6],
+        data=json.loads(r[7]),
+    )
+
+
+class SQLiteOutbox:
+    """Needs `_submit(job)` (writes on the writer thread) and `_read(sql, args)` (reads)."""
+
+    async def _submit(self, job: Any) -> Any:  # provided by SQLiteStore
+        raise NotImplementedError
+
+    def _read(self, sql: str, args: list[Any]) -> list[tuple[Any, ...]]:  # provided
+        raise NotImplementedError
+
+    async def _rows(self, sql: str, args: list[Any]) -> list[tuple[Any, ...]]:
+        return await asyncio.to_thread(self._read, sql, args)
+
+    # -- alerts --------------------------------------------------------------------------------
+
+    async def put_alert(self, alert: AlertRow) -> None:
+        row = (
+            alert.id,
+            alert.incident,
+            alert.service,
+            alert.severity,
+            alert.state,
+            alert.opened_wall,
+            alert.updated_wall,
+            _dumps(alert.data),
+        )
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                f"INSERT OR REPLACE INTO alerts ({_ALERT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", row
+            )
+
+        await self._submit(write)
+
+    async def alerts(self, *, state: str | None = None, limit: int = 500) -> list[AlertRow]:
+        sql = f"SELECT {_ALERT_COLUMNS} FROM alerts"
+        args: list[Any] = []
+        if state is not None:
+            sql += " WHERE state = ?"
+            args.append(state)
+        sql += " ORDER BY opened_wall DESC LIMIT ?"
+        args.append(limit)
+        return [_alert(r) for r in await self._rows(sql, args)]
+
+    async def get_alert(self, alert_id: str) -> AlertRow | None:
+        rows = await self._rows(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = ?", [alert_id])
+        return _alert(rows[0]) if rows else None
+
+    # -- notifications -------------------------------------------------------------------------
+
+    async def enqueue(self, rows: list[NotificationRow]) -> None:
+        values = [
+            (
+                n.id,
+                n.alert_id,
+                n.channel,
+                n.action,
+                n.severity,
+                n.idempotency_key,
+                n.status,
+                n.attempts,
+                n.due_wall,
+                n.created_wall,
+                n.last_detail,
+                _dumps(n.payload),
+            )
+            for n in rows
+        ]
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                f"INSERT INTO notifications ({_NOTIFICATION_COLUMNS})"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                values,
+            )
+
+        await self._submit(write)
+
+    async def pending_notifications(self) -> list[NotificationRow]:
+        sql = (
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE status = 'pending'"
+            " ORDER BY due_wall"
+        )
+        return [_notification(r) for r in await self._rows(sql, [])]
+
+    async def notifications_for(self, alert_id: str) -> list[NotificationRow]:
+        sql = (
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE alert_id = ?"
+            " ORDER BY created_wall, id"
+        )
+        return [_notification(r) for r in await self._rows(sql, [alert_id])]
+
+    async def record_attempt(self, attempt: AttemptRow, *, status: str, due_wall: float) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO attempts (notification_id, number, started_wall, duration_s,"
+                " outcome, status, detail) VALUES (?,?,?,?,?,?,?)",
+                (
+                    attempt.notification_id,
+                    attempt.number,
+                    attempt.started_wall,
+                    attempt.duration_s,
+                    attempt.outcome,
+                    attempt.status,
+                    attempt.detail,
+                ),
+            )
+            conn.execute(
+                "UPDATE notifications SET status = ?, attempts = ?, due_wall = ?, last_detail = ?"
+                " WHERE id = ?",
+                (status, attempt.number, due_wall, attempt.detail, attempt.notification_id),
+            )
+
+        await self._submit(write)
+
+    async def cancel_notifications(self, alert_id: str, *, action: str, reason: str) -> int:
+        def write(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "UPDATE notifications SET status = 'cancelled', last_detail = ?"
+                " WHERE alert_id = ? AND action = ? AND status = 'pending'",
+                (reason, alert_id, action),
+            )
+            return cur.rowcount
+
+        count: int = await self._submit(write)
+        return count
+
+    async def attempts_for(self, notification_id: str) -> list[AttemptRow]:
+        sql = (
+            "SELECT notification_id, number, started_wall, duration_s, outcome, status, detail"
+            " FROM attempts WHERE notification_id = ? ORDER BY number"
+        )
+        return [AttemptRow(*r) for r in await self._rows(sql, [notification_id])]
+
+    # -- audit ---------------------------------------------------------------------------------
+
+    async def audit(self, row: AuditRow) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO audit (wall, actor, action, target, reason) VALUES (?,?,?,?,?)",
+                (row.wall, row.actor, row.action, row.target, row.reason),
+            )
+
+        await self._submit(write)
+
+    async def audit_log(self, *, target: str | None = None, limit: int = 500) -> list[AuditRow]:
+        sql = "SELECT wall, actor, action, target, reason FROM audit"
+        args: list[Any] = []
+        if target is not None:
+            sql += " WHERE target = ?"
+            args.append(target)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        args.append(limit)
+        return [AuditRow(*r) for r in await self._rows(sql, args)]
