@@ -220,6 +220,10 @@ class KeyRing:
     def __call__(self, service: str, key_id: int) -> HmacKey | None:
         key = self._keys.get((service, key_id))
         if key is None:
+            # The shared key serves any name, so here (not on the per-service fast path,
+            # whose names were validated as config) the name's syntax is checked.
+            if not self._shared or _SERVICE_RE.fullmatch(service) is None:
+                return None
             return self._shared.get(key_id)
         return key
 
@@ -357,11 +361,11 @@ def decode(
             service = data[HEADER_SIZE:service_end].decode("ascii")
         except UnicodeDecodeError:
             return _MALFORMED
-        if _SERVICE_RE.fullmatch(service) is None:
-            return _MALFORMED
         key = keys(service, key_id)
         if key is None:
-            return _UNKNOWN
+            # Only now is the name's syntax worth checking: a service with a key is a
+            # configured, valid name (this saves a regex on every good datagram).
+            return _MALFORMED if _SERVICE_RE.fullmatch(service) is None else _UNKNOWN
         if type(key) is HmacKey:
             inner = key.inner.copy()
             inner.update(data[:body_end])
