@@ -24,6 +24,7 @@ from pydantic import (
 
 from paramedic.config.durations import format_duration
 from paramedic.config.probes import HealthReading, ProbeList
+from paramedic.config.recovery_policy import RecoveryPolicy
 from paramedic.config.resources import ResourcesConfig
 from paramedic.config.selfwatch import SelfWatchConfig
 from paramedic.config.types import Duration, StrictModel, host_port
@@ -363,6 +364,7 @@ class Config(StrictModel):
     shutdown_timeout: Duration = 10.0
     heartbeat: HeartbeatListener | None = None
     self_watch: SelfWatchConfig = Field(default_factory=SelfWatchConfig)
+    recovery: RecoveryPolicy = Field(default_factory=RecoveryPolicy)
     services: dict[ServiceName, ServiceConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -1,0 +1,1 @@
+"""Alerting: who hears about an incident, through which channel, and proof that they did."""
