@@ -116,3 +116,17 @@ async def test_append_many_is_one_ordered_commit(tmp_path: Path) -> None:
     assert list(range(seqs[0], seqs[0] + 5)) == seqs
     assert ["n0", "n1", "n2", "n3", "n4"] == [r.payload["text"] for r in await store.timeline()]
     await store.close()
+
+
+async def test_a_cancelled_waiter_does_not_kill_the_writer(tmp_path: Path) -> None:
+    """A caller cancelled while its write is queued (shutdown) leaves the writer alive;
+    the write still happens and later writes still work."""
+    store = SQLiteStore(tmp_path / "p.db")
+    await store.open()
+    waiter = asyncio.create_task(store.append(note(1)))
+    await asyncio.sleep(0)  # the job is queued on the writer thread
+    waiter.cancel()
+    await asyncio.gather(waiter, return_exceptions=True)
+    await store.append(note(2))
+    assert ["n1", "n2"] == [r.payload["text"] for r in await store.timeline()]
+    await store.close()

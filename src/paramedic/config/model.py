@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from paramedic.config.alerting import AlertingConfig
+from paramedic.config.channels import Channels
 from paramedic.config.durations import format_duration
 from paramedic.config.probes import HealthReading, ProbeList
 from paramedic.config.recovery_policy import RecoveryPolicy
@@ -338,6 +340,9 @@ class ServiceConfig(StrictModel):
     """One monitored service: what runs, how it signals life, what it depends on."""
 
     description: str = ""
+    tier: int | None = Field(default=None, ge=1, le=5)
+    labels: dict[str, str] = Field(default_factory=dict)
+    runbook: str = ""
     process: ProcessConfig | None = None
     watch: WatchConfig | None = None
     heartbeat: HeartbeatConfig | None = None
@@ -365,6 +370,9 @@ class Config(StrictModel):
     heartbeat: HeartbeatListener | None = None
     self_watch: SelfWatchConfig = Field(default_factory=SelfWatchConfig)
     recovery: RecoveryPolicy = Field(default_factory=RecoveryPolicy)
+    channels: Channels = Field(default_factory=dict)
+    alerting: AlertingConfig = Field(default_factory=AlertingConfig)
+    dashboard_url: str = ""
     services: dict[ServiceName, ServiceConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")

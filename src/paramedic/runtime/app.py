@@ -20,6 +20,9 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from paramedic import __version__
+from paramedic.alerting.channels import Channel, build_channels
+from paramedic.alerting.channels.log import LogChannel
+from paramedic.alerting.service import AlertingService
 from paramedic.api.app import ApiContext, create_app
 from paramedic.api.auth import TokenAuth
 from paramedic.api.server import ApiServer
@@ -88,6 +91,7 @@ class Paramedic:
             )
             for name, svc in config.services.items()
         }
+        self.alerting: AlertingService | None = None
         self.heartbeats: Heartbeats | None = None
         if config.heartbeat is not None:
             self.heartbeats = Heartbeats(
@@ -147,6 +151,34 @@ class Paramedic:
 
     def _on_exit(self, name: str, status: ExitStatus) -> None:
         self._job(self.services[name].process_exited(status))
+
+    async def _start_alerting(self) -> None:
+        """Alerting starts before any detector can raise anything, and resumes what a crash
+        left pending (notifications at their due times, open alerts' ladders)."""
+        channels: dict[str, Channel] = {}
+        if self.config.channels:
+            assert self._http is not None
+            channels = build_channels(self.config.channels, self._http)
+        channels.setdefault("log", LogChannel("log"))
+        self.alerting = AlertingService(
+            self.config.alerting,
+            clock=self.clock,
+            store=self.store,  # type: ignore[arg-type]
+            channels=channels,
+            record=self.recorder.submit,
+            job=self._job,
+            service_facts=self._service_facts,
+            dashboard_url=self.config.dashboard_url,
+        )
+        await self.alerting.start()
+        self.bus.add_listener(self.alerting.on_published)
+        self._loop(self.alerting.run(), "outbox")
+
+    def _service_facts(self, name: str) -> tuple[int | None, dict[str, str], str]:
+        svc = self.config.services.get(name)
+        if svc is None:
+            return None, {}, ""
+        return svc.tier, dict(svc.labels), svc.runbook
 
     async def _evaluate_forever(self, period: float, services: list[ServiceRuntime]) -> None:
         """One ticker per evaluation period for all its services (not one task per service:
@@ -235,9 +267,14 @@ class Paramedic:
         self._loop(self.loop_monitor.run(), "loop-monitor")
         self._loop(self.sd.run(self._self_alive), "sd-watchdog")
         dms = self.config.self_watch.dead_mans_switch
-        if dms is not None or any(s.probes for s in self.config.services.values()):
-            # One keep-alive session for every outbound HTTP call (probes, the switch).
+        if (
+            dms is not None
+            or self.config.channels
+            or any(s.probes for s in self.config.services.values())
+        ):
+            # One keep-alive session for every outbound HTTP call (probes, channels, switch).
             self._http = aiohttp.ClientSession()
+        await self._start_alerting()
         if dms is not None:
             assert self._http is not None
             self.deadman = DeadMansSwitch(dms, self.clock, self._http, self._self_alive)
@@ -321,6 +358,8 @@ class Paramedic:
             await asyncio.gather(*pending, return_exceptions=True)
         await self.recorder.drain()
         await self._cancel_loops()
+        if self.alerting is not None:
+            await self.alerting.close()
         if self._http is not None:
             await self._http.close()
         self.sd.close()

@@ -15,7 +15,7 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
 from typing import Any, Literal
 
@@ -238,14 +238,25 @@ class SQLiteStore(SQLiteOutbox):
                 conn.execute("ROLLBACK")
             error = StoreError(f"store commit failed: {exc}")
             for _job, fut in batch:
-                fut.set_exception(error)
+                _settle(fut, None, error)
             return
         # Futures resolve only after COMMIT: nobody acts on a write that is not durable.
         for fut, value, failure in results:
-            if failure is None:
-                fut.set_result(value)
-            else:
-                fut.set_exception(failure)
+            _settle(fut, value, failure)
+
+
+def _settle(fut: Future[Any], value: Any, failure: BaseException | None) -> None:
+    """Deliver a result unless the caller gave up waiting (cancelled at shutdown): the write
+    itself has happened either way, and the writer thread must never die of it."""
+    if fut.cancelled():
+        return
+    try:
+        if failure is None:
+            fut.set_result(value)
+        else:
+            fut.set_exception(failure)
+    except InvalidStateError:  # cancelled between the check and the set
+        pass
 
 
 def _split_sql(script: str) -> list[str]:

@@ -1,0 +1,89 @@
+"""One POST with the house rules for outcomes, shared by every HTTP channel.
+
+The rules follow what the providers document: 2xx is accepted; 408, 425, 429 and 5xx are
+transient (retry, honouring `Retry-After` in seconds or as an HTTP-date); any other 4xx means
+the request itself is wrong and repeating it cannot help. A connection error or a timeout is
+always transient. Details are one line with every known secret masked, because they are logged
+and stored on the incident timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import aiohttp
+
+from paramedic.alerting.channels.base import DeliveryResult, one_line
+
+__all__ = ["classify", "parse_retry_after", "post_json"]
+
+_TRANSIENT = frozenset({408, 425, 429})
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (RFC 9110: delay-seconds or HTTP-date)."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def classify(status: int, retry_after: float | None, detail: str) -> DeliveryResult:
+    if 200 <= status < 300:
+        return DeliveryResult("delivered", detail, status=status)
+    if status in _TRANSIENT or status >= 500:
+        return DeliveryResult("retry", detail, retry_after=retry_after, status=status)
+    return DeliveryResult("failed", detail, status=status)
+
+
+def _mask(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+async def post_json(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    *,
+    label: str,
+    limit: float,
+    headers: Mapping[str, str] | None = None,
+    secrets: Sequence[str] = (),
+) -> DeliveryResult:
+    """POST `body` (already-encoded JSON, so a signature can cover the exact bytes sent).
+
+    `label` names the target in details instead of the URL, which may itself be a secret.
+    """
+    sent_headers = {"Content-Type": "application/json", **(headers or {})}
+    try:
+        async with asyncio.timeout(limit):
+            async with session.post(url, data=body, headers=sent_headers) as resp:
+                text = await resp.text(errors="replace")
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                status = resp.status
+    except TimeoutError:
+        return DeliveryResult("retry", f"{label}: no answer within {limit:g}s")
+    except aiohttp.ClientConnectorError as exc:
+        reason = exc.os_error.strerror or type(exc.os_error).__name__
+        return DeliveryResult("retry", f"{label}: cannot connect ({reason})")
+    except aiohttp.ClientError as exc:
+        # str(exc) of some client errors embeds the URL, which may hold a token.
+        return DeliveryResult("retry", f"{label}: {type(exc).__name__}")
+    detail = one_line(_mask(f"{label}: HTTP {status} {text}", secrets))
+    return classify(status, retry_after, detail)

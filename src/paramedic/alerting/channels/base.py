@@ -1,0 +1,102 @@
+"""The one interface every notification channel implements, and the values it trades in.
+
+The outbox owns retries, backoff and ordering; a channel only makes one attempt and says how it
+went. So `send` never raises for a delivery problem: it returns `retry` (worth another attempt,
+perhaps after `retry_after`) or `failed` (the provider refused the request itself, so repeating
+it cannot help). The rendered text arrives ready-made, so every channel says the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal, Protocol
+
+__all__ = [
+    "FIELD_ORDER",
+    "Action",
+    "Channel",
+    "DeliveryResult",
+    "Notification",
+    "Now",
+    "Outcome",
+    "Severity",
+    "one_line",
+    "utc_now",
+]
+
+Action = Literal["trigger", "acknowledge", "resolve"]
+Severity = Literal["P0", "P1", "P2", "P3"]
+Outcome = Literal["delivered", "retry", "failed"]
+Now = Callable[[], datetime]
+"""A wall-clock source for timestamps shown to humans and providers (never for deadlines)."""
+
+FIELD_ORDER: tuple[tuple[str, str], ...] = (
+    ("what", "What"),
+    ("when", "When"),
+    ("impact", "Impact"),
+    ("status", "Status"),
+    ("actions", "Actions"),
+    ("eta", "ETA"),
+    ("runbook", "Runbook"),
+    ("dashboard", "Dashboard"),
+    ("on_call", "On-call"),
+    ("service", "Service"),
+    ("kind", "Kind"),
+)
+"""The seed's alert content (section 2.3) in the order a responder reads it."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """Squash provider text into one bounded line: details end up in logs and the timeline."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """What the outbox hands a channel; the rendered text is already chosen."""
+
+    id: str
+    alert_id: str
+    action: Action
+    severity: Severity
+    title: str
+    body: str
+    fields: Mapping[str, str]
+    labels: Mapping[str, str]
+    idempotency_key: str
+    links: Mapping[str, str]
+
+    def ordered_fields(self) -> list[tuple[str, str]]:
+        """The known fields first in reading order, then any extra ones by name."""
+        known = [(label, self.fields[key]) for key, label in FIELD_ORDER if self.fields.get(key)]
+        names = {key for key, _ in FIELD_ORDER}
+        extra = [(k, v) for k, v in sorted(self.fields.items()) if k not in names and v]
+        return known + extra
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """One attempt's outcome; `detail` is one line and never carries a secret."""
+
+    outcome: Outcome
+    detail: str
+    retry_after: float | None = None
+    status: int | None = None
+
+
+class Channel(Protocol):
+    """A destination for notifications: one attempt per call, never raising for delivery."""
+
+    name: str
+    kind: str
+
+    async def send(self, n: Notification) -> DeliveryResult: ...
+
+    async def close(self) -> None: ...

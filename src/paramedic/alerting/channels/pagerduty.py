@@ -1,0 +1,97 @@
+"""PagerDuty Events API v2: pages that can be acknowledged and resolved, not just sent.
+
+Per https://developer.pagerduty.com/docs/events-api-v2/trigger-events/ and
+https://developer.pagerduty.com/docs/events-api-v2/acknowledge-events/ (resolve-events the same):
+`POST https://events.pagerduty.com/v2/enqueue` with `routing_key`, `event_action` and
+`dedup_key`. A trigger adds `payload` {summary (<= 1024 chars), source, severity
+(critical|error|warning|info), timestamp, component, group, class, custom_details}, `links`
+[{href, text}], `client` and `client_url`; acknowledge and resolve carry only the three keys.
+`dedup_key` is the alert id, so every action and every retry of one incident lands on the same
+PagerDuty incident and a retried trigger cannot open a second one.
+Responses: 202 accepted (`{status, message, dedup_key}`); 400 invalid event (permanent);
+429 rate limited and 5xx transient (https://developer.pagerduty.com/docs/events-api-v2/overview/).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import aiohttp
+from pydantic import SecretStr
+
+from paramedic.alerting.channels._http import post_json
+from paramedic.alerting.channels.base import DeliveryResult, Notification, Now, utc_now
+
+__all__ = ["EVENTS_URL", "SEVERITY", "PagerDutyChannel"]
+
+EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+SEVERITY = {"P0": "critical", "P1": "error", "P2": "warning", "P3": "info"}
+_SUMMARY_MAX = 1024
+_DEDUP_MAX = 255
+
+
+class PagerDutyChannel:
+    kind = "pagerduty"
+
+    def __init__(
+        self,
+        name: str,
+        session: aiohttp.ClientSession,
+        *,
+        routing_key: SecretStr,
+        url: str = EVENTS_URL,
+        source: str | None = None,
+        timeout: float = 5.0,
+        now: Now = utc_now,
+    ) -> None:
+        self.name = name
+        self._session = session
+        self._key = routing_key
+        self._url = url
+        # PagerDuty's `source` is the affected system; paramedic runs beside what it watches.
+        self._source = source or socket.gethostname()
+        self._timeout = timeout
+        self._now = now
+
+    def payload(self, n: Notification) -> dict[str, object]:
+        event: dict[str, object] = {
+            "routing_key": self._key.get_secret_value(),
+            "event_action": n.action,
+            "dedup_key": n.alert_id[:_DEDUP_MAX],
+        }
+        if n.action != "trigger":
+            return event
+        service = n.labels.get("service") or n.fields.get("service", "")
+        kind = n.labels.get("kind") or n.fields.get("kind", "")
+        details = dict(n.fields)
+        details.setdefault("description", n.body)
+        event["payload"] = {
+            "summary": n.title[:_SUMMARY_MAX],
+            "source": n.labels.get("host") or self._source,
+            "severity": SEVERITY[n.severity],
+            "timestamp": self._now().isoformat(),
+            "component": service,
+            "group": n.labels.get("group", service),
+            "class": kind,
+            "custom_details": details,
+        }
+        event["links"] = [{"href": href, "text": text.title()} for text, href in n.links.items()]
+        event["client"] = "paramedic"
+        if dashboard := n.links.get("dashboard"):
+            event["client_url"] = dashboard
+        return event
+
+    async def send(self, n: Notification) -> DeliveryResult:
+        body = json.dumps(self.payload(n)).encode()
+        return await post_json(
+            self._session,
+            self._url,
+            body,
+            label=f"pagerduty {self.name}",
+            limit=self._timeout,
+            secrets=(self._key.get_secret_value(),),
+        )
+
+    async def close(self) -> None:
+        """The session is shared and owned by whoever built the channels."""

@@ -1,0 +1,92 @@
+"""Generic JSON webhook: paramedic's own documented, signed payload for in-house receivers.
+
+Receivers verify `X-Paramedic-Signature: sha256=<hex>`, the HMAC-SHA256 of the raw request body
+under the shared secret (the GitHub webhook scheme), compared in constant time. The body carries
+`sent_at` and the `X-Paramedic-Timestamp` header repeats it, so a receiver can refuse replays
+older than its window; `Idempotency-Key` is the same on every retry of one notification
+(the IETF httpapi idempotency-key draft) so the receiver can drop duplicates.
+
+Body (version 1)::
+
+    {"version": 1, "id", "alert_id", "action", "severity", "title", "body",
+     "fields": {...}, "labels": {...}, "links": {...}, "idempotency_key", "sent_at"}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import aiohttp
+from pydantic import SecretStr
+
+from paramedic.alerting.channels._http import post_json
+from paramedic.alerting.channels.base import DeliveryResult, Notification, Now, utc_now
+
+__all__ = ["WebhookChannel", "sign"]
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The `X-Paramedic-Signature` value for `body`; receivers recompute and compare."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+class WebhookChannel:
+    kind = "webhook"
+
+    def __init__(
+        self,
+        name: str,
+        session: aiohttp.ClientSession,
+        *,
+        url: str,
+        secret: SecretStr,
+        timeout: float = 5.0,
+        now: Now = utc_now,
+    ) -> None:
+        self.name = name
+        self._session = session
+        self._url = url
+        self._secret = secret
+        self._timeout = timeout
+        self._now = now
+
+    def payload(self, n: Notification) -> dict[str, object]:
+        return {
+            "version": 1,
+            "id": n.id,
+            "alert_id": n.alert_id,
+            "action": n.action,
+            "severity": n.severity,
+            "title": n.title,
+            "body": n.body,
+            "fields": dict(n.fields),
+            "labels": dict(n.labels),
+            "links": dict(n.links),
+            "idempotency_key": n.idempotency_key,
+            "sent_at": self._now().isoformat(),
+        }
+
+    async def send(self, n: Notification) -> DeliveryResult:
+        payload = self.payload(n)
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        secret = self._secret.get_secret_value()
+        headers = {
+            "X-Paramedic-Signature": sign(secret, body),
+            "X-Paramedic-Timestamp": str(int(self._now().timestamp())),
+            "Idempotency-Key": n.idempotency_key,
+        }
+        return await post_json(
+            self._session,
+            self._url,
+            body,
+            label=f"webhook {self.name}",
+            limit=self._timeout,
+            headers=headers,
+            secrets=(secret,),
+        )
+
+    async def close(self) -> None:
+        """The session is shared and owned by whoever built the channels."""

@@ -1,0 +1,220 @@
+"""The durable outbox: a notification is a committed row before it is attempted.
+
+Every attempt is recorded with its outcome. Retries back off exponentially with jitter and
+never come sooner than a channel's `Retry-After`; every retry carries the same idempotency
+key, so a receiver that saw an attempt whose outcome paramedic never learnt (a crash mid-
+send) can drop the repeat. Due times are stored as wall time and turned back into monotonic
+deadlines on load: after a crash, pending notifications resume at their original due times.
+P0 and P1 notifications are retried until delivered or cancelled; they are never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import heapq
+import itertools
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from paramedic.alerting.channels.base import Channel, DeliveryResult, Notification
+from paramedic.core.clock import Clock, TimerHandle
+from paramedic.store.outbox import AttemptRow, NotificationRow, OutboxStore
+
+__all__ = ["OutboxWorker", "RetryPolicy", "notification_row"]
+
+log = structlog.get_logger("paramedic.outbox")
+
+ResultHook = Callable[[NotificationRow, DeliveryResult, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Backoff between attempts: min(max, initial * factor^(n-1)) +/- jitter, >= Retry-After."""
+
+    initial: float = 1.0
+    max: float = 300.0
+    factor: float = 2.0
+    jitter: float = 0.2
+    max_attempts_low: int = 8  # P2 and P3 give up after this many; P0 and P1 never do
+
+    def delay(self, attempt: int, rng: random.Random, retry_after: float | None) -> float:
+        base = min(self.max, self.initial * self.factor ** max(0, attempt - 1))
+        delay = base + rng.uniform(-base * self.jitter, base * self.jitter)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return max(0.0, delay)
+
+    def gives_up(self, severity: str, attempts: int) -> bool:
+        return severity in ("P2", "P3") and attempts >= self.max_attempts_low
+
+
+def notification_row(
+    n: Notification, *, channel: str, due_wall: float, created_wall: float
+) -> NotificationRow:
+    """The committed form of a notification for one channel."""
+    payload: dict[str, Any] = {
+        f.name: (dict(v) if isinstance(v := getattr(n, f.name), Mapping) else v)
+        for f in dataclasses.fields(n)
+    }
+    return NotificationRow(
+        id=n.id,
+        alert_id=n.alert_id,
+        channel=channel,
+        action=n.action,
+        severity=n.severity,
+        idempotency_key=n.idempotency_key,
+        status="pending",
+        attempts=0,
+        due_wall=due_wall,
+        created_wall=created_wall,
+        last_detail="",
+        payload=payload,
+    )
+
+
+class OutboxWorker:
+    """Sends due notifications through their channels, recording every attempt first-class."""
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        channels: Mapping[str, Channel],
+        clock: Clock,
+        *,
+        policy: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+        on_result: ResultHook | None = None,
+        concurrency: int = 64,
+    ) -> None:
+        self._store = store
+        self._channels = channels
+        self._clock = clock
+        self.policy = policy or RetryPolicy()
+        self._rng = rng or random.Random()  # jitter, not security
+        self._on_result = on_result
+        self._slots = asyncio.Semaphore(concurrency)
+        self._queue: list[tuple[float, int, str]] = []
+        self._rows: dict[str, NotificationRow] = {}
+        self._inflight: set[str] = set()
+        self._order = itertools.count()
+        self._wake = asyncio.Event()
+        self._timer: TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.attempted = 0
+
+    # -- input ---------------------------------------------------------------------------------
+
+    async def load(self) -> int:
+        """Schedule everything the store still holds as pending (after a start or a crash)."""
+        rows = await self._store.pending_notifications()
+        for row in rows:
+            self._schedule(row)
+        return len(rows)
+
+    async def submit(self, rows: list[NotificationRow]) -> None:
+        """Commit, then schedule: nothing is attempted that a crash could forget."""
+        if not rows:
+            return
+        await self._store.enqueue(rows)
+        for row in rows:
+            self._schedule(row)
+
+    async def cancel(self, alert_id: str, *, action: str, reason: str) -> int:
+        """Cancel pending notifications of `action` for an alert (a trigger after the ack)."""
+        for key, row in list(self._rows.items()):
+            if row.alert_id == alert_id and row.action == action and key not in self._inflight:
+                del self._rows[key]
+        return await self._store.cancel_notifications(alert_id, action=action, reason=reason)
+
+    @property
+    def pending(self) -> int:
+        return len(self._rows)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _schedule(self, row: NotificationRow) -> None:
+        self._rows[row.id] = row
+        due_mono = self._clock.monotonic() + (row.due_wall - self._clock.wall())
+        heapq.heappush(self._queue, (due_mono, next(self._order), row.id))
+        self._wake.set()
+
+    async def run(self) -> None:
+        try:
+            while True:
+                self._wake.clear()
+                now = self._clock.monotonic()
+                while self._queue and self._queue[0][0] <= now:
+                    _due, _n, key = heapq.heappop(self._queue)
+                    row = self._rows.get(key)
+                    if row is None or key in self._inflight:
+                        continue  # cancelled, or rescheduled while an attempt runs
+                    self._inflight.add(key)
+                    task = asyncio.get_running_loop().create_task(self._attempt(row))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                if self._queue:
+                    delay = self._queue[0][0] - now
+                    self._timer = self._clock.call_later(delay, self._wake.set)
+                await self._wake.wait()
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+        finally:
+            for task in list(self._tasks):
+                task.cancel(msg="outbox stopping")
+
+    async def _attempt(self, row: NotificationRow) -> None:
+        number = row.attempts + 1
+        try:
+            async with self._slots:
+                result = await self._send(row)
+            started_wall = self._clock.wall()
+            if result.outcome == "delivered":
+                status, due = "delivered", started_wall
+            elif result.outcome == "failed" or self.policy.gives_up(row.severity, number):
+                status, due = "failed", started_wall
+            else:
+                status = "pending"
+                due = started_wall + self.policy.delay(number, self._rng, result.retry_after)
+            await self._store.record_attempt(
+                AttemptRow(
+                    notification_id=row.id,
+                    number=number,
+                    started_wall=started_wall,
+                    duration_s=round(self._last_duration, 6),
+                    outcome=result.outcome,
+                    status=result.status,
+                    detail=result.detail,
+                ),
+                status=status,  # type: ignore[arg-type]
+                due_wall=due,
+            )
+            self.attempted += 1
+            if status == "pending" and row.id in self._rows:
+                self._inflight.discard(row.id)
+                self._schedule(dataclasses.replace(row, attempts=number, due_wall=due))
+            else:
+                self._rows.pop(row.id, None)
+            if self._on_result is not None:
+                self._on_result(row, result, number)
+        finally:
+            self._inflight.discard(row.id)
+
+    async def _send(self, row: NotificationRow) -> DeliveryResult:
+        channel = self._channels.get(row.channel)
+        began = self._clock.monotonic()
+        if channel is None:
+            result = DeliveryResult("failed", f"no channel named {row.channel!r} is configured")
+        else:
+            try:
+                result = await channel.send(Notification(**row.payload))
+            except Exception as exc:  # a channel bug is a failed attempt, not a dead worker
+                log.exception("channel raised", channel=row.channel)
+                result = DeliveryResult("retry", f"channel raised {type(exc).__name__}: {exc}")
+        self._last_duration = self._clock.monotonic() - began
+        return result

@@ -1,0 +1,409 @@
+"""The alert pipeline: event -> alert -> route -> fatigue/silence -> outbox -> escalation.
+
+Every step is recorded before it acts: the alert row before its first notification, a
+notification row before its first attempt, an acknowledgement in the audit log before the
+ladder pauses. After a crash `start()` reloads pending notifications (they resume at their
+original due times) and the open alerts' escalation ladders (overdue rungs fire once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+import structlog
+
+from paramedic.alerting.channels.base import Channel, DeliveryResult, Notification
+from paramedic.alerting.codec import alert_from_data, alert_to_data
+from paramedic.alerting.escalation import EscalationEngine, EscalationStep
+from paramedic.alerting.events import (
+    AlertAcknowledged,
+    AlertEscalated,
+    AlertHeld,
+    AlertRaised,
+    AlertResolved,
+)
+from paramedic.alerting.fatigue import FatiguePolicy
+from paramedic.alerting.model import Alert, alert_from_failure
+from paramedic.alerting.outbox import OutboxWorker, notification_row
+from paramedic.alerting.routing import Router
+from paramedic.alerting.severity import SeverityFacts, SeverityPolicy
+from paramedic.alerting.silences import Muter
+from paramedic.alerting.templates import AlertRenderer
+from paramedic.config.alerting import AlertingConfig
+from paramedic.core.bus import Published
+from paramedic.core.clock import Clock
+from paramedic.core.errors import AlertingError
+from paramedic.core.ids import new_id
+from paramedic.detect.events import FailureCleared, FailureDetected
+from paramedic.store.outbox import AlertRow, AuditRow, NotificationRow, OutboxStore
+
+__all__ = ["AlertingService", "ServiceFacts"]
+
+log = structlog.get_logger("paramedic.alerting")
+
+Job = Callable[[Coroutine[Any, Any, Any]], None]
+Record = Callable[[list[Any]], None]
+ServiceFacts = Callable[[str], tuple[int | None, Mapping[str, str], str]]  # tier, labels, runbook
+
+
+class AlertingService:
+    """Owns every open alert and everything sent about it."""
+
+    def __init__(
+        self,
+        config: AlertingConfig,
+        *,
+        clock: Clock,
+        store: OutboxStore,
+        channels: Mapping[str, Channel],
+        record: Record,
+        job: Job,
+        service_facts: ServiceFacts = lambda name: (None, {}, ""),
+        dashboard_url: str = "",
+    ) -> None:
+        self.config = config
+        self._clock = clock
+        self._store = store
+        self.channels = dict(channels)
+        self._record = record
+        self._job = job
+        self._service_facts = service_facts
+        self._dashboard = dashboard_url
+        self.severity = SeverityPolicy.from_config(config.severity_rules)
+        self.router = Router.from_config(config.routes, config.contacts)
+        self.fatigue = FatiguePolicy.from_config(config)
+        self.muter = Muter.from_config(
+            config.silences, config.inhibit_rules, config.maintenance_windows
+        )
+        self.renderer = AlertRenderer(config.template_dir)
+        self.escalation = EscalationEngine.from_config(clock, self._escalate, config.escalation)
+        self.outbox = OutboxWorker(store, self.channels, clock, on_result=self._delivered)
+        self.alerts: dict[str, Alert] = {}
+        self._started_wall: dict[str, float] = {}
+        self._failures: dict[tuple[str, str], int] = defaultdict(int)
+        self._routed: dict[str, set[str]] = defaultdict(set)
+        self.alerts_total: dict[str, int] = defaultdict(int)
+        self.notifications_total: dict[tuple[str, str], int] = defaultdict(int)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume: pending notifications at their due times, open alerts' ladders."""
+        resumed = await self.outbox.load()
+        for row in await self._store.alerts(limit=10_000):
+            if row.state == "resolved":
+                continue
+            alert = alert_from_data(row.data["alert"])
+            self.alerts[alert.id] = alert
+            snapshot = row.data.get("escalation")
+            started_wall = float(row.data.get("started_wall", row.opened_wall))
+            self._started_wall[alert.id] = started_wall
+            if snapshot is not None:
+                # Monotonic time restarted with us: rebase the ladder on the stored wall time.
+                rebased = dict(snapshot)
+                rebased["started_mono"] = self._clock.monotonic() - (
+                    self._clock.wall() - started_wall
+                )
+                self.escalation.restore_snapshot(alert, rebased)
+        if resumed or self.alerts:
+            log.info("alerting resumed", notifications=resumed, open_alerts=len(self.alerts))
+
+    async def run(self) -> None:
+        await self.outbox.run()
+
+    def on_published(self, published: Published) -> None:
+        """Bus listener: incidents open alerts, cleared failures resolve them."""
+        event = published.event
+        if isinstance(event, FailureDetected):
+            self._job(self.raise_for_failure(event))
+        elif isinstance(event, FailureCleared):
+            self._job(self.resolve(f"{event.incident}:failure", by="paramedic", why=event.reason))
+
+    # -- raising -------------------------------------------------------------------------------
+
+    async def raise_for_failure(self, event: FailureDetected) -> Alert:
+        service = event.service or event.source
+        tier, labels, runbook = self._service_facts(service)
+        decision = self.severity.decide(
+            SeverityFacts(
+                kind="watchdog_gave_up" if event.needs_human else event.failure_kind,
+                service=service,
+                tier=tier,
+                labels=labels,
+                needs_human=event.needs_human,
+                upstream_down=len(event.upstream_down),
+            )
+        )
+        alert = alert_from_failure(
+            event,
+            decision.severity,
+            decision.reason,
+            labels=labels,
+            runbook=runbook,
+            dashboard=self._dashboard,
+            impact=_impact(event),
+        )
+        return await self.raise_alert(alert)
+
+    async def raise_alert(self, alert: Alert) -> Alert:
+        """Record the alert, notify its receivers (fatigue and silences permitting), escalate."""
+        now = self._clock.now()
+        self.alerts[alert.id] = alert
+        self._started_wall[alert.id] = now.wall
+        self.alerts_total[alert.severity] += 1
+        await self._save(alert)
+        deliveries = self.router.route(alert.all_labels())
+        self._routed[alert.id] = {d.receiver.partition(":")[0] for d in deliveries}
+        self._record(
+            [
+                AlertRaised(
+                    at=now,
+                    service=alert.labels.get("service"),
+                    alert_id=alert.id,
+                    severity=alert.severity,
+                    title=alert.title,
+                    severity_reason=alert.severity_reason,
+                    receivers=tuple(d.receiver for d in deliveries),
+                )
+            ]
+        )
+        muted = self.muter.check(alert, now.wall, self.alerts.values())
+        if muted.muted:
+            self._hold(alert, "everyone", muted.reason)
+        else:
+            decisions = {
+                d.receiver: d
+                for d in self.fatigue.admit(alert, [x.receiver for x in deliveries], now.mono)
+            }
+            rows = []
+            for delivery in deliveries:
+                verdict = decisions.get(delivery.receiver)
+                if verdict is not None and verdict.action != "send":
+                    self._hold(alert, delivery.receiver, verdict.reason)
+                    continue
+                rows += self._rows(alert, "trigger", delivery.receiver, delivery.channels, 0)
+            await self.outbox.submit(rows)
+        self.escalation.start(alert)
+        await self._save(alert)
+        return alert
+
+    # -- answering -----------------------------------------------------------------------------
+
+    async def acknowledge(self, alert_id: str, *, by: str, why: str) -> Alert:
+        alert = self._get(alert_id)
+        if alert.state == "resolved":
+            msg = f"alert {alert_id} is already resolved"
+            raise AlertingError(msg)
+        now = self._clock.now()
+        await self._store.audit(AuditRow(now.wall, by, "acknowledge", alert_id, why))
+        acked = self.escalation.acknowledge(alert_id, by, why)
+        self.alerts[alert_id] = acked
+        await self._save(acked)
+        self._record(
+            [
+                AlertAcknowledged(
+                    at=now, service=acked.labels.get("service"), alert_id=alert_id, by=by, why=why
+                )
+            ]
+        )
+        await self.outbox.cancel(alert_id, action="trigger", reason=f"acknowledged by {by}")
+        await self._follow_up(acked, "acknowledge")
+        return acked
+
+    async def resolve(self, alert_id: str, *, by: str, why: str) -> Alert | None:
+        alert = self.alerts.get(alert_id)
+        if alert is None or alert.state == "resolved":
+            return None
+        now = self._clock.now()
+        await self._store.audit(AuditRow(now.wall, by, "resolve", alert_id, why))
+        if alert_id in self.escalation.levels():
+            self.escalation.resolve(alert_id)
+        resolved = alert.resolve(f"resolved by {by}: {why}")
+        self.alerts[alert_id] = resolved
+        self.muter.resolved(resolved)
+        await self._save(resolved)
+        self._record(
+            [
+                AlertResolved(
+                    at=now,
+                    service=resolved.labels.get("service"),
+                    alert_id=alert_id,
+                    by=by,
+                    why=why,
+                )
+            ]
+        )
+        await self.outbox.cancel(alert_id, action="trigger", reason=f"resolved by {by}")
+        await self._follow_up(resolved, "resolve")
+        del self.alerts[alert_id]
+        return resolved
+
+    async def _follow_up(self, alert: Alert, action: str) -> None:
+        """Send the ack/resolve to every channel that got (or was getting) the trigger."""
+        sent = await self._store.notifications_for(alert.id)
+        targets = sorted(
+            {
+                (n.payload["labels"].get("receiver", ""), n.channel)
+                for n in sent
+                if n.action == "trigger"
+            }
+        )
+        rows: list[NotificationRow] = []
+        for receiver, channel in targets:
+            rows += self._rows(alert, action, receiver, (channel,), 0)
+        await self.outbox.submit(rows)
+
+    # -- escalation and delivery feedback ---------------------------------------------------------
+
+    def _escalate(self, alert: Alert, step: EscalationStep) -> None:
+        """A rung fired (timer callback): page its contacts, recording it first."""
+        contacts = step.contacts
+        if step.after == 0:
+            # The first rung and the route usually name the same people: page them once.
+            contacts = tuple(c for c in contacts if c not in self._routed.get(alert.id, ()))
+            if not contacts:
+                return
+        self._record(
+            [
+                AlertEscalated(
+                    at=self._clock.now(),
+                    service=alert.labels.get("service"),
+                    alert_id=alert.id,
+                    level=step.level,
+                    step=step.name,
+                    contacts=contacts,
+                    reason=step.reason,
+                )
+            ]
+        )
+        rows: list[NotificationRow] = []
+        for contact in contacts:
+            channels = step.channels or tuple(self.config.contacts[contact].channels)
+            rows += self._rows(alert, "trigger", contact, channels, step.level)
+        self._job(self._submit_escalation(alert, rows))
+
+    async def _submit_escalation(self, alert: Alert, rows: list[NotificationRow]) -> None:
+        await self.outbox.submit(rows)
+        if alert.id in self.alerts:
+            await self._save(self.alerts[alert.id])
+
+    def _delivered(self, row: NotificationRow, result: DeliveryResult, attempt: int) -> None:
+        self.notifications_total[(row.channel, result.outcome)] += 1
+        key = (row.alert_id, row.channel)
+        if result.outcome == "delivered":
+            self._failures.pop(key, None)
+            return
+        self._failures[key] += 1
+        if row.action == "trigger" and row.alert_id in self.escalation.levels():
+            sentence = self.escalation.channel_failed(
+                row.alert_id, row.channel, self._failures[key]
+            )
+            if sentence:
+                log.warning(
+                    "channel failing", alert=row.alert_id, channel=row.channel, why=sentence
+                )
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _rows(
+        self, alert: Alert, action: str, receiver: str, channels: tuple[str, ...], level: int
+    ) -> list[NotificationRow]:
+        now = self._clock.now()
+        rows = []
+        for channel in channels:
+            target = channel if channel in self.channels else "log"
+            if target != channel:
+                log.warning("channel not configured; using log", channel=channel, receiver=receiver)
+            kind = getattr(self.channels.get(target), "kind", "log")
+            notification = Notification(
+                id=new_id("ntf_"),
+                alert_id=alert.id,
+                action=action,  # type: ignore[arg-type]
+                severity=alert.severity,
+                title=self.renderer.render(alert, "email_subject").strip(),
+                body=self.renderer.render(alert, "slack" if kind == "slack" else "text"),
+                fields=_fields(alert),
+                labels={**alert.labels, "receiver": receiver, "severity": alert.severity},
+                idempotency_key=f"{alert.id}:{action}:{receiver}:{channel}:{level}",
+                links={
+                    k: v
+                    for k, v in (("runbook", alert.runbook), ("dashboard", alert.dashboard))
+                    if v
+                },
+            )
+            rows.append(
+                notification_row(
+                    notification, channel=target, due_wall=now.wall, created_wall=now.wall
+                )
+            )
+        return rows
+
+    def _hold(self, alert: Alert, receiver: str, reason: str) -> None:
+        self._record(
+            [
+                AlertHeld(
+                    at=self._clock.now(),
+                    service=alert.labels.get("service"),
+                    alert_id=alert.id,
+                    receiver=receiver,
+                    reason=reason,
+                )
+            ]
+        )
+
+    async def _save(self, alert: Alert) -> None:
+        snapshot = next((s for s in self.escalation.snapshot() if s["alert_id"] == alert.id), None)
+        now = self._clock.wall()
+        await self._store.put_alert(
+            AlertRow(
+                id=alert.id,
+                incident=alert.incident,
+                service=alert.labels.get("service"),
+                severity=alert.severity,
+                state=alert.state,
+                opened_wall=alert.when_wall or now,
+                updated_wall=now,
+                data={
+                    "alert": alert_to_data(alert),
+                    "escalation": snapshot,
+                    "started_wall": self._started_wall.get(alert.id, now),
+                },
+            )
+        )
+
+    def _get(self, alert_id: str) -> Alert:
+        alert = self.alerts.get(alert_id)
+        if alert is None:
+            msg = f"no open alert {alert_id!r}"
+            raise AlertingError(msg)
+        return alert
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.channels.values()), return_exceptions=True)
+
+
+def _impact(event: FailureDetected) -> str:
+    service = event.service or event.source
+    if event.failure_kind in ("crash", "hang"):
+        return f"{service} is not processing; trading on it is halted"
+    if event.upstream_down:
+        return f"{service} affected by {', '.join(event.upstream_down)} being down"
+    return f"{service} degraded ({event.failure_kind})"
+
+
+def _fields(alert: Alert) -> dict[str, str]:
+    return {
+        "what": alert.what,
+        "impact": alert.impact,
+        "status": alert.status,
+        "actions": "; ".join(alert.actions),
+        "eta": alert.eta,
+        "runbook": alert.runbook,
+        "dashboard": alert.dashboard,
+        "on_call": ", ".join(alert.on_call),
+        "service": alert.labels.get("service", ""),
+        "kind": alert.type,
+    }

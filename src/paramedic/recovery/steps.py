@@ -1,0 +1,331 @@
+"""Recovery step actions: one async callable per step, each ending in one plain sentence.
+
+A step either does something to the world (run a program, call an API, restart the process)
+or waits for something (healthy, heartbeat). The difference matters when a step is cut short:
+a timed-out wait changed nothing, but a timed-out promotion may or may not have promoted, so
+every outcome says whether it is *known* and the runner refuses to guess on the operator's
+behalf. Process and service hooks come from the integrator through `StepContext`, which keeps
+this module free of the runtime's internals.
+
+Durations are `time.perf_counter` readings: they describe real I/O, not an injected clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+
+from paramedic.config.probes import CommandAction
+from paramedic.config.recovery_plan import HttpCall
+from paramedic.core.errors import ParamedicError, RecoveryError
+
+__all__ = [
+    "MISSING",
+    "CommandResult",
+    "HttpAnswer",
+    "StepAction",
+    "StepContext",
+    "StepOutcome",
+    "call_command",
+    "call_http",
+    "client_error",
+    "first_difference",
+    "hook_step",
+    "http_request",
+    "is_number",
+    "json_mismatch",
+    "lookup",
+    "ms",
+    "one_line",
+    "run_command",
+    "show",
+    "wait_step",
+]
+
+_MAX_BODY = 1 << 20
+_MAX_LINE = 200
+_H = TypeVar("_H")
+MISSING: Any = object()
+"""What `lookup` returns for a path that is not there (None is a legitimate JSON value)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    """How a step ended. `outcome_known=False`: it may have half-happened; a human must look."""
+
+    ok: bool
+    sentence: str
+    duration: float
+    outcome_known: bool = True
+
+
+@dataclass(slots=True)
+class StepContext:
+    """What a step may touch; every hook is the integrator's, so steps never reach into it."""
+
+    service: str
+    session: aiohttp.ClientSession
+    env: Mapping[str, str] = field(default_factory=dict)
+    incident_id: str = ""
+    method: str = ""
+    restart_hook: Callable[[], Awaitable[str | None]] | None = None
+    stop_hook: Callable[[], Awaitable[str | None]] | None = None
+    wait_healthy_hook: Callable[[float], Awaitable[bool]] | None = None
+    wait_heartbeat_hook: Callable[[float], Awaitable[bool]] | None = None
+
+    async def restart_process(self) -> str | None:
+        return await _need(self.restart_hook, "restart_process")()
+
+    async def stop_process(self) -> str | None:
+        return await _need(self.stop_hook, "stop_process")()
+
+    # The integrator's wait honours the bound itself (it may wait on a probe's own deadline).
+    async def wait_healthy(self, timeout: float) -> bool:  # noqa: ASYNC109
+        return await _need(self.wait_healthy_hook, "wait_healthy")(timeout)
+
+    async def wait_heartbeat(self, timeout: float) -> bool:  # noqa: ASYNC109
+        return await _need(self.wait_heartbeat_hook, "wait_heartbeat")(timeout)
+
+
+def _need(hook: _H | None, what: str) -> _H:
+    if hook is None:
+        msg = f"no {what} hook was given to this recovery run"
+        raise RecoveryError(msg)
+    return hook
+
+
+StepAction = Callable[[StepContext], Awaitable[StepOutcome]]
+
+
+def one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= _MAX_LINE else line[: _MAX_LINE - 3] + "..."
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def lookup(doc: Any, path: str) -> Any:
+    """The value at a dotted path (`positions.AAPL`, `orders.0.id`), or MISSING."""
+    for part in path.split("."):
+        if isinstance(doc, dict) and part in doc:
+            doc = doc[part]
+        elif isinstance(doc, list) and part.isdigit() and int(part) < len(doc):
+            doc = doc[int(part)]
+        else:
+            return MISSING
+    return doc
+
+
+def json_mismatch(doc: Any, expect: Mapping[str, Any]) -> str | None:
+    """None if every dotted path holds its expected value, else the first difference."""
+    for path, want in expect.items():
+        got = lookup(doc, path)
+        if got is MISSING:
+            return f"{path} is missing, expected {json.dumps(want)}"
+        # bool is an int in Python: `true` must not satisfy an expected `1`.
+        if got != want or isinstance(got, bool) != isinstance(want, bool):
+            return f"{path} is {json.dumps(got)}, expected {json.dumps(want)}"
+    return None
+
+
+def first_difference(
+    left: Any, right: Any, tolerance: float = 0.0, path: str = ""
+) -> tuple[str, Any, Any] | None:
+    """The first (path, left, right) where two JSON documents differ; numbers within tolerance."""
+    if isinstance(left, dict) and isinstance(right, dict):
+        for key in sorted(set(left) | set(right), key=str):
+            sub = f"{path}.{key}" if path else str(key)
+            found = first_difference(
+                left.get(key, MISSING), right.get(key, MISSING), tolerance, sub
+            )
+            if found is not None:
+                return found
+        return None
+    if isinstance(left, list) and isinstance(right, list):
+        for i in range(max(len(left), len(right))):
+            a = left[i] if i < len(left) else MISSING
+            b = right[i] if i < len(right) else MISSING
+            found = first_difference(a, b, tolerance, f"{path}.{i}" if path else str(i))
+            if found is not None:
+                return found
+        return None
+    if is_number(left) and is_number(right):
+        return None if abs(left - right) <= tolerance else (path, left, right)
+    if left == right and type(left) is type(right):
+        return None
+    return (path, left, right)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def show(value: Any) -> str:
+    return "missing" if value is MISSING else json.dumps(value)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    returncode: int
+    output: str
+    took: float
+
+    def describe(self, label: str) -> str:
+        code = self.returncode
+        status = f"killed by signal {-code}" if code < 0 else f"exited {code}"
+        lines = self.output.strip().splitlines()
+        tail = f": {one_line(lines[-1])}" if lines and code != 0 else ""
+        return f"{label} {status} in {ms(self.took)}{tail}"
+
+
+async def run_command(
+    argv: list[str], *, env: Mapping[str, str], cwd: Path | None = None
+) -> CommandResult:
+    """Exec without a shell, in a new process group; OSError if it cannot start.
+
+    Cancelled (the runner's timeout): SIGKILL the whole group and reap the child before the
+    cancellation goes on, so neither the program nor what it spawned outlives the step.
+    """
+    start = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=dict(env),
+        cwd=cwd,
+        start_new_session=True,
+    )
+    try:
+        output, _ = await proc.communicate()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await asyncio.shield(proc.wait())
+        raise
+    assert proc.returncode is not None
+    took = time.perf_counter() - start
+    return CommandResult(proc.returncode, output.decode("utf-8", "replace"), took)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpAnswer:
+    status: int
+    body: bytes
+    took: float
+
+    def json(self) -> Any:
+        """The parsed body, or MISSING if it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            return MISSING
+
+
+async def http_request(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    body: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> HttpAnswer:
+    """One request with a capped body read; aiohttp.ClientError on transport failure."""
+    start = time.perf_counter()
+    async with session.request(
+        method, url, json=body, headers=dict(headers or {}), allow_redirects=False
+    ) as response:
+        chunks: list[bytes] = []
+        size = 0
+        while size < _MAX_BODY:
+            chunk = await response.content.read(_MAX_BODY - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return HttpAnswer(response.status, b"".join(chunks), time.perf_counter() - start)
+
+
+def client_error(exc: aiohttp.ClientError) -> tuple[str, bool]:
+    """A sentence for a transport failure, and whether the request surely never arrived."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        refused = isinstance(exc.os_error, ConnectionRefusedError)
+        return ("refused" if refused else one_line(str(exc))), True
+    return one_line(str(exc)) or type(exc).__name__, False
+
+
+async def call_http(session: aiohttp.ClientSession, call: HttpCall, label: str = "") -> StepOutcome:
+    """A configured request judged by its expectations; shared by steps and checks."""
+    start = time.perf_counter()
+    what = f"{label}{call.method} {call.url}"
+    try:
+        answer = await http_request(
+            session, call.method, call.url, body=call.body, headers=call.headers
+        )
+    except aiohttp.ClientError as exc:
+        why, never_sent = client_error(exc)
+        return StepOutcome(False, f"{what} failed: {why}", time.perf_counter() - start, never_sent)
+    ok = answer.status in call.expect_status if call.expect_status else 200 <= answer.status < 300
+    sentence = f"{what} -> {answer.status} in {ms(answer.took)}"
+    if ok and call.expect_json:
+        mismatch = json_mismatch(answer.json(), call.expect_json)
+        if mismatch is not None:
+            ok, sentence = False, f"{sentence}; {mismatch}"
+    return StepOutcome(ok, sentence, answer.took)
+
+
+async def call_command(
+    action: CommandAction, env: Mapping[str, str] | None = None, label: str = ""
+) -> StepOutcome:
+    """A configured program; exit 0 is success. Shared by steps and checks."""
+    start = time.perf_counter()
+    env = {**os.environ, **(env or {}), **action.env}
+    try:
+        result = await run_command(action.argv, env=env, cwd=action.cwd)
+    except OSError as exc:
+        took = time.perf_counter() - start
+        return StepOutcome(
+            False, f"{label}{action.argv[0]} cannot run: {exc.strerror or exc}", took
+        )
+    return StepOutcome(result.returncode == 0, result.describe(label + action.argv[0]), result.took)
+
+
+def hook_step(kind: str) -> StepAction:
+    async def act(ctx: StepContext) -> StepOutcome:
+        start = time.perf_counter()
+        hook = ctx.restart_process if kind == "restart_process" else ctx.stop_process
+        try:
+            said = await hook()
+        except ParamedicError as exc:
+            # Our own errors name a cause that stopped the action before it took effect.
+            return StepOutcome(False, f"{kind} failed: {exc}", time.perf_counter() - start)
+        took = time.perf_counter() - start
+        done = "process restarted" if kind == "restart_process" else "process stopped"
+        return StepOutcome(True, said or f"{done} in {ms(took)}", took)
+
+    return act
+
+
+def wait_step(kind: str, timeout: float) -> StepAction:
+    async def act(ctx: StepContext) -> StepOutcome:
+        start = time.perf_counter()
+        wait = ctx.wait_healthy if kind == "wait_healthy" else ctx.wait_heartbeat
+        ok = await wait(timeout)
+        took = time.perf_counter() - start
+        what = "healthy" if kind == "wait_healthy" else "heartbeat back"
+        sentence = f"{what} after {took:.2f} s" if ok else f"not {what} within {timeout:g} s"
+        return StepOutcome(ok, sentence, took)
+
+    return act

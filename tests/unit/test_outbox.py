@@ -1,0 +1,160 @@
+"""The durable outbox: committed before attempted, every attempt recorded, retries honest."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from paramedic.alerting.channels.base import DeliveryResult, Notification
+from paramedic.alerting.outbox import OutboxWorker, RetryPolicy, notification_row
+from paramedic.core.clock import SystemClock
+from paramedic.store.sqlite import SQLiteStore
+
+
+class Scripted:
+    """A channel answering from a script, remembering every idempotency key it was sent."""
+
+    kind = "scripted"
+
+    def __init__(self, name: str, script: list[DeliveryResult]) -> None:
+        self.name = name
+        self.script = script
+        self.keys: list[str] = []
+
+    async def send(self, n: Notification) -> DeliveryResult:
+        self.keys.append(n.idempotency_key)
+        return self.script.pop(0) if self.script else DeliveryResult("delivered", "ok", status=200)
+
+    async def close(self) -> None:
+        return None
+
+
+def notification(severity: str = "P0", nid: str = "ntf_1") -> Notification:
+    return Notification(
+        id=nid,
+        alert_id="alr_1",
+        action="trigger",
+        severity=severity,  # type: ignore[arg-type]
+        title="[P0] engine crash",
+        body="What: engine crashed",
+        fields={"what": "engine crashed"},
+        labels={"service": "engine"},
+        idempotency_key=f"key-{nid}",
+        links={},
+    )
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    s = SQLiteStore(tmp_path / "p.db")
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def run_until(worker: OutboxWorker, done: asyncio.Future[None]) -> None:
+    task = asyncio.create_task(worker.run())
+    try:
+        await asyncio.wait_for(done, 10)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_retry_then_delivered_same_key_every_attempt_recorded(store: SQLiteStore) -> None:
+    """503 then 429 (Retry-After) then 200: three recorded attempts, one idempotency key."""
+    channel = Scripted(
+        "hook",
+        [
+            DeliveryResult("retry", "503 Service Unavailable", status=503),
+            DeliveryResult("retry", "429 Too Many Requests", retry_after=0.05, status=429),
+        ],
+    )
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    clock = SystemClock()
+
+    def on_result(row: object, result: DeliveryResult, number: int) -> None:
+        if result.outcome == "delivered":
+            done.set_result(None)
+
+    worker = OutboxWorker(
+        store,
+        {"hook": channel},
+        clock,
+        policy=RetryPolicy(initial=0.01, max=0.05),
+        rng=random.Random(1),
+        on_result=on_result,
+    )
+    row = notification_row(
+        notification(), channel="hook", due_wall=clock.wall(), created_wall=clock.wall()
+    )
+    await worker.submit([row])
+    [pending] = await store.pending_notifications()
+    assert ("ntf_1", 0) == (pending.id, pending.attempts)  # committed before any attempt
+    await run_until(worker, done)
+    assert ["key-ntf_1"] * 3 == channel.keys
+    attempts = await store.attempts_for("ntf_1")
+    assert [("retry", 503), ("retry", 429), ("delivered", 200)] == [
+        (a.outcome, a.status) for a in attempts
+    ]
+    assert attempts[2].started_wall - attempts[1].started_wall >= 0.05  # Retry-After honoured
+    [final] = await store.notifications_for("alr_1")
+    assert ("delivered", 3) == (final.status, final.attempts)
+
+
+async def test_permanent_failure_stops_and_is_recorded(store: SQLiteStore) -> None:
+    """A 400 is not retried: one attempt, status failed, the detail kept."""
+    channel = Scripted("pd", [DeliveryResult("failed", "400 Invalid event", status=400)])
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    clock = SystemClock()
+    worker = OutboxWorker(
+        store, {"pd": channel}, clock, on_result=lambda *a: done.done() or done.set_result(None)
+    )
+    await worker.submit(
+        [
+            notification_row(
+                notification(), channel="pd", due_wall=clock.wall(), created_wall=clock.wall()
+            )
+        ]
+    )
+    await run_until(worker, done)
+    [final] = await store.notifications_for("alr_1")
+    assert ("failed", 1, "400 Invalid event") == (final.status, final.attempts, final.last_detail)
+
+
+async def test_low_severity_gives_up_but_p0_never_does() -> None:
+    """P2/P3 stop after max_attempts_low; P0 and P1 are retried without limit."""
+    policy = RetryPolicy(max_attempts_low=3)
+    assert (False, True) == (policy.gives_up("P2", 2), policy.gives_up("P2", 3))
+    assert not any(policy.gives_up(sev, 10_000) for sev in ("P0", "P1"))
+
+
+async def test_pending_rows_resume_after_a_restart_at_their_due_time(store: SQLiteStore) -> None:
+    """A new worker over the same store finds what was pending and sends it once due."""
+    clock = SystemClock()
+    first = OutboxWorker(store, {}, clock)
+    await first.submit(
+        [
+            notification_row(
+                notification(),
+                channel="hook",
+                due_wall=clock.wall() + 0.05,
+                created_wall=clock.wall(),
+            )
+        ]
+    )
+    channel = Scripted("hook", [])
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    second = OutboxWorker(
+        store, {"hook": channel}, clock, on_result=lambda *a: done.set_result(None)
+    )
+    assert 1 == await second.load()
+    began = clock.wall()
+    await run_until(second, done)
+    [attempt] = await store.attempts_for("ntf_1")
+    assert attempt.started_wall >= began + 0.04
+    assert ["key-ntf_1"] == channel.keys
