@@ -56,8 +56,12 @@ class Timeline:
 async def running_paramedic(
     tmp_path: Path, config_yaml: str, env: dict[str, str] | None = None
 ) -> AsyncIterator[tuple[Paramedic, Timeline]]:
-    """Start a Paramedic from YAML (API on a free port, store in tmp_path); stop it after."""
-    text = "api:\n  listen: 127.0.0.1:0\nstore:\n  path: p.db\n" + config_yaml
+    """Start a Paramedic from YAML (API on a free port, store in tmp_path); stop it after.
+
+    The `api:` section comes last in the prefix, so `config_yaml` may begin with more of its
+    keys, indented (tokens...).
+    """
+    text = "store:\n  path: p.db\napi:\n  listen: 127.0.0.1:0\n" + config_yaml
     config = parse_config(text, env=env or {}, base_dir=tmp_path)
     paramedic = Paramedic(config, base_dir=tmp_path)
     timeline = Timeline()

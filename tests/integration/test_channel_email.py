@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import shutil
 import ssl
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,14 @@ def _auth(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -
     ok = isinstance(data, LoginPassword) and data == (b"paramedic", PASSWORD.encode())
     # handled=False: aiosmtpd then answers 535 itself (handled=True would leave it silent).
     return AuthResult(success=ok, handled=False)
+
+
+@pytest.fixture(autouse=True)
+async def settle() -> AsyncIterator[None]:
+    """After a failed session aiosmtplib closes its transport with a callback scheduled on the
+    loop; run one more loop iteration so the test's loop is not closed before that callback."""
+    yield
+    await asyncio.sleep(0)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from paramedic.alerting.channels.registry import build_channels
+from paramedic.config import InvalidConfig, parse_config
 from paramedic.config.channels import ChannelConfig, validate_channels
 
 TOKEN = "R0UTING-KEY-do-not-print-0123456789"  # a test value
@@ -236,3 +237,26 @@ async def test_registry_builds_one_adapter_per_channel() -> None:
         assert {n: n for n in configs} == {n: c.name for n, c in channels.items()}
         for channel in channels.values():
             await channel.close()
+
+
+def test_whole_file_loader_locates_channel_mistakes_without_secrets() -> None:
+    """Through the real loader (`parse_config`), a channel mistake is reported at its line and
+    key with the fix to make, and an inline secret written by mistake is never echoed."""
+    source = (
+        "channels:\n"
+        "  oncall:\n"
+        "    pagerduty:\n"
+        f"      routing_key: {TOKEN}\n"
+        "  team:\n"
+        "    slack: {webhook_url_env: SLACK_URL, timout: 5s}\n"
+    )
+    with pytest.raises(InvalidConfig) as caught:
+        parse_config(source, env=ENV)
+    text = str(caught.value)
+    assert TOKEN not in text
+    assert [
+        "<config>:4:7: channels.oncall.pagerduty.routing_key: secrets are never written inline;"
+        " give routing_key_env or routing_key_file",
+        "<config>:6:41: channels.team.slack.timout: unknown key; did you mean 'timeout'?"
+        " (allowed: timeout, webhook_url_env, webhook_url_file)",
+    ] == text.splitlines()

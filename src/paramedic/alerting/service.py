@@ -66,6 +66,7 @@ class AlertingService:
     ) -> None:
         self.config = config
         self._clock = clock
+        self.store = store
         self._store = store
         self.channels = dict(channels)
         self._record = record
@@ -85,6 +86,7 @@ class AlertingService:
         self._started_wall: dict[str, float] = {}
         self._failures: dict[tuple[str, str], int] = defaultdict(int)
         self._routed: dict[str, set[str]] = defaultdict(set)
+        self._missing: set[str] = set()
         self.alerts_total: dict[str, int] = defaultdict(int)
         self.notifications_total: dict[tuple[str, str], int] = defaultdict(int)
 
@@ -189,6 +191,54 @@ class AlertingService:
         self.escalation.start(alert)
         await self._save(alert)
         return alert
+
+    async def test_page(self, severity: str, *, channel: str | None, by: str) -> Alert:
+        """Seed 8.2: test pages regularly. Goes where a real alert of that severity goes (or
+        to one channel), never escalates, and is resolved at once so nothing stays open."""
+        if channel is not None and channel not in self.channels:
+            msg = f"no channel named {channel!r}; configured: {', '.join(sorted(self.channels))}"
+            raise AlertingError(msg)
+        now = self._clock.now()
+        alert = Alert(
+            id=f"test:{new_id()}",
+            type="test",
+            source="paramedic",
+            severity=severity,  # type: ignore[arg-type]
+            title=f"[TEST] paramedic test page ({severity})",
+            labels={"service": "paramedic", "test": "true"},
+            what=f"A test page requested by {by}. No action needed.",
+            when_wall=now.wall,
+            status="test",
+            severity_reason="test page",
+        )
+        await self._store.audit(AuditRow(now.wall, by, "test-page", alert.id, severity))
+        self._started_wall[alert.id] = now.wall
+        await self._save(alert)
+        deliveries: list[tuple[str, tuple[str, ...]]]
+        if channel is not None:
+            deliveries = [("test", (channel,))]
+        else:
+            deliveries = [(d.receiver, d.channels) for d in self.router.route(alert.all_labels())]
+        self._record(
+            [
+                AlertRaised(
+                    at=now,
+                    service="paramedic",
+                    alert_id=alert.id,
+                    severity=severity,
+                    title=alert.title,
+                    severity_reason="test page",
+                    receivers=tuple(r for r, _ in deliveries),
+                )
+            ]
+        )
+        rows: list[NotificationRow] = []
+        for receiver, channels in deliveries:
+            rows += self._rows(alert, "trigger", receiver, channels, 0)
+        await self.outbox.submit(rows)
+        resolved = alert.resolve("test page sent")
+        await self._save(resolved)
+        return resolved
 
     # -- answering -----------------------------------------------------------------------------
 
@@ -315,8 +365,9 @@ class AlertingService:
         rows = []
         for channel in channels:
             target = channel if channel in self.channels else "log"
-            if target != channel:
-                log.warning("channel not configured; using log", channel=channel, receiver=receiver)
+            if target != channel and channel not in self._missing:
+                self._missing.add(channel)
+                log.warning("channel not configured; its pages go to the log", channel=channel)
             kind = getattr(self.channels.get(target), "kind", "log")
             notification = Notification(
                 id=new_id("ntf_"),

@@ -15,10 +15,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
 
+from paramedic.alerting.service import AlertingService
+from paramedic.api.alerts import router as alerts_router
 from paramedic.api.auth import Principal, TokenAuth, require
 from paramedic.core.bus import EventBus
 from paramedic.core.clock import Clock
 from paramedic.core.events import NoteAdded
+from paramedic.detect.signals import Signal
 from paramedic.runtime.checks import CheckRegistry, CheckResult
 from paramedic.store.protocol import Store
 
@@ -37,6 +40,10 @@ class ApiContext:
     auth: TokenAuth
     version: str
     health_metrics: Callable[[], dict[str, float]] = field(default=lambda: {})
+    alerting: AlertingService | None = None
+    # How outside sources (the Alertmanager webhook) report on a service; False if unknown.
+    signal_sink: Callable[[str, Signal], bool] = field(default=lambda service, signal: False)
+    known_services: frozenset[str] = frozenset()
 
 
 class NoteIn(BaseModel):
@@ -64,6 +71,7 @@ def create_app(context: ApiContext) -> FastAPI:
         description="Recovery supervisor API: health, timeline, incidents, alerts.",
     )
     app.state.context = context
+    app.include_router(alerts_router)
 
     @app.get("/livez", response_class=PlainTextResponse, tags=["probes"])
     async def livez(c: Ctx, verbose: str | None = None, exclude: Exclude = None) -> Response:

@@ -108,18 +108,97 @@ def status(url: UrlOption = DEFAULT_URL, token: TokenOption = None) -> None:
         raise typer.Exit(1)
 
 
+@app.command()
+def alerts(
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    state: Annotated[str | None, typer.Option(help="firing, acknowledged or resolved")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+) -> None:
+    """List recent alerts with their deliveries."""
+    params = f"?limit={limit}" + (f"&state={state}" if state else "")
+    body = _get(url, "/api/alerts" + params, token)
+    table = Table("id", "sev", "state", "service", "title", "level", "deliveries")
+    for a in body.get("alerts", []):
+        deliveries = ", ".join(
+            f"{n['channel']}:{n['status']}({len(n['attempts'])})" for n in a["notifications"]
+        )
+        table.add_row(
+            a["id"],
+            a["severity"],
+            a["state"],
+            a.get("service") or "",
+            a["alert"].get("title", ""),
+            str(a.get("escalation_level", 0)),
+            deliveries,
+        )
+    Console().print(table)
+
+
+@app.command()
+def ack(
+    alert_id: Annotated[str, typer.Argument(help="The alert to acknowledge.")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (goes into the audit trail).")],
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Acknowledge an alert: its escalation pauses until resolved or the ack expires."""
+    _post(url, f"/api/alerts/{alert_id}/ack", token, {"reason": reason})
+    typer.echo(f"acknowledged {alert_id}")
+
+
+@app.command()
+def resolve(
+    alert_id: Annotated[str, typer.Argument(help="The alert to resolve.")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (goes into the audit trail).")],
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Resolve an alert: every channel that got the page gets the resolve."""
+    _post(url, f"/api/alerts/{alert_id}/resolve", token, {"reason": reason})
+    typer.echo(f"resolved {alert_id}")
+
+
+@app.command("test-alert")
+def send_test_page(
+    severity: Annotated[str, typer.Option(help="P0, P1, P2 or P3.")] = "P1",
+    channel: Annotated[str | None, typer.Option(help="Send to this channel only.")] = None,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Send a test page the way a real alert of that severity would go (seed 8.2)."""
+    body = _post(url, "/api/test-alert", token, {"severity": severity, "channel": channel})
+    typer.echo(f"test page {body['alert']['id']} sent")
+
+
+def _post(url: str, path: str, token: str | None, payload: dict[str, Any]) -> dict[str, Any]:
+    return _call("POST", url, path, token, payload)
+
+
 def _get(url: str, path: str, token: str | None) -> dict[str, Any]:
+    return _call("GET", url, path, token, None)
+
+
+def _call(
+    method: str, url: str, path: str, token: str | None, payload: dict[str, Any] | None
+) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        response = httpx.get(url.rstrip("/") + path, headers=headers, timeout=5.0)
+        response = httpx.request(
+            method, url.rstrip("/") + path, headers=headers, json=payload, timeout=10.0
+        )
     except httpx.HTTPError as exc:
         typer.echo(
             f"paramedic: cannot reach {url}: {exc}; is `paramedic run` up? (--url / PARAMEDIC_URL)",
             err=True,
         )
         raise typer.Exit(2) from None
-    if response.status_code in (401, 403):
-        typer.echo(f"paramedic: {response.status_code}: {response.json().get('detail')}", err=True)
+    if response.status_code >= 400 and response.status_code != 503:
+        try:
+            detail = response.json().get("detail")
+        except ValueError:
+            detail = response.text[:200]
+        typer.echo(f"paramedic: {response.status_code}: {detail}", err=True)
         raise typer.Exit(2)
     try:
         data: dict[str, Any] = response.json()

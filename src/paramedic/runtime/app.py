@@ -33,6 +33,7 @@ from paramedic.core.errors import LifecycleError, ParamedicError, StoreError
 from paramedic.core.events import ParamedicStarted, ParamedicStopping
 from paramedic.core.ids import new_id
 from paramedic.detect.probes import ServiceProbes
+from paramedic.detect.signals import Signal
 from paramedic.process.managed import ExitStatus, ManagedProcess
 from paramedic.runtime.checks import CheckRegistry
 from paramedic.runtime.deadman import DeadMansSwitch
@@ -118,7 +119,10 @@ class Paramedic:
             auth=TokenAuth(config.api.tokens, read_requires_token=config.api.read_requires_token),
             version=__version__,
             health_metrics=self._health_metrics,
+            signal_sink=self._external_signal,
+            known_services=frozenset(config.services),
         )
+        self._api_context = context
         self.api = ApiServer(create_app(context), config.api.host, config.api.port)
         self.registry.register(RuntimeCollector(self, self.clock.monotonic))
         self._register_checks()
@@ -171,8 +175,17 @@ class Paramedic:
             dashboard_url=self.config.dashboard_url,
         )
         await self.alerting.start()
+        self._api_context.alerting = self.alerting
         self.bus.add_listener(self.alerting.on_published)
         self._loop(self.alerting.run(), "outbox")
+
+    def _external_signal(self, service: str, signal: Signal) -> bool:
+        """A signal from outside (an Alertmanager webhook): routed like any detector's."""
+        runtime = self.services.get(service)
+        if runtime is None:
+            return False
+        runtime.signal(signal)
+        return True
 
     def _service_facts(self, name: str) -> tuple[int | None, dict[str, str], str]:
         svc = self.config.services.get(name)

@@ -9,6 +9,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from paramedic.alerting.service import AlertingService
     from paramedic.runtime.app import Paramedic
 
 __all__ = ["RuntimeCollector"]
@@ -55,6 +56,8 @@ class RuntimeCollector(Collector):
             if service.health.state != "unknown":
                 state.add_metric([name], 1.0 if service.health.state == "up" else 0.0)
         yield state
+        if p.alerting is not None:
+            yield from _alerting_metrics(p.alerting)
         if p.heartbeats is not None:
             receiver = p.heartbeats.receiver
             yield CounterMetricFamily(
@@ -74,3 +77,31 @@ class RuntimeCollector(Collector):
                 value=p.heartbeats.monitor.held,
             )
             yield held
+
+
+def _alerting_metrics(alerting: AlertingService) -> Iterator[Metric]:
+    alerts = CounterMetricFamily("alerts", "Alerts raised, by severity.", labels=["severity"])
+    for severity in ("P0", "P1", "P2", "P3"):
+        alerts.add_metric([severity], alerting.alerts_total.get(severity, 0))
+    yield alerts
+    sent = CounterMetricFamily(
+        "notifications",
+        "Notification attempts, by channel and outcome.",
+        labels=["channel", "outcome"],
+    )
+    for (channel, outcome), count in sorted(alerting.notifications_total.items()):
+        sent.add_metric([channel, outcome], count)
+    yield sent
+    level = GaugeMetricFamily(
+        "alert_escalation_level",
+        "Highest escalation level notified, per open alert.",
+        labels=["alert"],
+    )
+    for alert_id, value in sorted(alerting.escalation.levels().items()):
+        level.add_metric([alert_id], value)
+    yield level
+    yield GaugeMetricFamily(
+        "alert_outbox_pending",
+        "Notifications committed and not yet delivered or given up.",
+        value=alerting.outbox.pending,
+    )

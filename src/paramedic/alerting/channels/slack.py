@@ -84,6 +84,6 @@ class SlackChannel:
 
 
 def _tokens(url: str) -> list[str]:
-    """The URL's path parts that identify or authorise (/services/T…/B…/token), which a proxy
+    """The URL's path parts that identify or authorise (/services/T.../B.../token), which a proxy
     or an error page may echo on their own."""
     return [part for part in urlsplit(url).path.split("/") if len(part) >= 9]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from datetime import datetime
 
 import aiohttp
 from pydantic import SecretStr
@@ -53,7 +54,7 @@ class WebhookChannel:
         self._timeout = timeout
         self._now = now
 
-    def payload(self, n: Notification) -> dict[str, object]:
+    def payload(self, n: Notification, sent_at: datetime) -> dict[str, object]:
         return {
             "version": 1,
             "id": n.id,
@@ -66,16 +67,17 @@ class WebhookChannel:
             "labels": dict(n.labels),
             "links": dict(n.links),
             "idempotency_key": n.idempotency_key,
-            "sent_at": self._now().isoformat(),
+            "sent_at": sent_at.isoformat(),
         }
 
     async def send(self, n: Notification) -> DeliveryResult:
-        payload = self.payload(n)
+        now = self._now()
+        payload = self.payload(n, now)
         body = json.dumps(payload, separators=(",", ":")).encode()
         secret = self._secret.get_secret_value()
         headers = {
             "X-Paramedic-Signature": sign(secret, body),
-            "X-Paramedic-Timestamp": str(int(self._now().timestamp())),
+            "X-Paramedic-Timestamp": str(int(now.timestamp())),
             "Idempotency-Key": n.idempotency_key,
         }
         return await post_json(

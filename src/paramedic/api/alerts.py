@@ -1,0 +1,126 @@
+"""Alert endpoints: history with every attempt, acknowledge, resolve, and test pages."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from paramedic.alerting.codec import alert_to_data
+from paramedic.alerting.service import AlertingService
+from paramedic.api.auth import Principal, require
+from paramedic.core.errors import AlertingError
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["alerts"])
+
+Viewer = Annotated[Principal, Depends(require("viewer"))]
+Operator = Annotated[Principal, Depends(require("operator"))]
+
+
+class Answer(BaseModel):
+    """Why the alert is acknowledged or resolved: goes into the audit trail with the name."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class TestPage(BaseModel):
+    """A test page (seed 8.2: test alert delivery regularly)."""
+
+    severity: Literal["P0", "P1", "P2", "P3"] = "P1"
+    channel: str | None = Field(default=None, max_length=64)
+
+
+def _alerting(request: Request) -> AlertingService:
+    service: AlertingService | None = request.app.state.context.alerting
+    if service is None:
+        raise HTTPException(503, detail="alerting is not running")
+    return service
+
+
+Alerting = Annotated[AlertingService, Depends(_alerting)]
+
+
+@router.get("/api/alerts")
+async def list_alerts(
+    alerting: Alerting,
+    _who: Viewer,
+    state: Literal["firing", "acknowledged", "resolved"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Alerts, newest first, each with every notification and every attempt."""
+    store = alerting.store
+    out = []
+    for row in await store.alerts(state=state, limit=limit):
+        notifications = []
+        for n in await store.notifications_for(row.id):
+            attempts = await store.attempts_for(n.id)
+            notifications.append(
+                {
+                    "id": n.id,
+                    "channel": n.channel,
+                    "receiver": n.payload.get("labels", {}).get("receiver", ""),
+                    "action": n.action,
+                    "status": n.status,
+                    "idempotency_key": n.idempotency_key,
+                    "attempts": [
+                        {
+                            "number": a.number,
+                            "at": a.started_wall,
+                            "duration_s": a.duration_s,
+                            "outcome": a.outcome,
+                            "status": a.status,
+                            "detail": a.detail,
+                        }
+                        for a in attempts
+                    ],
+                }
+            )
+        out.append(
+            {
+                "id": row.id,
+                "incident": row.incident,
+                "service": row.service,
+                "severity": row.severity,
+                "state": row.state,
+                "opened": row.opened_wall,
+                "updated": row.updated_wall,
+                "escalation_level": alerting.escalation.levels().get(row.id, 0),
+                "alert": row.data.get("alert", {}),
+                "notifications": notifications,
+            }
+        )
+    return {"alerts": out}
+
+
+@router.post("/api/alerts/{alert_id}/ack")
+async def acknowledge(
+    alert_id: str, body: Answer, alerting: Alerting, who: Operator
+) -> dict[str, Any]:
+    """Acknowledge: escalation pauses until resolved or the acknowledgement expires."""
+    try:
+        alert = await alerting.acknowledge(alert_id, by=who.name, why=body.reason)
+    except AlertingError as exc:
+        raise HTTPException(404 if "no open alert" in str(exc) else 409, detail=str(exc)) from None
+    return {"alert": alert_to_data(alert)}
+
+
+@router.post("/api/alerts/{alert_id}/resolve")
+async def resolve(alert_id: str, body: Answer, alerting: Alerting, who: Operator) -> dict[str, Any]:
+    """Resolve: the resolve notice goes to every channel that got the trigger."""
+    alert = await alerting.resolve(alert_id, by=who.name, why=body.reason)
+    if alert is None:
+        raise HTTPException(404, detail=f"no open alert {alert_id!r}")
+    return {"alert": alert_to_data(alert)}
+
+
+@router.post("/api/test-alert", status_code=201)
+async def send_test_page(body: TestPage, alerting: Alerting, who: Operator) -> dict[str, Any]:
+    """Send a test page through the routes for its severity, or to one channel."""
+    try:
+        alert = await alerting.test_page(body.severity, channel=body.channel, by=who.name)
+    except AlertingError as exc:
+        raise HTTPException(400, detail=str(exc)) from None
+    return {"alert": alert_to_data(alert)}
