@@ -255,38 +255,39 @@ class EscalationEngine:
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Plain, JSON-ready state; times relative to each alert's start."""
-        out: list[dict[str, Any]] = []
-        for aid, s in self._alerts.items():
-            ack = s.alert.ack
-            pending = [
-                {"step": st.name, "due_rel": None if (d := s.due(st)) is None else d - s.started}
-                for st in s.pending()
-            ]
-            out.append(
-                {
-                    "alert_id": aid,
-                    "severity": s.alert.severity,
-                    "started_mono": s.started,
-                    "level": s.level,
-                    "fired": sorted(s.fired),
-                    "paused_s": s.paused,
-                    "bound_fired": s.bound_fired,
-                    "escalated_channels": dict(s.escalated_channels),
-                    "ack": None
-                    if ack is None
-                    else {
-                        "by": ack.by,
-                        "why": ack.why,
-                        "at_wall": ack.at_wall,
-                        "since_rel": ack.at_mono - s.started,
-                        "expires_rel": None
-                        if ack.expires_mono is None
-                        else ack.expires_mono - s.started,
-                    },
-                    "pending": pending,
-                }
-            )
-        return out
+        return [self._snapshot(aid, s) for aid, s in self._alerts.items()]
+
+    def snapshot_of(self, alert_id: str) -> dict[str, Any] | None:
+        """One alert's state (saving one alert must not serialise all of them)."""
+        state = self._alerts.get(alert_id)
+        return None if state is None else self._snapshot(alert_id, state)
+
+    def _snapshot(self, aid: str, s: _State) -> dict[str, Any]:
+        ack = s.alert.ack
+        pending = [
+            {"step": st.name, "due_rel": None if (d := s.due(st)) is None else d - s.started}
+            for st in s.pending()
+        ]
+        return {
+            "alert_id": aid,
+            "severity": s.alert.severity,
+            "started_mono": s.started,
+            "level": s.level,
+            "fired": sorted(s.fired),
+            "paused_s": s.paused,
+            "bound_fired": s.bound_fired,
+            "escalated_channels": dict(s.escalated_channels),
+            "ack": None
+            if ack is None
+            else {
+                "by": ack.by,
+                "why": ack.why,
+                "at_wall": ack.at_wall,
+                "since_rel": ack.at_mono - s.started,
+                "expires_rel": None if ack.expires_mono is None else ack.expires_mono - s.started,
+            },
+            "pending": pending,
+        }
 
     # -- the one timer ----------------------------------------------------------------------
 

@@ -406,7 +406,7 @@ class AlertingService:
         )
 
     async def _save(self, alert: Alert) -> None:
-        snapshot = next((s for s in self.escalation.snapshot() if s["alert_id"] == alert.id), None)
+        snapshot = self.escalation.snapshot_of(alert.id)
         now = self._clock.wall()
         await self._store.put_alert(
             AlertRow(

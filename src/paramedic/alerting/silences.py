@@ -181,7 +181,7 @@ class Muter:
         for s in self._silences.values():
             if s.active(now_wall) and matches_all(s.matchers, labels):
                 return MuteDecision(True, f"silenced by {s.author}: {s.comment}", s.id)
-        for source in firing:
+        for source in firing if self._rules else ():  # no rules: nothing can inhibit
             if source.id == alert.id or source.state == "resolved":
                 continue
             src = source.all_labels()

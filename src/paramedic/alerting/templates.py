@@ -39,6 +39,7 @@ class AlertRenderer:
         self._zone = ZoneInfo(tz)
         self._env = SandboxedEnvironment(
             loader=ChoiceLoader(loaders),
+            auto_reload=False,  # templates are read once; a stat per render adds up in a burst
             autoescape=False,
             undefined=StrictUndefined,
             keep_trailing_newline=False,

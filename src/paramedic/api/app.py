@@ -16,12 +16,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import BaseModel, Field
 
 from paramedic.alerting.service import AlertingService
+from paramedic.api.alertmanager import router as alertmanager_router
 from paramedic.api.alerts import router as alerts_router
 from paramedic.api.auth import Principal, TokenAuth, require
+from paramedic.api.recovery import router as recovery_router
 from paramedic.core.bus import EventBus
 from paramedic.core.clock import Clock
 from paramedic.core.events import NoteAdded
 from paramedic.detect.signals import Signal
+from paramedic.recovery.orchestrator import RecoveryOrchestrator
 from paramedic.runtime.checks import CheckRegistry, CheckResult
 from paramedic.store.protocol import Store
 
@@ -41,9 +44,11 @@ class ApiContext:
     version: str
     health_metrics: Callable[[], dict[str, float]] = field(default=lambda: {})
     alerting: AlertingService | None = None
+    recovery: dict[str, RecoveryOrchestrator] = field(default_factory=dict)
     # How outside sources (the Alertmanager webhook) report on a service; False if unknown.
     signal_sink: Callable[[str, Signal], bool] = field(default=lambda service, signal: False)
     known_services: frozenset[str] = frozenset()
+    service_up: Callable[[str], bool] = field(default=lambda service: False)
 
 
 class NoteIn(BaseModel):
@@ -72,6 +77,8 @@ def create_app(context: ApiContext) -> FastAPI:
     )
     app.state.context = context
     app.include_router(alerts_router)
+    app.include_router(recovery_router)
+    app.include_router(alertmanager_router)
 
     @app.get("/livez", response_class=PlainTextResponse, tags=["probes"])
     async def livez(c: Ctx, verbose: str | None = None, exclude: Exclude = None) -> Response:

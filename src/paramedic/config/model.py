@@ -26,6 +26,7 @@ from paramedic.config.alerting import AlertingConfig
 from paramedic.config.channels import Channels
 from paramedic.config.durations import format_duration
 from paramedic.config.probes import HealthReading, ProbeList
+from paramedic.config.recovery_plan import RecoveryPlan
 from paramedic.config.recovery_policy import RecoveryPolicy
 from paramedic.config.resources import ResourcesConfig
 from paramedic.config.selfwatch import SelfWatchConfig
@@ -348,6 +349,7 @@ class ServiceConfig(StrictModel):
     heartbeat: HeartbeatConfig | None = None
     probes: ProbeList = Field(default_factory=list)
     resources: ResourcesConfig | None = None
+    recovery: RecoveryPlan | None = None
     health: HealthConfig = Field(default_factory=HealthConfig)
     depends_on: list[str] = Field(default_factory=list)
 

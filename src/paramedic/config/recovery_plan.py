@@ -35,7 +35,8 @@ from paramedic.config.types import Duration, StrictModel
 # fmt: off
 __all__ = [
     "STEP_ACTIONS", "CheckSpec", "CheckpointSource", "CompareCheck", "CorruptionSource",
-    "EmptyAction", "HttpCall", "JsonSource", "MethodConfig", "MethodName", "Methods",
+    "EmptyAction", "HttpCall", "HttpCheckCall", "JsonSource", "MethodConfig", "MethodName",
+    "Methods",
     "MetricCheck", "PhaseConfig", "PreserveConfig", "PromoteStandby", "PythonStep", "RecoveryPlan",
     "ResumptionConfig", "StandbySource", "StepConfig", "TestOrderCheck", "ValidationConfig",
     "VolatilitySource",
@@ -63,7 +64,7 @@ CHECK_KINDS: tuple[str, ...] = (
     "test_order",
 )
 _ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")  # read by people: "Restore orders"
 
 
 def _one_of(data: Any, keys: tuple[str, ...], what: str) -> Any:
@@ -96,7 +97,7 @@ def _check_paths(value: dict[str, Any] | list[str] | None) -> Any:
 
 def _check_name(value: str) -> str:
     if not _NAME.match(value):
-        msg = f"name {value!r} must be 1-64 characters of a-z, 0-9, '_', '.', '-'"
+        msg = f"name {value!r} must be 1-64 printable characters"
         raise ValueError(msg)
     return value
 
@@ -129,6 +130,16 @@ class HttpCall(StrictModel):
 
     _url = field_validator("url")(_check_url)
     _paths = field_validator("expect_json")(_check_paths)
+
+    @property
+    def verb(self) -> str:
+        return self.method
+
+
+class HttpCheckCall(HttpCall):
+    """An HTTP request made to *look* at something (a validation check): GET by default."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
 
 
 class PromoteStandby(_OneOf):
@@ -227,7 +238,7 @@ class Methods(StrictModel):
 class JsonSource(_OneOf):
     """Where a fact comes from: an HTTP endpoint or a program printing JSON on stdout."""
 
-    http: HttpCall | None = None
+    http: HttpCheckCall | None = None
     command: CommandAction | None = None
     timeout: Duration = 5.0
 
@@ -323,7 +334,7 @@ class CheckSpec(_OneOf):
     name: str
     timeout: Duration = 5.0
     process: EmptyAction | None = None
-    http: HttpCall | None = None
+    http: HttpCheckCall | None = None
     compare: CompareCheck | None = None
     tcp: TcpAction | None = None
     command: CommandAction | None = None

@@ -269,10 +269,10 @@ def client_error(exc: aiohttp.ClientError) -> tuple[str, bool]:
 async def call_http(session: aiohttp.ClientSession, call: HttpCall, label: str = "") -> StepOutcome:
     """A configured request judged by its expectations; shared by steps and checks."""
     start = time.perf_counter()
-    what = f"{label}{call.method} {call.url}"
+    what = f"{label}{call.verb} {call.url}"
     try:
         answer = await http_request(
-            session, call.method, call.url, body=call.body, headers=call.headers
+            session, call.verb, call.url, body=call.body, headers=call.headers
         )
     except aiohttp.ClientError as exc:
         why, never_sent = client_error(exc)

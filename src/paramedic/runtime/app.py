@@ -11,6 +11,7 @@ import asyncio
 import functools
 import os
 import signal
+from collections import defaultdict
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -27,14 +28,17 @@ from paramedic.api.app import ApiContext, create_app
 from paramedic.api.auth import TokenAuth
 from paramedic.api.server import ApiServer
 from paramedic.config.model import Config, ServiceConfig
-from paramedic.core.bus import EventBus
+from paramedic.core.bus import EventBus, Published
 from paramedic.core.clock import Clock, SystemClock
 from paramedic.core.errors import LifecycleError, ParamedicError, StoreError
 from paramedic.core.events import ParamedicStarted, ParamedicStopping
 from paramedic.core.ids import new_id
+from paramedic.detect.events import FailureDetected
 from paramedic.detect.probes import ServiceProbes
 from paramedic.detect.signals import Signal
 from paramedic.process.managed import ExitStatus, ManagedProcess
+from paramedic.recovery.events import RecoveryStepFinished
+from paramedic.recovery.orchestrator import RecoveryOrchestrator
 from paramedic.runtime.checks import CheckRegistry
 from paramedic.runtime.deadman import DeadMansSwitch
 from paramedic.runtime.heartbeats import Heartbeats
@@ -43,7 +47,7 @@ from paramedic.runtime.metrics import RuntimeCollector
 from paramedic.runtime.recorder import OrderedRecorder
 from paramedic.runtime.sdnotify import NOTIFY_ENV_KEYS, SdNotifier
 from paramedic.runtime.services import ServiceRuntime
-from paramedic.store.protocol import Store
+from paramedic.store.protocol import Store, StoredEvent
 from paramedic.store.sqlite import SQLiteStore
 
 __all__ = ["Paramedic"]
@@ -93,6 +97,8 @@ class Paramedic:
             for name, svc in config.services.items()
         }
         self.alerting: AlertingService | None = None
+        self.recovery: dict[str, RecoveryOrchestrator] = {}
+        self._step_history: dict[tuple[str, str], list[float]] = defaultdict(list)
         self.heartbeats: Heartbeats | None = None
         if config.heartbeat is not None:
             self.heartbeats = Heartbeats(
@@ -121,11 +127,13 @@ class Paramedic:
             health_metrics=self._health_metrics,
             signal_sink=self._external_signal,
             known_services=frozenset(config.services),
+            service_up=lambda name: self.services[name].health.state == "up",
         )
         self._api_context = context
         self.api = ApiServer(create_app(context), config.api.host, config.api.port)
         self.registry.register(RuntimeCollector(self, self.clock.monotonic))
         self._register_checks()
+        self.bus.add_listener(self._log_event)
 
     # -- building ----------------------------------------------------------------------------
 
@@ -176,8 +184,61 @@ class Paramedic:
         )
         await self.alerting.start()
         self._api_context.alerting = self.alerting
+        self._api_context.recovery = self.recovery
         self.bus.add_listener(self.alerting.on_published)
         self._loop(self.alerting.run(), "outbox")
+
+    async def _start_recovery(self) -> None:
+        """One orchestrator per service with a plan, rebuilt from the timeline first, so an
+        incident paramedic died in the middle of resumes (or goes to a human) before any
+        detector can open a new one."""
+        for name, service in self.services.items():
+            plan = service.config.recovery
+            if plan is None:
+                continue
+            events = await self._timeline_of(name)
+            for e in events:
+                if e.kind == "recovery.step_finished" and e.payload.get("ok"):
+                    self._step_history[(name, e.payload["step"])].append(e.payload["duration_s"])
+            orchestrator = RecoveryOrchestrator(
+                name,
+                plan,
+                self.config.recovery,
+                clock=self.clock,
+                record=self.recorder.record,
+                hooks=service.hooks(),
+                session=self._http,
+                step_history=functools.partial(self._past_durations, name),
+                base_dir=self.base_dir,
+            )
+            await orchestrator.rebuild(events)
+            service.attach_recovery(orchestrator)
+            self.recovery[name] = orchestrator
+        if self.recovery:
+            self.bus.add_listener(self._route_to_recovery)
+
+    async def _timeline_of(self, service: str) -> list[StoredEvent]:
+        events: list[StoredEvent] = []
+        after = 0
+        while True:
+            page = await self.store.timeline(after_seq=after, limit=1000, service=service)
+            events += page
+            if len(page) < 1000:
+                return events
+            after = page[-1].seq
+
+    def _past_durations(self, service: str, step: str) -> list[float]:
+        return list(self._step_history.get((service, step), ()))
+
+    def _route_to_recovery(self, published: Published) -> None:
+        event = published.event
+        orchestrator = self.recovery.get(event.service or "")
+        if orchestrator is None:
+            return
+        if isinstance(event, FailureDetected):
+            self._job(orchestrator.on_failure(event))
+        elif isinstance(event, RecoveryStepFinished) and event.ok:
+            self._step_history[(event.service or "", event.step)].append(event.duration_s)
 
     def _external_signal(self, service: str, signal: Signal) -> bool:
         """A signal from outside (an Alertmanager webhook): routed like any detector's."""
@@ -200,6 +261,12 @@ class Paramedic:
             await self.clock.sleep(period)
             for service in services:
                 service.tick()
+
+    @staticmethod
+    def _log_event(published: Published) -> None:
+        """Every recorded event is one log line: the sentence a person reads, and its kind."""
+        event = published.event
+        log.info(event.summary(), kind=event.kind, seq=published.seq)
 
     def _self_alive(self) -> bool:
         """Whether paramedic's own loop is healthy: the watchdog and the switch ping only then."""
@@ -288,6 +355,7 @@ class Paramedic:
             # One keep-alive session for every outbound HTTP call (probes, channels, switch).
             self._http = aiohttp.ClientSession()
         await self._start_alerting()
+        await self._start_recovery()
         if dms is not None:
             assert self._http is not None
             self.deadman = DeadMansSwitch(dms, self.clock, self._http, self._self_alive)
@@ -360,6 +428,7 @@ class Paramedic:
         if self.heartbeats is not None:
             await self.heartbeats.stop()
         await asyncio.gather(*(s.stop_detectors() for s in self.services.values()))
+        await asyncio.gather(*(o.close() for o in self.recovery.values()))
         await asyncio.gather(*(p.stop() for p in self.processes.values()))
         self.api.shutdown()
         # Let the children's exit records finish; a restart waiting out its backoff is

@@ -7,6 +7,7 @@ dead one) run as jobs that first await the durable record of why.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ from paramedic.detect.signals import Signal
 from paramedic.detect.watchdog import Watchdog
 from paramedic.process.managed import ExitStatus, ManagedProcess
 from paramedic.process.watched import WatchedProcess
+from paramedic.recovery.orchestrator import RecoveryHooks, RecoveryOrchestrator
 from paramedic.runtime.recorder import OrderedRecorder
 
 __all__ = ["ServiceRuntime"]
@@ -73,6 +75,8 @@ class ServiceRuntime:
         self.on_restart: list[Callable[[int], None]] = []
         self.probes: ServiceProbes | None = None
         self.resources: ResourceMonitor | None = None
+        self.recovery: RecoveryOrchestrator | None = None
+        self._waiters: list[tuple[Callable[[], bool], asyncio.Future[bool]]] = []
         self.watchdog: Watchdog | None = None
         if process is not None and config.process is not None:
             self.health.expect("process")
@@ -97,6 +101,7 @@ class ServiceRuntime:
                 record=recorder.record,
                 on_give_up=self.give_up,
                 on_spawned=self._spawned,
+                handoff=self._handoff,
             )
 
     # -- signals in ----------------------------------------------------------------------------
@@ -106,9 +111,12 @@ class ServiceRuntime:
         events = self.health.observe(signal, self._clock.now())
         if events:
             self._recorder.submit(events)
+        if self._waiters:
+            self._wake_waiters()
         if (
             not signal.ok
             and signal.kind == "hang"
+            and self.recovery is None  # with a plan, recovery decides what a hang deserves
             and self.watchdog is not None
             and self.process is not None
             and self.process.running
@@ -123,6 +131,65 @@ class ServiceRuntime:
         events = self.health.tick(self._clock.now())
         if events:
             self._recorder.submit(events)
+        if self._waiters:
+            self._wake_waiters()
+
+    # -- recovery ------------------------------------------------------------------------------
+
+    def attach_recovery(self, orchestrator: RecoveryOrchestrator) -> None:
+        self.recovery = orchestrator
+
+    def _handoff(self, status: ExitStatus) -> bool:
+        """A service with a recovery plan is recovered by it, not blindly restarted; a stop
+        that paramedic asked for (a recovery step's restart) is left alone."""
+        return self.recovery is not None and not status.expected
+
+    def hooks(self) -> RecoveryHooks:
+        return RecoveryHooks(
+            restart_process=self._restart_process,
+            stop_process=self._stop_process,
+            wait_healthy=functools.partial(self._wait_until, lambda: self.health.state == "up"),
+            wait_heartbeat=functools.partial(self._wait_until, self._heartbeat_vouches),
+            pid=lambda: self.pid,
+        )
+
+    async def _restart_process(self) -> str | None:
+        if self.process is None or self.watchdog is None:
+            return f"{self.name} has no process started by paramedic to restart"
+        if self.process.running:
+            await self.process.stop()
+        pid = await self.watchdog.start()
+        return None if pid is not None else f"{self.name} could not be started again"
+
+    async def _stop_process(self) -> str | None:
+        if self.process is None:
+            return f"{self.name} has no process started by paramedic to stop"
+        await self.process.stop()
+        return None
+
+    def _heartbeat_vouches(self) -> bool:
+        return "heartbeat" not in self.health.pending and "heartbeat" not in self.health.failing
+
+    async def _wait_until(self, condition: Callable[[], bool], within: float) -> bool:
+        """Wait, without polling, for a health condition that signals and ticks can change."""
+        if condition():
+            return True
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        entry = (condition, future)
+        self._waiters.append(entry)
+        try:
+            async with asyncio.timeout(within):
+                return await future
+        except TimeoutError:
+            return False
+        finally:
+            if entry in self._waiters:
+                self._waiters.remove(entry)
+
+    def _wake_waiters(self) -> None:
+        for condition, future in list(self._waiters):
+            if not future.done() and condition():
+                future.set_result(True)
 
     # -- a process watched by pid ---------------------------------------------------------------
 

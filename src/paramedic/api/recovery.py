@@ -1,0 +1,219 @@
+"""Recovery endpoints: the seed's 3.4 status, incidents, recovery history, approvals, sizing."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from paramedic.api.auth import Principal, require
+from paramedic.core.errors import RecoveryError
+from paramedic.recovery.orchestrator import RecoveryOrchestrator
+from paramedic.recovery.states import Incident
+from paramedic.store.protocol import Store
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["recovery"])
+Viewer = Annotated[Principal, Depends(require("viewer"))]
+Operator = Annotated[Principal, Depends(require("operator"))]
+
+# Most urgent first: what a person looking at one status line needs to see.
+_URGENCY = [
+    "AWAITING_APPROVAL",
+    "MANUAL_RECOVERY",
+    "RECOVERY_FAILED",
+    "RECOVERY_IN_PROGRESS",
+    "VALIDATING",
+    "FAILURE_DETECTED",
+    "RECOVERED",
+    "HEALTHY",
+]
+
+
+class Decision(BaseModel):
+    """An approval or rejection: who (the token) and why go into the audit trail."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+def _orchestrators(request: Request) -> dict[str, RecoveryOrchestrator]:
+    result: dict[str, RecoveryOrchestrator] = request.app.state.context.recovery
+    return result
+
+
+def _store(request: Request) -> Store:
+    result: Store = request.app.state.context.store
+    return result
+
+
+Orchestrators = Annotated[dict[str, RecoveryOrchestrator], Depends(_orchestrators)]
+TimelineStore = Annotated[Store, Depends(_store)]
+
+
+def _rank(status: dict[str, Any]) -> int:
+    state = str(status.get("state", "HEALTHY"))
+    return _URGENCY.index(state) if state in _URGENCY else len(_URGENCY)
+
+
+@router.get("/recovery/status")
+async def recovery_status(
+    orchestrators: Orchestrators, _who: Viewer, service: str | None = None
+) -> dict[str, Any]:
+    """The seed's 3.4 JSON for one service, or for the most urgent incident of all."""
+    if service is not None:
+        orchestrator = orchestrators.get(service)
+        if orchestrator is None:
+            raise HTTPException(404, detail=f"no recovery plan for service {service!r}")
+        return orchestrator.status()
+    statuses = [o.status() for o in orchestrators.values()]
+    if not statuses:
+        raise HTTPException(404, detail="no service has a recovery plan")
+    return min(statuses, key=_rank)
+
+
+def _incident(i: Incident) -> dict[str, Any]:
+    return {
+        "id": i.id,
+        "service": i.service,
+        "kind": i.kind,
+        "reason": i.reason,
+        "state": str(i.state),
+        "method": i.method,
+        "attempts": i.attempts,
+        "decision": i.decision,
+        "opened": i.opened_wall,
+        "closed": i.closed,
+    }
+
+
+@router.get("/api/incidents")
+async def list_incidents(orchestrators: Orchestrators, _who: Viewer) -> dict[str, Any]:
+    """Every incident the orchestrators know, newest first."""
+    incidents = [i for o in orchestrators.values() for i in o.incidents()]
+    incidents.sort(key=lambda i: i.opened_wall, reverse=True)
+    return {"incidents": [_incident(i) for i in incidents]}
+
+
+@router.get("/api/incidents/{incident_id}")
+async def get_incident(
+    incident_id: str, orchestrators: Orchestrators, store: TimelineStore, _who: Viewer
+) -> dict[str, Any]:
+    """One incident: its timeline in sentences, decision, steps with durations, RTO."""
+    found = [i for o in orchestrators.values() for i in o.incidents() if i.id == incident_id]
+    if not found:
+        raise HTTPException(404, detail=f"no incident {incident_id!r}")
+    incident = found[0]
+    timeline = [
+        e for e in await _all(store, incident.service) if e.payload.get("incident") == incident_id
+    ]
+    steps = [
+        {"step": e.payload["step"], "ok": e.payload["ok"], "duration_s": e.payload["duration_s"]}
+        for e in timeline
+        if e.kind == "recovery.step_finished"
+    ]
+    finished = [e for e in timeline if e.kind == "recovery.finished"]
+    return {
+        **_incident(incident),
+        "history": [
+            {"from": str(t.from_state), "to": str(t.to_state), "reason": t.reason, "at": t.wall}
+            for t in incident.history
+        ],
+        "timeline": [{"at": e.wall, "kind": e.kind, "summary": e.summary} for e in timeline],
+        "steps": steps,
+        "rto_s": finished[-1].payload["duration_s"] if finished else None,
+    }
+
+
+@router.get("/api/recoveries")
+async def recoveries(
+    store: TimelineStore, _who: Viewer, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> dict[str, Any]:
+    """The seed's Recovery History: time, failure type, method, RTO, success."""
+    events = await _all(store, None)
+    kinds = {
+        e.payload.get("incident"): e.payload.get("failure_kind")
+        for e in events
+        if e.kind == "incident.opened"
+    }
+    rows = [
+        {
+            "time": e.wall,
+            "service": e.service,
+            "incident": e.payload["incident"],
+            "failure_type": kinds.get(e.payload["incident"]),
+            "method": e.payload["method"],
+            "rto_s": e.payload["duration_s"],
+            "success": e.payload["ok"],
+        }
+        for e in events
+        if e.kind == "recovery.finished"
+    ]
+    return {"recoveries": list(reversed(rows))[:limit]}
+
+
+@router.post("/api/incidents/{incident_id}/approve")
+async def approve(
+    incident_id: str, body: Decision, orchestrators: Orchestrators, who: Operator
+) -> dict[str, Any]:
+    """Approve the decided recovery (operator token; name and reason audited)."""
+    orchestrator = _owner(orchestrators, incident_id)
+    try:
+        await orchestrator.approve(incident_id, by=who.name, why=body.reason)
+    except RecoveryError as exc:
+        raise HTTPException(409, detail=str(exc)) from None
+    return {"incident": incident_id, "approved_by": who.name}
+
+
+@router.post("/api/incidents/{incident_id}/reject")
+async def reject(
+    incident_id: str, body: Decision, orchestrators: Orchestrators, who: Operator
+) -> dict[str, Any]:
+    """Reject it: the incident goes to manual recovery, nothing is run."""
+    orchestrator = _owner(orchestrators, incident_id)
+    try:
+        await orchestrator.reject(incident_id, by=who.name, why=body.reason)
+    except RecoveryError as exc:
+        raise HTTPException(409, detail=str(exc)) from None
+    return {"incident": incident_id, "rejected_by": who.name}
+
+
+@router.get("/api/services/{name}/resumption")
+async def resumption(
+    name: str, request: Request, orchestrators: Orchestrators, _who: Viewer
+) -> dict[str, Any]:
+    """{phase, size_multiplier, should_trade, since}: what a trading loop may do now."""
+    orchestrator = orchestrators.get(name)
+    if orchestrator is not None:
+        return orchestrator.resumption()
+    if name not in request.app.state.context.known_services:
+        raise HTTPException(404, detail=f"no service {name!r}")
+    # No plan: paramedic only knows whether the service is healthy.
+    up = bool(request.app.state.context.service_up(name))
+    return {
+        "phase": "normal" if up else "halted",
+        "size_multiplier": 1.0 if up else 0.0,
+        "should_trade": up,
+        "since": None,
+    }
+
+
+def _owner(
+    orchestrators: dict[str, RecoveryOrchestrator], incident_id: str
+) -> RecoveryOrchestrator:
+    for orchestrator in orchestrators.values():
+        if any(i.id == incident_id for i in orchestrator.incidents()):
+            return orchestrator
+    raise HTTPException(404, detail=f"no incident {incident_id!r}")
+
+
+async def _all(store: Store, service: str | None) -> list[Any]:
+    events: list[Any] = []
+    after = 0
+    while True:
+        page = await store.timeline(after_seq=after, limit=1000, service=service)
+        events += page
+        if len(page) < 1000:
+            return events
+        after = page[-1].seq
