@@ -1,0 +1,108 @@
+"""Recovery through the API with a real process: approvals need an operator, by name."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.harness import running_paramedic
+
+pytestmark = pytest.mark.integration
+
+OPERATOR, VIEWER = "operator-token-0123456789", "viewer-token-0123456789"
+ENV = {"OPS": OPERATOR, "VIEW": VIEWER}
+
+CONFIG = f"""
+  tokens:
+    - {{name: olga, role: operator, token_env: OPS}}
+    - {{name: vic, role: viewer, token_env: VIEW}}
+recovery:
+  approval:
+    require: {{market_open: [cold, manual], market_closed: [cold, manual]}}
+services:
+  engine:
+    process:
+      argv: [{sys.executable!r}, "-c", "import signal; signal.pause()"]
+    health: {{up_after: 1, evaluate_every: 50ms}}
+    recovery:
+      methods:
+        cold:
+          steps:
+            - {{name: Restart engine, restart_process: {{}}, timeout: 10s}}
+            - {{name: Wait until healthy, wait_healthy: {{}}, timeout: 10s}}
+"""
+
+
+async def crash_and_wait_for_approval(p: object, timeline: object) -> str:
+    await timeline.wait_for("service.up")  # type: ignore[attr-defined]
+    pid = p.processes["engine"].pid  # type: ignore[attr-defined]
+    os.kill(pid, signal.SIGKILL)
+    requested = await timeline.wait_for("approval.requested")  # type: ignore[attr-defined]
+    return str(requested.incident)
+
+
+def api(p: object, token: str | None) -> httpx.AsyncClient:
+    host, port = p.api.address  # type: ignore[attr-defined]
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.AsyncClient(base_url=f"http://{host}:{port}", headers=headers, timeout=10)
+
+
+async def test_approval_needs_an_operator_then_the_recovery_runs(tmp_path: Path) -> None:
+    """Awaiting approval: nothing runs; no token 401, viewer 403; the operator's approval is
+    recorded with their name and reason, and the cold restart then runs to RECOVERED."""
+    async with running_paramedic(tmp_path, CONFIG, env=ENV) as (p, timeline):
+        incident = await crash_and_wait_for_approval(p, timeline)
+        async with (
+            api(p, None) as anonymous,
+            api(p, VIEWER) as viewer,
+            api(p, OPERATOR) as operator,
+        ):
+            status = (await anonymous.get("/recovery/status")).json()
+            assert "AWAITING_APPROVAL" == status["state"]
+            assert not p.processes["engine"].running  # no action before a human says so
+            body = {"reason": "positions reconciled by hand"}
+            assert (
+                401
+                == (
+                    await anonymous.post(f"/api/incidents/{incident}/approve", json=body)
+                ).status_code
+            )
+            refused = await viewer.post(f"/api/incidents/{incident}/approve", json=body)
+            assert (403, "role operator required; token 'vic' has role viewer") == (
+                refused.status_code,
+                refused.json()["detail"],
+            )
+            approved = await operator.post(f"/api/incidents/{incident}/approve", json=body)
+            assert 200 == approved.status_code, approved.text
+            granted = await timeline.wait_for("approval.granted")
+            assert ("olga", "positions reconciled by hand") == (granted.by, granted.why)  # type: ignore[attr-defined]
+            finished = await timeline.wait_for("recovery.finished", within=20)
+            assert finished.ok  # type: ignore[attr-defined]
+            assert "RECOVERED" == (await anonymous.get("/recovery/status")).json()["state"]
+            again = await operator.post(f"/api/incidents/{incident}/approve", json=body)
+            assert 409 == again.status_code
+        assert p.processes["engine"].running
+
+
+async def test_rejection_leaves_it_to_a_human_and_runs_nothing(tmp_path: Path) -> None:
+    """A rejected recovery goes to MANUAL_RECOVERY; no step is started, the process stays down."""
+    async with running_paramedic(tmp_path, CONFIG, env=ENV) as (p, timeline):
+        incident = await crash_and_wait_for_approval(p, timeline)
+        async with api(p, OPERATOR) as operator:
+            rejected = await operator.post(
+                f"/api/incidents/{incident}/reject",
+                json={"reason": "exchange says positions differ"},
+            )
+            assert 200 == rejected.status_code, rejected.text
+            await timeline.wait_for("approval.rejected")
+            status = (await operator.get("/recovery/status")).json()
+            assert "MANUAL_RECOVERY" == status["state"]
+            detail = (await operator.get(f"/api/incidents/{incident}")).json()
+        assert [] == timeline.of("recovery.step_started")
+        assert not p.processes["engine"].running
+        assert "AWAITING_APPROVAL" in [h["to"] for h in detail["history"]]
