@@ -106,3 +106,44 @@ async def test_rejection_leaves_it_to_a_human_and_runs_nothing(tmp_path: Path) -
         assert [] == timeline.of("recovery.step_started")
         assert not p.processes["engine"].running
         assert "AWAITING_APPROVAL" in [h["to"] for h in detail["history"]]
+
+
+async def test_cli_approve_history_incident_and_the_recovery_gauges(tmp_path: Path) -> None:
+    """`paramedic approve` (token from PARAMEDIC_TOKEN) runs the recovery; `history` and
+    `incident` show it; /metrics has recovery_system_state, _progress_pct, _rto_seconds."""
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from paramedic.cli.main import app
+
+    async with running_paramedic(tmp_path, CONFIG, env=ENV) as (p, timeline):
+        incident = await crash_and_wait_for_approval(p, timeline)
+        host, port = p.api.address
+        env = {
+            "PARAMEDIC_URL": f"http://{host}:{port}",
+            "PARAMEDIC_TOKEN": OPERATOR,
+            "COLUMNS": "200",
+        }
+        runner = CliRunner()
+
+        def cli(*args: str) -> str:
+            result = runner.invoke(app, list(args), env=env)
+            assert 0 == result.exit_code, result.output
+            return result.output
+
+        assert f"approved {incident}" in await asyncio.to_thread(
+            cli, "approve", incident, "--reason", "checked the book"
+        )
+        await timeline.wait_for("recovery.finished", within=20)
+        history = await asyncio.to_thread(cli, "history")
+        assert "crash" in history
+        assert "cold" in history
+        shown = await asyncio.to_thread(cli, "incident", incident)
+        assert "Restart engine" in shown
+        assert "Total recovery time:" in shown
+        async with api(p, None) as client:
+            metrics = (await client.get("/metrics")).text
+        assert 'recovery_system_state{service="engine"} 5.0' in metrics  # RECOVERED
+        assert 'recovery_progress_pct{service="engine"} 100.0' in metrics
+        assert 'recovery_rto_seconds{service="engine"}' in metrics

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -169,6 +170,74 @@ def send_test_page(
     """Send a test page the way a real alert of that severity would go (seed 8.2)."""
     body = _post(url, "/api/test-alert", token, {"severity": severity, "channel": channel})
     typer.echo(f"test page {body['alert']['id']} sent")
+
+
+@app.command()
+def approve(
+    incident: Annotated[str, typer.Argument(help="The incident awaiting approval.")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (goes into the audit trail).")],
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Approve the decided recovery of an incident (operator token)."""
+    _post(url, f"/api/incidents/{incident}/approve", token, {"reason": reason})
+    typer.echo(f"approved {incident}")
+
+
+@app.command()
+def reject(
+    incident: Annotated[str, typer.Argument(help="The incident awaiting approval.")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (goes into the audit trail).")],
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Reject it: the incident goes to manual recovery and nothing is run."""
+    _post(url, f"/api/incidents/{incident}/reject", token, {"reason": reason})
+    typer.echo(f"rejected {incident}")
+
+
+@app.command()
+def history(url: UrlOption = DEFAULT_URL, token: TokenOption = None) -> None:
+    """The recovery history (seed 3.x): time, failure type, method, RTO, success."""
+    body = _get(url, "/api/recoveries", token)
+    table = Table("time (UTC)", "service", "failure", "method", "RTO", "success")
+    for r in body.get("recoveries", []):
+        when = datetime.fromtimestamp(r["time"], UTC).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(
+            when,
+            r.get("service") or "",
+            r.get("failure_type") or "",
+            r["method"],
+            f"{r['rto_s']:.3f} s",
+            "[green]yes[/]" if r["success"] else "[red]no[/]",
+        )
+    Console().print(table)
+
+
+@app.command()
+def incident(
+    incident_id: Annotated[str, typer.Argument(help="The incident to show.")],
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """One incident: state, decision, steps with durations, RTO, and its timeline."""
+    body = _get(url, f"/api/incidents/{incident_id}", token)
+    console = Console()
+    console.print(f"[bold]{body['id']}[/] {body['service']}: {body['kind']} - {body['reason']}")
+    console.print(
+        f"state {body['state']}, method {body.get('method')}, attempts {body['attempts']}"
+    )
+    if body.get("decision"):
+        console.print(f"decision: {body['decision']}")
+    steps = Table("step", "ok", "duration")
+    for s in body.get("steps", []):
+        steps.add_row(s["step"], "yes" if s["ok"] else "no", f"{s['duration_s']:.3f} s")
+    console.print(steps)
+    if body.get("rto_s") is not None:
+        console.print(f"Total recovery time: {body['rto_s']:.3f} seconds")
+    for e in body.get("timeline", []):
+        when = datetime.fromtimestamp(e["at"], UTC).strftime("%H:%M:%S.%f")[:-3]
+        console.print(f"{when}  {e['summary']}")
 
 
 def _post(url: str, path: str, token: str | None, payload: dict[str, Any]) -> dict[str, Any]:

@@ -117,6 +117,7 @@ class RecoveryOrchestrator:
         self._plan, self._policy = plan, policy
         self._clock, self._record_fn, self._hooks = clock, record, hooks
         self._session, self._own_session = session, False
+        self._last_rto: float | None = None
         self._history, self._base = step_history, base_dir
         self._calendar = calendar_from(policy.market)
         self._incidents: dict[str, Incident] = {}
@@ -186,6 +187,10 @@ class RecoveryOrchestrator:
         incident = self._current()
         tracker = self._live[incident.id].tracker if incident is not None else None
         return status_body(incident, tracker, self._clock.wall())
+
+    def last_rto(self) -> float | None:
+        """Seconds the last finished recovery took (for the recovery_rto_seconds gauge)."""
+        return self._last_rto
 
     def resumption(self) -> dict[str, Any]:
         """What a trading loop may do now: halted while an incident is open and unresolved."""
@@ -656,6 +661,7 @@ class RecoveryOrchestrator:
         if live.rto is not None:
             live.rto.stop()
         await self._progress(incident, tracker.complete())
+        self._last_rto = tracker.total_seconds()
         await self._record(
             RecoveryFinished(
                 at=self._clock.now(),
@@ -663,7 +669,7 @@ class RecoveryOrchestrator:
                 incident=incident.id,
                 method=method,
                 ok=True,
-                duration_s=tracker.total_seconds(),
+                duration_s=self._last_rto,
                 reason=report.sentence,
             )
         )

@@ -58,6 +58,8 @@ class RuntimeCollector(Collector):
         yield state
         if p.alerting is not None:
             yield from _alerting_metrics(p.alerting)
+        if p.recovery:
+            yield from _recovery_metrics(p)
         if p.heartbeats is not None:
             receiver = p.heartbeats.receiver
             yield CounterMetricFamily(
@@ -105,3 +107,44 @@ def _alerting_metrics(alerting: AlertingService) -> Iterator[Metric]:
         "Notifications committed and not yet delivered or given up.",
         value=alerting.outbox.pending,
     )
+
+
+# The seed's 3.2 states as numbers for a Grafana state timeline (recovery_system_state).
+STATE_CODES = {
+    "HEALTHY": 0,
+    "FAILURE_DETECTED": 1,
+    "AWAITING_APPROVAL": 2,
+    "RECOVERY_IN_PROGRESS": 3,
+    "VALIDATING": 4,
+    "RECOVERED": 5,
+    "RECOVERY_FAILED": 6,
+    "MANUAL_RECOVERY": 7,
+}
+
+
+def _recovery_metrics(p: Paramedic) -> Iterator[Metric]:
+    progress = GaugeMetricFamily(
+        "recovery_progress_pct",
+        "Progress of the current recovery (seed 3.3; -1 failed).",
+        labels=["service"],
+    )
+    state = GaugeMetricFamily(
+        "recovery_system_state",
+        "Recovery state: " + ", ".join(f"{v}={k}" for k, v in STATE_CODES.items()) + ".",
+        labels=["service"],
+    )
+    rto = GaugeMetricFamily(
+        "recovery_rto_seconds",
+        "Duration of the last finished recovery of the service.",
+        labels=["service"],
+    )
+    for name, orchestrator in sorted(p.recovery.items()):
+        status = orchestrator.status()
+        progress.add_metric([name], float(status.get("progress_percentage", 0)))
+        state.add_metric([name], float(STATE_CODES.get(str(status.get("state")), 0)))
+        last = orchestrator.last_rto()
+        if last is not None:
+            rto.add_metric([name], last)
+    yield progress
+    yield state
+    yield rto
