@@ -37,7 +37,7 @@ from pydantic import (
     model_validator,
 )
 
-from paramedic.config.types import Duration, StrictModel
+from paramedic.config.types import Duration, StrictModel, read_secret
 
 __all__ = [
     "CHANNEL_KINDS",
@@ -109,32 +109,7 @@ class _Kind(StrictModel):
     def _resolve(
         self, name: str, env_name: str | None, file: Path | None, info: ValidationInfo
     ) -> None:
-        if (env_name is None) == (file is None):
-            msg = f"{name}_env: give exactly one of {name}_env or {name}_file"
-            raise ValueError(msg)
-        ctx = info.context or {}
-        if env_name is not None:
-            env = ctx.get("env", {})
-            if env_name not in env:
-                msg = f"{name}_env: environment variable {env_name} is not set; export it"
-                raise ValueError(msg)
-            value = str(env[env_name]).strip()
-            if not value:
-                msg = f"{name}_env: environment variable {env_name} is empty"
-                raise ValueError(msg)
-            self._secret = SecretStr(value)
-            return
-        assert file is not None
-        path = file if file.is_absolute() else Path(ctx.get("base_dir", ".")) / file
-        try:
-            text = path.read_text("utf-8").strip()
-        except OSError as exc:
-            msg = f"{name}_file: cannot read {path}: {exc.strerror}"
-            raise ValueError(msg) from exc
-        if not text:
-            msg = f"{name}_file: {path} is empty"
-            raise ValueError(msg)
-        self._secret = SecretStr(text)
+        self._secret = read_secret(name, env_name, file, info.context)
 
     @property
     def secret(self) -> SecretStr:

@@ -30,7 +30,7 @@ from paramedic.config.recovery_plan import RecoveryPlan
 from paramedic.config.recovery_policy import RecoveryPolicy
 from paramedic.config.resources import ResourcesConfig
 from paramedic.config.selfwatch import SelfWatchConfig
-from paramedic.config.types import Duration, StrictModel, host_port
+from paramedic.config.types import Duration, StrictModel, host_port, read_secret
 
 __all__ = [
     "ApiConfig",
@@ -70,28 +70,7 @@ class _SecretRef(StrictModel):
     def _resolve(
         self, name: str, env_name: str | None, file: Path | None, info: ValidationInfo
     ) -> None:
-        if (env_name is None) == (file is None):
-            msg = f"give exactly one of {name}_env or {name}_file"
-            raise ValueError(msg)
-        ctx = info.context or {}
-        if env_name is not None:
-            env = ctx.get("env", {})
-            if env_name not in env:
-                msg = f"{name}_env: environment variable {env_name} is not set; export it"
-                raise ValueError(msg)
-            self._secret = SecretStr(env[env_name])
-            return
-        assert file is not None
-        path = file if file.is_absolute() else Path(ctx.get("base_dir", ".")) / file
-        try:
-            text = path.read_text("utf-8").strip()
-        except OSError as exc:
-            msg = f"{name}_file: cannot read {path}: {exc.strerror}"
-            raise ValueError(msg) from exc
-        if not text:
-            msg = f"{name}_file: {path} is empty"
-            raise ValueError(msg)
-        self._secret = SecretStr(text)
+        self._secret = read_secret(name, env_name, file, info.context)
 
     @property
     def secret(self) -> SecretStr:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
 from paramedic.config.durations import parse_duration
 
-__all__ = ["Duration", "StrictModel", "host_port"]
+__all__ = ["Duration", "StrictModel", "host_port", "read_secret"]
 
 
 def _duration(value: Any) -> Any:
@@ -42,3 +44,38 @@ def host_port(value: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
         msg = f"{value!r} is not host:port (port 0-65535), e.g. 127.0.0.1:9090"
         raise ValueError(msg)
     return host, int(port)
+
+
+def read_secret(
+    name: str, env_name: str | None, file: Path | None, context: Mapping[str, Any] | None
+) -> SecretStr:
+    """A secret given as `<name>_env` or `<name>_file` (exactly one), never inline.
+
+    `context` is the validation context: `env` (the environment the config is expanded
+    with) and `base_dir` (the config file's folder, for relative files). Errors name the key.
+    """
+    if (env_name is None) == (file is None):
+        msg = f"{name}_env: give exactly one of {name}_env or {name}_file"
+        raise ValueError(msg)
+    ctx = context or {}
+    if env_name is not None:
+        env = ctx.get("env", {})
+        if env_name not in env:
+            msg = f"{name}_env: environment variable {env_name} is not set; export it"
+            raise ValueError(msg)
+        value = str(env[env_name]).strip()
+        if not value:
+            msg = f"{name}_env: environment variable {env_name} is empty"
+            raise ValueError(msg)
+        return SecretStr(value)
+    assert file is not None
+    path = file if file.is_absolute() else Path(ctx.get("base_dir", ".")) / file
+    try:
+        text = path.read_text("utf-8").strip()
+    except OSError as exc:
+        msg = f"{name}_file: cannot read {path}: {exc.strerror}"
+        raise ValueError(msg) from exc
+    if not text:
+        msg = f"{name}_file: {path} is empty"
+        raise ValueError(msg)
+    return SecretStr(text)
