@@ -23,7 +23,7 @@ import structlog
 
 from paramedic.alerting.channels.base import Channel, DeliveryResult, Notification
 from paramedic.core.clock import Clock, TimerHandle
-from paramedic.store.outbox import AttemptRow, NotificationRow, OutboxStore
+from paramedic.store.outbox import AlertRow, AttemptRow, NotificationRow, OutboxStore
 
 __all__ = ["OutboxWorker", "RetryPolicy", "notification_row"]
 
@@ -116,11 +116,11 @@ class OutboxWorker:
             self._schedule(row)
         return len(rows)
 
-    async def submit(self, rows: list[NotificationRow]) -> None:
+    async def submit(self, rows: list[NotificationRow], *, alert: AlertRow | None = None) -> None:
         """Commit, then schedule: nothing is attempted that a crash could forget."""
-        if not rows:
+        if not rows and alert is None:
             return
-        await self._store.enqueue(rows)
+        await self._store.enqueue(rows, alert=alert)
         for row in rows:
             self._schedule(row)
 

@@ -31,7 +31,7 @@ from paramedic.alerting.outbox import OutboxWorker, notification_row
 from paramedic.alerting.routing import Router
 from paramedic.alerting.severity import SeverityFacts, SeverityPolicy
 from paramedic.alerting.silences import Muter
-from paramedic.alerting.templates import AlertRenderer
+from paramedic.alerting.templates import AlertRenderer, TemplateKind
 from paramedic.config.alerting import AlertingConfig
 from paramedic.core.bus import Published
 from paramedic.core.clock import Clock
@@ -156,7 +156,6 @@ class AlertingService:
         self.alerts[alert.id] = alert
         self._started_wall[alert.id] = now.wall
         self.alerts_total[alert.severity] += 1
-        await self._save(alert)
         deliveries = self.router.route(alert.all_labels())
         self._routed[alert.id] = {d.receiver.partition(":")[0] for d in deliveries}
         self._record(
@@ -173,6 +172,7 @@ class AlertingService:
             ]
         )
         muted = self.muter.check(alert, now.wall, self.alerts.values())
+        rows: list[NotificationRow] = []
         if muted.muted:
             self._hold(alert, "everyone", muted.reason)
         else:
@@ -180,16 +180,20 @@ class AlertingService:
                 d.receiver: d
                 for d in self.fatigue.admit(alert, [x.receiver for x in deliveries], now.mono)
             }
-            rows = []
+            rendered: dict[str, str] = {}
             for delivery in deliveries:
                 verdict = decisions.get(delivery.receiver)
                 if verdict is not None and verdict.action != "send":
                     self._hold(alert, delivery.receiver, verdict.reason)
                     continue
-                rows += self._rows(alert, "trigger", delivery.receiver, delivery.channels, 0)
-            await self.outbox.submit(rows)
+                rows += self._rows(
+                    alert, "trigger", delivery.receiver, delivery.channels, 0, rendered
+                )
+        # The alert row and its first notifications are one commit: one fsync before a page.
+        await self.outbox.submit(rows, alert=self._row(alert))
         self.escalation.start(alert)
-        await self._save(alert)
+        if self.escalation.snapshot_of(alert.id) is not None:
+            await self._save(alert)  # the ladder's state, for a restart
         return alert
 
     async def test_page(self, severity: str, *, channel: str | None, by: str) -> Alert:
@@ -359,9 +363,22 @@ class AlertingService:
     # -- helpers -------------------------------------------------------------------------------
 
     def _rows(
-        self, alert: Alert, action: str, receiver: str, channels: tuple[str, ...], level: int
+        self,
+        alert: Alert,
+        action: str,
+        receiver: str,
+        channels: tuple[str, ...],
+        level: int,
+        rendered: dict[str, str] | None = None,
     ) -> list[NotificationRow]:
         now = self._clock.now()
+        cache = {} if rendered is None else rendered
+
+        def render(kind: TemplateKind) -> str:
+            if kind not in cache:
+                cache[kind] = self.renderer.render(alert, kind)
+            return cache[kind]
+
         rows = []
         for channel in channels:
             target = channel if channel in self.channels else "log"
@@ -374,8 +391,8 @@ class AlertingService:
                 alert_id=alert.id,
                 action=action,  # type: ignore[arg-type]
                 severity=alert.severity,
-                title=self.renderer.render(alert, "email_subject").strip(),
-                body=self.renderer.render(alert, "slack" if kind == "slack" else "text"),
+                title=render("email_subject").strip(),
+                body=render("slack" if kind == "slack" else "text"),
                 fields=_fields(alert),
                 labels={**alert.labels, "receiver": receiver, "severity": alert.severity},
                 idempotency_key=f"{alert.id}:{action}:{receiver}:{channel}:{level}",
@@ -406,23 +423,24 @@ class AlertingService:
         )
 
     async def _save(self, alert: Alert) -> None:
+        await self._store.put_alert(self._row(alert))
+
+    def _row(self, alert: Alert) -> AlertRow:
         snapshot = self.escalation.snapshot_of(alert.id)
         now = self._clock.wall()
-        await self._store.put_alert(
-            AlertRow(
-                id=alert.id,
-                incident=alert.incident,
-                service=alert.labels.get("service"),
-                severity=alert.severity,
-                state=alert.state,
-                opened_wall=alert.when_wall or now,
-                updated_wall=now,
-                data={
-                    "alert": alert_to_data(alert),
-                    "escalation": snapshot,
-                    "started_wall": self._started_wall.get(alert.id, now),
-                },
-            )
+        return AlertRow(
+            id=alert.id,
+            incident=alert.incident,
+            service=alert.labels.get("service"),
+            severity=alert.severity,
+            state=alert.state,
+            opened_wall=alert.when_wall or now,
+            updated_wall=now,
+            data={
+                "alert": alert_to_data(alert),
+                "escalation": snapshot,
+                "started_wall": self._started_wall.get(alert.id, now),
+            },
         )
 
     def _get(self, alert_id: str) -> Alert:

@@ -73,8 +73,9 @@ class OutboxStore(Protocol):
 
     async def get_alert(self, alert_id: str) -> AlertRow | None: ...
 
-    async def enqueue(self, rows: list[NotificationRow]) -> None:
-        """Commit notifications (status pending) before anything tries to send them."""
+    async def enqueue(self, rows: list[NotificationRow], *, alert: AlertRow | None = None) -> None:
+        """Commit notifications (status pending) before anything tries to send them; with
+        `alert`, the alert row in the same transaction (one fsync before the first send)."""
         ...
 
     async def pending_notifications(self) -> list[NotificationRow]:

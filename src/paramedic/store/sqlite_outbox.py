@@ -68,6 +68,10 @@ class SQLiteOutbox:
     # -- alerts --------------------------------------------------------------------------------
 
     async def put_alert(self, alert: AlertRow) -> None:
+        await self._submit(self._alert_writer(alert))
+
+    @staticmethod
+    def _alert_writer(alert: AlertRow) -> Any:
         row = (
             alert.id,
             alert.incident,
@@ -84,7 +88,7 @@ class SQLiteOutbox:
                 f"INSERT OR REPLACE INTO alerts ({_ALERT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", row
             )
 
-        await self._submit(write)
+        return write
 
     async def alerts(self, *, state: str | None = None, limit: int = 500) -> list[AlertRow]:
         sql = f"SELECT {_ALERT_COLUMNS} FROM alerts"
@@ -102,7 +106,8 @@ class SQLiteOutbox:
 
     # -- notifications -------------------------------------------------------------------------
 
-    async def enqueue(self, rows: list[NotificationRow]) -> None:
+    async def enqueue(self, rows: list[NotificationRow], *, alert: AlertRow | None = None) -> None:
+        write_alert = self._alert_writer(alert) if alert is not None else None
         values = [
             (
                 n.id,
@@ -122,6 +127,8 @@ class SQLiteOutbox:
         ]
 
         def write(conn: sqlite3.Connection) -> None:
+            if write_alert is not None:
+                write_alert(conn)
             conn.executemany(
                 f"INSERT INTO notifications ({_NOTIFICATION_COLUMNS})"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
