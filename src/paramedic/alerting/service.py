@@ -26,7 +26,7 @@ from paramedic.alerting.events import (
     AlertResolved,
 )
 from paramedic.alerting.fatigue import FatiguePolicy
-from paramedic.alerting.model import Alert, alert_from_failure
+from paramedic.alerting.model import Alert, alert_from_failure, severity_rank
 from paramedic.alerting.outbox import OutboxWorker, notification_row
 from paramedic.alerting.routing import Router
 from paramedic.alerting.severity import SeverityFacts, SeverityPolicy
@@ -114,7 +114,68 @@ class AlertingService:
             log.info("alerting resumed", notifications=resumed, open_alerts=len(self.alerts))
 
     async def run(self) -> None:
-        await self.outbox.run()
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self.outbox.run())
+            tasks.create_task(self._summaries_forever())
+
+    async def _summaries_forever(self, every: float = 5.0) -> None:
+        """Held and rate-limited P2/P3 alerts are never dropped: their summaries go out."""
+        while True:
+            await self._clock.sleep(every)
+            await self.flush_summaries()
+
+    async def flush_summaries(self) -> int:
+        """Send what grouping and rate limits held back as one summary per group/receiver."""
+        now = self._clock.now()
+        sent = 0
+        for group in self.fatigue.grouper.due(now.mono):
+            first = group.alerts[0]
+            deliveries = [(d.receiver, d.channels) for d in self.router.route(first.all_labels())]
+            sent += await self._send_summary(group.alerts, group.text, deliveries)
+        for rate in self.fatigue.limiter.summaries(now.mono):
+            contact = rate.receiver.partition(":")[0]
+            channel = rate.receiver.partition(":")[2]
+            known = self.config.contacts.get(contact)
+            channels = (channel,) if channel else tuple(known.channels if known else ("log",))
+            sent += await self._send_summary(rate.alerts, rate.text, [(rate.receiver, channels)])
+        return sent
+
+    async def _send_summary(
+        self, alerts: tuple[Alert, ...], text: str, deliveries: list[tuple[str, tuple[str, ...]]]
+    ) -> int:
+        now = self._clock.now()
+        worst = min(alerts, key=lambda a: severity_rank(a.severity)).severity
+        summary = Alert(
+            id=f"summary:{new_id()}",
+            type="summary",
+            source="paramedic",
+            severity=worst,
+            title=text if len(text) <= 120 else text[:117] + "...",
+            labels={"summary": "true"},
+            what=text,
+            when_wall=now.wall,
+            status="summary of alerts held back to avoid noise",
+            severity_reason="summary",
+            state="resolved",
+        )
+        rows: list[NotificationRow] = []
+        for receiver, channels in deliveries:
+            rows += self._rows(summary, "trigger", receiver, channels, 0)
+        self._record(
+            [
+                AlertRaised(
+                    at=now,
+                    service=None,
+                    alert_id=summary.id,
+                    severity=worst,
+                    title=summary.title,
+                    severity_reason="summary",
+                    receivers=tuple(r for r, _ in deliveries),
+                )
+            ]
+        )
+        await self.outbox.submit(rows, alert=self._row(summary))
+        return len(rows)
 
     def on_published(self, published: Published) -> None:
         """Bus listener: incidents open alerts, cleared failures resolve them."""
@@ -176,13 +237,13 @@ class AlertingService:
         if muted.muted:
             self._hold(alert, "everyone", muted.reason)
         else:
-            decisions = {
-                d.receiver: d
-                for d in self.fatigue.admit(alert, [x.receiver for x in deliveries], now.mono)
-            }
-            rendered: dict[str, str] = {}
+            verdicts = self.fatigue.admit(alert, [x.receiver for x in deliveries], now.mono)
+            # A verdict without a receiver (deduplicated, held for its group) is for everyone.
+            everyone = next((d for d in verdicts if d.receiver is None), None)
+            decisions = {d.receiver: d for d in verdicts if d.receiver is not None}
+            rendered: dict[TemplateKind, str] = {}
             for delivery in deliveries:
-                verdict = decisions.get(delivery.receiver)
+                verdict = everyone or decisions.get(delivery.receiver)
                 if verdict is not None and verdict.action != "send":
                     self._hold(alert, delivery.receiver, verdict.reason)
                     continue
@@ -369,7 +430,7 @@ class AlertingService:
         receiver: str,
         channels: tuple[str, ...],
         level: int,
-        rendered: dict[str, str] | None = None,
+        rendered: dict[TemplateKind, str] | None = None,
     ) -> list[NotificationRow]:
         now = self._clock.now()
         cache = {} if rendered is None else rendered
