@@ -143,6 +143,9 @@ async def test_database_down_in_health_is_db_connection_loss(tmp_path: Path) -> 
             detected.failure_kind,
             detected.reason,
         )
+        # The readiness failure that follows is evidence for the same incident, not a new one.
+        await timeline.wait_for("signal.changed", lambda e: e.source == "probe:ready")  # type: ignore[attr-defined]
+        assert 1 == len(timeline.of("failure.detected"))
 
 
 async def test_growing_rss_is_a_memory_leak_with_a_projected_time(tmp_path: Path) -> None:
@@ -162,6 +165,7 @@ async def test_growing_rss_is_a_memory_leak_with_a_projected_time(tmp_path: Path
             detected.reason,
         ), detected.reason
         assert p.processes["engine"].running  # a leak is scheduled for a restart, not killed
+        assert 1 == len(timeline.of("failure.detected"))
 
 
 async def test_disk_below_its_minimum_is_disk_full(tmp_path: Path) -> None:
@@ -177,3 +181,4 @@ async def test_disk_below_its_minimum_is_disk_full(tmp_path: Path) -> None:
         assert "disk_full" == detected.failure_kind
         assert detected.reason.startswith(f"disk {tmp_path} ")
         assert detected.reason.endswith("(min 100%)")
+        assert 1 == len(timeline.of("failure.detected"))

@@ -98,6 +98,7 @@ async def test_stalled_trading_loop_is_a_hang_while_the_process_lives(tmp_path: 
         assert ("hang", "heartbeat:stall") == (detected.failure_kind, detected.source)  # type: ignore[attr-defined]
         assert detected.reason.startswith("trading loop stalled: sender alive but no beat() for ")  # type: ignore[attr-defined]
         assert p.processes["engine"].running
+        assert 1 == len(timeline.of("failure.detected"))
 
 
 async def test_a_slow_booting_replacement_is_not_killed_as_hung(tmp_path: Path) -> None:
@@ -125,4 +126,5 @@ async def test_restart_faster_than_the_timeout_is_still_seen(tmp_path: Path) -> 
         os.kill(first, signal.SIGKILL)
         seen = await timeline.wait_for("heartbeat.restart_seen")
         assert seen.old_instance != seen.new_instance  # type: ignore[attr-defined]
-        assert "crash" == timeline.of("failure.detected")[0].failure_kind  # type: ignore[attr-defined]
+        [incident] = timeline.of("failure.detected")
+        assert "crash" == incident.failure_kind  # type: ignore[attr-defined]
