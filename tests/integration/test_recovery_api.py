@@ -147,3 +147,51 @@ async def test_cli_approve_history_incident_and_the_recovery_gauges(tmp_path: Pa
         assert 'recovery_system_state{service="engine"} 5.0' in metrics  # RECOVERED
         assert 'recovery_progress_pct{service="engine"} 100.0' in metrics
         assert 'recovery_rto_seconds{service="engine"}' in metrics
+
+
+async def test_a_failed_gate_holds_resumption_at_monitoring_only(tmp_path: Path) -> None:
+    """After a real recovery, the monitoring-only phase's gate fails (the positions check
+    cannot reach its service): trading stays at 0.0, held, and a human is paged."""
+    from tests.conftest import free_port
+
+    closed = free_port()
+    config = f"""
+recovery:
+  approval: {{require: {{market_open: [manual], market_closed: [manual]}}}}
+services:
+  engine:
+    process:
+      argv: [{sys.executable!r}, "-c", "import signal; signal.pause()"]
+    health: {{up_after: 1, evaluate_every: 50ms}}
+    recovery:
+      methods:
+        cold:
+          steps:
+            - {{name: Restart engine, restart_process: {{}}, timeout: 10s}}
+            - {{name: Wait until healthy, wait_healthy: {{}}, timeout: 10s}}
+      resumption:
+        retry_gate_every: 1h
+        phases:
+          - name: monitoring_only
+            size_multiplier: 0.0
+            duration: 200ms
+            gate: [{{name: positions reachable, tcp: {{host: 127.0.0.1, port: {closed}}}}}]
+          - {{name: normal, size_multiplier: 1.0}}
+"""
+    async with running_paramedic(tmp_path, config) as (p, timeline):
+        await timeline.wait_for("service.up")
+        os.kill(p.processes["engine"].pid, signal.SIGKILL)  # type: ignore[arg-type]
+        await timeline.wait_for("recovery.finished", within=20)
+        escalation = await timeline.wait_for(
+            "escalation.triggered",
+            lambda e: e.trigger == "validation_failed",
+            within=10,  # type: ignore[attr-defined]
+        )
+        assert "positions reachable" in escalation.reason  # type: ignore[attr-defined]
+        async with api(p, None) as client:
+            sizing = (await client.get("/api/services/engine/resumption")).json()
+        assert ("monitoring_only", 0.0, False) == (
+            sizing["phase"],
+            sizing["size_multiplier"],
+            sizing["should_trade"],
+        )
