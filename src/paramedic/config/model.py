@@ -30,7 +30,7 @@ from paramedic.config.recovery_plan import RecoveryPlan
 from paramedic.config.recovery_policy import RecoveryPolicy
 from paramedic.config.resources import ResourcesConfig
 from paramedic.config.selfwatch import SelfWatchConfig
-from paramedic.config.types import Duration, StrictModel, host_port, read_secret
+from paramedic.config.types import Argv, Duration, StrictModel, host_port, read_secret
 
 __all__ = [
     "ApiConfig",
@@ -262,7 +262,7 @@ class RestartConfig(StrictModel):
 class ProcessConfig(StrictModel):
     """A process paramedic starts and owns. argv is exec'd directly: never through a shell."""
 
-    argv: list[str] = Field(min_length=1)
+    argv: Argv
     env: dict[str, str] = Field(default_factory=dict)
     inherit_env: bool = True
     cwd: Path | None = None
@@ -270,17 +270,6 @@ class ProcessConfig(StrictModel):
     stop_timeout: Duration = 5.0
     log_file: Path | None = None
     restart: RestartConfig = Field(default_factory=RestartConfig)
-
-    @field_validator("argv")
-    @classmethod
-    def _argv(cls, value: list[str]) -> list[str]:
-        if not value[0].strip():
-            msg = "argv[0] is empty; give the program to run"
-            raise ValueError(msg)
-        if any("\x00" in arg for arg in value):
-            msg = "arguments cannot contain NUL bytes"
-            raise ValueError(msg)
-        return value
 
 
 class WatchConfig(StrictModel):

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from paramedic.config.durations import format_duration
-from paramedic.config.types import Duration, StrictModel
+from paramedic.config.types import Argv, Duration, StrictModel
 from paramedic.core.failures import FailureKind
 
 __all__ = [
@@ -96,20 +96,9 @@ class TcpAction(StrictModel):
 class CommandAction(StrictModel):
     """A program exec'd directly (never through a shell); exit status 0 is success."""
 
-    argv: list[str] = Field(min_length=1)
+    argv: Argv
     env: dict[str, str] = Field(default_factory=dict)
     cwd: Path | None = None
-
-    @field_validator("argv")
-    @classmethod
-    def _argv(cls, value: list[str]) -> list[str]:
-        if not value[0].strip():
-            msg = "argv[0] is empty; give the program to run"
-            raise ValueError(msg)
-        if any("\x00" in arg for arg in value):
-            msg = "arguments cannot contain NUL bytes"
-            raise ValueError(msg)
-        return value
 
 
 class ProbeConfig(StrictModel):

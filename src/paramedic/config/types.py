@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
 from paramedic.config.durations import parse_duration
 
-__all__ = ["Duration", "StrictModel", "host_port", "read_secret"]
+__all__ = ["Argv", "Duration", "StrictModel", "host_port", "read_secret"]
 
 
 def _duration(value: Any) -> Any:
@@ -26,6 +26,20 @@ def _duration(value: Any) -> Any:
 
 Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
 """Seconds, written in config with a unit (`100ms`, `5s`); bare numbers are refused."""
+
+
+def _argv(value: list[str]) -> list[str]:
+    if not value[0].strip():
+        msg = "argv[0] is empty; give the program to run"
+        raise ValueError(msg)
+    if any("\x00" in arg for arg in value):
+        msg = "arguments cannot contain NUL bytes"
+        raise ValueError(msg)
+    return value
+
+
+Argv = Annotated[list[str], Field(min_length=1), AfterValidator(_argv)]
+"""A program and its arguments, exec'd directly: there is never a shell to quote for."""
 
 
 class StrictModel(BaseModel):
