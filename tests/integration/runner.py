@@ -73,9 +73,14 @@ class RunningParamedic:
         return [e["payload"]["pid"] for e in events if e["kind"] == "process.spawned"]
 
     def ensure_dead(self) -> None:
+        """After a failed test: SIGTERM first, so paramedic stops its children; then SIGKILL."""
         if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         self._reader.join(timeout=5)
 
 
