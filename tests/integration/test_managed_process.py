@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,14 +33,27 @@ async def until_ready(tmp_path: Path) -> tuple[str, asyncio.Future[None]]:
     return f"import socket; _s = socket.socket(socket.AF_UNIX); _s.connect({path!r});", ready
 
 
+_spawned: list[ManagedProcess] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_child_left() -> Iterator[None]:
+    """Whatever a test started is killed at teardown, even when the test failed."""
+    yield
+    while _spawned:
+        _spawned.pop().kill()
+
+
 def child(code: str, tmp_path: Path, **kwargs: object) -> ManagedProcess:
-    return ManagedProcess(
+    proc = ManagedProcess(
         "svc",
         [sys.executable, "-c", code],
         clock=SystemClock(),
         log_path=tmp_path / "svc.log",
         **kwargs,  # type: ignore[arg-type]
     )
+    _spawned.append(proc)
+    return proc
 
 
 async def test_kill_9_is_noticed_as_sigkill(tmp_path: Path) -> None:
