@@ -219,23 +219,21 @@ class AlertingService:
         self.alerts_total[alert.severity] += 1
         deliveries = self.router.route(alert.all_labels())
         self._routed[alert.id] = {d.receiver.partition(":")[0] for d in deliveries}
-        self._record(
-            [
-                AlertRaised(
-                    at=now,
-                    service=alert.labels.get("service"),
-                    alert_id=alert.id,
-                    severity=alert.severity,
-                    title=alert.title,
-                    severity_reason=alert.severity_reason,
-                    receivers=tuple(d.receiver for d in deliveries),
-                )
-            ]
-        )
+        timeline: list[Any] = [
+            AlertRaised(
+                at=now,
+                service=alert.labels.get("service"),
+                alert_id=alert.id,
+                severity=alert.severity,
+                title=alert.title,
+                severity_reason=alert.severity_reason,
+                receivers=tuple(d.receiver for d in deliveries),
+            )
+        ]
         muted = self.muter.check(alert, now.wall, self.alerts.values())
         rows: list[NotificationRow] = []
         if muted.muted:
-            self._hold(alert, "everyone", muted.reason)
+            timeline.append(self._held(alert, "everyone", muted.reason))
         else:
             verdicts = self.fatigue.admit(alert, [x.receiver for x in deliveries], now.mono)
             # A verdict without a receiver (deduplicated, held for its group) is for everyone.
@@ -245,13 +243,15 @@ class AlertingService:
             for delivery in deliveries:
                 verdict = everyone or decisions.get(delivery.receiver)
                 if verdict is not None and verdict.action != "send":
-                    self._hold(alert, delivery.receiver, verdict.reason)
+                    timeline.append(self._held(alert, delivery.receiver, verdict.reason))
                     continue
                 rows += self._rows(
                     alert, "trigger", delivery.receiver, delivery.channels, 0, rendered
                 )
         # The alert row and its first notifications are one commit: one fsync before a page.
+        # The timeline's account of it follows, so the page does not queue behind it.
         await self.outbox.submit(rows, alert=self._row(alert))
+        self._record(timeline)
         self.escalation.start(alert)
         if self.escalation.snapshot_of(alert.id) is not None:
             await self._save(alert)  # the ladder's state, for a restart
@@ -470,17 +470,14 @@ class AlertingService:
             )
         return rows
 
-    def _hold(self, alert: Alert, receiver: str, reason: str) -> None:
-        self._record(
-            [
-                AlertHeld(
-                    at=self._clock.now(),
-                    service=alert.labels.get("service"),
-                    alert_id=alert.id,
-                    receiver=receiver,
-                    reason=reason,
-                )
-            ]
+    def _held(self, alert: Alert, receiver: str, reason: str) -> AlertHeld:
+        """Why a notification was not sent: recorded, never silently dropped."""
+        return AlertHeld(
+            at=self._clock.now(),
+            service=alert.labels.get("service"),
+            alert_id=alert.id,
+            receiver=receiver,
+            reason=reason,
         )
 
     async def _save(self, alert: Alert) -> None:
