@@ -115,7 +115,7 @@ async def bench(args: argparse.Namespace) -> None:
             while not reply_task.done():
                 await asyncio.sleep(0.5)
                 samples.append(rss_mb())
-                if not seen_all and len(receiver.table.services) >= args.services:
+                if not seen_all and paramedic.heartbeats.monitor.heard >= args.services:
                     seen_all = True
                     marks.append(("every service heard once", rss_mb()))
             reply = reply_task.result().split()

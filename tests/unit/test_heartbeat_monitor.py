@@ -322,3 +322,17 @@ def test_adding_a_service_twice_is_refused() -> None:
         rig.monitor.add_service("engine", TimeoutDetector(0.3), 0.1)
     with pytest.raises(DetectionError, match=r"interval of 'x' must be in \(0, inf\)"):
         rig.monitor.add_service("x", TimeoutDetector(0.3), 0.0)
+
+
+def test_sequence_gaps_are_counted_per_service() -> None:
+    """Sequence numbers skipped by the current instance are counted (lost datagrams), a late
+    one is not, and a new instance starting at 0 is a restart, not a gap."""
+    rig = Rig()
+    rig.monitor.add_service("engine", TimeoutDetector(0.3), 0.1)
+    rig.beats(3)  # seq 0, 1, 2
+    rig.seq = 6
+    rig.beats(1)  # seq 6: 3, 4, 5 never arrived
+    rig.monitor.on_beat(hb(4), rig.clock.monotonic())  # late: proves life, fills nothing
+    rig.seq = 0
+    rig.beats(2, instance=NEW)
+    assert ({"engine": 3}, 1) == (rig.monitor.gaps(), rig.monitor.heard)

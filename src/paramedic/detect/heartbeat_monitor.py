@@ -41,6 +41,7 @@ class _Watch:
         "detector",
         "due",
         "flags",
+        "gaps",
         "instance",
         "interval",
         "last_rx",
@@ -61,6 +62,7 @@ class _Watch:
         self.added_at = now
         self.instance: bytes | None = None
         self.last_seq = -1
+        self.gaps = 0  # sequence numbers never received from the current instances
         self.last_rx = now
         self.flags = 0
         self.convicted = False
@@ -158,6 +160,15 @@ class HeartbeatMonitor:
         """Names being watched."""
         return list(self._watches)
 
+    def gaps(self) -> dict[str, int]:
+        """Per service, sequence numbers that never arrived (lost or dropped datagrams)."""
+        return {name: w.gaps for name, w in self._watches.items()}
+
+    @property
+    def heard(self) -> int:
+        """How many watched services have sent at least one heartbeat."""
+        return sum(1 for w in self._watches.values() if w.instance is not None)
+
     def convicted(self, name: str) -> bool:
         """True between a hang conviction of ``name`` and its next heartbeat."""
         watch = self._watches.get(name)
@@ -179,6 +190,7 @@ class HeartbeatMonitor:
         if beat.instance != watch.instance:
             self._new_instance(watch, beat, rx)
         elif beat.seq > watch.last_seq:
+            watch.gaps += beat.seq - watch.last_seq - 1
             watch.last_seq = beat.seq
             if beat.flags != watch.flags:
                 self._flags_changed(watch, beat, rx)

@@ -89,6 +89,7 @@ class Heartbeats:
             monotonic=clock.monotonic,
             wall_ns=lambda: int(clock.wall() * 1e9),
             on_beat=self.monitor.on_beat,
+            keep_table=False,
         )
 
     def _process_started(self, name: str, hb: HeartbeatConfig, _pid: int) -> None:

@@ -73,6 +73,14 @@ class RuntimeCollector(Collector):
             for reason, count in receiver.rejections.items():
                 rejected.add_metric([reason], count)
             yield rejected
+            gaps = CounterMetricFamily(
+                "heartbeat_sequence_gaps",
+                "Heartbeat sequence numbers that never arrived, per service.",
+                labels=["service"],
+            )
+            for name, count in sorted(p.heartbeats.monitor.gaps().items()):
+                gaps.add_metric([name], count)
+            yield gaps
             held = CounterMetricFamily(
                 "detection_held",
                 "Ticks on which paramedic convicted no one because it was itself stalled.",

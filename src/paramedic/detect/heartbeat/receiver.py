@@ -209,6 +209,7 @@ class HeartbeatReceiver:
         host: str,
         port: int,
         table: HeartbeatTable | None = None,
+        keep_table: bool = True,
         multicast_group: str | None = None,
         multicast_interface: str | None = None,
         rcvbuf_bytes: int = DEFAULT_RCVBUF_BYTES,
@@ -218,7 +219,11 @@ class HeartbeatReceiver:
         wall_ns: Callable[[], int] = time.time_ns,
         on_beat: Callable[[Heartbeat], None] | None = None,
     ) -> None:
-        self.table = table if table is not None else HeartbeatTable()
+        # The runtime's HeartbeatMonitor keeps its own per-service state; it passes
+        # keep_table=False so the hot path does not fold every beat in twice.
+        self.table: HeartbeatTable | None = (
+            table if table is not None else HeartbeatTable() if keep_table else None
+        )
         self.replay = replay if replay is not None else ReplayGuard()
         self.rejections: dict[RejectReason, int] = dict.fromkeys(REJECT_REASONS, 0)
         self.accepted = 0
@@ -252,7 +257,8 @@ class HeartbeatReceiver:
             self.rejections[result.reason] += 1  # type: ignore[union-attr]
             return
         self.accepted += 1
-        self.table.record(result, self._monotonic())
+        if self.table is not None:
+            self.table.record(result, self._monotonic())
         if self._on_beat is not None:
             try:
                 self._on_beat(result)
