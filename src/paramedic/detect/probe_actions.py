@@ -16,7 +16,6 @@ import contextlib
 import json
 import math
 import os
-import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +25,9 @@ import aiohttp
 
 from paramedic.config.probes import CommandAction, HttpAction, ProbeConfig, TcpAction
 from paramedic.core.errors import DetectionError
+from paramedic.core.jsonpath import json_mismatch
+from paramedic.core.text import ms, one_line
+from paramedic.process.command import run_command
 
 __all__ = [
     "CommandProbe",
@@ -40,7 +42,6 @@ __all__ = [
 ]
 
 _MAX_BODY = 1 << 20  # a /health body is small; a runaway one must not eat memory
-_MAX_OUTPUT_LINE = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,15 +71,6 @@ class ProbeAction(Protocol):
     async def __call__(self) -> ProbeResult: ...
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
-
-
-def _one_line(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= _MAX_OUTPUT_LINE else line[: _MAX_OUTPUT_LINE - 3] + "..."
-
-
 def parse_health(body: bytes, at: float) -> HealthReport | str:
     """The seed's `/health` JSON as a report, or one sentence saying why it is not one.
 
@@ -88,7 +80,7 @@ def parse_health(body: bytes, at: float) -> HealthReport | str:
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        return f"/health body is not JSON: {_one_line(body[:60].decode('utf-8', 'replace'))!r}"
+        return f"/health body is not JSON: {one_line(body[:60].decode('utf-8', 'replace'))!r}"
     if not isinstance(doc, dict):
         return f"/health body is a JSON {type(doc).__name__}, not an object"
     healthy = doc.get("healthy")
@@ -113,34 +105,13 @@ def parse_health(body: bytes, at: float) -> HealthReport | str:
     return HealthReport(healthy=healthy, components=components, metrics=metrics, at=at)
 
 
-_MISSING = object()
-
-
-def _lookup(doc: Any, path: str) -> Any:
-    for part in path.split("."):
-        if isinstance(doc, dict) and part in doc:
-            doc = doc[part]
-        elif isinstance(doc, list) and part.isdigit() and int(part) < len(doc):
-            doc = doc[int(part)]
-        else:
-            return _MISSING
-    return doc
-
-
 def _json_mismatch(body: bytes, expect: Mapping[str, Any]) -> str | None:
     """None if every dotted path holds its expected value, else the first difference."""
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return "body is not JSON"
-    for path, want in expect.items():
-        got = _lookup(doc, path)
-        if got is _MISSING:
-            return f"{path} is missing, expected {json.dumps(want)}"
-        # bool is an int in Python: `true` must not satisfy an expected `1`.
-        if got != want or isinstance(got, bool) != isinstance(want, bool):
-            return f"{path} is {json.dumps(got)}, expected {json.dumps(want)}"
-    return None
+    return json_mismatch(doc, expect)
 
 
 async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
@@ -185,14 +156,14 @@ class HttpProbe:
         except aiohttp.ClientConnectorError as exc:
             took = time.perf_counter() - start
             why = "refused" if isinstance(exc.os_error, ConnectionRefusedError) else str(exc)
-            return ProbeResult(False, f"{self._label} failed: {_one_line(why)}", took)
+            return ProbeResult(False, f"{self._label} failed: {one_line(why)}", took)
         except aiohttp.ClientError as exc:
             took = time.perf_counter() - start
-            detail = _one_line(str(exc)) or type(exc).__name__
+            detail = one_line(str(exc)) or type(exc).__name__
             return ProbeResult(False, f"{self._label} failed: {detail}", took)
         took = time.perf_counter() - start
         ok = status in cfg.expect_status if cfg.expect_status else 200 <= status < 400
-        reason = f"{self._label} -> {status} in {_ms(took)}"
+        reason = f"{self._label} -> {status} in {ms(took)}"
         if not ok and cfg.expect_status:
             reason += f" (expected {', '.join(map(str, cfg.expect_status))})"
         if ok and cfg.expect_json:
@@ -231,7 +202,7 @@ class TcpProbe:
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
-        return ProbeResult(True, f"{self._label} ok in {_ms(took)}", took)
+        return ProbeResult(True, f"{self._label} ok in {ms(took)}", took)
 
 
 class CommandProbe:
@@ -250,35 +221,13 @@ class CommandProbe:
         cfg = self._config
         start = time.perf_counter()
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *cfg.argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                env=self._env,
-                cwd=cfg.cwd,
-                start_new_session=True,
-            )
+            result = await run_command(cfg.argv, env=self._env, cwd=cfg.cwd)
         except OSError as exc:
             took = time.perf_counter() - start
             return ProbeResult(False, f"{self._label} cannot run: {exc.strerror or exc}", took)
-        try:
-            output, _ = await proc.communicate()
-        except BaseException:
-            # Timeout (a CancelledError here) or loop shutdown: kill the group, reap, re-raise.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await asyncio.shield(proc.wait())
-            raise
-        took = time.perf_counter() - start
-        code = proc.returncode
-        lines = output.decode("utf-8", "replace").strip().splitlines()
-        tail = _one_line(lines[-1]) if lines else ""
-        if code == 0:
-            return ProbeResult(True, f"{self._label} exited 0 in {_ms(took)}", took)
-        status = f"killed by signal {-code}" if code is not None and code < 0 else f"exited {code}"
-        reason = f"{self._label} {status} in {_ms(took)}"
-        return ProbeResult(False, f"{reason}: {tail}" if tail else reason, took)
+        if result.returncode == 0:
+            return ProbeResult(True, f"{self._label} exited 0 in {ms(result.took)}", result.took)
+        return ProbeResult(False, result.describe(self._label), result.took)
 
 
 def describe_action(probe: ProbeConfig) -> str:

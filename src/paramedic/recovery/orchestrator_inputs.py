@@ -21,7 +21,10 @@ import aiohttp
 
 from paramedic.config.recovery_plan import CheckpointSource, JsonSource, RecoveryPlan
 from paramedic.core.clock import Clock
-from paramedic.recovery.steps import MISSING, client_error, http_request, one_line, run_command
+from paramedic.core.jsonpath import MISSING
+from paramedic.core.text import one_line
+from paramedic.process.command import run_command
+from paramedic.recovery.steps import client_error, http_request
 
 __all__ = ["GatheredInputs", "gather_inputs", "read_json_source"]
 

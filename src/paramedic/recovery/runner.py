@@ -22,6 +22,7 @@ from typing import Any
 from paramedic.config.durations import format_duration
 from paramedic.config.recovery_plan import MethodConfig, StepConfig
 from paramedic.core.errors import RecoveryError
+from paramedic.core.text import one_line
 from paramedic.recovery.steps import (
     StepAction,
     StepContext,
@@ -29,7 +30,6 @@ from paramedic.recovery.steps import (
     call_command,
     call_http,
     hook_step,
-    one_line,
     wait_step,
 )
 

@@ -12,15 +12,11 @@ Durations are `time.perf_counter` readings: they describe real I/O, not an injec
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import os
-import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
@@ -28,10 +24,11 @@ import aiohttp
 from paramedic.config.probes import CommandAction
 from paramedic.config.recovery_plan import HttpCall
 from paramedic.core.errors import ParamedicError, RecoveryError
+from paramedic.core.jsonpath import MISSING, json_mismatch
+from paramedic.core.text import ms, one_line
+from paramedic.process.command import run_command
 
 __all__ = [
-    "MISSING",
-    "CommandResult",
     "HttpAnswer",
     "StepAction",
     "StepContext",
@@ -39,24 +36,13 @@ __all__ = [
     "call_command",
     "call_http",
     "client_error",
-    "first_difference",
     "hook_step",
     "http_request",
-    "is_number",
-    "json_mismatch",
-    "lookup",
-    "ms",
-    "one_line",
-    "run_command",
-    "show",
     "wait_step",
 ]
 
 _MAX_BODY = 1 << 20
-_MAX_LINE = 200
 _H = TypeVar("_H")
-MISSING: Any = object()
-"""What `lookup` returns for a path that is not there (None is a legitimate JSON value)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,119 +91,6 @@ def _need(hook: _H | None, what: str) -> _H:
 
 
 StepAction = Callable[[StepContext], Awaitable[StepOutcome]]
-
-
-def one_line(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= _MAX_LINE else line[: _MAX_LINE - 3] + "..."
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
-
-
-def lookup(doc: Any, path: str) -> Any:
-    """The value at a dotted path (`positions.AAPL`, `orders.0.id`), or MISSING."""
-    for part in path.split("."):
-        if isinstance(doc, dict) and part in doc:
-            doc = doc[part]
-        elif isinstance(doc, list) and part.isdigit() and int(part) < len(doc):
-            doc = doc[int(part)]
-        else:
-            return MISSING
-    return doc
-
-
-def json_mismatch(doc: Any, expect: Mapping[str, Any]) -> str | None:
-    """None if every dotted path holds its expected value, else the first difference."""
-    for path, want in expect.items():
-        got = lookup(doc, path)
-        if got is MISSING:
-            return f"{path} is missing, expected {json.dumps(want)}"
-        # bool is an int in Python: `true` must not satisfy an expected `1`.
-        if got != want or isinstance(got, bool) != isinstance(want, bool):
-            return f"{path} is {json.dumps(got)}, expected {json.dumps(want)}"
-    return None
-
-
-def first_difference(
-    left: Any, right: Any, tolerance: float = 0.0, path: str = ""
-) -> tuple[str, Any, Any] | None:
-    """The first (path, left, right) where two JSON documents differ; numbers within tolerance."""
-    if isinstance(left, dict) and isinstance(right, dict):
-        for key in sorted(set(left) | set(right), key=str):
-            sub = f"{path}.{key}" if path else str(key)
-            found = first_difference(
-                left.get(key, MISSING), right.get(key, MISSING), tolerance, sub
-            )
-            if found is not None:
-                return found
-        return None
-    if isinstance(left, list) and isinstance(right, list):
-        for i in range(max(len(left), len(right))):
-            a = left[i] if i < len(left) else MISSING
-            b = right[i] if i < len(right) else MISSING
-            found = first_difference(a, b, tolerance, f"{path}.{i}" if path else str(i))
-            if found is not None:
-                return found
-        return None
-    if is_number(left) and is_number(right):
-        return None if abs(left - right) <= tolerance else (path, left, right)
-    if left == right and type(left) is type(right):
-        return None
-    return (path, left, right)
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def show(value: Any) -> str:
-    return "missing" if value is MISSING else json.dumps(value)
-
-
-@dataclass(frozen=True, slots=True)
-class CommandResult:
-    returncode: int
-    output: str
-    took: float
-
-    def describe(self, label: str) -> str:
-        code = self.returncode
-        status = f"killed by signal {-code}" if code < 0 else f"exited {code}"
-        lines = self.output.strip().splitlines()
-        tail = f": {one_line(lines[-1])}" if lines and code != 0 else ""
-        return f"{label} {status} in {ms(self.took)}{tail}"
-
-
-async def run_command(
-    argv: list[str], *, env: Mapping[str, str], cwd: Path | None = None
-) -> CommandResult:
-    """Exec without a shell, in a new process group; OSError if it cannot start.
-
-    Cancelled (the runner's timeout): SIGKILL the whole group and reap the child before the
-    cancellation goes on, so neither the program nor what it spawned outlives the step.
-    """
-    start = time.perf_counter()
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=dict(env),
-        cwd=cwd,
-        start_new_session=True,
-    )
-    try:
-        output, _ = await proc.communicate()
-    except BaseException:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await asyncio.shield(proc.wait())
-        raise
-    assert proc.returncode is not None
-    took = time.perf_counter() - start
-    return CommandResult(proc.returncode, output.decode("utf-8", "replace"), took)
 
 
 @dataclass(frozen=True, slots=True)

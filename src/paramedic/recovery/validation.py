@@ -25,20 +25,16 @@ import aiohttp
 from paramedic.config.durations import format_duration
 from paramedic.config.recovery_plan import CheckSpec, ValidationConfig
 from paramedic.core.clock import Clock, TimerHandle
-from paramedic.recovery.steps import (
+from paramedic.core.jsonpath import (
     MISSING,
-    call_command,
-    call_http,
-    client_error,
     first_difference,
-    http_request,
     is_number,
     json_mismatch,
     lookup,
-    ms,
-    one_line,
     show,
 )
+from paramedic.core.text import ms, one_line
+from paramedic.recovery.steps import call_command, call_http, client_error, http_request
 
 __all__ = [
     "Check",

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
+from paramedic.core.text import one_line
+
 __all__ = [
     "FIELD_ORDER",
     "Action",
@@ -50,12 +52,6 @@ FIELD_ORDER: tuple[tuple[str, str], ...] = (
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def one_line(text: str, limit: int = 200) -> str:
-    """Squash provider text into one bounded line: details end up in logs and the timeline."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 @dataclass(frozen=True, slots=True)
