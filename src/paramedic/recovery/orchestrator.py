@@ -311,6 +311,22 @@ class RecoveryOrchestrator:
             )
         )
 
+    async def _finish(
+        self, incident: Incident, method: str, *, ok: bool, duration_s: float, reason: str
+    ) -> None:
+        """The Recovery History row (seed 3.x): method, RTO and whether it worked."""
+        await self._record(
+            RecoveryFinished(
+                at=self._clock.now(),
+                service=self.service,
+                incident=incident.id,
+                method=method,
+                ok=ok,
+                duration_s=duration_s,
+                reason=reason,
+            )
+        )
+
     async def _note(self, incident: Incident, text: str) -> None:
         await self._record(
             NoteAdded(
@@ -529,17 +545,8 @@ class RecoveryOrchestrator:
         self._failures.append(self._clock.monotonic())
         if live.tracker is not None:
             await self._progress(incident, live.tracker.fail(sentence))
-        await self._record(
-            RecoveryFinished(
-                at=self._clock.now(),
-                service=self.service,
-                incident=incident.id,
-                method=method,
-                ok=False,
-                duration_s=self._clock.monotonic() - incident.opened_mono,
-                reason=sentence,
-            )
-        )
+        elapsed = self._clock.monotonic() - incident.opened_mono
+        await self._finish(incident, method, ok=False, duration_s=elapsed, reason=sentence)
         if incident.state is not S.RECOVERY_FAILED:
             await self._move(incident, S.RECOVERY_FAILED, sentence)
         await self._preserve(incident, method)
@@ -662,16 +669,8 @@ class RecoveryOrchestrator:
             live.rto.stop()
         await self._progress(incident, tracker.complete())
         self._last_rto = tracker.total_seconds()
-        await self._record(
-            RecoveryFinished(
-                at=self._clock.now(),
-                service=self.service,
-                incident=incident.id,
-                method=method,
-                ok=True,
-                duration_s=self._last_rto,
-                reason=report.sentence,
-            )
+        await self._finish(
+            incident, method, ok=True, duration_s=self._last_rto, reason=report.sentence
         )
         await self._start_resumption(incident)
         self._arm_watch(incident, self._policy.watch_period)
