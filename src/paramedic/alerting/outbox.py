@@ -172,7 +172,7 @@ class OutboxWorker:
         number = row.attempts + 1
         try:
             async with self._slots:
-                result = await self._send(row)
+                result, took = await self._send(row)
             started_wall = self._clock.wall()
             if result.outcome == "delivered":
                 status, due = "delivered", started_wall
@@ -186,7 +186,7 @@ class OutboxWorker:
                     notification_id=row.id,
                     number=number,
                     started_wall=started_wall,
-                    duration_s=round(self._last_duration, 6),
+                    duration_s=round(took, 6),
                     outcome=result.outcome,
                     status=result.status,
                     detail=result.detail,
@@ -205,7 +205,8 @@ class OutboxWorker:
         finally:
             self._inflight.discard(row.id)
 
-    async def _send(self, row: NotificationRow) -> DeliveryResult:
+    async def _send(self, row: NotificationRow) -> tuple[DeliveryResult, float]:
+        """One attempt through the row's channel, and how long it took."""
         channel = self._channels.get(row.channel)
         began = self._clock.monotonic()
         if channel is None:
@@ -216,5 +217,4 @@ class OutboxWorker:
             except Exception as exc:  # a channel bug is a failed attempt, not a dead worker
                 log.exception("channel raised", channel=row.channel)
                 result = DeliveryResult("retry", f"channel raised {type(exc).__name__}: {exc}")
-        self._last_duration = self._clock.monotonic() - began
-        return result
+        return result, self._clock.monotonic() - began
