@@ -19,7 +19,27 @@ pytestmark = pytest.mark.integration
 
 TOKEN = "operator-token-0123456789"
 SLEEPER = "import signal; signal.pause()"
-STUBBORN = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+
+
+def stubborn(tmp_path: Path) -> tuple[str, socket.socket]:
+    """A child that ignores SIGTERM, and a socket it connects to once it does."""
+    ready = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    path = str(tmp_path / "stubborn.sock")
+    ready.bind(path)
+    ready.listen(1)
+    ready.settimeout(15)
+    code = (
+        "import signal, socket, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+        f" _s = socket.socket(socket.AF_UNIX); _s.connect({path!r}); time.sleep(600)"
+    )
+    return code, ready
+
+
+def wait_ready(ready: socket.socket) -> None:
+    """Block until the child says its handlers are in place (an event, not a sleep)."""
+    with ready:
+        conn, _ = ready.accept()
+        conn.close()
 
 
 def write_config(
@@ -91,7 +111,9 @@ def test_stubborn_child_is_killed_within_the_deadline(
     tmp_path: Path, running: list[RunningParamedic]
 ) -> None:
     """A child ignoring SIGTERM is SIGKILLed after its grace; paramedic exits 0 in time."""
-    p = start(running, write_config(tmp_path, child=STUBBORN, stop_timeout="500ms", shutdown="5s"))
+    code, ready = stubborn(tmp_path)
+    p = start(running, write_config(tmp_path, child=code, stop_timeout="500ms", shutdown="5s"))
+    wait_ready(ready)
     [child] = p.child_pids()
     began = time.monotonic()
     p.signal(signal.SIGTERM)
@@ -104,7 +126,9 @@ def test_shutdown_deadline_exceeded_kills_and_exits_1(
     tmp_path: Path, running: list[RunningParamedic]
 ) -> None:
     """If stopping takes longer than shutdown_timeout, what is left is killed and the exit is 1."""
-    p = start(running, write_config(tmp_path, child=STUBBORN, stop_timeout="30s", shutdown="1s"))
+    code, ready = stubborn(tmp_path)
+    p = start(running, write_config(tmp_path, child=code, stop_timeout="30s", shutdown="1s"))
+    wait_ready(ready)
     [child] = p.child_pids()
     p.signal(signal.SIGTERM)
     assert 1 == p.wait(timeout=10)
@@ -211,9 +235,15 @@ def test_systemd_notify_ready_watchdog_stopping(
     sock.bind(path)
     sock.settimeout(15)
     env_dump = tmp_path / "child-env"
+    # The child says when its environment is written (an event to wait on, not a sleep).
+    written = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    written_path = str(tmp_path / "written.sock")
+    written.bind(written_path)
+    written.listen(1)
+    written.settimeout(15)
     child = (
-        f"import os, signal; open({str(env_dump)!r}, 'w').write(repr(sorted(os.environ)));"
-        " signal.pause()"
+        f"import os, signal, socket; open({str(env_dump)!r}, 'w').write(repr(sorted(os.environ)));"
+        f" _s = socket.socket(socket.AF_UNIX); _s.connect({written_path!r}); signal.pause()"
     )
     config = write_config(tmp_path, child=child)
     p = RunningParamedic(
@@ -228,6 +258,9 @@ def test_systemd_notify_ready_watchdog_stopping(
         while not any(m == "WATCHDOG=1" for m in messages):
             messages.append(sock.recv(4096).decode())
         p.wait_started()
+        with written:
+            conn, _ = written.accept()
+            conn.close()
         p.signal(signal.SIGTERM)
         while not any("STOPPING=1" in m for m in messages):
             messages.append(sock.recv(4096).decode())
