@@ -130,3 +130,31 @@ async def test_a_cancelled_waiter_does_not_kill_the_writer(tmp_path: Path) -> No
     await store.append(note(2))
     assert ["n1", "n2"] == [r.payload["text"] for r in await store.timeline()]
     await store.close()
+
+
+async def test_a_failing_job_fails_alone_in_its_batch(tmp_path: Path) -> None:
+    """Jobs queued together commit together; one that raises gets its own error and the
+    others in the same batch are still written (the batch is re-run job by job)."""
+    import threading
+
+    store = SQLiteStore(tmp_path / "p.db")
+    await store.open()
+    gate = threading.Event()
+    blocker = asyncio.ensure_future(store._submit(lambda conn: gate.wait(10)))
+    await asyncio.sleep(0)  # the writer thread is now inside the blocking job
+
+    def bad(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO no_such_table VALUES (1)")
+
+    first = asyncio.ensure_future(store.append(note(1)))
+    failing = asyncio.ensure_future(store._submit(bad))
+    second = asyncio.ensure_future(store.append(note(2)))
+    await asyncio.sleep(0)  # all three are queued behind the blocker: one batch
+    gate.set()
+    await blocker
+    await first
+    await second
+    with pytest.raises(StoreError, match="no_such_table"):
+        await failing
+    assert ["n1", "n2"] == [r.payload["text"] for r in await store.timeline()]
+    await store.close()

@@ -129,6 +129,10 @@ class EscalationEngine:
 
     # -- inputs ---------------------------------------------------------------------------
 
+    def covers(self, severity: Severity) -> bool:
+        """Whether alerts of this severity escalate at all (a config may leave one out)."""
+        return severity in self._policies
+
     def start(self, alert: Alert) -> None:
         """Begin escalating now; rungs due at +0 are notified before this returns."""
         self.restore(alert, started_mono=self._clock.monotonic(), level=0, fired=())

@@ -58,8 +58,16 @@ def notification_row(
 ) -> NotificationRow:
     """The committed form of a notification for one channel."""
     payload: dict[str, Any] = {
-        f.name: (dict(v) if isinstance(v := getattr(n, f.name), Mapping) else v)
-        for f in dataclasses.fields(n)
+        "id": n.id,
+        "alert_id": n.alert_id,
+        "action": n.action,
+        "severity": n.severity,
+        "title": n.title,
+        "body": n.body,
+        "fields": dict(n.fields),
+        "labels": dict(n.labels),
+        "idempotency_key": n.idempotency_key,
+        "links": dict(n.links),
     }
     return NotificationRow(
         id=n.id,
@@ -117,12 +125,21 @@ class OutboxWorker:
         return len(rows)
 
     async def submit(self, rows: list[NotificationRow], *, alert: AlertRow | None = None) -> None:
-        """Commit, then schedule: nothing is attempted that a crash could forget."""
+        """Commit, then send: nothing is attempted that a crash could forget.
+
+        Rows already due start their first attempt as soon as the commit returns, without a
+        trip through the schedule (the first page of an alert is the latency that matters).
+        """
         if not rows and alert is None:
             return
         await self._store.enqueue(rows, alert=alert)
+        now_wall = self._clock.wall()
         for row in rows:
-            self._schedule(row)
+            if row.due_wall <= now_wall and row.id not in self._inflight:
+                self._rows[row.id] = row
+                self._start(row)
+            else:
+                self._schedule(row)
 
     async def cancel(self, alert_id: str, *, action: str, reason: str) -> int:
         """Cancel pending notifications of `action` for an alert (a trigger after the ack)."""
@@ -153,10 +170,7 @@ class OutboxWorker:
                     row = self._rows.get(key)
                     if row is None or key in self._inflight:
                         continue  # cancelled, or rescheduled while an attempt runs
-                    self._inflight.add(key)
-                    task = asyncio.get_running_loop().create_task(self._attempt(row))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                    self._start(row)
                 if self._queue:
                     delay = self._queue[0][0] - now
                     self._timer = self._clock.call_later(delay, self._wake.set)
@@ -167,6 +181,12 @@ class OutboxWorker:
         finally:
             for task in list(self._tasks):
                 task.cancel(msg="outbox stopping")
+
+    def _start(self, row: NotificationRow) -> None:
+        self._inflight.add(row.id)
+        task = asyncio.get_running_loop().create_task(self._attempt(row))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _attempt(self, row: NotificationRow) -> None:
         number = row.attempts + 1

@@ -88,6 +88,8 @@ class AlertingService:
         self._routed: dict[str, set[str]] = defaultdict(set)
         self._missing: set[str] = set()
         self.alerts_total: dict[str, int] = defaultdict(int)
+        # Set only inside raise_alert's synchronous section (no await while set).
+        self._raising: tuple[list[NotificationRow], list[Any]] | None = None
         self.notifications_total: dict[tuple[str, str], int] = defaultdict(int)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -248,13 +250,18 @@ class AlertingService:
                 rows += self._rows(
                     alert, "trigger", delivery.receiver, delivery.channels, 0, rendered
                 )
-        # The alert row and its first notifications are one commit: one fsync before a page.
-        # The timeline's account of it follows, so the page does not queue behind it.
+        # The ladder starts before the commit so that its state, and the rows of any +0 rung
+        # naming people the route did not, go in the same commit as the alert: one fsync
+        # before the first page, and no rung marked fired whose pages a crash could lose.
+        if self.escalation.covers(alert.severity):
+            self._raising = (rows, timeline)
+            try:
+                self.escalation.start(alert)
+            finally:
+                self._raising = None
         await self.outbox.submit(rows, alert=self._row(alert))
+        # The timeline's account follows the commit, so the page does not queue behind it.
         self._record(timeline)
-        self.escalation.start(alert)
-        if self.escalation.snapshot_of(alert.id) is not None:
-            await self._save(alert)  # the ladder's state, for a restart
         return alert
 
     async def test_page(self, severity: str, *, channel: str | None, by: str) -> Alert:
@@ -381,23 +388,24 @@ class AlertingService:
             contacts = tuple(c for c in contacts if c not in self._routed.get(alert.id, ()))
             if not contacts:
                 return
-        self._record(
-            [
-                AlertEscalated(
-                    at=self._clock.now(),
-                    service=alert.labels.get("service"),
-                    alert_id=alert.id,
-                    level=step.level,
-                    step=step.name,
-                    contacts=contacts,
-                    reason=step.reason,
-                )
-            ]
+        escalated = AlertEscalated(
+            at=self._clock.now(),
+            service=alert.labels.get("service"),
+            alert_id=alert.id,
+            level=step.level,
+            step=step.name,
+            contacts=contacts,
+            reason=step.reason,
         )
         rows: list[NotificationRow] = []
         for contact in contacts:
             channels = step.channels or tuple(self.config.contacts[contact].channels)
             rows += self._rows(alert, "trigger", contact, channels, step.level)
+        if self._raising is not None:  # the +0 rung of the alert being raised: its commit
+            self._raising[0].extend(rows)
+            self._raising[1].append(escalated)
+            return
+        self._record([escalated])
         self._job(self._submit_escalation(alert, rows))
 
     async def _submit_escalation(self, alert: Alert, rows: list[NotificationRow]) -> None:

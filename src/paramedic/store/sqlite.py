@@ -10,12 +10,14 @@ them run beside the writer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import queue
 import sqlite3
 import threading
+from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,6 +31,8 @@ __all__ = ["SQLiteStore"]
 
 Synchronous = Literal["full", "normal"]
 _Job = Callable[[sqlite3.Connection], Any]
+_Waiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+_Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
 _STOP = object()
 _MAX_BATCH = 1024
 
@@ -124,9 +128,10 @@ class SQLiteStore(SQLiteOutbox):
         if self._writer is None or not self._writer.is_alive():
             msg = f"store {self._path} is not open"
             raise StoreError(msg)
-        fut: Future[Any] = Future()
-        self._jobs.put((job, fut))
-        return await asyncio.wrap_future(fut)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._jobs.put((job, (loop, fut)))
+        return await fut
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -218,45 +223,79 @@ class SQLiteStore(SQLiteOutbox):
                 return
 
     @staticmethod
-    def _commit_batch(conn: sqlite3.Connection, batch: list[tuple[_Job, Future[Any]]]) -> None:
-        results: list[tuple[Future[Any], Any, BaseException | None]] = []
+    def _commit_batch(conn: sqlite3.Connection, batch: list[tuple[_Job, _Waiter]]) -> None:
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for job, fut in batch:
-                conn.execute("SAVEPOINT job")
-                try:
-                    results.append((fut, job(conn), None))
-                    conn.execute("RELEASE job")
-                except sqlite3.Error as exc:
-                    # One bad job must not take the rest of the batch down with it.
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    results.append((fut, None, StoreError(f"store write failed: {exc}")))
-            conn.execute("COMMIT")
+            results = _run_batch(conn, batch, isolate=False)
+        except _JobFailed:
+            # Jobs only write through `conn`, so running them again is safe: this time each
+            # in its own savepoint, so one bad job cannot take the rest of the batch down.
+            conn.execute("ROLLBACK")
+            try:
+                results = _run_batch(conn, batch, isolate=True)
+            except sqlite3.Error as exc:
+                results = _failed(conn, batch, exc)
         except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            error = StoreError(f"store commit failed: {exc}")
-            for _job, fut in batch:
-                _settle(fut, None, error)
-            return
-        # Futures resolve only after COMMIT: nobody acts on a write that is not durable.
-        for fut, value, failure in results:
-            _settle(fut, value, failure)
+            results = _failed(conn, batch, exc)
+        # Futures resolve only after COMMIT: nobody acts on a write that is not durable. One
+        # wake-up per loop per batch, not one per job: a burst of alerts is one hand-over.
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = defaultdict(list)
+        for loop, outcome in results:
+            by_loop[loop].append(outcome)
+        for loop, outcomes in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting now
+                loop.call_soon_threadsafe(_settle, outcomes)
 
 
-def _settle(fut: Future[Any], value: Any, failure: BaseException | None) -> None:
-    """Deliver a result unless the caller gave up waiting (cancelled at shutdown): the write
-    itself has happened either way, and the writer thread must never die of it."""
-    if fut.cancelled():
-        return
-    try:
+class _JobFailed(Exception):
+    """A job raised while the batch ran without savepoints."""
+
+
+def _run_batch(
+    conn: sqlite3.Connection, batch: list[tuple[_Job, _Waiter]], *, isolate: bool
+) -> list[tuple[asyncio.AbstractEventLoop, _Outcome]]:
+    """One transaction for the whole batch. Without `isolate` (the common case, two fewer
+    statements per job) a failing job aborts it; with it, each job runs in a savepoint and a
+    failure is that job's answer alone."""
+    results: list[tuple[asyncio.AbstractEventLoop, _Outcome]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    for job, (loop, fut) in batch:
+        if not isolate:
+            try:
+                results.append((loop, (fut, job(conn), None)))
+            except Exception as exc:
+                raise _JobFailed from exc
+            continue
+        conn.execute("SAVEPOINT job")
+        try:
+            results.append((loop, (fut, job(conn), None)))
+            conn.execute("RELEASE job")
+        except Exception as exc:  # reported to its caller, not raised here
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            results.append((loop, (fut, None, StoreError(f"store write failed: {exc}"))))
+    conn.execute("COMMIT")
+    return results
+
+
+def _failed(
+    conn: sqlite3.Connection, batch: list[tuple[_Job, _Waiter]], exc: sqlite3.Error
+) -> list[tuple[asyncio.AbstractEventLoop, _Outcome]]:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+    error = StoreError(f"store commit failed: {exc}")
+    return [(loop, (fut, None, error)) for _job, (loop, fut) in batch]
+
+
+def _settle(outcomes: list[_Outcome]) -> None:
+    """On the caller's loop: deliver results unless a caller gave up waiting (cancelled at
+    shutdown). The write itself has happened either way."""
+    for fut, value, failure in outcomes:
+        if fut.done():
+            continue
         if failure is None:
             fut.set_result(value)
         else:
             fut.set_exception(failure)
-    except InvalidStateError:  # cancelled between the check and the set
-        pass
 
 
 def _split_sql(script: str) -> list[str]:

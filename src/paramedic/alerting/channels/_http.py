@@ -15,12 +15,25 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import aiohttp
+import orjson
 
 from paramedic.alerting.channels.base import DeliveryResult, one_line
 
-__all__ = ["classify", "parse_retry_after", "post_json"]
+__all__ = ["classify", "encode_json", "parse_retry_after", "post_json"]
 
 _TRANSIENT = frozenset({408, 425, 429})
+
+
+def encode_json(value: object) -> bytes:
+    """A request body: compact UTF-8 JSON (orjson; the stdlib encoder costs ~10x more)."""
+    return orjson.dumps(value, default=_plain)
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Mapping):  # read-only label views
+        return dict(value)
+    msg = f"{type(value).__name__} is not JSON serialisable"
+    raise TypeError(msg)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -13,13 +13,12 @@ to now + `hold` and the resolve sets `startsAt = endsAt = now` (Alertmanager kee
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timedelta
 
 import aiohttp
 
-from paramedic.alerting.channels._http import post_json
+from paramedic.alerting.channels._http import encode_json, post_json
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Now, utc_now
 from paramedic.alerting.channels.pagerduty import SEVERITY
 
@@ -88,7 +87,7 @@ class AlertmanagerChannel:
         return [alert]
 
     async def send(self, n: Notification) -> DeliveryResult:
-        body = json.dumps(self.payload(n)).encode()
+        body = encode_json(self.payload(n))
         return await post_json(
             self._session, self._url, body, label=f"alertmanager {self.name}", limit=self._timeout
         )

@@ -17,14 +17,13 @@ retry after a lost 201 could open a second ticket; each ticket carries the label
 from __future__ import annotations
 
 import base64
-import json
 import re
 from collections.abc import Mapping, Sequence
 
 import aiohttp
 from pydantic import SecretStr
 
-from paramedic.alerting.channels._http import post_json
+from paramedic.alerting.channels._http import encode_json, post_json
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Severity
 
 __all__ = ["DEFAULT_PRIORITIES", "JiraChannel", "adf"]
@@ -112,7 +111,7 @@ class JiraChannel:
         return await post_json(
             self._session,
             self._url,
-            json.dumps(self.payload(n)).encode(),
+            encode_json(self.payload(n)),
             label=f"jira {self.name}",
             limit=self._timeout,
             headers={"Accept": "application/json", "Authorization": _basic(self._email, token)},

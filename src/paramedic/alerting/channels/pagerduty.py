@@ -14,13 +14,12 @@ Responses: 202 accepted (`{status, message, dedup_key}`); 400 invalid event (per
 
 from __future__ import annotations
 
-import json
 import socket
 
 import aiohttp
 from pydantic import SecretStr
 
-from paramedic.alerting.channels._http import post_json
+from paramedic.alerting.channels._http import encode_json, post_json
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Now, utc_now
 
 __all__ = ["EVENTS_URL", "SEVERITY", "PagerDutyChannel"]
@@ -83,7 +82,7 @@ class PagerDutyChannel:
         return event
 
     async def send(self, n: Notification) -> DeliveryResult:
-        body = json.dumps(self.payload(n)).encode()
+        body = encode_json(self.payload(n))
         return await post_json(
             self._session,
             self._url,

@@ -12,13 +12,12 @@ The webhook URL embeds its token, so it is a secret and never appears in a detai
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlsplit
 
 import aiohttp
 from pydantic import SecretStr
 
-from paramedic.alerting.channels._http import post_json
+from paramedic.alerting.channels._http import encode_json, post_json
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Now, utc_now
 
 __all__ = ["COLORS", "RESOLVED_COLOR", "SlackChannel"]
@@ -68,7 +67,7 @@ class SlackChannel:
         return {"text": text, "attachments": [attachment]}
 
     async def send(self, n: Notification) -> DeliveryResult:
-        body = json.dumps(self.payload(n)).encode()
+        body = encode_json(self.payload(n))
         url = self._url.get_secret_value()
         return await post_json(
             self._session,

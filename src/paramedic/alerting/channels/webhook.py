@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from datetime import datetime
 
 import aiohttp
 from pydantic import SecretStr
 
-from paramedic.alerting.channels._http import post_json
+from paramedic.alerting.channels._http import encode_json, post_json
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Now, utc_now
 
 __all__ = ["WebhookChannel", "sign"]
@@ -73,7 +72,7 @@ class WebhookChannel:
     async def send(self, n: Notification) -> DeliveryResult:
         now = self._now()
         payload = self.payload(n, now)
-        body = json.dumps(payload, separators=(",", ":")).encode()
+        body = encode_json(payload)
         secret = self._secret.get_secret_value()
         headers = {
             "X-Paramedic-Signature": sign(secret, body),
