@@ -28,6 +28,7 @@ import pytest
 
 from paramedic.alerting.channels.alertmanager import AlertmanagerChannel
 from paramedic.alerting.channels.base import Notification
+from paramedic.alerting.channels.http_pool import HttpPool
 from paramedic.alerting.channels.loopback import LoopbackReceiver
 from paramedic.detect.events import FailureCleared, FailureDetected, SignalChanged
 from tests.conftest import free_port
@@ -149,8 +150,9 @@ async def test_paramedic_pushes_to_alertmanager_and_resolves(tmp_path: Path) -> 
             "route": route("onward"),
             "receivers": [{"name": "onward", "webhook_configs": [webhook(onward.url + "/am")]}],
         }
+        http = HttpPool()
         async with running_alertmanager(tmp_path, config) as base, aiohttp.ClientSession() as s:
-            channel = AlertmanagerChannel("am", s, url=base, hold=3600)
+            channel = AlertmanagerChannel("am", http, url=base, hold=3600)
             trigger = await channel.send(note("trigger"))
             assert ("delivered", 200) == (trigger.outcome, trigger.status)
 
@@ -193,6 +195,7 @@ async def test_paramedic_pushes_to_alertmanager_and_resolves(tmp_path: Path) -> 
             assert resolved_at - timedelta(seconds=1) <= ends <= resolved_at + timedelta(seconds=1)
             starts = datetime.fromisoformat(alert["startsAt"].replace("Z", "+00:00"))
             assert starts <= ends  # Alertmanager kept the trigger's startsAt
+        await http.close()
 
 
 def am_alert(ends: datetime | None = None) -> list[dict[str, Any]]:

@@ -9,12 +9,12 @@ import hmac
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import aiohttp
 import pytest
 from pydantic import SecretStr
 
 from paramedic.alerting.channels.alertmanager import AlertmanagerChannel
 from paramedic.alerting.channels.base import Notification
+from paramedic.alerting.channels.http_pool import HttpPool
 from paramedic.alerting.channels.jira import JiraChannel
 from paramedic.alerting.channels.loopback import LoopbackReceiver
 from paramedic.alerting.channels.pagerduty import PagerDutyChannel
@@ -53,9 +53,10 @@ def note(action: str = "trigger", severity: str = "P0", nid: str = "ntf_1") -> N
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
+async def http() -> AsyncIterator[HttpPool]:
+    pool = HttpPool()
+    yield pool
+    await pool.close()
 
 
 @pytest.fixture
@@ -64,13 +65,11 @@ async def server() -> AsyncIterator[LoopbackReceiver]:
         yield receiver
 
 
-async def test_webhook_body_headers_and_signature(
-    session: aiohttp.ClientSession, server: LoopbackReceiver
-) -> None:
+async def test_webhook_body_headers_and_signature(http: HttpPool, server: LoopbackReceiver) -> None:
     """The webhook posts the v1 body, a signature that verifies with the shared secret over the
     raw bytes, the timestamp, and the same Idempotency-Key on a retry."""
     channel = WebhookChannel(
-        "hook", session, url=server.url + "/in", secret=SecretStr(SECRET), now=clock
+        "hook", http, url=server.url + "/in", secret=SecretStr(SECRET), now=clock
     )
     first = await channel.send(note())
     retry = await channel.send(note())
@@ -108,12 +107,12 @@ async def test_webhook_body_headers_and_signature(
     [("P0", "#d00000"), ("P1", "#ff8c00"), ("P2", "#f2c744"), ("P3", "#9e9e9e")],
 )
 async def test_slack_attachment_colour_by_severity(
-    session: aiohttp.ClientSession, server: LoopbackReceiver, severity: str, color: str
+    http: HttpPool, server: LoopbackReceiver, severity: str, color: str
 ) -> None:
     """Slack gets the top-level fallback text and one attachment coloured by severity, with
     title, text, fields [{title, value, short}] in the seed's reading order and `ts`."""
     url = SecretStr(server.url + "/services/T000/B000/XXXX")
-    channel = SlackChannel("team", session, webhook_url=url, now=clock)
+    channel = SlackChannel("team", http, webhook_url=url, now=clock)
     result = await channel.send(note(severity=severity))
     assert "delivered" == result.outcome
     assert 200 == result.status
@@ -140,11 +139,9 @@ async def test_slack_attachment_colour_by_severity(
     ] == att["fields"]
 
 
-async def test_slack_resolve_is_green_and_says_so(
-    session: aiohttp.ClientSession, server: LoopbackReceiver
-) -> None:
+async def test_slack_resolve_is_green_and_says_so(http: HttpPool, server: LoopbackReceiver) -> None:
     """A resolve turns the bar green and prefixes the text, whatever the severity was."""
-    channel = SlackChannel("team", session, webhook_url=SecretStr(server.url + "/h"), now=clock)
+    channel = SlackChannel("team", http, webhook_url=SecretStr(server.url + "/h"), now=clock)
     await channel.send(note(action="resolve"))
     sent = server.requests[0].json()
     assert "Resolved: [P0] engine crash - restart in progress" == sent["text"]
@@ -156,14 +153,14 @@ async def test_slack_resolve_is_green_and_says_so(
     [("P0", "critical"), ("P1", "error"), ("P2", "warning"), ("P3", "info")],
 )
 async def test_pagerduty_trigger_event(
-    session: aiohttp.ClientSession, server: LoopbackReceiver, severity: str, pd_severity: str
+    http: HttpPool, server: LoopbackReceiver, severity: str, pd_severity: str
 ) -> None:
     """A trigger is a full Events API v2 event: routing_key, dedup_key = alert id, the payload
     with the mapped severity, links, client and client_url; 202 is delivered."""
     server.status, server.reply = 202, '{"status":"success","dedup_key":"alr_42"}'
     channel = PagerDutyChannel(
         "oncall",
-        session,
+        http,
         routing_key=SecretStr("R0UTINGKEY0123456789012345678901"),
         url=server.url + "/v2/enqueue",
         source="trade-host-1",
@@ -200,13 +197,13 @@ async def test_pagerduty_trigger_event(
 
 
 async def test_pagerduty_ack_and_resolve_share_the_dedup_key(
-    session: aiohttp.ClientSession, server: LoopbackReceiver
+    http: HttpPool, server: LoopbackReceiver
 ) -> None:
     """Acknowledge and resolve carry only routing_key, dedup_key and event_action, and the
     dedup_key equals the trigger's (and a retry's), so they land on the same incident."""
     server.status = 202
     key = SecretStr("R0UTINGKEY0123456789012345678901")
-    channel = PagerDutyChannel("oncall", session, routing_key=key, url=server.url, now=clock)
+    channel = PagerDutyChannel("oncall", http, routing_key=key, url=server.url, now=clock)
     for action in ("trigger", "trigger", "acknowledge", "resolve"):
         assert "delivered" == (await channel.send(note(action=action))).outcome
     bodies = [r.json() for r in server.requests]
@@ -223,23 +220,19 @@ async def test_pagerduty_ack_and_resolve_share_the_dedup_key(
     } == bodies[3]
 
 
-async def test_pagerduty_summary_is_cut_to_1024(
-    session: aiohttp.ClientSession, server: LoopbackReceiver
-) -> None:
+async def test_pagerduty_summary_is_cut_to_1024(http: HttpPool, server: LoopbackReceiver) -> None:
     """PagerDuty refuses summaries over 1024 characters; a long title is cut, not refused."""
     server.status = 202
-    channel = PagerDutyChannel("pd", session, routing_key=SecretStr("k" * 32), url=server.url)
+    channel = PagerDutyChannel("pd", http, routing_key=SecretStr("k" * 32), url=server.url)
     long = dataclasses.replace(note(), title="x" * 2000)
     await channel.send(long)
     assert 1024 == len(server.requests[0].json()["payload"]["summary"])
 
 
-async def test_alertmanager_trigger_then_resolve(
-    session: aiohttp.ClientSession, server: LoopbackReceiver
-) -> None:
+async def test_alertmanager_trigger_then_resolve(http: HttpPool, server: LoopbackReceiver) -> None:
     """Alertmanager gets a postableAlert array at /api/v2/alerts; labels are identical on
     trigger and resolve (same alert), and the resolve sets endsAt to now."""
-    channel = AlertmanagerChannel("am", session, url=server.url + "/", hold=3600, now=clock)
+    channel = AlertmanagerChannel("am", http, url=server.url + "/", hold=3600, now=clock)
     assert "delivered" == (await channel.send(note())).outcome
     assert "delivered" == (await channel.send(note(action="resolve"))).outcome
     trigger, resolve = server.requests
@@ -274,14 +267,14 @@ async def test_alertmanager_trigger_then_resolve(
 
 
 async def test_jira_creates_an_issue_on_trigger_only(
-    session: aiohttp.ClientSession, server: LoopbackReceiver
+    http: HttpPool, server: LoopbackReceiver
 ) -> None:
     """A trigger creates an issue with basic auth, project, issue type, summary, an ADF
     description, labels and the mapped priority; acknowledge and resolve send nothing."""
     server.status, server.reply = 201, '{"id":"10000","key":"OPS-24"}'
     channel = JiraChannel(
         "tickets",
-        session,
+        http,
         url=server.url,
         project="OPS",
         email="bot@acme.com",

@@ -85,10 +85,15 @@ def test_exchange_outage_inhibits_engines_on_the_same_venue() -> None:
         labels={"service": "exchange-NYSE", "kind": "network_partition", "venue": "NYSE"},
     )
     muter = Muter(inhibit_rules=[rule])
-    nyse = muter.check(engine_alert("NYSE"), 0.0, [outage])
+    assert not muter.check(engine_alert("NYSE"), 0.0).muted  # nothing open yet
+    muter.opened(outage)
+    muter.opened(engine_alert("CME"))  # matches no rule's source: inhibits nothing
+    nyse = muter.check(engine_alert("NYSE"), 0.0)
     assert (True, "inhibited by NYSE link down (x) on venue=NYSE") == (nyse.muted, nyse.reason)
-    assert not muter.check(engine_alert("CME"), 0.0, [outage]).muted
-    assert not muter.check(engine_alert("NYSE"), 0.0, [outage.resolve()]).muted
+    assert not muter.check(engine_alert("CME"), 0.0).muted
+    assert not muter.check(outage, 0.0).muted  # an alert does not inhibit itself
+    muter.resolved(outage.resolve())
+    assert not muter.check(engine_alert("NYSE"), 0.0).muted
 
 
 def test_weekly_maintenance_window_in_new_york_time() -> None:

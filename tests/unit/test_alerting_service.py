@@ -94,3 +94,51 @@ async def test_duplicates_are_suppressed_and_similar_alerts_grouped_into_one_sum
     assert first.alert_id.startswith("summary:")
     assert "engine latency high (1)" in first.body
     assert 0 == await service.flush_summaries()  # a group is summarised once
+
+
+async def test_an_exchange_outage_inhibits_engine_alerts_for_its_venue_until_resolved(
+    tmp_path: Path,
+) -> None:
+    """Seed 2.6: while the NYSE link is down, engine alerts for NYSE are recorded but not
+    sent; CME engines still page; once the outage resolves, NYSE engines page again."""
+    store = SQLiteStore(tmp_path / "p.db")
+    await store.open()
+    channel = Capture()
+    recorded: list[Any] = []
+    config = AlertingConfig.model_validate(
+        {
+            "inhibit_rules": [
+                {"source": ["kind=network_partition"], "target": ["tier=1"], "equal": ["venue"]}
+            ]
+        }
+    )
+    service = AlertingService(
+        config,
+        clock=FakeClock(),
+        store=store,
+        channels={"log": channel},
+        record=recorded.extend,
+        job=lambda coro: None,
+    )
+
+    def alert(aid: str, kind: str, venue: str) -> Alert:
+        return Alert(
+            id=aid,
+            type=kind,
+            source=f"{kind}-{venue}",
+            severity="P1",
+            title=f"{kind} {venue}",
+            labels={"kind": kind, "venue": venue, "tier": "1", "service": f"svc-{venue}"},
+        )
+
+    await service.raise_alert(alert("outage", "network_partition", "NYSE"))
+    await service.raise_alert(alert("nyse-1", "crash", "NYSE"))
+    await service.raise_alert(alert("cme-1", "crash", "CME"))
+    held = {e.alert_id: e.reason for e in recorded if e.kind == "alert.held"}
+    assert {"nyse-1"} == set(held)
+    assert "inhibited by network_partition NYSE (outage) on venue=NYSE" == held["nyse-1"]
+    await service.resolve("outage", by="test", why="link back")
+    recorded.clear()
+    await service.raise_alert(alert("nyse-2", "crash", "NYSE"))
+    assert [] == [e for e in recorded if e.kind == "alert.held"]
+    await store.close()

@@ -10,8 +10,11 @@ from paramedic.alerting.model import Ack, Alert
 __all__ = ["alert_from_data", "alert_to_data"]
 
 
+_FIELDS = tuple(f.name for f in dataclasses.fields(Alert))
+
+
 def alert_to_data(alert: Alert) -> dict[str, Any]:
-    data = {f.name: getattr(alert, f.name) for f in dataclasses.fields(alert)}
+    data = {name: getattr(alert, name) for name in _FIELDS}
     data["labels"] = dict(alert.labels)
     data["actions"] = list(alert.actions)
     data["on_call"] = list(alert.on_call)
@@ -20,8 +23,7 @@ def alert_to_data(alert: Alert) -> dict[str, Any]:
 
 
 def alert_from_data(data: dict[str, Any]) -> Alert:
-    fields = {f.name for f in dataclasses.fields(Alert)}
-    values = {k: v for k, v in data.items() if k in fields}
+    values = {k: v for k, v in data.items() if k in _FIELDS}
     values["actions"] = tuple(values.get("actions", ()))
     values["on_call"] = tuple(values.get("on_call", ()))
     ack = values.get("ack")

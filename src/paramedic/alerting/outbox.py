@@ -23,7 +23,13 @@ import structlog
 
 from paramedic.alerting.channels.base import Channel, DeliveryResult, Notification
 from paramedic.core.clock import Clock, TimerHandle
-from paramedic.store.outbox import AlertRow, AttemptRow, NotificationRow, OutboxStore
+from paramedic.store.outbox import (
+    AlertRow,
+    AttemptRow,
+    NotificationRow,
+    NotificationStatus,
+    OutboxStore,
+)
 
 __all__ = ["OutboxWorker", "RetryPolicy", "notification_row"]
 
@@ -114,6 +120,8 @@ class OutboxWorker:
         self._timer: TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.attempted = 0
+        self._finished: list[tuple[AttemptRow, NotificationStatus, float]] = []
+        self._recording: asyncio.Task[None] | None = None
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -194,6 +202,7 @@ class OutboxWorker:
             async with self._slots:
                 result, took = await self._send(row)
             started_wall = self._clock.wall()
+            status: NotificationStatus
             if result.outcome == "delivered":
                 status, due = "delivered", started_wall
             elif result.outcome == "failed" or self.policy.gives_up(row.severity, number):
@@ -201,19 +210,16 @@ class OutboxWorker:
             else:
                 status = "pending"
                 due = started_wall + self.policy.delay(number, self._rng, result.retry_after)
-            await self._store.record_attempt(
-                AttemptRow(
-                    notification_id=row.id,
-                    number=number,
-                    started_wall=started_wall,
-                    duration_s=round(took, 6),
-                    outcome=result.outcome,
-                    status=result.status,
-                    detail=result.detail,
-                ),
-                status=status,  # type: ignore[arg-type]
-                due_wall=due,
+            attempt = AttemptRow(
+                notification_id=row.id,
+                number=number,
+                started_wall=started_wall,
+                duration_s=round(took, 6),
+                outcome=result.outcome,
+                status=result.status,
+                detail=result.detail,
             )
+            await self._record(attempt, status, due)
             self.attempted += 1
             if status == "pending" and row.id in self._rows:
                 self._inflight.discard(row.id)
@@ -224,6 +230,20 @@ class OutboxWorker:
                 self._on_result(row, result, number)
         finally:
             self._inflight.discard(row.id)
+
+    async def _record(self, attempt: AttemptRow, status: NotificationStatus, due: float) -> None:
+        """Durable before it returns; every attempt finished in this loop tick shares one
+        store job, so a burst of deliveries is one write, not one per notification."""
+        self._finished.append((attempt, status, due))
+        if self._recording is None:
+            self._recording = asyncio.get_running_loop().create_task(self._record_batch())
+        # shielded: a cancelled attempt (shutdown) must not cancel the others' write
+        await asyncio.shield(self._recording)
+
+    async def _record_batch(self) -> None:
+        await asyncio.sleep(0)  # let the rest of this tick's attempts join the batch
+        batch, self._finished, self._recording = self._finished, [], None
+        await self._store.record_attempts(batch)
 
     async def _send(self, row: NotificationRow) -> tuple[DeliveryResult, float]:
         """One attempt through the row's channel, and how long it took."""

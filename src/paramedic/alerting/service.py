@@ -102,6 +102,7 @@ class AlertingService:
                 continue
             alert = alert_from_data(row.data["alert"])
             self.alerts[alert.id] = alert
+            self.muter.opened(alert)
             snapshot = row.data.get("escalation")
             started_wall = float(row.data.get("started_wall", row.opened_wall))
             self._started_wall[alert.id] = started_wall
@@ -232,7 +233,8 @@ class AlertingService:
                 receivers=tuple(d.receiver for d in deliveries),
             )
         ]
-        muted = self.muter.check(alert, now.wall, self.alerts.values())
+        muted = self.muter.check(alert, now.wall)
+        self.muter.opened(alert)
         rows: list[NotificationRow] = []
         if muted.muted:
             timeline.append(self._held(alert, "everyone", muted.reason))

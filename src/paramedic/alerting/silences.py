@@ -77,8 +77,12 @@ class InhibitRule:
         return (
             matches_all(self.target, target)
             and matches_all(self.source, source)
-            and all(target.get(k, "") == source.get(k, "") for k in self.equal)
+            and self.shared(target) == self.shared(source)
         )
+
+    def shared(self, labels: Mapping[str, str]) -> tuple[str, ...]:
+        """The values a source and a target must have in common (missing counts as "")."""
+        return tuple(labels.get(k, "") for k in self.equal)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,6 +153,11 @@ class Muter:
         self._silences = {s.id: s for s in silences}
         self._rules = tuple(inhibit_rules)
         self._windows = tuple(windows)
+        # Per rule, the open alerts that can inhibit, by the values of its `equal` labels:
+        # a check is one lookup per rule, not a scan of every open alert.
+        self._sources: tuple[dict[tuple[str, ...], dict[str, Alert]], ...] = tuple(
+            {} for _ in self._rules
+        )
 
     @classmethod
     def from_config(
@@ -173,32 +182,45 @@ class Muter:
     def silences(self) -> tuple[Silence, ...]:
         return tuple(self._silences.values())
 
-    def check(self, alert: Alert, now_wall: float, firing: Iterable[Alert] = ()) -> MuteDecision:
-        """`firing` is every other open alert, the candidates for inhibiting this one."""
+    def opened(self, alert: Alert) -> None:
+        """An alert is open: it may inhibit others from now until it resolves."""
+        if not self._rules or alert.state == "resolved":
+            return
+        labels = alert.all_labels()
+        for rule, sources in zip(self._rules, self._sources, strict=True):
+            if matches_all(rule.source, labels):
+                sources.setdefault(rule.shared(labels), {})[alert.id] = alert
+
+    def check(self, alert: Alert, now_wall: float) -> MuteDecision:
+        """Withhold the alert's notification? Inhibiting sources are the `opened` alerts."""
         if alert.state == "resolved":
             return MuteDecision(False, "a resolve is always sent, even for a muted alert")
         labels = alert.all_labels()
         for s in self._silences.values():
             if s.active(now_wall) and matches_all(s.matchers, labels):
                 return MuteDecision(True, f"silenced by {s.author}: {s.comment}", s.id)
-        for source in firing if self._rules else ():  # no rules: nothing can inhibit
-            if source.id == alert.id or source.state == "resolved":
+        for rule, sources in zip(self._rules, self._sources, strict=True):
+            if not matches_all(rule.target, labels):
                 continue
-            src = source.all_labels()
-            for rule in self._rules:
-                if rule.inhibits(labels, src):
-                    shared = ", ".join(f"{k}={src.get(k, '')}" for k in rule.equal)
-                    reason = f"inhibited by {source.title} ({source.id})"
-                    return MuteDecision(
-                        True, reason + (f" on {shared}" if shared else ""), source.id
-                    )
+            for source in sources.get(rule.shared(labels), {}).values():
+                if source.id == alert.id:
+                    continue
+                pairs = zip(rule.equal, rule.shared(labels), strict=True)
+                shared = ", ".join(f"{k}={v}" for k, v in pairs)
+                reason = f"inhibited by {source.title} ({source.id})"
+                return MuteDecision(True, reason + (f" on {shared}" if shared else ""), source.id)
         for w in self._windows:
             if w.active(now_wall) and matches_all(w.matchers, labels):
                 return MuteDecision(True, f"maintenance window {w.name}", w.name)
         return MuteDecision(False, "not muted")
 
     def resolved(self, alert: Alert) -> list[str]:
-        """End the until-resolved silences that matched this alert; returns their ids."""
+        """The alert stops inhibiting; end the until-resolved silences that matched it.
+        Returns the ids of the silences ended."""
+        for sources in self._sources:
+            for key, by_id in list(sources.items()):
+                if by_id.pop(alert.id, None) is not None and not by_id:
+                    del sources[key]
         labels = alert.all_labels() | {"state": "firing"}
         ended = [
             s.id

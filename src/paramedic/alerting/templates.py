@@ -75,7 +75,14 @@ class AlertRenderer:
 
     def render(self, alert: Alert, kind: TemplateKind = "text", **extra: Any) -> str:
         try:
-            text = self._template(kind).render(alert=alert, **extra)
+            template = self._template(kind)
+            if template.environment is self._shipped:
+                # A context of just our variables (shared=True skips merging the globals,
+                # which the shipped templates do not use): half the cost of a short render.
+                context = template.new_context({"alert": alert, **extra}, shared=True)
+                text = "".join(template.root_render_func(context))
+            else:
+                text = template.render(alert=alert, **extra)
         except TemplateError as exc:
             msg = f"template {kind}.j2 failed for alert {alert.id}: {exc}"
             raise AlertingError(msg) from exc

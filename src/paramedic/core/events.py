@@ -41,15 +41,27 @@ class Event:
 
     def payload(self) -> dict[str, Any]:
         """The fields beyond the envelope, JSON-ready."""
-        return {
-            f.name: getattr(self, f.name)
-            for f in dataclasses.fields(self)
-            if f.name not in _ENVELOPE and f.name != "service"
-        }
+        return {name: getattr(self, name) for name in _payload_fields(type(self))}
 
     def summary(self) -> str:
         """One plain sentence for logs and the timeline; subclasses say what happened."""
         return self.kind
+
+
+_PAYLOAD_FIELDS: dict[type, tuple[str, ...]] = {}  # per event type, like _TYPES below
+
+
+def _payload_fields(cls: type[Event]) -> tuple[str, ...]:
+    """Per event type, once: `dataclasses.fields` costs more than the event it describes."""
+    names = _PAYLOAD_FIELDS.get(cls)
+    if names is None:
+        names = tuple(
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.name not in _ENVELOPE and f.name != "service"
+        )
+        _PAYLOAD_FIELDS[cls] = names
+    return names
 
 
 # A table of types (not of runtime state): kind -> class, filled at import by the decorator.

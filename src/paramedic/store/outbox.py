@@ -84,14 +84,11 @@ class OutboxStore(Protocol):
 
     async def notifications_for(self, alert_id: str) -> list[NotificationRow]: ...
 
-    async def record_attempt(
-        self,
-        attempt: AttemptRow,
-        *,
-        status: NotificationStatus,
-        due_wall: float,
+    async def record_attempts(
+        self, attempts: list[tuple[AttemptRow, NotificationStatus, float]]
     ) -> None:
-        """Record one attempt and the notification's new status/due time in one commit."""
+        """Record attempts, each with its notification's new status and due time (wall), in
+        one commit: the outbox hands over every attempt that finished in one loop tick."""
         ...
 
     async def cancel_notifications(self, alert_id: str, *, action: str, reason: str) -> int:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from paramedic.core.errors import StoreError
 from paramedic.core.events import Event
+from paramedic.core.jsoncodec import dumps_text
 from paramedic.store.protocol import StoredEvent
 from paramedic.store.schema import load_migrations
 from paramedic.store.sqlite_outbox import SQLiteOutbox
@@ -98,7 +99,7 @@ class SQLiteStore(SQLiteOutbox):
                 event.at.wall,
                 event.service,
                 event.summary(),
-                json.dumps(event.payload(), separators=(",", ":"), default=str),
+                dumps_text(event.payload()),
             )
             for event in events
         ]

@@ -9,15 +9,13 @@ and stored on the incident timeline.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-import aiohttp
-import orjson
-
 from paramedic.alerting.channels.base import DeliveryResult, one_line
+from paramedic.alerting.channels.http_pool import HttpConnectError, HttpError, HttpPool
+from paramedic.core.jsoncodec import dumps
 
 __all__ = ["classify", "encode_json", "parse_retry_after", "post_json"]
 
@@ -25,15 +23,8 @@ _TRANSIENT = frozenset({408, 425, 429})
 
 
 def encode_json(value: object) -> bytes:
-    """A request body: compact UTF-8 JSON (orjson; the stdlib encoder costs ~10x more)."""
-    return orjson.dumps(value, default=_plain)
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, Mapping):  # read-only label views
-        return dict(value)
-    msg = f"{type(value).__name__} is not JSON serialisable"
-    raise TypeError(msg)
+    """A request body: compact UTF-8 JSON."""
+    return dumps(value)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -70,7 +61,7 @@ def _mask(text: str, secrets: Sequence[str]) -> str:
 
 
 async def post_json(
-    session: aiohttp.ClientSession,
+    http: HttpPool,
     url: str,
     body: bytes,
     *,
@@ -85,18 +76,15 @@ async def post_json(
     """
     sent_headers = {"Content-Type": "application/json", **(headers or {})}
     try:
-        async with asyncio.timeout(limit):
-            async with session.post(url, data=body, headers=sent_headers) as resp:
-                text = await resp.text(errors="replace")
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-                status = resp.status
+        response = await http.request("POST", url, body=body, headers=sent_headers, timeout=limit)
     except TimeoutError:
         return DeliveryResult("retry", f"{label}: no answer within {limit:g}s")
-    except aiohttp.ClientConnectorError as exc:
-        reason = exc.os_error.strerror or type(exc.os_error).__name__
-        return DeliveryResult("retry", f"{label}: cannot connect ({reason})")
-    except aiohttp.ClientError as exc:
-        # str(exc) of some client errors embeds the URL, which may hold a token.
-        return DeliveryResult("retry", f"{label}: {type(exc).__name__}")
-    detail = one_line(_mask(f"{label}: HTTP {status} {text}", secrets))
-    return classify(status, retry_after, detail)
+    except HttpConnectError as exc:
+        return DeliveryResult("retry", f"{label}: cannot connect ({exc.reason})")
+    except HttpError as exc:
+        # The pool's messages name host:port only, never the path that may hold a token.
+        return DeliveryResult("retry", one_line(_mask(f"{label}: {exc}", secrets)))
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    text = response.body.decode("utf-8", errors="replace")
+    detail = one_line(_mask(f"{label}: HTTP {response.status} {text}", secrets))
+    return classify(response.status, retry_after, detail)

@@ -16,10 +16,9 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-import aiohttp
-
 from paramedic.alerting.channels._http import encode_json, post_json
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Now, utc_now
+from paramedic.alerting.channels.http_pool import HttpPool
 from paramedic.alerting.channels.pagerduty import SEVERITY
 
 __all__ = ["ALERTNAME", "AlertmanagerChannel", "label_name"]
@@ -44,7 +43,7 @@ class AlertmanagerChannel:
     def __init__(
         self,
         name: str,
-        session: aiohttp.ClientSession,
+        http: HttpPool,
         *,
         url: str,
         hold: float = 86400.0,
@@ -52,7 +51,7 @@ class AlertmanagerChannel:
         now: Now = utc_now,
     ) -> None:
         self.name = name
-        self._session = session
+        self._http = http
         self._url = url.rstrip("/") + "/api/v2/alerts"
         self._hold = timedelta(seconds=hold)
         self._timeout = timeout
@@ -89,8 +88,8 @@ class AlertmanagerChannel:
     async def send(self, n: Notification) -> DeliveryResult:
         body = encode_json(self.payload(n))
         return await post_json(
-            self._session, self._url, body, label=f"alertmanager {self.name}", limit=self._timeout
+            self._http, self._url, body, label=f"alertmanager {self.name}", limit=self._timeout
         )
 
     async def close(self) -> None:
-        """The session is shared and owned by whoever built the channels."""
+        """The pool is shared and owned by whoever built the channels."""

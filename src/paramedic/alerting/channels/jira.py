@@ -20,11 +20,11 @@ import base64
 import re
 from collections.abc import Mapping, Sequence
 
-import aiohttp
 from pydantic import SecretStr
 
 from paramedic.alerting.channels._http import encode_json, post_json
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Severity
+from paramedic.alerting.channels.http_pool import HttpPool
 
 __all__ = ["DEFAULT_PRIORITIES", "JiraChannel", "adf"]
 
@@ -66,7 +66,7 @@ class JiraChannel:
     def __init__(
         self,
         name: str,
-        session: aiohttp.ClientSession,
+        http: HttpPool,
         *,
         url: str,
         project: str,
@@ -78,7 +78,7 @@ class JiraChannel:
         timeout: float = 5.0,
     ) -> None:
         self.name = name
-        self._session = session
+        self._http = http
         self._url = url.rstrip("/") + "/rest/api/3/issue"
         self._project = project
         self._email = email
@@ -109,7 +109,7 @@ class JiraChannel:
             return DeliveryResult("delivered", f"jira {self.name}: {n.action} needs no ticket")
         token = self._token.get_secret_value()
         return await post_json(
-            self._session,
+            self._http,
             self._url,
             encode_json(self.payload(n)),
             label=f"jira {self.name}",
@@ -119,4 +119,4 @@ class JiraChannel:
         )
 
     async def close(self) -> None:
-        """The session is shared and owned by whoever built the channels."""
+        """The pool is shared and owned by whoever built the channels."""

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import socket
 
-import aiohttp
 from pydantic import SecretStr
 
 from paramedic.alerting.channels._http import encode_json, post_json
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Now, utc_now
+from paramedic.alerting.channels.http_pool import HttpPool
 
 __all__ = ["EVENTS_URL", "SEVERITY", "PagerDutyChannel"]
 
@@ -36,7 +36,7 @@ class PagerDutyChannel:
     def __init__(
         self,
         name: str,
-        session: aiohttp.ClientSession,
+        http: HttpPool,
         *,
         routing_key: SecretStr,
         url: str = EVENTS_URL,
@@ -45,7 +45,7 @@ class PagerDutyChannel:
         now: Now = utc_now,
     ) -> None:
         self.name = name
-        self._session = session
+        self._http = http
         self._key = routing_key
         self._url = url
         # PagerDuty's `source` is the affected system; paramedic runs beside what it watches.
@@ -84,7 +84,7 @@ class PagerDutyChannel:
     async def send(self, n: Notification) -> DeliveryResult:
         body = encode_json(self.payload(n))
         return await post_json(
-            self._session,
+            self._http,
             self._url,
             body,
             label=f"pagerduty {self.name}",
@@ -93,4 +93,4 @@ class PagerDutyChannel:
         )
 
     async def close(self) -> None:
-        """The session is shared and owned by whoever built the channels."""
+        """The pool is shared and owned by whoever built the channels."""

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import aiohttp
-
 from paramedic.alerting.channels.alertmanager import AlertmanagerChannel
 from paramedic.alerting.channels.apprise_channel import AppriseChannel
 from paramedic.alerting.channels.base import Channel
 from paramedic.alerting.channels.email import EmailChannel
+from paramedic.alerting.channels.http_pool import HttpPool
 from paramedic.alerting.channels.jira import JiraChannel
 from paramedic.alerting.channels.log import LogChannel
 from paramedic.alerting.channels.pagerduty import PagerDutyChannel
@@ -24,26 +23,26 @@ from paramedic.config.channels import ChannelConfig
 __all__ = ["build_channel", "build_channels"]
 
 
-def build_channel(name: str, config: ChannelConfig, session: aiohttp.ClientSession) -> Channel:
+def build_channel(name: str, config: ChannelConfig, http: HttpPool) -> Channel:
     c = config
     if c.webhook is not None:
         w = c.webhook
-        return WebhookChannel(name, session, url=w.url, secret=w.secret, timeout=w.timeout)
+        return WebhookChannel(name, http, url=w.url, secret=w.secret, timeout=w.timeout)
     if c.slack is not None:
-        return SlackChannel(name, session, webhook_url=c.slack.secret, timeout=c.slack.timeout)
+        return SlackChannel(name, http, webhook_url=c.slack.secret, timeout=c.slack.timeout)
     if c.pagerduty is not None:
         p = c.pagerduty
         return PagerDutyChannel(
-            name, session, routing_key=p.secret, url=p.url, source=p.source, timeout=p.timeout
+            name, http, routing_key=p.secret, url=p.url, source=p.source, timeout=p.timeout
         )
     if c.alertmanager is not None:
         a = c.alertmanager
-        return AlertmanagerChannel(name, session, url=a.url, hold=a.hold, timeout=a.timeout)
+        return AlertmanagerChannel(name, http, url=a.url, hold=a.hold, timeout=a.timeout)
     if c.jira is not None:
         j = c.jira
         return JiraChannel(
             name,
-            session,
+            http,
             url=j.url,
             project=j.project,
             email=j.email,
@@ -72,8 +71,6 @@ def build_channel(name: str, config: ChannelConfig, session: aiohttp.ClientSessi
     return LogChannel(name)
 
 
-def build_channels(
-    configs: Mapping[str, ChannelConfig], session: aiohttp.ClientSession
-) -> dict[str, Channel]:
-    """One adapter per configured channel, all sharing `session` (keep-alive per provider)."""
-    return {name: build_channel(name, config, session) for name, config in configs.items()}
+def build_channels(configs: Mapping[str, ChannelConfig], http: HttpPool) -> dict[str, Channel]:
+    """One adapter per configured channel, all sharing `http` (keep-alive per provider)."""
+    return {name: build_channel(name, config, http) for name, config in configs.items()}

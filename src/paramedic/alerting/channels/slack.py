@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-import aiohttp
 from pydantic import SecretStr
 
 from paramedic.alerting.channels._http import encode_json, post_json
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Now, utc_now
+from paramedic.alerting.channels.http_pool import HttpPool
 
 __all__ = ["COLORS", "RESOLVED_COLOR", "SlackChannel"]
 
@@ -34,14 +34,14 @@ class SlackChannel:
     def __init__(
         self,
         name: str,
-        session: aiohttp.ClientSession,
+        http: HttpPool,
         *,
         webhook_url: SecretStr,
         timeout: float = 5.0,
         now: Now = utc_now,
     ) -> None:
         self.name = name
-        self._session = session
+        self._http = http
         self._url = webhook_url
         self._timeout = timeout
         self._now = now
@@ -70,7 +70,7 @@ class SlackChannel:
         body = encode_json(self.payload(n))
         url = self._url.get_secret_value()
         return await post_json(
-            self._session,
+            self._http,
             url,
             body,
             label=f"slack {self.name}",
@@ -79,7 +79,7 @@ class SlackChannel:
         )
 
     async def close(self) -> None:
-        """The session is shared and owned by whoever built the channels."""
+        """The pool is shared and owned by whoever built the channels."""
 
 
 def _tokens(url: str) -> list[str]:

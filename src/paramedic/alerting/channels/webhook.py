@@ -14,22 +14,21 @@ Body (version 1)::
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from datetime import datetime
 
-import aiohttp
 from pydantic import SecretStr
 
 from paramedic.alerting.channels._http import encode_json, post_json
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Now, utc_now
+from paramedic.alerting.channels.http_pool import HttpPool
 
 __all__ = ["WebhookChannel", "sign"]
 
 
 def sign(secret: str, body: bytes) -> str:
     """The `X-Paramedic-Signature` value for `body`; receivers recompute and compare."""
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    digest = hmac.digest(secret.encode(), body, "sha256").hex()
     return f"sha256={digest}"
 
 
@@ -39,7 +38,7 @@ class WebhookChannel:
     def __init__(
         self,
         name: str,
-        session: aiohttp.ClientSession,
+        http: HttpPool,
         *,
         url: str,
         secret: SecretStr,
@@ -47,7 +46,7 @@ class WebhookChannel:
         now: Now = utc_now,
     ) -> None:
         self.name = name
-        self._session = session
+        self._http = http
         self._url = url
         self._secret = secret
         self._timeout = timeout
@@ -80,7 +79,7 @@ class WebhookChannel:
             "Idempotency-Key": n.idempotency_key,
         }
         return await post_json(
-            self._session,
+            self._http,
             self._url,
             body,
             label=f"webhook {self.name}",
@@ -90,4 +89,4 @@ class WebhookChannel:
         )
 
     async def close(self) -> None:
-        """The session is shared and owned by whoever built the channels."""
+        """The pool is shared and owned by whoever built the channels."""
