@@ -23,6 +23,7 @@ import structlog
 
 from paramedic.alerting.channels.base import Channel, DeliveryResult, Notification
 from paramedic.core.clock import Clock, TimerHandle
+from paramedic.core.slots import Slots
 from paramedic.store.outbox import (
     AlertRow,
     AttemptRow,
@@ -111,7 +112,7 @@ class OutboxWorker:
         self.policy = policy or RetryPolicy()
         self._rng = rng or random.Random()  # jitter, not security
         self._on_result = on_result
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = Slots(concurrency)
         self._queue: list[tuple[float, int, str]] = []
         self._rows: dict[str, NotificationRow] = {}
         self._inflight: set[str] = set()

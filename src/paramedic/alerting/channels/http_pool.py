@@ -89,6 +89,12 @@ def _parse_url(url: str) -> tuple[_Key, str, str, str]:
     return (scheme, host, port), host_header, target, f"{bracketed}:{port}"
 
 
+@lru_cache(maxsize=256)
+def _is_token(text: str) -> bool:
+    """Methods and header names repeat on every request: check each distinct one once."""
+    return _TOKEN.fullmatch(text) is not None
+
+
 def _build(
     method: str,
     target: str,
@@ -98,13 +104,13 @@ def _build(
     body: bytes,
 ) -> bytes:
     """The whole request as one buffer, so it goes out in one write (and usually one packet)."""
-    if not _TOKEN.fullmatch(method):
+    if not _is_token(method):
         raise ValueError("invalid HTTP method")
     lines = [f"{method} {target} HTTP/1.1"]
     extra: list[str] = []
     given: set[str] = set()
     for name, value in (headers or {}).items():
-        if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
+        if not _is_token(name) or "\r" in value or "\n" in value or "\0" in value:
             # The value is not echoed: it may be a credential.
             raise ValueError(f"invalid header {name!r}: CR, LF and NUL are not allowed")
         lower = name.lower()
