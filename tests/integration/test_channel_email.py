@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email
-import shutil
 import ssl
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from email.message import Message
 from pathlib import Path
@@ -18,7 +16,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr
 
 from paramedic.alerting.channels.email import EmailChannel
-from tests.conftest import free_port
+from tests.conftest import free_port, self_signed_certificate
 from tests.integration.test_channel_http_payloads import clock, note
 
 PASSWORD = "smtp-pass-0123456789"  # a test value
@@ -61,20 +59,8 @@ def plain() -> Iterator[tuple[Inbox, int]]:
 
 @pytest.fixture
 def cert(tmp_path: Path) -> tuple[Path, Path]:
-    """A throwaway self-signed certificate for 127.0.0.1 (openssl CLI: `cryptography` is not a
-    dependency of ours)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed: cannot make a certificate for STARTTLS")
-    key, crt = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-keyout", str(key), "-out", str(crt), "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1"),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    """A throwaway self-signed certificate for 127.0.0.1, as (key, certificate)."""
+    crt, key = self_signed_certificate(tmp_path)
     return key, crt
 
 
