@@ -179,7 +179,7 @@ class Paramedic:
         self.alerting = AlertingService(
             self.config.alerting,
             clock=self.clock,
-            store=self.store,  # type: ignore[arg-type]
+            store=self.store,
             channels=channels,
             record=self.recorder.submit,
             job=self._job,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from paramedic.core.events import Event
+from paramedic.store.outbox import OutboxStore
 
 __all__ = ["Store", "StoredEvent"]
 
@@ -28,8 +29,9 @@ class StoredEvent:
     payload: dict[str, Any]
 
 
-class Store(Protocol):
-    """Durable state of one paramedic (or, later, of a cluster of them)."""
+class Store(OutboxStore, Protocol):
+    """Durable state of one paramedic (or, later, of a cluster of them): the timeline here,
+    alerts and their notifications in `OutboxStore`."""
 
     async def open(self) -> None:
         """Create or migrate the schema; raise StoreError with the reason if impossible."""
