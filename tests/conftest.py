@@ -5,9 +5,12 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
+from paramedic.alerting.channels.http_pool import HttpPool
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -46,3 +49,11 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
         capture_output=True,
     )
     return cert, key
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[HttpPool]:
+    """The channels' HTTP pool, closed after the test."""
+    pool = HttpPool()
+    yield pool
+    await pool.close()

@@ -53,13 +53,6 @@ def note(action: str = "trigger", severity: str = "P0", nid: str = "ntf_1") -> N
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[HttpPool]:
-    pool = HttpPool()
-    yield pool
-    await pool.close()
-
-
-@pytest.fixture
 async def server() -> AsyncIterator[LoopbackReceiver]:
     async with LoopbackReceiver() as receiver:
         yield receiver

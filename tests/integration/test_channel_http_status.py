@@ -37,13 +37,6 @@ KINDS = pytest.mark.parametrize("kind", sorted(FACTORIES))
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[HttpPool]:
-    pool = HttpPool()
-    yield pool
-    await pool.close()
-
-
-@pytest.fixture
 async def server() -> AsyncIterator[LoopbackReceiver]:
     async with LoopbackReceiver() as receiver:
         yield receiver

@@ -17,7 +17,6 @@ import itertools
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
@@ -64,18 +63,6 @@ def notification_row(
     n: Notification, *, channel: str, due_wall: float, created_wall: float
 ) -> NotificationRow:
     """The committed form of a notification for one channel."""
-    payload: dict[str, Any] = {
-        "id": n.id,
-        "alert_id": n.alert_id,
-        "action": n.action,
-        "severity": n.severity,
-        "title": n.title,
-        "body": n.body,
-        "fields": dict(n.fields),
-        "labels": dict(n.labels),
-        "idempotency_key": n.idempotency_key,
-        "links": dict(n.links),
-    }
     return NotificationRow(
         id=n.id,
         alert_id=n.alert_id,
@@ -88,7 +75,7 @@ def notification_row(
         due_wall=due_wall,
         created_wall=created_wall,
         last_detail="",
-        payload=payload,
+        payload=n.as_data(),
     )
 
 
@@ -144,7 +131,7 @@ class OutboxWorker:
         await self._store.enqueue(rows, alert=alert)
         now_wall = self._clock.wall()
         for row in rows:
-            if row.due_wall <= now_wall and row.id not in self._inflight:
+            if row.due_wall <= now_wall:
                 self._rows[row.id] = row
                 self._start(row)
             else:

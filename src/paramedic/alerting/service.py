@@ -450,6 +450,9 @@ class AlertingService:
                 cache[kind] = self.renderer.render(alert, kind)
             return cache[kind]
 
+        fields = _fields(alert)
+        labels = {**alert.labels, "receiver": receiver, "severity": alert.severity}
+        links = {k: v for k, v in (("runbook", alert.runbook), ("dashboard", alert.dashboard)) if v}
         rows = []
         for channel in channels:
             target = channel if channel in self.channels else "log"
@@ -464,14 +467,10 @@ class AlertingService:
                 severity=alert.severity,
                 title=render("email_subject").strip(),
                 body=render("slack" if kind == "slack" else "text"),
-                fields=_fields(alert),
-                labels={**alert.labels, "receiver": receiver, "severity": alert.severity},
+                fields=fields,
+                labels=labels,
                 idempotency_key=f"{alert.id}:{action}:{receiver}:{channel}:{level}",
-                links={
-                    k: v
-                    for k, v in (("runbook", alert.runbook), ("dashboard", alert.dashboard))
-                    if v
-                },
+                links=links,
             )
             rows.append(
                 notification_row(

@@ -217,11 +217,12 @@ class Muter:
     def resolved(self, alert: Alert) -> list[str]:
         """The alert stops inhibiting; end the until-resolved silences that matched it.
         Returns the ids of the silences ended."""
-        for sources in self._sources:
-            for key, by_id in list(sources.items()):
-                if by_id.pop(alert.id, None) is not None and not by_id:
-                    del sources[key]
         labels = alert.all_labels() | {"state": "firing"}
+        for rule, sources in zip(self._rules, self._sources, strict=True):
+            key = rule.shared(labels)
+            by_id = sources.get(key)
+            if by_id is not None and by_id.pop(alert.id, None) is not None and not by_id:
+                del sources[key]
         ended = [
             s.id
             for s in self._silences.values()

@@ -114,12 +114,13 @@ def _json_mismatch(body: bytes, expect: Mapping[str, Any]) -> str | None:
     return json_mismatch(doc, expect)
 
 
-async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
-    """The body up to _MAX_BODY bytes: `read(n)` alone may stop at a chunk boundary."""
+async def read_capped(response: aiohttp.ClientResponse, limit: int = _MAX_BODY) -> bytes:
+    """The body up to `limit` bytes (probes, recovery steps and checks): `read(n)` alone may
+    stop at a chunk boundary, and a runaway body must not eat memory."""
     chunks: list[bytes] = []
     size = 0
-    while size < _MAX_BODY:
-        chunk = await response.content.read(_MAX_BODY - size)
+    while size < limit:
+        chunk = await response.content.read(limit - size)
         if not chunk:
             break
         chunks.append(chunk)
@@ -152,7 +153,7 @@ class HttpProbe:
             ) as response:
                 status = response.status
                 need_body = self._read_health or cfg.expect_json is not None
-                body = await _read_capped(response) if need_body else b""
+                body = await read_capped(response) if need_body else b""
         except aiohttp.ClientConnectorError as exc:
             took = time.perf_counter() - start
             why = "refused" if isinstance(exc.os_error, ConnectionRefusedError) else str(exc)

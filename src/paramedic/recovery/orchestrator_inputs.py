@@ -21,10 +21,9 @@ import aiohttp
 
 from paramedic.config.recovery_plan import CheckpointSource, JsonSource, RecoveryPlan
 from paramedic.core.clock import Clock
-from paramedic.core.jsonpath import MISSING
 from paramedic.core.text import one_line
 from paramedic.process.command import run_command
-from paramedic.recovery.steps import client_error, http_request
+from paramedic.recovery.steps import fetch_json
 
 __all__ = ["GatheredInputs", "gather_inputs", "read_json_source"]
 
@@ -52,21 +51,9 @@ async def read_json_source(
         async with asyncio.timeout(source.timeout):
             if source.http is not None:
                 call = source.http
-                try:
-                    answer = await http_request(
-                        await session(), call.verb, call.url, body=call.body, headers=call.headers
-                    )
-                except aiohttp.ClientError as exc:
-                    msg = f"{call.verb} {call.url} failed: {client_error(exc)[0]}"
-                    raise ValueError(msg) from exc
-                if not 200 <= answer.status < 300:
-                    msg = f"{call.verb} {call.url} -> {answer.status}"
-                    raise ValueError(msg)
-                doc = answer.json()
-                if doc is MISSING:
-                    msg = f"{call.verb} {call.url}: body is not JSON"
-                    raise ValueError(msg)
-                return doc
+                return await fetch_json(
+                    await session(), call.verb, call.url, body=call.body, headers=call.headers
+                )
             assert source.command is not None
             cmd = source.command
             try:

@@ -26,6 +26,7 @@ from paramedic.config.recovery_plan import HttpCall
 from paramedic.core.errors import ParamedicError, RecoveryError
 from paramedic.core.jsonpath import MISSING, json_mismatch
 from paramedic.core.text import ms, one_line
+from paramedic.detect.probe_actions import read_capped
 from paramedic.process.command import run_command
 
 __all__ = [
@@ -41,7 +42,6 @@ __all__ = [
     "wait_step",
 ]
 
-_MAX_BODY = 1 << 20
 _H = TypeVar("_H")
 
 
@@ -120,15 +120,32 @@ async def http_request(
     async with session.request(
         method, url, json=body, headers=dict(headers or {}), allow_redirects=False
     ) as response:
-        chunks: list[bytes] = []
-        size = 0
-        while size < _MAX_BODY:
-            chunk = await response.content.read(_MAX_BODY - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        return HttpAnswer(response.status, b"".join(chunks), time.perf_counter() - start)
+        body_read = await read_capped(response)
+        return HttpAnswer(response.status, body_read, time.perf_counter() - start)
+
+
+async def fetch_json(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    body: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> Any:
+    """The JSON a 2xx answer carries; ValueError with a sentence for any other answer."""
+    try:
+        answer = await http_request(session, method, url, body=body, headers=headers)
+    except aiohttp.ClientError as exc:
+        msg = f"{method} {url} failed: {client_error(exc)[0]}"
+        raise ValueError(msg) from exc
+    if not 200 <= answer.status < 300:
+        msg = f"{method} {url} -> {answer.status}"
+        raise ValueError(msg)
+    doc = answer.json()
+    if doc is MISSING:
+        msg = f"{method} {url}: body is not JSON"
+        raise ValueError(msg)
+    return doc
 
 
 def client_error(exc: aiohttp.ClientError) -> tuple[str, bool]:

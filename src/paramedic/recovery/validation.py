@@ -18,7 +18,6 @@ import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 
@@ -26,7 +25,6 @@ from paramedic.config.durations import format_duration
 from paramedic.config.recovery_plan import CheckSpec, ValidationConfig
 from paramedic.core.clock import Clock, TimerHandle
 from paramedic.core.jsonpath import (
-    MISSING,
     first_difference,
     is_number,
     json_mismatch,
@@ -34,7 +32,7 @@ from paramedic.core.jsonpath import (
     show,
 )
 from paramedic.core.text import ms, one_line
-from paramedic.recovery.steps import call_command, call_http, client_error, http_request
+from paramedic.recovery.steps import call_command, call_http, fetch_json
 
 __all__ = [
     "Check",
@@ -84,25 +82,6 @@ async def run_checks(checks: Sequence[Check]) -> list[CheckResult]:
     return list(await asyncio.gather(*(check.run() for check in checks)))
 
 
-async def _get_json(
-    session: aiohttp.ClientSession, url: str, method: str = "GET", body: Any = None
-) -> Any:
-    """The JSON at `url`; raises ValueError with a sentence for any other answer."""
-    try:
-        answer = await http_request(session, method, url, body=body)
-    except aiohttp.ClientError as exc:
-        msg = f"{method} {url} failed: {client_error(exc)[0]}"
-        raise ValueError(msg) from exc
-    if not 200 <= answer.status < 300:
-        msg = f"{method} {url} -> {answer.status}"
-        raise ValueError(msg)
-    doc = answer.json()
-    if doc is MISSING:
-        msg = f"{method} {url}: body is not JSON"
-        raise ValueError(msg)
-    return doc
-
-
 def _http_probe(spec: CheckSpec, session: aiohttp.ClientSession) -> Probe:
     call = spec.http
     assert call is not None
@@ -120,7 +99,7 @@ def _compare_probe(spec: CheckSpec, session: aiohttp.ClientSession) -> Probe:
 
     async def probe() -> tuple[bool, str]:
         left, right = await asyncio.gather(
-            _get_json(session, cfg.left), _get_json(session, cfg.right)
+            fetch_json(session, "GET", cfg.left), fetch_json(session, "GET", cfg.right)
         )
         if cfg.paths is None:
             found = first_difference(left, right, cfg.tolerance)
@@ -180,7 +159,7 @@ def _metric_probe(spec: CheckSpec, session: aiohttp.ClientSession) -> Probe:
     assert cfg is not None
 
     async def probe() -> tuple[bool, str]:
-        value = lookup(await _get_json(session, cfg.url), cfg.path)
+        value = lookup(await fetch_json(session, "GET", cfg.url), cfg.path)
         if not is_number(value):
             return False, f"{cfg.path} is {show(value)} at {cfg.url}, not a number"
         if cfg.below is not None and not value < cfg.below:
@@ -204,7 +183,7 @@ def _test_order_probe(spec: CheckSpec, session: aiohttp.ClientSession) -> Probe:
         start = time.perf_counter()
         try:
             async with asyncio.timeout(cfg.deadline):
-                doc = await _get_json(session, cfg.url, "POST", cfg.body)
+                doc = await fetch_json(session, "POST", cfg.url, body=cfg.body)
         except TimeoutError:
             return False, f"test order not acknowledged within {format_duration(cfg.deadline)}"
         took = time.perf_counter() - start

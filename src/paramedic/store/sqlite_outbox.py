@@ -25,9 +25,6 @@ _NOTIFICATION_COLUMNS = (
 _ALERT_COLUMNS = "id, incident, service, severity, state, opened_wall, updated_wall, data"
 
 
-_dumps = dumps_text
-
-
 def _notification(r: tuple[Any, ...]) -> NotificationRow:
     return NotificationRow(
         id=r[0],
@@ -85,7 +82,7 @@ class SQLiteOutbox:
             alert.state,
             alert.opened_wall,
             alert.updated_wall,
-            _dumps(alert.data),
+            dumps_text(alert.data),
         )
 
         def write(conn: sqlite3.Connection) -> None:
@@ -126,7 +123,7 @@ class SQLiteOutbox:
                 n.due_wall,
                 n.created_wall,
                 n.last_detail,
-                _dumps(n.payload),
+                dumps_text(n.payload),
             )
             for n in rows
         ]

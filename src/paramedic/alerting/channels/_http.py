@@ -15,16 +15,10 @@ from email.utils import parsedate_to_datetime
 
 from paramedic.alerting.channels.base import DeliveryResult, one_line
 from paramedic.alerting.channels.http_pool import HttpConnectError, HttpError, HttpPool
-from paramedic.core.jsoncodec import dumps
 
-__all__ = ["classify", "encode_json", "parse_retry_after", "post_json"]
+__all__ = ["classify", "parse_retry_after", "post_json"]
 
 _TRANSIENT = frozenset({408, 425, 429})
-
-
-def encode_json(value: object) -> bytes:
-    """A request body: compact UTF-8 JSON."""
-    return dumps(value)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -16,10 +16,11 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from paramedic.alerting.channels._http import encode_json, post_json
+from paramedic.alerting.channels._http import post_json
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Now, utc_now
 from paramedic.alerting.channels.http_pool import HttpPool
 from paramedic.alerting.channels.pagerduty import SEVERITY
+from paramedic.core.jsoncodec import dumps
 
 __all__ = ["ALERTNAME", "AlertmanagerChannel", "label_name"]
 
@@ -86,7 +87,7 @@ class AlertmanagerChannel:
         return [alert]
 
     async def send(self, n: Notification) -> DeliveryResult:
-        body = encode_json(self.payload(n))
+        body = dumps(self.payload(n))
         return await post_json(
             self._http, self._url, body, label=f"alertmanager {self.name}", limit=self._timeout
         )

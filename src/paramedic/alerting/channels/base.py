@@ -69,6 +69,21 @@ class Notification:
     idempotency_key: str
     links: Mapping[str, str]
 
+    def as_data(self) -> dict[str, object]:
+        """Plain JSON-ready data: the outbox row's payload and the webhook body's core."""
+        return {
+            "id": self.id,
+            "alert_id": self.alert_id,
+            "action": self.action,
+            "severity": self.severity,
+            "title": self.title,
+            "body": self.body,
+            "fields": dict(self.fields),
+            "labels": dict(self.labels),
+            "links": dict(self.links),
+            "idempotency_key": self.idempotency_key,
+        }
+
     def ordered_fields(self) -> list[tuple[str, str]]:
         """The known fields first in reading order, then any extra ones by name."""
         known = [(label, self.fields[key]) for key, label in FIELD_ORDER if self.fields.get(key)]

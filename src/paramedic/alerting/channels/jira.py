@@ -22,9 +22,10 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import SecretStr
 
-from paramedic.alerting.channels._http import encode_json, post_json
+from paramedic.alerting.channels._http import post_json
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Severity
 from paramedic.alerting.channels.http_pool import HttpPool
+from paramedic.core.jsoncodec import dumps
 
 __all__ = ["DEFAULT_PRIORITIES", "JiraChannel", "adf"]
 
@@ -111,7 +112,7 @@ class JiraChannel:
         return await post_json(
             self._http,
             self._url,
-            encode_json(self.payload(n)),
+            dumps(self.payload(n)),
             label=f"jira {self.name}",
             limit=self._timeout,
             headers={"Accept": "application/json", "Authorization": _basic(self._email, token)},

@@ -18,9 +18,10 @@ import socket
 
 from pydantic import SecretStr
 
-from paramedic.alerting.channels._http import encode_json, post_json
+from paramedic.alerting.channels._http import post_json
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Now, utc_now
 from paramedic.alerting.channels.http_pool import HttpPool
+from paramedic.core.jsoncodec import dumps
 
 __all__ = ["EVENTS_URL", "SEVERITY", "PagerDutyChannel"]
 
@@ -82,7 +83,7 @@ class PagerDutyChannel:
         return event
 
     async def send(self, n: Notification) -> DeliveryResult:
-        body = encode_json(self.payload(n))
+        body = dumps(self.payload(n))
         return await post_json(
             self._http,
             self._url,

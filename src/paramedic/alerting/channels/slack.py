@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from paramedic.alerting.channels._http import encode_json, post_json
+from paramedic.alerting.channels._http import post_json
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Now, utc_now
 from paramedic.alerting.channels.http_pool import HttpPool
+from paramedic.core.jsoncodec import dumps
 
 __all__ = ["COLORS", "RESOLVED_COLOR", "SlackChannel"]
 
@@ -67,7 +68,7 @@ class SlackChannel:
         return {"text": text, "attachments": [attachment]}
 
     async def send(self, n: Notification) -> DeliveryResult:
-        body = encode_json(self.payload(n))
+        body = dumps(self.payload(n))
         url = self._url.get_secret_value()
         return await post_json(
             self._http,

@@ -19,9 +19,10 @@ from datetime import datetime
 
 from pydantic import SecretStr
 
-from paramedic.alerting.channels._http import encode_json, post_json
+from paramedic.alerting.channels._http import post_json
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Now, utc_now
 from paramedic.alerting.channels.http_pool import HttpPool
+from paramedic.core.jsoncodec import dumps
 
 __all__ = ["WebhookChannel", "sign"]
 
@@ -53,25 +54,12 @@ class WebhookChannel:
         self._now = now
 
     def payload(self, n: Notification, sent_at: datetime) -> dict[str, object]:
-        return {
-            "version": 1,
-            "id": n.id,
-            "alert_id": n.alert_id,
-            "action": n.action,
-            "severity": n.severity,
-            "title": n.title,
-            "body": n.body,
-            "fields": dict(n.fields),
-            "labels": dict(n.labels),
-            "links": dict(n.links),
-            "idempotency_key": n.idempotency_key,
-            "sent_at": sent_at.isoformat(),
-        }
+        return {"version": 1, **n.as_data(), "sent_at": sent_at.isoformat()}
 
     async def send(self, n: Notification) -> DeliveryResult:
         now = self._now()
         payload = self.payload(n, now)
-        body = encode_json(payload)
+        body = dumps(payload)
         secret = self._secret.get_secret_value()
         headers = {
             "X-Paramedic-Signature": sign(secret, body),
