@@ -274,6 +274,31 @@ async def test_json_round_trip(pools: Callable[..., HttpPool]) -> None:
     assert {"got": payload, "ua": "paramedic"} == json.loads(response.body)
 
 
+async def test_a_prepared_request_goes_out_as_built_once_per_send(
+    pools: Callable[..., HttpPool],
+) -> None:
+    """`prepare` does no I/O (the outbox builds while its commit syncs); each `send` is one
+    request with the prepared bytes."""
+    seen: list[tuple[str, bytes]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append((request.headers["Idempotency-Key"], await request.read()))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", record)
+    pool = pools()
+    async with aiohttp_server(app) as port:
+        prepared = pool.prepare(
+            "POST", f"http://127.0.0.1:{port}/hook", body=b"{}", headers={"Idempotency-Key": "k1"}
+        )
+        assert [] == seen
+        first = await pool.send(prepared, 2)
+        second = await pool.send(prepared, 2)
+    assert (200, 200) == (first.status, second.status)
+    assert [("k1", b"{}"), ("k1", b"{}")] == seen
+
+
 async def test_retry_after_is_readable(pools: Callable[..., HttpPool]) -> None:
     async def limited(request: web.Request) -> web.Response:
         return web.Response(status=429, headers={"Retry-After": "7"}, text="slow down")

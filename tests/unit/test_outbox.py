@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from paramedic.alerting.channels.base import DeliveryResult, Notification
 from paramedic.alerting.outbox import OutboxWorker, RetryPolicy, notification_row
 from paramedic.core.clock import SystemClock
+from paramedic.store.outbox import AlertRow, NotificationRow, OutboxStore
 from paramedic.store.sqlite import SQLiteStore
 
 
@@ -157,4 +159,93 @@ async def test_pending_rows_resume_after_a_restart_at_their_due_time(store: SQLi
     await run_until(second, done)
     [attempt] = await store.attempts_for("ntf_1")
     assert attempt.started_wall >= began + 0.04
+    assert ["key-ntf_1"] == channel.keys
+
+
+class Preparing(Scripted):
+    """A channel that builds its request ahead (`prepare`), logging what happens when."""
+
+    def __init__(self, name: str, *, broken: bool = False) -> None:
+        super().__init__(name, [])
+        self.log: list[str] = []
+        self.broken = broken
+
+    def prepare(self, n: Notification) -> Callable[[], Awaitable[DeliveryResult]]:
+        if self.broken:
+            raise ValueError("cannot build the request")
+        self.log.append(f"prepared {n.idempotency_key}")
+
+        async def send() -> DeliveryResult:
+            self.log.append(f"sent {n.idempotency_key}")
+            return DeliveryResult("delivered", "ok", status=200)
+
+        return send
+
+    async def send(self, n: Notification) -> DeliveryResult:
+        self.log.append(f"send {n.idempotency_key}")
+        return await super().send(n)
+
+
+class HeldCommit:
+    """The real store, with each enqueue's commit held back until the test lets it go."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+        self.waiting = asyncio.Event()
+        self.release = asyncio.Event()
+
+    def enqueue(self, rows: list[NotificationRow], *, alert: AlertRow | None = None) -> Any:
+        committed = self.store.enqueue(rows, alert=alert)
+
+        async def held() -> None:
+            self.waiting.set()
+            await self.release.wait()
+            await committed
+
+        return held()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+async def test_first_attempt_is_built_while_the_commit_syncs_and_sent_only_after(
+    store: SQLiteStore,
+) -> None:
+    clock = SystemClock()
+    held = HeldCommit(store)
+    channel = Preparing("hook")
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    worker = OutboxWorker(
+        cast(OutboxStore, held),
+        {"hook": channel},
+        clock,
+        on_result=lambda *a: done.set_result(None),
+    )
+    row = notification_row(
+        notification(), channel="hook", due_wall=clock.wall(), created_wall=clock.wall()
+    )
+    submitting = asyncio.create_task(worker.submit([row]))
+    await held.waiting.wait()
+    assert ["prepared key-ntf_1"] == channel.log  # built, not sent: the commit is pending
+    held.release.set()
+    await submitting
+    await run_until(worker, done)
+    assert ["prepared key-ntf_1", "sent key-ntf_1"] == channel.log
+    [attempt] = await store.attempts_for("ntf_1")
+    assert "delivered" == attempt.outcome
+
+
+async def test_a_channel_that_cannot_prepare_still_gets_its_attempt(store: SQLiteStore) -> None:
+    clock = SystemClock()
+    channel = Preparing("hook", broken=True)
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    worker = OutboxWorker(
+        store, {"hook": channel}, clock, on_result=lambda *a: done.set_result(None)
+    )
+    row = notification_row(
+        notification(), channel="hook", due_wall=clock.wall(), created_wall=clock.wall()
+    )
+    await worker.submit([row])
+    await run_until(worker, done)
+    assert ["send key-ntf_1"] == channel.log
     assert ["key-ntf_1"] == channel.keys

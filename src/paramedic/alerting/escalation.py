@@ -49,6 +49,16 @@ class EscalationStep:
 Notify = Callable[[Alert, EscalationStep], None]
 
 
+def _reason(step: EscalationStep, late: float = 0.0) -> str:
+    """Why a rung fired, for the page and the timeline."""
+    reason = f"+{step.after / 60:g} min, " + (
+        "still unresolved" if step.until == "resolve" else "no acknowledgement"
+    )
+    if late > 1.0:
+        reason += f" (fired {late:.0f} s late, after a restart)"
+    return reason
+
+
 @dataclass(frozen=True, slots=True)
 class EscalationPolicy:
     steps: tuple[EscalationStep, ...]
@@ -135,7 +145,19 @@ class EscalationEngine:
 
     def start(self, alert: Alert) -> None:
         """Begin escalating now; rungs due at +0 are notified before this returns."""
-        self.restore(alert, started_mono=self._clock.monotonic(), level=0, fired=())
+        now = self._clock.monotonic()
+        if alert.ack is not None:
+            self.restore(alert, started_mono=now, level=0, fired=())
+            return
+        state = self._new_state(alert, now)
+        # A fresh ladder (nothing fired, no ack, nothing paused) has each rung due at
+        # start + after, and the steps are sorted by `after`: fire the +0 rungs in order and
+        # set the one timer, without `_run`'s general reckoning (this is on the alert path).
+        for step in state.policy.steps:
+            if step.after > _EPS:
+                break
+            self._fire(state, step, _reason(step))
+        self._schedule(state, now)
 
     def restore(
         self,
@@ -153,6 +175,15 @@ class EscalationEngine:
         The acknowledgement, if any, travels on `alert.ack` (its `at_mono`/`expires_mono`
         on this clock). Rungs in `fired` never fire again; overdue rungs fire once, now.
         """
+        state = self._new_state(alert, started_mono)
+        state.fired.update(fired)
+        state.level = level
+        state.paused = paused_s
+        state.bound_fired = bound_fired
+        state.escalated_channels.update(escalated_channels or {})
+        self._run(state)
+
+    def _new_state(self, alert: Alert, started_mono: float) -> _State:
         if alert.id in self._alerts:
             msg = f"alert {alert.id} is already escalating"
             raise AlertingError(msg)
@@ -160,18 +191,8 @@ class EscalationEngine:
         if policy is None:
             msg = f"no escalation policy for severity {alert.severity}"
             raise AlertingError(msg)
-        state = _State(
-            alert=alert,
-            policy=policy,
-            started=started_mono,
-            fired=set(fired),
-            level=level,
-            paused=paused_s,
-            bound_fired=bound_fired,
-            escalated_channels=dict(escalated_channels or {}),
-        )
-        self._alerts[alert.id] = state
-        self._run(state)
+        state = self._alerts[alert.id] = _State(alert=alert, policy=policy, started=started_mono)
+        return state
 
     def restore_snapshot(self, alert: Alert, data: Mapping[str, Any]) -> None:
         """`restore` from one dict of `snapshot()`, with the alert as the store kept it."""
@@ -337,12 +358,7 @@ class EscalationEngine:
             key=lambda t: (t[0], t[1]),
         )
         for due, _, step in due_now:
-            reason = f"+{step.after / 60:g} min, " + (
-                "still unresolved" if step.until == "resolve" else "no acknowledgement"
-            )
-            if now - due > 1.0:
-                reason += f" (fired {now - due:.0f} s late, after a restart)"
-            self._fire(state, step, reason)
+            self._fire(state, step, _reason(step, late=now - due))
         self._schedule(state, now)
 
     def _schedule(self, state: _State, now: float) -> None:

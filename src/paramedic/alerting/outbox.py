@@ -20,7 +20,12 @@ from dataclasses import dataclass
 
 import structlog
 
-from paramedic.alerting.channels.base import Channel, DeliveryResult, Notification
+from paramedic.alerting.channels.base import (
+    Channel,
+    DeliveryResult,
+    Notification,
+    PreparedSend,
+)
 from paramedic.core.clock import Clock, TimerHandle
 from paramedic.core.slots import Slots
 from paramedic.store.outbox import (
@@ -128,14 +133,30 @@ class OutboxWorker:
         """
         if not rows and alert is None:
             return
-        await self._store.enqueue(rows, alert=alert)
+        committed = self._store.enqueue(rows, alert=alert)
         now_wall = self._clock.wall()
+        due = [row for row in rows if row.due_wall <= now_wall]
+        # The disk is syncing the rows: build their requests meanwhile, so that when the
+        # commit returns each first page is one write away. Nothing is sent before it.
+        sends = [self._prepare(row) for row in due]
+        await committed
+        for row, send in zip(due, sends, strict=True):
+            self._rows[row.id] = row
+            self._start(row, send)
         for row in rows:
-            if row.due_wall <= now_wall:
-                self._rows[row.id] = row
-                self._start(row)
-            else:
+            if row.due_wall > now_wall:
                 self._schedule(row)
+
+    def _prepare(self, row: NotificationRow) -> PreparedSend | None:
+        """The row's first attempt built ahead (see `Channel`), or None to build it then."""
+        prepare = getattr(self._channels.get(row.channel), "prepare", None)
+        if prepare is None:
+            return None
+        try:
+            send: PreparedSend = prepare(Notification(**row.payload))
+        except Exception:  # the attempt builds it again and records the failure
+            return None
+        return send
 
     async def cancel(self, alert_id: str, *, action: str, reason: str) -> int:
         """Cancel pending notifications of `action` for an alert (a trigger after the ack)."""
@@ -178,17 +199,17 @@ class OutboxWorker:
             for task in list(self._tasks):
                 task.cancel(msg="outbox stopping")
 
-    def _start(self, row: NotificationRow) -> None:
+    def _start(self, row: NotificationRow, send: PreparedSend | None = None) -> None:
         self._inflight.add(row.id)
-        task = asyncio.get_running_loop().create_task(self._attempt(row))
+        task = asyncio.get_running_loop().create_task(self._attempt(row, send))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _attempt(self, row: NotificationRow) -> None:
+    async def _attempt(self, row: NotificationRow, send: PreparedSend | None) -> None:
         number = row.attempts + 1
         try:
             async with self._slots:
-                result, took = await self._send(row)
+                result, took = await self._send(row, send)
             started_wall = self._clock.wall()
             status: NotificationStatus
             if result.outcome == "delivered":
@@ -233,15 +254,21 @@ class OutboxWorker:
         batch, self._finished, self._recording = self._finished, [], None
         await self._store.record_attempts(batch)
 
-    async def _send(self, row: NotificationRow) -> tuple[DeliveryResult, float]:
-        """One attempt through the row's channel, and how long it took."""
+    async def _send(
+        self, row: NotificationRow, send: PreparedSend | None
+    ) -> tuple[DeliveryResult, float]:
+        """One attempt through the row's channel (`send` if it was built ahead), and how
+        long it took."""
         channel = self._channels.get(row.channel)
         began = self._clock.monotonic()
         if channel is None:
             result = DeliveryResult("failed", f"no channel named {row.channel!r} is configured")
         else:
             try:
-                result = await channel.send(Notification(**row.payload))
+                if send is not None:
+                    result = await send()
+                else:
+                    result = await channel.send(Notification(**row.payload))
             except Exception as exc:  # a channel bug is a failed attempt, not a dead worker
                 log.exception("channel raised", channel=row.channel)
                 result = DeliveryResult("retry", f"channel raised {type(exc).__name__}: {exc}")

@@ -222,17 +222,7 @@ class AlertingService:
         self.alerts_total[alert.severity] += 1
         deliveries = self.router.route(alert.all_labels())
         self._routed[alert.id] = {d.receiver.partition(":")[0] for d in deliveries}
-        timeline: list[Any] = [
-            AlertRaised(
-                at=now,
-                service=alert.labels.get("service"),
-                alert_id=alert.id,
-                severity=alert.severity,
-                title=alert.title,
-                severity_reason=alert.severity_reason,
-                receivers=tuple(d.receiver for d in deliveries),
-            )
-        ]
+        timeline: list[Any] = []  # after AlertRaised, which is built once the rows are sent
         muted = self.muter.check(alert, now.wall)
         self.muter.opened(alert)
         rows: list[NotificationRow] = []
@@ -263,7 +253,16 @@ class AlertingService:
                 self._raising = None
         await self.outbox.submit(rows, alert=self._row(alert))
         # The timeline's account follows the commit, so the page does not queue behind it.
-        self._record(timeline)
+        raised = AlertRaised(
+            at=now,
+            service=alert.labels.get("service"),
+            alert_id=alert.id,
+            severity=alert.severity,
+            title=alert.title,
+            severity_reason=alert.severity_reason,
+            receivers=tuple(d.receiver for d in deliveries),
+        )
+        self._record([raised, *timeline])
         return alert
 
     async def test_page(self, severity: str, *, channel: str | None, by: str) -> Alert:

@@ -6,6 +6,7 @@ only deliver notifications depend on `OutboxStore` alone.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -73,9 +74,15 @@ class OutboxStore(Protocol):
 
     async def get_alert(self, alert_id: str) -> AlertRow | None: ...
 
-    async def enqueue(self, rows: list[NotificationRow], *, alert: AlertRow | None = None) -> None:
+    def enqueue(
+        self, rows: list[NotificationRow], *, alert: AlertRow | None = None
+    ) -> Awaitable[None]:
         """Commit notifications (status pending) before anything tries to send them; with
-        `alert`, the alert row in the same transaction (one fsync before the first send)."""
+        `alert`, the alert row in the same transaction (one fsync before the first send).
+
+        The write is handed over when this is called and the result awaits the commit, so a
+        caller can do other work (build the requests) while the disk syncs.
+        """
         ...
 
     async def pending_notifications(self) -> list[NotificationRow]:

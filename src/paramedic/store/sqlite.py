@@ -126,13 +126,17 @@ class SQLiteStore(SQLiteOutbox):
         await self._submit(touch)
 
     async def _submit(self, job: _Job) -> Any:
+        return await self._hand_over(job)
+
+    def _hand_over(self, job: _Job) -> asyncio.Future[Any]:
+        """Queue `job` for the writer now; the future settles after its commit."""
         if self._writer is None or not self._writer.is_alive():
             msg = f"store {self._path} is not open"
             raise StoreError(msg)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
         self._jobs.put((job, (loop, fut)))
-        return await fut
+        return fut
 
     # -- reads -----------------------------------------------------------------------------
 

@@ -61,6 +61,9 @@ class SQLiteOutbox:
     async def _submit(self, job: Any) -> Any:  # provided by SQLiteStore
         raise NotImplementedError
 
+    def _hand_over(self, job: Any) -> asyncio.Future[Any]:  # provided by SQLiteStore
+        raise NotImplementedError
+
     def _read(self, sql: str, args: list[Any]) -> list[tuple[Any, ...]]:  # provided
         raise NotImplementedError
 
@@ -108,7 +111,9 @@ class SQLiteOutbox:
 
     # -- notifications -------------------------------------------------------------------------
 
-    async def enqueue(self, rows: list[NotificationRow], *, alert: AlertRow | None = None) -> None:
+    def enqueue(
+        self, rows: list[NotificationRow], *, alert: AlertRow | None = None
+    ) -> asyncio.Future[None]:
         write_alert = self._alert_writer(alert) if alert is not None else None
         values = [
             (
@@ -137,7 +142,7 @@ class SQLiteOutbox:
                 values,
             )
 
-        await self._submit(write)
+        return self._hand_over(write)
 
     async def pending_notifications(self) -> list[NotificationRow]:
         sql = (

@@ -16,7 +16,7 @@ from email.utils import parsedate_to_datetime
 from paramedic.alerting.channels.base import DeliveryResult, one_line
 from paramedic.alerting.channels.http_pool import HttpConnectError, HttpError, HttpPool
 
-__all__ = ["classify", "parse_retry_after", "post_json"]
+__all__ = ["JsonPost", "classify", "parse_retry_after", "post_json"]
 
 _TRANSIENT = frozenset({408, 425, 429})
 
@@ -54,6 +54,50 @@ def _mask(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
+class JsonPost:
+    """One POST of `body` (already-encoded JSON, so a signature can cover the exact bytes
+    sent), built ahead of its send; calling it sends it once and classifies the answer.
+
+    `label` names the target in details instead of the URL, which may itself be a secret.
+    """
+
+    __slots__ = ("_http", "_label", "_limit", "_request", "_secrets")
+
+    def __init__(
+        self,
+        http: HttpPool,
+        url: str,
+        body: bytes,
+        *,
+        label: str,
+        limit: float,
+        headers: Mapping[str, str] | None = None,
+        secrets: Sequence[str] = (),
+    ) -> None:
+        sent_headers = {"Content-Type": "application/json", **(headers or {})}
+        self._http = http
+        self._request = http.prepare("POST", url, body=body, headers=sent_headers)
+        self._label = label
+        self._limit = limit
+        self._secrets = secrets
+
+    async def __call__(self) -> DeliveryResult:
+        label, limit, secrets = self._label, self._limit, self._secrets
+        try:
+            response = await self._http.send(self._request, limit)
+        except TimeoutError:
+            return DeliveryResult("retry", f"{label}: no answer within {limit:g}s")
+        except HttpConnectError as exc:
+            return DeliveryResult("retry", f"{label}: cannot connect ({exc.reason})")
+        except HttpError as exc:
+            # The pool's messages name host:port only, never the path that may hold a token.
+            return DeliveryResult("retry", one_line(_mask(f"{label}: {exc}", secrets)))
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        text = response.body.decode("utf-8", errors="replace")
+        detail = one_line(_mask(f"{label}: HTTP {response.status} {text}", secrets))
+        return classify(response.status, retry_after, detail)
+
+
 async def post_json(
     http: HttpPool,
     url: str,
@@ -64,21 +108,6 @@ async def post_json(
     headers: Mapping[str, str] | None = None,
     secrets: Sequence[str] = (),
 ) -> DeliveryResult:
-    """POST `body` (already-encoded JSON, so a signature can cover the exact bytes sent).
-
-    `label` names the target in details instead of the URL, which may itself be a secret.
-    """
-    sent_headers = {"Content-Type": "application/json", **(headers or {})}
-    try:
-        response = await http.request("POST", url, body=body, headers=sent_headers, timeout=limit)
-    except TimeoutError:
-        return DeliveryResult("retry", f"{label}: no answer within {limit:g}s")
-    except HttpConnectError as exc:
-        return DeliveryResult("retry", f"{label}: cannot connect ({exc.reason})")
-    except HttpError as exc:
-        # The pool's messages name host:port only, never the path that may hold a token.
-        return DeliveryResult("retry", one_line(_mask(f"{label}: {exc}", secrets)))
-    retry_after = parse_retry_after(response.headers.get("retry-after"))
-    text = response.body.decode("utf-8", errors="replace")
-    detail = one_line(_mask(f"{label}: HTTP {response.status} {text}", secrets))
-    return classify(response.status, retry_after, detail)
+    """Build and send a `JsonPost` at once."""
+    post = JsonPost(http, url, body, label=label, limit=limit, headers=headers, secrets=secrets)
+    return await post()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from paramedic.alerting.channels._http import post_json
+from paramedic.alerting.channels._http import JsonPost
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Now, utc_now
 from paramedic.alerting.channels.http_pool import HttpPool
 from paramedic.alerting.channels.pagerduty import SEVERITY
@@ -86,11 +86,14 @@ class AlertmanagerChannel:
             alert["generatorURL"] = generator
         return [alert]
 
-    async def send(self, n: Notification) -> DeliveryResult:
+    def prepare(self, n: Notification) -> JsonPost:
         body = dumps(self.payload(n))
-        return await post_json(
+        return JsonPost(
             self._http, self._url, body, label=f"alertmanager {self.name}", limit=self._timeout
         )
+
+    async def send(self, n: Notification) -> DeliveryResult:
+        return await self.prepare(n)()
 
     async def close(self) -> None:
         """The pool is shared and owned by whoever built the channels."""

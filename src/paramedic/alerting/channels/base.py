@@ -8,7 +8,7 @@ it cannot help). The rendered text arrives ready-made, so every channel says the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol
@@ -23,6 +23,7 @@ __all__ = [
     "Notification",
     "Now",
     "Outcome",
+    "PreparedSend",
     "Severity",
     "one_line",
     "utc_now",
@@ -103,7 +104,13 @@ class DeliveryResult:
 
 
 class Channel(Protocol):
-    """A destination for notifications: one attempt per call, never raising for delivery."""
+    """A destination for notifications: one attempt per call, never raising for delivery.
+
+    A channel may also offer `prepare(n) -> PreparedSend`: everything `send` does short of
+    the network (payload, encoding, signature, request bytes), so the outbox can build the
+    first attempt while the notification's commit syncs to disk and send it the moment the
+    commit returns. `send(n)` must mean `prepare(n)()` for such a channel.
+    """
 
     name: str
     kind: str
@@ -111,3 +118,6 @@ class Channel(Protocol):
     async def send(self, n: Notification) -> DeliveryResult: ...
 
     async def close(self) -> None: ...
+
+
+PreparedSend = Callable[[], Awaitable[DeliveryResult]]

@@ -22,12 +22,19 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import NoReturn, cast
+from typing import NamedTuple, NoReturn, cast
 from urllib.parse import quote, urlsplit
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
-__all__ = ["HttpConnectError", "HttpError", "HttpPool", "HttpProtocolError", "HttpResponse"]
+__all__ = [
+    "HttpConnectError",
+    "HttpError",
+    "HttpPool",
+    "HttpProtocolError",
+    "HttpResponse",
+    "PreparedRequest",
+]
 
 _MAX_HEAD = 64 * 1024  # response status line + headers; llhttp itself has no limit
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token: methods, header names
@@ -35,6 +42,15 @@ _BAD_VALUE = re.compile(r"[\r\n\0]")
 _TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"  # keep reserved characters and existing %-escapes
 
 _Key = tuple[str, str, int]  # (scheme, host, port)
+
+
+class PreparedRequest(NamedTuple):
+    """A request's bytes and where they go, built by `HttpPool.prepare`."""
+
+    key: _Key
+    where: str  # host:port, for error messages (never the path, which may hold a token)
+    data: bytes
+    head: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,15 +370,36 @@ class HttpPool:
     ) -> HttpResponse:
         """Send one request and read the whole response; `timeout` bounds everything, from
         waiting for a free connection to the last body byte, and raises `TimeoutError`."""
+        return await self.send(self.prepare(method, url, body=body, headers=headers), timeout)
+
+    def prepare(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+    ) -> PreparedRequest:
+        """Parse, check and encode a request without touching the network, so a caller can
+        build it while it waits for something else (the outbox: while its commit syncs)."""
         key, host_header, target, where = _parse_url(url)
         data = _build(method, target, host_header, self._user_agent, headers, body)
+        return PreparedRequest(key, where, data, method == "HEAD")
+
+    async def send(
+        self,
+        request: PreparedRequest,
+        timeout: float,  # noqa: ASYNC109 - one bound for the whole request, slot wait included
+    ) -> HttpResponse:
+        """`request` (see `prepare`) on a pooled connection; `timeout` as in `request`."""
+        key, where, data, head = request
         async with asyncio.timeout(timeout):
             fresh = False
             while True:
                 conn, reused = await self._acquire(key, where, fresh)
                 ok = False
                 try:
-                    response = await conn.send(data, method == "HEAD")
+                    response = await conn.send(data, head)
                     ok = True
                     return response
                 except _NoResponse:

@@ -18,7 +18,7 @@ import socket
 
 from pydantic import SecretStr
 
-from paramedic.alerting.channels._http import post_json
+from paramedic.alerting.channels._http import JsonPost
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Now, utc_now
 from paramedic.alerting.channels.http_pool import HttpPool
 from paramedic.core.jsoncodec import dumps
@@ -82,16 +82,18 @@ class PagerDutyChannel:
             event["client_url"] = dashboard
         return event
 
-    async def send(self, n: Notification) -> DeliveryResult:
-        body = dumps(self.payload(n))
-        return await post_json(
+    def prepare(self, n: Notification) -> JsonPost:
+        return JsonPost(
             self._http,
             self._url,
-            body,
+            dumps(self.payload(n)),
             label=f"pagerduty {self.name}",
             limit=self._timeout,
             secrets=(self._key.get_secret_value(),),
         )
+
+    async def send(self, n: Notification) -> DeliveryResult:
+        return await self.prepare(n)()
 
     async def close(self) -> None:
         """The pool is shared and owned by whoever built the channels."""

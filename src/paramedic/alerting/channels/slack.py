@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from paramedic.alerting.channels._http import post_json
+from paramedic.alerting.channels._http import JsonPost
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Now, utc_now
 from paramedic.alerting.channels.http_pool import HttpPool
 from paramedic.core.jsoncodec import dumps
@@ -67,17 +67,19 @@ class SlackChannel:
             attachment["title_link"] = link
         return {"text": text, "attachments": [attachment]}
 
-    async def send(self, n: Notification) -> DeliveryResult:
-        body = dumps(self.payload(n))
+    def prepare(self, n: Notification) -> JsonPost:
         url = self._url.get_secret_value()
-        return await post_json(
+        return JsonPost(
             self._http,
             url,
-            body,
+            dumps(self.payload(n)),
             label=f"slack {self.name}",
             limit=self._timeout,
             secrets=(url, *_tokens(url)),
         )
+
+    async def send(self, n: Notification) -> DeliveryResult:
+        return await self.prepare(n)()
 
     async def close(self) -> None:
         """The pool is shared and owned by whoever built the channels."""

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from pydantic import SecretStr
 
-from paramedic.alerting.channels._http import post_json
+from paramedic.alerting.channels._http import JsonPost
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Now, utc_now
 from paramedic.alerting.channels.http_pool import HttpPool
 from paramedic.core.jsoncodec import dumps
@@ -56,17 +56,17 @@ class WebhookChannel:
     def payload(self, n: Notification, sent_at: datetime) -> dict[str, object]:
         return {"version": 1, **n.as_data(), "sent_at": sent_at.isoformat()}
 
-    async def send(self, n: Notification) -> DeliveryResult:
+    def prepare(self, n: Notification) -> JsonPost:
+        """`sent_at` is when the request is built: at most one commit before it goes out."""
         now = self._now()
-        payload = self.payload(n, now)
-        body = dumps(payload)
+        body = dumps(self.payload(n, now))
         secret = self._secret.get_secret_value()
         headers = {
             "X-Paramedic-Signature": sign(secret, body),
             "X-Paramedic-Timestamp": str(int(now.timestamp())),
             "Idempotency-Key": n.idempotency_key,
         }
-        return await post_json(
+        return JsonPost(
             self._http,
             self._url,
             body,
@@ -75,6 +75,9 @@ class WebhookChannel:
             headers=headers,
             secrets=(secret,),
         )
+
+    async def send(self, n: Notification) -> DeliveryResult:
+        return await self.prepare(n)()
 
     async def close(self) -> None:
         """The pool is shared and owned by whoever built the channels."""
