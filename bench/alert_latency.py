@@ -31,7 +31,7 @@ Alertmanager's peak RSS (kernel VmHWM of its pid, cross-checked by psutil sampli
 /proc/self/clear_refs before paramedic's pieces are built) while paramedic runs.
 
 Usage: python bench/alert_latency.py [--trials N] [--alerts N] [--inflight N] [--deadline S]
-[--synchronous full|normal] [--loop uvloop|asyncio] [--alertmanager PATH]
+[--synchronous full|normal] [--store-dir DIR] [--loop uvloop|asyncio] [--alertmanager PATH]
 """
 
 from __future__ import annotations
@@ -119,6 +119,18 @@ except ImportError:
 
 
 RECEIPT_EVERY = 100  # --alerts must be a multiple of this
+
+
+def fs_type(path: Path) -> str:
+    """The filesystem under `path` (the longest mount point that holds it)."""
+    best, kind = "", "?"
+    for line in Path("/proc/mounts").read_text().splitlines():
+        _dev, mount, fstype, *_ = line.split()
+        where = str(path.resolve())
+        inside = where == mount or where.startswith(mount.rstrip("/") + "/")
+        if inside and len(mount) > len(best):
+            best, kind = mount, fstype
+    return kind
 
 
 def free_port() -> int:
@@ -354,7 +366,8 @@ async def bench(args: argparse.Namespace) -> None:
             # paramedic, built in this process after the peak RSS counter is reset
             Path("/proc/self/clear_refs").write_text("5")  # noqa: ASYNC240 (procfs, no disk)
             pm_base_rss = rss_mb()
-            store = SQLiteStore(tmp / "p.db", synchronous=args.synchronous)
+            store_dir = Path(args.store_dir) if args.store_dir else tmp
+            store = SQLiteStore(store_dir / f"bench-{os.getpid()}.db", synchronous=args.synchronous)
             await store.open()
             bus = EventBus(store)
             recorder = OrderedRecorder(bus)
@@ -477,6 +490,9 @@ async def bench(args: argparse.Namespace) -> None:
             await asyncio.gather(*tasks, return_exceptions=True)
             await pm_http.close()
             await store.close()
+            if args.store_dir:  # the temp dir cleans itself; a given dir keeps only its own
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{store.path}{suffix}").unlink(missing_ok=True)  # noqa: ASYNC240 (all closed)
 
     am_med, pm_med = statistics.median(am_lat), statistics.median(pm_lat)
     am_p99, pm_p99 = pct(am_lat, 0.99), pct(pm_lat, 0.99)
@@ -516,6 +532,7 @@ async def bench(args: argparse.Namespace) -> None:
     print(f"alertmanager: {args.version} ({binary})")
     print(
         f"python {sys.version.split()[0]}, loop {args.loop}, sqlite synchronous={args.synchronous},"
+        f" store on {fs_type(store_dir)} ({store_dir}),"
         f" load {load[0]:.2f} {load[1]:.2f}, {os.cpu_count()} CPUs; trials {args.trials},"
         f" throughput alerts {n}, in flight {args.inflight}"
     )
@@ -552,6 +569,12 @@ def main() -> None:
         "--deadline", type=float, default=60.0, help="seconds each side gets for --alerts"
     )
     parser.add_argument("--synchronous", choices=("full", "normal"), default="full")
+    parser.add_argument(
+        "--store-dir",
+        default=None,
+        help="where paramedic's SQLite store lives (default: the temp dir); e.g. /dev/shm to"
+        " take the disk's fsync out and compare the pipelines alone",
+    )
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     parser.add_argument("--alertmanager", default=None, help="path of the binary")
     args = parser.parse_args()
