@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -98,3 +99,19 @@ def test_wall_time_in_a_display_zone() -> None:
     """`tz` changes only how the time is shown."""
     text = AlertRenderer(tz="America/New_York").render(seed_alert())
     assert "When: 2025-11-25 05:15:23 EST" in text
+
+
+@pytest.mark.parametrize("tz", ["UTC", "America/New_York"])
+def test_each_alert_shows_its_own_second(tz: str) -> None:
+    """The renderer formats a second once for a burst; a new second is never shown stale."""
+    r = AlertRenderer(tz=tz)
+    base = datetime(2025, 11, 25, 10, 15, 23, tzinfo=UTC).timestamp()
+    shown = [
+        r.render(replace(seed_alert(), when_wall=base + offset)).split("When: ")[1].split("\n")[0]
+        for offset in (0.2, 0.9, 1.1, 0.0, 3600.5)
+    ]
+    if tz == "UTC":
+        expected = ["10:15:23", "10:15:23", "10:15:24", "10:15:23", "11:15:23"]
+    else:
+        expected = ["05:15:23", "05:15:23", "05:15:24", "05:15:23", "06:15:23"]
+    assert expected == [s.split(" ")[1] for s in shown]
