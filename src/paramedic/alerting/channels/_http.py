@@ -1,4 +1,4 @@
-"""One POST with the house rules for outcomes, shared by every HTTP channel.
+"""One POST with the house rules for outcomes, shared by every HTTP channel (`JsonPost`).
 
 The rules follow what the providers document: 2xx is accepted; 408, 425, 429 and 5xx are
 transient (retry, honouring `Retry-After` in seconds or as an HTTP-date); any other 4xx means
@@ -16,7 +16,7 @@ from email.utils import parsedate_to_datetime
 from paramedic.alerting.channels.base import DeliveryResult, one_line
 from paramedic.alerting.channels.http_pool import HttpConnectError, HttpError, HttpPool
 
-__all__ = ["JsonPost", "classify", "parse_retry_after", "post_json"]
+__all__ = ["JsonPost", "classify", "parse_retry_after"]
 
 _TRANSIENT = frozenset({408, 425, 429})
 
@@ -96,18 +96,3 @@ class JsonPost:
         text = response.body.decode("utf-8", errors="replace")
         detail = one_line(_mask(f"{label}: HTTP {response.status} {text}", secrets))
         return classify(response.status, retry_after, detail)
-
-
-async def post_json(
-    http: HttpPool,
-    url: str,
-    body: bytes,
-    *,
-    label: str,
-    limit: float,
-    headers: Mapping[str, str] | None = None,
-    secrets: Sequence[str] = (),
-) -> DeliveryResult:
-    """Build and send a `JsonPost` at once."""
-    post = JsonPost(http, url, body, label=label, limit=limit, headers=headers, secrets=secrets)
-    return await post()

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import SecretStr
 
-from paramedic.alerting.channels._http import post_json
+from paramedic.alerting.channels._http import JsonPost
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Severity
 from paramedic.alerting.channels.http_pool import HttpPool
 from paramedic.core.jsoncodec import dumps
@@ -109,7 +109,7 @@ class JiraChannel:
         if n.action != "trigger":
             return DeliveryResult("delivered", f"jira {self.name}: {n.action} needs no ticket")
         token = self._token.get_secret_value()
-        return await post_json(
+        post = JsonPost(
             self._http,
             self._url,
             dumps(self.payload(n)),
@@ -118,6 +118,7 @@ class JiraChannel:
             headers={"Accept": "application/json", "Authorization": _basic(self._email, token)},
             secrets=(token,),
         )
+        return await post()
 
     async def close(self) -> None:
         """The pool is shared and owned by whoever built the channels."""
