@@ -158,7 +158,9 @@ class RateLimiter:
         self._held: dict[str, list[Alert]] = {}
 
     def _recent(self, receiver: str, now: float) -> deque[float]:
-        sent = self._sent.setdefault(receiver, deque())
+        sent = self._sent.get(receiver)
+        if sent is None:  # not setdefault: that builds a deque on every call to throw away
+            sent = self._sent[receiver] = deque()
         while sent and sent[0] <= now - self._window:
             sent.popleft()
         return sent
