@@ -222,7 +222,7 @@ class AlertingService:
         self.alerts_total[alert.severity] += 1
         deliveries = self.router.route(alert.all_labels())
         self._routed[alert.id] = {d.receiver.partition(":")[0] for d in deliveries}
-        timeline: list[Any] = []  # after AlertRaised, which is built once the rows are sent
+        timeline: list[Any] = []  # follows AlertRaised, which is built after the commit
         muted = self.muter.check(alert, now.wall)
         self.muter.opened(alert)
         rows: list[NotificationRow] = []
