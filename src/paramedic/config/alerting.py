@@ -37,12 +37,11 @@ from __future__ import annotations
 from datetime import datetime, time
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from paramedic.alerting.model import Matcher, Severity
-from paramedic.config.types import Duration, StrictModel
+from paramedic.config.types import Duration, StrictModel, TimeZoneName, repeated
 
 __all__ = [
     "AlertingConfig",
@@ -123,9 +122,7 @@ class EscalationPolicyConfig(StrictModel):
     @field_validator("steps")
     @classmethod
     def _unique(cls, steps: list[EscalationStepConfig]) -> list[EscalationStepConfig]:
-        names = [s.name for s in steps]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
+        if dupes := repeated(s.name for s in steps):
             msg = f"step names must be unique (they are kept across restarts): {dupes}"
             raise ValueError(msg)
         return steps
@@ -250,21 +247,11 @@ class OnceWindow(StrictModel):
 class MaintenanceWindowConfig(StrictModel):
     name: str = Field(min_length=1)
     matchers: list[str] = []
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     weekly: WeeklyWindow | None = None
     once: OnceWindow | None = None
 
     _check = field_validator("matchers")(_matchers)
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            msg = f"unknown time zone {value!r}; use an IANA name such as Europe/London"
-            raise ValueError(msg) from None
-        return value
 
     @model_validator(mode="after")
     def _one_kind(self) -> MaintenanceWindowConfig:

@@ -16,13 +16,13 @@ Shape (each channel names exactly one kind)::
 
 Secrets (keys, tokens, URLs that embed tokens) are given only as `<name>_env` or `<name>_file`
 and resolved at load into `SecretStr`, so the file can be committed and no repr or error shows
-one. This mirrors `config.model._SecretRef`, repeated so that `model` can import this module.
+one (`config.types.SecretRef`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
 
@@ -30,14 +30,13 @@ from pydantic import (
     AfterValidator,
     ConfigDict,
     Field,
-    PrivateAttr,
     SecretStr,
     TypeAdapter,
     ValidationInfo,
     model_validator,
 )
 
-from paramedic.config.types import Duration, StrictModel, read_secret
+from paramedic.config.types import Duration, SecretRef, StrictModel, check_name
 
 __all__ = [
     "CHANNEL_KINDS",
@@ -55,17 +54,6 @@ __all__ = [
 ]
 
 CHANNEL_KINDS = ("webhook", "slack", "pagerduty", "alertmanager", "jira", "email", "apprise", "log")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-
-
-def _channel_name(name: str) -> str:
-    if not _NAME.match(name):
-        msg = (
-            f"channel name {name!r} must be 1-64 characters of a-z, 0-9, '_', '.', '-',"
-            " starting with a letter or digit"
-        )
-        raise ValueError(msg)
-    return name
 
 
 def _http_url(value: str) -> str:
@@ -78,12 +66,11 @@ def _http_url(value: str) -> str:
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
-class _Kind(StrictModel):
+class _Kind(SecretRef):
     """Every channel kind: strict keys, a per-attempt timeout, and inputs kept out of errors."""
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
     _ref: ClassVar[str] = ""  # base name of the kind's secret reference; "" when none
-    _secret: SecretStr | None = PrivateAttr(default=None)
 
     timeout: Annotated[Duration, Field(gt=0)] = 5.0
 
@@ -105,16 +92,6 @@ class _Kind(StrictModel):
 
     def _needs_secret(self) -> bool:
         return True
-
-    def _resolve(
-        self, name: str, env_name: str | None, file: Path | None, info: ValidationInfo
-    ) -> None:
-        self._secret = read_secret(name, env_name, file, info.context)
-
-    @property
-    def secret(self) -> SecretStr:
-        assert self._secret is not None, "validated config always resolves its secrets"
-        return self._secret
 
 
 class WebhookConfig(_Kind):
@@ -246,7 +223,7 @@ class ChannelConfig(StrictModel):
         return next(k for k in CHANNEL_KINDS if getattr(self, k) is not None)
 
 
-ChannelName = Annotated[str, AfterValidator(_channel_name)]
+ChannelName = Annotated[str, AfterValidator(partial(check_name, "channel"))]
 Channels = dict[ChannelName, ChannelConfig]
 """The top-level `channels:` mapping, name -> channel."""
 

@@ -8,14 +8,13 @@ ignored line that leaves a default in force. Secrets appear only as references (
 from __future__ import annotations
 
 import ipaddress
-import re
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
     Field,
-    PrivateAttr,
     SecretStr,
     ValidationInfo,
     field_validator,
@@ -30,7 +29,16 @@ from paramedic.config.recovery_plan import RecoveryPlan
 from paramedic.config.recovery_policy import RecoveryPolicy
 from paramedic.config.resources import ResourcesConfig
 from paramedic.config.selfwatch import SelfWatchConfig
-from paramedic.config.types import Argv, Duration, StrictModel, host_port, read_secret
+from paramedic.config.types import (
+    Argv,
+    Duration,
+    PositiveDuration,
+    SecretRef,
+    StrictModel,
+    check_name,
+    host_port,
+    repeated,
+)
 
 __all__ = [
     "ApiConfig",
@@ -45,40 +53,11 @@ __all__ = [
     "StoreConfig",
 ]
 
-SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 Role = Literal["viewer", "operator", "admin"]
+ServiceName = Annotated[str, AfterValidator(partial(check_name, "service"))]
 
 
-def _service_name(name: str) -> str:
-    if not SERVICE_NAME.match(name):
-        msg = (
-            f"service name {name!r} must be 1-64 characters of a-z, 0-9, '_', '.', '-',"
-            " starting with a letter or digit"
-        )
-        raise ValueError(msg)
-    return name
-
-
-ServiceName = Annotated[str, AfterValidator(_service_name)]
-
-
-class _SecretRef(StrictModel):
-    """Mixin logic for a secret given by `<name>_env` or `<name>_file`, exactly one."""
-
-    _secret: SecretStr | None = PrivateAttr(default=None)
-
-    def _resolve(
-        self, name: str, env_name: str | None, file: Path | None, info: ValidationInfo
-    ) -> None:
-        self._secret = read_secret(name, env_name, file, info.context)
-
-    @property
-    def secret(self) -> SecretStr:
-        assert self._secret is not None, "validated config always resolves its secrets"
-        return self._secret
-
-
-class ApiToken(_SecretRef):
+class ApiToken(SecretRef):
     """A bearer token and the role it grants. The value comes from the environment or a file."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -124,9 +103,7 @@ class ApiConfig(StrictModel):
 
     @model_validator(mode="after")
     def _unique_names(self) -> ApiConfig:
-        names = [t.name for t in self.tokens]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
+        if dupes := repeated(t.name for t in self.tokens):
             msg = f"token names must be unique; repeated: {', '.join(dupes)}"
             raise ValueError(msg)
         return self
@@ -145,7 +122,7 @@ class LogConfig(StrictModel):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
-class HeartbeatListener(_SecretRef):
+class HeartbeatListener(SecretRef):
     """The UDP endpoint services send heartbeats to, and the key shared by all services."""
 
     listen: str = "127.0.0.1:9999"
@@ -189,10 +166,10 @@ class HeartbeatListener(_SecretRef):
         return host_port(self.listen)[1]
 
 
-class HeartbeatConfig(_SecretRef):
+class HeartbeatConfig(SecretRef):
     """How a service heartbeats, and when its silence counts as a failure."""
 
-    interval: Duration = 0.1
+    interval: PositiveDuration = 0.1
     timeout: Duration = 0.3
     detector: Literal["timeout", "phi"] = "timeout"
     phi_threshold: float = Field(default=8.0, gt=0, le=50)
@@ -202,14 +179,6 @@ class HeartbeatConfig(_SecretRef):
     key_env: str | None = None
     key_file: Path | None = None
     key_id: int = Field(default=0, ge=0, le=255)
-
-    @field_validator("interval")
-    @classmethod
-    def _interval(cls, value: float) -> float:
-        if value <= 0:
-            msg = "must be greater than 0"
-            raise ValueError(msg)
-        return value
 
     @field_validator("timeout")
     @classmethod
@@ -292,17 +261,9 @@ class HealthConfig(HealthReading):
 
     down_after: int = Field(default=1, ge=1, le=100)
     up_after: int = Field(default=3, ge=1, le=100)
-    evaluate_every: Duration = 1.0
+    evaluate_every: PositiveDuration = 1.0
     flap_window: Duration = 120.0
     flap_changes: int = Field(default=6, ge=2, le=100)
-
-    @field_validator("evaluate_every")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            msg = "must be greater than 0"
-            raise ValueError(msg)
-        return value
 
 
 class ServiceConfig(StrictModel):

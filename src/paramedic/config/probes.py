@@ -16,7 +16,6 @@ JSON points to when it reports `false`.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -24,7 +23,15 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from paramedic.config.durations import format_duration
-from paramedic.config.types import Argv, Duration, StrictModel
+from paramedic.config.types import (
+    Argv,
+    Duration,
+    PositiveDuration,
+    StrictModel,
+    check_name,
+    one_of,
+    repeated,
+)
 from paramedic.core.failures import FailureKind
 
 __all__ = [
@@ -40,7 +47,6 @@ __all__ = [
 
 ProbeRole = Literal["liveness", "readiness", "startup"]
 ACTION_KEYS: tuple[str, ...] = ("http", "tcp", "command")
-_PROBE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
 class HttpAction(StrictModel):
@@ -110,8 +116,8 @@ class ProbeConfig(StrictModel):
     tcp: TcpAction | None = None
     command: CommandAction | None = None
     initial_delay: Duration = 0.0
-    period: Duration = 1.0
-    timeout: Duration = 0.5
+    period: PositiveDuration = 1.0
+    timeout: PositiveDuration = 0.5
     success_threshold: int = Field(default=1, ge=1)
     failure_threshold: int = Field(default=3, ge=1)
 
@@ -119,13 +125,10 @@ class ProbeConfig(StrictModel):
     @classmethod
     def _one_action(cls, data: Any) -> Any:
         """Pick the action by which key is present, and derive a default name from it."""
+        data = one_of(data, ACTION_KEYS, "probe action")
         if not isinstance(data, dict):
             return data
         given = [key for key in ACTION_KEYS if data.get(key) is not None]
-        if len(given) != 1:
-            got = " and ".join(given) if given else "none"
-            msg = f"give exactly one probe action of http, tcp or command; got {got}"
-            raise ValueError(msg)
         if data.get("name") is None and isinstance(data.get("role"), str):
             data = {**data, "name": f"{data['role']}-{given[0]}"}
         return data
@@ -133,28 +136,11 @@ class ProbeConfig(StrictModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _PROBE_NAME.match(value):
-            msg = (
-                f"probe name {value!r} must be 1-64 characters of a-z, 0-9, '_', '.', '-',"
-                " starting with a letter or digit"
-            )
-            raise ValueError(msg)
-        return value
-
-    @field_validator("period")
-    @classmethod
-    def _period(cls, value: float) -> float:
-        if value <= 0:
-            msg = "must be greater than 0"
-            raise ValueError(msg)
-        return value
+        return check_name("probe", value)
 
     @field_validator("timeout")
     @classmethod
     def _timeout(cls, value: float, info: ValidationInfo) -> float:
-        if value <= 0:
-            msg = "must be greater than 0"
-            raise ValueError(msg)
         period = info.data.get("period")
         if period is not None and value > period:
             msg = (
@@ -183,9 +169,7 @@ class ProbeConfig(StrictModel):
 
 
 def _unique(probes: list[ProbeConfig]) -> list[ProbeConfig]:
-    names = [p.name for p in probes]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
+    if dupes := repeated(p.name for p in probes):
         msg = (
             f"probe names must be unique per service; repeated: {', '.join(dupes)}"
             " (give each probe a `name:`)"

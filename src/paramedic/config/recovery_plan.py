@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from paramedic.config.probes import CommandAction, TcpAction
-from paramedic.config.types import Duration, StrictModel
+from paramedic.config.types import Duration, StrictModel, one_of, repeated
 
 # fmt: off
 __all__ = [
@@ -67,18 +67,6 @@ _ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")  # read by people: "Restore orders"
 
 
-def _one_of(data: Any, keys: tuple[str, ...], what: str) -> Any:
-    """Refuse zero or several actions, naming them: the error must say what to delete."""
-    if not isinstance(data, dict):
-        return data
-    given = [key for key in keys if data.get(key) is not None]
-    if len(given) != 1:
-        got = " and ".join(given) if given else "none"
-        msg = f"give exactly one {what} of {', '.join(keys)}; got {got}"
-        raise ValueError(msg)
-    return data
-
-
 def _check_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -111,7 +99,7 @@ class _OneOf(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _one(cls, data: Any) -> Any:
-        return _one_of(data, cls._choices, cls._what)
+        return one_of(data, cls._choices, cls._what)
 
 
 class EmptyAction(StrictModel):
@@ -209,9 +197,7 @@ class MethodConfig(StrictModel):
     @field_validator("steps")
     @classmethod
     def _unique(cls, value: list[StepConfig]) -> list[StepConfig]:
-        names = [step.name for step in value]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
+        if dupes := repeated(step.name for step in value):
             msg = f"step names must be unique within a method; repeated: {', '.join(dupes)}"
             raise ValueError(msg)
         return value
@@ -395,9 +381,7 @@ class ResumptionConfig(StrictModel):
     @field_validator("phases")
     @classmethod
     def _shape(cls, value: list[PhaseConfig]) -> list[PhaseConfig]:
-        names = [p.name for p in value]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
+        if dupes := repeated(p.name for p in value):
             msg = f"phase names must be unique; repeated: {', '.join(dupes)}"
             raise ValueError(msg)
         for phase in value[:-1]:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, Field, field_validator
 
-from paramedic.config.types import Duration, StrictModel
+from paramedic.config.types import Duration, StrictModel, TimeZoneName
 
 __all__ = [
     "ApprovalPolicy",
@@ -111,20 +110,10 @@ class EarlyClose(StrictModel):
 class MarketCalendarConfig(StrictModel):
     """Market hours in the exchange's own zone, so DST is the zone's business, not ours."""
 
-    timezone: str
+    timezone: TimeZoneName
     sessions: list[SessionConfig] = Field(min_length=1)
     holidays: list[dt.date] = Field(default_factory=list)
     early_closes: list[EarlyClose] = Field(default_factory=list)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            msg = f"unknown time zone {value!r}; use an IANA name, e.g. America/Chicago"
-            raise ValueError(msg) from None
-        return value
 
 
 class RecoveryPolicy(StrictModel):

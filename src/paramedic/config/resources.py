@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from paramedic.config.durations import format_duration
-from paramedic.config.types import Duration, StrictModel
+from paramedic.config.types import Duration, PositiveDuration, StrictModel, repeated
 from paramedic.core.failures import FailureKind
 
 __all__ = [
@@ -126,20 +126,12 @@ class MemoryConfig(StrictModel):
     warming its caches after a start grows fast for a while and then stops.
     """
 
-    window: Duration = 300.0
+    window: PositiveDuration = 300.0
     min_samples: int = Field(default=30, ge=3)
     limit: Size
-    warn_within: Duration
+    warn_within: PositiveDuration
     min_slope: Rate = 1024**2 / 60.0
     min_r2: float = Field(default=0.8, ge=0, le=1)
-
-    @field_validator("window", "warn_within")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            msg = "must be longer than 0s"
-            raise ValueError(msg)
-        return value
 
 
 class DiskCheck(StrictModel):
@@ -227,19 +219,11 @@ class MetricThreshold(StrictModel):
 class ResourcesConfig(StrictModel):
     """Everything sampled about one service on the `sample_every` tick."""
 
-    sample_every: Duration = 1.0
+    sample_every: PositiveDuration = 1.0
     memory: MemoryConfig | None = None
     disk: list[DiskCheck] = Field(default_factory=list)
     cpu: CpuConfig | None = None
     metrics: list[MetricThreshold] = Field(default_factory=list)
-
-    @field_validator("sample_every")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            msg = "must be longer than 0s"
-            raise ValueError(msg)
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> ResourcesConfig:
@@ -256,8 +240,7 @@ class ResourcesConfig(StrictModel):
             ("disk paths", [str(d.path) for d in self.disk]),
             ("metric names", [m.name for m in self.metrics]),
         ):
-            dupes = sorted({n for n in names if names.count(n) > 1})
-            if dupes:
+            if dupes := repeated(names):
                 msg = f"{label} must be unique; repeated: {', '.join(dupes)}"
                 raise ValueError(msg)
         return self

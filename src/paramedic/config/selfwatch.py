@@ -21,10 +21,10 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import field_validator, model_validator
 
 from paramedic.config.durations import format_duration
-from paramedic.config.types import Duration, StrictModel
+from paramedic.config.types import PositiveDuration, StrictModel
 
 __all__ = ["DeadMansSwitchConfig", "SelfWatchConfig"]
 
@@ -39,8 +39,8 @@ class DeadMansSwitchConfig(StrictModel):
 
     url: str
     method: Literal["GET", "POST", "HEAD"] = "GET"
-    interval: Duration = 30.0
-    timeout: Duration = 5.0
+    interval: PositiveDuration = 30.0
+    timeout: PositiveDuration = 5.0
 
     @field_validator("url")
     @classmethod
@@ -53,14 +53,6 @@ class DeadMansSwitchConfig(StrictModel):
         except ValueError:
             raise ValueError(msg) from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(msg)
-        return value
-
-    @field_validator("interval", "timeout")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            msg = "must be greater than 0"
             raise ValueError(msg)
         return value
 
@@ -93,12 +85,4 @@ class SelfWatchConfig(StrictModel):
     """
 
     dead_mans_switch: DeadMansSwitchConfig | None = None
-    loop_stall_bound: Duration = Field(default=5.0)
-
-    @field_validator("loop_stall_bound")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            msg = "must be greater than 0"
-            raise ValueError(msg)
-        return value
+    loop_stall_bound: PositiveDuration = 5.0

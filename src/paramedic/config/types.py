@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+)
 
 from paramedic.config.durations import parse_duration
 
-__all__ = ["Argv", "Duration", "StrictModel", "host_port", "read_secret"]
+__all__ = [
+    "Argv",
+    "Duration",
+    "PositiveDuration",
+    "SecretRef",
+    "StrictModel",
+    "TimeZoneName",
+    "check_name",
+    "host_port",
+    "one_of",
+    "read_secret",
+    "repeated",
+]
 
 
 def _duration(value: Any) -> Any:
@@ -26,6 +49,66 @@ def _duration(value: Any) -> Any:
 
 Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
 """Seconds, written in config with a unit (`100ms`, `5s`); bare numbers are refused."""
+
+
+def _positive(value: float) -> float:
+    if value <= 0:
+        msg = "must be greater than 0"
+        raise ValueError(msg)
+    return value
+
+
+PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
+"""A `Duration` that must be more than zero: periods, intervals, timeouts."""
+
+
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        msg = f"unknown time zone {value!r}; use an IANA name such as Europe/London"
+        raise ValueError(msg) from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
+"""An IANA time zone name, checked against the zone database when the config loads."""
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+def check_name(what: str, value: str) -> str:
+    """`value` if it is a name paramedic can use in URLs, labels and metrics; else ValueError."""
+    if not _NAME.match(value):
+        msg = (
+            f"{what} name {value!r} must be 1-64 characters of a-z, 0-9, '_', '.', '-',"
+            " starting with a letter or digit"
+        )
+        raise ValueError(msg)
+    return value
+
+
+def repeated(values: Iterable[str]) -> list[str]:
+    """The values given more than once, sorted (for "must be unique" errors)."""
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for value in values:
+        (twice if value in seen else seen).add(value)
+    return sorted(twice)
+
+
+def one_of(data: Any, keys: tuple[str, ...], what: str) -> Any:
+    """Refuse zero or several of `keys` in a mapping, naming them: the error must say what to
+    delete. For a `mode="before"` model validator; anything not a mapping passes through."""
+    if not isinstance(data, dict):
+        return data
+    given = [key for key in keys if data.get(key) is not None]
+    if len(given) != 1:
+        got = " and ".join(given) if given else "none"
+        choices = ", ".join(keys[:-1]) + f" or {keys[-1]}" if len(keys) > 1 else keys[0]
+        msg = f"give exactly one {what} of {choices}; got {got}"
+        raise ValueError(msg)
+    return data
 
 
 def _argv(value: list[str]) -> list[str]:
@@ -46,6 +129,23 @@ class StrictModel(BaseModel):
     """Every config section forbids unknown keys: a typo must never pass silently."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class SecretRef(StrictModel):
+    """A section holding one secret, given by `<name>_env` or `<name>_file` (exactly one) and
+    resolved at load into a `SecretStr`; subclasses call `_resolve` from a validator."""
+
+    _secret: SecretStr | None = PrivateAttr(default=None)
+
+    def _resolve(
+        self, name: str, env_name: str | None, file: Path | None, info: ValidationInfo
+    ) -> None:
+        self._secret = read_secret(name, env_name, file, info.context)
+
+    @property
+    def secret(self) -> SecretStr:
+        assert self._secret is not None, "validated config always resolves its secrets"
+        return self._secret
 
 
 def host_port(value: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
