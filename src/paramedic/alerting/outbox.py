@@ -26,6 +26,7 @@ from paramedic.alerting.channels.base import (
     Notification,
     PreparedSend,
 )
+from paramedic.core.backoff import jittered_backoff
 from paramedic.core.clock import Clock, TimerHandle
 from paramedic.core.slots import Slots
 from paramedic.store.outbox import (
@@ -54,11 +55,15 @@ class RetryPolicy:
     max_attempts_low: int = 8  # P2 and P3 give up after this many; P0 and P1 never do
 
     def delay(self, attempt: int, rng: random.Random, retry_after: float | None) -> float:
-        base = min(self.max, self.initial * self.factor ** max(0, attempt - 1))
-        delay = base + rng.uniform(-base * self.jitter, base * self.jitter)
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        return max(0.0, delay)
+        delay = jittered_backoff(
+            attempt - 1,
+            initial=self.initial,
+            factor=self.factor,
+            cap=self.max,
+            jitter=self.jitter,
+            rng=rng,
+        )
+        return delay if retry_after is None else max(delay, retry_after)
 
     def gives_up(self, severity: str, attempts: int) -> bool:
         return severity in ("P2", "P3") and attempts >= self.max_attempts_low

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 __all__ = ["FAILURE_KINDS", "FailureKind"]
 
@@ -15,12 +15,4 @@ FailureKind = Literal[
     "disk_full",
     "db_connection_loss",
 ]
-FAILURE_KINDS: tuple[FailureKind, ...] = (
-    "crash",
-    "hang",
-    "degradation",
-    "network_partition",
-    "memory_leak",
-    "disk_full",
-    "db_connection_loss",
-)
+FAILURE_KINDS: tuple[FailureKind, ...] = get_args(FailureKind)

@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
+from paramedic.core.backoff import jittered_backoff
 from paramedic.core.errors import DetectionError
 from paramedic.process.managed import ExitStatus
 
@@ -117,6 +118,12 @@ class RestartPlanner:
         if attempt <= 1:
             return 0.0
         b = self.backoff
-        base = min(b.max, b.initial * b.factor ** (attempt - 2))
-        spread = base * b.jitter
-        return min(b.max, max(0.0, base + self._rng.uniform(-spread, spread)))
+        delay = jittered_backoff(
+            attempt - 2,
+            initial=b.initial,
+            factor=b.factor,
+            cap=b.max,
+            jitter=b.jitter,
+            rng=self._rng,
+        )
+        return min(b.max, delay)
