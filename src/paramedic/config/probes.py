@@ -126,11 +126,13 @@ class ProbeConfig(StrictModel):
     def _one_action(cls, data: Any) -> Any:
         """Pick the action by which key is present, and derive a default name from it."""
         data = one_of(data, ACTION_KEYS, "probe action")
-        if not isinstance(data, dict):
-            return data
-        given = [key for key in ACTION_KEYS if data.get(key) is not None]
-        if data.get("name") is None and isinstance(data.get("role"), str):
-            data = {**data, "name": f"{data['role']}-{given[0]}"}
+        if (
+            isinstance(data, dict)
+            and data.get("name") is None
+            and isinstance(data.get("role"), str)
+        ):
+            action = next(key for key in ACTION_KEYS if data.get(key) is not None)
+            data = {**data, "name": f"{data['role']}-{action}"}
         return data
 
     @field_validator("name")
