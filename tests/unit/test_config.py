@@ -59,6 +59,12 @@ def issues_of(text: str, env: dict[str, str] | None = None) -> list[str]:
             id="timeout-not-above-interval",
         ),
         pytest.param(
+            BASE.replace("interval: 100ms", "interval: 1s").replace("300ms", "500ms"),
+            "t.yaml:9:7: services.engine.heartbeat.timeout: must be greater than interval"
+            " (1s); got 500ms",
+            id="timeout-not-above-slower-interval",
+        ),
+        pytest.param(
             "api:\n  read_requires_token: maybe\n",
             "t.yaml:2:3: api.read_requires_token: Input should be a valid boolean",
             id="wrong-type",
@@ -115,6 +121,18 @@ def test_each_mistake_is_located(text: str, expected: str) -> None:
     """A single mistake yields an error that names its key path (and line where it has one)."""
     found = issues_of(text)
     assert any(expected in line for line in found), found
+
+
+def test_heartbeat_timeout_defaults_to_three_intervals() -> None:
+    """An unset timeout follows the interval: a 1 s beat is not convicted 300 ms after a beat."""
+    text = BASE.replace("interval: 100ms", "interval: 1s").replace("      timeout: 300ms\n", "")
+    config = parse_config(text, env={"HB_KEY": "k"})
+    heartbeat = config.services["engine"].heartbeat
+    assert heartbeat is not None
+    assert 3.0 == heartbeat.silence_timeout
+    default = parse_config(BASE.replace("      timeout: 300ms\n", ""), env={"HB_KEY": "k"})
+    assert default.services["engine"].heartbeat is not None
+    assert 0.3 == pytest.approx(default.services["engine"].heartbeat.silence_timeout)
 
 
 def test_all_mistakes_reported_at_once() -> None:

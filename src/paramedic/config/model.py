@@ -166,11 +166,17 @@ class HeartbeatListener(SecretRef):
         return host_port(self.listen)[1]
 
 
+TIMEOUT_PER_INTERVAL = 3
+"""A heartbeat timeout left unset is this many intervals (100 ms beats, 300 ms timeout)."""
+
+
 class HeartbeatConfig(SecretRef):
     """How a service heartbeats, and when its silence counts as a failure."""
 
     interval: PositiveDuration = 0.1
-    timeout: Duration = 0.3
+    # Unset means TIMEOUT_PER_INTERVAL intervals: a fixed default would convict a service
+    # that beats slower than it between every two beats. Read it as `silence_timeout`.
+    timeout: Duration | None = None
     detector: Literal["timeout", "phi"] = "timeout"
     phi_threshold: float = Field(default=8.0, gt=0, le=50)
     min_std_deviation: Duration = 0.025
@@ -180,17 +186,21 @@ class HeartbeatConfig(SecretRef):
     key_file: Path | None = None
     key_id: int = Field(default=0, ge=0, le=255)
 
-    @field_validator("timeout")
-    @classmethod
-    def _timeout(cls, value: float, info: ValidationInfo) -> float:
-        interval = info.data.get("interval")
-        if interval is not None and value <= interval:
+    @model_validator(mode="after")
+    def _timeout_above_interval(self) -> HeartbeatConfig:
+        # On the whole model: a field validator would not see a timeout written before interval.
+        if self.timeout is not None and self.timeout <= self.interval:
             msg = (
-                f"must be greater than interval ({format_duration(interval)});"
-                f" got {format_duration(value)}"
+                f"timeout: must be greater than interval ({format_duration(self.interval)});"
+                f" got {format_duration(self.timeout)}"
             )
             raise ValueError(msg)
-        return value
+        return self
+
+    @property
+    def silence_timeout(self) -> float:
+        """Seconds of silence that convict: `timeout`, or TIMEOUT_PER_INTERVAL intervals."""
+        return TIMEOUT_PER_INTERVAL * self.interval if self.timeout is None else self.timeout
 
     @model_validator(mode="after")
     def _load(self, info: ValidationInfo) -> HeartbeatConfig:

@@ -35,7 +35,7 @@ def build_detector(cfg: HeartbeatConfig) -> FailureDetector:
             min_std_deviation=cfg.min_std_deviation,
             acceptable_heartbeat_pause=cfg.acceptable_pause,
         )
-    return TimeoutDetector(cfg.timeout)
+    return TimeoutDetector(cfg.silence_timeout)
 
 
 class Heartbeats:
