@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test torture lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ test: $(STAMP)
 	$(BIN)/ruff format --check src tests examples
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# The long torture runs (tens of minutes); their figures are in docs/reliability.md.
+torture: $(STAMP)
+	PARAMEDIC_TORTURE=long $(BIN)/pytest -q -s tests/torture
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

@@ -174,3 +174,13 @@ async def test_openapi_declares_bearer_security(
     spec = (await client.get("/openapi.json")).json()
     assert "/api/timeline/notes" in spec["paths"]
     assert spec["paths"]["/api/timeline/notes"]["post"]["security"] == [{"HTTPBearer": []}]
+
+
+async def test_timeline_cursor_beyond_64_bits_is_refused(
+    api: tuple[httpx.AsyncClient, Checks, CollectorRegistry],
+) -> None:
+    """A cursor the store cannot hold is a 422 naming `after`, not a 500 (found by the fuzzer)."""
+    client, _, _ = api
+    response = await client.get("/api/timeline", params={"after": 2**64})
+    assert 422 == response.status_code
+    assert "after" in response.text

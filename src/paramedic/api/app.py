@@ -113,7 +113,7 @@ def create_app(context: ApiContext) -> FastAPI:
     async def timeline(
         c: Ctx,
         _who: Viewer,
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,  # SQLite integers are 64-bit
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         service: str | None = None,
     ) -> dict[str, Any]:
