@@ -263,7 +263,8 @@ def test_config_check_warns_about_every_default_receiver_that_would_page_the_log
 ) -> None:
     """The README's channels with `alerting: {}`: exit 0, and one warning per default
     receiver whose channel is not configured (compliance's email, the CTO's and CEO's SMS,
-    Jira, the weekly summary), each saying its notifications go to the log."""
+    Jira, the weekly summary), each saying its notifications go to the log, and one per
+    default backup channel that is not configured."""
     path = tmp_path / "p.yaml"
     path.write_text(CHANNELS + "alerting: {}\n" + ENGINE)
     result = CliRunner().invoke(app, ["config", "check", str(path)], env=ENV)
@@ -271,7 +272,7 @@ def test_config_check_warns_about_every_default_receiver_that_would_page_the_log
     warned = sorted(
         line.split("contact ")[1].split(" (")[0]
         for line in result.output.splitlines()
-        if line.startswith("warning:")
+        if "is reached on channel" in line
     )
     assert [
         "'ceo' is reached on channel 'sms'",
@@ -280,5 +281,9 @@ def test_config_check_warns_about_every_default_receiver_that_would_page_the_log
         "'jira' is reached on channel 'jira'",
         "'weekly-summary' is reached on channel 'weekly-summary'",
     ] == warned
-    assert all("go to the log" in line for line in result.output.splitlines()[:-1])
-    assert "ok (5 warning(s))" == result.output.splitlines()[-1]
+    backups = [line for line in result.output.splitlines() if "the backup of channel" in line]
+    assert [
+        "the backup of channel 'slack' is 'email', which is not configured",
+        "the backup of channel 'phone' is 'sms', which is not configured",
+    ] == [line.split("alerting: ")[1].split(":")[0] for line in backups]
+    assert "ok (7 warning(s))" == result.output.splitlines()[-1]

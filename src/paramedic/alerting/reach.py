@@ -127,6 +127,15 @@ def review(config: Config) -> Review:
                 " which is not configured: those notifications go to the log",
             )
         )
+    for failing, backup in alerting.escalation.backup_channels.items():
+        if failing in channels and backup != "log" and backup not in channels:
+            out.warnings.append(
+                (
+                    ("alerting",),
+                    f"the backup of channel {failing!r} is {backup!r}, which is not configured:"
+                    f" when {failing!r} keeps failing, the retry goes to the log",
+                )
+            )
     if out.errors:
         return out  # reach is computed on a consistent config only
     for name in tier1:
