@@ -118,8 +118,12 @@ def _check_step(
     step: EscalationStepConfig, where: str, contacts: Mapping[str, ContactConfig], out: list[str]
 ) -> None:
     for j, contact in enumerate(step.contacts):
-        if (problem := _receiver_problem(contact, contacts)) is not None or ":" in contact:
-            out.append(f"{where}.contacts.{j}: {problem or 'name a contact; use channels'}")
+        if ":" in contact:
+            problem: str | None = "a step names contacts; pick their channels with `channels:`"
+        else:
+            problem = _receiver_problem(contact, contacts)
+        if problem is not None:
+            out.append(f"{where}.contacts.{j}: {problem}")
     for k, channel in enumerate(step.channels):
         lacking = [
             c for c in step.contacts if c in contacts and channel not in contacts[c].channels
