@@ -46,6 +46,8 @@ class Merged:
 
 
 def merge(cfg: AlertingConfig) -> Merged:
+    """The effective policy of `cfg` (validated, not yet merged). What the user wrote is told
+    apart from the field defaults by `model_fields_set`: a key never written is the default."""
     replace = set(REPLACEABLE) if cfg.replace_defaults is True else set(cfg.replace_defaults or ())
     given = cfg.model_fields_set
     esc = cfg.escalation
