@@ -301,6 +301,7 @@ def alerting_config() -> AlertingConfig:
     (the route already paged that contact, so the +0 rung sends nothing more)."""
     return AlertingConfig.model_validate(
         {
+            "replace_defaults": True,  # exactly this policy, no default receivers besides
             "contacts": {"oncall": {"display": "bench", "channels": ["hook"]}},
             "routes": {"receivers": ["oncall"]},
             "escalation": {

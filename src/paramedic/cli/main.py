@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from paramedic import __version__
-from paramedic.config import InvalidConfig, load_config
+from paramedic.config import ConfigIssue, InvalidConfig, load_config
 from paramedic.config.model import LogConfig
 
 __all__ = ["app", "main"]
@@ -55,15 +55,20 @@ def version() -> None:
 def config_check(
     file: Annotated[Path, typer.Argument(help="The YAML configuration to validate.")],
 ) -> None:
-    """Validate FILE: print `ok`, or every mistake with its location, and exit 1."""
+    """Validate FILE: print `ok` (after any warnings), or every mistake with its location, and
+    exit 1. Warnings (exit 0) name what would work but probably not as meant, such as a
+    default receiver whose channel is not configured, so its pages would go to the log."""
+    warnings: list[ConfigIssue] = []
     try:
-        load_config(file)
+        load_config(file, warnings=warnings)
     except InvalidConfig as exc:
         for issue in exc.issues:
             typer.echo(issue.render(str(file)), err=True)
         typer.echo(f"{len(exc.issues)} error(s) in {file}", err=True)
         raise typer.Exit(1) from None
-    typer.echo("ok")
+    for issue in warnings:
+        typer.echo(f"warning: {issue.render(str(file))}", err=True)
+    typer.echo(f"ok ({len(warnings)} warning(s))" if warnings else "ok")
 
 
 @app.command()

@@ -1,8 +1,18 @@
 """Config for the `alerting:` section; an empty `alerting: {}` is the seed's policy.
 
-The seed's tables (2.1 severities, 2.2 recipients, 2.5 and 7.2 escalation, 2.6 dedup) are
-the defaults below, written out in full so that a reader of this file sees the whole policy
-that pages people, and an operator overrides one table without restating the others.
+The defaults (`alerting_defaults.py`: seed 2.1 severities, 2.2 recipients, 2.5 and 7.2
+escalation) and what a user writes MERGE, so that one added rule never removes what the
+defaults page (the way `severity_rules: [one rule]` once turned a tier-1 crash into a P3):
+
+- `severity_rules`: the user's rules are evaluated first, then the defaults;
+- `contacts`, `escalation.backup_channels`: by name; a user entry replaces that default;
+- `routes`: the user's tree adds receivers to the default tree; a top-level user route named
+  like a default one (`P0`..`P3`) replaces it;
+- `escalation.policies`: by severity, then steps by name (a user step replaces that rung).
+
+`replace_defaults: true` (or a list of those keys) drops the defaults instead. A default
+that names a contact the user replaced is adapted, never an error: the user did not write it
+(`notes` says what changed, and `paramedic config check` prints it).
 
 ```yaml
 alerting:
@@ -11,18 +21,19 @@ alerting:
   grouping: {group_by: [service, type], group_wait: 30s, group_interval: 5m,
              severities: [P2, P3]}            # P0/P1 are never held back
   rate_limit: {max_per_receiver: 20, window: 1h}   # P2/P3 only; P0/P1 are never limited
-  contacts: {oncall: {display: "Alice (+1-555-0100)", channels: [pagerduty]}, ...}
-  severity_rules:                            # first match wins
-    - {severity: P0, kinds: [crash, hang], tiers: [1], reason: all trading halted}
+  replace_defaults: false                    # or true, or [severity_rules, routes, ...]
+  contacts: {oncall: {display: "Alice (+1-555-0100)", channels: [pagerduty]}}
+  severity_rules:                            # first match wins; yours before the defaults
+    - {severity: P3, labels: [env=staging], reason: staging}
   routes:                                    # Alertmanager-like; `continue` keeps matching
     routes:
-      - {matchers: [severity=P0], receivers: [oncall, "team-lead:phone"]}
+      - {matchers: [service=fx-gateway], receivers: [fx-team]}
   escalation:
     ack_ttl: 30m
     channel_failures: 3
     backup_channels: {pagerduty: phone}
     policies:
-      P0: {ack_bound: 20m, steps: [{name: oncall, after: 0s, contacts: [oncall], level: 1}]}
+      P0: {steps: [{name: cto, after: 20m, contacts: [cto], level: 4}]}
   silences: [{matchers: [service=engine-2], ends: "2026-01-02T18:00:00Z", author: bob,
               comment: "rebuild"}]
   inhibit_rules: [{source: [kind=network_partition], target: [tier=1], equal: [venue]}]
@@ -36,14 +47,16 @@ from __future__ import annotations
 
 from datetime import datetime, time
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from paramedic.alerting.model import Matcher, Severity
+from paramedic.config import alerting_defaults as defaults
 from paramedic.config.types import Duration, StrictModel, TimeZoneName, repeated
 
 __all__ = [
+    "REPLACEABLE",
     "AlertingConfig",
     "ContactConfig",
     "EscalationConfig",
@@ -91,10 +104,12 @@ class SeverityRuleConfig(StrictModel):
 
 
 class RouteConfig(StrictModel):
-    """One node of the route tree; receivers are `contact` or `contact:channel`."""
+    """One node of the route tree; receivers are `contact` or `contact:channel`. A `name` on
+    a top-level route lets it replace the default route of that name (`P0`..`P3`)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
+    name: str = ""
     matchers: list[str] = []
     receivers: list[str] = []
     continue_: bool = Field(default=False, alias="continue")
@@ -128,54 +143,17 @@ class EscalationPolicyConfig(StrictModel):
         return steps
 
 
-def _step(name: str, minutes: float, contacts: list[str], level: int, **kw: object) -> object:
-    return {"name": name, "after": f"{minutes:g}m", "contacts": contacts, "level": level, **kw}
-
-
-_OUTAGE = [  # seed 7.2: escalation by outage length, whether or not someone acknowledged
-    _step("outage-team-lead", 15, ["team-lead"], 2, until="resolve"),
-    _step("outage-manager", 30, ["engineering-manager"], 3, until="resolve"),
-    _step("outage-cto", 60, ["cto"], 4, until="resolve"),
-    _step("outage-ceo", 120, ["ceo"], 5, until="resolve"),
-]
-
-
 def _default_policies() -> dict[Severity, EscalationPolicyConfig]:
-    raw: dict[Severity, object] = {
-        "P0": {
-            "ack_bound": "20m",
-            "steps": [
-                _step("oncall", 0, ["oncall"], 1),
-                _step("backup-oncall", 2, ["backup-oncall"], 1),
-                _step("team-lead", 5, ["team-lead"], 2, channels=["phone"]),
-                _step("cto", 10, ["cto"], 4, channels=["phone"]),
-                _step("ceo", 15, ["ceo"], 5, channels=["phone"]),
-                *_OUTAGE,
-            ],
-        },
-        "P1": {
-            "ack_bound": "30m",
-            "steps": [
-                _step("oncall", 0, ["oncall"], 1),
-                _step("backup-oncall", 5, ["backup-oncall"], 1),
-                _step("team-lead", 15, ["team-lead"], 2),
-            ],
-        },
-        "P2": {
-            "steps": [
-                _step("team", 0, ["team"], 1, channels=["slack"]),
-                _step("team-lead", 60, ["team-lead"], 2, until="resolve"),
-            ]
-        },
-        "P3": {"steps": [_step("log", 0, ["log"], 1)]},
+    return {
+        k: EscalationPolicyConfig.model_validate(v)  # type: ignore[misc]
+        for k, v in defaults.default_policies().items()
     }
-    return {k: EscalationPolicyConfig.model_validate(v) for k, v in raw.items()}
 
 
 class EscalationConfig(StrictModel):
     ack_ttl: Duration = 1800.0
     channel_failures: int = Field(default=3, ge=1)
-    backup_channels: dict[str, str] = {"pagerduty": "phone", "slack": "email", "phone": "sms"}
+    backup_channels: dict[str, str] = Field(default_factory=defaults.default_backup_channels)
     policies: dict[Severity, EscalationPolicyConfig] = Field(default_factory=_default_policies)
 
 
@@ -261,121 +239,34 @@ class MaintenanceWindowConfig(StrictModel):
         return self
 
 
+Replaceable = Literal[
+    "contacts", "severity_rules", "routes", "escalation.policies", "escalation.backup_channels"
+]
+REPLACEABLE: tuple[str, ...] = get_args(Replaceable)
+"""The defaulted keys that merge with the user's entries unless `replace_defaults` names them."""
+
+
 def _default_contacts() -> dict[str, ContactConfig]:
-    raw = {  # seed 2.2 and 7.3
-        "oncall": ("On-call engineer", ["pagerduty"]),
-        "backup-oncall": ("Backup on-call engineer", ["pagerduty"]),
-        "team-lead": ("Team lead", ["phone", "slack"]),
-        "engineering-manager": ("Engineering manager", ["pagerduty", "phone"]),
-        "cto": ("CTO", ["phone", "sms"]),
-        "ceo": ("CEO", ["phone", "sms"]),
-        "risk-manager": ("Risk manager", ["phone"]),
-        "compliance": ("Compliance officer", ["email"]),
-        "team": ("All team members", ["slack"]),
-        "jira": ("Jira ticket", ["jira"]),
-        "log": ("Alert log", ["log"]),
-        "weekly-summary": ("Weekly summary email", ["weekly-summary"]),
-    }
-    return {k: ContactConfig(display=d, channels=c) for k, (d, c) in raw.items()}
+    return {k: ContactConfig.model_validate(v) for k, v in defaults.default_contacts().items()}
 
 
 def _default_routes() -> RouteConfig:
-    return RouteConfig.model_validate(  # seed 2.2, one child per severity
-        {
-            "routes": [
-                {
-                    "matchers": ["severity=P0"],
-                    "receivers": [
-                        "oncall:pagerduty",
-                        "backup-oncall:pagerduty",
-                        "team-lead:phone",
-                        "cto:phone",
-                        "risk-manager:phone",
-                        "compliance:email",
-                        "team:slack",
-                    ],
-                },
-                {
-                    "matchers": ["severity=P1"],
-                    "receivers": ["oncall:pagerduty", "team-lead:slack", "team:slack"],
-                },
-                {"matchers": ["severity=P2"], "receivers": ["team:slack", "jira"]},
-                {"matchers": ["severity=P3"], "receivers": ["log", "weekly-summary"]},
-            ]
-        }
-    )
+    return RouteConfig.model_validate(defaults.default_routes())
 
 
 def _default_severity_rules() -> list[SeverityRuleConfig]:
-    raw: list[dict[str, object]] = [  # seed 2.1 and 7.1; first match wins
-        {
-            "severity": "P0",
-            "needs_human": True,
-            "reason": "automatic recovery gave up; a human must act",
-        },
-        {"severity": "P0", "kinds": ["data_corruption"], "reason": "data corruption detected"},
-        {
-            "severity": "P0",
-            "kinds": ["recovery_failed", "repeated_recovery_failures"],
-            "reason": "automated recovery failed",
-        },
-        {
-            "severity": "P0",
-            "kinds": ["validation_failed"],
-            "reason": "critical validation failed after recovery",
-        },
-        {
-            "severity": "P0",
-            "kinds": ["crash", "hang"],
-            "tiers": [1],
-            "reason": "all trading halted",
-        },
-        {
-            "severity": "P0",
-            "kinds": ["network_partition"],
-            "min_upstream_down": 2,
-            "reason": "multiple exchange connections lost",
-        },
-        {
-            "severity": "P1",
-            "kinds": ["approval_timeout"],
-            "reason": "no human answered the approval request",
-        },
-        {
-            "severity": "P1",
-            "kinds": ["rto_exceeded"],
-            "reason": "recovery is taking longer than its RTO",
-        },
-        {
-            "severity": "P1",
-            "kinds": ["position_discrepancy"],
-            "reason": "position discrepancy detected",
-        },
-        {
-            "severity": "P1",
-            "kinds": ["network_partition"],
-            "reason": "single exchange connection lost",
-        },
-        {"severity": "P1", "kinds": ["disk_full"], "reason": "disk full: writes will fail"},
-        {"severity": "P1", "kinds": ["db_connection_loss"], "reason": "database connection lost"},
-        {"severity": "P1", "kinds": ["crash", "hang"], "reason": "major functionality impaired"},
-        {"severity": "P1", "states": ["recovering"], "reason": "recovery in progress"},
-        {
-            "severity": "P2",
-            "kinds": ["degradation"],
-            "reason": "degraded performance (high latency)",
-        },
-        {"severity": "P2", "kinds": ["memory_leak"], "reason": "memory usage climbing"},
-        {"severity": "P3", "reason": "informational"},
-    ]
-    return [SeverityRuleConfig.model_validate(r) for r in raw]
+    return [SeverityRuleConfig.model_validate(r) for r in defaults.default_severity_rules()]
 
 
 class AlertingConfig(StrictModel):
+    """After validation the fields hold the EFFECTIVE policy: the defaults merged with what
+    the user wrote (module docstring). `notes` says where a default had to be adapted."""
+
     template_dir: Path | None = None
     dedup_window: Duration = 300.0
     grouping: GroupingConfig = GroupingConfig()
     rate_limit: RateLimitConfig = RateLimitConfig()
+    replace_defaults: bool | list[Replaceable] = False
     contacts: dict[str, ContactConfig] = Field(default_factory=_default_contacts)
     severity_rules: list[SeverityRuleConfig] = Field(default_factory=_default_severity_rules)
     routes: RouteConfig = Field(default_factory=_default_routes)
@@ -384,27 +275,32 @@ class AlertingConfig(StrictModel):
     inhibit_rules: list[InhibitRuleConfig] = []
     maintenance_windows: list[MaintenanceWindowConfig] = []
 
+    _notes: list[str] = PrivateAttr(default_factory=list)
+    _user_contacts: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @property
+    def notes(self) -> list[str]:
+        """Sentences on defaults adapted to the user's entries (for `config check`)."""
+        return list(self._notes)
+
+    @property
+    def user_contacts(self) -> frozenset[str]:
+        """Contacts the user wrote (their channel names must exist; defaults' need not)."""
+        return self._user_contacts
+
     @model_validator(mode="after")
-    def _known_contacts(self) -> AlertingConfig:
-        def check(where: str, receiver: str) -> None:
-            contact, _, channel = receiver.partition(":")
-            known = self.contacts.get(contact)
-            if known is None:
-                msg = f"{where}: unknown contact {contact!r}; contacts are {sorted(self.contacts)}"
-                raise ValueError(msg)
-            if channel and channel not in known.channels:
-                msg = f"{where}: contact {contact!r} has no channel {channel!r} ({known.channels})"
-                raise ValueError(msg)
+    def _merge_defaults(self) -> AlertingConfig:
+        # Imported here: the merge builds the models of this module.
+        from paramedic.config.alerting_merge import merge
 
-        def walk(route: RouteConfig, where: str) -> None:
-            for r in route.receivers:
-                check(f"{where}.receivers", r)
-            for i, child in enumerate(route.routes):
-                walk(child, f"{where}.routes[{i}]")
-
-        walk(self.routes, "routes")
-        for sev, policy in self.escalation.policies.items():
-            for i, step in enumerate(policy.steps):
-                for c in step.contacts:
-                    check(f"escalation.policies.{sev}.steps[{i}].contacts", c)
+        merged = merge(self)
+        if merged.problems:
+            # One line per mistake, each "path: message"; the loader splits and locates them.
+            raise ValueError("\n".join(merged.problems))
+        self.contacts = merged.contacts
+        self.severity_rules = merged.severity_rules
+        self.routes = merged.routes
+        self.escalation = merged.escalation
+        self._notes = merged.notes
+        self._user_contacts = merged.user_contacts
         return self

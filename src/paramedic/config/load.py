@@ -59,8 +59,16 @@ class InvalidConfig(ConfigError):
         super().__init__("\n".join(issue.render(source) for issue in issues))
 
 
-def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Config:
-    """Read, expand and validate `path`. Relative paths inside are taken from the file's folder."""
+def load_config(
+    path: Path | str,
+    env: Mapping[str, str] | None = None,
+    *,
+    warnings: list[ConfigIssue] | None = None,
+) -> Config:
+    """Read, expand and validate `path`. Relative paths inside are taken from the file's folder.
+
+    `warnings`, when given, receives what is valid but probably not meant (a default
+    receiver whose channel is not configured, so its pages would go to the log)."""
     file = Path(path)
     try:
         text = file.read_text("utf-8")
@@ -71,7 +79,7 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
     except UnicodeDecodeError as exc:
         msg = f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at offset {exc.start}"
         raise InvalidConfig(str(file), [ConfigIssue((), msg)]) from exc
-    return parse_config(text, source=str(file), env=env, base_dir=file.parent)
+    return parse_config(text, source=str(file), env=env, base_dir=file.parent, warnings=warnings)
 
 
 def parse_config(
@@ -80,6 +88,7 @@ def parse_config(
     source: str = "<config>",
     env: Mapping[str, str] | None = None,
     base_dir: Path | None = None,
+    warnings: list[ConfigIssue] | None = None,
 ) -> Config:
     """Validate YAML text. `env` defaults to the process environment."""
     environ = dict(os.environ if env is None else env)
@@ -110,8 +119,17 @@ def parse_config(
     try:
         config = Config.model_validate(expanded, context=context)
     except ValidationError as exc:
-        issues += [_place(_from_pydantic(err), marks) for err in exc.errors()]
+        issues += [_place(issue, marks) for err in exc.errors() for issue in _from_pydantic(err)]
         config = None
+    if config is not None and not issues:
+        # Who the alerting reaches is computed by the alerting pipeline's own parts (imported
+        # here: they import this package's models).
+        from paramedic.alerting.reach import review
+
+        found = review(config)
+        issues += [_place(ConfigIssue(loc, msg), marks) for loc, msg in found.errors]
+        if warnings is not None:
+            warnings += [_place(ConfigIssue(loc, msg), marks) for loc, msg in found.warnings]
     if issues or config is None:
         issues.sort(key=lambda i: (i.line or 0, i.column or 0))
         raise InvalidConfig(source, _dedupe(issues))
@@ -177,7 +195,7 @@ def _place(issue: ConfigIssue, marks: dict[Loc, tuple[int, int]]) -> ConfigIssue
     return issue
 
 
-def _from_pydantic(err: Any) -> ConfigIssue:
+def _from_pydantic(err: Any) -> list[ConfigIssue]:
     loc: Loc = tuple(p for p in err["loc"] if not _is_schema_tag(p))
     kind = err["type"]
     value = err.get("input")
@@ -196,11 +214,17 @@ def _from_pydantic(err: Any) -> ConfigIssue:
         message = f"{message}; got {_show(value)}"
     elif kind == "value_error":
         # Model-level checks name the key they are about: "services.x.depends_on: ..." from
-        # the root, "key_env: ..." from a section. Move that name into the location.
-        match = _PATH_PREFIX.match(message)
-        if match:
-            loc = (*loc, *(int(p) if p.isdigit() else p for p in match[1].split(".")))
-            message = match[2]
+        # the root, "key_env: ..." from a section; a check that found several mistakes gives
+        # one such line each. Move each name into its own location.
+        return [_located(loc, line) for line in message.split("\n")]
+    return [ConfigIssue(loc, message)]
+
+
+def _located(loc: Loc, message: str) -> ConfigIssue:
+    match = _PATH_PREFIX.match(message)
+    if match:
+        loc = (*loc, *(int(p) if p.isdigit() else p for p in match[1].split(".")))
+        message = match[2]
     return ConfigIssue(loc, message)
 
 
@@ -219,7 +243,9 @@ def _allowed_keys(loc: Loc) -> list[str]:
     for part in loc:
         model = _unwrap(model)
         if isinstance(model, type) and issubclass(model, BaseModel):
-            field = model.model_fields.get(str(part))
+            field = next(
+                (f for n, f in model.model_fields.items() if str(part) in (n, f.alias)), None
+            )
             if field is None:
                 return []
             model = field.annotation
@@ -229,7 +255,8 @@ def _allowed_keys(loc: Loc) -> list[str]:
             return []
     model = _unwrap(model)
     if isinstance(model, type) and issubclass(model, BaseModel):
-        return list(model.model_fields)
+        # The names a user writes: `continue` and `for`, not the attributes `continue_`, `for_`.
+        return [f.alias or name for name, f in model.model_fields.items()]
     return []
 
 
