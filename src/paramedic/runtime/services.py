@@ -201,6 +201,7 @@ class ServiceRuntime:
             pid=pid,
             pid_file=pid_file,
             on_exit=self._watched_exited,
+            on_missing=self._watched_missing,
             on_attach=functools.partial(
                 self._attached, f"pid file {pid_file}" if pid_file else "pid"
             ),
@@ -212,6 +213,10 @@ class ServiceRuntime:
             [ProcessAttached(at=self._clock.now(), service=self.name, pid=pid, source=source)]
         )
         self._spawned(pid)
+
+    def _watched_missing(self, problem: str) -> None:
+        """No live process behind the pid (file): down like a crash, with what was found."""
+        self.signal(Signal(self.name, "process", False, problem, self._clock.monotonic(), "crash"))
 
     def _watched_exited(self, pid: int, runtime: float) -> None:
         reason = (
