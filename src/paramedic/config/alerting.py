@@ -363,7 +363,7 @@ def _default_severity_rules() -> list[SeverityRuleConfig]:
         {
             "severity": "P2",
             "kinds": ["degradation"],
-            "reason": "degraded performance (high latency)",
+            "reason": "degraded: running but not fit to trade",
         },
         {"severity": "P2", "kinds": ["memory_leak"], "reason": "memory usage climbing"},
         {"severity": "P3", "reason": "informational"},
