@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
@@ -12,6 +16,7 @@ from paramedic.config.probes import HealthReading, ProbeConfig
 from paramedic.detect.probe_actions import HealthReport, ProbeResult
 from paramedic.detect.probes import ProbeRunner, ServiceProbes
 from paramedic.detect.signals import Signal
+from paramedic.process.watched import process_age
 from paramedic.testing import FakeClock
 
 
@@ -425,3 +430,25 @@ async def test_a_startup_probe_is_the_grace_for_the_others(h: Harness) -> None:
     svc.start()
     await pump()
     assert [("probe:boot", True, None), ("probe:live", False, "hang")] == h.verdicts()
+
+
+async def test_the_grace_counts_from_the_process_start_not_from_attaching(h: Harness) -> None:
+    """A process attached to 40 s after it started is past a 30 s grace: its first failures
+    count at once, said as a startup failure."""
+    live = Script([False])
+    svc = h.service([{**LIVE, "failure_threshold": 1}], {"live": live})
+    svc.reset(age=40.0)
+    svc.start()
+    await pump()
+    assert [("probe:live", False, "degradation")] == h.verdicts()
+    assert h.signals[0].reason.startswith("liveness probe live has not passed once in 40.0 s")
+
+
+def test_process_age_reads_the_real_start() -> None:
+    """Our own process started before now and after boot; a reaped pid has no age."""
+    age = process_age(os.getpid())
+    assert age is not None
+    assert 0.0 <= age < time.monotonic() + 1
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait(timeout=30)
+    assert process_age(child.pid) is None

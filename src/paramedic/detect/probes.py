@@ -139,7 +139,6 @@ class ProbeRunner:
         """Begin probing; `initial_delay` counts from now. Needs a running loop."""
         if self.running:
             return
-        self._since = self._clock.monotonic()
         self._task = asyncio.get_running_loop().create_task(
             self._loop(), name=f"probe {self.service}/{self.name}"
         )
@@ -154,16 +153,18 @@ class ProbeRunner:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._task = None
 
-    def reset(self) -> None:
+    def reset(self, age: float = 0.0) -> None:
         """The process restarted: counters, delay and verdict begin again.
 
         A new process has to be verified afresh; its first verdict is reported even if it
-        equals the old one, which is what tells ServiceHealth the new process passed.
+        equals the old one, which is what tells ServiceHealth the new process passed. `age`
+        is how long the process has been running already (one attached to, not spawned): its
+        startup grace counts from its real start.
         """
         self._successes = 0
         self._failures = 0
         self._verdict = None
-        self._since = self._clock.monotonic()
+        self._since = self._clock.monotonic() - age
         self._ever_passed = False
         self._held = ""
         if self._task is not None:
@@ -351,8 +352,8 @@ class ServiceProbes:
     async def stop(self) -> None:
         await asyncio.gather(*(runner.stop() for runner in self.runners.values()))
 
-    def reset(self) -> None:
-        """The process restarted: close the gate so startup must succeed again."""
+    def reset(self, age: float = 0.0) -> None:
+        """The process restarted (`age` seconds ago): startup must succeed again."""
         self._started.clear()
         for runner in self.runners.values():
-            runner.reset()
+            runner.reset(age)

@@ -25,7 +25,7 @@ from paramedic.detect.service_health import HealthPolicy, ServiceHealth
 from paramedic.detect.signals import Signal
 from paramedic.detect.watchdog import Watchdog
 from paramedic.process.managed import ExitStatus, ManagedProcess
-from paramedic.process.watched import WatchedProcess
+from paramedic.process.watched import WatchedProcess, process_age
 from paramedic.recovery.orchestrator import RecoveryHooks, RecoveryOrchestrator
 from paramedic.runtime.recorder import OrderedRecorder
 
@@ -251,7 +251,7 @@ class ServiceRuntime:
         """Probes start with the service; a restart re-arms their startup gating."""
         self.probes = probes
         self.health.expect(*(f"probe:{name}" for name in probes.runners))
-        self.on_restart.append(lambda _pid: probes.reset())
+        self.on_restart.append(lambda pid: probes.reset(process_age(pid) or 0.0))
 
     async def stop_detectors(self) -> None:
         if self.probes is not None:
