@@ -6,8 +6,8 @@ the delay, so its readiness probe is refused until then. There is no startup pro
 
 from __future__ import annotations
 
-import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,10 +15,20 @@ import pytest
 from paramedic.detect.events import FailureDetected
 from tests.conftest import REPO, free_port
 from tests.integration.harness import running_paramedic
+from tests.integration.runner import RunningParamedic
+from tests.integration.test_watched_at_start import events, poll
 
 pytestmark = pytest.mark.integration
 
 ENGINE = str(REPO / "examples" / "engine.py")
+
+
+@pytest.fixture
+def running() -> Iterator[list[RunningParamedic]]:
+    started: list[RunningParamedic] = []
+    yield started
+    for p in started:
+        p.ensure_dead()
 
 
 def slow_engine(port: int, delay: float, grace: str = "") -> str:
@@ -38,21 +48,26 @@ services:
 """
 
 
-async def test_readiness_refused_during_a_slow_boot_raises_nothing(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+def test_readiness_refused_during_a_slow_boot_raises_nothing(
+    tmp_path: Path, running: list[RunningParamedic]
 ) -> None:
-    """Readiness refused for the engine's first 1.5 s: no failure, no alert; the log says
-    "not ready yet"; the service comes up at its first pass."""
+    """`paramedic run`, the engine's readiness refused for its first 1.5 s: no failure, no
+    alert; paramedic's log says "not ready yet"; the service comes up at its first pass."""
     port = free_port()
-    caplog.set_level(logging.INFO, logger="paramedic.detect.probes")
-    async with running_paramedic(tmp_path, slow_engine(port, 1.5)) as (_p, timeline):
-        await timeline.wait_for("service.up", within=20)
-        assert [] == timeline.of("failure.detected")
-        assert [] == timeline.of("alert.raised")
-        [held] = [r.getMessage() for r in caplog.records if "not ready yet" in r.getMessage()]
-        assert held.startswith("engine: not ready yet: ")
-        assert "s since start, readiness probe ready: GET http://127.0.0.1:" in held
-        assert held.endswith("(startup grace 30s)")
+    config = tmp_path / "paramedic.yaml"
+    config.write_text(
+        f"api:\n  listen: 127.0.0.1:{free_port()}\nstore:\n  path: p.db\n" + slow_engine(port, 1.5)
+    )
+    p = RunningParamedic(config)
+    running.append(p)
+    p.wait_started()
+    poll(p, "service.up", within=20)
+    assert [] == events(p, "failure.detected")
+    assert [] == events(p, "alert.raised")
+    [held] = [line for line in p.output if "not ready yet" in line]
+    assert "engine: not ready yet: " in held
+    assert "s since start, readiness probe ready: GET http://127.0.0.1:" in held
+    assert "refused (startup grace 30s)" in held
 
 
 async def test_a_boot_longer_than_the_grace_is_a_startup_degradation_not_latency(

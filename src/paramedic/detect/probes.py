@@ -39,6 +39,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 
 import aiohttp
+import structlog
 
 from paramedic.config.durations import format_duration
 from paramedic.config.probes import HealthReading, ProbeConfig
@@ -55,6 +56,8 @@ from paramedic.detect.signals import FailureKind, Signal, SignalSink
 __all__ = ["HealthCallback", "ProbeRunner", "ServiceProbes"]
 
 log = logging.getLogger(__name__)
+# What an operator reads in paramedic's own log (a boot held), like the watchdog's lines.
+slog = structlog.get_logger("paramedic.probes")
 
 HealthCallback = Callable[[str, HealthReport], None]
 """Called with (service, report) on every `/health` reading."""
@@ -250,7 +253,7 @@ class ProbeRunner:
                 f"not {state} yet: {elapsed:.1f} s since start, {cfg.role} probe {cfg.name}:"
                 f" {result.reason} (startup grace {format_duration(self._startup_grace)})"
             )
-            log.info("%s: %s", self.service, self._held)
+            slog.info(f"{self.service}: {self._held}", service=self.service, probe=cfg.name)
         return True
 
     def _emit_verdict(self, passing: bool, result: ProbeResult, *, booting: bool = False) -> None:
