@@ -239,5 +239,11 @@ async def test_five_different_failures_in_a_row_are_five_incidents(tmp_path: Pat
             "disk_full",
         ] == [e.failure_kind for e in detections]
         assert 5 == len({e.incident for e in detections})
+        await timeline.wait_for("alert.raised", lambda e: e.title == "engine disk_full")  # type: ignore[attr-defined]
+        titles = {e.title for e in timeline.of("alert.raised")}  # type: ignore[attr-defined]
+        assert {f"engine {e.failure_kind}" for e in detections} <= titles
+        # The three healed ones were resolved when they cleared, not after 120 s of calm.
+        resolved = {e.alert_id for e in timeline.of("alert.resolved")}  # type: ignore[attr-defined]
+        assert {f"{e.incident}:failure" for e in detections[:3]} <= resolved
         assert [] == timeline.of("service.flapping")
         assert "down" == p.services["engine"].health.state
