@@ -3,7 +3,8 @@
 It serves a /health like the seed's (section 1.2), sends authenticated heartbeats with
 paramedic's client, and can be told to misbehave through /chaos so each failure kind can be
 shown: exit (crash), hang (stop its trading loop), latency (raise p99), disconnect (exchange
-down), dbdown (database down), leak (grow memory), heal (undo all but exit). Stdlib only
+down), dbdown (database down), leak (grow memory), diskfull (its disk component false; map
+`disk: disk_full` in the service's `health.components`), heal (undo all but exit). Stdlib only
 besides paramedic.client.
 """
 
@@ -39,6 +40,7 @@ class Engine:
             "database": True,
             "orders": True,
             "risk": True,
+            "disk": True,
         }
         self.latency_p99_us = 180.0
         self.hung = False
@@ -76,6 +78,8 @@ class Engine:
                 self.components["exchange"] = False
             elif action == "dbdown":
                 self.components["database"] = False
+            elif action == "diskfull":
+                self.components["disk"] = False
             elif action == "leak":
                 self.leaking = True
             elif action == "heal":

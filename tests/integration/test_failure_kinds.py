@@ -182,3 +182,68 @@ async def test_disk_below_its_minimum_is_disk_full(tmp_path: Path) -> None:
         assert detected.reason.startswith(f"disk {tmp_path} ")
         assert detected.reason.endswith("(min 100%)")
         assert 1 == len(timeline.of("failure.detected"))
+
+
+async def test_five_different_failures_in_a_row_are_five_incidents(tmp_path: Path) -> None:
+    """Issue 10 defect 9, default flap settings: the engine loses its exchange, its database,
+    then its latency goes up (each healed in turn), then it leaks memory and its disk fills.
+    Each is its own failure.detected with its kind, each healed one is cleared, nothing is
+    called flapping (no kind repeated)."""
+    port = free_port()
+    extra = """    resources:
+      sample_every: 100ms
+      memory: {window: 2s, min_samples: 10, limit: 4GiB, warn_within: 1h, min_slope: 10MiB/min}
+      metrics:
+        - {name: order_latency_p99_us, above: 1000, for: 300ms, kind: degradation}
+"""
+    config = engine_config(port, extra).replace(
+        "    health: {up_after: 2, evaluate_every: 50ms}",
+        "    health: {up_after: 2, evaluate_every: 50ms, components:"
+        " {exchange: network_partition, database: db_connection_loss, disk: disk_full}}",
+    )
+    assert "disk: disk_full" in config
+    async with running_paramedic(tmp_path, config) as (p, timeline):
+        await timeline.wait_for("service.up")
+        for action, kind in [
+            ("disconnect", "network_partition"),
+            ("dbdown", "db_connection_loss"),
+            ("latency", "degradation"),
+        ]:
+            await chaos(port, action)
+            detected = await only_incident(timeline)
+            assert kind == detected.failure_kind
+            await chaos(port, "heal")
+            await timeline.wait_for(
+                "failure.cleared",
+                lambda e, d=detected: e.incident == d.incident,  # type: ignore[attr-defined,misc]
+                within=15,
+            )
+        await chaos(port, "leak")
+        await timeline.wait_for(
+            "failure.detected",
+            lambda e: e.failure_kind == "memory_leak",  # type: ignore[attr-defined]
+            within=15,
+        )
+        await chaos(port, "diskfull")
+        await timeline.wait_for(
+            "failure.detected",
+            lambda e: e.failure_kind == "disk_full",  # type: ignore[attr-defined]
+            within=15,
+        )
+        detections = [e for e in timeline.of("failure.detected") if isinstance(e, FailureDetected)]
+        assert [
+            "network_partition",
+            "db_connection_loss",
+            "degradation",
+            "memory_leak",
+            "disk_full",
+        ] == [e.failure_kind for e in detections]
+        assert 5 == len({e.incident for e in detections})
+        await timeline.wait_for("alert.raised", lambda e: e.title == "engine disk_full")  # type: ignore[attr-defined]
+        titles = {e.title for e in timeline.of("alert.raised")}  # type: ignore[attr-defined]
+        assert {f"engine {e.failure_kind}" for e in detections} <= titles
+        # The three healed ones were resolved when they cleared, not after 120 s of calm.
+        resolved = {e.alert_id for e in timeline.of("alert.resolved")}  # type: ignore[attr-defined]
+        assert {f"{e.incident}:failure" for e in detections[:3]} <= resolved
+        assert [] == timeline.of("service.flapping")
+        assert "down" == p.services["engine"].health.state

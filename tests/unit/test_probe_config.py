@@ -196,3 +196,20 @@ def test_health_reading_refuses_unknown_kind() -> None:
         HealthReading.model_validate({"components": {"exchange": "partition"}})
 
     assert ("components", "exchange") == caught.value.errors()[0]["loc"]
+
+
+def test_startup_grace_defaults_to_30s_and_is_refused_where_it_does_nothing() -> None:
+    """startup_grace: 30 s unless given; on a startup probe, or beside one, it is an error."""
+    default, given = PROBES.validate_python(
+        [probe(name="a"), probe(name="b", role="readiness", startup_grace="2s")]
+    )
+    assert (30.0, 2.0) == (default.grace, given.grace)
+    assert [
+        (
+            "0.startup_grace",
+            "Value error, a startup probe has no startup_grace:"
+            " its failure_threshold x period is one",
+        ),
+    ] == errors_of([probe(role="startup", startup_grace="5s")])
+    [(_where, message)] = errors_of([probe(name="boot", role="startup"), probe(startup_grace="5s")])
+    assert "startup_grace on liveness-http does nothing: the startup probe boot gates" in message

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
@@ -12,6 +16,7 @@ from paramedic.config.probes import HealthReading, ProbeConfig
 from paramedic.detect.probe_actions import HealthReport, ProbeResult
 from paramedic.detect.probes import ProbeRunner, ServiceProbes
 from paramedic.detect.signals import Signal
+from paramedic.process.watched import process_age
 from paramedic.testing import FakeClock
 
 
@@ -358,3 +363,92 @@ async def test_reset_regates_and_reverifies(h: Harness) -> None:
         ("probe:boot", True, None),
         ("probe:live", True, None),
     ] == h.verdicts()
+
+
+async def test_a_slow_boot_is_held_not_degradation(h: Harness) -> None:
+    """Issue 10 defect 12: without a startup probe, readiness refused for its first 1.5 s is a
+    boot: no failing signal before its first pass, one "not ready yet" sentence, then ok."""
+    ready = Script([False, False, False, True])
+    svc = h.service([{**READY, "failure_threshold": 2}], {"ready": ready})
+    svc.start()
+    await pump()
+    await step(h.clock, 0.5)
+    await step(h.clock, 0.5)
+    runner = svc.runners["ready"]
+    assert [] == h.verdicts()
+    assert (
+        "not ready yet: 0.0 s since start, readiness probe ready: attempt 1 bad"
+        " (startup grace 30s)" == runner.held
+    )
+    await step(h.clock, 0.5)
+    assert [("probe:ready", True, None)] == h.verdicts()
+    assert "" == runner.held
+
+
+async def test_no_first_pass_within_the_grace_is_a_startup_degradation(h: Harness) -> None:
+    """A liveness probe that never passes within its startup_grace is one degradation saying
+    so (not a hang: it was never seen working), at the first failure after the grace."""
+    live = Script([False])
+    svc = h.service([{**LIVE, "startup_grace": "2s"}], {"live": live})
+    svc.start()
+    await pump()
+    for _ in range(3):
+        await step(h.clock, 0.5)
+    assert [] == h.verdicts(), "1.5 s: still inside the grace"
+    await step(h.clock, 0.5)
+    assert [("probe:live", False, "degradation")] == h.verdicts()
+    assert (
+        "liveness probe live has not passed once in 2.0 s since the process started"
+        " (startup grace 2s): attempt 5 bad" == h.signals[0].reason
+    )
+
+
+async def test_after_a_first_pass_failures_count_at_once_and_reset_rearms_the_grace(
+    h: Harness,
+) -> None:
+    """Once passed, the probe is judged as usual (a liveness failure is a hang); a restart
+    of the process re-arms the grace for the new one."""
+    live = Script([True, False])
+    svc = h.service([{**LIVE, "failure_threshold": 1}], {"live": live})
+    svc.start()
+    await pump()
+    await step(h.clock, 0.5)
+    assert [("probe:live", True, None), ("probe:live", False, "hang")] == h.verdicts()
+    live.set(False)
+    svc.reset()
+    await pump()
+    for _ in range(4):
+        await step(h.clock, 0.5)
+    assert 2 == len(h.signals), "the new process is booting: its failures are held"
+    assert svc.runners["live"].held.startswith("not live yet: 0.0 s since start")
+
+
+async def test_a_startup_probe_is_the_grace_for_the_others(h: Harness) -> None:
+    """With a startup probe, liveness failing right after it passed is a hang at once."""
+    boot, live = Script([True]), Script([False])
+    svc = h.service([STARTUP, {**LIVE, "failure_threshold": 1}], {"boot": boot, "live": live})
+    svc.start()
+    await pump()
+    assert [("probe:boot", True, None), ("probe:live", False, "hang")] == h.verdicts()
+
+
+async def test_the_grace_counts_from_the_process_start_not_from_attaching(h: Harness) -> None:
+    """A process attached to 40 s after it started is past a 30 s grace: its first failures
+    count at once, said as a startup failure."""
+    live = Script([False])
+    svc = h.service([{**LIVE, "failure_threshold": 1}], {"live": live})
+    svc.reset(age=40.0)
+    svc.start()
+    await pump()
+    assert [("probe:live", False, "degradation")] == h.verdicts()
+    assert h.signals[0].reason.startswith("liveness probe live has not passed once in 40.0 s")
+
+
+def test_process_age_reads_the_real_start() -> None:
+    """Our own process started before now and after boot; a reaped pid has no age."""
+    age = process_age(os.getpid())
+    assert age is not None
+    assert 0.0 <= age < time.monotonic() + 1
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait(timeout=30)
+    assert process_age(child.pid) is None

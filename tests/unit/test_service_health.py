@@ -179,3 +179,105 @@ def test_a_restarted_process_must_be_vouched_for_again() -> None:
     h.observe(good("heartbeat", t + 6), at(t + 6))
     h.tick(at(t + 7))
     assert ["failure.cleared"] == [e.kind for e in h.tick(at(t + 8))]
+
+
+def cleared(events: list[Event]) -> list[FailureCleared]:
+    return [e for e in events if isinstance(e, FailureCleared)]
+
+
+def heal(h: ServiceHealth, t: float, *sources: str) -> tuple[list[Event], float]:
+    """The sources report ok, then up_after clean ticks pass."""
+    events: list[Event] = []
+    for source in sources:
+        events += h.observe(good(source, t), at(t))
+    for i in range(1, h.policy.up_after + 1):
+        events += h.tick(at(t + i))
+    return events, t + h.policy.up_after + 1
+
+
+def test_flap_damping_never_swallows_a_different_kind() -> None:
+    """Issue 10 defect 9, with default settings: a lost exchange, a lost database and high
+    latency, each healed in turn, then a memory leak and a full disk: five kinds, five
+    incidents, five failure.detected; three clears; no kind flapped."""
+    h = health()
+    t = bring_up(h)
+    events: list[Event] = []
+    for component, kind in [
+        ("health:exchange", "network_partition"),
+        ("health:database", "db_connection_loss"),
+        ("metric:order_latency_p99_us", "degradation"),
+    ]:
+        events += h.observe(bad(component, kind, f"{component} failing", t), at(t))
+        events += h.observe(bad("probe:ready", "degradation", "503", t + 0.2), at(t + 0.2))
+        healed, t = heal(h, t + 1, component, "probe:ready")
+        events += healed
+        assert "up" == h.state
+    events += h.observe(bad("resource:memory", "memory_leak", "RSS growing", t), at(t))
+    events += h.observe(bad("resource:disk", "disk_full", "disk 0% free", t + 1), at(t + 1))
+    events += h.observe(bad("probe:ready", "degradation", "503", t + 2), at(t + 2))
+    assert [
+        "network_partition",
+        "db_connection_loss",
+        "degradation",
+        "memory_leak",
+        "disk_full",
+    ] == [e.failure_kind for e in opened(events)]
+    assert 5 == len({e.incident for e in opened(events)})
+    assert ["network_partition", "db_connection_loss", "degradation"] == [
+        e.failure_kind for e in cleared(events)
+    ]
+    assert [] == [e for e in events if isinstance(e, ServiceFlapping)]
+    assert not h.flapping
+
+
+def test_a_second_kind_while_the_first_is_open_is_announced_and_each_clears_on_its_own() -> None:
+    """A database outage, then a full disk while it lasts: two incidents. The database heals:
+    its incident clears while the service stays down for the disk; the disk heals: up."""
+    h = health(up_after=2)
+    t = bring_up(h)
+    [db] = opened(h.observe(bad("health:database", "db_connection_loss", "db down", t), at(t)))
+    # A failing readiness probe is a symptom of the outage: evidence, not a new incident.
+    assert [] == opened(h.observe(bad("probe:ready", "degradation", "503", t + 1), at(t + 1)))
+    [disk] = opened(h.observe(bad("resource:disk", "disk_full", "0% free", t + 2), at(t + 2)))
+    assert ("disk_full", "0% free") == (disk.failure_kind, disk.reason)
+    events, t = heal(h, t + 3, "health:database")
+    assert [(db.incident, "db_connection_loss")] == [
+        (e.incident, e.failure_kind) for e in cleared(events)
+    ]
+    assert [] == opened(events)  # the readiness failure is the disk's symptom now
+    assert "down" == h.state
+    events, t = heal(h, t, "resource:disk", "probe:ready")
+    assert [disk.incident] == [e.incident for e in cleared(events)]
+    assert "up" == h.state
+
+
+def test_a_symptom_left_failing_when_its_cause_heals_is_a_failure_of_its_own() -> None:
+    """Latency folded into an exchange outage as its symptom; the exchange comes back but the
+    readiness probe still fails: the outage clears and the degradation is announced."""
+    h = health(up_after=2)
+    t = bring_up(h)
+    h.observe(bad("health:exchange", "network_partition", "exchange down", t), at(t))
+    h.observe(bad("probe:ready", "degradation", "p99 5000 us", t + 0.5), at(t + 0.5))
+    events, t = heal(h, t + 1, "health:exchange")
+    assert ["network_partition"] == [e.failure_kind for e in cleared(events)]
+    [degraded] = opened(events)
+    assert ("degradation", "p99 5000 us") == (degraded.failure_kind, degraded.reason)
+
+
+def test_a_flapping_kind_is_held_but_a_new_kind_is_announced() -> None:
+    """A crash loop flaps and is held in one incident; a memory leak during it is announced."""
+    h = health(up_after=1, flap_changes=4, flap_window=60.0)
+    t = bring_up(h)
+    events: list[Event] = []
+    for i in range(4):
+        events += h.observe(bad("process", "crash", f"exit {i}", t + 2 * i), at(t + 2 * i))
+        events += h.observe(good("process", t + 2 * i + 1), at(t + 2 * i + 1))
+        events += h.tick(at(t + 2 * i + 1))
+    assert 2 == len(opened(events))
+    assert {"crash"} == h.flapping_kinds
+    [flap] = [e for e in events if isinstance(e, ServiceFlapping)]
+    assert "crash" == flap.failure_kind
+    [leak] = opened(
+        h.observe(bad("resource:memory", "memory_leak", "RSS +1 GiB/min", t + 9), at(t + 9))
+    )
+    assert "memory_leak" == leak.failure_kind

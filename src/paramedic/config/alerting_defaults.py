@@ -172,7 +172,7 @@ def default_severity_rules() -> list[dict[str, Any]]:
         {
             "severity": "P2",
             "kinds": ["degradation"],
-            "reason": "degraded performance (high latency)",
+            "reason": "degraded: running but not fit to trade",
         },
         {"severity": "P2", "kinds": ["memory_leak"], "reason": "memory usage climbing"},
         {"severity": "P3", "reason": "informational"},

@@ -9,6 +9,13 @@ differ from Kubernetes on purpose:
   that bound is the point of the probe, so a config that breaks it is refused.
 - Defaults are sub-second (`period: 1s`, `timeout: 500ms`): a 10 s default period is a
   30 s blind spot at `failure_threshold: 3`.
+- Without a startup probe, a liveness or readiness probe that has not passed once since the
+  process (re)started is booting, not failing: its failures are held for `startup_grace`
+  (default `DEFAULT_STARTUP_GRACE`, 30 s; `0s` turns it off). Kubernetes would convict a slow
+  boot after `failure_threshold x period` (3 s by default), the steady-state detection bound,
+  which is no measure of how long an engine takes to load its reference data and connect.
+  A crash during the boot is still seen at once (the process watchdog), and a startup probe,
+  when there is one, is the grace instead (it gates the other probes).
 
 `HealthReading` (one per service) says which failure kind a component of the seed's `/health`
 JSON points to when it reports `false`.
@@ -36,6 +43,7 @@ from paramedic.core.failures import FailureKind
 
 __all__ = [
     "ACTION_KEYS",
+    "DEFAULT_STARTUP_GRACE",
     "CommandAction",
     "HealthReading",
     "HttpAction",
@@ -46,6 +54,8 @@ __all__ = [
 ]
 
 ProbeRole = Literal["liveness", "readiness", "startup"]
+DEFAULT_STARTUP_GRACE = 30.0
+"""Seconds a liveness/readiness probe may fail after a (re)start before it has passed once."""
 ACTION_KEYS: tuple[str, ...] = ("http", "tcp", "command")
 
 
@@ -120,6 +130,7 @@ class ProbeConfig(StrictModel):
     timeout: PositiveDuration = 0.5
     success_threshold: int = Field(default=1, ge=1)
     failure_threshold: int = Field(default=3, ge=1)
+    startup_grace: Duration | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -162,6 +173,19 @@ class ProbeConfig(StrictModel):
             raise ValueError(msg)
         return value
 
+    @field_validator("startup_grace")
+    @classmethod
+    def _startup_grace(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and info.data.get("role") == "startup":
+            msg = "a startup probe has no startup_grace: its failure_threshold x period is one"
+            raise ValueError(msg)
+        return value
+
+    @property
+    def grace(self) -> float:
+        """The startup grace in seconds (`startup_grace`, else the default)."""
+        return DEFAULT_STARTUP_GRACE if self.startup_grace is None else self.startup_grace
+
     @property
     def action(self) -> HttpAction | TcpAction | CommandAction:
         """The one action given; validation guarantees there is exactly one."""
@@ -180,6 +204,13 @@ def _unique(probes: list[ProbeConfig]) -> list[ProbeConfig]:
     startups = [p.name for p in probes if p.role == "startup"]
     if len(startups) > 1:
         msg = f"at most one startup probe per service; got {', '.join(startups)}"
+        raise ValueError(msg)
+    graced = [p.name for p in probes if p.startup_grace is not None]
+    if startups and graced:
+        msg = (
+            f"startup_grace on {', '.join(graced)} does nothing: the startup probe"
+            f" {startups[0]} gates the other probes (drop one or the other)"
+        )
         raise ValueError(msg)
     return probes
 

@@ -63,15 +63,18 @@ class FailureDetected(Event):
 @register_event
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FailureCleared(Event):
-    """Every detector has been fine for the hysteresis count: the failure is over."""
+    """The incident's failure has been absent for the hysteresis count: it is over. Other
+    kinds may still be open on the service (each clears on its own)."""
 
     kind: ClassVar[str] = "failure.cleared"
     incident: str
     downtime_s: float
     reason: str
+    failure_kind: str = ""
 
     def summary(self) -> str:
-        return f"{self.service}: healthy again after {self.downtime_s:.3f} s: {self.reason}"
+        what = self.failure_kind or "failure"
+        return f"{self.service}: {what} cleared after {self.downtime_s:.3f} s: {self.reason}"
 
 
 @register_event
@@ -89,21 +92,24 @@ class ServiceUp(Event):
 @register_event
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServiceFlapping(Event):
-    """Up/down changes came too fast to be separate failures; held as one incident."""
+    """One failure kind came and went too fast to be separate failures; its repeats are held
+    in one incident (a different kind is never held in it)."""
 
     kind: ClassVar[str] = "service.flapping"
     incident: str
     changes: int
     window_s: float
     flapping: bool
+    failure_kind: str = ""
 
     def summary(self) -> str:
+        what = f" {self.failure_kind}" if self.failure_kind else ""
         if self.flapping:
             return (
-                f"{self.service}: flapping, {self.changes} state changes in"
-                f" {self.window_s:g} s; kept as one incident"
+                f"{self.service}:{what} flapping, {self.changes} state changes in"
+                f" {self.window_s:g} s; its repeats kept as one incident"
             )
-        return f"{self.service}: no longer flapping"
+        return f"{self.service}:{what} no longer flapping"
 
 
 @register_event

@@ -13,6 +13,15 @@ others: liveness and readiness do not run until it has succeeded, and it stops o
 Unlike Kubernetes, a startup probe that has failed keeps probing: the decision to restart
 belongs to recovery, and if the service comes up late the gate opens and an ok signal says so.
 
+A probe with a `startup_grace` (ServiceProbes gives one to liveness and readiness when the
+service has no startup probe) holds the failures of a process it has not seen pass once since
+its (re)start: that is a boot, not a failure, and it is said so once in the log ("not ready
+yet: 1.2 s since start, ..."). If the grace runs out before a first pass, the failure is a
+`degradation` whose sentence says the process never passed since it started: the process is
+running (an exit would be a crash, seen at once by the watchdog) and was never seen working,
+so it did not stop working (a hang, which the watchdog would kill: a slow boot killed in a
+loop); "running but not fit to trade" is what is known.
+
 `reset()` is for a process restart: counters and gating begin again, `initial_delay` is counted
 from the reset, but the last verdict is kept so that a restart that cures the service emits one
 ok signal and a restart that changes nothing emits none.
@@ -30,6 +39,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 
 import aiohttp
+import structlog
 
 from paramedic.config.durations import format_duration
 from paramedic.config.probes import HealthReading, ProbeConfig
@@ -46,6 +56,8 @@ from paramedic.detect.signals import FailureKind, Signal, SignalSink
 __all__ = ["HealthCallback", "ProbeRunner", "ServiceProbes"]
 
 log = logging.getLogger(__name__)
+# What an operator reads in paramedic's own log (a boot held), like the watchdog's lines.
+slog = structlog.get_logger("paramedic.probes")
 
 HealthCallback = Callable[[str, HealthReport], None]
 """Called with (service, report) on every `/health` reading."""
@@ -78,6 +90,7 @@ class ProbeRunner:
         action: ProbeAction | None = None,
         gate: asyncio.Event | None = None,
         on_started: Callable[[], None] | None = None,
+        startup_grace: float = 0.0,
     ) -> None:
         self.service = service
         self.config = probe_config
@@ -88,6 +101,10 @@ class ProbeRunner:
         self._action = action or build_action(probe_config, session, now=clock.monotonic)
         self._gate = gate
         self._on_started = on_started
+        self._startup_grace = startup_grace
+        self._since = clock.monotonic()  # the (re)start of the process, for the grace
+        self._ever_passed = False
+        self._held = ""
         self._label = describe_action(probe_config)
         self._source = f"probe:{probe_config.name}"
         self._verdict: bool | None = None
@@ -113,6 +130,11 @@ class ProbeRunner:
         return self._last_result
 
     @property
+    def held(self) -> str:
+        """Why failures are being held as a boot (empty when none are)."""
+        return self._held
+
+    @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
@@ -134,15 +156,20 @@ class ProbeRunner:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._task = None
 
-    def reset(self) -> None:
+    def reset(self, age: float = 0.0) -> None:
         """The process restarted: counters, delay and verdict begin again.
 
         A new process has to be verified afresh; its first verdict is reported even if it
-        equals the old one, which is what tells ServiceHealth the new process passed.
+        equals the old one, which is what tells ServiceHealth the new process passed. `age`
+        is how long the process has been running already (one attached to, not spawned): its
+        startup grace counts from its real start.
         """
         self._successes = 0
         self._failures = 0
         self._verdict = None
+        self._since = self._clock.monotonic() - age
+        self._ever_passed = False
+        self._held = ""
         if self._task is not None:
             self._task.cancel(msg=f"probe {self.service}/{self.name} reset")
             self._task = None
@@ -197,6 +224,12 @@ class ProbeRunner:
             self._last_health_error = result.health_error
             if result.health_error is not None:
                 log.warning("probe %s/%s: %s", self.service, self.name, result.health_error)
+        booting = not self._ever_passed and self._startup_grace > 0
+        if result.ok:
+            self._ever_passed = True
+            self._held = ""
+        elif booting and self._hold(result):
+            return  # what a booting process's /health says is held with its failure
         if result.health is not None:
             self._read_health(result.health)
         verdict = self._verdict
@@ -206,13 +239,36 @@ class ProbeRunner:
             verdict = False
         if verdict is not None and verdict != self._verdict:
             self._verdict = verdict
-            self._emit_verdict(verdict, result)
+            self._emit_verdict(verdict, result, booting=booting)
 
-    def _emit_verdict(self, passing: bool, result: ProbeResult) -> None:
+    def _hold(self, result: ProbeResult) -> bool:
+        """A failure before the first pass: held while the grace lasts (said once per start)."""
+        elapsed = self._clock.monotonic() - self._since
+        if elapsed >= self._startup_grace:
+            return False
+        if not self._held:
+            cfg = self.config
+            state = "ready" if cfg.role == "readiness" else "live"
+            self._held = (
+                f"not {state} yet: {elapsed:.1f} s since start, {cfg.role} probe {cfg.name}:"
+                f" {result.reason} (startup grace {format_duration(self._startup_grace)})"
+            )
+            slog.info(f"{self.service}: {self._held}", service=self.service, probe=cfg.name)
+        return True
+
+    def _emit_verdict(self, passing: bool, result: ProbeResult, *, booting: bool = False) -> None:
         cfg = self.config
         if passing:
             reason = f"{cfg.role} probe {cfg.name} passed: {result.reason}"
             kind: FailureKind | None = None
+        elif booting:
+            elapsed = self._clock.monotonic() - self._since
+            reason = (
+                f"{cfg.role} probe {cfg.name} has not passed once in {elapsed:.1f} s since the"
+                f" process started (startup grace {format_duration(self._startup_grace)}):"
+                f" {result.reason}"
+            )
+            kind = "degradation"
         else:
             reason = (
                 f"{cfg.role} probe {cfg.name} failed {self._failures} times in a row:"
@@ -282,6 +338,8 @@ class ServiceProbes:
                 action=actions.get(probe.name),
                 gate=self._started if has_startup and not is_startup else None,
                 on_started=self._started.set if is_startup else None,
+                # A startup probe, when there is one, is the boot's grace for the others.
+                startup_grace=0.0 if has_startup else probe.grace,
             )
 
     @property
@@ -297,8 +355,8 @@ class ServiceProbes:
     async def stop(self) -> None:
         await asyncio.gather(*(runner.stop() for runner in self.runners.values()))
 
-    def reset(self) -> None:
-        """The process restarted: close the gate so startup must succeed again."""
+    def reset(self, age: float = 0.0) -> None:
+        """The process restarted (`age` seconds ago): startup must succeed again."""
         self._started.clear()
         for runner in self.runners.values():
-            runner.reset()
+            runner.reset(age)

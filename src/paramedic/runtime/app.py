@@ -306,6 +306,10 @@ class Paramedic:
             "event_loop_max_lag_ms": round(self.loop_monitor.max_lag * 1000, 3),
             "events_published": float(self.bus.published),
             "processes_running": float(sum(p.running for p in self.processes.values())),
+            # Services' verdicts, beside paramedic's own: a down service is an incident, not
+            # paramedic being unhealthy, so these never change `healthy`.
+            "services_up": float(sum(s.health.state == "up" for s in self.services.values())),
+            "services_down": float(sum(s.health.state == "down" for s in self.services.values())),
         }
 
     # -- running -----------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from paramedic.detect.service_health import HealthPolicy, ServiceHealth
 from paramedic.detect.signals import Signal
 from paramedic.detect.watchdog import Watchdog
 from paramedic.process.managed import ExitStatus, ManagedProcess
-from paramedic.process.watched import WatchedProcess
+from paramedic.process.watched import WatchedProcess, process_age
 from paramedic.recovery.orchestrator import RecoveryHooks, RecoveryOrchestrator
 from paramedic.runtime.recorder import OrderedRecorder
 
@@ -201,6 +201,7 @@ class ServiceRuntime:
             pid=pid,
             pid_file=pid_file,
             on_exit=self._watched_exited,
+            on_missing=self._watched_missing,
             on_attach=functools.partial(
                 self._attached, f"pid file {pid_file}" if pid_file else "pid"
             ),
@@ -212,6 +213,10 @@ class ServiceRuntime:
             [ProcessAttached(at=self._clock.now(), service=self.name, pid=pid, source=source)]
         )
         self._spawned(pid)
+
+    def _watched_missing(self, problem: str) -> None:
+        """No live process behind the pid (file): down like a crash, with what was found."""
+        self.signal(Signal(self.name, "process", False, problem, self._clock.monotonic(), "crash"))
 
     def _watched_exited(self, pid: int, runtime: float) -> None:
         reason = (
@@ -246,7 +251,7 @@ class ServiceRuntime:
         """Probes start with the service; a restart re-arms their startup gating."""
         self.probes = probes
         self.health.expect(*(f"probe:{name}" for name in probes.runners))
-        self.on_restart.append(lambda _pid: probes.reset())
+        self.on_restart.append(lambda pid: probes.reset(process_age(pid) or 0.0))
 
     async def stop_detectors(self) -> None:
         if self.probes is not None:
