@@ -12,7 +12,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,12 +36,18 @@ class CommandResult:
 
 
 async def run_command(
-    argv: list[str], *, env: Mapping[str, str], cwd: Path | None = None
+    argv: list[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    on_spawn: Callable[[int], None] | None = None,
 ) -> CommandResult:
     """Exec without a shell, in a new process group; OSError if it cannot start.
 
     Cancelled (the runner's timeout): SIGKILL the whole group and reap the child before the
     cancellation goes on, so neither the program nor what it spawned outlives the step.
+    `on_spawn(pid)` lets a caller record the command's identity, so that if paramedic dies
+    while it runs the next start can end it (a SIGKILLed paramedic cancels nothing).
     """
     start = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
@@ -53,6 +59,8 @@ async def run_command(
         cwd=cwd,
         start_new_session=True,
     )
+    if on_spawn is not None:
+        on_spawn(proc.pid)
     try:
         output, _ = await proc.communicate()
     except BaseException:

@@ -37,9 +37,12 @@ from paramedic.core.ids import new_id
 from paramedic.detect.events import FailureDetected
 from paramedic.detect.probes import ServiceProbes
 from paramedic.detect.signals import Signal
+from paramedic.process.events import ProcessLeftRunning
+from paramedic.process.identity import ProcessIdentity
 from paramedic.process.managed import ExitStatus, ManagedProcess
 from paramedic.recovery.events import RecoveryStepFinished
 from paramedic.recovery.orchestrator import RecoveryOrchestrator
+from paramedic.runtime.adoption import end_commands, find_leftovers
 from paramedic.runtime.checks import CheckRegistry
 from paramedic.runtime.deadman import DeadMansSwitch
 from paramedic.runtime.heartbeats import Heartbeats
@@ -117,6 +120,10 @@ class Paramedic:
         self._jobs: set[asyncio.Task[None]] = set()  # short: record an exit, ...
         self._loops: set[asyncio.Task[None]] = set()  # long: loop monitor, API server
         self._store_open = False
+        # Read once at start: each service's timeline (for re-adoption and the recovery
+        # rebuild) and the process its previous run left running.
+        self._history: dict[str, list[StoredEvent]] = {}
+        self._leftover: dict[str, ProcessIdentity] = {}
 
         context = ApiContext(
             clock=self.clock,
@@ -200,7 +207,9 @@ class Paramedic:
             plan = service.config.recovery
             if plan is None:
                 continue
-            events = await self._timeline_of(name)
+            events = self._history.pop(name, None)
+            if events is None:
+                events = await self._timeline_of(name)
             for e in events:
                 if e.kind == "recovery.step_finished" and e.payload.get("ok"):
                     self._step_history[(name, e.payload["step"])].append(e.payload["duration_s"])
@@ -220,6 +229,19 @@ class Paramedic:
             self.recovery[name] = orchestrator
         if self.recovery:
             self.bus.add_listener(self._route_to_recovery)
+
+    async def _find_leftovers(self) -> None:
+        """What paramedic's previous run left running: the supervised process each service
+        re-adopts, and the recovery commands that are ended here (before the recovery
+        rebuild, which hands an unfinished step to a human)."""
+        for name, svc in self.config.services.items():
+            if svc.process is None and svc.recovery is None:
+                continue
+            events = self._history[name] = await self._timeline_of(name)
+            leftovers = find_leftovers(events)
+            await end_commands(name, leftovers, self.clock, self.recorder.record)
+            if leftovers.process is not None and svc.process is not None:
+                self._leftover[name] = leftovers.process
 
     async def _timeline_of(self, service: str) -> list[StoredEvent]:
         events: list[StoredEvent] = []
@@ -355,6 +377,7 @@ class Paramedic:
             # One keep-alive session for the other outbound HTTP calls (probes, the switch).
             self._http = aiohttp.ClientSession()
         await self._start_alerting()
+        await self._find_leftovers()
         await self._start_recovery()
         if dms is not None:
             assert self._http is not None
@@ -378,7 +401,7 @@ class Paramedic:
                     )
                 )
             try:
-                await service.start()
+                await service.start(self._leftover.pop(name, None))
             except ParamedicError as exc:
                 await self.stop(f"cannot start service {name}")
                 raise LifecycleError(str(exc)) from exc
@@ -425,6 +448,7 @@ class Paramedic:
                 await self.recorder.record(ParamedicStopping(at=self.clock.now(), reason=reason))
             except StoreError as exc:
                 log.error("could not record shutdown", error=str(exc))
+        await self._leave_running()
         if self.heartbeats is not None:
             await self.heartbeats.stop()
         await asyncio.gather(*(s.stop_detectors() for s in self.services.values()))
@@ -451,6 +475,31 @@ class Paramedic:
         if self._store_open:
             await self.store.close()
             self._store_open = False
+
+    async def _leave_running(self) -> None:
+        """Processes with `keep_running_on_stop` outlive a planned stop, recorded so the next
+        start re-adopts them; one whose identity could not be read is stopped as usual."""
+        for name, proc in self.processes.items():
+            spec = self.config.services[name].process
+            assert spec is not None
+            identity = proc.identity
+            if not spec.keep_running_on_stop or not proc.running or identity is None:
+                continue
+            if identity.start_time <= 0 or not self._store_open:
+                continue
+            proc.release()
+            try:
+                await self.recorder.record(
+                    ProcessLeftRunning(
+                        at=self.clock.now(),
+                        service=name,
+                        pid=identity.pid,
+                        start_time=identity.start_time,
+                        boot_id=identity.boot_id,
+                    )
+                )
+            except StoreError as exc:
+                log.error("could not record a process left running", error=str(exc))
 
     def kill_everything(self) -> None:
         """The deadline passed: no child may outlive paramedic."""

@@ -24,9 +24,12 @@ from paramedic.detect.restart_policy import Backoff, RestartPlanner
 from paramedic.detect.service_health import HealthPolicy, ServiceHealth
 from paramedic.detect.signals import Signal
 from paramedic.detect.watchdog import Watchdog
+from paramedic.process.events import CommandStarted, ProcessAdopted
+from paramedic.process.identity import ProcessIdentity, identify, open_if_same
 from paramedic.process.managed import ExitStatus, ManagedProcess
 from paramedic.process.watched import WatchedProcess
 from paramedic.recovery.orchestrator import RecoveryHooks, RecoveryOrchestrator
+from paramedic.runtime.adoption import lost_exit
 from paramedic.runtime.recorder import OrderedRecorder
 
 __all__ = ["ServiceRuntime"]
@@ -36,6 +39,8 @@ Job = Callable[[Coroutine[Any, Any, None]], None]
 
 def exit_sentence(status: ExitStatus) -> str:
     how = f"killed by {status.signal}" if status.signal else f"exited with code {status.returncode}"
+    if status.unknown:
+        how = f"exited ({status.unknown})"
     return f"pid {status.pid} {how} after {status.runtime:.3f} s"
 
 
@@ -151,6 +156,24 @@ class ServiceRuntime:
             wait_healthy=functools.partial(self._wait_until, lambda: self.health.state == "up"),
             wait_heartbeat=functools.partial(self._wait_until, self._heartbeat_vouches),
             pid=lambda: self.pid,
+            command_started=self._command_started,
+        )
+
+    def _command_started(self, label: str, pid: int) -> None:
+        """A step's command is running: its identity goes on the timeline (ordered, so it is
+        durable before the step's end), for a restart after a crash to find and end it."""
+        identity = identify(pid) or ProcessIdentity(pid, 0, "")
+        self._recorder.submit(
+            [
+                CommandStarted(
+                    at=self._clock.now(),
+                    service=self.name,
+                    pid=pid,
+                    start_time=identity.start_time,
+                    boot_id=identity.boot_id,
+                    label=label,
+                )
+            ]
         )
 
     async def _restart_process(self) -> str | None:
@@ -254,11 +277,37 @@ class ServiceRuntime:
 
     # -- the owned process -----------------------------------------------------------------------
 
-    async def start(self) -> None:
-        if self.watchdog is not None:
+    async def start(self, leftover: ProcessIdentity | None = None) -> None:
+        """Re-adopt the process paramedic's previous run left (`leftover`, from the
+        timeline) if it is still that very process; otherwise start one."""
+        if self.watchdog is not None and (leftover is None or not await self._adopt(leftover)):
             await self.watchdog.start()
         if self.probes is not None:
             self.probes.start()
+
+    async def _adopt(self, identity: ProcessIdentity) -> bool:
+        assert self.process is not None
+        pidfd, why = open_if_same(identity)
+        if pidfd is None:
+            await self._recorder.record(lost_exit(self.name, identity, why, self._clock))
+            return False
+        self.process.adopt(identity, pidfd)
+        sentence = (
+            f"re-adopted pid {identity.pid}, left running by paramedic's previous run (its"
+            f" start time {identity.start_time} matches the record); not started a second time"
+        )
+        await self._recorder.record(
+            ProcessAdopted(
+                at=self._clock.now(),
+                service=self.name,
+                pid=identity.pid,
+                start_time=identity.start_time,
+                boot_id=identity.boot_id,
+                sentence=sentence,
+            )
+        )
+        self._spawned(identity.pid)
+        return True
 
     def _spawned(self, pid: int) -> None:
         # A new process: the detectors that watch it must vouch for it before it is "up".
@@ -286,6 +335,7 @@ class ServiceRuntime:
                     signal=status.signal,
                     runtime_s=round(status.runtime, 6),
                     expected=status.expected,
+                    note=status.unknown,
                 )
             ]
         )
