@@ -117,6 +117,7 @@ class Paramedic:
         self.started = asyncio.Event()
         self._stop_requested = asyncio.Event()
         self.stop_reason = ""
+        self.stop_requested_mono = 0.0  # when the signal came: the shutdown deadline's origin
         self._jobs: set[asyncio.Task[None]] = set()  # short: record an exit, ...
         self._loops: set[asyncio.Task[None]] = set()  # long: loop monitor, API server
         self._store_open = False
@@ -430,6 +431,7 @@ class Paramedic:
     def request_stop(self, reason: str) -> None:
         if not self._stop_requested.is_set():
             self.stop_reason = reason
+            self.stop_requested_mono = self.clock.monotonic()
             self._stop_requested.set()
 
     async def wait_stop_requested(self) -> str:
