@@ -163,6 +163,8 @@ class ProcessExited(Event):
         how = f"killed by {self.signal}" if self.signal else f"exited with code {self.returncode}"
         if self.note:
             how = f"exited ({self.note})"
+            if self.runtime_s == 0:  # found gone at a start: nobody saw it run or end
+                return f"{self.service}: pid {self.pid} {how}"
         why = "(stopped by paramedic)" if self.expected else "unexpectedly"
         return f"{self.service}: pid {self.pid} {how} {why} after {self.runtime_s:.3f} s"
 

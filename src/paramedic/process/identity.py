@@ -31,9 +31,6 @@ class ProcessIdentity:
     start_time: int
     boot_id: str
 
-    def describe(self) -> str:
-        return f"pid {self.pid} (start time {self.start_time})"
-
 
 @functools.cache
 def boot_id() -> str:
@@ -70,31 +67,31 @@ def pidfd_alive(pidfd: int) -> bool:
 
 
 def open_if_same(expected: ProcessIdentity) -> tuple[int | None, str]:
-    """A pidfd on `expected` if that very process still runs; else None and why not.
+    """A pidfd on `expected` if that very process still runs; else None and why not (a
+    clause about the pid, e.g. "is no longer running").
 
     The pidfd is opened before the start time is read and checked alive after: while it is
     alive its pid cannot be reused, so the start time read in between is its own.
     """
-    what = expected.describe()
     if not expected.boot_id or expected.start_time <= 0:
-        return None, f"{what} was recorded without a start time; it cannot be told from a stranger"
+        return None, "was recorded without a start time, so it cannot be told from a stranger"
     if expected.boot_id != boot_id():
-        return None, f"{what} belonged to an earlier boot of this machine"
+        return None, "was recorded before this machine last booted"
     try:
         pidfd = os.pidfd_open(expected.pid)
     except ProcessLookupError:
-        return None, f"{what} is no longer running"
+        return None, "is no longer running"
     except OSError as exc:
-        return None, f"{what} cannot be watched: {exc.strerror}"
+        return None, f"cannot be watched: {exc.strerror}"
     now = start_time(expected.pid)
     if now is None or not pidfd_alive(pidfd):
         os.close(pidfd)
-        return None, f"{what} is no longer running"
+        return None, "is no longer running"
     if now != expected.start_time:
         os.close(pidfd)
         return None, (
-            f"pid {expected.pid} now belongs to another process (start time {now}, ours was"
-            f" {expected.start_time}): left alone"
+            f"now belongs to another process (start time {now}, ours was"
+            f" {expected.start_time}), which is left alone"
         )
     return pidfd, ""
 

@@ -21,7 +21,7 @@ from paramedic.process.events import OrphanEnded
 from paramedic.process.identity import ProcessIdentity, kill_group, open_if_same
 from paramedic.store.protocol import StoredEvent
 
-__all__ = ["Leftovers", "end_commands", "find_leftovers", "lost_sentence"]
+__all__ = ["Leftovers", "end_commands", "find_leftovers", "lost_exit"]
 
 Record = Callable[[Event], Awaitable[Published]]
 
@@ -98,10 +98,6 @@ async def end_commands(service: str, leftovers: Leftovers, clock: Clock, record:
     return ended
 
 
-def lost_sentence(why: str) -> str:
-    return f"status unknown: it ended while paramedic was not running ({why})"
-
-
 def lost_exit(service: str, identity: ProcessIdentity, why: str, clock: Clock) -> ProcessExited:
     """The exit of a tracked process that is gone (or no longer ours) at the next start."""
     return ProcessExited(
@@ -112,5 +108,5 @@ def lost_exit(service: str, identity: ProcessIdentity, why: str, clock: Clock) -
         signal=None,
         runtime_s=0.0,
         expected=False,
-        note=lost_sentence(why),
+        note=f"status unknown: at paramedic's start, the recorded pid {why}",
     )
