@@ -348,3 +348,37 @@ def test_keep_running_on_stop_survives_a_planned_restart(
     assert [] == count(worker_word)
     stopped = f"worker: pid {spawned['worker']} exited (status unknown: re-adopted"
     assert any(stopped in line and "(stopped by paramedic)" in line for line in second.output)
+
+
+def test_a_probe_command_cut_off_by_the_crash_is_ended_by_the_restart(
+    tmp_path: Path, cleanup: list[Callable[[], None]]
+) -> None:
+    """A command probe is running when paramedic is kill -9'd: it outlives paramedic (its
+    timeout died with it), and the restart ends it and says so on the timeline."""
+    probe_word = marker(tmp_path, "probe")
+    cleanup.append(lambda: kill_all(probe_word))
+    config = tmp_path / "paramedic.yaml"
+    config.write_text(
+        f"""
+api: {{listen: 127.0.0.1:{free_port()}}}
+store: {{path: var/p.db}}
+services:
+  db:
+    probes:
+      - {{name: slow, role: liveness, period: 30s, timeout: 30s, command: {{argv:
+          [{sys.executable!r}, -c, 'import time; time.sleep(60)', {probe_word}]}}}}
+"""
+    )
+    first = start(config, cleanup)
+    [probe] = wait_until("the probe's command", lambda: count(probe_word))
+    first.signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    assert pid_alive(probe)
+
+    second = start(config, cleanup)
+    assert not pid_alive(probe)
+    [ended] = events(second, "process.orphan_ended")
+    assert probe == ended["payload"]["pid"]
+    assert ended["summary"].startswith(f"command {sys.executable} (pid {probe}) was still running")
+    second.signal(signal.SIGTERM)
+    assert 0 == second.wait(timeout=15)

@@ -73,4 +73,4 @@ class OrphanEnded(Event):
     sentence: str
 
     def summary(self) -> str:
-        return f"{self.service}: {self.sentence}"
+        return f"{self.service}: {self.sentence}" if self.service else self.sentence

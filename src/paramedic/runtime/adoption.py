@@ -11,7 +11,7 @@ next start ends its process group and says so on the timeline.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from paramedic.core.bus import Published
@@ -68,11 +68,16 @@ def find_leftovers(events: list[StoredEvent]) -> Leftovers:
     return found
 
 
-async def end_commands(service: str, leftovers: Leftovers, clock: Clock, record: Record) -> int:
+async def end_commands(
+    service: str | None,
+    commands: Iterable[tuple[ProcessIdentity, str]],
+    clock: Clock,
+    record: Record,
+) -> int:
     """SIGKILL the group of every recorded command still running (same start time), and
     record each; returns how many were ended."""
     ended = 0
-    for identity, label in leftovers.commands.values():
+    for identity, label in commands:
         pidfd, _why = open_if_same(identity)
         if pidfd is None:
             continue  # ended on its own, or the pid is someone else's now
@@ -94,7 +99,6 @@ async def end_commands(service: str, leftovers: Leftovers, clock: Clock, record:
                 ),
             )
         )
-    leftovers.commands.clear()
     return ended
 
 

@@ -39,6 +39,7 @@ from paramedic.detect.probes import ServiceProbes
 from paramedic.detect.signals import Signal
 from paramedic.process.events import ProcessLeftRunning
 from paramedic.process.identity import ProcessIdentity
+from paramedic.process.ledger import CommandLedger, current_ledger
 from paramedic.process.managed import ExitStatus, ManagedProcess
 from paramedic.recovery.events import RecoveryStepFinished
 from paramedic.recovery.orchestrator import RecoveryOrchestrator
@@ -77,6 +78,7 @@ class Paramedic:
         store_path = self._path(config.store.path)
         self.store: Store = store or SQLiteStore(store_path, synchronous=config.store.synchronous)
         self.log_dir = store_path.parent / "logs"
+        self.commands = CommandLedger(store_path.with_name(store_path.name + ".commands"))
         self.bus = EventBus(self.store)
         self.recorder = OrderedRecorder(self.bus)
         self.loop_monitor = LoopMonitor(self.clock, stale_after=config.self_watch.loop_stall_bound)
@@ -235,12 +237,14 @@ class Paramedic:
         """What paramedic's previous run left running: the supervised process each service
         re-adopts, and the recovery commands that are ended here (before the recovery
         rebuild, which hands an unfinished step to a human)."""
+        record = self.recorder.record
+        await end_commands(None, self.commands.take_leftovers(), self.clock, record)
         for name, svc in self.config.services.items():
             if svc.process is None and svc.recovery is None:
                 continue
             events = self._history[name] = await self._timeline_of(name)
             leftovers = find_leftovers(events)
-            await end_commands(name, leftovers, self.clock, self.recorder.record)
+            await end_commands(name, leftovers.commands.values(), self.clock, record)
             if leftovers.process is not None and svc.process is not None:
                 self._leftover[name] = leftovers.process
 
@@ -355,6 +359,9 @@ class Paramedic:
     async def start(self) -> None:
         """Start everything; raise LifecycleError with a one-line reason if anything can't."""
         self.started_mono = self.clock.monotonic()
+        # Every task started from here on (probes, checks, recovery) records its commands in
+        # this paramedic's ledger.
+        current_ledger.set(self.commands)
         self.api.bind()
         try:
             await self.store.open()
