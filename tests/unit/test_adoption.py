@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -13,6 +14,7 @@ import pytest
 
 from paramedic.config import InvalidConfig, parse_config
 from paramedic.process.identity import ProcessIdentity, boot_id, identify, open_if_same
+from paramedic.process.ledger import CommandLedger
 from paramedic.runtime.adoption import find_leftovers
 from paramedic.store.protocol import StoredEvent
 
@@ -111,3 +113,18 @@ def test_keep_running_on_stop_is_a_boolean_named_when_wrong() -> None:
     )
     assert ok.services["e"].process is not None
     assert ok.services["e"].process.keep_running_on_stop
+
+
+def test_the_ledger_keeps_running_commands_and_hands_back_what_a_crash_left(
+    tmp_path: Path, child: subprocess.Popen[bytes]
+) -> None:
+    """add/remove track a running command; what is left is handed back once, with its
+    identity; a torn file is dropped, never taken for a process."""
+    ledger = CommandLedger(tmp_path / "p.db.commands")
+    ledger.add(child.pid, "command sleeper")
+    ledger.add(os.getpid(), "command finished")
+    ledger.remove(os.getpid())
+    (ledger.folder / "12345").write_text('{"start_time": 1')
+    assert [(identify(child.pid), "command sleeper")] == ledger.take_leftovers()
+    assert [] == ledger.take_leftovers()
+    assert [] == list(ledger.folder.iterdir())

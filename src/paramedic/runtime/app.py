@@ -38,7 +38,6 @@ from paramedic.detect.events import FailureDetected
 from paramedic.detect.probes import ServiceProbes
 from paramedic.detect.signals import Signal
 from paramedic.process.events import ProcessLeftRunning
-from paramedic.process.identity import ProcessIdentity
 from paramedic.process.ledger import CommandLedger, current_ledger
 from paramedic.process.managed import ExitStatus, ManagedProcess
 from paramedic.recovery.events import RecoveryStepFinished
@@ -123,10 +122,8 @@ class Paramedic:
         self._jobs: set[asyncio.Task[None]] = set()  # short: record an exit, ...
         self._loops: set[asyncio.Task[None]] = set()  # long: loop monitor, API server
         self._store_open = False
-        # Read once at start: each service's timeline (for re-adoption and the recovery
-        # rebuild) and the process its previous run left running.
+        # Read once at start, for re-adoption and then the recovery rebuild.
         self._history: dict[str, list[StoredEvent]] = {}
-        self._leftover: dict[str, ProcessIdentity] = {}
 
         context = ApiContext(
             clock=self.clock,
@@ -235,8 +232,9 @@ class Paramedic:
 
     async def _find_leftovers(self) -> None:
         """What paramedic's previous run left running: the supervised process each service
-        re-adopts, and the recovery commands that are ended here (before the recovery
-        rebuild, which hands an unfinished step to a human)."""
+        re-adopts, and the commands that are ended here. Both before the recovery rebuild,
+        which hands an unfinished step to a human and may resume a run that restarts the
+        process (it must find the re-adopted one, not start a second)."""
         record = self.recorder.record
         await end_commands(None, self.commands.take_leftovers(), self.clock, record)
         for name, svc in self.config.services.items():
@@ -246,7 +244,7 @@ class Paramedic:
             leftovers = find_leftovers(events)
             await end_commands(name, leftovers.commands.values(), self.clock, record)
             if leftovers.process is not None and svc.process is not None:
-                self._leftover[name] = leftovers.process
+                await self.services[name].adopt(leftovers.process)
 
     async def _timeline_of(self, service: str) -> list[StoredEvent]:
         events: list[StoredEvent] = []
@@ -409,7 +407,7 @@ class Paramedic:
                     )
                 )
             try:
-                await service.start(self._leftover.pop(name, None))
+                await service.start()
             except ParamedicError as exc:
                 await self.stop(f"cannot start service {name}")
                 raise LifecycleError(str(exc)) from exc

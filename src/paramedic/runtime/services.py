@@ -277,16 +277,20 @@ class ServiceRuntime:
 
     # -- the owned process -----------------------------------------------------------------------
 
-    async def start(self, leftover: ProcessIdentity | None = None) -> None:
-        """Re-adopt the process paramedic's previous run left (`leftover`, from the
-        timeline) if it is still that very process; otherwise start one."""
-        if self.watchdog is not None and (leftover is None or not await self._adopt(leftover)):
+    async def start(self) -> None:
+        """Start the process unless it runs already: re-adopted, or started by a recovery
+        that resumed after a restart of paramedic."""
+        if self.watchdog is not None and self.process is not None and not self.process.running:
             await self.watchdog.start()
         if self.probes is not None:
             self.probes.start()
 
-    async def _adopt(self, identity: ProcessIdentity) -> bool:
+    async def adopt(self, identity: ProcessIdentity) -> bool:
+        """Supervise the process paramedic's previous run left (`identity`, from the
+        timeline) if it is still that very process; else record that it is gone."""
         assert self.process is not None
+        if self.process.running:
+            return False
         pidfd, why = open_if_same(identity)
         if pidfd is None:
             await self._recorder.record(lost_exit(self.name, identity, why, self._clock))
