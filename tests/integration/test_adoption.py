@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -382,3 +383,34 @@ services:
     assert ended["summary"].startswith(f"command {sys.executable} (pid {probe}) was still running")
     second.signal(signal.SIGTERM)
     assert 0 == second.wait(timeout=15)
+
+
+def test_a_child_spawned_just_before_the_crash_is_found_without_its_record(
+    tmp_path: Path, cleanup: list[Callable[[], None]]
+) -> None:
+    """kill -9 in the instant between a spawn and its record: the store has no
+    `process.spawned` for the engine (simulated by deleting the row). The restart finds the
+    engine by its environment (this store's token and its spawn id, a session leader) and
+    re-adopts it rather than start a second copy."""
+    engine_word, worker_word = marker(tmp_path, "engine"), marker(tmp_path, "worker")
+    cleanup.append(lambda: kill_all(engine_word))
+    cleanup.append(lambda: kill_all(worker_word))
+    config = engine_config(tmp_path, free_port(), engine_word, worker_word)
+    first = start(config, cleanup)
+    wait_for_line(first, "engine: up")
+    [engine] = count(engine_word)
+    first.signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    with sqlite3.connect(tmp_path / "var" / "p.db") as db:
+        db.execute("DELETE FROM timeline WHERE kind = 'process.spawned' AND service = 'engine'")
+    db.close()
+
+    second = start(config, cleanup)
+    [adopted] = [e for e in events(second, "process.adopted") if e["service"] == "engine"]
+    assert engine == adopted["payload"]["pid"]
+    assert "found by its environment" in adopted["summary"]
+    assert [] == [e for e in events(second, "process.spawned") if e["service"] == "engine"]
+    assert [engine] == count(engine_word)
+    second.signal(signal.SIGTERM)
+    assert 0 == second.wait(timeout=15)
+    assert [] == count(engine_word)

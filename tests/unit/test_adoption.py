@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,13 @@ import pytest
 from paramedic.config import InvalidConfig, parse_config
 from paramedic.process.identity import ProcessIdentity, boot_id, identify, open_if_same
 from paramedic.process.ledger import CommandLedger
-from paramedic.runtime.adoption import find_leftovers
+from paramedic.runtime.adoption import (
+    Unrecorded,
+    find_leftovers,
+    pick_unrecorded,
+    scan_unrecorded,
+    supervisor_token,
+)
 from paramedic.store.protocol import StoredEvent
 
 SLEEPER = "import signal; signal.pause()"
@@ -128,3 +135,44 @@ def test_the_ledger_keeps_running_commands_and_hands_back_what_a_crash_left(
     assert [(identify(child.pid), "command sleeper")] == ledger.take_leftovers()
     assert [] == ledger.take_leftovers()
     assert [] == list(ledger.folder.iterdir())
+
+
+def test_the_unrecorded_child_is_the_first_of_the_latest_unknown_spawn() -> None:
+    """Known spawns are skipped; within a spawn, the process that started first (the child,
+    not a daemon of its own sharing its environment); across spawns, the latest."""
+
+    def c(pid: int, start: int, spawn: str) -> Unrecorded:
+        return Unrecorded(ProcessIdentity(pid, start, "b"), spawn)
+
+    child, its_daemon, older = c(30, 100, "spn_b"), c(31, 105, "spn_b"), c(20, 50, "spn_a")
+    assert child == pick_unrecorded([its_daemon, older, child], known=set())
+    assert older == pick_unrecorded([its_daemon, older, child], known={"spn_b"})
+    assert pick_unrecorded([older], known={"spn_a"}) is None
+
+
+def test_the_scan_finds_a_session_leader_carrying_the_token_and_a_spawn_id(
+    tmp_path: Path,
+) -> None:
+    """A process started in its own session with this store's token and a spawn id is found
+    under its service; one with another token is not."""
+    token = supervisor_token(tmp_path / "p.db")
+    env = {**os.environ, "PARAMEDIC_SERVICE": "engine", "PARAMEDIC_SPAWN_ID": "spn_x"}
+    ours = subprocess.Popen(
+        [sys.executable, "-c", SLEEPER],
+        env={**env, "PARAMEDIC_SUPERVISOR": token},
+        start_new_session=True,
+    )
+    other = subprocess.Popen(
+        [sys.executable, "-c", SLEEPER],
+        env={**env, "PARAMEDIC_SUPERVISOR": "someone-else"},
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 10  # until the child has exec'd with its environment
+        while not (found := scan_unrecorded(token)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [Unrecorded(identify(ours.pid), "spn_x")] == found["engine"]  # type: ignore[arg-type]
+    finally:
+        for proc in (ours, other):
+            proc.kill()
+            proc.wait()

@@ -140,6 +140,7 @@ class ProcessSpawned(Event):
     # /proc/<pid>/stat start time and the boot id (0 and "" in rows from older versions).
     start_time: int = 0
     boot_id: str = ""
+    spawn_id: str = ""
 
     def summary(self) -> str:
         return f"{self.service}: process started, pid {self.pid}"

@@ -110,6 +110,7 @@ class Watchdog:
                 argv=self.process.argv,
                 start_time=identity.start_time if identity is not None else 0,
                 boot_id=identity.boot_id if identity is not None else "",
+                spawn_id=self.process.spawn_id,
             )
         )
         return pid

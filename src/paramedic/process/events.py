@@ -23,6 +23,7 @@ class ProcessAdopted(Event):
     start_time: int
     boot_id: str
     sentence: str
+    spawn_id: str = ""
 
     def summary(self) -> str:
         return f"{self.service}: {self.sentence}"

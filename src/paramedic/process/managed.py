@@ -27,9 +27,14 @@ from typing import IO
 
 from paramedic.core.clock import Clock
 from paramedic.core.errors import ProcessError
+from paramedic.core.ids import new_id
 from paramedic.process.identity import ProcessIdentity, identify, kill_group
 
-__all__ = ["ExitStatus", "ManagedProcess"]
+__all__ = ["SPAWN_ID_ENV", "ExitStatus", "ManagedProcess"]
+
+# Each spawn's id, in the child's environment and on its `process.spawned` record: a child
+# started in the instant before that record was committed is still found by the next start.
+SPAWN_ID_ENV = "PARAMEDIC_SPAWN_ID"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +84,7 @@ class ManagedProcess:
         self._adopted: ProcessIdentity | None = None
         self._pidfd: int | None = None
         self.identity: ProcessIdentity | None = None
+        self.spawn_id = ""
         self._started = 0.0
         self._stopping = False
         self._exited: asyncio.Event = asyncio.Event()
@@ -118,10 +124,13 @@ class ManagedProcess:
             except OSError as exc:
                 msg = f"{self.name}: cannot open log file {self._log_path}: {exc.strerror}"
                 raise ProcessError(msg) from exc
+        spawn_id = new_id("spn_")
+        env = dict(self._env if self._env is not None else os.environ)
+        env[SPAWN_ID_ENV] = spawn_id
         try:
             self._popen = subprocess.Popen(
                 [program, *self._argv[1:]],
-                env=self._env,
+                env=env,
                 cwd=self._cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -137,12 +146,13 @@ class ManagedProcess:
                 log.close()
         pid = self._popen.pid
         self._adopted = None
+        self.spawn_id = spawn_id
         self._watch(os.pidfd_open(pid))
         # Read at once: a child that died already reads 0 and is never re-adopted.
         self.identity = identify(pid) or ProcessIdentity(pid, 0, "")
         return pid
 
-    def adopt(self, identity: ProcessIdentity, pidfd: int) -> None:
+    def adopt(self, identity: ProcessIdentity, pidfd: int, spawn_id: str = "") -> None:
         """Supervise a process paramedic's previous run started (`pidfd` open on it, its
         identity checked by the caller): watched, stopped and reported like an owned one."""
         if self.running:
@@ -151,6 +161,7 @@ class ManagedProcess:
         self._popen = None
         self._adopted = identity
         self.identity = identity
+        self.spawn_id = spawn_id
         self._watch(pidfd)
 
     def _watch(self, pidfd: int) -> None:

@@ -42,7 +42,15 @@ from paramedic.process.ledger import CommandLedger, current_ledger
 from paramedic.process.managed import ExitStatus, ManagedProcess
 from paramedic.recovery.events import RecoveryStepFinished
 from paramedic.recovery.orchestrator import RecoveryOrchestrator
-from paramedic.runtime.adoption import end_commands, find_leftovers
+from paramedic.runtime.adoption import (
+    SUPERVISOR_ENV,
+    Unrecorded,
+    end_commands,
+    find_leftovers,
+    pick_unrecorded,
+    scan_unrecorded,
+    supervisor_token,
+)
 from paramedic.runtime.checks import CheckRegistry
 from paramedic.runtime.deadman import DeadMansSwitch
 from paramedic.runtime.heartbeats import Heartbeats
@@ -77,6 +85,7 @@ class Paramedic:
         store_path = self._path(config.store.path)
         self.store: Store = store or SQLiteStore(store_path, synchronous=config.store.synchronous)
         self.log_dir = store_path.parent / "logs"
+        self.supervisor = supervisor_token(store_path)
         self.commands = CommandLedger(store_path.with_name(store_path.name + ".commands"))
         self.bus = EventBus(self.store)
         self.recorder = OrderedRecorder(self.bus)
@@ -158,6 +167,7 @@ class Paramedic:
             env.pop(key, None)
         env.update(spec.env)
         env["PARAMEDIC_SERVICE"] = name
+        env[SUPERVISOR_ENV] = self.supervisor
         return ManagedProcess(
             name,
             spec.argv,
@@ -237,14 +247,28 @@ class Paramedic:
         process (it must find the re-adopted one, not start a second)."""
         record = self.recorder.record
         await end_commands(None, self.commands.take_leftovers(), self.clock, record)
+        scanned: dict[str, list[Unrecorded]] | None = None
         for name, svc in self.config.services.items():
             if svc.process is None and svc.recovery is None:
                 continue
             events = self._history[name] = await self._timeline_of(name)
             leftovers = find_leftovers(events)
             await end_commands(name, leftovers.commands.values(), self.clock, record)
-            if leftovers.process is not None and svc.process is not None:
-                await self.services[name].adopt(leftovers.process)
+            if svc.process is None:
+                continue
+            service = self.services[name]
+            if leftovers.process is not None:
+                await service.adopt(leftovers.process, leftovers.spawn_id)
+            if service.process is not None and not service.process.running:
+                if scanned is None:  # one pass over /proc for every service, only if needed
+                    scanned = await asyncio.to_thread(scan_unrecorded, self.supervisor)
+                found = pick_unrecorded(scanned.get(name, []), leftovers.spawn_ids)
+                if found is not None:
+                    how = (
+                        f"found by its environment: spawn {found.spawn_id}, started just"
+                        " before that run died, never recorded"
+                    )
+                    await service.adopt(found.identity, found.spawn_id, how)
 
     async def _timeline_of(self, service: str) -> list[StoredEvent]:
         events: list[StoredEvent] = []

@@ -285,7 +285,7 @@ class ServiceRuntime:
         if self.probes is not None:
             self.probes.start()
 
-    async def adopt(self, identity: ProcessIdentity) -> bool:
+    async def adopt(self, identity: ProcessIdentity, spawn_id: str = "", how: str = "") -> bool:
         """Supervise the process paramedic's previous run left (`identity`, from the
         timeline) if it is still that very process; else record that it is gone."""
         assert self.process is not None
@@ -293,12 +293,14 @@ class ServiceRuntime:
             return False
         pidfd, why = open_if_same(identity)
         if pidfd is None:
-            await self._recorder.record(lost_exit(self.name, identity, why, self._clock))
+            if not how:  # a record says it ran: close that record with what became of it
+                await self._recorder.record(lost_exit(self.name, identity, why, self._clock))
             return False
-        self.process.adopt(identity, pidfd)
+        self.process.adopt(identity, pidfd, spawn_id)
+        how = how or f"its start time {identity.start_time} matches the record"
         sentence = (
-            f"re-adopted pid {identity.pid}, left running by paramedic's previous run (its"
-            f" start time {identity.start_time} matches the record); not started a second time"
+            f"re-adopted pid {identity.pid}, left running by paramedic's previous run ({how});"
+            " not started a second time"
         )
         await self._recorder.record(
             ProcessAdopted(
@@ -308,6 +310,7 @@ class ServiceRuntime:
                 start_time=identity.start_time,
                 boot_id=identity.boot_id,
                 sentence=sentence,
+                spawn_id=spawn_id,
             )
         )
         self._spawned(identity.pid)
