@@ -171,6 +171,8 @@ def test_kill_9_of_paramedic_then_restart_re_adopts_without_a_second_copy(
     first = start(config, cleanup)
     wait_for_line(first, "engine: up")
     spawned = {e["service"]: e["payload"]["pid"] for e in events(first, "process.spawned")}
+    for pid in spawned.values():  # its own session and group: nothing of paramedic's reaches it
+        assert pid == os.getsid(pid) == os.getpgid(pid) != os.getpgid(first.proc.pid)
     first.signal(signal.SIGKILL)
     first.wait(timeout=10)
 

@@ -39,6 +39,7 @@ class ProcessLeftRunning(Event):
     pid: int
     start_time: int
     boot_id: str
+    spawn_id: str = ""
 
     def summary(self) -> str:
         return (

@@ -527,6 +527,7 @@ class Paramedic:
                         pid=identity.pid,
                         start_time=identity.start_time,
                         boot_id=identity.boot_id,
+                        spawn_id=proc.spawn_id,
                     )
                 )
             except StoreError as exc:
