@@ -124,7 +124,7 @@ def test_systemd_unit_has_the_watchdog_and_restart_settings() -> None:
         "WatchdogSec": "10s",
         "Restart": "always",
         "RestartSec": "1s",
-        "KillMode": "mixed",
+        "KillMode": "process",  # children outlive paramedic's death; re-adopted
         "ExecStart": "/usr/local/bin/paramedic run --config /etc/paramedic/paramedic.yaml",
         "EnvironmentFile": "-/etc/paramedic/paramedic.env",
     } == {

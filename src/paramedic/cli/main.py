@@ -90,7 +90,13 @@ def run(
         typer.echo(f"paramedic {__version__}: API on http://{paramedic.api_url_host()}", err=True)
 
     code = _run_loop(serve(cfg, base_dir=config.resolve().parent, on_started=announce))
-    raise typer.Exit(code)
+    # Everything is stopped and the store closed (or the deadline passed and the children
+    # were killed): exit now. The interpreter's own teardown (freeing every module) took
+    # 0.2-0.9 s, measured, and would break the shutdown_timeout promise.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @app.command()

@@ -249,6 +249,10 @@ class ProcessConfig(StrictModel):
     stop_timeout: Duration = 5.0
     log_file: Path | None = None
     restart: RestartConfig = Field(default_factory=RestartConfig)
+    # A planned stop of paramedic (SIGTERM: an upgrade during market hours) leaves this
+    # process running for the next start to re-adopt. A crash of paramedic never stops a
+    # child, whatever this says.
+    keep_running_on_stop: bool = False
 
 
 class WatchConfig(StrictModel):

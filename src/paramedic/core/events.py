@@ -136,6 +136,11 @@ class ProcessSpawned(Event):
     kind: ClassVar[str] = "process.spawned"
     pid: int
     argv: tuple[str, ...]
+    # With the pid, the process's identity for re-adoption after a crash of paramedic:
+    # /proc/<pid>/stat start time and the boot id (0 and "" in rows from older versions).
+    start_time: int = 0
+    boot_id: str = ""
+    spawn_id: str = ""
 
     def summary(self) -> str:
         return f"{self.service}: process started, pid {self.pid}"
@@ -152,9 +157,15 @@ class ProcessExited(Event):
     signal: str | None
     runtime_s: float
     expected: bool
+    # Set when the status cannot be known (a re-adopted process is not our child to reap).
+    note: str = ""
 
     def summary(self) -> str:
         how = f"killed by {self.signal}" if self.signal else f"exited with code {self.returncode}"
+        if self.note:
+            how = f"exited ({self.note})"
+            if self.runtime_s == 0:  # found gone at a start: nobody saw it run or end
+                return f"{self.service}: pid {self.pid} {how}"
         why = "(stopped by paramedic)" if self.expected else "unexpectedly"
         return f"{self.service}: pid {self.pid} {how} {why} after {self.runtime_s:.3f} s"
 

@@ -81,6 +81,8 @@ class RestartPlanner:
     def decide(self, status: ExitStatus, now: float, *, forced: bool = False) -> RestartDecision:
         """Decide about an exit at monotonic `now`. `forced`: paramedic killed it as hung."""
         how = f"killed by {status.signal}" if status.signal else f"exit code {status.returncode}"
+        if status.unknown:  # a re-adopted process: counted as a failure, never a clean exit
+            how = status.unknown
         if status.expected and not forced:
             return RestartDecision("leave", f"stopped by paramedic ({how})")
         failed = forced or status.signal is not None or status.returncode != 0

@@ -101,9 +101,16 @@ class Watchdog:
             return None
         self.restarts += 1
         self._on_spawned(pid)
+        identity = self.process.identity
         await self._record(
             ProcessSpawned(
-                at=self._clock.now(), service=self.service, pid=pid, argv=self.process.argv
+                at=self._clock.now(),
+                service=self.service,
+                pid=pid,
+                argv=self.process.argv,
+                start_time=identity.start_time if identity is not None else 0,
+                boot_id=identity.boot_id if identity is not None else "",
+                spawn_id=self.process.spawn_id,
             )
         )
         return pid

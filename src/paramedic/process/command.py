@@ -12,11 +12,12 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from paramedic.core.text import ms, one_line
+from paramedic.process.ledger import current_ledger
 
 __all__ = ["CommandResult", "run_command"]
 
@@ -36,12 +37,19 @@ class CommandResult:
 
 
 async def run_command(
-    argv: list[str], *, env: Mapping[str, str], cwd: Path | None = None
+    argv: list[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    on_spawn: Callable[[int], None] | None = None,
 ) -> CommandResult:
     """Exec without a shell, in a new process group; OSError if it cannot start.
 
     Cancelled (the runner's timeout): SIGKILL the whole group and reap the child before the
     cancellation goes on, so neither the program nor what it spawned outlives the step.
+    `on_spawn(pid)` lets a caller record the command's identity, so that if paramedic dies
+    while it runs the next start can end it (a SIGKILLed paramedic cancels nothing); without
+    it the command goes in the context's `CommandLedger` for the same purpose.
     """
     start = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
@@ -53,6 +61,11 @@ async def run_command(
         cwd=cwd,
         start_new_session=True,
     )
+    ledger = current_ledger.get() if on_spawn is None else None
+    if on_spawn is not None:
+        on_spawn(proc.pid)
+    elif ledger is not None:
+        ledger.add(proc.pid, f"command {argv[0]}")
     try:
         output, _ = await proc.communicate()
     except BaseException:
@@ -60,6 +73,9 @@ async def run_command(
             os.killpg(proc.pid, signal.SIGKILL)
         await asyncio.shield(proc.wait())
         raise
+    finally:
+        if ledger is not None:
+            ledger.remove(proc.pid)
     assert proc.returncode is not None
     took = time.perf_counter() - start
     return CommandResult(proc.returncode, output.decode("utf-8", "replace"), took)

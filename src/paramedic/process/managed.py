@@ -4,6 +4,12 @@ The exit is noticed the instant it happens: the loop watches a pidfd (`os.pidfd_
 readability, never a polling timer. The child runs in its own session so a Ctrl-C in the
 terminal reaches paramedic only, and paramedic stops its children in order, with a grace
 period before SIGKILL.
+
+A child must not depend on paramedic staying alive: its output goes to a log file it holds
+open itself (never a pipe paramedic reads, whose death would kill the writer with SIGPIPE),
+and nothing (no PR_SET_PDEATHSIG, no shared process group) ends it when paramedic dies. The
+next start re-adopts it (`adopt`): a process that is not our child is watched through its
+pidfd and stopped like an owned one, but its exit status is not ours to read.
 """
 
 from __future__ import annotations
@@ -21,8 +27,14 @@ from typing import IO
 
 from paramedic.core.clock import Clock
 from paramedic.core.errors import ProcessError
+from paramedic.core.ids import new_id
+from paramedic.process.identity import ProcessIdentity, identify, kill_group
 
-__all__ = ["ExitStatus", "ManagedProcess"]
+__all__ = ["SPAWN_ID_ENV", "ExitStatus", "ManagedProcess"]
+
+# Each spawn's id, in the child's environment and on its `process.spawned` record: a child
+# started in the instant before that record was committed is still found by the next start.
+SPAWN_ID_ENV = "PARAMEDIC_SPAWN_ID"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +47,8 @@ class ExitStatus:
     started_mono: float
     ended_mono: float
     expected: bool
+    # Why the status is unknown (a re-adopted process is not our child to reap); "" if known.
+    unknown: str = ""
 
     @property
     def runtime(self) -> float:
@@ -67,7 +81,10 @@ class ManagedProcess:
         self._stop_timeout = stop_timeout
         self._on_exit = on_exit
         self._popen: subprocess.Popen[bytes] | None = None
+        self._adopted: ProcessIdentity | None = None
         self._pidfd: int | None = None
+        self.identity: ProcessIdentity | None = None
+        self.spawn_id = ""
         self._started = 0.0
         self._stopping = False
         self._exited: asyncio.Event = asyncio.Event()
@@ -83,11 +100,15 @@ class ManagedProcess:
 
     @property
     def pid(self) -> int | None:
-        return self._popen.pid if self._popen is not None and not self._exited.is_set() else None
+        return self.identity.pid if self.identity is not None and self.running else None
 
     @property
     def running(self) -> bool:
-        return self._popen is not None and not self._exited.is_set()
+        return self._pidfd is not None and not self._exited.is_set()
+
+    @property
+    def adopted(self) -> bool:
+        return self._adopted is not None
 
     def spawn(self) -> int:
         """Start the process; raise ProcessError naming the cause if it cannot be started."""
@@ -103,10 +124,13 @@ class ManagedProcess:
             except OSError as exc:
                 msg = f"{self.name}: cannot open log file {self._log_path}: {exc.strerror}"
                 raise ProcessError(msg) from exc
+        spawn_id = new_id("spn_")
+        env = dict(self._env if self._env is not None else os.environ)
+        env[SPAWN_ID_ENV] = spawn_id
         try:
             self._popen = subprocess.Popen(
                 [program, *self._argv[1:]],
-                env=self._env,
+                env=env,
                 cwd=self._cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -120,12 +144,46 @@ class ManagedProcess:
         finally:
             if not isinstance(log, int):
                 log.close()
+        pid = self._popen.pid
+        self._adopted = None
+        self.spawn_id = spawn_id
+        self._watch(os.pidfd_open(pid))
+        # Read at once: a child that died already reads 0 and is never re-adopted.
+        self.identity = identify(pid) or ProcessIdentity(pid, 0, "")
+        return pid
+
+    def adopt(self, identity: ProcessIdentity, pidfd: int, spawn_id: str = "") -> None:
+        """Supervise a process paramedic's previous run started (`pidfd` open on it, its
+        identity checked by the caller): watched, stopped and reported like an owned one."""
+        if self.running:
+            msg = f"{self.name}: already running (pid {self.pid})"
+            raise ProcessError(msg)
+        self._popen = None
+        self._adopted = identity
+        self.identity = identity
+        self.spawn_id = spawn_id
+        self._watch(pidfd)
+
+    def _watch(self, pidfd: int) -> None:
         self._started = self._clock.monotonic()
         self._stopping = False
         self._exited = asyncio.Event()
-        self._pidfd = os.pidfd_open(self._popen.pid)
-        asyncio.get_running_loop().add_reader(self._pidfd, self._reap)
-        return self._popen.pid
+        self._pidfd = pidfd
+        asyncio.get_running_loop().add_reader(pidfd, self._reap)
+
+    def release(self) -> ProcessIdentity | None:
+        """Stop watching without stopping: the process is left running for the next start to
+        re-adopt (a planned restart of paramedic with `keep_running_on_stop`)."""
+        if not self.running or self._pidfd is None:
+            return None
+        with contextlib.suppress(RuntimeError):  # the loop may already be closed
+            asyncio.get_running_loop().remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        self._pidfd = None
+        if self._popen is not None:
+            # Popen would otherwise reap it later; it is no longer ours to wait for.
+            self._popen.returncode = 0
+        return self.identity
 
     def _resolve_program(self) -> str:
         program = self._argv[0]
@@ -140,21 +198,26 @@ class ManagedProcess:
 
     def _reap(self) -> None:
         """Called by the loop when the pidfd turns readable: the child has exited."""
-        assert self._popen is not None
         assert self._pidfd is not None
+        assert self.identity is not None
         loop = asyncio.get_running_loop()
         loop.remove_reader(self._pidfd)
         os.close(self._pidfd)
         self._pidfd = None
-        code = self._popen.wait()
-        sig = signal.Signals(-code).name if code < 0 else None
+        unknown = ""
+        if self._popen is not None:
+            code: int | None = self._popen.wait()
+        else:  # its parent is now init (or a subreaper), which alone can read the status
+            code, unknown = None, "status unknown: re-adopted after paramedic restart"
+        sig = signal.Signals(-code).name if code is not None and code < 0 else None
         status = ExitStatus(
-            pid=self._popen.pid,
-            returncode=None if code < 0 else code,
+            pid=self.identity.pid,
+            returncode=None if code is None or code < 0 else code,
             signal=sig,
             started_mono=self._started,
             ended_mono=self._clock.monotonic(),
             expected=self._stopping,
+            unknown=unknown,
         )
         self.last_exit = status
         self._exited.set()
@@ -162,12 +225,13 @@ class ManagedProcess:
             self._on_exit(status)
 
     def send_signal(self, sig: signal.Signals) -> None:
-        if self._popen is not None and self.running:
-            # pidfd_send_signal cannot hit a recycled pid; Popen's own check covers the rest.
-            self._popen.send_signal(sig)
+        if self._pidfd is not None and self.running:
+            # pidfd_send_signal cannot hit a recycled pid, owned or adopted.
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self._pidfd, sig)
 
     async def wait(self) -> ExitStatus | None:
-        if self._popen is None:
+        if self.identity is None:
             return None
         await self._exited.wait()
         return self.last_exit
@@ -189,8 +253,12 @@ class ManagedProcess:
 
     def kill(self) -> None:
         """SIGKILL the whole process group: a child's own children must not outlive it."""
-        if self._popen is None or not self.running:
+        if self._pidfd is None or self.identity is None or not self.running:
             return
         self._stopping = True
+        if self._popen is None:
+            kill_group(self._pidfd, self.identity.pid)
+            return
+        # Our own child cannot be reaped behind our back, so its pid (and group) is still its.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self._popen.pid, signal.SIGKILL)

@@ -74,6 +74,7 @@ class RecoveryHooks:
     wait_healthy: Callable[[float], Awaitable[bool]]
     wait_heartbeat: Callable[[float], Awaitable[bool]]
     pid: Callable[[], int | None]
+    command_started: Callable[[str, int], None] | None = None
 
 
 @dataclass(slots=True)
@@ -500,6 +501,7 @@ class RecoveryOrchestrator:
             stop_hook=hooks.stop_process,
             wait_healthy_hook=hooks.wait_healthy,
             wait_heartbeat_hook=hooks.wait_heartbeat,
+            command_hook=hooks.command_started,
         )
 
         async def started(name: str) -> None:

@@ -171,9 +171,12 @@ def build_step(config: StepConfig) -> Step:
     kind = config.action_kind
     action: StepAction
     side_effects = True
+    label = f"command of recovery step {config.name!r}"
     if config.command is not None:
         command = config.command
-        action = lambda ctx: call_command(command, ctx.env)  # noqa: E731
+        action = lambda ctx: call_command(  # noqa: E731
+            command, ctx.env, on_spawn=ctx.command_started(label)
+        )
     elif config.http is not None:
         call = config.http
         action = lambda ctx: call_http(ctx.session, call)  # noqa: E731
@@ -185,7 +188,9 @@ def build_step(config: StepConfig) -> Step:
         else:
             assert promote.command is not None
             pcmd = promote.command
-            action = lambda ctx: call_command(pcmd, ctx.env, "promote standby: ")  # noqa: E731
+            action = lambda ctx: call_command(  # noqa: E731
+                pcmd, ctx.env, "promote standby: ", on_spawn=ctx.command_started(label)
+            )
     elif kind in ("restart_process", "stop_process"):
         action = hook_step(kind)
     elif kind in ("wait_healthy", "wait_heartbeat"):

@@ -68,6 +68,13 @@ class StepContext:
     stop_hook: Callable[[], Awaitable[str | None]] | None = None
     wait_healthy_hook: Callable[[float], Awaitable[bool]] | None = None
     wait_heartbeat_hook: Callable[[float], Awaitable[bool]] | None = None
+    # Told (label, pid) of every command a step starts: recorded so that a restart of
+    # paramedic can end a command its crash left running.
+    command_hook: Callable[[str, int], None] | None = None
+
+    def command_started(self, label: str) -> Callable[[int], None] | None:
+        hook = self.command_hook
+        return None if hook is None else lambda pid: hook(label, pid)
 
     async def restart_process(self) -> str | None:
         return await _need(self.restart_hook, "restart_process")()
@@ -177,13 +184,17 @@ async def call_http(session: aiohttp.ClientSession, call: HttpCall, label: str =
 
 
 async def call_command(
-    action: CommandAction, env: Mapping[str, str] | None = None, label: str = ""
+    action: CommandAction,
+    env: Mapping[str, str] | None = None,
+    label: str = "",
+    *,
+    on_spawn: Callable[[int], None] | None = None,
 ) -> StepOutcome:
     """A configured program; exit 0 is success. Shared by steps and checks."""
     start = time.perf_counter()
     env = {**os.environ, **(env or {}), **action.env}
     try:
-        result = await run_command(action.argv, env=env, cwd=action.cwd)
+        result = await run_command(action.argv, env=env, cwd=action.cwd, on_spawn=on_spawn)
     except OSError as exc:
         took = time.perf_counter() - start
         return StepOutcome(

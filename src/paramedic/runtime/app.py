@@ -37,9 +37,20 @@ from paramedic.core.ids import new_id
 from paramedic.detect.events import FailureDetected
 from paramedic.detect.probes import ServiceProbes
 from paramedic.detect.signals import Signal
+from paramedic.process.events import ProcessLeftRunning
+from paramedic.process.ledger import CommandLedger, current_ledger
 from paramedic.process.managed import ExitStatus, ManagedProcess
 from paramedic.recovery.events import RecoveryStepFinished
 from paramedic.recovery.orchestrator import RecoveryOrchestrator
+from paramedic.runtime.adoption import (
+    SUPERVISOR_ENV,
+    Unrecorded,
+    end_commands,
+    find_leftovers,
+    pick_unrecorded,
+    scan_unrecorded,
+    supervisor_token,
+)
 from paramedic.runtime.checks import CheckRegistry
 from paramedic.runtime.deadman import DeadMansSwitch
 from paramedic.runtime.heartbeats import Heartbeats
@@ -74,6 +85,8 @@ class Paramedic:
         store_path = self._path(config.store.path)
         self.store: Store = store or SQLiteStore(store_path, synchronous=config.store.synchronous)
         self.log_dir = store_path.parent / "logs"
+        self.supervisor = supervisor_token(store_path)
+        self.commands = CommandLedger(store_path.with_name(store_path.name + ".commands"))
         self.bus = EventBus(self.store)
         self.recorder = OrderedRecorder(self.bus)
         self.loop_monitor = LoopMonitor(self.clock, stale_after=config.self_watch.loop_stall_bound)
@@ -114,9 +127,12 @@ class Paramedic:
         self.started = asyncio.Event()
         self._stop_requested = asyncio.Event()
         self.stop_reason = ""
+        self.stop_requested_mono = 0.0  # when the signal came: the shutdown deadline's origin
         self._jobs: set[asyncio.Task[None]] = set()  # short: record an exit, ...
         self._loops: set[asyncio.Task[None]] = set()  # long: loop monitor, API server
         self._store_open = False
+        # Read once at start, for re-adoption and then the recovery rebuild.
+        self._history: dict[str, list[StoredEvent]] = {}
 
         context = ApiContext(
             clock=self.clock,
@@ -151,6 +167,7 @@ class Paramedic:
             env.pop(key, None)
         env.update(spec.env)
         env["PARAMEDIC_SERVICE"] = name
+        env[SUPERVISOR_ENV] = self.supervisor
         return ManagedProcess(
             name,
             spec.argv,
@@ -200,7 +217,9 @@ class Paramedic:
             plan = service.config.recovery
             if plan is None:
                 continue
-            events = await self._timeline_of(name)
+            events = self._history.pop(name, None)
+            if events is None:
+                events = await self._timeline_of(name)
             for e in events:
                 if e.kind == "recovery.step_finished" and e.payload.get("ok"):
                     self._step_history[(name, e.payload["step"])].append(e.payload["duration_s"])
@@ -220,6 +239,36 @@ class Paramedic:
             self.recovery[name] = orchestrator
         if self.recovery:
             self.bus.add_listener(self._route_to_recovery)
+
+    async def _find_leftovers(self) -> None:
+        """What paramedic's previous run left running: the supervised process each service
+        re-adopts, and the commands that are ended here. Both before the recovery rebuild,
+        which hands an unfinished step to a human and may resume a run that restarts the
+        process (it must find the re-adopted one, not start a second)."""
+        record = self.recorder.record
+        await end_commands(None, self.commands.take_leftovers(), self.clock, record)
+        scanned: dict[str, list[Unrecorded]] | None = None
+        for name, svc in self.config.services.items():
+            if svc.process is None and svc.recovery is None:
+                continue
+            events = self._history[name] = await self._timeline_of(name)
+            leftovers = find_leftovers(events)
+            await end_commands(name, leftovers.commands.values(), self.clock, record)
+            if svc.process is None:
+                continue
+            service = self.services[name]
+            if leftovers.process is not None:
+                await service.adopt(leftovers.process, leftovers.spawn_id)
+            if service.process is not None and not service.process.running:
+                if scanned is None:  # one pass over /proc for every service, only if needed
+                    scanned = await asyncio.to_thread(scan_unrecorded, self.supervisor)
+                found = pick_unrecorded(scanned.get(name, []), leftovers.spawn_ids)
+                if found is not None:
+                    how = (
+                        f"found by its environment: spawn {found.spawn_id}, started just"
+                        " before that run died, never recorded"
+                    )
+                    await service.adopt(found.identity, found.spawn_id, how)
 
     async def _timeline_of(self, service: str) -> list[StoredEvent]:
         events: list[StoredEvent] = []
@@ -336,6 +385,9 @@ class Paramedic:
     async def start(self) -> None:
         """Start everything; raise LifecycleError with a one-line reason if anything can't."""
         self.started_mono = self.clock.monotonic()
+        # Every task started from here on (probes, checks, recovery) records its commands in
+        # this paramedic's ledger.
+        current_ledger.set(self.commands)
         self.api.bind()
         try:
             await self.store.open()
@@ -359,6 +411,7 @@ class Paramedic:
             # One keep-alive session for the other outbound HTTP calls (probes, the switch).
             self._http = aiohttp.ClientSession()
         await self._start_alerting()
+        await self._find_leftovers()
         await self._start_recovery()
         if dms is not None:
             assert self._http is not None
@@ -411,6 +464,7 @@ class Paramedic:
     def request_stop(self, reason: str) -> None:
         if not self._stop_requested.is_set():
             self.stop_reason = reason
+            self.stop_requested_mono = self.clock.monotonic()
             self._stop_requested.set()
 
     async def wait_stop_requested(self) -> str:
@@ -429,6 +483,7 @@ class Paramedic:
                 await self.recorder.record(ParamedicStopping(at=self.clock.now(), reason=reason))
             except StoreError as exc:
                 log.error("could not record shutdown", error=str(exc))
+        await self._leave_running()
         if self.heartbeats is not None:
             await self.heartbeats.stop()
         await asyncio.gather(*(s.stop_detectors() for s in self.services.values()))
@@ -455,6 +510,32 @@ class Paramedic:
         if self._store_open:
             await self.store.close()
             self._store_open = False
+
+    async def _leave_running(self) -> None:
+        """Processes with `keep_running_on_stop` outlive a planned stop, recorded so the next
+        start re-adopts them; one whose identity could not be read is stopped as usual."""
+        for name, proc in self.processes.items():
+            spec = self.config.services[name].process
+            assert spec is not None
+            identity = proc.identity
+            if not spec.keep_running_on_stop or not proc.running or identity is None:
+                continue
+            if identity.start_time <= 0 or not self._store_open:
+                continue
+            proc.release()
+            try:
+                await self.recorder.record(
+                    ProcessLeftRunning(
+                        at=self.clock.now(),
+                        service=name,
+                        pid=identity.pid,
+                        start_time=identity.start_time,
+                        boot_id=identity.boot_id,
+                        spawn_id=proc.spawn_id,
+                    )
+                )
+            except StoreError as exc:
+                log.error("could not record a process left running", error=str(exc))
 
     def kill_everything(self) -> None:
         """The deadline passed: no child may outlive paramedic."""

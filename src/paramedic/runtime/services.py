@@ -24,9 +24,12 @@ from paramedic.detect.restart_policy import Backoff, RestartPlanner
 from paramedic.detect.service_health import HealthPolicy, ServiceHealth
 from paramedic.detect.signals import Signal
 from paramedic.detect.watchdog import Watchdog
+from paramedic.process.events import CommandStarted, ProcessAdopted
+from paramedic.process.identity import ProcessIdentity, identify, open_if_same
 from paramedic.process.managed import ExitStatus, ManagedProcess
 from paramedic.process.watched import WatchedProcess, process_age
 from paramedic.recovery.orchestrator import RecoveryHooks, RecoveryOrchestrator
+from paramedic.runtime.adoption import lost_exit
 from paramedic.runtime.recorder import OrderedRecorder
 
 __all__ = ["ServiceRuntime"]
@@ -36,6 +39,8 @@ Job = Callable[[Coroutine[Any, Any, None]], None]
 
 def exit_sentence(status: ExitStatus) -> str:
     how = f"killed by {status.signal}" if status.signal else f"exited with code {status.returncode}"
+    if status.unknown:
+        how = f"exited ({status.unknown})"
     return f"pid {status.pid} {how} after {status.runtime:.3f} s"
 
 
@@ -151,6 +156,24 @@ class ServiceRuntime:
             wait_healthy=functools.partial(self._wait_until, lambda: self.health.state == "up"),
             wait_heartbeat=functools.partial(self._wait_until, self._heartbeat_vouches),
             pid=lambda: self.pid,
+            command_started=self._command_started,
+        )
+
+    def _command_started(self, label: str, pid: int) -> None:
+        """A step's command is running: its identity goes on the timeline (ordered, so it is
+        durable before the step's end), for a restart after a crash to find and end it."""
+        identity = identify(pid) or ProcessIdentity(pid, 0, "")
+        self._recorder.submit(
+            [
+                CommandStarted(
+                    at=self._clock.now(),
+                    service=self.name,
+                    pid=pid,
+                    start_time=identity.start_time,
+                    boot_id=identity.boot_id,
+                    label=label,
+                )
+            ]
         )
 
     async def _restart_process(self) -> str | None:
@@ -260,10 +283,43 @@ class ServiceRuntime:
     # -- the owned process -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self.watchdog is not None:
+        """Start the process unless it runs already: re-adopted, or started by a recovery
+        that resumed after a restart of paramedic."""
+        if self.watchdog is not None and self.process is not None and not self.process.running:
             await self.watchdog.start()
         if self.probes is not None:
             self.probes.start()
+
+    async def adopt(self, identity: ProcessIdentity, spawn_id: str = "", how: str = "") -> bool:
+        """Supervise the process paramedic's previous run left (`identity`, from the
+        timeline) if it is still that very process; else record that it is gone."""
+        assert self.process is not None
+        if self.process.running:
+            return False
+        pidfd, why = open_if_same(identity)
+        if pidfd is None:
+            if not how:  # a record says it ran: close that record with what became of it
+                await self._recorder.record(lost_exit(self.name, identity, why, self._clock))
+            return False
+        self.process.adopt(identity, pidfd, spawn_id)
+        how = how or f"its start time {identity.start_time} matches the record"
+        sentence = (
+            f"re-adopted pid {identity.pid}, left running by paramedic's previous run ({how});"
+            " not started a second time"
+        )
+        await self._recorder.record(
+            ProcessAdopted(
+                at=self._clock.now(),
+                service=self.name,
+                pid=identity.pid,
+                start_time=identity.start_time,
+                boot_id=identity.boot_id,
+                sentence=sentence,
+                spawn_id=spawn_id,
+            )
+        )
+        self._spawned(identity.pid)
+        return True
 
     def _spawned(self, pid: int) -> None:
         # A new process: the detectors that watch it must vouch for it before it is "up".
@@ -291,6 +347,7 @@ class ServiceRuntime:
                     signal=status.signal,
                     runtime_s=round(status.runtime, 6),
                     expected=status.expected,
+                    note=status.unknown,
                 )
             ]
         )
