@@ -27,7 +27,7 @@ from paramedic.core.events import Event, NoteAdded
 from paramedic.detect.events import FailureDetected
 from paramedic.recovery.approval import ApprovalGate, needs_approval
 from paramedic.recovery.calendar import calendar_from
-from paramedic.recovery.decision import METHOD_ORDER, Decision, DecisionInput, decide
+from paramedic.recovery.decision import METHOD_ORDER, Decision, DecisionInput, decide, span
 from paramedic.recovery.events import (
     EscalationTrigger,
     EscalationTriggered,
@@ -123,6 +123,9 @@ class RecoveryOrchestrator:
         self._incidents: dict[str, Incident] = {}
         self._live: dict[str, _Live] = {}
         self._failures: list[float] = []  # monotonic instants of failed method runs
+        # Monotonic instants of every failure of the service (seed 6.1/6.2's "multiple
+        # failures"): each failure.detected counts, recovered or not, folded in or not.
+        self._service_failures: list[float] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self.log_lines: list[str] = []
@@ -134,6 +137,7 @@ class RecoveryOrchestrator:
         """Open the incident and decide; a run goes on in the background (see `settle`)."""
         if event.service != self.service or event.incident in self._incidents:
             return  # another service's, or a replayed duplicate: one incident per failure
+        self._service_failures.append(event.at.mono)
         for other in list(self._incidents.values()):
             if other.state is S.RECOVERED:
                 await self._relapsed(other, event)
@@ -200,12 +204,18 @@ class RecoveryOrchestrator:
 
     async def rebuild(self, events: list[StoredEvent]) -> None:
         """Replay the timeline, then resume each open incident from what is proven durable."""
-        for rep in replay(decode(events), self.service).values():
+        decoded = decode(events)
+        self._service_failures.extend(
+            self._as_mono(e.at.wall)
+            for e in decoded
+            if isinstance(e, FailureDetected) and e.service == self.service
+        )
+        for rep in replay(decoded, self.service).values():
             if rep.incident.id in self._incidents:
                 continue
             self._incidents[rep.incident.id] = rep.incident
             self._live[rep.incident.id] = _Live(decision=rep.decision)
-            self._failures.extend(rep.failures_mono)
+            self._failures.extend(self._as_mono(w) for w in rep.failures_wall)
             if not rep.incident.closed:
                 await self._resume(rep)
 
@@ -348,9 +358,20 @@ class RecoveryOrchestrator:
             log.info(line, service=self.service, incident=incident.id)
         live.logged = len(tracker.log_lines)
 
-    def _recent_failures(self) -> int:
+    def _as_mono(self, wall: float) -> float:
+        """A previous run's instant on this run's monotonic clock (wall time is the only
+        clock two runs share; a reboot restarts the monotonic one)."""
+        return self._clock.monotonic() - (self._clock.wall() - wall)
+
+    def _recent(self, instants: list[float]) -> int:
+        """How many of `instants` fall in the failures window; older ones are dropped."""
         since = self._clock.monotonic() - self._policy.decision.failures_window
-        return sum(1 for t in self._failures if t >= since)
+        instants[:] = [t for t in instants if t >= since]
+        return len(instants)
+
+    def _recent_failures(self) -> int:
+        """Failed recovery attempts in the window: a fallback stops at the limit."""
+        return self._recent(self._failures)
 
     def _configured(self) -> frozenset[Method]:
         m = self._plan.methods
@@ -367,7 +388,7 @@ class RecoveryOrchestrator:
             self._plan, clock=self._clock, base_dir=self._base, session=self._get_session
         )
         market_open = self._market_open()
-        recent = self._recent_failures()
+        recent = self._recent(self._service_failures)
         decision = decide(
             DecisionInput(
                 failure_kind=incident.kind,
@@ -381,6 +402,7 @@ class RecoveryOrchestrator:
                 volatility_average=got.volatility_average,
                 market_open=market_open,
                 methods=self._configured(),
+                service=self.service,
             ),
             self._policy.decision,
             self._policy.approval.require,
@@ -405,10 +427,9 @@ class RecoveryOrchestrator:
         if got.data_corruption:
             await self._escalate(incident, "data_corruption", got.corruption_detail)
         if recent >= self._policy.decision.failures_limit:
-            window = f"{self._policy.decision.failures_window:g} s"
-            await self._escalate(
-                incident, "repeated_failures", f"{recent} recovery failures within {window}"
-            )
+            window = span(self._policy.decision.failures_window)
+            why = f"{recent} failures of {self.service} within {window}"
+            await self._escalate(incident, "repeated_failures", why)
         await self._proceed(incident, decision.method, sentence, market_open)
 
     async def _proceed(
@@ -592,9 +613,9 @@ class RecoveryOrchestrator:
         limit = self._policy.decision.failures_limit
         if recent >= limit:
             if "repeated_failures" not in live.escalated:
-                window = f"{self._policy.decision.failures_window:g} s"
+                window = span(self._policy.decision.failures_window)
                 await self._escalate(
-                    incident, "repeated_failures", f"{recent} recovery failures within {window}"
+                    incident, "repeated_failures", f"{recent} failed recoveries within {window}"
                 )
             await self._to_manual(
                 incident, f"{sentence}; {recent} failures in the window, a human must act"

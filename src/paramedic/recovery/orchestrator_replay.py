@@ -55,7 +55,7 @@ class Replayed:
     run_method: str | None = None
     last_step: StepMark | None = None
     entered_wall: float = 0.0
-    failures_mono: list[float] = field(default_factory=list)
+    failures_wall: list[float] = field(default_factory=list)
 
 
 def decode(rows: list[StoredEvent]) -> list[Event]:
@@ -131,4 +131,4 @@ def _apply(rep: Replayed, event: Event) -> None:
         if mark is not None and mark.started.step == event.step:
             mark.finished = event
     elif isinstance(event, RecoveryFinished) and not event.ok:
-        rep.failures_mono.append(event.at.mono)
+        rep.failures_wall.append(event.at.wall)
