@@ -77,3 +77,39 @@ services:
             lambda e: e.trigger == "repeated_failures",  # type: ignore[attr-defined]
         )
         assert "3 failures of engine within 10 min" == escalated.reason  # type: ignore[attr-defined]
+
+
+async def test_a_failed_method_preserves_the_services_own_output(tmp_path: Path) -> None:
+    """No `preserve:` section at all: a failed cold restart still snapshots what paramedic
+    captured of the engine's output, in <store folder>/snapshots, and the manifest names the
+    service and, apart, the method."""
+    import json
+
+    config = f"""
+recovery:
+{NO_APPROVAL}services:
+  engine:
+    process: {{argv: {SLEEPER}}}
+    health: {{up_after: 1, evaluate_every: 50ms}}
+    recovery:
+      methods:
+        cold:
+          steps:
+            - name: Rebuild
+              command: {{argv: [{sys.executable!r}, "-c", "raise SystemExit(3)"]}}
+"""
+    async with running_paramedic(tmp_path, config) as (p, timeline):
+        await timeline.wait_for("service.up")
+        await kill_engine(p, timeline)
+        note = await timeline.wait_for(
+            "note.added",
+            lambda e: "preserved" in e.text,  # type: ignore[attr-defined]
+            within=20,
+        )
+    folders = list((tmp_path / "snapshots").iterdir())
+    assert 1 == len(folders), note
+    manifest = json.loads((folders[0] / "manifest.json").read_text())
+    assert ("engine", "cold") == (manifest["service"], manifest["method"])
+    logs = [f for f in manifest["files"] if f["source"] == str(tmp_path / "logs" / "engine.log")]
+    assert 1 == len(logs), manifest
+    assert "engine up\n" == (folders[0] / logs[0]["path"]).read_text()

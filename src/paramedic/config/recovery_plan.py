@@ -14,7 +14,7 @@ mistake away from `rm -rf`.
         manual: {runbook: "https://wiki/manual-recovery"}
       checkpoint: {path: /var/lib/trading/state/checkpoint.bin}
       standby: {check: {http: {url: "http://127.0.0.1:8091/standby"}}}
-      preserve: {paths: [/var/log/trading], snapshot_dir: /var/lib/paramedic/snapshots}
+      preserve: {paths: [/var/log/trading]}   # + the service's captured output, always
       validation:
         immediate: [{name: positions, compare: {left: "http://...", right: "http://..."}}]
       resumption: {phases: [...]}   # default: the seed's 2 min / 5 min / normal
@@ -261,10 +261,13 @@ class VolatilitySource(StrictModel):
 
 
 class PreserveConfig(StrictModel):
-    """What to keep before recovering (seed 7.4): logs, state, optionally a core dump."""
+    """What to keep when a recovery method fails (seed 7.4): the service's own output that
+    paramedic captured (always), the configured `paths` (state, other logs), optionally a
+    core dump. `snapshot_dir` defaults to `snapshots/` beside the store's database."""
 
+    enabled: bool = True
     paths: list[Path] = Field(default_factory=list)
-    snapshot_dir: Path = Path("/var/lib/paramedic/snapshots")
+    snapshot_dir: Path | None = None
     gcore: bool = False
     gcore_timeout: Duration = 60.0
     max_bytes: int = Field(default=1 << 30, ge=0)
@@ -399,6 +402,6 @@ class RecoveryPlan(StrictModel):
     standby: StandbySource | None = None
     volatility: VolatilitySource | None = None
     corruption: CorruptionSource | None = None
-    preserve: PreserveConfig | None = None
+    preserve: PreserveConfig = Field(default_factory=PreserveConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     resumption: ResumptionConfig = Field(default_factory=ResumptionConfig)

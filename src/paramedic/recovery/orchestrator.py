@@ -74,6 +74,8 @@ class RecoveryHooks:
     wait_healthy: Callable[[float], Awaitable[bool]]
     wait_heartbeat: Callable[[float], Awaitable[bool]]
     pid: Callable[[], int | None]
+    log_files: Callable[[], list[Path]] = list
+    """The service's own output files paramedic captured: kept in every snapshot."""
 
 
 @dataclass(slots=True)
@@ -112,6 +114,7 @@ class RecoveryOrchestrator:
         session: aiohttp.ClientSession | None,
         step_history: Callable[[str], list[float]] = _no_history,
         base_dir: Path,
+        snapshot_dir: Path | None = None,
     ) -> None:
         self.service = service
         self._plan, self._policy = plan, policy
@@ -119,6 +122,9 @@ class RecoveryOrchestrator:
         self._session, self._own_session = session, False
         self._last_rto: float | None = None
         self._history, self._base = step_history, base_dir
+        # Snapshots go beside the store unless the plan names a folder (defect: a fixed
+        # /var/lib path that a non-root paramedic cannot even create).
+        self._snapshot_dir = snapshot_dir if snapshot_dir is not None else base_dir / "snapshots"
         self._calendar = calendar_from(policy.market)
         self._incidents: dict[str, Incident] = {}
         self._live: dict[str, _Live] = {}
@@ -575,25 +581,29 @@ class RecoveryOrchestrator:
 
     async def _preserve(self, incident: Incident, method: str) -> None:
         cfg = self._plan.preserve
-        if cfg is None:
+        if not cfg.enabled:
             return
         base = self._base
-        snapshot_dir = cfg.snapshot_dir
+        folder = cfg.snapshot_dir
         # model_copy: the values are already validated (a Duration float would be refused).
         resolved = cfg.model_copy(
             update={
                 "paths": [p if p.is_absolute() else base / p for p in cfg.paths],
-                "snapshot_dir": snapshot_dir if snapshot_dir.is_absolute() else base / snapshot_dir,
+                "snapshot_dir": None
+                if folder is None
+                else (folder if folder.is_absolute() else base / folder),
             }
         )
         try:
-            # The method in the folder's name keeps two failures of one incident apart.
             snapshot = await preserve_state(
                 resolved,
-                service=f"{self.service}-{method}",
+                service=self.service,
+                method=method,
                 incident_id=incident.id,
                 wall=self._clock.wall(),
                 pid=self._hooks.pid(),
+                logs=self._hooks.log_files(),
+                snapshot_dir=self._snapshot_dir,
             )
         except OSError as exc:
             await self._note(incident, f"failed state NOT preserved: {exc}")

@@ -157,11 +157,24 @@ class Paramedic:
             clock=self.clock,
             env=env,
             cwd=self._path(spec.cwd) if spec.cwd else self.base_dir,
-            log_path=self._path(spec.log_file) if spec.log_file else self.log_dir / f"{name}.log",
+            log_path=self._log_path(name, svc),
             stop_signal=signal.Signals[spec.stop_signal],
             stop_timeout=spec.stop_timeout,
             on_exit=functools.partial(self._on_exit, name),
         )
+
+    def _log_path(self, name: str, svc: ServiceConfig) -> Path:
+        spec = svc.process
+        assert spec is not None
+        return self._path(spec.log_file) if spec.log_file else self.log_dir / f"{name}.log"
+
+    def _log_files(self, name: str) -> list[Path]:
+        """The output paramedic captured for `name`: its log file and rotated siblings."""
+        svc = self.config.services[name]
+        if svc.process is None:
+            return []
+        path = self._log_path(name, svc)
+        return [path, *sorted(path.parent.glob(path.name + ".*"))]
 
     def _on_exit(self, name: str, status: ExitStatus) -> None:
         self._job(self.services[name].process_exited(status))
@@ -204,16 +217,19 @@ class Paramedic:
             for e in events:
                 if e.kind == "recovery.step_finished" and e.payload.get("ok"):
                     self._step_history[(name, e.payload["step"])].append(e.payload["duration_s"])
+            hooks = service.hooks()
+            hooks.log_files = functools.partial(self._log_files, name)
             orchestrator = RecoveryOrchestrator(
                 name,
                 plan,
                 self.config.recovery,
                 clock=self.clock,
                 record=self.recorder.record,
-                hooks=service.hooks(),
+                hooks=hooks,
                 session=self._http,
                 step_history=functools.partial(self._past_durations, name),
                 base_dir=self.base_dir,
+                snapshot_dir=self.log_dir.parent / "snapshots",
             )
             await orchestrator.rebuild(events)
             service.attach_recovery(orchestrator)
