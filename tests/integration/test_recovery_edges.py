@@ -113,3 +113,130 @@ recovery:
     logs = [f for f in manifest["files"] if f["source"] == str(tmp_path / "logs" / "engine.log")]
     assert 1 == len(logs), manifest
     assert "engine up\n" == (folders[0] / logs[0]["path"]).read_text()
+
+
+def approval_config(timeout: str) -> str:
+    return f"""{TOKENS}recovery:
+  approval:
+    timeout: {timeout}
+    require: {{market_open: [cold, manual], market_closed: [cold, manual]}}
+services:
+  engine:
+    process: {{argv: {SLEEPER}}}
+    health: {{up_after: 1, evaluate_every: 50ms}}
+    recovery:
+      methods:
+        cold:
+          steps:
+            - {{name: Restart engine, restart_process: {{}}, timeout: 10s}}
+            - {{name: Wait until healthy, wait_healthy: {{}}, timeout: 10s}}
+"""
+
+
+async def test_a_late_approval_still_works_and_the_escalation_goes_on(tmp_path: Path) -> None:
+    """approval.timeout 300ms and nobody answers: it escalates, and again after another
+    timeout; a late approval is then accepted (audited), and the cold restart runs."""
+    async with running_paramedic(tmp_path, approval_config("300ms"), env=ENV) as (p, timeline):
+        await timeline.wait_for("service.up")
+        await kill_engine(p, timeline)
+        incident = (await timeline.wait_for("approval.requested")).incident  # type: ignore[attr-defined]
+        first = await timeline.wait_for("approval.timed_out")
+        second = await timeline.wait_for("approval.timed_out")
+        assert first.waited_s < second.waited_s  # type: ignore[attr-defined]
+        assert 2 <= len(
+            [e for e in timeline.of("escalation.triggered") if e.trigger == "approval_timeout"]  # type: ignore[attr-defined]
+        )
+        async with api(p, OPERATOR) as operator:
+            late = await operator.post(
+                f"/api/incidents/{incident}/approve", json={"reason": "was in a tunnel"}
+            )
+            assert 200 == late.status_code, late.text
+            granted = await timeline.wait_for("approval.granted")
+            assert ("olga", True) == (granted.by, granted.late)  # type: ignore[attr-defined]
+            finished = await timeline.wait_for("recovery.finished", within=20)
+            assert finished.ok  # type: ignore[attr-defined]
+            assert "RECOVERED" == (await operator.get("/recovery/status")).json()["state"]
+        audit = await p.store.audit_log(target=incident)
+        assert [("olga", "approve", "was in a tunnel")] == [
+            (a.actor, a.action, a.reason) for a in audit
+        ]
+
+
+async def test_an_operator_takes_it_to_manual_then_resolves_it(tmp_path: Path) -> None:
+    """After an approval timeout: `POST .../manual` needs an operator and a reason, moves the
+    incident to MANUAL_RECOVERY (audited) and nothing runs; `POST .../resolve` hands it back:
+    RECOVERED, gradual resumption from 0x. The CLI does the same."""
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from paramedic.cli.main import app
+
+    async with running_paramedic(tmp_path, approval_config("200ms"), env=ENV) as (p, timeline):
+        await timeline.wait_for("service.up")
+        await kill_engine(p, timeline)
+        incident = (await timeline.wait_for("approval.requested")).incident  # type: ignore[attr-defined]
+        await timeline.wait_for("approval.timed_out")
+        async with api(p) as anonymous, api(p, OPERATOR) as operator:
+            path = f"/api/incidents/{incident}/manual"
+            assert 401 == (await anonymous.post(path, json={"reason": "x"})).status_code
+            missing = await operator.post(path, json={})
+            assert 422 == missing.status_code
+            assert "reason" in missing.text
+            taken = await operator.post(path, json={"reason": "restarting it by hand"})
+            assert 200 == taken.status_code, taken.text
+            status = (await operator.get("/recovery/status")).json()
+            assert ("MANUAL_RECOVERY", "Manual recovery") == (
+                status["state"],
+                status["current_step"],
+            )
+            assert "olga took over manually: restarting it by hand" == status["status_message"]
+            again = await operator.post(path, json={"reason": "twice"})
+            assert 409 == again.status_code
+            sizing = (await operator.get("/api/services/engine/resumption")).json()
+            assert ("halted", False) == (sizing["phase"], sizing["should_trade"])
+            host, port = p.api.address
+            env = {"PARAMEDIC_URL": f"http://{host}:{port}", "PARAMEDIC_TOKEN": OPERATOR}
+            result = await asyncio.to_thread(
+                CliRunner().invoke,
+                app,
+                ["resolve-incident", incident, "--reason", "engine restarted by hand"],
+                env=env,
+            )
+            assert 0 == result.exit_code, result.output
+            assert f"resolved {incident}" in result.output
+            listed = (await operator.get("/api/incidents")).json()["incidents"]
+            assert "RECOVERED" == listed[0]["state"]
+            sizing = (await operator.get("/api/services/engine/resumption")).json()
+            assert ("monitoring_only", 0.0) == (sizing["phase"], sizing["size_multiplier"])
+        assert [] == timeline.of("recovery.step_started")
+        audit = await p.store.audit_log(target=incident)
+        assert {("olga", "take-to-manual"), ("olga", "resolve-incident")} == {
+            (a.actor, a.action) for a in audit
+        }
+
+
+async def test_cli_manual_takes_over_an_incident(tmp_path: Path) -> None:
+    """`paramedic manual INCIDENT --reason` is the CLI's way to the same endpoint."""
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from paramedic.cli.main import app
+
+    async with running_paramedic(tmp_path, approval_config("1h"), env=ENV) as (p, timeline):
+        await timeline.wait_for("service.up")
+        await kill_engine(p, timeline)
+        incident = (await timeline.wait_for("approval.requested")).incident  # type: ignore[attr-defined]
+        host, port = p.api.address
+        env = {"PARAMEDIC_URL": f"http://{host}:{port}", "PARAMEDIC_TOKEN": OPERATOR}
+        result = await asyncio.to_thread(
+            CliRunner().invoke, app, ["manual", incident, "--reason", "mine now"], env=env
+        )
+        assert 0 == result.exit_code, result.output
+        assert f"{incident} is in manual recovery" in result.output
+        moved = await timeline.wait_for(
+            "incident.transitioned",
+            lambda e: e.to_state == "MANUAL_RECOVERY",  # type: ignore[attr-defined]
+        )
+        assert "olga took over manually: mine now" == moved.reason  # type: ignore[attr-defined]

@@ -60,6 +60,14 @@ async def block_step(ctx: StepContext) -> str:
     return "unblocked"
 
 
+GATE: dict[str, asyncio.Event] = {}
+
+
+async def gated_step(ctx: StepContext) -> str:
+    await GATE["s2"].wait()
+    return "released"
+
+
 def py(name: str, fn: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "python": {"entry_point": f"{HERE}:{fn}"}, **extra}
 
@@ -219,7 +227,7 @@ async def test_approval_rejected_goes_manual_without_action(tmp_path: Path) -> N
 
 async def test_approval_timeout_escalates_and_does_nothing(tmp_path: Path) -> None:
     """After 5 min of silence: timed out + escalation(approval_timeout); still waiting, no
-    step run, and a late yes is refused."""
+    step run; a late yes is then taken and the method runs."""
     h = Harness(tmp_path, warm_plan(tmp_path, [py("s1", "ok_step")]), {})
     await h.orch.on_failure(h.failure())
     h.clock.advance(299)
@@ -231,8 +239,10 @@ async def test_approval_timeout_escalates_and_does_nothing(tmp_path: Path) -> No
     assert ["approval_timeout"] == [e.trigger for e in h.of(EscalationTriggered)]
     assert "AWAITING_APPROVAL" == h.orch.incidents()[0].state.value
     assert [] == h.of(RecoveryStepStarted)
-    with pytest.raises(RecoveryError):
-        await h.orch.approve("inc_1", by="alice", why="late")
+    await h.orch.approve("inc_1", by="alice", why="late")
+    await h.orch.settle()
+    assert [True] == [e.late for e in h.of(ApprovalGranted)]
+    assert "RECOVERED" == h.orch.incidents()[0].state.value
     await h.orch.close()
 
 
@@ -367,4 +377,57 @@ async def test_rebuild_awaiting_approval_rearms_remaining_time(tmp_path: Path) -
     h.clock.advance(1)
     await h.orch.settle()
     assert ["approval_timeout"] == [e.trigger for e in h.of(EscalationTriggered)]
+    await h.orch.close()
+
+
+async def test_rebuild_after_an_approval_timeout_keeps_the_request_answerable(
+    tmp_path: Path,
+) -> None:
+    """Restarted after the request timed out: it is still open (the next reminder comes a
+    timeout after the last one), and a late approval runs the method."""
+    h = Harness(tmp_path, warm_plan(tmp_path, [py("s1", "ok_step")]), {})
+    await h.orch.on_failure(h.failure())
+    h.clock.advance(300)
+    await h.orch.settle()
+    await h.orch.close()
+    rows = h.rows()
+    h.events.clear()
+    h.clock.advance(100)
+    h.orch = h.make()
+    await h.orch.rebuild(rows)
+    h.clock.advance(199)
+    await h.orch.settle()
+    assert [] == h.of(ApprovalTimedOut)
+    h.clock.advance(1)
+    await h.orch.settle()
+    assert 1 == len(h.of(ApprovalTimedOut))
+    await h.orch.approve("inc_1", by="alice", why="late but sure")
+    await h.orch.settle()
+    assert "RECOVERED" == h.orch.incidents()[0].state.value
+    await h.orch.close()
+
+
+async def test_taking_over_stops_the_run_before_its_next_step(tmp_path: Path) -> None:
+    """An operator takes over during step 2 of 3: step 2 ends, step 3 never starts, nothing
+    is validated, trading stays halted; then `resolve` resumes gradually from 0x."""
+    GATE["s2"] = asyncio.Event()
+    steps = [py("s1", "ok_step"), py("s2", "gated_step"), py("s3", "ok_step")]
+    h = Harness(tmp_path, warm_plan(tmp_path, steps), OPEN_ANY)
+    await h.orch.on_failure(h.failure())
+    await wait_for(lambda: len(h.of(RecoveryStepStarted)) == 2)
+    await h.orch.take_manual("inc_1", by="olga", why="doing it by hand")
+    GATE["s2"].set()
+    await h.orch.settle()
+    assert ["s1", "s2"] == [e.step for e in h.of(RecoveryStepStarted)]
+    assert ("RECOVERY_IN_PROGRESS", "MANUAL_RECOVERY") == h.moves()[-1]
+    assert "halted" == h.orch.resumption()["phase"]
+    with pytest.raises(RecoveryError, match="already in manual recovery"):
+        await h.orch.take_manual("inc_1", by="olga", why="again")
+    await h.orch.resolve("inc_1", by="olga", why="fixed")
+    assert ("MANUAL_RECOVERY", "RECOVERED") == h.moves()[-1]
+    assert ("monitoring_only", 0.0) == (
+        h.orch.resumption()["phase"],
+        h.orch.resumption()["size_multiplier"],
+    )
+    assert [("manual", True)] == [(e.method, e.ok) for e in h.of(RecoveryFinished)]
     await h.orch.close()

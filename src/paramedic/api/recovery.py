@@ -11,6 +11,7 @@ from paramedic.api.auth import Principal, require
 from paramedic.core.errors import RecoveryError
 from paramedic.recovery.orchestrator import RecoveryOrchestrator
 from paramedic.recovery.states import Incident
+from paramedic.store.outbox import AuditRow
 from paramedic.store.protocol import Store
 
 __all__ = ["router"]
@@ -33,7 +34,8 @@ _URGENCY = [
 
 
 class Decision(BaseModel):
-    """An approval or rejection: who (the token) and why go into the audit trail."""
+    """A human decision on an incident (approve, reject, take to manual, resolve): who (the
+    token) and why go into the audit trail."""
 
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -153,30 +155,78 @@ async def recoveries(
     return {"recoveries": list(reversed(rows))[:limit]}
 
 
-@router.post("/api/incidents/{incident_id}/approve")
-async def approve(
-    incident_id: str, body: Decision, orchestrators: Orchestrators, who: Operator
-) -> dict[str, Any]:
-    """Approve the decided recovery (operator token; name and reason audited)."""
-    orchestrator = _owner(orchestrators, incident_id)
+async def _decide(
+    action: str,
+    incident_id: str,
+    body: Decision,
+    request: Request,
+    who: Principal,
+) -> None:
+    """Act, then audit: the action's own record names the operator, and the audit row is
+    durable before the 2xx leaves. A refused action (409) changes nothing and is not audited."""
+    orchestrator = _owner(_orchestrators(request), incident_id)
+    act = {
+        "approve": orchestrator.approve,
+        "reject": orchestrator.reject,
+        "take-to-manual": orchestrator.take_manual,
+        "resolve-incident": orchestrator.resolve,
+    }[action]
     try:
-        await orchestrator.approve(incident_id, by=who.name, why=body.reason)
+        await act(incident_id, by=who.name, why=body.reason)
     except RecoveryError as exc:
         raise HTTPException(409, detail=str(exc)) from None
+    wall = request.app.state.context.clock.wall()
+    await _store(request).audit(AuditRow(wall, who.name, action, incident_id, body.reason))
+
+
+@router.post("/api/incidents/{incident_id}/approve")
+async def approve(
+    incident_id: str,
+    body: Decision,
+    request: Request,
+    who: Operator,
+) -> dict[str, Any]:
+    """Approve the decided recovery, also after the approval timeout (operator; audited)."""
+    await _decide("approve", incident_id, body, request, who)
     return {"incident": incident_id, "approved_by": who.name}
 
 
 @router.post("/api/incidents/{incident_id}/reject")
 async def reject(
-    incident_id: str, body: Decision, orchestrators: Orchestrators, who: Operator
+    incident_id: str,
+    body: Decision,
+    request: Request,
+    who: Operator,
 ) -> dict[str, Any]:
     """Reject it: the incident goes to manual recovery, nothing is run."""
-    orchestrator = _owner(orchestrators, incident_id)
-    try:
-        await orchestrator.reject(incident_id, by=who.name, why=body.reason)
-    except RecoveryError as exc:
-        raise HTTPException(409, detail=str(exc)) from None
+    await _decide("reject", incident_id, body, request, who)
     return {"incident": incident_id, "rejected_by": who.name}
+
+
+@router.post("/api/incidents/{incident_id}/manual")
+async def take_manual(
+    incident_id: str,
+    body: Decision,
+    request: Request,
+    who: Operator,
+) -> dict[str, Any]:
+    """Take an open incident to MANUAL_RECOVERY from any state: automation stops, trading is
+    halted, a human owns it until `resolve` (operator; reason required; audited)."""
+    await _decide("take-to-manual", incident_id, body, request, who)
+    return {"incident": incident_id, "state": "MANUAL_RECOVERY", "by": who.name}
+
+
+@router.post("/api/incidents/{incident_id}/resolve")
+async def resolve_incident(
+    incident_id: str,
+    body: Decision,
+    request: Request,
+    who: Operator,
+) -> dict[str, Any]:
+    """A human fixed it: MANUAL_RECOVERY -> RECOVERED, gradual resumption, HEALTHY after the
+    watch period (operator; reason required; audited)."""
+    await _decide("resolve-incident", incident_id, body, request, who)
+    return {"incident": incident_id, "state": "RECOVERED", "by": who.name}
 
 
 @router.get("/api/services/{name}/resumption")

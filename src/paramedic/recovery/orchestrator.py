@@ -61,8 +61,13 @@ _BUSY = frozenset(
         S.RECOVERY_IN_PROGRESS,
         S.VALIDATING,
         S.RECOVERY_FAILED,
+        S.MANUAL_RECOVERY,  # a human owns the service: a new failure is theirs, not a new run
     }
 )
+
+
+class _TakenOver(Exception):
+    """An operator took the incident to manual: the automation that was running stops."""
 
 
 @dataclass(slots=True)
@@ -161,6 +166,56 @@ class RecoveryOrchestrator:
         self._live[incident.id] = _Live()
         await self._decide(incident)
 
+    async def take_manual(self, incident_id: str, *, by: str, why: str) -> None:
+        """An operator takes the incident over, from any open state: whatever automation was
+        running stops before its next step, nothing new starts, trading is halted."""
+        incident, live = self._need(incident_id)
+        if incident.state is S.MANUAL_RECOVERY:
+            msg = f"incident {incident_id} is already in manual recovery"
+            raise RecoveryError(msg)
+        if incident.closed:
+            msg = f"incident {incident_id} is closed (HEALTHY); a new failure opens a new incident"
+            raise RecoveryError(msg)
+        if not by.strip():
+            msg = f"incident {incident_id}: taking over needs the operator's name"
+            raise RecoveryError(msg)
+        self._halt(incident_id, live)
+        await self._move(incident, S.MANUAL_RECOVERY, f"{by} took over manually: {why}", human=True)
+
+    async def resolve(self, incident_id: str, *, by: str, why: str) -> None:
+        """A human says the service is fixed: RECOVERED, trading resumes gradually from its
+        first phase, HEALTHY after the watch period (a relapse reopens it, as for any run)."""
+        incident, _live = self._need(incident_id)
+        if incident.state is not S.MANUAL_RECOVERY:
+            msg = (
+                f"incident {incident_id} is {incident.state.value}; only an incident in manual"
+                " recovery is resolved by hand (take it to manual first)"
+            )
+            raise RecoveryError(msg)
+        watch = span(self._policy.watch_period)
+        reason = f"resolved by {by}: {why}; trading resumes gradually, watched for {watch}"
+        await self._move(incident, S.RECOVERED, reason, human=True)
+        elapsed = self._clock.monotonic() - incident.opened_mono
+        self._last_rto = elapsed
+        await self._finish(incident, "manual", ok=True, duration_s=elapsed, reason=reason)
+        await self._start_resumption(incident)
+        self._arm_watch(incident, self._policy.watch_period)
+
+    def _halt(self, incident_id: str, live: _Live) -> None:
+        """Stop every timer and watcher of an incident (its records stay as they are)."""
+        if live.gate is not None:
+            live.gate.withdraw(incident_id)
+        for stop in (live.rto, live.resumption):
+            if stop is not None:
+                stop.stop()
+        live.resumption = None
+        if live.validator is not None:
+            live.validator.cancel()
+            live.validator = None
+        if live.watch is not None:
+            live.watch.cancel()
+            live.watch = None
+
     async def approve(self, incident_id: str, *, by: str, why: str) -> None:
         """An operator's yes: recorded with their name, then the method runs (or a human)."""
         incident, live = self._need(incident_id)
@@ -172,10 +227,12 @@ class RecoveryOrchestrator:
         await self._record(granted)
         method = granted.method
         if method == "manual":
-            await self._move(incident, S.MANUAL_RECOVERY, f"{by} took over manually: {why}")
+            await self._move(
+                incident, S.MANUAL_RECOVERY, f"{by} took over manually: {why}", human=True
+            )
             return
         reason = f"{method} approved by {by}: {why}"
-        await self._move(incident, S.RECOVERY_IN_PROGRESS, reason, method=method)
+        await self._move(incident, S.RECOVERY_IN_PROGRESS, reason, method=method, human=True)
         self._spawn(self._run(incident, method, 0))
 
     async def reject(self, incident_id: str, *, by: str, why: str) -> None:
@@ -187,7 +244,7 @@ class RecoveryOrchestrator:
         rejected = live.gate.reject(incident_id, by=by, why=why)
         await self._record(rejected)
         reason = f"{by} rejected {rejected.method}: {why}; a human recovers the service"
-        await self._move(incident, S.MANUAL_RECOVERY, reason)
+        await self._move(incident, S.MANUAL_RECOVERY, reason, human=True)
 
     def incidents(self) -> list[Incident]:
         return list(self._incidents.values())
@@ -300,6 +357,8 @@ class RecoveryOrchestrator:
             await coro
         except asyncio.CancelledError:
             raise
+        except _TakenOver as exc:
+            log.info("automation stopped: an operator took over", incident=str(exc))
         except Exception:  # the edge of a background run: log with context, keep supervising
             log.exception("recovery task failed", service=self.service)
 
@@ -309,8 +368,16 @@ class RecoveryOrchestrator:
         return self._session
 
     async def _move(
-        self, incident: Incident, to: IncidentState, reason: str, *, method: str | None = None
+        self,
+        incident: Incident,
+        to: IncidentState,
+        reason: str,
+        *,
+        method: str | None = None,
+        human: bool = False,
     ) -> None:
+        if incident.state is S.MANUAL_RECOVERY and not human:
+            raise _TakenOver(incident.id)  # automation still running when a human took over
         event = plan_transition(incident, to, reason, self._clock.now(), method=method)
         await self._record(event)
         incident.apply(event)
@@ -454,15 +521,22 @@ class RecoveryOrchestrator:
         why: str,
         market_open: bool,
         *,
-        timeout_s: float | None = None,
+        first_timeout: float | None = None,
+        waited: float = 0.0,
+        timeouts: int = 0,
         record: bool = True,
     ) -> None:
-        gate = ApprovalGate(
-            self._clock, timeout_s=timeout_s or self._policy.approval.timeout, emit=self._emit
-        )
+        gate = ApprovalGate(self._clock, timeout_s=self._policy.approval.timeout, emit=self._emit)
         self._live[incident.id].gate = gate
         request = gate.request(
-            incident.id, service=self.service, method=method, sentence=why, market_open=market_open
+            incident.id,
+            service=self.service,
+            method=method,
+            sentence=why,
+            market_open=market_open,
+            first_timeout=first_timeout,
+            waited=waited,
+            timeouts=timeouts,
         )
         if record:
             await self._record(request)
@@ -530,6 +604,9 @@ class RecoveryOrchestrator:
         )
 
         async def started(name: str) -> None:
+            if incident.state is S.MANUAL_RECOVERY:
+                await self._note(incident, f"step {name!r} not started: an operator took over")
+                raise _TakenOver(incident.id)
             await self._record(
                 RecoveryStepStarted(
                     at=self._clock.now(),
@@ -559,6 +636,9 @@ class RecoveryOrchestrator:
         result = await run_method(
             method, steps[start:], ctx, on_step_started=started, on_step_finished=finished
         )
+        if incident.state is S.MANUAL_RECOVERY:
+            await self._note(incident, f"{method} run ended after the takeover: {result.sentence}")
+            return
         if not result.ok:
             await self._failed(incident, method, result.sentence, known=result.outcome_known)
             return
@@ -689,6 +769,8 @@ class RecoveryOrchestrator:
             config=cfg,
         )
         report = await validator.run_immediate()
+        if incident.state is S.MANUAL_RECOVERY:
+            raise _TakenOver(incident.id)
         if not report.ok:
             await self._escalate(incident, "validation_failed", report.sentence)
             await self._failed(incident, method, report.sentence)
@@ -798,8 +880,8 @@ class RecoveryOrchestrator:
 
     async def _resume_approval(self, rep: Replayed) -> None:
         incident, req = rep.incident, rep.approval
-        if req is None or rep.approval_outcome == "timed_out":
-            return  # escalated already; it waits for a human, who must re-decide
+        if req is None:
+            return  # nothing to answer: it waits for a human (manual, or resolve)
         method: Method = req.method  # type: ignore[assignment]
         if rep.approval_outcome == "granted":
             reason = f"{method} was approved before paramedic restarted"
@@ -811,13 +893,16 @@ class RecoveryOrchestrator:
             )
         else:
             # Wall time: the monotonic clock of the previous paramedic may not be comparable.
-            left = req.timeout_s - (self._clock.wall() - req.at.wall)
+            now = self._clock.wall()
+            left = req.timeout_s - (now - rep.approval_last_wall)
             await self._request_approval(
                 incident,
                 method,
                 req.sentence,
                 req.market_open,
-                timeout_s=max(left, 1e-3),
+                first_timeout=max(left, 1e-3),
+                waited=max(0.0, now - req.at.wall),
+                timeouts=rep.approval_timeouts,
                 record=False,
             )
 

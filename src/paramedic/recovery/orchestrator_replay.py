@@ -52,6 +52,8 @@ class Replayed:
     decision: Decision | None = None
     approval: ApprovalRequested | None = None
     approval_outcome: str | None = None
+    approval_timeouts: int = 0
+    approval_last_wall: float = 0.0  # the request's, or its last timeout's, wall time
     run_method: str | None = None
     last_step: StepMark | None = None
     entered_wall: float = 0.0
@@ -118,12 +120,15 @@ def _apply(rep: Replayed, event: Event) -> None:
         )
     elif isinstance(event, ApprovalRequested):
         rep.approval, rep.approval_outcome = event, None
+        rep.approval_timeouts, rep.approval_last_wall = 0, event.at.wall
     elif isinstance(event, ApprovalGranted):
         rep.approval_outcome = "granted"
     elif isinstance(event, ApprovalRejected):
         rep.approval_outcome = "rejected"
     elif isinstance(event, ApprovalTimedOut):
-        rep.approval_outcome = "timed_out"
+        # Still open: a timeout escalates, it does not answer (see approval.py).
+        rep.approval_timeouts += 1
+        rep.approval_last_wall = event.at.wall
     elif isinstance(event, RecoveryStepStarted):
         rep.last_step = StepMark(event)
     elif isinstance(event, RecoveryStepFinished):

@@ -80,6 +80,7 @@ LEGAL_TRANSITIONS: dict[IncidentState, dict[IncidentState, str]] = {
         S.MANUAL_RECOVERY: "no method left, or too many failures: a human must act",
     },
     S.RECOVERED: {
+        S.MANUAL_RECOVERY: "an operator took over while trading resumed",
         S.HEALTHY: "the watch period passed without a relapse",
         S.RECOVERY_FAILED: "the service relapsed within the watch period: the recovery did "
         "not hold",
