@@ -240,3 +240,139 @@ async def test_cli_manual_takes_over_an_incident(tmp_path: Path) -> None:
             lambda e: e.to_state == "MANUAL_RECOVERY",  # type: ignore[attr-defined]
         )
         assert "olga took over manually: mine now" == moved.reason  # type: ignore[attr-defined]
+
+
+def validation_config(validation: str, resumption: str) -> str:
+    return f"""
+recovery:
+{NO_APPROVAL}  watch_period: 300ms
+services:
+  engine:
+    process: {{argv: {SLEEPER}}}
+    health: {{up_after: 1, evaluate_every: 50ms}}
+    recovery:
+      methods:
+        cold:
+          steps:
+            - {{name: Restart engine, restart_process: {{}}, timeout: 10s}}
+            - {{name: Wait until healthy, wait_healthy: {{}}, timeout: 10s}}
+      validation:
+{validation}
+      resumption:
+{resumption}
+"""
+
+
+async def three_views(p: Paramedic) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """/recovery/status, the engine's newest incident, and its resumption, read together."""
+    async with api(p) as client:
+        status = (await client.get("/recovery/status")).json()
+        incident = (await client.get("/api/incidents")).json()["incidents"][0]
+        sizing = (await client.get("/api/services/engine/resumption")).json()
+    return status, incident, sizing
+
+
+async def test_a_failed_short_window_check_halts_trading_and_goes_to_a_human(
+    tmp_path: Path,
+) -> None:
+    """The recovery passes its immediate checks, then the short-window `positions` check
+    fails: trading is halted (0x, never ramped), the incident goes to MANUAL_RECOVERY with
+    the check named, the recovery is recorded as failed (never as a success), and the
+    escalation names the check. Status, incidents and resumption agree."""
+    from tests.conftest import free_port
+
+    port = free_port()
+    validation = f"""\
+        short: [{{name: positions, tcp: {{host: 127.0.0.1, port: {port}}}}}]
+        short_every: 200ms
+        short_window: 1s"""
+    resumption = """\
+        phases:
+          - {name: monitoring_only, size_multiplier: 0.0, duration: 100ms}
+          - {name: reduced, size_multiplier: 0.1, duration: 100ms}
+          - {name: normal, size_multiplier: 1.0}"""
+    config = validation_config(validation, resumption)
+    async with running_paramedic(tmp_path, config) as (p, timeline):
+        await timeline.wait_for("service.up")
+        incident = (await kill_engine(p, timeline)).incident
+        manual = await timeline.wait_for(
+            "incident.transitioned",
+            lambda e: e.to_state == "MANUAL_RECOVERY",  # type: ignore[attr-defined]
+            within=20,
+        )
+        status, listed, sizing = await three_views(p)
+        async with api(p) as client:
+            history = (await client.get("/api/recoveries")).json()["recoveries"]
+    escalation = next(
+        e
+        for e in timeline.of("escalation.triggered")
+        if e.trigger == "validation_failed"  # type: ignore[attr-defined]
+    )
+    assert ("positions",) == escalation.checks  # type: ignore[attr-defined]
+    assert escalation.reason.startswith("short validation failed: positions: connect")  # type: ignore[attr-defined]
+    assert "positions" in manual.reason  # type: ignore[attr-defined]
+    assert ("MANUAL_RECOVERY", "MANUAL_RECOVERY", incident) == (
+        status["state"],
+        listed["state"],
+        listed["id"],
+    )
+    assert "System fully recovered" not in status["status_message"]
+    assert ("halted", 0.0, False) == (
+        sizing["phase"],
+        sizing["size_multiplier"],
+        sizing["should_trade"],
+    )
+    assert [False] == [r["success"] for r in history if r["incident"] == incident]
+    sizes = [
+        e.text  # type: ignore[attr-defined]
+        for e in timeline.of("note.added")
+        if "resumption" in e.text  # type: ignore[attr-defined]
+    ]
+    assert not any("normal at 1x" in t for t in sizes), sizes
+
+
+async def test_a_held_gate_keeps_the_incident_open_and_says_so(tmp_path: Path) -> None:
+    """The monitoring-only gate fails and is held: the watch period passes but the incident
+    stays RECOVERED (never HEALTHY), /recovery/status says trading is held (not "fully
+    recovered"), /api/incidents says the same, and the resumption is held at 0x."""
+    from tests.conftest import free_port
+
+    port = free_port()
+    resumption = f"""\
+        retry_gate_every: 1h
+        phases:
+          - name: monitoring_only
+            size_multiplier: 0.0
+            duration: 100ms
+            gate: [{{name: positions reachable, tcp: {{host: 127.0.0.1, port: {port}}}}}]
+          - {{name: normal, size_multiplier: 1.0}}"""
+    config = validation_config("        immediate: []", resumption)
+    async with running_paramedic(tmp_path, config) as (p, timeline):
+        await timeline.wait_for("service.up")
+        incident = (await kill_engine(p, timeline)).incident
+        await timeline.wait_for(
+            "note.added",
+            lambda e: "watch period" in e.text,  # type: ignore[attr-defined]
+            within=20,
+        )
+        status, listed, sizing = await three_views(p)
+    assert [] == [
+        e
+        for e in timeline.of("incident.transitioned")
+        if e.to_state == "HEALTHY"  # type: ignore[attr-defined]
+    ]
+    assert ("RECOVERED", "RECOVERED", False, incident) == (
+        status["state"],
+        listed["state"],
+        listed["closed"],
+        listed["id"],
+    )
+    assert "Resumption held" == status["current_step"]
+    assert "positions reachable" in status["status_message"]
+    assert "System fully recovered" not in status["status_message"]
+    assert ("monitoring_only", 0.0, False, True) == (
+        sizing["phase"],
+        sizing["size_multiplier"],
+        sizing["should_trade"],
+        listed["resumption"]["held"],
+    )

@@ -167,7 +167,8 @@ async def wait_for(pred: Any) -> None:
 
 async def test_full_recovery_then_phases_then_healthy(harness: Harness) -> None:
     """Decision (warm, with its sentence) -> run -> validate -> RECOVERED, with the seed's log
-    lines; resumption walks monitoring_only -> reduced -> normal; HEALTHY after 5 min."""
+    lines; resumption walks monitoring_only -> reduced -> normal; the watch period ends at
+    5 min, but HEALTHY waits for the normal phase (7 min): never closed while trading ramps."""
     h = harness
     await h.orch.on_failure(h.failure())
     await h.orch.settle()
@@ -193,9 +194,15 @@ async def test_full_recovery_then_phases_then_healthy(harness: Harness) -> None:
     )
     h.clock.advance(180)
     await h.orch.settle()
-    assert ("RECOVERED", "HEALTHY") == h.moves()[-1]
+    assert ("VALIDATING", "RECOVERED") == h.moves()[-1]
+    status = h.orch.status()
+    assert ("Resuming trading", "Recovered; trading resumes gradually: reduced at 0.1x size") == (
+        status["current_step"],
+        status["status_message"],
+    )
     h.clock.advance(120)
     await h.orch.settle()
+    assert ("RECOVERED", "HEALTHY") == h.moves()[-1]
     assert ("normal", True) == (h.orch.resumption()["phase"], h.orch.resumption()["should_trade"])
 
 
@@ -430,4 +437,93 @@ async def test_taking_over_stops_the_run_before_its_next_step(tmp_path: Path) ->
         h.orch.resumption()["size_multiplier"],
     )
     assert [("manual", True)] == [(e.method, e.ok) for e in h.of(RecoveryFinished)]
+    await h.orch.close()
+
+
+async def test_a_non_critical_check_warns_and_a_critical_one_halts(tmp_path: Path) -> None:
+    """Short window on the FakeClock: a failing `critical: false` check is a note and changes
+    nothing; a failing critical one halts trading at 0x, records the recovery as failed (no
+    success ever) and hands the incident to a human, naming the check."""
+    plan = warm_plan(tmp_path, [py("s1", "ok_step")])
+    plan["validation"] = {
+        "short": [
+            {"name": "latency", "critical": False, "command": {"argv": ["false"]}},
+            {"name": "positions", "command": {"argv": ["false"]}},
+        ],
+        "short_every": "30s",
+        "short_window": "5m",
+    }
+    h = Harness(tmp_path, plan, OPEN_ANY)
+    await h.orch.on_failure(h.failure())
+    await h.orch.settle()
+    assert [] == h.of(RecoveryFinished)  # not a success before the windows pass
+    h.clock.advance(30)
+    await wait_for(lambda: h.orch.incidents()[0].state.value == "MANUAL_RECOVERY")
+    await h.orch.settle()
+    assert [False] == [e.ok for e in h.of(RecoveryFinished)]
+    escalations = [(e.trigger, e.checks) for e in h.of(EscalationTriggered)]
+    assert [("validation_failed", ("positions",))] == escalations
+    notes = [e.text for e in h.events if e.kind == "note.added"]
+    assert any("short validation warning: latency" in n for n in notes)
+    assert ("halted", 0.0) == (
+        h.orch.resumption()["phase"],
+        h.orch.resumption()["size_multiplier"],
+    )
+    h.clock.advance(600)
+    await h.orch.settle()
+    assert "MANUAL_RECOVERY" == h.orch.incidents()[0].state.value
+    await h.orch.close()
+
+
+async def test_passing_windows_record_the_success_when_they_end(tmp_path: Path) -> None:
+    """With a short window that passes, the success is recorded when the window ends (with
+    the RTO measured at the immediate validation), then HEALTHY once trading is normal."""
+    plan = warm_plan(tmp_path, [py("s1", "ok_step")])
+    plan["validation"] = {
+        "short": [{"name": "positions", "command": {"argv": ["true"]}}],
+        "short_every": "1m",
+        "short_window": "3m",
+    }
+    h = Harness(tmp_path, plan, OPEN_ANY)
+    await h.orch.on_failure(h.failure())
+    await h.orch.settle()
+    for _ in range(3):
+        assert [] == h.of(RecoveryFinished)
+        h.clock.advance(60)
+        await asyncio.sleep(0.05)
+        await h.orch.settle()
+    finished = h.of(RecoveryFinished)
+    assert [True] == [e.ok for e in finished]
+    assert finished[0].duration_s < 1
+    h.clock.advance(420)
+    await h.orch.settle()
+    assert ("RECOVERED", "HEALTHY") == h.moves()[-1]
+    await h.orch.close()
+
+
+async def test_rebuild_during_the_windows_runs_them_again_then_records_the_success(
+    tmp_path: Path,
+) -> None:
+    """Killed while a short window was still open: the new paramedic runs the window again
+    in full and only then records the recovery as a success."""
+    plan = warm_plan(tmp_path, [py("s1", "ok_step")])
+    plan["validation"] = {
+        "short": [{"name": "positions", "command": {"argv": ["true"]}}],
+        "short_every": "1m",
+        "short_window": "2m",
+    }
+    h = Harness(tmp_path, plan, OPEN_ANY)
+    await h.orch.on_failure(h.failure())
+    await h.orch.settle()
+    await h.orch.close()
+    rows = h.rows()
+    h.events.clear()
+    h.orch = h.make()
+    await h.orch.rebuild(rows)
+    for _ in range(2):
+        assert [] == h.of(RecoveryFinished)
+        h.clock.advance(60)
+        await asyncio.sleep(0.05)
+        await h.orch.settle()
+    assert [True] == [e.ok for e in h.of(RecoveryFinished)]
     await h.orch.close()

@@ -93,9 +93,9 @@ def _incident(i: Incident) -> dict[str, Any]:
 @router.get("/api/incidents")
 async def list_incidents(orchestrators: Orchestrators, _who: Viewer) -> dict[str, Any]:
     """Every incident the orchestrators know, newest first."""
-    incidents = [i for o in orchestrators.values() for i in o.incidents()]
-    incidents.sort(key=lambda i: i.opened_wall, reverse=True)
-    return {"incidents": [_incident(i) for i in incidents]}
+    pairs = [(i, o) for o in orchestrators.values() for i in o.incidents()]
+    pairs.sort(key=lambda pair: pair[0].opened_wall, reverse=True)
+    return {"incidents": [{**_incident(i), "resumption": o.sizing(i.id)} for i, o in pairs]}
 
 
 @router.get("/api/incidents/{incident_id}")

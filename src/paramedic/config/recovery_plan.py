@@ -318,10 +318,16 @@ class TestOrderCheck(StrictModel):
 
 
 class CheckSpec(_OneOf):
-    """One validation check or gate condition; exactly one kind."""
+    """One validation check or gate condition; exactly one kind.
+
+    `critical` (default true): its failure fails the recovery (immediate window), or halts
+    trading and hands the incident to a human (short/medium windows), or holds a resumption
+    phase (gates). A non-critical failure is recorded as a warning and changes nothing.
+    """
 
     name: str
     timeout: Duration = 5.0
+    critical: bool = True
     process: EmptyAction | None = None
     http: HttpCheckCall | None = None
     compare: CompareCheck | None = None

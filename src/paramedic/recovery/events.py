@@ -255,6 +255,8 @@ class EscalationTriggered(Event):
     incident: str
     trigger: EscalationTrigger
     reason: str
+    checks: tuple[str, ...] = ()
+    """The failing checks' names, for a validation failure (also named in `reason`)."""
 
     def summary(self) -> str:
         return f"{self.service}: escalation ({self.trigger}): {self.reason}"

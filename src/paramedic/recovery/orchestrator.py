@@ -98,6 +98,8 @@ class _Live:
     escalated: set[str] = field(default_factory=set)
     snapshots: list[Path] = field(default_factory=list)
     superseded: bool = False
+    validating: bool = False  # short/medium windows still to pass after RECOVERED
+    watched: bool = False  # the watch period is over (HEALTHY may still wait, see above)
 
 
 def _no_history(_step: str) -> list[float]:
@@ -252,8 +254,24 @@ class RecoveryOrchestrator:
     def status(self) -> dict[str, Any]:
         """The seed's 3.4 body for the open incident (else the latest); HEALTHY without one."""
         incident = self._current()
-        tracker = self._live[incident.id].tracker if incident is not None else None
-        return status_body(incident, tracker, self._clock.wall())
+        if incident is None:
+            return status_body(None, None, self._clock.wall())
+        live = self._live[incident.id]
+        res = live.resumption.current if live.resumption is not None else None
+        return status_body(incident, live.tracker, self._clock.wall(), res, live.validating)
+
+    def sizing(self, incident_id: str) -> dict[str, Any] | None:
+        """The resumption of one incident (phase, size, held), or None when it has none."""
+        live = self._live.get(incident_id)
+        if live is None or live.resumption is None:
+            return None
+        state = live.resumption.current
+        return {
+            "phase": state.phase,
+            "size_multiplier": state.size_multiplier,
+            "should_trade": state.should_trade,
+            "held": state.held,
+        }
 
     def last_rto(self) -> float | None:
         """Seconds the last finished recovery took (for the recovery_rto_seconds gauge)."""
@@ -382,7 +400,14 @@ class RecoveryOrchestrator:
         await self._record(event)
         incident.apply(event)
 
-    async def _escalate(self, incident: Incident, trigger: EscalationTrigger, reason: str) -> None:
+    async def _escalate(
+        self,
+        incident: Incident,
+        trigger: EscalationTrigger,
+        reason: str,
+        *,
+        checks: tuple[str, ...] = (),
+    ) -> None:
         self._live[incident.id].escalated.add(trigger)
         await self._record(
             EscalationTriggered(
@@ -391,6 +416,7 @@ class RecoveryOrchestrator:
                 incident=incident.id,
                 trigger=trigger,
                 reason=reason,
+                checks=checks,
             )
         )
 
@@ -725,18 +751,41 @@ class RecoveryOrchestrator:
         await self._move(incident, S.RECOVERY_IN_PROGRESS, why, method=nxt)
         await self._run(incident, nxt, 0)
 
-    async def _to_manual(self, incident: Incident, why: str) -> None:
+    async def _to_manual(
+        self, incident: Incident, why: str, *, trigger: EscalationTrigger | None = "recovery_failed"
+    ) -> None:
         live = self._live[incident.id]
         if live.rto is not None:
             live.rto.stop()
         await self._move(incident, S.MANUAL_RECOVERY, why)
-        await self._escalate(incident, "recovery_failed", why)
+        if trigger is not None:
+            await self._escalate(incident, trigger, why)
 
     # -- validate, recover, resume -------------------------------------------------------
 
     def _checks(self, specs: list[Any], session: aiohttp.ClientSession) -> list[Check]:
         pid = self._hooks.pid
         return [build_check(s, session, process_running=lambda: pid() is not None) for s in specs]
+
+    def _validator(
+        self, incident: Incident, method: str, session: aiohttp.ClientSession
+    ) -> Validator:
+        cfg = self._plan.validation
+
+        async def window_failed(window: str, result: CheckResult) -> None:
+            if not result.critical:
+                await self._note(incident, f"{window} validation warning: {result.sentence}")
+                return
+            await self._validation_failed(incident, method, window, result)
+
+        return Validator(
+            clock=self._clock,
+            on_failure=window_failed,
+            immediate=self._checks(cfg.immediate, session),
+            short=self._checks(cfg.short, session),
+            medium=self._checks(cfg.medium, session),
+            config=cfg,
+        )
 
     async def _validate(
         self, incident: Incident, method: str, sentence: str, *, enter: bool = True
@@ -752,22 +801,7 @@ class RecoveryOrchestrator:
             for name in tracker.remaining_steps:
                 tracker.complete_step(name)
         await self._progress(incident, tracker.start_validation())
-        session = await self._get_session()
-        cfg = self._plan.validation
-
-        async def window_failed(window: str, result: CheckResult) -> None:
-            await self._escalate(
-                incident, "validation_failed", f"{window} validation failed: {result.sentence}"
-            )
-
-        validator = Validator(
-            clock=self._clock,
-            on_failure=window_failed,
-            immediate=self._checks(cfg.immediate, session),
-            short=self._checks(cfg.short, session),
-            medium=self._checks(cfg.medium, session),
-            config=cfg,
-        )
+        validator = self._validator(incident, method, await self._get_session())
         report = await validator.run_immediate()
         if incident.state is S.MANUAL_RECOVERY:
             raise _TakenOver(incident.id)
@@ -776,17 +810,52 @@ class RecoveryOrchestrator:
             await self._failed(incident, method, report.sentence)
             return
         live.validator = validator
-        validator.start_windows()
         await self._move(incident, S.RECOVERED, f"{method} recovery validated: {report.sentence}")
         if live.rto is not None:
             live.rto.stop()
         await self._progress(incident, tracker.complete())
-        self._last_rto = tracker.total_seconds()
-        await self._finish(
-            incident, method, ok=True, duration_s=self._last_rto, reason=report.sentence
-        )
+        rto = self._last_rto = tracker.total_seconds()
+        if validator.has_windows:
+            # Not a success yet: a critical short/medium check may still fail (seed 4.3).
+            live.validating = True
+            await self._note(incident, "short/medium validation goes on; trading resumes gradually")
+            validator.start_windows(lambda: self._windows_passed(incident, method, rto))
+        else:
+            await self._finish(incident, method, ok=True, duration_s=rto, reason=report.sentence)
         await self._start_resumption(incident)
         self._arm_watch(incident, self._policy.watch_period)
+
+    async def _windows_passed(self, incident: Incident, method: str, rto: float) -> None:
+        """Every validation window is over with no critical failure: now it is a success."""
+        live = self._live[incident.id]
+        if incident.state is not S.RECOVERED or not live.validating:
+            return
+        live.validating = False
+        why = "immediate, short and medium validation passed"
+        await self._finish(incident, method, ok=True, duration_s=rto, reason=why)
+        await self._maybe_healthy(incident)
+
+    async def _validation_failed(
+        self, incident: Incident, method: str, window: str, result: CheckResult
+    ) -> None:
+        """A critical check failed after the recovery: trading stops (0x), the recovery is
+        recorded as failed, and a human takes it (no automatic second recovery of a service
+        that is up and may hold positions)."""
+        live = self._live[incident.id]
+        if incident.state is not S.RECOVERED:
+            return
+        sentence = f"{window} validation failed: {result.sentence}"
+        live.validating = False
+        self._halt(incident.id, live)
+        await self._escalate(incident, "validation_failed", sentence, checks=(result.name,))
+        self._failures.append(self._clock.monotonic())
+        elapsed = self._clock.monotonic() - incident.opened_mono
+        await self._finish(incident, method, ok=False, duration_s=elapsed, reason=sentence)
+        await self._move(incident, S.RECOVERY_FAILED, f"{sentence}; trading halted")
+        await self._preserve(incident, method)
+        await self._to_manual(
+            incident, f"{sentence}; trading halted, a human must judge the service", trigger=None
+        )
 
     async def _start_resumption(self, incident: Incident) -> None:
         live = self._live[incident.id]
@@ -796,9 +865,12 @@ class RecoveryOrchestrator:
 
         async def run_gate(phase: Phase) -> GateResult:
             results = await run_checks(self._checks(configs[phase.name].gate, session))
-            failed = [r.sentence for r in results if not r.ok]
+            for r in results:
+                if not r.ok and not r.critical:
+                    await self._note(incident, f"{phase.name} gate warning: {r.sentence}")
+            failed = [r for r in results if r.blocking]
             if failed:
-                return GateResult(False, "; ".join(failed))
+                return GateResult(False, "; ".join(r.sentence for r in failed))
             return GateResult(True, f"{len(results)} gate checks passed")
 
         async def on_phase(state: ResumptionState) -> None:
@@ -806,18 +878,21 @@ class RecoveryOrchestrator:
             if state.held and state.phase not in held:  # one page per held phase, not per retry
                 held.add(state.phase)
                 await self._escalate(incident, "validation_failed", state.sentence)
+            if resumption.done:
+                await self._maybe_healthy(incident)
 
-        live.resumption = Resumption(
+        resumption = live.resumption = Resumption(
             [Phase.from_config(p) for p in self._plan.resumption.phases],
             self._clock,
             run_gate,
             on_phase,
             retry_gate_every=self._plan.resumption.retry_gate_every,
         )
-        await live.resumption.start()
+        await resumption.start()
 
     def _arm_watch(self, incident: Incident, delay: float) -> None:
         live = self._live[incident.id]
+        live.watched = False
 
         def fire() -> None:
             live.watch = None
@@ -826,11 +901,36 @@ class RecoveryOrchestrator:
         live.watch = self._clock.call_later(max(0.0, delay), fire)
 
     async def _watched(self, incident: Incident) -> None:
-        if incident.state is S.RECOVERED:
-            period = f"{self._policy.watch_period:g} s"
-            await self._move(
-                incident, S.HEALTHY, f"watch period of {period} passed without a relapse"
-            )
+        if incident.state is not S.RECOVERED:
+            return
+        live = self._live[incident.id]
+        live.watched = True
+        waiting = self._not_settled(live)
+        if waiting:
+            period = span(self._policy.watch_period)
+            await self._note(incident, f"watch period of {period} passed; not HEALTHY: {waiting}")
+            return
+        await self._maybe_healthy(incident)
+
+    def _not_settled(self, live: _Live) -> str:
+        """Why a RECOVERED incident may not close yet ("" when it may)."""
+        res = live.resumption
+        if res is not None and res.current.held:
+            return f"resumption held at {res.current.phase}"
+        if res is not None and not res.done:
+            return f"resumption still in {res.current.phase}"
+        if live.validating:
+            return "short/medium validation still running"
+        return ""
+
+    async def _maybe_healthy(self, incident: Incident) -> None:
+        """HEALTHY needs all three: the watch period over, the last resumption phase reached
+        (not held), every validation window passed. Whichever comes last closes it."""
+        live = self._live[incident.id]
+        if incident.state is not S.RECOVERED or not live.watched or self._not_settled(live):
+            return
+        period = span(self._policy.watch_period)
+        await self._move(incident, S.HEALTHY, f"watch period of {period} passed without a relapse")
 
     async def _relapsed(self, incident: Incident, event: FailureDetected) -> None:
         live = self._live[incident.id]
@@ -870,6 +970,15 @@ class RecoveryOrchestrator:
             await self._preserve(incident, method)
             self._spawn(self._fall_back(incident, method, why, known=True))
         elif state is S.RECOVERED:
+            if not rep.success_recorded:
+                # Killed while the windows ran: they run again in full (the cautious end).
+                method = incident.method or "unknown"
+                validator = self._validator(incident, method, await self._get_session())
+                if validator.has_windows:
+                    live = self._live[incident.id]
+                    live.validator, live.validating = validator, True
+                    rto = max(0.0, rep.entered_wall - incident.opened_wall)
+                    validator.start_windows(lambda: self._windows_passed(incident, method, rto))
             await self._start_resumption(incident)
             elapsed = self._clock.wall() - rep.entered_wall
             self._arm_watch(incident, self._policy.watch_period - elapsed)

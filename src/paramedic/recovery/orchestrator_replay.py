@@ -58,6 +58,7 @@ class Replayed:
     last_step: StepMark | None = None
     entered_wall: float = 0.0
     failures_wall: list[float] = field(default_factory=list)
+    success_recorded: bool = False  # a recovery.finished ok since the last RECOVERED
 
 
 def decode(rows: list[StoredEvent]) -> list[Event]:
@@ -107,6 +108,8 @@ def _apply(rep: Replayed, event: Event) -> None:
             log.warning("replay skipped a move", incident=rep.incident.id, error=str(exc))
             return
         rep.entered_wall = event.at.wall
+        if event.to_state == IncidentState.RECOVERED.value:
+            rep.success_recorded = False
         if event.to_state == IncidentState.RECOVERY_IN_PROGRESS.value:
             rep.run_method = rep.incident.method
             rep.last_step = None
@@ -135,5 +138,8 @@ def _apply(rep: Replayed, event: Event) -> None:
         mark = rep.last_step
         if mark is not None and mark.started.step == event.step:
             mark.finished = event
-    elif isinstance(event, RecoveryFinished) and not event.ok:
-        rep.failures_wall.append(event.at.wall)
+    elif isinstance(event, RecoveryFinished):
+        if event.ok:
+            rep.success_recorded = True
+        else:
+            rep.failures_wall.append(event.at.wall)
