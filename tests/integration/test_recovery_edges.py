@@ -376,3 +376,56 @@ async def test_a_held_gate_keeps_the_incident_open_and_says_so(tmp_path: Path) -
         sizing["should_trade"],
         listed["resumption"]["held"],
     )
+
+
+async def test_progress_only_goes_up_and_a_failure_keeps_its_figure(tmp_path: Path) -> None:
+    """A real cold restart that recovers: progress 0 -> 33 -> 66 -> 95 -> 100, never down
+    (steps are counted with validation as the last share, as in the seed's log)."""
+    config = f"""
+recovery:
+{NO_APPROVAL}services:
+  engine:
+    process: {{argv: {SLEEPER}}}
+    health: {{up_after: 1, evaluate_every: 50ms}}
+    recovery:
+      methods:
+        cold:
+          steps:
+            - {{name: Restart engine, restart_process: {{}}, timeout: 10s}}
+            - {{name: Wait until healthy, wait_healthy: {{}}, timeout: 10s}}
+"""
+    async with running_paramedic(tmp_path, config) as (p, timeline):
+        await timeline.wait_for("service.up")
+        await kill_engine(p, timeline)
+        await timeline.wait_for("recovery.finished", within=20)
+        first = [e.percentage for e in timeline.of("recovery.progress")]  # type: ignore[attr-defined]
+        lines = list(p.recovery["engine"].log_lines)
+    assert [0, 33, 66, 95, 100] == first
+    assert "[RECOVERY] [95%] Validating recovered state" in lines
+
+
+async def test_a_failed_run_logs_its_last_figure_not_minus_one(tmp_path: Path) -> None:
+    """The only method fails at its first step: the progress and the log keep 0 %, the state
+    says it failed; no -1 anywhere."""
+    config = f"""
+recovery:
+{NO_APPROVAL}services:
+  engine:
+    process: {{argv: {SLEEPER}}}
+    health: {{up_after: 1, evaluate_every: 50ms}}
+    recovery:
+      methods:
+        cold:
+          steps:
+            - name: Rebuild
+              command: {{argv: [{sys.executable!r}, "-c", "raise SystemExit(3)"]}}
+"""
+    async with running_paramedic(tmp_path, config) as (p, timeline):
+        await timeline.wait_for("service.up")
+        await kill_engine(p, timeline)
+        await timeline.wait_for("recovery.finished", within=20)
+        failed = [e for e in timeline.of("recovery.progress") if e.state == "RECOVERY_FAILED"]  # type: ignore[attr-defined]
+        lines = list(p.recovery["engine"].log_lines)
+    assert [0] == [e.percentage for e in failed]  # type: ignore[attr-defined]
+    assert any(line.startswith("[RECOVERY] [0%] Recovery failed:") for line in lines), lines
+    assert not any("[-1%]" in line for line in lines)

@@ -180,7 +180,7 @@ async def test_full_recovery_then_phases_then_healthy(harness: Harness) -> None:
         ("VALIDATING", "RECOVERED"),
     ] == h.moves()
     assert ["s1", "s2"] == [e.step for e in h.of(RecoveryStepStarted)]
-    assert "[RECOVERY] [50%] Completed: s1" in h.orch.log_lines
+    assert "[RECOVERY] [33%] Completed: s1" in h.orch.log_lines
     assert h.orch.log_lines[-1].startswith("Total recovery time: ")
     assert [True] == [e.ok for e in h.of(RecoveryFinished)]
     assert {"phase": "monitoring_only", "size_multiplier": 0.0, "should_trade": False} == {
@@ -318,7 +318,7 @@ async def test_status_is_the_seeds_shape_field_by_field(tmp_path: Path) -> None:
     now = h.clock.wall()
     assert SEED_KEYS == set(body)
     assert "RECOVERY_IN_PROGRESS" == body["state"]
-    assert 33 == body["progress_percentage"]
+    assert 25 == body["progress_percentage"]  # 1 of 3 steps, validation the 4th share
     assert "s2" == body["current_step"]
     assert "1/3 steps complete" == body["status_message"]
     assert isinstance(body["last_update"], int)

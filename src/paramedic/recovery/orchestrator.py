@@ -11,6 +11,7 @@ killed at any instant leaves a timeline from which `rebuild` can resume without 
 from __future__ import annotations
 
 import asyncio
+import statistics
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,6 +140,7 @@ class RecoveryOrchestrator:
         # Monotonic instants of every failure of the service (seed 6.1/6.2's "multiple
         # failures"): each failure.detected counts, recovered or not, folded in or not.
         self._service_failures: list[float] = []
+        self._validations: list[float] = []  # seconds each passed immediate validation took
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self.log_lines: list[str] = []
@@ -297,6 +299,7 @@ class RecoveryOrchestrator:
             self._incidents[rep.incident.id] = rep.incident
             self._live[rep.incident.id] = _Live(decision=rep.decision)
             self._failures.extend(self._as_mono(w) for w in rep.failures_wall)
+            self._validations.extend(rep.validations_s)
             if not rep.incident.closed:
                 await self._resume(rep)
 
@@ -576,6 +579,14 @@ class RecoveryOrchestrator:
         found: MethodConfig | None = getattr(self._plan.methods, method, None)
         return found
 
+    def _validation_estimate(self) -> float | None:
+        """How long the immediate validation should take: 0 without checks, the median of
+        the last passed validations, else unknown (the tracker then guesses a step's time)."""
+        if not self._plan.validation.immediate:
+            return 0.0
+        recent = self._validations[-20:]
+        return statistics.median(recent) if recent else None
+
     def _new_tracker(self, incident: Incident, steps: list[Step]) -> ProgressTracker:
         live = self._live[incident.id]
         names = [s.name for s in steps]
@@ -587,6 +598,7 @@ class RecoveryOrchestrator:
             expected={s.name: s.expected for s in steps if s.expected is not None},
             history={n: self._history(n) for n in names},
             detected_at=Instant(incident.opened_mono, incident.opened_wall),
+            validation=self._validation_estimate(),
         )
         live.logged = 0
         return live.tracker
@@ -802,6 +814,7 @@ class RecoveryOrchestrator:
                 tracker.complete_step(name)
         await self._progress(incident, tracker.start_validation())
         validator = self._validator(incident, method, await self._get_session())
+        began = self._clock.monotonic()
         report = await validator.run_immediate()
         if incident.state is S.MANUAL_RECOVERY:
             raise _TakenOver(incident.id)
@@ -809,6 +822,7 @@ class RecoveryOrchestrator:
             await self._escalate(incident, "validation_failed", report.sentence)
             await self._failed(incident, method, report.sentence)
             return
+        self._validations.append(self._clock.monotonic() - began)
         live.validator = validator
         await self._move(incident, S.RECOVERED, f"{method} recovery validated: {report.sentence}")
         if live.rto is not None:

@@ -59,6 +59,7 @@ class Replayed:
     entered_wall: float = 0.0
     failures_wall: list[float] = field(default_factory=list)
     success_recorded: bool = False  # a recovery.finished ok since the last RECOVERED
+    validations_s: list[float] = field(default_factory=list)  # passed immediate validations
 
 
 def decode(rows: list[StoredEvent]) -> list[Event]:
@@ -107,6 +108,8 @@ def _apply(rep: Replayed, event: Event) -> None:
         except RecoveryError as exc:  # a stale record must not stop the rest of the replay
             log.warning("replay skipped a move", incident=rep.incident.id, error=str(exc))
             return
+        if (event.from_state, event.to_state) == ("VALIDATING", "RECOVERED"):
+            rep.validations_s.append(max(0.0, event.at.wall - rep.entered_wall))
         rep.entered_wall = event.at.wall
         if event.to_state == IncidentState.RECOVERED.value:
             rep.success_recorded = False
