@@ -429,3 +429,71 @@ recovery:
     assert [0] == [e.percentage for e in failed]  # type: ignore[attr-defined]
     assert any(line.startswith("[RECOVERY] [0%] Recovery failed:") for line in lines), lines
     assert not any("[-1%]" in line for line in lines)
+
+
+def poll(check: Any, within: float = 15.0) -> Any:
+    """Another process answers: ask again until `check()` is truthy, bounded."""
+    import time
+
+    deadline = time.monotonic() + within
+    while True:
+        found = check()
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def test_a_crash_without_a_recovery_plan_is_an_incident_users_find(tmp_path: Path) -> None:
+    """`paramedic run`, two plain services, no recovery plan anywhere: `restarted` is
+    restarted by its watchdog, `dead` (policy never) stays down. /api/incidents lists both
+    crashes with the failure's incident id; the restarted one is closed HEALTHY, the dead one
+    is open, and /recovery/status shows the open one (not "no service has a recovery plan");
+    its resumption is halted."""
+    from tests.conftest import free_port
+    from tests.integration.runner import RunningParamedic
+
+    config = tmp_path / "paramedic.yaml"
+    config.write_text(
+        f"""
+store: {{path: var/p.db}}
+api: {{listen: 127.0.0.1:{free_port()}}}
+services:
+  restarted:
+    process: {{argv: {SLEEPER}}}
+    health: {{up_after: 1, evaluate_every: 50ms}}
+  dead:
+    process: {{argv: {SLEEPER}, restart: {{policy: never}}}}
+    health: {{up_after: 1, evaluate_every: 50ms}}
+"""
+    )
+    run = RunningParamedic(config)
+    try:
+        run.wait_started()
+
+        def events(kind: str) -> list[dict[str, Any]]:
+            body = run.get("/api/timeline", params={"limit": 1000}).json()
+            return [e for e in body["events"] if e["kind"] == kind]
+
+        spawned = poll(lambda: len(events("process.spawned")) >= 2 and events("process.spawned"))
+        for e in spawned:
+            os.kill(e["payload"]["pid"], signal.SIGKILL)
+        cleared = poll(lambda: events("failure.cleared"))
+        failures = poll(lambda: len(events("failure.detected")) == 2 and events("failure.detected"))
+        by_service = {e["service"]: e["payload"]["incident"] for e in failures}
+
+        def listed() -> dict[str, dict[str, Any]]:
+            incidents = run.get("/api/incidents").json()["incidents"]
+            return {i["service"]: i for i in incidents}
+
+        incidents = poll(lambda: listed().get("restarted", {}).get("closed") and listed())
+        status = run.get("/recovery/status").json()
+        sizing = run.get("/api/services/dead/resumption").json()
+    finally:
+        run.ensure_dead()
+    assert cleared
+    assert by_service == {name: i["id"] for name, i in incidents.items()}
+    assert ("HEALTHY", True) == (incidents["restarted"]["state"], incidents["restarted"]["closed"])
+    assert ("FAILURE_DETECTED", False) == (incidents["dead"]["state"], incidents["dead"]["closed"])
+    assert ("FAILURE_DETECTED", "Failure detected") == (status["state"], status["current_step"])
+    assert "killed by SIGKILL" in status["status_message"]
+    assert ("halted", False) == (sizing["phase"], sizing["should_trade"])

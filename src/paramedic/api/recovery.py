@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from paramedic.api.auth import Principal, require
 from paramedic.core.errors import RecoveryError
-from paramedic.recovery.orchestrator import RecoveryOrchestrator
+from paramedic.recovery.plain import IncidentOwner
 from paramedic.recovery.states import Incident
 from paramedic.store.outbox import AuditRow
 from paramedic.store.protocol import Store
@@ -40,8 +40,8 @@ class Decision(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-def _orchestrators(request: Request) -> dict[str, RecoveryOrchestrator]:
-    result: dict[str, RecoveryOrchestrator] = request.app.state.context.recovery
+def _orchestrators(request: Request) -> dict[str, IncidentOwner]:
+    result: dict[str, IncidentOwner] = request.app.state.context.recovery
     return result
 
 
@@ -50,7 +50,7 @@ def _store(request: Request) -> Store:
     return result
 
 
-Orchestrators = Annotated[dict[str, RecoveryOrchestrator], Depends(_orchestrators)]
+Orchestrators = Annotated[dict[str, IncidentOwner], Depends(_orchestrators)]
 TimelineStore = Annotated[Store, Depends(_store)]
 
 
@@ -67,11 +67,11 @@ async def recovery_status(
     if service is not None:
         orchestrator = orchestrators.get(service)
         if orchestrator is None:
-            raise HTTPException(404, detail=f"no recovery plan for service {service!r}")
+            raise HTTPException(404, detail=f"no service {service!r}")
         return orchestrator.status()
     statuses = [o.status() for o in orchestrators.values()]
     if not statuses:
-        raise HTTPException(404, detail="no service has a recovery plan")
+        raise HTTPException(404, detail="no service is configured")
     return min(statuses, key=_rank)
 
 
@@ -249,9 +249,7 @@ async def resumption(
     }
 
 
-def _owner(
-    orchestrators: dict[str, RecoveryOrchestrator], incident_id: str
-) -> RecoveryOrchestrator:
+def _owner(orchestrators: dict[str, IncidentOwner], incident_id: str) -> IncidentOwner:
     for orchestrator in orchestrators.values():
         if any(i.id == incident_id for i in orchestrator.incidents()):
             return orchestrator

@@ -48,6 +48,16 @@ def status_body(
             _resuming(body, resumption, validating)
         return body
     last = incident.history[-1]
+    if incident.closed:
+        return {
+            "state": S.HEALTHY.value,
+            "progress_percentage": 100,
+            "current_step": "Healthy",
+            "status_message": last.reason,
+            "last_update": round(last.wall * 1000),
+            "completed_steps": list(tracker.completed_steps) if tracker else [],
+            "remaining_steps": [],
+        }
     step = {
         S.FAILURE_DETECTED: "Failure detected",
         S.AWAITING_APPROVAL: f"Awaiting approval of {incident.method} recovery",

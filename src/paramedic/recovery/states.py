@@ -54,6 +54,8 @@ LEGAL_TRANSITIONS: dict[IncidentState, dict[IncidentState, str]] = {
         S.MANUAL_RECOVERY: "the decision is manual, or an operator took over at once",
         S.RECOVERED: "the failure cleared before recovery began (the watchdog's restart "
         "worked); it is still watched before HEALTHY",
+        S.HEALTHY: "no recovery plan: the failure cleared (the watchdog's restart worked, or "
+        "it healed) and the incident closes",
     },
     S.AWAITING_APPROVAL: {
         # A timeout is deliberately NOT a move: it escalates and the incident stays here,

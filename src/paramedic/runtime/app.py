@@ -34,12 +34,13 @@ from paramedic.core.clock import Clock, SystemClock
 from paramedic.core.errors import LifecycleError, ParamedicError, StoreError
 from paramedic.core.events import ParamedicStarted, ParamedicStopping
 from paramedic.core.ids import new_id
-from paramedic.detect.events import FailureDetected
+from paramedic.detect.events import FailureCleared, FailureDetected, WatchdogGaveUp
 from paramedic.detect.probes import ServiceProbes
 from paramedic.detect.signals import Signal
 from paramedic.process.managed import ExitStatus, ManagedProcess
 from paramedic.recovery.events import RecoveryStepFinished
 from paramedic.recovery.orchestrator import RecoveryOrchestrator
+from paramedic.recovery.plain import IncidentOwner, PlainIncidents
 from paramedic.runtime.checks import CheckRegistry
 from paramedic.runtime.deadman import DeadMansSwitch
 from paramedic.runtime.heartbeats import Heartbeats
@@ -100,6 +101,8 @@ class Paramedic:
         }
         self.alerting: AlertingService | None = None
         self.recovery: dict[str, RecoveryOrchestrator] = {}
+        self.plain: dict[str, PlainIncidents] = {}  # services without a plan: incidents only
+        self.incident_owners: dict[str, IncidentOwner] = {}  # both, for the API
         self._step_history: dict[tuple[str, str], list[float]] = defaultdict(list)
         self.heartbeats: Heartbeats | None = None
         if config.heartbeat is not None:
@@ -201,7 +204,7 @@ class Paramedic:
         )
         await self.alerting.start()
         self._api_context.alerting = self.alerting
-        self._api_context.recovery = self.recovery
+        self._api_context.recovery = self.incident_owners
         self.bus.add_listener(self.alerting.on_published)
         self._loop(self.alerting.run(), "outbox")
 
@@ -212,6 +215,14 @@ class Paramedic:
         for name, service in self.services.items():
             plan = service.config.recovery
             if plan is None:
+                plain = PlainIncidents(
+                    name,
+                    clock=self.clock,
+                    record=self.recorder.record,
+                    is_up=functools.partial(lambda s: s.health.state == "up", service),
+                )
+                await plain.rebuild(await self._timeline_of(name))
+                self.plain[name] = self.incident_owners[name] = plain
                 continue
             events = await self._timeline_of(name)
             for e in events:
@@ -233,8 +244,8 @@ class Paramedic:
             )
             await orchestrator.rebuild(events)
             service.attach_recovery(orchestrator)
-            self.recovery[name] = orchestrator
-        if self.recovery:
+            self.recovery[name] = self.incident_owners[name] = orchestrator
+        if self.incident_owners:
             self.bus.add_listener(self._route_to_recovery)
 
     async def _timeline_of(self, service: str) -> list[StoredEvent]:
@@ -252,6 +263,11 @@ class Paramedic:
 
     def _route_to_recovery(self, published: Published) -> None:
         event = published.event
+        plain = self.plain.get(event.service or "")
+        if plain is not None:
+            if isinstance(event, FailureDetected | FailureCleared | WatchdogGaveUp):
+                self._job(plain.on_event(event))
+            return
         orchestrator = self.recovery.get(event.service or "")
         if orchestrator is None:
             return
