@@ -497,3 +497,106 @@ services:
     assert ("FAILURE_DETECTED", "Failure detected") == (status["state"], status["current_step"])
     assert "killed by SIGKILL" in status["status_message"]
     assert ("halted", False) == (sizing["phase"], sizing["should_trade"])
+
+
+class Standby:
+    """A real HTTP standby on loopback: synced until promoted; then no standby exists until
+    `replaced()` (an operator brought a new one up)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import json
+        import threading
+
+        state = self.state = {"role": "standby", "standby": True}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _send(self, doc: dict[str, Any]) -> None:
+                body = json.dumps(doc).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                there = bool(state["standby"])
+                self._send({"available": there, "synced": there, "lag_seconds": 0.1})
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                state["role"], state["standby"] = "primary", False
+                self._send({"promoted": True})
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def replaced(self) -> None:
+        self.state["standby"] = True
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_after_a_hot_promotion_no_standby_is_a_standing_degradation(
+    tmp_path: Path,
+) -> None:
+    """A promote-only hot plan: the crash promotes the real standby and recovers; the standby
+    check then answers that none is left, so paramedic records a P2-class failure
+    ("degradation": running without a standby) for the service, says so on its status,
+    keeps checking, and clears it when a standby is back. It is not a second recovery."""
+    standby = Standby()
+    config = f"""
+recovery:
+{NO_APPROVAL}  watch_period: 200ms
+services:
+  engine:
+    process: {{argv: {SLEEPER}, restart: {{policy: never}}}}
+    health: {{up_after: 1, evaluate_every: 50ms}}
+    recovery:
+      standby:
+        check: {{http: {{url: "{standby.url}/standby"}}}}
+        recheck_every: 100ms
+      methods:
+        hot:
+          steps:
+            - {{name: Promote standby, promote_standby: {{http: {{url: "{standby.url}/promote"}}}}}}
+      resumption: {{phases: [{{name: normal, size_multiplier: 1.0}}]}}
+"""
+    try:
+        async with running_paramedic(tmp_path, config) as (p, timeline):
+            await timeline.wait_for("service.up")
+            incident = (await kill_engine(p, timeline)).incident
+            decided = await timeline.wait_for("recovery.decided")
+            assert "hot" == decided.method  # type: ignore[attr-defined]
+            degraded = await timeline.wait_for("failure.detected", within=20)
+            assert ("degradation", "standby") == (
+                degraded.failure_kind,  # type: ignore[attr-defined]
+                degraded.source,  # type: ignore[attr-defined]
+            )
+            assert degraded.reason.startswith("running without a standby")  # type: ignore[attr-defined]
+            assert f"after the hot recovery of incident {incident}" in degraded.reason  # type: ignore[attr-defined]
+            status, listed, _sizing = await three_views(p)
+            assert 1 == len(p.recovery["engine"].incidents())  # not a second recovery
+            assert [] == [
+                e for e in timeline.of("failure.cleared") if e.incident == degraded.incident
+            ]  # type: ignore[attr-defined]
+            standby.replaced()
+            cleared = await timeline.wait_for(
+                "failure.cleared",
+                lambda e: e.incident == degraded.incident,  # type: ignore[attr-defined]
+                within=20,
+            )
+            assert "standby back" in cleared.reason  # type: ignore[attr-defined]
+            after = p.recovery["engine"].status()
+    finally:
+        standby.close()
+    assert status["state"] in ("RECOVERED", "HEALTHY")
+    assert listed["state"] == status["state"]
+    assert status["status_message"].endswith("; running without a standby")
+    assert "without a standby" not in after["status_message"]

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from paramedic.config.probes import CommandAction, TcpAction
-from paramedic.config.types import Duration, StrictModel, one_of, repeated
+from paramedic.config.types import Duration, PositiveDuration, StrictModel, one_of, repeated
 
 # fmt: off
 __all__ = [
@@ -249,9 +249,15 @@ class CorruptionSource(StrictModel):
 
 
 class StandbySource(StrictModel):
-    """A check answering `{available, synced, lag_seconds}` about the backup."""
+    """A check answering `{available, synced, lag_seconds}` about the backup.
+
+    After a hot recovery the same check is asked again: while it answers no synced standby,
+    the service carries a "running without a standby" failure, re-checked every
+    `recheck_every` (add a `restart_process` step after the promotion to bring the old
+    primary back as the standby)."""
 
     check: JsonSource
+    recheck_every: PositiveDuration = 30.0
 
 
 class VolatilitySource(StrictModel):

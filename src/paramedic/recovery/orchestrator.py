@@ -25,7 +25,7 @@ from paramedic.config.recovery_policy import Method, RecoveryPolicy
 from paramedic.core.clock import Clock, Instant, TimerHandle
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event, NoteAdded
-from paramedic.detect.events import FailureDetected
+from paramedic.detect.events import FailureCleared, FailureDetected
 from paramedic.recovery.approval import ApprovalGate, needs_approval
 from paramedic.recovery.calendar import calendar_from
 from paramedic.recovery.decision import METHOD_ORDER, Decision, DecisionInput, decide, span
@@ -45,6 +45,7 @@ from paramedic.recovery.preserve import preserve_state
 from paramedic.recovery.progress import ProgressTracker, RtoWatch
 from paramedic.recovery.resumption import GateResult, Phase, Resumption, ResumptionState
 from paramedic.recovery.runner import Step, build_steps, run_method
+from paramedic.recovery.standby import STANDBY_SOURCE, StandbyWatch
 from paramedic.recovery.states import Incident, IncidentState, open_incident, plan_transition
 from paramedic.recovery.steps import StepContext, StepOutcome
 from paramedic.recovery.validation import Check, CheckResult, Validator, build_check, run_checks
@@ -143,6 +144,18 @@ class RecoveryOrchestrator:
         self._validations: list[float] = []  # seconds each passed immediate validation took
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._standby = (
+            StandbyWatch(
+                service,
+                plan.standby,
+                clock=clock,
+                record=record,
+                session=self._get_session,
+                spawn=self._spawn,
+            )
+            if plan.standby is not None
+            else None
+        )
         self.log_lines: list[str] = []
         """The seed's 3.5 lines of every run, in order (also logged)."""
 
@@ -152,6 +165,8 @@ class RecoveryOrchestrator:
         """Open the incident and decide; a run goes on in the background (see `settle`)."""
         if event.service != self.service or event.incident in self._incidents:
             return  # another service's, or a replayed duplicate: one incident per failure
+        if event.source == STANDBY_SOURCE:
+            return  # our own "running without a standby": a page, not a thing to recover
         self._service_failures.append(event.at.mono)
         for other in list(self._incidents.values()):
             if other.state is S.RECOVERED:
@@ -260,7 +275,10 @@ class RecoveryOrchestrator:
             return status_body(None, None, self._clock.wall())
         live = self._live[incident.id]
         res = live.resumption.current if live.resumption is not None else None
-        return status_body(incident, live.tracker, self._clock.wall(), res, live.validating)
+        body = status_body(incident, live.tracker, self._clock.wall(), res, live.validating)
+        if self._standby is not None and self._standby.missing:
+            body["status_message"] += "; running without a standby"
+        return body
 
     def sizing(self, incident_id: str) -> dict[str, Any] | None:
         """The resumption of one incident (phase, size, held), or None when it has none."""
@@ -293,6 +311,15 @@ class RecoveryOrchestrator:
             for e in decoded
             if isinstance(e, FailureDetected) and e.service == self.service
         )
+        if self._standby is not None:
+            standby: dict[str, float] = {}
+            for e in decoded:
+                if isinstance(e, FailureDetected) and e.source == STANDBY_SOURCE:
+                    standby[e.incident] = e.at.wall
+                elif isinstance(e, FailureCleared):
+                    standby.pop(e.incident, None)
+            for failure, since in list(standby.items())[-1:]:
+                self._standby.restore(failure, since)
         for rep in replay(decoded, self.service).values():
             if rep.incident.id in self._incidents:
                 continue
@@ -321,6 +348,8 @@ class RecoveryOrchestrator:
     async def close(self) -> None:
         """Stop timers and runs without recording anything: a stop is not a decision."""
         self._closed = True
+        if self._standby is not None:
+            self._standby.stop()
         for iid, live in self._live.items():
             if live.gate is not None:
                 live.gate.forget(iid)
@@ -838,6 +867,8 @@ class RecoveryOrchestrator:
             await self._finish(incident, method, ok=True, duration_s=rto, reason=report.sentence)
         await self._start_resumption(incident)
         self._arm_watch(incident, self._policy.watch_period)
+        if method == "hot" and self._standby is not None:
+            await self._standby.check(f"after the hot recovery of incident {incident.id}")
 
     async def _windows_passed(self, incident: Incident, method: str, rto: float) -> None:
         """Every validation window is over with no critical failure: now it is a success."""
