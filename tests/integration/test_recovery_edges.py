@@ -309,6 +309,11 @@ async def test_a_failed_short_window_check_halts_trading_and_goes_to_a_human(
         if e.trigger == "validation_failed"  # type: ignore[attr-defined]
     )
     assert ("positions",) == escalation.checks  # type: ignore[attr-defined]
+    page = next(e for e in timeline.of("failure.detected") if e.source == "validation")  # type: ignore[attr-defined]
+    assert ("validation_failed", True) == (page.failure_kind, page.needs_human)  # type: ignore[attr-defined]
+    assert "positions" in page.reason  # type: ignore[attr-defined]
+    paged = next(e for e in timeline.of("alert.raised") if page.incident in e.alert_id)  # type: ignore[attr-defined]
+    assert "P0" == paged.severity  # type: ignore[attr-defined]
     assert escalation.reason.startswith("short validation failed: positions: connect")  # type: ignore[attr-defined]
     assert "positions" in manual.reason  # type: ignore[attr-defined]
     assert ("MANUAL_RECOVERY", "MANUAL_RECOVERY", incident) == (

@@ -25,6 +25,7 @@ from paramedic.config.recovery_policy import Method, RecoveryPolicy
 from paramedic.core.clock import Clock, Instant, TimerHandle
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event, NoteAdded
+from paramedic.core.ids import new_id
 from paramedic.detect.events import FailureCleared, FailureDetected
 from paramedic.recovery.approval import ApprovalGate, needs_approval
 from paramedic.recovery.calendar import calendar_from
@@ -51,10 +52,12 @@ from paramedic.recovery.steps import StepContext, StepOutcome
 from paramedic.recovery.validation import Check, CheckResult, Validator, build_check, run_checks
 from paramedic.store.protocol import StoredEvent
 
-__all__ = ["RecoveryHooks", "RecoveryOrchestrator"]
+__all__ = ["VALIDATION_SOURCE", "RecoveryHooks", "RecoveryOrchestrator"]
 
 log = structlog.get_logger("paramedic.recovery")
 S = IncidentState
+VALIDATION_SOURCE = "validation"
+"""The `source` of the failure that pages a failed critical validation check."""
 _WAITS = ("wait_healthy", "wait_heartbeat")
 _BUSY = frozenset(
     {
@@ -101,6 +104,7 @@ class _Live:
     snapshots: list[Path] = field(default_factory=list)
     superseded: bool = False
     validating: bool = False  # short/medium windows still to pass after RECOVERED
+    page: str | None = None  # the failure.detected that paged a failed validation
     watched: bool = False  # the watch period is over (HEALTHY may still wait, see above)
 
 
@@ -165,8 +169,8 @@ class RecoveryOrchestrator:
         """Open the incident and decide; a run goes on in the background (see `settle`)."""
         if event.service != self.service or event.incident in self._incidents:
             return  # another service's, or a replayed duplicate: one incident per failure
-        if event.source == STANDBY_SOURCE:
-            return  # our own "running without a standby": a page, not a thing to recover
+        if event.source in (STANDBY_SOURCE, VALIDATION_SOURCE):
+            return  # our own pages ("running without a standby", a failed validation)
         self._service_failures.append(event.at.mono)
         for other in list(self._incidents.values()):
             if other.state is S.RECOVERED:
@@ -204,7 +208,7 @@ class RecoveryOrchestrator:
     async def resolve(self, incident_id: str, *, by: str, why: str) -> None:
         """A human says the service is fixed: RECOVERED, trading resumes gradually from its
         first phase, HEALTHY after the watch period (a relapse reopens it, as for any run)."""
-        incident, _live = self._need(incident_id)
+        incident, live = self._need(incident_id)
         if incident.state is not S.MANUAL_RECOVERY:
             msg = (
                 f"incident {incident_id} is {incident.state.value}; only an incident in manual"
@@ -214,6 +218,17 @@ class RecoveryOrchestrator:
         watch = span(self._policy.watch_period)
         reason = f"resolved by {by}: {why}; trading resumes gradually, watched for {watch}"
         await self._move(incident, S.RECOVERED, reason, human=True)
+        if live.page is not None:
+            page, live.page = live.page, None
+            await self._record(
+                FailureCleared(
+                    at=self._clock.now(),
+                    service=self.service,
+                    incident=page,
+                    downtime_s=self._clock.monotonic() - incident.opened_mono,
+                    reason=f"incident {incident_id} resolved by {by}: {why}",
+                )
+            )
         elapsed = self._clock.monotonic() - incident.opened_mono
         self._last_rto = elapsed
         await self._finish(incident, "manual", ok=True, duration_s=elapsed, reason=reason)
@@ -900,6 +915,23 @@ class RecoveryOrchestrator:
         await self._preserve(incident, method)
         await self._to_manual(
             incident, f"{sentence}; trading halted, a human must judge the service", trigger=None
+        )
+        # The page: failure.detected is what alerting pages on today (escalation.triggered
+        # is on the record for routing by trigger). Its own id, so the crash's (resolved)
+        # alert is not re-triggered; cleared when an operator resolves the incident.
+        live.page = new_id("inc_")
+        await self._record(
+            FailureDetected(
+                at=self._clock.now(),
+                service=self.service,
+                incident=live.page,
+                failure_kind="validation_failed",
+                reason=f"{sentence}; trading halted after the {method} recovery of incident"
+                f" {incident.id}, which needs a human",
+                source=VALIDATION_SOURCE,
+                evidence=(result.sentence,),
+                needs_human=True,
+            )
         )
 
     async def _start_resumption(self, incident: Incident) -> None:
