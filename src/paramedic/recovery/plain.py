@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from paramedic.core.clock import Clock
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event
-from paramedic.detect.events import FailureCleared, FailureDetected, WatchdogGaveUp
+from paramedic.detect.events import FailureCleared, FailureDetected, ServiceUp, WatchdogGaveUp
 from paramedic.recovery.orchestrator_replay import decode, replay
 from paramedic.recovery.orchestrator_views import resumption_body, status_body
 from paramedic.recovery.states import Incident, IncidentState, open_incident, plan_transition
@@ -96,7 +96,8 @@ class PlainIncidents:
     # -- events in -----------------------------------------------------------------------
 
     async def on_event(self, event: Event) -> None:
-        """failure.detected opens, failure.cleared closes, watchdog.gave_up needs a human."""
+        """failure.detected opens, failure.cleared (or the first service.up after a restart
+        of paramedic) closes, watchdog.gave_up hands it to a human."""
         if event.service != self.service:
             return
         async with self._lock:
@@ -108,6 +109,14 @@ class PlainIncidents:
                     why = f"healthy again after {event.downtime_s:.3f} s: {event.reason}"
                     await self._move(incident, S.HEALTHY, why)
                     self._trim()
+            elif isinstance(event, ServiceUp):
+                # Up for the first time since paramedic started: an incident a previous run
+                # left open will never see its failure.cleared (that run's verdict is gone).
+                for incident in self._incidents.values():
+                    if incident.state is S.FAILURE_DETECTED:
+                        why = f"up again after paramedic restarted: {event.reason}"
+                        await self._move(incident, S.HEALTHY, why)
+                self._trim()
             elif isinstance(event, WatchdogGaveUp):
                 for incident in self._incidents.values():
                     if incident.state is S.FAILURE_DETECTED:

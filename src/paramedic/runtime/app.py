@@ -34,7 +34,7 @@ from paramedic.core.clock import Clock, SystemClock
 from paramedic.core.errors import LifecycleError, ParamedicError, StoreError
 from paramedic.core.events import ParamedicStarted, ParamedicStopping
 from paramedic.core.ids import new_id
-from paramedic.detect.events import FailureCleared, FailureDetected, WatchdogGaveUp
+from paramedic.detect.events import FailureCleared, FailureDetected, ServiceUp, WatchdogGaveUp
 from paramedic.detect.probes import ServiceProbes
 from paramedic.detect.signals import Signal
 from paramedic.process.managed import ExitStatus, ManagedProcess
@@ -265,7 +265,7 @@ class Paramedic:
         event = published.event
         plain = self.plain.get(event.service or "")
         if plain is not None:
-            if isinstance(event, FailureDetected | FailureCleared | WatchdogGaveUp):
+            if isinstance(event, FailureDetected | FailureCleared | ServiceUp | WatchdogGaveUp):
                 self._job(plain.on_event(event))
             return
         orchestrator = self.recovery.get(event.service or "")
