@@ -527,3 +527,46 @@ async def test_rebuild_during_the_windows_runs_them_again_then_records_the_succe
         await h.orch.settle()
     assert [True] == [e.ok for e in h.of(RecoveryFinished)]
     await h.orch.close()
+
+
+async def test_rebuild_after_a_failed_validation_goes_to_a_human_not_a_fallback(
+    tmp_path: Path,
+) -> None:
+    """Killed right after a critical short check failed (RECOVERY_FAILED recorded, manual not
+    yet): the new paramedic hands it to a human instead of running cold; resolving it later
+    clears the validation page."""
+    plan = warm_plan(tmp_path, [py("s1", "ok_step")])
+    plan["validation"] = {
+        "short": [{"name": "positions", "command": {"argv": ["false"]}}],
+        "short_every": "30s",
+        "short_window": "1m",
+    }
+    h = Harness(tmp_path, plan, OPEN_ANY)
+    await h.orch.on_failure(h.failure())
+    await h.orch.settle()
+    h.clock.advance(30)
+    await wait_for(lambda: h.orch.incidents()[0].state.value == "MANUAL_RECOVERY")
+    await h.orch.settle()
+    await h.orch.close()
+    failed_at = next(
+        i
+        for i, e in enumerate(h.events)
+        if isinstance(e, IncidentTransitioned) and e.to_state == "RECOVERY_FAILED"
+    )
+    everything, cut = h.rows(), h.rows(upto=failed_at + 1)
+    page = next(e for e in h.events if e.kind == "failure.detected")
+    assert "inc_1_validation" == page.incident
+    h.events.clear()
+    h.orch = h.make()
+    await h.orch.rebuild(cut)
+    await h.orch.settle()
+    assert [("RECOVERY_FAILED", "MANUAL_RECOVERY")] == h.moves()
+    assert [] == h.of(RecoveryStepStarted)
+    await h.orch.close()
+    h.events.clear()
+    h.orch = h.make()
+    await h.orch.rebuild(everything)
+    await h.orch.resolve("inc_1", by="olga", why="positions fixed by hand")
+    cleared = [e for e in h.events if e.kind == "failure.cleared"]
+    assert ["inc_1_validation"] == [e.incident for e in cleared]
+    await h.orch.close()

@@ -25,7 +25,6 @@ from paramedic.config.recovery_policy import Method, RecoveryPolicy
 from paramedic.core.clock import Clock, Instant, TimerHandle
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event, NoteAdded
-from paramedic.core.ids import new_id
 from paramedic.detect.events import FailureCleared, FailureDetected
 from paramedic.recovery.approval import ApprovalGate, needs_approval
 from paramedic.recovery.calendar import calendar_from
@@ -69,6 +68,12 @@ _BUSY = frozenset(
         S.MANUAL_RECOVERY,  # a human owns the service: a new failure is theirs, not a new run
     }
 )
+
+
+def _page_id(incident: str) -> str:
+    """The id of the page for a failed validation of `incident`: derived, so a rebuilt
+    orchestrator finds it, and its own, so the crash's resolved alert is not re-triggered."""
+    return f"{incident}_validation"
 
 
 class _TakenOver(Exception):
@@ -187,7 +192,10 @@ class RecoveryOrchestrator:
         incident = Incident.from_opened(opened)
         self._incidents[incident.id] = incident
         self._live[incident.id] = _Live()
-        await self._decide(incident)
+        try:
+            await self._decide(incident)
+        except _TakenOver:
+            log.info("decision dropped: an operator took over", incident=incident.id)
 
     async def take_manual(self, incident_id: str, *, by: str, why: str) -> None:
         """An operator takes the incident over, from any open state: whatever automation was
@@ -335,14 +343,24 @@ class RecoveryOrchestrator:
                     standby.pop(e.incident, None)
             for failure, since in list(standby.items())[-1:]:
                 self._standby.restore(failure, since)
-        for rep in replay(decoded, self.service).values():
+        pages: set[str] = set()  # validation pages still open (see _validation_failed)
+        for e in decoded:
+            if isinstance(e, FailureDetected) and e.source == VALIDATION_SOURCE:
+                pages.add(e.incident)
+            elif isinstance(e, FailureCleared):
+                pages.discard(e.incident)
+        reps = list(replay(decoded, self.service).values())
+        for i, rep in enumerate(reps):
             if rep.incident.id in self._incidents:
                 continue
             self._incidents[rep.incident.id] = rep.incident
-            self._live[rep.incident.id] = _Live(decision=rep.decision)
+            live = self._live[rep.incident.id] = _Live(decision=rep.decision)
+            if _page_id(rep.incident.id) in pages:
+                live.page = _page_id(rep.incident.id)
             self._failures.extend(self._as_mono(w) for w in rep.failures_wall)
             self._validations.extend(rep.validations_s)
             if not rep.incident.closed:
+                live.superseded = rep.failed_after_recovered and i < len(reps) - 1
                 await self._resume(rep)
 
     async def settle(self) -> None:
@@ -919,7 +937,7 @@ class RecoveryOrchestrator:
         # The page: failure.detected is what alerting pages on today (escalation.triggered
         # is on the record for routing by trigger). Its own id, so the crash's (resolved)
         # alert is not re-triggered; cleared when an operator resolves the incident.
-        live.page = new_id("inc_")
+        live.page = _page_id(incident.id)
         await self._record(
             FailureDetected(
                 at=self._clock.now(),
@@ -1041,6 +1059,13 @@ class RecoveryOrchestrator:
         elif state is S.VALIDATING:
             method = incident.method or "unknown"
             self._spawn(self._revalidate(incident, method))
+        elif state is S.RECOVERY_FAILED and rep.failed_after_recovered:
+            if self._live[incident.id].superseded:
+                return  # a relapse: the next incident owns the service's recovery
+            # A critical validation check failed after the recovery: never a second automatic
+            # recovery of a service that was trading (see _validation_failed).
+            why = "paramedic restarted after a failed validation; a human must judge the service"
+            await self._to_manual(incident, why, trigger=None)
         elif state is S.RECOVERY_FAILED:
             method = incident.method or "hot"
             why = f"paramedic restarted after the {method} recovery failed; resuming the fallback"

@@ -59,6 +59,7 @@ class Replayed:
     entered_wall: float = 0.0
     failures_wall: list[float] = field(default_factory=list)
     success_recorded: bool = False  # a recovery.finished ok since the last RECOVERED
+    failed_after_recovered: bool = False  # RECOVERY_FAILED entered from RECOVERED
     validations_s: list[float] = field(default_factory=list)  # passed immediate validations
 
 
@@ -108,6 +109,10 @@ def _apply(rep: Replayed, event: Event) -> None:
         except RecoveryError as exc:  # a stale record must not stop the rest of the replay
             log.warning("replay skipped a move", incident=rep.incident.id, error=str(exc))
             return
+        rep.failed_after_recovered = (event.from_state, event.to_state) == (
+            "RECOVERED",
+            "RECOVERY_FAILED",
+        )
         if (event.from_state, event.to_state) == ("VALIDATING", "RECOVERED"):
             rep.validations_s.append(max(0.0, event.at.wall - rep.entered_wall))
         rep.entered_wall = event.at.wall
