@@ -469,9 +469,13 @@ async def test_a_non_critical_check_warns_and_a_critical_one_halts(tmp_path: Pat
         h.orch.resumption()["phase"],
         h.orch.resumption()["size_multiplier"],
     )
-    h.clock.advance(600)
+    h.clock.advance(600)  # past every phase's end: trading never ramps back by itself
     await h.orch.settle()
     assert "MANUAL_RECOVERY" == h.orch.incidents()[0].state.value
+    assert ("halted", 0.0) == (
+        h.orch.resumption()["phase"],
+        h.orch.resumption()["size_multiplier"],
+    )
     await h.orch.close()
 
 
@@ -570,3 +574,26 @@ async def test_rebuild_after_a_failed_validation_goes_to_a_human_not_a_fallback(
     cleared = [e for e in h.events if e.kind == "failure.cleared"]
     assert ["inc_1_validation"] == [e.incident for e in cleared]
     await h.orch.close()
+
+
+async def test_rebuild_between_recovered_and_its_record_finishes_the_record(
+    harness: Harness,
+) -> None:
+    """Killed right after VALIDATING -> RECOVERED was durable, before recovery.finished: the
+    new paramedic records the success once (no windows to wait for), nothing runs again."""
+    h = harness
+    await h.orch.on_failure(h.failure())
+    await h.orch.settle()
+    await h.orch.close()
+    recovered = next(
+        i
+        for i, e in enumerate(h.events)
+        if isinstance(e, IncidentTransitioned) and e.to_state == "RECOVERED"
+    )
+    rows = h.rows(upto=recovered + 1)
+    h.events.clear()
+    h.orch = h.make()
+    await h.orch.rebuild(rows)
+    await h.orch.settle()
+    assert [("warm", True)] == [(e.method, e.ok) for e in h.of(RecoveryFinished)]
+    assert [] == h.of(RecoveryStepStarted)

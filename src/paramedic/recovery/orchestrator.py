@@ -225,8 +225,7 @@ class RecoveryOrchestrator:
             raise RecoveryError(msg)
         watch = span(self._policy.watch_period)
         reason = f"resolved by {by}: {why}; trading resumes gradually, watched for {watch}"
-        await self._move(incident, S.RECOVERED, reason, human=True)
-        if live.page is not None:
+        if live.page is not None:  # first: a crash after it leaves a manual incident to resolve
             page, live.page = live.page, None
             await self._record(
                 FailureCleared(
@@ -237,6 +236,7 @@ class RecoveryOrchestrator:
                     reason=f"incident {incident_id} resolved by {by}: {why}",
                 )
             )
+        await self._move(incident, S.RECOVERED, reason, human=True)
         elapsed = self._clock.monotonic() - incident.opened_mono
         self._last_rto = elapsed
         await self._finish(incident, "manual", ok=True, duration_s=elapsed, reason=reason)
@@ -1073,14 +1073,18 @@ class RecoveryOrchestrator:
             self._spawn(self._fall_back(incident, method, why, known=True))
         elif state is S.RECOVERED:
             if not rep.success_recorded:
-                # Killed while the windows ran: they run again in full (the cautious end).
-                method = incident.method or "unknown"
+                by_hand = rep.recovered_from == S.MANUAL_RECOVERY.value
+                method = "manual" if by_hand else incident.method or "unknown"
+                rto = max(0.0, rep.entered_wall - incident.opened_wall)
                 validator = self._validator(incident, method, await self._get_session())
-                if validator.has_windows:
+                if validator.has_windows and not by_hand:
+                    # Killed while the windows ran: they run again in full (the cautious end).
                     live = self._live[incident.id]
                     live.validator, live.validating = validator, True
-                    rto = max(0.0, rep.entered_wall - incident.opened_wall)
                     validator.start_windows(lambda: self._windows_passed(incident, method, rto))
+                else:  # killed between RECOVERED and its record: finish the record
+                    why = "recorded after paramedic restarted"
+                    await self._finish(incident, method, ok=True, duration_s=rto, reason=why)
             await self._start_resumption(incident)
             elapsed = self._clock.wall() - rep.entered_wall
             self._arm_watch(incident, self._policy.watch_period - elapsed)

@@ -60,6 +60,7 @@ class Replayed:
     failures_wall: list[float] = field(default_factory=list)
     success_recorded: bool = False  # a recovery.finished ok since the last RECOVERED
     failed_after_recovered: bool = False  # RECOVERY_FAILED entered from RECOVERED
+    recovered_from: str = ""  # the state the last move to RECOVERED came from
     validations_s: list[float] = field(default_factory=list)  # passed immediate validations
 
 
@@ -117,7 +118,7 @@ def _apply(rep: Replayed, event: Event) -> None:
             rep.validations_s.append(max(0.0, event.at.wall - rep.entered_wall))
         rep.entered_wall = event.at.wall
         if event.to_state == IncidentState.RECOVERED.value:
-            rep.success_recorded = False
+            rep.success_recorded, rep.recovered_from = False, event.from_state
         if event.to_state == IncidentState.RECOVERY_IN_PROGRESS.value:
             rep.run_method = rep.incident.method
             rep.last_step = None
