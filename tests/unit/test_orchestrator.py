@@ -60,6 +60,14 @@ async def block_step(ctx: StepContext) -> str:
     return "unblocked"
 
 
+GATE: dict[str, asyncio.Event] = {}
+
+
+async def gated_step(ctx: StepContext) -> str:
+    await GATE["s2"].wait()
+    return "released"
+
+
 def py(name: str, fn: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "python": {"entry_point": f"{HERE}:{fn}"}, **extra}
 
@@ -159,7 +167,8 @@ async def wait_for(pred: Any) -> None:
 
 async def test_full_recovery_then_phases_then_healthy(harness: Harness) -> None:
     """Decision (warm, with its sentence) -> run -> validate -> RECOVERED, with the seed's log
-    lines; resumption walks monitoring_only -> reduced -> normal; HEALTHY after 5 min."""
+    lines; resumption walks monitoring_only -> reduced -> normal; the watch period ends at
+    5 min, but HEALTHY waits for the normal phase (7 min): never closed while trading ramps."""
     h = harness
     await h.orch.on_failure(h.failure())
     await h.orch.settle()
@@ -171,7 +180,7 @@ async def test_full_recovery_then_phases_then_healthy(harness: Harness) -> None:
         ("VALIDATING", "RECOVERED"),
     ] == h.moves()
     assert ["s1", "s2"] == [e.step for e in h.of(RecoveryStepStarted)]
-    assert "[RECOVERY] [50%] Completed: s1" in h.orch.log_lines
+    assert "[RECOVERY] [33%] Completed: s1" in h.orch.log_lines
     assert h.orch.log_lines[-1].startswith("Total recovery time: ")
     assert [True] == [e.ok for e in h.of(RecoveryFinished)]
     assert {"phase": "monitoring_only", "size_multiplier": 0.0, "should_trade": False} == {
@@ -185,9 +194,15 @@ async def test_full_recovery_then_phases_then_healthy(harness: Harness) -> None:
     )
     h.clock.advance(180)
     await h.orch.settle()
-    assert ("RECOVERED", "HEALTHY") == h.moves()[-1]
+    assert ("VALIDATING", "RECOVERED") == h.moves()[-1]
+    status = h.orch.status()
+    assert ("Resuming trading", "Recovered; trading resumes gradually: reduced at 0.1x size") == (
+        status["current_step"],
+        status["status_message"],
+    )
     h.clock.advance(120)
     await h.orch.settle()
+    assert ("RECOVERED", "HEALTHY") == h.moves()[-1]
     assert ("normal", True) == (h.orch.resumption()["phase"], h.orch.resumption()["should_trade"])
 
 
@@ -219,7 +234,7 @@ async def test_approval_rejected_goes_manual_without_action(tmp_path: Path) -> N
 
 async def test_approval_timeout_escalates_and_does_nothing(tmp_path: Path) -> None:
     """After 5 min of silence: timed out + escalation(approval_timeout); still waiting, no
-    step run, and a late yes is refused."""
+    step run; a late yes is then taken and the method runs."""
     h = Harness(tmp_path, warm_plan(tmp_path, [py("s1", "ok_step")]), {})
     await h.orch.on_failure(h.failure())
     h.clock.advance(299)
@@ -231,8 +246,10 @@ async def test_approval_timeout_escalates_and_does_nothing(tmp_path: Path) -> No
     assert ["approval_timeout"] == [e.trigger for e in h.of(EscalationTriggered)]
     assert "AWAITING_APPROVAL" == h.orch.incidents()[0].state.value
     assert [] == h.of(RecoveryStepStarted)
-    with pytest.raises(RecoveryError):
-        await h.orch.approve("inc_1", by="alice", why="late")
+    await h.orch.approve("inc_1", by="alice", why="late")
+    await h.orch.settle()
+    assert [True] == [e.late for e in h.of(ApprovalGranted)]
+    assert "RECOVERED" == h.orch.incidents()[0].state.value
     await h.orch.close()
 
 
@@ -301,7 +318,7 @@ async def test_status_is_the_seeds_shape_field_by_field(tmp_path: Path) -> None:
     now = h.clock.wall()
     assert SEED_KEYS == set(body)
     assert "RECOVERY_IN_PROGRESS" == body["state"]
-    assert 33 == body["progress_percentage"]
+    assert 25 == body["progress_percentage"]  # 1 of 3 steps, validation the 4th share
     assert "s2" == body["current_step"]
     assert "1/3 steps complete" == body["status_message"]
     assert isinstance(body["last_update"], int)
@@ -368,3 +385,215 @@ async def test_rebuild_awaiting_approval_rearms_remaining_time(tmp_path: Path) -
     await h.orch.settle()
     assert ["approval_timeout"] == [e.trigger for e in h.of(EscalationTriggered)]
     await h.orch.close()
+
+
+async def test_rebuild_after_an_approval_timeout_keeps_the_request_answerable(
+    tmp_path: Path,
+) -> None:
+    """Restarted after the request timed out: it is still open (the next reminder comes a
+    timeout after the last one), and a late approval runs the method."""
+    h = Harness(tmp_path, warm_plan(tmp_path, [py("s1", "ok_step")]), {})
+    await h.orch.on_failure(h.failure())
+    h.clock.advance(300)
+    await h.orch.settle()
+    await h.orch.close()
+    rows = h.rows()
+    h.events.clear()
+    h.clock.advance(100)
+    h.orch = h.make()
+    await h.orch.rebuild(rows)
+    h.clock.advance(199)
+    await h.orch.settle()
+    assert [] == h.of(ApprovalTimedOut)
+    h.clock.advance(1)
+    await h.orch.settle()
+    assert 1 == len(h.of(ApprovalTimedOut))
+    await h.orch.approve("inc_1", by="alice", why="late but sure")
+    await h.orch.settle()
+    assert "RECOVERED" == h.orch.incidents()[0].state.value
+    await h.orch.close()
+
+
+async def test_taking_over_stops_the_run_before_its_next_step(tmp_path: Path) -> None:
+    """An operator takes over during step 2 of 3: step 2 ends, step 3 never starts, nothing
+    is validated, trading stays halted; then `resolve` resumes gradually from 0x."""
+    GATE["s2"] = asyncio.Event()
+    steps = [py("s1", "ok_step"), py("s2", "gated_step"), py("s3", "ok_step")]
+    h = Harness(tmp_path, warm_plan(tmp_path, steps), OPEN_ANY)
+    await h.orch.on_failure(h.failure())
+    await wait_for(lambda: len(h.of(RecoveryStepStarted)) == 2)
+    await h.orch.take_manual("inc_1", by="olga", why="doing it by hand")
+    GATE["s2"].set()
+    await h.orch.settle()
+    assert ["s1", "s2"] == [e.step for e in h.of(RecoveryStepStarted)]
+    assert ("RECOVERY_IN_PROGRESS", "MANUAL_RECOVERY") == h.moves()[-1]
+    assert "halted" == h.orch.resumption()["phase"]
+    with pytest.raises(RecoveryError, match="already in manual recovery"):
+        await h.orch.take_manual("inc_1", by="olga", why="again")
+    await h.orch.resolve("inc_1", by="olga", why="fixed")
+    assert ("MANUAL_RECOVERY", "RECOVERED") == h.moves()[-1]
+    assert ("monitoring_only", 0.0) == (
+        h.orch.resumption()["phase"],
+        h.orch.resumption()["size_multiplier"],
+    )
+    assert [("manual", True)] == [(e.method, e.ok) for e in h.of(RecoveryFinished)]
+    await h.orch.close()
+
+
+async def test_a_non_critical_check_warns_and_a_critical_one_halts(tmp_path: Path) -> None:
+    """Short window on the FakeClock: a failing `critical: false` check is a note and changes
+    nothing; a failing critical one halts trading at 0x, records the recovery as failed (no
+    success ever) and hands the incident to a human, naming the check."""
+    plan = warm_plan(tmp_path, [py("s1", "ok_step")])
+    plan["validation"] = {
+        "short": [
+            {"name": "latency", "critical": False, "command": {"argv": ["false"]}},
+            {"name": "positions", "command": {"argv": ["false"]}},
+        ],
+        "short_every": "30s",
+        "short_window": "5m",
+    }
+    h = Harness(tmp_path, plan, OPEN_ANY)
+    await h.orch.on_failure(h.failure())
+    await h.orch.settle()
+    assert [] == h.of(RecoveryFinished)  # not a success before the windows pass
+    h.clock.advance(30)
+    await wait_for(lambda: h.orch.incidents()[0].state.value == "MANUAL_RECOVERY")
+    await h.orch.settle()
+    assert [False] == [e.ok for e in h.of(RecoveryFinished)]
+    escalations = [(e.trigger, e.checks) for e in h.of(EscalationTriggered)]
+    assert [("validation_failed", ("positions",))] == escalations
+    notes = [e.text for e in h.events if e.kind == "note.added"]
+    assert any("short validation warning: latency" in n for n in notes)
+    assert ("halted", 0.0) == (
+        h.orch.resumption()["phase"],
+        h.orch.resumption()["size_multiplier"],
+    )
+    h.clock.advance(600)  # past every phase's end: trading never ramps back by itself
+    await h.orch.settle()
+    assert "MANUAL_RECOVERY" == h.orch.incidents()[0].state.value
+    assert ("halted", 0.0) == (
+        h.orch.resumption()["phase"],
+        h.orch.resumption()["size_multiplier"],
+    )
+    await h.orch.close()
+
+
+async def test_passing_windows_record_the_success_when_they_end(tmp_path: Path) -> None:
+    """With a short window that passes, the success is recorded when the window ends (with
+    the RTO measured at the immediate validation), then HEALTHY once trading is normal."""
+    plan = warm_plan(tmp_path, [py("s1", "ok_step")])
+    plan["validation"] = {
+        "short": [{"name": "positions", "command": {"argv": ["true"]}}],
+        "short_every": "1m",
+        "short_window": "3m",
+    }
+    h = Harness(tmp_path, plan, OPEN_ANY)
+    await h.orch.on_failure(h.failure())
+    await h.orch.settle()
+    for _ in range(3):
+        assert [] == h.of(RecoveryFinished)
+        h.clock.advance(60)
+        await asyncio.sleep(0.05)
+        await h.orch.settle()
+    finished = h.of(RecoveryFinished)
+    assert [True] == [e.ok for e in finished]
+    assert finished[0].duration_s < 1
+    h.clock.advance(420)
+    await h.orch.settle()
+    assert ("RECOVERED", "HEALTHY") == h.moves()[-1]
+    await h.orch.close()
+
+
+async def test_rebuild_during_the_windows_runs_them_again_then_records_the_success(
+    tmp_path: Path,
+) -> None:
+    """Killed while a short window was still open: the new paramedic runs the window again
+    in full and only then records the recovery as a success."""
+    plan = warm_plan(tmp_path, [py("s1", "ok_step")])
+    plan["validation"] = {
+        "short": [{"name": "positions", "command": {"argv": ["true"]}}],
+        "short_every": "1m",
+        "short_window": "2m",
+    }
+    h = Harness(tmp_path, plan, OPEN_ANY)
+    await h.orch.on_failure(h.failure())
+    await h.orch.settle()
+    await h.orch.close()
+    rows = h.rows()
+    h.events.clear()
+    h.orch = h.make()
+    await h.orch.rebuild(rows)
+    for _ in range(2):
+        assert [] == h.of(RecoveryFinished)
+        h.clock.advance(60)
+        await asyncio.sleep(0.05)
+        await h.orch.settle()
+    assert [True] == [e.ok for e in h.of(RecoveryFinished)]
+    await h.orch.close()
+
+
+async def test_rebuild_after_a_failed_validation_goes_to_a_human_not_a_fallback(
+    tmp_path: Path,
+) -> None:
+    """Killed right after a critical short check failed (RECOVERY_FAILED recorded, manual not
+    yet): the new paramedic hands it to a human instead of running cold; resolving it later
+    clears the validation page."""
+    plan = warm_plan(tmp_path, [py("s1", "ok_step")])
+    plan["validation"] = {
+        "short": [{"name": "positions", "command": {"argv": ["false"]}}],
+        "short_every": "30s",
+        "short_window": "1m",
+    }
+    h = Harness(tmp_path, plan, OPEN_ANY)
+    await h.orch.on_failure(h.failure())
+    await h.orch.settle()
+    h.clock.advance(30)
+    await wait_for(lambda: h.orch.incidents()[0].state.value == "MANUAL_RECOVERY")
+    await h.orch.settle()
+    await h.orch.close()
+    failed_at = next(
+        i
+        for i, e in enumerate(h.events)
+        if isinstance(e, IncidentTransitioned) and e.to_state == "RECOVERY_FAILED"
+    )
+    everything, cut = h.rows(), h.rows(upto=failed_at + 1)
+    page = next(e for e in h.events if e.kind == "failure.detected")
+    assert "inc_1_validation" == page.incident
+    h.events.clear()
+    h.orch = h.make()
+    await h.orch.rebuild(cut)
+    await h.orch.settle()
+    assert [("RECOVERY_FAILED", "MANUAL_RECOVERY")] == h.moves()
+    assert [] == h.of(RecoveryStepStarted)
+    await h.orch.close()
+    h.events.clear()
+    h.orch = h.make()
+    await h.orch.rebuild(everything)
+    await h.orch.resolve("inc_1", by="olga", why="positions fixed by hand")
+    cleared = [e for e in h.events if e.kind == "failure.cleared"]
+    assert ["inc_1_validation"] == [e.incident for e in cleared]
+    await h.orch.close()
+
+
+async def test_rebuild_between_recovered_and_its_record_finishes_the_record(
+    harness: Harness,
+) -> None:
+    """Killed right after VALIDATING -> RECOVERED was durable, before recovery.finished: the
+    new paramedic records the success once (no windows to wait for), nothing runs again."""
+    h = harness
+    await h.orch.on_failure(h.failure())
+    await h.orch.settle()
+    await h.orch.close()
+    recovered = next(
+        i
+        for i, e in enumerate(h.events)
+        if isinstance(e, IncidentTransitioned) and e.to_state == "RECOVERED"
+    )
+    rows = h.rows(upto=recovered + 1)
+    h.events.clear()
+    h.orch = h.make()
+    await h.orch.rebuild(rows)
+    await h.orch.settle()
+    assert [("warm", True)] == [(e.method, e.ok) for e in h.of(RecoveryFinished)]
+    assert [] == h.of(RecoveryStepStarted)

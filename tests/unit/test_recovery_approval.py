@@ -36,7 +36,8 @@ def ask(gate: ApprovalGate, incident: str = "inc_1") -> None:
 
 
 def test_timeout_after_five_minutes_escalates_and_takes_no_action() -> None:
-    """At 300 s: approval.timed_out then escalation(approval_timeout); nothing else happens."""
+    """At 300 s: approval.timed_out then escalation(approval_timeout); nothing else happens,
+    and the request stays open: it escalates again 300 s later."""
     clock, gate, emitted = make_gate()
     ask(gate)
     clock.advance(299.999)
@@ -49,18 +50,26 @@ def test_timeout_after_five_minutes_escalates_and_takes_no_action() -> None:
     assert ("inc_1", "warm", 300.0) == (timed_out.incident, timed_out.method, timed_out.waited_s)
     assert ("approval_timeout", "inc_1") == (escalation.trigger, escalation.incident)
     assert "no action taken" in escalation.reason
-    assert gate.pending("inc_1") is None
-    assert "timed_out" == gate.outcome("inc_1")
-    assert 0 == clock.pending
+    assert gate.pending("inc_1") is not None
+    clock.advance(300)
+    assert [300.0, 600.0] == [e.waited_s for e in emitted if isinstance(e, ApprovalTimedOut)]
+    assert "(reminder 2)" in emitted[-1].reason
 
 
-def test_approval_after_timeout_is_refused_as_stale() -> None:
-    """A late yes answers a stale decision: refused, with what to do instead."""
-    clock, gate, _ = make_gate()
+def test_approval_after_timeout_is_accepted_as_late() -> None:
+    """A late yes is taken (a timeout must not leave the incident with no way forward),
+    marked late on the record, and the reminders stop."""
+    clock, gate, emitted = make_gate()
     ask(gate)
     clock.advance(301)
-    with pytest.raises(RecoveryError, match="timed out and no action was taken; the decision"):
-        gate.approve("inc_1", by="alice", why="go")
+    granted = gate.approve("inc_1", by="alice", why="go")
+    assert (True, "engine: warm approved by alice (after the approval timeout): go") == (
+        granted.late,
+        granted.summary(),
+    )
+    clock.advance(3000)
+    assert 2 == len(emitted)
+    assert 0 == clock.pending
 
 
 def test_approve_carries_who_and_why_and_cancels_the_timer() -> None:

@@ -34,7 +34,7 @@ def run(**kw: object) -> Decision:
             "warm restart: checkpoint 299 s old; no standby available",
         ),
         ({**SYNCED, "data_corruption": True}, "manual", "manual: data corruption detected"),
-        ({"recent_failures": 3}, "manual", "manual: 3 recovery failures in 30 min"),
+        ({"recent_failures": 3}, "manual", "manual: 3 failures of the service in 30 min"),
         (
             {"volatility_current": 2.4, "volatility_average": 1.0},
             "manual",

@@ -10,12 +10,12 @@ from paramedic.recovery.events import EscalationTriggered
 from paramedic.recovery.progress import ProgressTracker, RtoWatch
 from paramedic.testing import FakeClock
 
+# The seed's fifth step, "Validate state", is the validation: the tracker's last share.
 SEED_STEPS = (
     "Load checkpoint",
     "Connect to exchanges",
     "Restore orders",
     "Reconcile positions",
-    "Validate state",
 )
 
 
@@ -24,9 +24,10 @@ def tracker(clock: FakeClock, steps: tuple[str, ...] = SEED_STEPS, **kw: object)
 
 
 def test_status_json_matches_the_seed_example_field_by_field() -> None:
-    """3 of 5 steps done, 30 s each: the naive ETA lands 60 s out, times in Unix ms."""
+    """3 of 4 steps done (validation is the fifth share), 30 s each: 60 %, and the naive ETA
+    lands 60 s out (one step, then validation), times in Unix ms."""
     clock = FakeClock(wall=1732550033.456)
-    t = tracker(clock)
+    t = tracker(clock, validation=None)
     t.start()
     for step in SEED_STEPS[:3]:
         clock.advance(30)
@@ -46,10 +47,10 @@ def test_status_json_matches_the_seed_example_field_by_field() -> None:
     assert "RECOVERY_IN_PROGRESS" == body["state"]
     assert 60 == body["progress_percentage"]
     assert "Reconcile positions" == body["current_step"]
-    assert "3/5 steps complete" == body["status_message"]
+    assert "3/4 steps complete" == body["status_message"]
     assert 1732550123456 == body["last_update"]
     assert ["Load checkpoint", "Connect to exchanges", "Restore orders"] == body["completed_steps"]
-    assert ["Reconcile positions", "Validate state"] == body["remaining_steps"]
+    assert ["Reconcile positions"] == body["remaining_steps"]
     assert 1732550183456 == body["estimated_completion"]
 
 
@@ -76,7 +77,7 @@ def test_log_lines_and_total_time_follow_the_seed() -> None:
     t.complete()
     expected = [
         "[RECOVERY] [0%] Failure detected: Primary system crashed",
-        "[RECOVERY] [0%] Starting recovery: 5 steps to complete",
+        "[RECOVERY] [0%] Starting recovery: 4 steps to complete",
         "[RECOVERY] [20%] Completed: Load checkpoint",
         "[RECOVERY] [40%] Completed: Connect to exchanges",
         "[RECOVERY] [60%] Completed: Restore orders",
@@ -89,16 +90,42 @@ def test_log_lines_and_total_time_follow_the_seed() -> None:
     assert ("RECOVERED", 100) == (t.status_json()["state"], t.status_json()["progress_percentage"])
 
 
-def test_failure_reports_minus_one_percent() -> None:
-    """The seed marks a failed run with -1 %, and the reason is the status message."""
+def test_failure_keeps_the_figure_reached() -> None:
+    """A failed run keeps its percentage (progress never goes down); the state and the
+    status message say it failed and why; the log line carries the same figure."""
     t = tracker(FakeClock())
     t.start()
+    t.complete_step("Load checkpoint")
     event = t.fail("exchange refused the session")
-    assert (-1, "RECOVERY_FAILED", "exchange refused the session") == (
+    assert (20, "RECOVERY_FAILED", "exchange refused the session") == (
         event.percentage,
         event.state,
         event.status_message,
     )
+    assert "[RECOVERY] [20%] Recovery failed: exchange refused the session" == t.log_lines[-1]
+
+
+def test_progress_never_goes_down_with_validation() -> None:
+    """Steps take shares of n + 1, validation starts at 95 % at least, completion is 100."""
+    t = tracker(FakeClock(), ("a", "b"))
+    seen = [t.start().percentage, t.complete_step("a").percentage]
+    seen += [t.complete_step("b").percentage, t.start_validation().percentage]
+    seen.append(t.complete().percentage)
+    assert [0, 33, 66, 95, 100] == seen
+
+
+def test_eta_includes_the_validation() -> None:
+    """Past validations took 6 s: the ETA is the remaining steps plus 6 s, and during the
+    validation the time spent comes off its share."""
+    clock = FakeClock(wall=10_000.0)
+    t = tracker(clock, ("a",), expected={"a": 4.0}, validation=6.0)
+    t.start()
+    assert (clock.wall() + 10.0, "expected") == t.estimate()
+    clock.advance(4)
+    t.complete_step("a")
+    t.start_validation()
+    clock.advance(2)
+    assert (clock.wall() + 4.0, "history") == t.estimate()
 
 
 def test_eta_prefers_history_then_expected_then_naive() -> None:

@@ -24,7 +24,7 @@ from paramedic.core.bus import EventBus
 from paramedic.core.clock import Clock
 from paramedic.core.events import NoteAdded
 from paramedic.detect.signals import Signal
-from paramedic.recovery.orchestrator import RecoveryOrchestrator
+from paramedic.recovery.plain import IncidentOwner
 from paramedic.runtime.checks import CheckRegistry, CheckResult
 from paramedic.store.protocol import Store
 
@@ -44,7 +44,7 @@ class ApiContext:
     version: str
     health_metrics: Callable[[], dict[str, float]] = field(default=lambda: {})
     alerting: AlertingService | None = None
-    recovery: dict[str, RecoveryOrchestrator] = field(default_factory=dict)
+    recovery: dict[str, IncidentOwner] = field(default_factory=dict)
     # How outside sources (the Alertmanager webhook) report on a service; False if unknown.
     signal_sink: Callable[[str, Signal], bool] = field(default=lambda service, signal: False)
     known_services: frozenset[str] = frozenset()

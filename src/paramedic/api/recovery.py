@@ -9,8 +9,9 @@ from pydantic import BaseModel, Field
 
 from paramedic.api.auth import Principal, require
 from paramedic.core.errors import RecoveryError
-from paramedic.recovery.orchestrator import RecoveryOrchestrator
+from paramedic.recovery.plain import IncidentOwner
 from paramedic.recovery.states import Incident
+from paramedic.store.outbox import AuditRow
 from paramedic.store.protocol import Store
 
 __all__ = ["router"]
@@ -33,13 +34,14 @@ _URGENCY = [
 
 
 class Decision(BaseModel):
-    """An approval or rejection: who (the token) and why go into the audit trail."""
+    """A human decision on an incident (approve, reject, take to manual, resolve): who (the
+    token) and why go into the audit trail."""
 
     reason: str = Field(min_length=1, max_length=2000)
 
 
-def _orchestrators(request: Request) -> dict[str, RecoveryOrchestrator]:
-    result: dict[str, RecoveryOrchestrator] = request.app.state.context.recovery
+def _orchestrators(request: Request) -> dict[str, IncidentOwner]:
+    result: dict[str, IncidentOwner] = request.app.state.context.recovery
     return result
 
 
@@ -48,7 +50,7 @@ def _store(request: Request) -> Store:
     return result
 
 
-Orchestrators = Annotated[dict[str, RecoveryOrchestrator], Depends(_orchestrators)]
+Orchestrators = Annotated[dict[str, IncidentOwner], Depends(_orchestrators)]
 TimelineStore = Annotated[Store, Depends(_store)]
 
 
@@ -65,11 +67,11 @@ async def recovery_status(
     if service is not None:
         orchestrator = orchestrators.get(service)
         if orchestrator is None:
-            raise HTTPException(404, detail=f"no recovery plan for service {service!r}")
+            raise HTTPException(404, detail=f"no service {service!r}")
         return orchestrator.status()
     statuses = [o.status() for o in orchestrators.values()]
     if not statuses:
-        raise HTTPException(404, detail="no service has a recovery plan")
+        raise HTTPException(404, detail="no service is configured")
     return min(statuses, key=_rank)
 
 
@@ -91,9 +93,9 @@ def _incident(i: Incident) -> dict[str, Any]:
 @router.get("/api/incidents")
 async def list_incidents(orchestrators: Orchestrators, _who: Viewer) -> dict[str, Any]:
     """Every incident the orchestrators know, newest first."""
-    incidents = [i for o in orchestrators.values() for i in o.incidents()]
-    incidents.sort(key=lambda i: i.opened_wall, reverse=True)
-    return {"incidents": [_incident(i) for i in incidents]}
+    pairs = [(i, o) for o in orchestrators.values() for i in o.incidents()]
+    pairs.sort(key=lambda pair: pair[0].opened_wall, reverse=True)
+    return {"incidents": [{**_incident(i), "resumption": o.sizing(i.id)} for i, o in pairs]}
 
 
 @router.get("/api/incidents/{incident_id}")
@@ -153,30 +155,78 @@ async def recoveries(
     return {"recoveries": list(reversed(rows))[:limit]}
 
 
-@router.post("/api/incidents/{incident_id}/approve")
-async def approve(
-    incident_id: str, body: Decision, orchestrators: Orchestrators, who: Operator
-) -> dict[str, Any]:
-    """Approve the decided recovery (operator token; name and reason audited)."""
-    orchestrator = _owner(orchestrators, incident_id)
+async def _decide(
+    action: str,
+    incident_id: str,
+    body: Decision,
+    request: Request,
+    who: Principal,
+) -> None:
+    """Act, then audit: the action's own record names the operator, and the audit row is
+    durable before the 2xx leaves. A refused action (409) changes nothing and is not audited."""
+    orchestrator = _owner(_orchestrators(request), incident_id)
+    act = {
+        "approve": orchestrator.approve,
+        "reject": orchestrator.reject,
+        "take-to-manual": orchestrator.take_manual,
+        "resolve-incident": orchestrator.resolve,
+    }[action]
     try:
-        await orchestrator.approve(incident_id, by=who.name, why=body.reason)
+        await act(incident_id, by=who.name, why=body.reason)
     except RecoveryError as exc:
         raise HTTPException(409, detail=str(exc)) from None
+    wall = request.app.state.context.clock.wall()
+    await _store(request).audit(AuditRow(wall, who.name, action, incident_id, body.reason))
+
+
+@router.post("/api/incidents/{incident_id}/approve")
+async def approve(
+    incident_id: str,
+    body: Decision,
+    request: Request,
+    who: Operator,
+) -> dict[str, Any]:
+    """Approve the decided recovery, also after the approval timeout (operator; audited)."""
+    await _decide("approve", incident_id, body, request, who)
     return {"incident": incident_id, "approved_by": who.name}
 
 
 @router.post("/api/incidents/{incident_id}/reject")
 async def reject(
-    incident_id: str, body: Decision, orchestrators: Orchestrators, who: Operator
+    incident_id: str,
+    body: Decision,
+    request: Request,
+    who: Operator,
 ) -> dict[str, Any]:
     """Reject it: the incident goes to manual recovery, nothing is run."""
-    orchestrator = _owner(orchestrators, incident_id)
-    try:
-        await orchestrator.reject(incident_id, by=who.name, why=body.reason)
-    except RecoveryError as exc:
-        raise HTTPException(409, detail=str(exc)) from None
+    await _decide("reject", incident_id, body, request, who)
     return {"incident": incident_id, "rejected_by": who.name}
+
+
+@router.post("/api/incidents/{incident_id}/manual")
+async def take_manual(
+    incident_id: str,
+    body: Decision,
+    request: Request,
+    who: Operator,
+) -> dict[str, Any]:
+    """Take an open incident to MANUAL_RECOVERY from any state: automation stops, trading is
+    halted, a human owns it until `resolve` (operator; reason required; audited)."""
+    await _decide("take-to-manual", incident_id, body, request, who)
+    return {"incident": incident_id, "state": "MANUAL_RECOVERY", "by": who.name}
+
+
+@router.post("/api/incidents/{incident_id}/resolve")
+async def resolve_incident(
+    incident_id: str,
+    body: Decision,
+    request: Request,
+    who: Operator,
+) -> dict[str, Any]:
+    """A human fixed it: MANUAL_RECOVERY -> RECOVERED, gradual resumption, HEALTHY after the
+    watch period (operator; reason required; audited)."""
+    await _decide("resolve-incident", incident_id, body, request, who)
+    return {"incident": incident_id, "state": "RECOVERED", "by": who.name}
 
 
 @router.get("/api/services/{name}/resumption")
@@ -199,9 +249,7 @@ async def resumption(
     }
 
 
-def _owner(
-    orchestrators: dict[str, RecoveryOrchestrator], incident_id: str
-) -> RecoveryOrchestrator:
+def _owner(orchestrators: dict[str, IncidentOwner], incident_id: str) -> IncidentOwner:
     for orchestrator in orchestrators.values():
         if any(i.id == incident_id for i in orchestrator.incidents()):
             return orchestrator

@@ -208,6 +208,30 @@ def reject(
 
 
 @app.command()
+def manual(
+    incident: Annotated[str, typer.Argument(help="The open incident to take over.")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (goes into the audit trail).")],
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Take an incident to manual recovery: automation stops and trading is halted."""
+    _post(url, f"/api/incidents/{incident}/manual", token, {"reason": reason})
+    typer.echo(f"{incident} is in manual recovery")
+
+
+@app.command("resolve-incident")
+def resolve_incident(
+    incident: Annotated[str, typer.Argument(help="The incident in manual recovery.")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (goes into the audit trail).")],
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Resolve a manual incident: trading resumes gradually, HEALTHY after the watch period."""
+    _post(url, f"/api/incidents/{incident}/resolve", token, {"reason": reason})
+    typer.echo(f"resolved {incident}")
+
+
+@app.command()
 def history(url: UrlOption = DEFAULT_URL, token: TokenOption = None) -> None:
     """The recovery history (seed 3.x): time, failure type, method, RTO, success."""
     body = _get(url, "/api/recoveries", token)

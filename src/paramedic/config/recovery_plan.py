@@ -14,7 +14,7 @@ mistake away from `rm -rf`.
         manual: {runbook: "https://wiki/manual-recovery"}
       checkpoint: {path: /var/lib/trading/state/checkpoint.bin}
       standby: {check: {http: {url: "http://127.0.0.1:8091/standby"}}}
-      preserve: {paths: [/var/log/trading], snapshot_dir: /var/lib/paramedic/snapshots}
+      preserve: {paths: [/var/log/trading]}   # + the service's captured output, always
       validation:
         immediate: [{name: positions, compare: {left: "http://...", right: "http://..."}}]
       resumption: {phases: [...]}   # default: the seed's 2 min / 5 min / normal
@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from paramedic.config.probes import CommandAction, TcpAction
-from paramedic.config.types import Duration, StrictModel, one_of, repeated
+from paramedic.config.types import Duration, PositiveDuration, StrictModel, one_of, repeated
 
 # fmt: off
 __all__ = [
@@ -249,9 +249,15 @@ class CorruptionSource(StrictModel):
 
 
 class StandbySource(StrictModel):
-    """A check answering `{available, synced, lag_seconds}` about the backup."""
+    """A check answering `{available, synced, lag_seconds}` about the backup.
+
+    After a hot recovery the same check is asked again: while it answers no synced standby,
+    the service carries a "running without a standby" failure, re-checked every
+    `recheck_every` (add a `restart_process` step after the promotion to bring the old
+    primary back as the standby)."""
 
     check: JsonSource
+    recheck_every: PositiveDuration = 30.0
 
 
 class VolatilitySource(StrictModel):
@@ -261,10 +267,13 @@ class VolatilitySource(StrictModel):
 
 
 class PreserveConfig(StrictModel):
-    """What to keep before recovering (seed 7.4): logs, state, optionally a core dump."""
+    """What to keep when a recovery method fails (seed 7.4): the service's own output that
+    paramedic captured (always), the configured `paths` (state, other logs), optionally a
+    core dump. `snapshot_dir` defaults to `snapshots/` beside the store's database."""
 
+    enabled: bool = True
     paths: list[Path] = Field(default_factory=list)
-    snapshot_dir: Path = Path("/var/lib/paramedic/snapshots")
+    snapshot_dir: Path | None = None
     gcore: bool = False
     gcore_timeout: Duration = 60.0
     max_bytes: int = Field(default=1 << 30, ge=0)
@@ -315,10 +324,16 @@ class TestOrderCheck(StrictModel):
 
 
 class CheckSpec(_OneOf):
-    """One validation check or gate condition; exactly one kind."""
+    """One validation check or gate condition; exactly one kind.
+
+    `critical` (default true): its failure fails the recovery (immediate window), or halts
+    trading and hands the incident to a human (short/medium windows), or holds a resumption
+    phase (gates). A non-critical failure is recorded as a warning and changes nothing.
+    """
 
     name: str
     timeout: Duration = 5.0
+    critical: bool = True
     process: EmptyAction | None = None
     http: HttpCheckCall | None = None
     compare: CompareCheck | None = None
@@ -399,6 +414,6 @@ class RecoveryPlan(StrictModel):
     standby: StandbySource | None = None
     volatility: VolatilitySource | None = None
     corruption: CorruptionSource | None = None
-    preserve: PreserveConfig | None = None
+    preserve: PreserveConfig = Field(default_factory=PreserveConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     resumption: ResumptionConfig = Field(default_factory=ResumptionConfig)

@@ -53,7 +53,13 @@ TimeOfDay = Annotated[dt.time, BeforeValidator(_time_of_day)]
 
 
 class DecisionThresholds(StrictModel):
-    """Seed 6.2's limits between an automatic restart and a human."""
+    """Seed 6.2's limits between an automatic restart and a human.
+
+    `failures_limit` within `failures_window` counts two things: a new failure of the service
+    is decided manual when the service has failed that many times in the window, this failure
+    included (every `failure.detected`: crash, hang, degradation..., recovered or not); and a
+    fallback is not taken once that many recovery attempts have failed in the window.
+    """
 
     checkpoint_max_age: Duration = Field(default=300.0)
     failures_limit: int = Field(default=3, ge=1)

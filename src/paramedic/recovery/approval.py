@@ -4,8 +4,9 @@ The seed's loop polls for five minutes and then returns "no". Here a request is 
 event with one monotonic timer: an answer cancels the timer, silence fires it. A timeout
 escalates (approval.timed_out, then escalation.triggered(approval_timeout)) and takes no
 action: the incident stays in AWAITING_APPROVAL, because the only move nobody approved that is
-always safe is none. A late "yes" is refused too: the decision it answers is stale by then
-(checkpoint older, standby further behind), so the operator re-decides or takes over.
+always safe is none. The request stays open, though: a timeout that closed it would leave the
+incident with no way forward but a restart of paramedic. So a late "yes" or "no" is accepted
+(and recorded as late), and while nobody answers the escalation goes on, once per timeout.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from paramedic.recovery.events import (
 
 __all__ = ["ApprovalGate", "Outcome", "PendingApproval", "needs_approval"]
 
-Outcome = Literal["granted", "rejected", "timed_out", "withdrawn"]
+Outcome = Literal["granted", "rejected", "withdrawn"]
 
 
 def needs_approval(method: Method, market_open: bool, require: ApprovalRequire) -> bool:
@@ -49,6 +50,7 @@ class PendingApproval:
     requested_mono: float
     deadline_mono: float
     timer: TimerHandle
+    timeouts: int = 0
 
 
 class ApprovalGate:
@@ -85,15 +87,23 @@ class ApprovalGate:
         method: Method,
         sentence: str,
         market_open: bool,
+        first_timeout: float | None = None,
+        waited: float = 0.0,
+        timeouts: int = 0,
     ) -> ApprovalRequested:
-        """Open a request with its deadline; a second open request for one incident is a bug."""
+        """Open a request with its deadline; a second open request for one incident is a bug.
+
+        `first_timeout`, `waited` and `timeouts` restore a request a previous paramedic made:
+        the time left to its next escalation, how long it has waited, how often it expired.
+        """
         if incident in self._pending:
             msg = f"incident {incident} already awaits approval of {self._pending[incident].method}"
             raise RecoveryError(msg)
         now = self._clock.now()
-        timer = self._clock.call_later(self._timeout, lambda: self._expire(incident))
+        due = self._timeout if first_timeout is None else first_timeout
+        timer = self._clock.call_later(due, lambda: self._expire(incident))
         self._pending[incident] = PendingApproval(
-            incident, service, method, sentence, now.mono, now.mono + self._timeout, timer
+            incident, service, method, sentence, now.mono - waited, now.mono + due, timer, timeouts
         )
         self._done.pop(incident, None)  # a re-request after a timeout starts afresh
         return ApprovalRequested(
@@ -116,6 +126,7 @@ class ApprovalGate:
             method=req.method,
             by=by,
             why=why,
+            late=req.timeouts > 0,
         )
 
     def reject(self, incident: str, *, by: str, why: str) -> ApprovalRejected:
@@ -128,6 +139,7 @@ class ApprovalGate:
             method=req.method,
             by=by,
             why=why,
+            late=req.timeouts > 0,
         )
 
     def withdraw(self, incident: str) -> None:
@@ -156,11 +168,6 @@ class ApprovalGate:
 
     def _why_not_pending(self, incident: str) -> str:
         done = self._done.get(incident)
-        if done == "timed_out":
-            return (
-                f"incident {incident}: the approval request timed out and no action was taken;"
-                " the decision is stale, so re-decide and request again, or take over manually"
-            )
         if done == "withdrawn":
             return f"incident {incident}: the approval request was withdrawn (failure cleared)"
         if done is not None:
@@ -168,17 +175,21 @@ class ApprovalGate:
         return f"incident {incident}: no approval request is pending (unknown incident)"
 
     def _expire(self, incident: str) -> None:
-        req = self._pending.pop(incident, None)
+        req = self._pending.get(incident)
         if req is None:
             return  # answered in the same instant; the answer won
-        self._done[incident] = "timed_out"
+        req.timeouts += 1
         now = self._clock.now()
         waited = now.mono - req.requested_mono
+        # Still open: a late answer is taken, and silence escalates again a timeout later.
+        req.deadline_mono = now.mono + self._timeout
+        req.timer = self._clock.call_later(self._timeout, lambda: self._expire(incident))
         self._emit(
             ApprovalTimedOut(
                 at=now, service=req.service, incident=incident, method=req.method, waited_s=waited
             )
         )
+        again = "" if req.timeouts == 1 else f" (reminder {req.timeouts})"
         self._emit(
             EscalationTriggered(
                 at=now,
@@ -186,8 +197,8 @@ class ApprovalGate:
                 incident=incident,
                 trigger="approval_timeout",
                 reason=(
-                    f"no one approved {req.method} within {waited:g} s; no action taken,"
-                    " the incident waits for a human"
+                    f"no one approved {req.method} within {waited:g} s{again}; no action taken;"
+                    " approve or reject it, or take the incident to manual"
                 ),
             )
         )

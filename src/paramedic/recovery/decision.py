@@ -21,7 +21,7 @@ from paramedic.config.recovery_policy import ApprovalRequire, DecisionThresholds
 from paramedic.core.failures import FAILURE_KINDS
 from paramedic.recovery.approval import needs_approval
 
-__all__ = ["METHOD_ORDER", "Decision", "DecisionInput", "decide", "fallback_chain"]
+__all__ = ["METHOD_ORDER", "Decision", "DecisionInput", "decide", "fallback_chain", "span"]
 
 METHOD_ORDER: tuple[Method, ...] = ("hot", "warm", "cold", "manual")
 """Fastest and least disruptive first; a fallback only ever moves right."""
@@ -34,6 +34,8 @@ class DecisionInput:
     `checkpoint_age_s` is None when there is no checkpoint; volatility figures are None when
     no market data is wired in (then volatility cannot veto anything). `methods` lists the
     automatic methods this service has configured; manual is always possible.
+    `recent_failures` counts the failures of the service in the window, this one included,
+    whether their recoveries worked or not (seed 6.1: "multiple failures" go to a human).
     """
 
     failure_kind: str
@@ -47,6 +49,7 @@ class DecisionInput:
     volatility_average: float | None = None
     market_open: bool = True
     methods: frozenset[Method] = frozenset({"hot", "warm", "cold"})
+    service: str = "the service"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +88,8 @@ def _choose(inp: DecisionInput, t: DecisionThresholds) -> tuple[Method, str]:
     if inp.data_corruption:
         return "manual", "manual: data corruption detected"
     if inp.recent_failures >= t.failures_limit:
-        window = _span(t.failures_window)
-        return "manual", f"manual: {inp.recent_failures} recovery failures in {window}"
+        window = span(t.failures_window)
+        return "manual", f"manual: {inp.recent_failures} failures of {inp.service} in {window}"
 
     standby = _standby(inp)
     if inp.backup_available and inp.backup_synced and "hot" in inp.methods:
@@ -128,7 +131,8 @@ def _volatility_ratio(inp: DecisionInput) -> float | None:
     return inp.volatility_current / inp.volatility_average
 
 
-def _span(seconds: float) -> str:
+def span(seconds: float) -> str:
+    """A window as people say it: 30 min, 2 h, 45 s."""
     if seconds >= 3600 and seconds % 3600 == 0:
         return f"{seconds / 3600:g} h"
     if seconds >= 60 and seconds % 60 == 0:

@@ -133,9 +133,11 @@ class ApprovalGranted(Event):
     method: str
     by: str
     why: str
+    late: bool = False
 
     def summary(self) -> str:
-        return f"{self.service}: {self.method} approved by {self.by}: {self.why}"
+        late = " (after the approval timeout)" if self.late else ""
+        return f"{self.service}: {self.method} approved by {self.by}{late}: {self.why}"
 
 
 @register_event
@@ -148,15 +150,17 @@ class ApprovalRejected(Event):
     method: str
     by: str
     why: str
+    late: bool = False
 
     def summary(self) -> str:
-        return f"{self.service}: {self.method} rejected by {self.by}: {self.why}"
+        late = " (after the approval timeout)" if self.late else ""
+        return f"{self.service}: {self.method} rejected by {self.by}{late}: {self.why}"
 
 
 @register_event
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApprovalTimedOut(Event):
-    """No one answered in time; nothing was done and the incident stays waiting."""
+    """No one answered in time; nothing was done, the request stays open and escalates."""
 
     kind: ClassVar[str] = "approval.timed_out"
     incident: str
@@ -251,6 +255,8 @@ class EscalationTriggered(Event):
     incident: str
     trigger: EscalationTrigger
     reason: str
+    checks: tuple[str, ...] = ()
+    """The failing checks' names, for a validation failure (also named in `reason`)."""
 
     def summary(self) -> str:
         return f"{self.service}: escalation ({self.trigger}): {self.reason}"

@@ -52,10 +52,16 @@ class Replayed:
     decision: Decision | None = None
     approval: ApprovalRequested | None = None
     approval_outcome: str | None = None
+    approval_timeouts: int = 0
+    approval_last_wall: float = 0.0  # the request's, or its last timeout's, wall time
     run_method: str | None = None
     last_step: StepMark | None = None
     entered_wall: float = 0.0
-    failures_mono: list[float] = field(default_factory=list)
+    failures_wall: list[float] = field(default_factory=list)
+    success_recorded: bool = False  # a recovery.finished ok since the last RECOVERED
+    failed_after_recovered: bool = False  # RECOVERY_FAILED entered from RECOVERED
+    recovered_from: str = ""  # the state the last move to RECOVERED came from
+    validations_s: list[float] = field(default_factory=list)  # passed immediate validations
 
 
 def decode(rows: list[StoredEvent]) -> list[Event]:
@@ -104,7 +110,15 @@ def _apply(rep: Replayed, event: Event) -> None:
         except RecoveryError as exc:  # a stale record must not stop the rest of the replay
             log.warning("replay skipped a move", incident=rep.incident.id, error=str(exc))
             return
+        rep.failed_after_recovered = (event.from_state, event.to_state) == (
+            "RECOVERED",
+            "RECOVERY_FAILED",
+        )
+        if (event.from_state, event.to_state) == ("VALIDATING", "RECOVERED"):
+            rep.validations_s.append(max(0.0, event.at.wall - rep.entered_wall))
         rep.entered_wall = event.at.wall
+        if event.to_state == IncidentState.RECOVERED.value:
+            rep.success_recorded, rep.recovered_from = False, event.from_state
         if event.to_state == IncidentState.RECOVERY_IN_PROGRESS.value:
             rep.run_method = rep.incident.method
             rep.last_step = None
@@ -118,17 +132,23 @@ def _apply(rep: Replayed, event: Event) -> None:
         )
     elif isinstance(event, ApprovalRequested):
         rep.approval, rep.approval_outcome = event, None
+        rep.approval_timeouts, rep.approval_last_wall = 0, event.at.wall
     elif isinstance(event, ApprovalGranted):
         rep.approval_outcome = "granted"
     elif isinstance(event, ApprovalRejected):
         rep.approval_outcome = "rejected"
     elif isinstance(event, ApprovalTimedOut):
-        rep.approval_outcome = "timed_out"
+        # Still open: a timeout escalates, it does not answer (see approval.py).
+        rep.approval_timeouts += 1
+        rep.approval_last_wall = event.at.wall
     elif isinstance(event, RecoveryStepStarted):
         rep.last_step = StepMark(event)
     elif isinstance(event, RecoveryStepFinished):
         mark = rep.last_step
         if mark is not None and mark.started.step == event.step:
             mark.finished = event
-    elif isinstance(event, RecoveryFinished) and not event.ok:
-        rep.failures_mono.append(event.at.mono)
+    elif isinstance(event, RecoveryFinished):
+        if event.ok:
+            rep.success_recorded = True
+        else:
+            rep.failures_wall.append(event.at.wall)

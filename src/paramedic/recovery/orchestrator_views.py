@@ -19,9 +19,18 @@ _TRACKED = (S.RECOVERY_IN_PROGRESS, S.VALIDATING, S.RECOVERED, S.HEALTHY)
 
 
 def status_body(
-    incident: Incident | None, tracker: ProgressTracker | None, wall: float
+    incident: Incident | None,
+    tracker: ProgressTracker | None,
+    wall: float,
+    resumption: ResumptionState | None = None,
+    validating: bool = False,
 ) -> dict[str, Any]:
-    """Exactly the seed's keys; the state is the incident's (the tracker knows only its run)."""
+    """Exactly the seed's keys; the state is the incident's (the tracker knows only its run).
+
+    RECOVERED says "fully recovered and operational" only once trading is back at its last
+    phase and no validation window is still open: while a phase is held, or trading is
+    still ramping, the status says so, as the resumption endpoint does.
+    """
     if incident is None:
         return {
             "state": S.HEALTHY.value,
@@ -35,8 +44,20 @@ def status_body(
     if tracker is not None and incident.state in _TRACKED:
         body = tracker.status_json()
         body["state"] = incident.state.value
+        if incident.state is S.RECOVERED and resumption is not None:
+            _resuming(body, resumption, validating)
         return body
     last = incident.history[-1]
+    if incident.closed:
+        return {
+            "state": S.HEALTHY.value,
+            "progress_percentage": 100,
+            "current_step": "Healthy",
+            "status_message": last.reason,
+            "last_update": round(last.wall * 1000),
+            "completed_steps": list(tracker.completed_steps) if tracker else [],
+            "remaining_steps": [],
+        }
     step = {
         S.FAILURE_DETECTED: "Failure detected",
         S.AWAITING_APPROVAL: f"Awaiting approval of {incident.method} recovery",
@@ -52,6 +73,19 @@ def status_body(
         "completed_steps": list(tracker.completed_steps) if tracker else [],
         "remaining_steps": list(tracker.remaining_steps) if tracker else [],
     }
+
+
+def _resuming(body: dict[str, Any], state: ResumptionState, validating: bool) -> None:
+    size = f"{state.phase} at {state.size_multiplier:g}x size"
+    if state.held:
+        body["current_step"] = "Resumption held"
+        body["status_message"] = f"Trading held at {size}: {state.sentence}"
+    elif state.size_multiplier < 1.0:
+        body["current_step"] = "Resuming trading"
+        body["status_message"] = f"Recovered; trading resumes gradually: {size}"
+    elif validating:
+        body["current_step"] = "Validating"
+        body["status_message"] = f"Recovered, trading at {size}; validation windows still open"
 
 
 def resumption_body(incident: Incident | None, state: ResumptionState | None) -> dict[str, Any]:

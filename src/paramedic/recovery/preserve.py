@@ -1,8 +1,9 @@
 """Preserve the failed state before recovering (seed 7.4): the evidence goes first.
 
 A restart overwrites logs, truncates state files and replaces the process whose memory held
-the bug. So before a recovery acts, the configured log and state paths are copied into a
-folder of their own, `<snapshot_dir>/<service>-<UTC time>-<incident short id>/`, with a
+the bug. So before a recovery acts, the service's own output (the log files paramedic
+captured) and the configured state paths are copied into a folder of their own,
+`<snapshot_dir>/<service>-<method>-<UTC time>-<incident short id>/`, with a
 `manifest.json` that says what was copied (size, sha256), what was missing and what was
 refused. Optionally `gcore` dumps the process's memory.
 
@@ -22,6 +23,7 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,10 +109,12 @@ def _collect(root: Path) -> list[tuple[Path, str | None]]:
     return found
 
 
-def _copy_all(config: PreserveConfig, folder: Path, snapshot: Snapshot) -> None:
+def _copy_all(
+    config: PreserveConfig, logs: Sequence[Path], folder: Path, snapshot: Snapshot
+) -> None:
     """The blocking part, run in a thread."""
     budget = config.max_bytes
-    for configured in config.paths:
+    for configured in [*logs, *config.paths]:
         source = Path(os.path.abspath(configured))
         if not source.exists():
             snapshot.missing.append(str(configured))
@@ -178,16 +182,27 @@ async def preserve_state(
     incident_id: str,
     wall: float,
     pid: int | None = None,
+    method: str | None = None,
+    logs: Sequence[Path] = (),
+    snapshot_dir: Path | None = None,
 ) -> Snapshot:
     """Copy, hash, optionally dump a core; never raises for a missing or unreadable path.
 
-    `wall` is the incident's wall time (from the injected clock), which names the folder.
+    `wall` is the incident's wall time (from the injected clock), which names the folder;
+    `method` (the one that failed) keeps two failures of one incident apart. `logs` are the
+    service's own output files, kept before the configured paths. `snapshot_dir` is where
+    the folder goes when the config names none.
     """
-    name = f"{service}-{_stamp(wall)}-{short_id(incident_id)}"
-    folder = config.snapshot_dir / name
+    root = config.snapshot_dir or snapshot_dir
+    if root is None:
+        msg = "no snapshot folder: set preserve.snapshot_dir"
+        raise OSError(msg)
+    parts = [service, method] if method else [service]
+    name = "-".join([*parts, _stamp(wall), short_id(incident_id)])
+    folder = root / name
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=False)
     snapshot = Snapshot(folder=folder)
-    await asyncio.to_thread(_copy_all, config, folder, snapshot)
+    await asyncio.to_thread(_copy_all, config, logs, folder, snapshot)
     if not config.gcore:
         snapshot.core_note = "core dump skipped: disabled in config (preserve.gcore)"
     elif pid is None:
@@ -196,6 +211,8 @@ async def preserve_state(
         snapshot.core, snapshot.core_note = await _gcore(pid, folder, config.gcore_timeout)
     manifest: dict[str, Any] = {
         "service": service,
+        "method": method,
+        "logs": [str(p) for p in logs],
         "incident": incident_id,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall)),
         "files": [asdict(f) for f in snapshot.files],

@@ -4,8 +4,13 @@ The ETA is built per remaining step, from the best evidence there is: (a) the me
 step's durations in past recoveries (the median, so one pathological run does not swing it),
 else (b) the step's configured expected duration, else (c) the seed's naive estimate (time per
 completed step so far). The time already spent in the running step is taken off its share, so
-the ETA does not jump while a long step runs. Durations and deadlines are monotonic; wall time
-is only used to print the timestamps people read.
+the ETA does not jump while a long step runs. Validation is the run's last share (the seed's
+"Validate state" step), estimated the same way from past validations. Durations and deadlines
+are monotonic; wall time is only used to print the timestamps people read.
+
+Progress only goes up: n steps are n shares of n + 1 (validation is the last), validation
+starts at 95 % at least, and a failed run keeps the figure it reached (the state says it
+failed; the seed's -1 read as a regression on every chart).
 """
 
 from __future__ import annotations
@@ -44,7 +49,10 @@ class ProgressTracker:
         expected: Mapping[str, float] | None = None,
         history: Mapping[str, Sequence[float]] | None = None,
         detected_at: Instant | None = None,
+        validation: float | None = 0.0,
     ) -> None:
+        """`validation`: seconds the validation is expected to take (past runs' median, or
+        0 with no checks); None when unknown (then the naive per-step time stands in)."""
         if not steps:
             msg = f"incident {incident}: a recovery run needs at least one step"
             raise RecoveryError(msg)
@@ -62,6 +70,8 @@ class ProgressTracker:
         self._started: Instant | None = None
         self._step_started: Instant = now
         self._completed: list[str] = []
+        self._validation = validation
+        self._validating: Instant | None = None
         self.state = IncidentState.FAILURE_DETECTED
         self.percentage = 0
         self.current_step = "Failure detected"
@@ -106,7 +116,7 @@ class ProgressTracker:
         self._completed.append(step)
         self._step_started = self._clock.now()
         total = len(self._steps)
-        pct = 100 * len(self._completed) // total
+        pct = 100 * len(self._completed) // (total + 1)
         self._log(pct, f"Completed: {step}")
         nxt = self.remaining_steps[0] if self.remaining_steps else "All steps complete"
         return self._update(
@@ -117,10 +127,12 @@ class ProgressTracker:
         )
 
     def start_validation(self) -> RecoveryProgress:
-        self._log(_VALIDATING_PCT, "Validating recovered state")
+        pct = max(self.percentage, _VALIDATING_PCT)
+        self._validating = self._clock.now()
+        self._log(pct, "Validating recovered state")
         return self._update(
             IncidentState.VALIDATING,
-            _VALIDATING_PCT,
+            pct,
             "Validating recovered state",
             "Running validation checks",
         )
@@ -139,9 +151,10 @@ class ProgressTracker:
         return event
 
     def fail(self, reason: str) -> RecoveryProgress:
-        """Failed: -1 % is the seed's marker for 'no meaningful progress figure'."""
-        self._log(-1, f"Recovery failed: {reason}")
-        event = self._update(IncidentState.RECOVERY_FAILED, -1, "Recovery failed", reason)
+        """Failed: the figure reached stays (progress never goes down); the state says so."""
+        pct = self.percentage
+        self._log(pct, f"Recovery failed: {reason}")
+        event = self._update(IncidentState.RECOVERY_FAILED, pct, "Recovery failed", reason)
         self.finished = self.last_update
         return event
 
@@ -151,9 +164,11 @@ class ProgressTracker:
         return end - self._detected.mono
 
     def estimate(self) -> tuple[float, EtaSource] | None:
-        """(wall time of completion, weakest evidence used), or None when nothing is known."""
+        """(wall time of completion, weakest evidence used), or None when nothing is known.
+
+        Completion is the end of validation, not of the last step."""
         remaining = self.remaining_steps
-        if self._started is None or self.finished is not None or not remaining:
+        if self._started is None or self.finished is not None:
             return None
         now = self._clock.now()
         naive: float | None = None
@@ -162,6 +177,7 @@ class ProgressTracker:
         total = 0.0
         weakest: EtaSource = "history"
         rank: dict[EtaSource, int] = {"history": 0, "expected": 1, "naive": 2}
+        shares: list[float] = []
         for i, step in enumerate(remaining):
             source: EtaSource
             if step in self._history:
@@ -172,11 +188,23 @@ class ProgressTracker:
                 share, source = naive, "naive"
             else:
                 return None
+            shares.append(share)
             if i == 0:
                 share = max(0.0, share - (now.mono - self._step_started.mono))
             total += share
             weakest = source if rank[source] > rank[weakest] else weakest
-        return now.wall + total, weakest
+        validation = self._validation
+        if validation is None:  # checks with no past run: as long as a step, like the seed's
+            known = shares or list(self._history.values()) or list(self._expected.values())
+            validation = (
+                naive if naive is not None else (sum(known) / len(known) if known else None)
+            )
+            if validation is None:
+                return None
+            weakest = "naive"
+        if self._validating is not None:
+            validation = max(0.0, validation - (now.mono - self._validating.mono))
+        return now.wall + total + validation, weakest
 
     def status_json(self) -> dict[str, Any]:
         """The seed's 3.4 body: times in Unix milliseconds; no ETA key when none is known."""

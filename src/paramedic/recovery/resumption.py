@@ -195,5 +195,7 @@ class Resumption:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        current = asyncio.current_task()
         for task in list(self._tasks):
-            task.cancel()
+            if task is not current:  # stopped from its own gate run: that run just ends
+                task.cancel()

@@ -54,6 +54,8 @@ LEGAL_TRANSITIONS: dict[IncidentState, dict[IncidentState, str]] = {
         S.MANUAL_RECOVERY: "the decision is manual, or an operator took over at once",
         S.RECOVERED: "the failure cleared before recovery began (the watchdog's restart "
         "worked); it is still watched before HEALTHY",
+        S.HEALTHY: "no recovery plan: the failure cleared (the watchdog's restart worked, or "
+        "it healed) and the incident closes",
     },
     S.AWAITING_APPROVAL: {
         # A timeout is deliberately NOT a move: it escalates and the incident stays here,
@@ -80,6 +82,7 @@ LEGAL_TRANSITIONS: dict[IncidentState, dict[IncidentState, str]] = {
         S.MANUAL_RECOVERY: "no method left, or too many failures: a human must act",
     },
     S.RECOVERED: {
+        S.MANUAL_RECOVERY: "an operator took over while trading resumed",
         S.HEALTHY: "the watch period passed without a relapse",
         S.RECOVERY_FAILED: "the service relapsed within the watch period: the recovery did "
         "not hold",

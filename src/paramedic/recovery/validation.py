@@ -53,6 +53,12 @@ class CheckResult:
     name: str
     ok: bool
     sentence: str
+    critical: bool = True
+
+    @property
+    def blocking(self) -> bool:
+        """A failure that counts: a critical check that did not pass."""
+        return not self.ok and self.critical
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,19 +68,21 @@ class Check:
     name: str
     probe: Probe
     timeout: float = 5.0
+    critical: bool = True
 
     async def run(self) -> CheckResult:
         try:
             async with asyncio.timeout(self.timeout):
                 ok, sentence = await self.probe()
         except TimeoutError:
+            limit = format_duration(self.timeout)
             return CheckResult(
-                self.name, False, f"{self.name}: no answer within {format_duration(self.timeout)}"
+                self.name, False, f"{self.name}: no answer within {limit}", self.critical
             )
         except Exception as exc:  # a check's bug is a failed check, not a dead validator
             detail = one_line(str(exc)) or type(exc).__name__
-            return CheckResult(self.name, False, f"{self.name}: {detail}")
-        return CheckResult(self.name, ok, f"{self.name}: {sentence}")
+            return CheckResult(self.name, False, f"{self.name}: {detail}", self.critical)
+        return CheckResult(self.name, ok, f"{self.name}: {sentence}", self.critical)
 
 
 async def run_checks(checks: Sequence[Check]) -> list[CheckResult]:
@@ -225,7 +233,7 @@ def build_check(
         probe = _metric_probe(spec, session)
     else:
         probe = _test_order_probe(spec, session)
-    return Check(spec.name, probe, spec.timeout)
+    return Check(spec.name, probe, spec.timeout, spec.critical)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,16 +245,19 @@ class ValidationReport:
 
 
 def _report(window: str, results: Sequence[CheckResult]) -> ValidationReport:
-    failed = [r for r in results if not r.ok]
+    failed = [r for r in results if r.blocking]
+    warned = [r for r in results if not r.ok and not r.critical]
+    warning = f"; non-critical: {'; '.join(r.sentence for r in warned)}" if warned else ""
     if not failed:
-        return ValidationReport(
-            window, True, tuple(results), f"{window} validation passed: {len(results)} checks"
-        )
-    sentence = f"{window} validation failed: {'; '.join(r.sentence for r in failed)}"
+        passed = f"{window} validation passed: {len(results)} checks{warning}"
+        return ValidationReport(window, True, tuple(results), passed)
+    sentence = f"{window} validation failed: {'; '.join(r.sentence for r in failed)}{warning}"
     return ValidationReport(window, False, tuple(results), sentence)
 
 
 OnFailure = Callable[[str, CheckResult], Awaitable[None]]
+"""Awaited once per failing check and window; `result.critical` says whether it counts."""
+OnDone = Callable[[], Awaitable[None]]
 
 
 class Validator:
@@ -275,6 +286,8 @@ class Validator:
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: set[str] = set()
         self._reported: set[tuple[str, str]] = set()
+        self._due = 0  # window runs scheduled and not yet over
+        self._on_done: OnDone | None = None
 
     async def run_immediate(self) -> ValidationReport:
         """Any failure, or no answer within the immediate window, fails the recovery."""
@@ -288,13 +301,21 @@ class Validator:
             )
         return _report("immediate", results)
 
-    def start_windows(self) -> None:
-        """Set every timer now, so a FakeClock `advance` fires the whole window's runs."""
+    @property
+    def has_windows(self) -> bool:
+        """Whether short or medium checks will run after the immediate ones."""
+        return any(checks and every > 0 for checks, _span, every in self._windows.values())
+
+    def start_windows(self, on_done: OnDone | None = None) -> None:
+        """Set every timer now, so a FakeClock `advance` fires the whole window's runs;
+        `on_done` is awaited once the last run of the last window is over."""
+        self._on_done = on_done
         for window, (checks, span, every) in self._windows.items():
             if not checks or every <= 0:
                 continue
             at = every
             while at <= span + 1e-9:
+                self._due += 1
                 self._timers.append(
                     self._clock.call_later(at, functools.partial(self._fire, window))
                 )
@@ -302,7 +323,8 @@ class Validator:
 
     def _fire(self, window: str) -> None:
         if window in self._running:
-            return  # the previous run is still going: skip, never pile up
+            self._due -= 1  # the previous run is still going: skip, never pile up
+            return
         self._running.add(window)
         task = asyncio.get_running_loop().create_task(self._run_window(window))
         self._tasks.add(task)
@@ -318,6 +340,10 @@ class Validator:
                     await self._on_failure(window, result)
         finally:
             self._running.discard(window)
+            self._due -= 1
+        if self._due == 0 and not self._running and self._on_done is not None:
+            done, self._on_done = self._on_done, None
+            await done()
 
     async def settle(self) -> None:
         """Wait for window runs already started (tests; an orderly stop)."""
@@ -325,8 +351,11 @@ class Validator:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def cancel(self) -> None:
+        self._on_done = None
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
+        current = asyncio.current_task()
         for task in list(self._tasks):
-            task.cancel()
+            if task is not current:  # a failing check's own run halts the rest, not itself
+                task.cancel()

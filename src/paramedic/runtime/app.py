@@ -34,7 +34,7 @@ from paramedic.core.clock import Clock, SystemClock
 from paramedic.core.errors import LifecycleError, ParamedicError, StoreError
 from paramedic.core.events import ParamedicStarted, ParamedicStopping
 from paramedic.core.ids import new_id
-from paramedic.detect.events import FailureDetected
+from paramedic.detect.events import FailureCleared, FailureDetected, ServiceUp, WatchdogGaveUp
 from paramedic.detect.probes import ServiceProbes
 from paramedic.detect.signals import Signal
 from paramedic.process.events import ProcessLeftRunning
@@ -51,6 +51,7 @@ from paramedic.runtime.adoption import (
     scan_unrecorded,
     supervisor_token,
 )
+from paramedic.recovery.plain import IncidentOwner, PlainIncidents
 from paramedic.runtime.checks import CheckRegistry
 from paramedic.runtime.deadman import DeadMansSwitch
 from paramedic.runtime.heartbeats import Heartbeats
@@ -113,6 +114,8 @@ class Paramedic:
         }
         self.alerting: AlertingService | None = None
         self.recovery: dict[str, RecoveryOrchestrator] = {}
+        self.plain: dict[str, PlainIncidents] = {}  # services without a plan: incidents only
+        self.incident_owners: dict[str, IncidentOwner] = {}  # both, for the API
         self._step_history: dict[tuple[str, str], list[float]] = defaultdict(list)
         self.heartbeats: Heartbeats | None = None
         if config.heartbeat is not None:
@@ -174,11 +177,24 @@ class Paramedic:
             clock=self.clock,
             env=env,
             cwd=self._path(spec.cwd) if spec.cwd else self.base_dir,
-            log_path=self._path(spec.log_file) if spec.log_file else self.log_dir / f"{name}.log",
+            log_path=self._log_path(name, svc),
             stop_signal=signal.Signals[spec.stop_signal],
             stop_timeout=spec.stop_timeout,
             on_exit=functools.partial(self._on_exit, name),
         )
+
+    def _log_path(self, name: str, svc: ServiceConfig) -> Path:
+        spec = svc.process
+        assert spec is not None
+        return self._path(spec.log_file) if spec.log_file else self.log_dir / f"{name}.log"
+
+    def _log_files(self, name: str) -> list[Path]:
+        """The output paramedic captured for `name`: its log file and rotated siblings."""
+        svc = self.config.services[name]
+        if svc.process is None:
+            return []
+        path = self._log_path(name, svc)
+        return [path, *sorted(path.parent.glob(path.name + ".*"))]
 
     def _on_exit(self, name: str, status: ExitStatus) -> None:
         self._job(self.services[name].process_exited(status))
@@ -205,7 +221,7 @@ class Paramedic:
         )
         await self.alerting.start()
         self._api_context.alerting = self.alerting
-        self._api_context.recovery = self.recovery
+        self._api_context.recovery = self.incident_owners
         self.bus.add_listener(self.alerting.on_published)
         self._loop(self.alerting.run(), "outbox")
 
@@ -215,29 +231,40 @@ class Paramedic:
         detector can open a new one."""
         for name, service in self.services.items():
             plan = service.config.recovery
-            if plan is None:
-                continue
             events = self._history.pop(name, None)
             if events is None:
                 events = await self._timeline_of(name)
+            if plan is None:
+                plain = PlainIncidents(
+                    name,
+                    clock=self.clock,
+                    record=self.recorder.record,
+                    is_up=functools.partial(lambda s: s.health.state == "up", service),
+                )
+                await plain.rebuild(events)
+                self.plain[name] = self.incident_owners[name] = plain
+                continue
             for e in events:
                 if e.kind == "recovery.step_finished" and e.payload.get("ok"):
                     self._step_history[(name, e.payload["step"])].append(e.payload["duration_s"])
+            hooks = service.hooks()
+            hooks.log_files = functools.partial(self._log_files, name)
             orchestrator = RecoveryOrchestrator(
                 name,
                 plan,
                 self.config.recovery,
                 clock=self.clock,
                 record=self.recorder.record,
-                hooks=service.hooks(),
+                hooks=hooks,
                 session=self._http,
                 step_history=functools.partial(self._past_durations, name),
                 base_dir=self.base_dir,
+                snapshot_dir=self.log_dir.parent / "snapshots",
             )
             await orchestrator.rebuild(events)
             service.attach_recovery(orchestrator)
-            self.recovery[name] = orchestrator
-        if self.recovery:
+            self.recovery[name] = self.incident_owners[name] = orchestrator
+        if self.incident_owners:
             self.bus.add_listener(self._route_to_recovery)
 
     async def _find_leftovers(self) -> None:
@@ -285,6 +312,11 @@ class Paramedic:
 
     def _route_to_recovery(self, published: Published) -> None:
         event = published.event
+        plain = self.plain.get(event.service or "")
+        if plain is not None:
+            if isinstance(event, FailureDetected | FailureCleared | ServiceUp | WatchdogGaveUp):
+                self._job(plain.on_event(event))
+            return
         orchestrator = self.recovery.get(event.service or "")
         if orchestrator is None:
             return

@@ -133,7 +133,7 @@ STATE_CODES = {
 def _recovery_metrics(p: Paramedic) -> Iterator[Metric]:
     progress = GaugeMetricFamily(
         "recovery_progress_pct",
-        "Progress of the current recovery (seed 3.3; -1 failed).",
+        "Progress of the current recovery (seed 3.3); never goes down, a failure keeps its figure.",
         labels=["service"],
     )
     state = GaugeMetricFamily(
