@@ -42,6 +42,7 @@ from paramedic.process.ledger import CommandLedger, current_ledger
 from paramedic.process.managed import ExitStatus, ManagedProcess
 from paramedic.recovery.events import RecoveryStepFinished
 from paramedic.recovery.orchestrator import RecoveryOrchestrator
+from paramedic.recovery.plain import IncidentOwner, PlainIncidents
 from paramedic.runtime.adoption import (
     SUPERVISOR_ENV,
     Unrecorded,
@@ -51,7 +52,6 @@ from paramedic.runtime.adoption import (
     scan_unrecorded,
     supervisor_token,
 )
-from paramedic.recovery.plain import IncidentOwner, PlainIncidents
 from paramedic.runtime.checks import CheckRegistry
 from paramedic.runtime.deadman import DeadMansSwitch
 from paramedic.runtime.heartbeats import Heartbeats
