@@ -1,9 +1,10 @@
 """The alert pipeline: event -> alert -> route -> fatigue/silence -> outbox -> escalation.
 
 Every step is recorded before it acts: the alert row before its first notification, a
-notification row before its first attempt, an acknowledgement in the audit log before the
-ladder pauses. After a crash `start()` reloads pending notifications (they resume at their
-original due times) and the open alerts' escalation ladders (overdue rungs fire once).
+notification row before its first attempt; a person's ack or resolve comes through the API,
+whose audit row is durable before the call reaches this service (`api/audit_trail.py`).
+After a crash `start()` reloads pending notifications (they resume at their original due
+times) and the open alerts' escalation ladders (overdue rungs fire once).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from paramedic.alerting.outbox import OutboxWorker, notification_row
 from paramedic.alerting.routing import Router
 from paramedic.alerting.severity import SeverityFacts, SeverityPolicy
 from paramedic.alerting.silences import Muter
+from paramedic.alerting.stats import AlertStats, held_reason
 from paramedic.alerting.templates import AlertRenderer, TemplateKind
 from paramedic.config.alerting import AlertingConfig
 from paramedic.core.bus import Published
@@ -38,7 +40,7 @@ from paramedic.core.clock import Clock
 from paramedic.core.errors import AlertingError
 from paramedic.core.ids import new_id
 from paramedic.detect.events import FailureCleared, FailureDetected
-from paramedic.store.outbox import AlertRow, AuditRow, NotificationRow, OutboxStore
+from paramedic.store.outbox import AlertRow, NotificationRow, OutboxStore
 
 __all__ = ["AlertingService", "ServiceFacts"]
 
@@ -91,6 +93,7 @@ class AlertingService:
         # Set only inside raise_alert's synchronous section (no await while set).
         self._raising: tuple[list[NotificationRow], list[Any]] | None = None
         self.notifications_total: dict[tuple[str, str], int] = defaultdict(int)
+        self.stats = AlertStats()  # bounded-label counters for /metrics
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -284,7 +287,6 @@ class AlertingService:
             status="test",
             severity_reason="test page",
         )
-        await self._store.audit(AuditRow(now.wall, by, "test-page", alert.id, severity))
         self._started_wall[alert.id] = now.wall
         await self._save(alert)
         deliveries: list[tuple[str, tuple[str, ...]]]
@@ -321,7 +323,6 @@ class AlertingService:
             msg = f"alert {alert_id} is already resolved"
             raise AlertingError(msg)
         now = self._clock.now()
-        await self._store.audit(AuditRow(now.wall, by, "acknowledge", alert_id, why))
         acked = self.escalation.acknowledge(alert_id, by, why)
         self.alerts[alert_id] = acked
         await self._save(acked)
@@ -341,7 +342,6 @@ class AlertingService:
         if alert is None or alert.state == "resolved":
             return None
         now = self._clock.now()
-        await self._store.audit(AuditRow(now.wall, by, "resolve", alert_id, why))
         if alert_id in self.escalation.levels():
             self.escalation.resolve(alert_id)
         resolved = alert.resolve(f"resolved by {by}: {why}")
@@ -389,6 +389,7 @@ class AlertingService:
             contacts = tuple(c for c in contacts if c not in self._routed.get(alert.id, ()))
             if not contacts:
                 return
+        self.stats.escalations[step.level] += 1
         escalated = AlertEscalated(
             at=self._clock.now(),
             service=alert.labels.get("service"),
@@ -418,6 +419,7 @@ class AlertingService:
         self.notifications_total[(row.channel, result.outcome)] += 1
         key = (row.alert_id, row.channel)
         if result.outcome == "delivered":
+            self.stats.delivered(row.channel, self._clock.wall() - row.created_wall)
             self._failures.pop(key, None)
             return
         self._failures[key] += 1
@@ -480,6 +482,7 @@ class AlertingService:
 
     def _held(self, alert: Alert, receiver: str, reason: str) -> AlertHeld:
         """Why a notification was not sent: recorded, never silently dropped."""
+        self.stats.held[held_reason(reason)] += 1
         return AlertHeld(
             at=self._clock.now(),
             service=alert.labels.get("service"),

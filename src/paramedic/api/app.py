@@ -18,6 +18,8 @@ from pydantic import BaseModel, Field
 from paramedic.alerting.service import AlertingService
 from paramedic.api.alertmanager import router as alertmanager_router
 from paramedic.api.alerts import router as alerts_router
+from paramedic.api.audit import router as audit_router
+from paramedic.api.audit_trail import AuditOutcome
 from paramedic.api.auth import Principal, TokenAuth, require
 from paramedic.api.recovery import router as recovery_router
 from paramedic.core.bus import EventBus
@@ -76,9 +78,11 @@ def create_app(context: ApiContext) -> FastAPI:
         description="Recovery supervisor API: health, timeline, incidents, alerts.",
     )
     app.state.context = context
+    app.add_middleware(AuditOutcome)
     app.include_router(alerts_router)
     app.include_router(recovery_router)
     app.include_router(alertmanager_router)
+    app.include_router(audit_router)
 
     @app.get("/livez", response_class=PlainTextResponse, tags=["probes"])
     async def livez(c: Ctx, verbose: str | None = None, exclude: Exclude = None) -> Response:

@@ -132,6 +132,7 @@ class Paramedic:
             service_up=lambda name: self.services[name].health.state == "up",
         )
         self._api_context = context
+        self.api_auth = context.auth  # its refusal counts are a metric
         self.api = ApiServer(create_app(context), config.api.host, config.api.port)
         self.registry.register(RuntimeCollector(self, self.clock.monotonic))
         self._register_checks()
