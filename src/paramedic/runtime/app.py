@@ -25,6 +25,7 @@ from paramedic.alerting.channels import Channel, build_channels
 from paramedic.alerting.channels.http_pool import HttpPool
 from paramedic.alerting.channels.log import LogChannel
 from paramedic.alerting.service import AlertingService
+from paramedic.alerting.silence_admin import SilenceAdmin
 from paramedic.api.app import ApiContext, create_app
 from paramedic.api.auth import TokenAuth
 from paramedic.api.server import ApiServer
@@ -99,6 +100,7 @@ class Paramedic:
             for name, svc in config.services.items()
         }
         self.alerting: AlertingService | None = None
+        self.silences: SilenceAdmin | None = None
         self.recovery: dict[str, RecoveryOrchestrator] = {}
         self._step_history: dict[tuple[str, str], list[float]] = defaultdict(list)
         self.heartbeats: Heartbeats | None = None
@@ -187,8 +189,13 @@ class Paramedic:
             service_facts=self._service_facts,
             dashboard_url=self.config.dashboard_url,
         )
+        # Stored silences first: a rung that fell due while we were down is held as it was.
+        self.silences = SilenceAdmin(self.alerting, self.store, self.clock, self._job)
+        await self.silences.load()
         await self.alerting.start()
         self._api_context.alerting = self.alerting
+        self._api_context.silences = self.silences
+        self._loop(self.silences.run(), "silences")
         self._api_context.recovery = self.recovery
         self.bus.add_listener(self.alerting.on_published)
         self._loop(self.alerting.run(), "outbox")
