@@ -209,3 +209,26 @@ async def test_a_silence_reaching_its_end_pages_what_it_held(rig: Rig) -> None:
     assert await admin.tick() > 0
     await rig.settle()
     assert {"eng"} == {n.alert_id for n in rig.channel.sent}
+
+
+async def test_what_a_silence_held_before_a_restart_is_paged_when_it_expires_after(
+    rig: Rig,
+) -> None:
+    """Held under a silence, paramedic restarts: the held deliveries were kept with the
+    alert, so expiring the silence in the new run still pages them."""
+    service, admin = await rig.start()
+    silence = await admin.add(
+        matchers=["service=engine"],
+        starts_wall=None,
+        ends_wall=rig.clock.wall() + 3600,
+        until_resolved=False,
+        author="olga",
+        comment="x",
+    )
+    await service.raise_alert(crash("eng", "engine"))
+    await rig.stop()
+    service, admin = await rig.start()
+    assert [] == rig.channel.sent
+    await admin.expire(silence.id, by="olga")
+    await rig.settle()
+    assert {"oncall"} <= {n.labels["receiver"] for n in rig.channel.sent if n.alert_id == "eng"}
