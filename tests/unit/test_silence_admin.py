@@ -131,6 +131,8 @@ async def test_a_silence_holds_every_rung_and_its_expiry_pages_what_still_fires(
     rig.clock.advance(121)  # the P0 ladder's +2 min rung
     await rig.settle()
     assert {"ven"} == {n.alert_id for n in rig.channel.sent}
+    # the venue's rung paged (counted by level); the engine's, held, did not
+    assert 1 == sum(service.stats.escalations.values())
     assert {"eng"} == {a for a, _, _ in rig.held()}
     rig.channel.sent.clear()
     await admin.expire(silence.id, by="olga")
