@@ -85,4 +85,10 @@ store: {{path: var/p.db}}
         ("expire_silence", sid, "200"),
         ("add_silence", "/api/silences", "201"),
     ] == outcomes
-    assert entries[2]["outcome"] == f"201: {sid}"
+    assert (f"201: {sid}", "rebuild", "olga", "operator", "127.0.0.1") == (
+        entries[2]["outcome"],
+        entries[2]["reason"],
+        entries[2]["who"],
+        entries[2]["role"],
+        entries[2]["address"],
+    )

@@ -78,11 +78,13 @@ async def _why(request: Request) -> str:
     """The caller's own words (`reason`, `comment`, `text`) from a small JSON body."""
     if "json" not in request.headers.get("content-type", ""):
         return ""
+    # Read only a small body whose size is declared: a large or streamed one (a webhook) is
+    # left to its handler and to whatever bounds it, never pulled into memory here.
+    declared = request.headers.get("content-length", "")
+    if not declared.isdigit() or not 0 < int(declared) <= _PARSE_MAX:
+        return ""
     try:
-        body = await request.body()
-        if not body or len(body) > _PARSE_MAX:
-            return ""
-        data = loads(body)
+        data = loads(await request.body())
     except Exception:  # a bad body is answered by validation, not here
         return ""
     if not isinstance(data, dict):
