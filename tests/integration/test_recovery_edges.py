@@ -211,7 +211,7 @@ async def test_an_operator_takes_it_to_manual_then_resolves_it(tmp_path: Path) -
             assert ("monitoring_only", 0.0) == (sizing["phase"], sizing["size_multiplier"])
         assert [] == timeline.of("recovery.step_started")
         audit = await p.store.audit_log(target=incident)
-        assert {("olga", "take-to-manual"), ("olga", "resolve-incident")} == {
+        assert {("olga", "take_manual"), ("olga", "resolve_incident")} == {
             (a.actor, a.action) for a in audit
         }
 

@@ -39,7 +39,7 @@ def test_timed_silence_mutes_then_lapses() -> None:
         ]
     )
     decision = muter.check(engine_alert(), 150.0)
-    assert (True, "silenced by bob: rebuild", "s1") == (
+    assert (True, "silenced by silence s1 (bob: rebuild)", "s1") == (
         decision.muted,
         decision.reason,
         decision.by,

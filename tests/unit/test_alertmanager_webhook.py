@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from paramedic.api.alertmanager import router
 from paramedic.api.auth import TokenAuth
 from paramedic.config import parse_config
 from paramedic.detect.signals import Signal
+from paramedic.store.sqlite import SQLiteStore
 from paramedic.testing import FakeClock
 
 TOKENS = {"VIEWER_T": "viewer-token-0123456789", "OPERATOR_T": "operator-token-0123456789"}
@@ -29,6 +31,7 @@ class StubContext:
     auth: TokenAuth
     clock: FakeClock
     known_services: frozenset[str]
+    store: SQLiteStore  # the audit trail of each call
     received: list[tuple[str, Signal]] = field(default_factory=list)
 
     def signal_sink(self, service: str, signal: Signal) -> bool:
@@ -39,7 +42,7 @@ class StubContext:
 
 
 @pytest.fixture
-async def hook() -> AsyncIterator[tuple[httpx.AsyncClient, StubContext]]:
+async def hook(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, StubContext]]:
     config = parse_config(
         "api:\n  tokens:\n"
         "    - {name: vic, role: viewer, token_env: VIEWER_T}\n"
@@ -50,13 +53,16 @@ async def hook() -> AsyncIterator[tuple[httpx.AsyncClient, StubContext]]:
         auth=TokenAuth(config.api.tokens),
         clock=FakeClock(wall=1_767_225_600.0),
         known_services=frozenset({"engine", "exchange"}),
+        store=SQLiteStore(tmp_path / "p.db"),
     )
+    await context.store.open()
     app = FastAPI()
     app.state.context = context
     app.include_router(router)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         yield client, context
+    await context.store.close()
 
 
 def alert(status: str = "firing", **labels: str) -> dict[str, Any]:

@@ -7,7 +7,14 @@ from typing import ClassVar
 
 from paramedic.core.events import Event, register_event
 
-__all__ = ["AlertAcknowledged", "AlertEscalated", "AlertHeld", "AlertRaised", "AlertResolved"]
+__all__ = [
+    "AlertAcknowledged",
+    "AlertEscalated",
+    "AlertHeld",
+    "AlertRaised",
+    "AlertReleased",
+    "AlertResolved",
+]
 
 
 @register_event
@@ -87,3 +94,18 @@ class AlertResolved(Event):
 
     def summary(self) -> str:
         return f"alert {self.alert_id} resolved by {self.by}: {self.why}"
+
+
+@register_event
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertReleased(Event):
+    """A held alert that still fires is paged after all: what muted it is gone (a silence
+    expired or was deleted)."""
+
+    kind: ClassVar[str] = "alert.released"
+    alert_id: str
+    receivers: tuple[str, ...]
+    why: str
+
+    def summary(self) -> str:
+        return f"alert {self.alert_id} paged to {', '.join(self.receivers)}: {self.why}"

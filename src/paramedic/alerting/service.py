@@ -1,9 +1,10 @@
 """The alert pipeline: event -> alert -> route -> fatigue/silence -> outbox -> escalation.
 
 Every step is recorded before it acts: the alert row before its first notification, a
-notification row before its first attempt, an acknowledgement in the audit log before the
-ladder pauses. After a crash `start()` reloads pending notifications (they resume at their
-original due times) and the open alerts' escalation ladders (overdue rungs fire once).
+notification row before its first attempt; a person's ack or resolve comes through the API,
+whose audit row is durable before the call reaches this service (`api/audit_trail.py`).
+After a crash `start()` reloads pending notifications (they resume at their original due
+times) and the open alerts' escalation ladders (overdue rungs fire once).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from paramedic.alerting.events import (
     AlertEscalated,
     AlertHeld,
     AlertRaised,
+    AlertReleased,
     AlertResolved,
 )
 from paramedic.alerting.fatigue import FatiguePolicy
@@ -31,6 +33,7 @@ from paramedic.alerting.outbox import OutboxWorker, notification_row
 from paramedic.alerting.routing import Router
 from paramedic.alerting.severity import SeverityFacts, SeverityPolicy
 from paramedic.alerting.silences import Muter
+from paramedic.alerting.stats import AlertStats, held_reason
 from paramedic.alerting.templates import AlertRenderer, TemplateKind
 from paramedic.config.alerting import AlertingConfig
 from paramedic.core.bus import Published
@@ -38,7 +41,7 @@ from paramedic.core.clock import Clock
 from paramedic.core.errors import AlertingError
 from paramedic.core.ids import new_id
 from paramedic.detect.events import FailureCleared, FailureDetected
-from paramedic.store.outbox import AlertRow, AuditRow, NotificationRow, OutboxStore
+from paramedic.store.outbox import AlertRow, NotificationRow, OutboxStore
 
 __all__ = ["AlertingService", "ServiceFacts"]
 
@@ -47,6 +50,7 @@ log = structlog.get_logger("paramedic.alerting")
 Job = Callable[[Coroutine[Any, Any, Any]], None]
 Record = Callable[[list[Any]], None]
 ServiceFacts = Callable[[str], tuple[int | None, Mapping[str, str], str]]  # tier, labels, runbook
+Withheld = tuple[str, tuple[str, ...], int]  # receiver, channels, escalation level
 
 
 class AlertingService:
@@ -91,6 +95,12 @@ class AlertingService:
         # Set only inside raise_alert's synchronous section (no await while set).
         self._raising: tuple[list[NotificationRow], list[Any]] | None = None
         self.notifications_total: dict[tuple[str, str], int] = defaultdict(int)
+        self.stats = AlertStats()  # bounded-label counters for /metrics
+        # Deliveries a mute (silence, inhibition, window) withheld, per open alert: paged by
+        # `reevaluate_held` once nothing mutes the alert (kept in the alert row for restarts).
+        self._withheld: dict[str, list[Withheld]] = {}
+        # Told the ids of until-resolved silences a resolve ended (so they are stored ended).
+        self.on_silences_ended: Callable[[list[str], Alert], None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -106,6 +116,9 @@ class AlertingService:
             snapshot = row.data.get("escalation")
             started_wall = float(row.data.get("started_wall", row.opened_wall))
             self._started_wall[alert.id] = started_wall
+            withheld = row.data.get("withheld") or []
+            if withheld:
+                self._withheld[alert.id] = [(r, tuple(c), int(lv)) for r, c, lv in withheld]
             if snapshot is not None:
                 # Monotonic time restarted with us: rebase the ladder on the stored wall time.
                 rebased = dict(snapshot)
@@ -228,6 +241,7 @@ class AlertingService:
         rows: list[NotificationRow] = []
         if muted.muted:
             timeline.append(self._held(alert, "everyone", muted.reason))
+            self._withheld[alert.id] = [(d.receiver, d.channels, 0) for d in deliveries]
         else:
             verdicts = self.fatigue.admit(alert, [x.receiver for x in deliveries], now.mono)
             # A verdict without a receiver (deduplicated, held for its group) is for everyone.
@@ -284,7 +298,6 @@ class AlertingService:
             status="test",
             severity_reason="test page",
         )
-        await self._store.audit(AuditRow(now.wall, by, "test-page", alert.id, severity))
         self._started_wall[alert.id] = now.wall
         await self._save(alert)
         deliveries: list[tuple[str, tuple[str, ...]]]
@@ -315,14 +328,15 @@ class AlertingService:
 
     # -- answering -----------------------------------------------------------------------------
 
-    async def acknowledge(self, alert_id: str, *, by: str, why: str) -> Alert:
+    async def acknowledge(
+        self, alert_id: str, *, by: str, why: str, ttl: float | None = None
+    ) -> Alert:
         alert = self._get(alert_id)
         if alert.state == "resolved":
             msg = f"alert {alert_id} is already resolved"
             raise AlertingError(msg)
         now = self._clock.now()
-        await self._store.audit(AuditRow(now.wall, by, "acknowledge", alert_id, why))
-        acked = self.escalation.acknowledge(alert_id, by, why)
+        acked = self.escalation.acknowledge(alert_id, by, why, ttl)
         self.alerts[alert_id] = acked
         await self._save(acked)
         self._record(
@@ -341,12 +355,14 @@ class AlertingService:
         if alert is None or alert.state == "resolved":
             return None
         now = self._clock.now()
-        await self._store.audit(AuditRow(now.wall, by, "resolve", alert_id, why))
         if alert_id in self.escalation.levels():
             self.escalation.resolve(alert_id)
         resolved = alert.resolve(f"resolved by {by}: {why}")
         self.alerts[alert_id] = resolved
-        self.muter.resolved(resolved)
+        ended = self.muter.resolved(resolved)
+        self._withheld.pop(alert_id, None)
+        if ended and self.on_silences_ended is not None:
+            self.on_silences_ended(ended, resolved)
         await self._save(resolved)
         self._record(
             [
@@ -389,6 +405,11 @@ class AlertingService:
             contacts = tuple(c for c in contacts if c not in self._routed.get(alert.id, ()))
             if not contacts:
                 return
+        muted = self.muter.check(alert, self._clock.wall())
+        if muted.muted:  # a mute holds every rung, not only the first page
+            self._hold_rung(alert, step, contacts, muted.reason)
+            return
+        self.stats.escalations[step.level] += 1
         escalated = AlertEscalated(
             at=self._clock.now(),
             service=alert.labels.get("service"),
@@ -409,6 +430,52 @@ class AlertingService:
         self._record([escalated])
         self._job(self._submit_escalation(alert, rows))
 
+    def _hold_rung(
+        self, alert: Alert, step: EscalationStep, contacts: tuple[str, ...], reason: str
+    ) -> None:
+        withheld = self._withheld.setdefault(alert.id, [])
+        for contact in contacts:
+            channels = step.channels or tuple(self.config.contacts[contact].channels)
+            withheld.append((contact, channels, step.level))
+        held = [self._held(alert, contact, reason) for contact in contacts]
+        if self._raising is not None:
+            self._raising[1].extend(held)
+            return
+        self._record(held)
+        if alert.id in self.alerts:
+            self._job(self._save(self.alerts[alert.id]))
+
+    async def reevaluate_held(self, why: str) -> int:
+        """Page every held alert that still fires and that nothing mutes any more (a silence
+        expired or was deleted, an inhibiting alert resolved): each withheld delivery goes out
+        under the idempotency key it would have had. An acknowledged or resolved alert is
+        not paged (someone has it). Returns the notifications queued."""
+        now = self._clock.now()
+        queued = 0
+        for alert_id, withheld in list(self._withheld.items()):
+            alert = self.alerts.get(alert_id)
+            if alert is None or alert.state != "firing":
+                del self._withheld[alert_id]
+                continue
+            if self.muter.check(alert, now.wall).muted:
+                continue
+            del self._withheld[alert_id]
+            rows: list[NotificationRow] = []
+            for receiver, channels, level in withheld:
+                rows += self._rows(alert, "trigger", receiver, channels, level)
+            receivers = tuple(dict.fromkeys(r for r, _, _ in withheld))
+            released = AlertReleased(
+                at=now,
+                service=alert.labels.get("service"),
+                alert_id=alert_id,
+                receivers=receivers,
+                why=why,
+            )
+            await self.outbox.submit(rows, alert=self._row(alert))
+            self._record([released])
+            queued += len(rows)
+        return queued
+
     async def _submit_escalation(self, alert: Alert, rows: list[NotificationRow]) -> None:
         await self.outbox.submit(rows)
         if alert.id in self.alerts:
@@ -418,6 +485,7 @@ class AlertingService:
         self.notifications_total[(row.channel, result.outcome)] += 1
         key = (row.alert_id, row.channel)
         if result.outcome == "delivered":
+            self.stats.delivered(row.channel, self._clock.wall() - row.created_wall)
             self._failures.pop(key, None)
             return
         self._failures[key] += 1
@@ -480,6 +548,7 @@ class AlertingService:
 
     def _held(self, alert: Alert, receiver: str, reason: str) -> AlertHeld:
         """Why a notification was not sent: recorded, never silently dropped."""
+        self.stats.held[held_reason(reason)] += 1
         return AlertHeld(
             at=self._clock.now(),
             service=alert.labels.get("service"),
@@ -506,6 +575,7 @@ class AlertingService:
                 "alert": alert_to_data(alert),
                 "escalation": snapshot,
                 "started_wall": self._started_wall.get(alert.id, now),
+                "withheld": [[r, list(c), lv] for r, c, lv in self._withheld.get(alert.id, ())],
             },
         )
 

@@ -198,7 +198,8 @@ class Muter:
         labels = alert.all_labels()
         for s in self._silences.values():
             if s.active(now_wall) and matches_all(s.matchers, labels):
-                return MuteDecision(True, f"silenced by {s.author}: {s.comment}", s.id)
+                reason = f"silenced by silence {s.id} ({s.author}: {s.comment})"
+                return MuteDecision(True, reason, s.id)
         for rule, sources in zip(self._rules, self._sources, strict=True):
             if not matches_all(rule.target, labels):
                 continue

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from paramedic.alerting.codec import alert_to_data
 from paramedic.alerting.service import AlertingService
 from paramedic.api.auth import Principal, require
+from paramedic.config.durations import format_duration, parse_duration
 from paramedic.core.errors import AlertingError
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["alerts"])
+
+# An ack shorter than a minute is a typo; one longer than a day is a silence: use one.
+ACK_MIN_S = 60.0
+ACK_MAX_S = 86400.0
 
 Viewer = Annotated[Principal, Depends(require("viewer"))]
 Operator = Annotated[Principal, Depends(require("operator"))]
@@ -24,6 +30,41 @@ class Answer(BaseModel):
     """Why the alert is acknowledged or resolved: goes into the audit trail with the name."""
 
     reason: str = Field(min_length=1, max_length=2000)
+
+
+class AckIn(BaseModel):
+    """An acknowledgement: why, and for how long (`for: "30m"` or `expires_in_seconds`;
+    neither: `alerting.escalation.ack_ttl`). When it lapses the ladder resumes."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    reason: str = Field(min_length=1, max_length=2000)
+    for_: str | None = Field(default=None, alias="for", max_length=32, examples=["30m"])
+    expires_in_seconds: float | None = Field(default=None, ge=ACK_MIN_S, le=ACK_MAX_S)
+
+    @field_validator("for_")
+    @classmethod
+    def _for(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        seconds = parse_duration(value)
+        if not ACK_MIN_S <= seconds <= ACK_MAX_S:
+            low, high = format_duration(ACK_MIN_S), format_duration(ACK_MAX_S)
+            msg = f"an acknowledgement lasts from {low} to {high}; got {value}"
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _one(self) -> AckIn:
+        if self.for_ is not None and self.expires_in_seconds is not None:
+            msg = "give `for` or `expires_in_seconds`, not both"
+            raise ValueError(msg)
+        return self
+
+    def ttl(self) -> float | None:
+        if self.for_ is not None:
+            return parse_duration(self.for_)
+        return self.expires_in_seconds
 
 
 class TestPage(BaseModel):
@@ -97,14 +138,22 @@ async def list_alerts(
 
 @router.post("/api/alerts/{alert_id}/ack")
 async def acknowledge(
-    alert_id: str, body: Answer, alerting: Alerting, who: Operator
+    alert_id: str, body: AckIn, alerting: Alerting, who: Operator
 ) -> dict[str, Any]:
-    """Acknowledge: escalation pauses until resolved or the acknowledgement expires."""
+    """Acknowledge: escalation pauses until resolved or the acknowledgement expires
+    (`expires_at`, wall clock, UTC); then the ladder resumes where it stood."""
+    ttl = body.ttl()
     try:
-        alert = await alerting.acknowledge(alert_id, by=who.name, why=body.reason)
+        alert = await alerting.acknowledge(alert_id, by=who.name, why=body.reason, ttl=ttl)
     except AlertingError as exc:
         raise HTTPException(404 if "no open alert" in str(exc) else 409, detail=str(exc)) from None
-    return {"alert": alert_to_data(alert)}
+    lasts = alerting.config.escalation.ack_ttl if ttl is None else ttl
+    expires = datetime.fromtimestamp(alert.ack.at_wall + lasts if alert.ack else 0, UTC)
+    return {
+        "alert": alert_to_data(alert),
+        "expires_at": expires.isoformat(timespec="seconds"),
+        "expires_in_seconds": lasts,
+    }
 
 
 @router.post("/api/alerts/{alert_id}/resolve")

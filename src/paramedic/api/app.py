@@ -16,10 +16,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import BaseModel, Field
 
 from paramedic.alerting.service import AlertingService
+from paramedic.alerting.silence_admin import SilenceAdmin
 from paramedic.api.alertmanager import router as alertmanager_router
 from paramedic.api.alerts import router as alerts_router
+from paramedic.api.audit import router as audit_router
+from paramedic.api.audit_trail import AuditOutcome
 from paramedic.api.auth import Principal, TokenAuth, require
 from paramedic.api.recovery import router as recovery_router
+from paramedic.api.silences import router as silences_router
 from paramedic.core.bus import EventBus
 from paramedic.core.clock import Clock
 from paramedic.core.events import NoteAdded
@@ -44,6 +48,7 @@ class ApiContext:
     version: str
     health_metrics: Callable[[], dict[str, float]] = field(default=lambda: {})
     alerting: AlertingService | None = None
+    silences: SilenceAdmin | None = None
     recovery: dict[str, IncidentOwner] = field(default_factory=dict)
     # How outside sources (the Alertmanager webhook) report on a service; False if unknown.
     signal_sink: Callable[[str, Signal], bool] = field(default=lambda service, signal: False)
@@ -76,9 +81,12 @@ def create_app(context: ApiContext) -> FastAPI:
         description="Recovery supervisor API: health, timeline, incidents, alerts.",
     )
     app.state.context = context
+    app.add_middleware(AuditOutcome)
     app.include_router(alerts_router)
     app.include_router(recovery_router)
     app.include_router(alertmanager_router)
+    app.include_router(audit_router)
+    app.include_router(silences_router)
 
     @app.get("/livez", response_class=PlainTextResponse, tags=["probes"])
     async def livez(c: Ctx, verbose: str | None = None, exclude: Exclude = None) -> Response:

@@ -11,7 +11,6 @@ from paramedic.api.auth import Principal, require
 from paramedic.core.errors import RecoveryError
 from paramedic.recovery.plain import IncidentOwner
 from paramedic.recovery.states import Incident
-from paramedic.store.outbox import AuditRow
 from paramedic.store.protocol import Store
 
 __all__ = ["router"]
@@ -162,8 +161,8 @@ async def _decide(
     request: Request,
     who: Principal,
 ) -> None:
-    """Act, then audit: the action's own record names the operator, and the audit row is
-    durable before the 2xx leaves. A refused action (409) changes nothing and is not audited."""
+    """Act; the action's own record names the operator. The audit row is written by `require`
+    before the call acts and gets its outcome (a 409 included) before the answer leaves."""
     orchestrator = _owner(_orchestrators(request), incident_id)
     act = {
         "approve": orchestrator.approve,
@@ -175,8 +174,6 @@ async def _decide(
         await act(incident_id, by=who.name, why=body.reason)
     except RecoveryError as exc:
         raise HTTPException(409, detail=str(exc)) from None
-    wall = request.app.state.context.clock.wall()
-    await _store(request).audit(AuditRow(wall, who.name, action, incident_id, body.reason))
 
 
 @router.post("/api/incidents/{incident_id}/approve")

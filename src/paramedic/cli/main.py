@@ -10,13 +10,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import structlog
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from paramedic import __version__
+from paramedic.cli._http import (
+    DEFAULT_URL,
+    JsonOption,
+    TokenOption,
+    UrlOption,
+    print_json,
+    quoted,
+    show_with_ids,
+    unique,
+)
+from paramedic.cli._http import get as _get
+from paramedic.cli._http import post as _post
+from paramedic.cli.audit import audit_command
+from paramedic.cli.silences import silence_app
 from paramedic.config import ConfigIssue, InvalidConfig, load_config
 from paramedic.config.model import LogConfig
 
@@ -29,20 +42,6 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Work with configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
-
-DEFAULT_URL = "http://127.0.0.1:9090"
-UrlOption = Annotated[
-    str, typer.Option("--url", envvar="PARAMEDIC_URL", help="Where paramedic's API listens.")
-]
-TokenOption = Annotated[
-    str | None,
-    typer.Option(
-        "--token",
-        envvar="PARAMEDIC_TOKEN",
-        help="Bearer token (prefer the PARAMEDIC_TOKEN environment variable).",
-        show_default=False,
-    ),
-]
 
 
 @app.command()
@@ -100,9 +99,14 @@ def run(
 
 
 @app.command()
-def status(url: UrlOption = DEFAULT_URL, token: TokenOption = None) -> None:
+def status(
+    url: UrlOption = DEFAULT_URL, token: TokenOption = None, json: JsonOption = False
+) -> None:
     """Show paramedic's health, as its API reports it."""
     body = _get(url, "/health", token)
+    if json:
+        print_json(body)
+        raise typer.Exit(0 if body.get("healthy") else 1)
     console = Console()
     healthy = body.get("healthy")
     console.print(
@@ -126,17 +130,20 @@ def alerts(
     token: TokenOption = None,
     state: Annotated[str | None, typer.Option(help="firing, acknowledged or resolved")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    json: JsonOption = False,
 ) -> None:
-    """List recent alerts with their deliveries."""
+    """List recent alerts with their deliveries (ids in full: type any unique prefix)."""
     params = f"?limit={limit}" + (f"&state={state}" if state else "")
     body = _get(url, "/api/alerts" + params, token)
-    table = Table("id", "sev", "state", "service", "title", "level", "deliveries")
+    if json:
+        print_json(body)
+        return
+    rows: list[tuple[str, tuple[str, ...]]] = []
     for a in body.get("alerts", []):
         deliveries = ", ".join(
             f"{n['channel']}:{n['status']}({len(n['attempts'])})" for n in a["notifications"]
         )
-        table.add_row(
-            a["id"],
+        cells = (
             a["severity"],
             a["state"],
             a.get("service") or "",
@@ -144,19 +151,30 @@ def alerts(
             str(a.get("escalation_level", 0)),
             deliveries,
         )
-    Console().print(table)
+        rows.append((a["id"], cells))
+    show_with_ids(("sev", "state", "service", "title", "level", "deliveries"), rows)
 
 
 @app.command()
 def ack(
     alert_id: Annotated[str, typer.Argument(help="The alert to acknowledge.")],
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (goes into the audit trail).")],
+    for_: Annotated[
+        str | None,
+        typer.Option(
+            "--for", help="How long the ack holds (1m to 24h, e.g. 30m).", show_default=False
+        ),
+    ] = None,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
-    """Acknowledge an alert: its escalation pauses until resolved or the ack expires."""
-    _post(url, f"/api/alerts/{alert_id}/ack", token, {"reason": reason})
-    typer.echo(f"acknowledged {alert_id}")
+    """Acknowledge an alert (id or unique prefix): escalation pauses until the ack expires."""
+    alert_id = _alert_id(url, token, alert_id)
+    payload: dict[str, Any] = {"reason": reason}
+    if for_ is not None:
+        payload["for"] = for_
+    body = _post(url, f"/api/alerts/{quoted(alert_id)}/ack", token, payload)
+    typer.echo(f"acknowledged {alert_id} until {body.get('expires_at', '?')}")
 
 
 @app.command()
@@ -166,8 +184,9 @@ def resolve(
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
-    """Resolve an alert: every channel that got the page gets the resolve."""
-    _post(url, f"/api/alerts/{alert_id}/resolve", token, {"reason": reason})
+    """Resolve an alert (id or unique prefix): every channel that got the page gets the resolve."""
+    alert_id = _alert_id(url, token, alert_id)
+    _post(url, f"/api/alerts/{quoted(alert_id)}/resolve", token, {"reason": reason})
     typer.echo(f"resolved {alert_id}")
 
 
@@ -190,8 +209,9 @@ def approve(
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
-    """Approve the decided recovery of an incident (operator token)."""
-    _post(url, f"/api/incidents/{incident}/approve", token, {"reason": reason})
+    """Approve the decided recovery of an incident (id or unique prefix; operator token)."""
+    incident = _incident_id(url, token, incident)
+    _post(url, f"/api/incidents/{quoted(incident)}/approve", token, {"reason": reason})
     typer.echo(f"approved {incident}")
 
 
@@ -202,8 +222,9 @@ def reject(
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
-    """Reject it: the incident goes to manual recovery and nothing is run."""
-    _post(url, f"/api/incidents/{incident}/reject", token, {"reason": reason})
+    """Reject it (id or unique prefix): the incident goes to manual recovery, nothing is run."""
+    incident = _incident_id(url, token, incident)
+    _post(url, f"/api/incidents/{quoted(incident)}/reject", token, {"reason": reason})
     typer.echo(f"rejected {incident}")
 
 
@@ -214,8 +235,9 @@ def manual(
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
-    """Take an incident to manual recovery: automation stops and trading is halted."""
-    _post(url, f"/api/incidents/{incident}/manual", token, {"reason": reason})
+    """Take an incident to manual recovery: automation stops, trading is halted (id or prefix)."""
+    incident = _incident_id(url, token, incident)
+    _post(url, f"/api/incidents/{quoted(incident)}/manual", token, {"reason": reason})
     typer.echo(f"{incident} is in manual recovery")
 
 
@@ -227,14 +249,20 @@ def resolve_incident(
     token: TokenOption = None,
 ) -> None:
     """Resolve a manual incident: trading resumes gradually, HEALTHY after the watch period."""
-    _post(url, f"/api/incidents/{incident}/resolve", token, {"reason": reason})
+    incident = _incident_id(url, token, incident)
+    _post(url, f"/api/incidents/{quoted(incident)}/resolve", token, {"reason": reason})
     typer.echo(f"resolved {incident}")
 
 
 @app.command()
-def history(url: UrlOption = DEFAULT_URL, token: TokenOption = None) -> None:
-    """The recovery history (seed 3.x): time, failure type, method, RTO, success."""
+def history(
+    url: UrlOption = DEFAULT_URL, token: TokenOption = None, json: JsonOption = False
+) -> None:
+    """The recovery history: time, failure type, method, RTO, success."""
     body = _get(url, "/api/recoveries", token)
+    if json:
+        print_json(body)
+        return
     table = Table("time (UTC)", "service", "failure", "method", "RTO", "success")
     for r in body.get("recoveries", []):
         when = datetime.fromtimestamp(r["time"], UTC).strftime("%Y-%m-%d %H:%M:%S")
@@ -254,9 +282,14 @@ def incident(
     incident_id: Annotated[str, typer.Argument(help="The incident to show.")],
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
+    json: JsonOption = False,
 ) -> None:
-    """One incident: state, decision, steps with durations, RTO, and its timeline."""
-    body = _get(url, f"/api/incidents/{incident_id}", token)
+    """One incident (id or unique prefix): state, decision, steps with durations, RTO, timeline."""
+    incident_id = _incident_id(url, token, incident_id)
+    body = _get(url, f"/api/incidents/{quoted(incident_id)}", token)
+    if json:
+        print_json(body)
+        return
     console = Console()
     console.print(f"[bold]{body['id']}[/] {body['service']}: {body['kind']} - {body['reason']}")
     console.print(
@@ -275,43 +308,15 @@ def incident(
         console.print(f"{when}  {e['summary']}")
 
 
-def _post(url: str, path: str, token: str | None, payload: dict[str, Any]) -> dict[str, Any]:
-    return _call("POST", url, path, token, payload)
+def _alert_id(url: str, token: str | None, given: str) -> str:
+    """The open alert whose id is `given` or starts with it."""
+    listed = _get(url, "/api/alerts?limit=1000", token).get("alerts", [])
+    return unique(given, (a["id"] for a in listed if a["state"] != "resolved"), "open alert")
 
 
-def _get(url: str, path: str, token: str | None) -> dict[str, Any]:
-    return _call("GET", url, path, token, None)
-
-
-def _call(
-    method: str, url: str, path: str, token: str | None, payload: dict[str, Any] | None
-) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        response = httpx.request(
-            method, url.rstrip("/") + path, headers=headers, json=payload, timeout=10.0
-        )
-    except httpx.HTTPError as exc:
-        typer.echo(
-            f"paramedic: cannot reach {url}: {exc}; is `paramedic run` up? (--url / PARAMEDIC_URL)",
-            err=True,
-        )
-        raise typer.Exit(2) from None
-    if response.status_code >= 400 and response.status_code != 503:
-        try:
-            detail = response.json().get("detail")
-        except ValueError:
-            detail = response.text[:200]
-        typer.echo(f"paramedic: {response.status_code}: {detail}", err=True)
-        raise typer.Exit(2)
-    try:
-        data: dict[str, Any] = response.json()
-    except ValueError:
-        typer.echo(
-            f"paramedic: {url}{path} did not answer JSON (status {response.status_code})", err=True
-        )
-        raise typer.Exit(2) from None
-    return data
+def _incident_id(url: str, token: str | None, given: str) -> str:
+    listed = _get(url, "/api/incidents", token).get("incidents", [])
+    return unique(given, (i["id"] for i in listed), "incident")
 
 
 def _configure_logging(cfg: LogConfig) -> None:
@@ -342,6 +347,10 @@ def _run_loop(coro: Any) -> int:
         return result
     code: int = uvloop.run(coro)
     return code
+
+
+app.add_typer(silence_app, name="silence")
+app.command("audit")(audit_command)
 
 
 def main() -> None:

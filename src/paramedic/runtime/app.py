@@ -25,6 +25,7 @@ from paramedic.alerting.channels import Channel, build_channels
 from paramedic.alerting.channels.http_pool import HttpPool
 from paramedic.alerting.channels.log import LogChannel
 from paramedic.alerting.service import AlertingService
+from paramedic.alerting.silence_admin import SilenceAdmin
 from paramedic.api.app import ApiContext, create_app
 from paramedic.api.auth import TokenAuth
 from paramedic.api.server import ApiServer
@@ -113,6 +114,7 @@ class Paramedic:
             for name, svc in config.services.items()
         }
         self.alerting: AlertingService | None = None
+        self.silences: SilenceAdmin | None = None
         self.recovery: dict[str, RecoveryOrchestrator] = {}
         self.plain: dict[str, PlainIncidents] = {}  # services without a plan: incidents only
         self.incident_owners: dict[str, IncidentOwner] = {}  # both, for the API
@@ -151,6 +153,7 @@ class Paramedic:
             service_up=lambda name: self.services[name].health.state == "up",
         )
         self._api_context = context
+        self.api_auth = context.auth  # its refusal counts are a metric
         self.api = ApiServer(create_app(context), config.api.host, config.api.port)
         self.registry.register(RuntimeCollector(self, self.clock.monotonic))
         self._register_checks()
@@ -219,8 +222,13 @@ class Paramedic:
             service_facts=self._service_facts,
             dashboard_url=self.config.dashboard_url,
         )
+        # Stored silences first: a rung that fell due while we were down is held as it was.
+        self.silences = SilenceAdmin(self.alerting, self.store, self.clock, self._job)
+        await self.silences.load()
         await self.alerting.start()
         self._api_context.alerting = self.alerting
+        self._api_context.silences = self.silences
+        self._loop(self.silences.run(), "silences")
         self._api_context.recovery = self.incident_owners
         self.bus.add_listener(self.alerting.on_published)
         self._loop(self.alerting.run(), "outbox")

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+
+from paramedic.alerting.stats import HELD_REASONS
 
 if TYPE_CHECKING:
     from paramedic.alerting.service import AlertingService
     from paramedic.runtime.app import Paramedic
 
 __all__ = ["RuntimeCollector"]
+
+SEVERITIES = ("P0", "P1", "P2", "P3")
 
 
 class RuntimeCollector(Collector):
@@ -56,6 +66,14 @@ class RuntimeCollector(Collector):
             if service.health.state != "unknown":
                 state.add_metric([name], 1.0 if service.health.state == "up" else 0.0)
         yield state
+        refused = CounterMetricFamily(
+            "paramedic_api_refused",
+            "API calls refused for want of a token (401) or of a strong enough role (403).",
+            labels=["status"],
+        )
+        for code, count in sorted(p.api_auth.refused.items()):
+            refused.add_metric([code], count)
+        yield refused
         if p.alerting is not None:
             yield from _alerting_metrics(p.alerting)
         if p.recovery:
@@ -90,28 +108,67 @@ class RuntimeCollector(Collector):
 
 
 def _alerting_metrics(alerting: AlertingService) -> Iterator[Metric]:
-    alerts = CounterMetricFamily("alerts", "Alerts raised, by severity.", labels=["severity"])
-    for severity in ("P0", "P1", "P2", "P3"):
+    """Labels only from bounded sets (severity, channel, level, held reason): never an id."""
+    alerts = CounterMetricFamily(
+        "paramedic_alerts_raised", "Alerts raised, by severity.", labels=["severity"]
+    )
+    for severity in SEVERITIES:
         alerts.add_metric([severity], alerting.alerts_total.get(severity, 0))
     yield alerts
+    open_alerts = GaugeMetricFamily(
+        "paramedic_alerts_open",
+        "Open alerts by severity and state (firing, acknowledged).",
+        labels=["severity", "state"],
+    )
+    counts: Counter[tuple[str, str]] = Counter(
+        (a.severity, a.state) for a in alerting.alerts.values() if a.state != "resolved"
+    )
+    for severity in SEVERITIES:
+        for state in ("firing", "acknowledged"):
+            open_alerts.add_metric([severity, state], counts.get((severity, state), 0))
+    yield open_alerts
     sent = CounterMetricFamily(
-        "notifications",
+        "paramedic_notifications",
         "Notification attempts, by channel and outcome.",
         labels=["channel", "outcome"],
     )
     for (channel, outcome), count in sorted(alerting.notifications_total.items()):
         sent.add_metric([channel, outcome], count)
     yield sent
-    level = GaugeMetricFamily(
-        "alert_escalation_level",
-        "Highest escalation level notified, per open alert.",
-        labels=["alert"],
+    latency = HistogramMetricFamily(
+        "paramedic_notification_latency_seconds",
+        "From the notification's commit to the outbox to its delivery, by channel.",
+        labels=["channel"],
     )
-    for alert_id, value in sorted(alerting.escalation.levels().items()):
-        level.add_metric([alert_id], value)
-    yield level
+    for channel, histogram in sorted(alerting.stats.latency.items()):
+        latency.add_metric([channel], histogram.cumulative(), sum_value=histogram.total)
+    yield latency
+    escalations = CounterMetricFamily(
+        "paramedic_escalations",
+        "Escalation rungs that paged someone, by level.",
+        labels=["level"],
+    )
+    for level, count in sorted(alerting.stats.escalations.items()):
+        escalations.add_metric([str(level)], count)
+    yield escalations
+    at_level = GaugeMetricFamily(
+        "paramedic_alerts_escalation_level",
+        "Open alerts by the highest escalation level notified so far (0: none yet).",
+        labels=["level"],
+    )
+    for level, count in sorted(Counter(alerting.escalation.levels().values()).items()):
+        at_level.add_metric([str(level)], count)
+    yield at_level
+    held = CounterMetricFamily(
+        "paramedic_alerts_held",
+        "Notifications held back, by reason (" + ", ".join(HELD_REASONS) + ").",
+        labels=["reason"],
+    )
+    for reason in HELD_REASONS:
+        held.add_metric([reason], alerting.stats.held.get(reason, 0))
+    yield held
     yield GaugeMetricFamily(
-        "alert_outbox_pending",
+        "paramedic_alert_outbox_pending",
         "Notifications committed and not yet delivered or given up.",
         value=alerting.outbox.pending,
     )

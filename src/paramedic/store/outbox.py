@@ -56,11 +56,18 @@ class AttemptRow:
 
 @dataclass(frozen=True, slots=True)
 class AuditRow:
+    """One action with a name on it. `outcome` is '' until the answer is known: a row left
+    so by a crash says the caller never learnt whether the action took effect."""
+
     wall: float
     actor: str
     action: str
     target: str
     reason: str
+    role: str = ""
+    address: str = ""
+    outcome: str = ""
+    seq: int = 0
 
 
 class OutboxStore(Protocol):
@@ -104,6 +111,16 @@ class OutboxStore(Protocol):
 
     async def attempts_for(self, notification_id: str) -> list[AttemptRow]: ...
 
-    async def audit(self, row: AuditRow) -> None: ...
+    async def audit(self, row: AuditRow) -> int:
+        """Record an action (durable on return); returns its sequence number."""
+        ...
 
-    async def audit_log(self, *, target: str | None = None, limit: int = 500) -> list[AuditRow]: ...
+    async def audit_outcome(self, seq: int, outcome: str) -> None:
+        """Fill in how the action recorded as `seq` ended (durable on return)."""
+        ...
+
+    async def audit_log(
+        self, *, target: str | None = None, before: int | None = None, limit: int = 500
+    ) -> list[AuditRow]:
+        """Newest first; `before` pages back from a sequence number."""
+        ...

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from paramedic.core.events import Event
 from paramedic.store.outbox import OutboxStore
+from paramedic.store.silences import SilenceStore
 
 __all__ = ["Store", "StoredEvent"]
 
@@ -29,7 +30,7 @@ class StoredEvent:
     payload: dict[str, Any]
 
 
-class Store(OutboxStore, Protocol):
+class Store(OutboxStore, SilenceStore, Protocol):
     """Durable state of one paramedic (or, later, of a cluster of them): the timeline here,
     alerts and their notifications in `OutboxStore`."""
 

@@ -27,6 +27,7 @@ from paramedic.core.jsoncodec import dumps_text
 from paramedic.store.protocol import StoredEvent
 from paramedic.store.schema import load_migrations
 from paramedic.store.sqlite_outbox import SQLiteOutbox
+from paramedic.store.sqlite_silences import SQLiteSilences
 
 __all__ = ["SQLiteStore"]
 
@@ -38,7 +39,7 @@ _STOP = object()
 _MAX_BATCH = 1024
 
 
-class SQLiteStore(SQLiteOutbox):
+class SQLiteStore(SQLiteOutbox, SQLiteSilences):
     """A `Store` (and `OutboxStore`) on one SQLite file in WAL mode."""
 
     def __init__(self, path: Path | str, *, synchronous: Synchronous = "full") -> None:

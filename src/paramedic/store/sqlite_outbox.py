@@ -22,6 +22,7 @@ _NOTIFICATION_COLUMNS = (
     "id, alert_id, channel, action, severity, idempotency_key, status, attempts, due_wall,"
     " created_wall, last_detail, payload"
 )
+_AUDIT_COLUMNS = "wall, actor, action, target, reason, role, address, outcome, seq"
 _ALERT_COLUMNS = "id, incident, service, severity, state, opened_wall, updated_wall, data"
 
 
@@ -213,21 +214,46 @@ class SQLiteOutbox:
 
     # -- audit ---------------------------------------------------------------------------------
 
-    async def audit(self, row: AuditRow) -> None:
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO audit (wall, actor, action, target, reason) VALUES (?,?,?,?,?)",
-                (row.wall, row.actor, row.action, row.target, row.reason),
+    async def audit(self, row: AuditRow) -> int:
+        values = (
+            row.wall,
+            row.actor,
+            row.action,
+            row.target,
+            row.reason,
+            row.role,
+            row.address,
+            row.outcome,
+        )
+
+        def write(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "INSERT INTO audit (wall, actor, action, target, reason, role, address, outcome)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                values,
             )
+            return int(cur.lastrowid or 0)
+
+        seq: int = await self._submit(write)
+        return seq
+
+    async def audit_outcome(self, seq: int, outcome: str) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE audit SET outcome = ? WHERE seq = ?", (outcome, seq))
 
         await self._submit(write)
 
-    async def audit_log(self, *, target: str | None = None, limit: int = 500) -> list[AuditRow]:
-        sql = "SELECT wall, actor, action, target, reason FROM audit"
+    async def audit_log(
+        self, *, target: str | None = None, before: int | None = None, limit: int = 500
+    ) -> list[AuditRow]:
+        sql = f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE 1=1"
         args: list[Any] = []
         if target is not None:
-            sql += " WHERE target = ?"
+            sql += " AND target = ?"
             args.append(target)
+        if before is not None:
+            sql += " AND seq < ?"
+            args.append(before)
         sql += " ORDER BY seq DESC LIMIT ?"
         args.append(limit)
         return [AuditRow(*r) for r in await self._rows(sql, args)]

@@ -1,0 +1,146 @@
+"""What every client command shares: the API call, `--json` output, and ids by prefix."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+__all__ = [
+    "DEFAULT_URL",
+    "JsonOption",
+    "TokenOption",
+    "UrlOption",
+    "call",
+    "get",
+    "post",
+    "print_json",
+    "quoted",
+    "show_with_ids",
+    "unique",
+]
+
+DEFAULT_URL = "http://127.0.0.1:9090"
+UrlOption = Annotated[
+    str, typer.Option("--url", envvar="PARAMEDIC_URL", help="Where paramedic's API listens.")
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="PARAMEDIC_TOKEN",
+        help="Bearer token (prefer the PARAMEDIC_TOKEN environment variable).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the API's JSON answer instead of a table.")
+]
+
+
+def post(url: str, path: str, token: str | None, payload: dict[str, Any]) -> dict[str, Any]:
+    return call("POST", url, path, token, payload)
+
+
+def get(url: str, path: str, token: str | None) -> dict[str, Any]:
+    return call("GET", url, path, token, None)
+
+
+def call(
+    method: str, url: str, path: str, token: str | None, payload: dict[str, Any] | None
+) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = httpx.request(
+            method, url.rstrip("/") + path, headers=headers, json=payload, timeout=10.0
+        )
+    except httpx.HTTPError as exc:
+        typer.echo(
+            f"paramedic: cannot reach {url}: {exc}; is `paramedic run` up? (--url / PARAMEDIC_URL)",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    if response.status_code >= 400 and response.status_code != 503:
+        try:
+            detail = response.json().get("detail")
+        except ValueError:
+            detail = response.text[:200]
+        typer.echo(f"paramedic: {response.status_code}: {_sentence(detail)}", err=True)
+        raise typer.Exit(2)
+    try:
+        data: dict[str, Any] = response.json()
+    except ValueError:
+        typer.echo(
+            f"paramedic: {url}{path} did not answer JSON (status {response.status_code})", err=True
+        )
+        raise typer.Exit(2) from None
+    return data
+
+
+def _sentence(detail: Any) -> str:
+    """FastAPI's validation list as `field: message` lines; anything else as it is."""
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                loc = ".".join(str(x) for x in item.get("loc", ()) if x != "body") or "body"
+                parts.append(f"{loc}: {item.get('msg', '')}")
+        return "; ".join(parts)
+    return str(detail)
+
+
+def print_json(body: Any) -> None:
+    typer.echo(json.dumps(body, indent=2, sort_keys=True))
+
+
+def quoted(identifier: str) -> str:
+    """An id as one path segment (ids hold `:`; a `/` must not change the route)."""
+    return quote(identifier, safe=":")
+
+
+def unique(given: str, known: Iterable[str], what: str) -> str:
+    """The one id equal to `given` or starting with it; with several, an error listing them."""
+    ids = list(dict.fromkeys(known))
+    if given in ids:
+        return given
+    matches = [i for i in ids if i.startswith(given)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        return given  # the API answers for it (404 naming the id)
+    listed = "\n  ".join(sorted(matches)[:20])
+    more = f"\n  ... and {len(matches) - 20} more" if len(matches) > 20 else ""
+    typer.echo(
+        f"paramedic: {given!r} matches {len(matches)} {what}s; give more of the id:"
+        f"\n  {listed}{more}",
+        err=True,
+    )
+    raise typer.Exit(2)
+
+
+def show_with_ids(headers: tuple[str, ...], rows: list[tuple[str, tuple[str, ...]]]) -> None:
+    """A table whose first column is an id a user may have to type: never cut. When the
+    terminal is too narrow for the ids and the rest, each row becomes a block headed by its
+    whole id (other columns wrap; an id never does)."""
+    console = Console()
+    widest = max((len(identifier) for identifier, _ in rows), default=2)
+    if console.width >= widest + 12 * len(headers):
+        table = Table()
+        table.add_column("id", no_wrap=True, min_width=widest)
+        for name in headers:
+            table.add_column(name, overflow="fold")
+        for identifier, cells in rows:
+            table.add_row(identifier, *cells)
+        console.print(table)
+        return
+    for identifier, cells in rows:
+        console.print(identifier, style="bold", no_wrap=True, overflow="ignore", crop=False)
+        console.print(
+            "  " + "  ".join(f"{h}: {c}" for h, c in zip(headers, cells, strict=True) if c)
+        )
