@@ -139,7 +139,7 @@ async def test_a_silence_holds_every_rung_and_its_expiry_pages_what_still_fires(
     await rig.settle()
     paged = {n.labels["receiver"] for n in rig.channel.sent if n.alert_id == "eng"}
     withheld = {r for a, r, _ in rig.held() if a == "eng" and r != "everyone"}
-    assert {"oncall", "backup-oncall", "team-lead"} <= paged
+    assert {"oncall", "backup-oncall"} <= paged  # the rungs due by +2 min
     assert withheld <= paged
     keys = [n.idempotency_key for n in rig.channel.sent]
     assert len(keys) == len(set(keys))
