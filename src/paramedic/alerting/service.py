@@ -313,6 +313,18 @@ class AlertingService:
         await self._save(resolved)
         return resolved
 
+    async def _resolve_test_page(self, trigger: NotificationRow) -> None:
+        """A test page is resolved at once in paramedic, so where its trigger arrived (a
+        PagerDuty incident, an Alertmanager alert) it is resolved too, under the same dedup
+        key. Sent only after the trigger was delivered: a resolve overtaking its trigger
+        would be dropped by the provider and leave the incident open there."""
+        row = await self._store.get_alert(trigger.alert_id)
+        if row is None:
+            return
+        alert = alert_from_data(row.data["alert"])
+        receiver = trigger.payload.get("labels", {}).get("receiver", "test")
+        await self.outbox.submit(self._rows(alert, "resolve", receiver, (trigger.channel,), 0))
+
     # -- answering -----------------------------------------------------------------------------
 
     async def acknowledge(self, alert_id: str, *, by: str, why: str) -> Alert:
@@ -419,6 +431,8 @@ class AlertingService:
         key = (row.alert_id, row.channel)
         if result.outcome == "delivered":
             self._failures.pop(key, None)
+            if row.action == "trigger" and row.alert_id.startswith("test:"):
+                self._job(self._resolve_test_page(row))
             return
         self._failures[key] += 1
         if row.action == "trigger" and row.alert_id in self.escalation.levels():
