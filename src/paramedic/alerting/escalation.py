@@ -207,6 +207,7 @@ class EscalationEngine:
                     at_wall=ack["at_wall"],
                     at_mono=started + ack["since_rel"],
                     expires_mono=None if expires is None else started + expires,
+                    expires_wall=ack.get("expires_wall"),
                 )
             )
         self.restore(
@@ -223,13 +224,23 @@ class EscalationEngine:
         """Pause the `ack` rungs until resolved or until the ack expires (`ttl`, else ack_ttl)."""
         state = self._get(alert_id)
         self._lift_ack(state, self._clock.monotonic())
-        now = self._clock.now()
-        ttl = self._ack_ttl if ttl is None else ttl
-        ack = Ack(by=by, why=why, at_wall=now.wall, at_mono=now.mono, expires_mono=now.mono + ttl)
-        state.alert = state.alert.acknowledge(ack)
+        state.alert = state.alert.acknowledge(self.new_ack(by, why, ttl))
         state.bound_fired = False
         self._run(state)
         return state.alert
+
+    def new_ack(self, by: str, why: str, ttl: float | None = None) -> Ack:
+        """An acknowledgement taken now, lapsing after `ttl` (else the configured ack_ttl)."""
+        now = self._clock.now()
+        ttl = self._ack_ttl if ttl is None else ttl
+        return Ack(
+            by=by,
+            why=why,
+            at_wall=now.wall,
+            at_mono=now.mono,
+            expires_mono=now.mono + ttl,
+            expires_wall=now.wall + ttl,
+        )
 
     def resolve(self, alert_id: str) -> Alert:
         """Stop escalating and forget the alert; returns it resolved."""
@@ -310,6 +321,7 @@ class EscalationEngine:
                 "at_wall": ack.at_wall,
                 "since_rel": ack.at_mono - s.started,
                 "expires_rel": None if ack.expires_mono is None else ack.expires_mono - s.started,
+                "expires_wall": ack.expires_wall,
             },
             "pending": pending,
         }

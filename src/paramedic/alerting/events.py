@@ -7,7 +7,15 @@ from typing import ClassVar
 
 from paramedic.core.events import Event, register_event
 
-__all__ = ["AlertAcknowledged", "AlertEscalated", "AlertHeld", "AlertRaised", "AlertResolved"]
+__all__ = [
+    "AlertAckExpired",
+    "AlertAcknowledged",
+    "AlertEscalated",
+    "AlertHeld",
+    "AlertRaised",
+    "AlertReleased",
+    "AlertResolved",
+]
 
 
 @register_event
@@ -40,6 +48,22 @@ class AlertHeld(Event):
 
     def summary(self) -> str:
         return f"alert {self.alert_id} not sent to {self.receiver}: {self.reason}"
+
+
+@register_event
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertReleased(Event):
+    """What held an alert back for everyone (an inhibiting alert, a silence, a maintenance
+    window, the alert it duplicated) is gone while it still fires: it is paged now."""
+
+    kind: ClassVar[str] = "alert.released"
+    alert_id: str
+    was: str
+    receivers: tuple[str, ...]
+
+    def summary(self) -> str:
+        to = ", ".join(self.receivers) or "nobody"
+        return f"alert {self.alert_id} still firing and no longer held ({self.was}): -> {to}"
 
 
 @register_event
@@ -87,3 +111,17 @@ class AlertResolved(Event):
 
     def summary(self) -> str:
         return f"alert {self.alert_id} resolved by {self.by}: {self.why}"
+
+
+@register_event
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertAckExpired(Event):
+    """An acknowledgement lapsed with the alert unresolved: the ladder escalates again."""
+
+    kind: ClassVar[str] = "alert.ack_expired"
+    alert_id: str
+    by: str
+    expired_wall: float
+
+    def summary(self) -> str:
+        return f"alert {self.alert_id}: acknowledgement by {self.by} expired; escalating again"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
 import structlog
@@ -23,18 +23,19 @@ from paramedic.alerting.events import (
     AlertEscalated,
     AlertHeld,
     AlertRaised,
+    AlertReleased,
     AlertResolved,
 )
 from paramedic.alerting.fatigue import FatiguePolicy
 from paramedic.alerting.model import Alert, alert_from_failure, severity_rank
 from paramedic.alerting.outbox import OutboxWorker, notification_row
-from paramedic.alerting.routing import Router
+from paramedic.alerting.routing import Delivery, Router
 from paramedic.alerting.severity import SeverityFacts, SeverityPolicy
 from paramedic.alerting.silences import Muter
 from paramedic.alerting.templates import AlertRenderer, TemplateKind
 from paramedic.config.alerting import AlertingConfig
 from paramedic.core.bus import Published
-from paramedic.core.clock import Clock
+from paramedic.core.clock import Clock, Instant
 from paramedic.core.errors import AlertingError
 from paramedic.core.ids import new_id
 from paramedic.detect.events import FailureCleared, FailureDetected
@@ -63,6 +64,7 @@ class AlertingService:
         job: Job,
         service_facts: ServiceFacts = lambda name: (None, {}, ""),
         dashboard_url: str = "",
+        depends_on: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.config = config
         self._clock = clock
@@ -77,7 +79,7 @@ class AlertingService:
         self.router = Router.from_config(config.routes, config.contacts)
         self.fatigue = FatiguePolicy.from_config(config)
         self.muter = Muter.from_config(
-            config.silences, config.inhibit_rules, config.maintenance_windows
+            config.silences, config.inhibit_rules, config.maintenance_windows, depends_on
         )
         self.renderer = AlertRenderer(config.template_dir)
         self.escalation = EscalationEngine.from_config(clock, self._escalate, config.escalation)
@@ -91,6 +93,10 @@ class AlertingService:
         # Set only inside raise_alert's synchronous section (no await while set).
         self._raising: tuple[list[NotificationRow], list[Any]] | None = None
         self.notifications_total: dict[tuple[str, str], int] = defaultdict(int)
+        # Open alerts nobody was paged for, and why: muted (silence, inhibition, maintenance,
+        # a dependency down) or a duplicate of an alert still firing. `reevaluate_held` pages
+        # each one whose reason has gone while it still fires.
+        self._holding: dict[str, str] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -103,6 +109,7 @@ class AlertingService:
             alert = alert_from_data(row.data["alert"])
             self.alerts[alert.id] = alert
             self.muter.opened(alert)
+            self._reopened(alert, row.data)
             snapshot = row.data.get("escalation")
             started_wall = float(row.data.get("started_wall", row.opened_wall))
             self._started_wall[alert.id] = started_wall
@@ -116,10 +123,30 @@ class AlertingService:
         if resumed or self.alerts:
             log.info("alerting resumed", notifications=resumed, open_alerts=len(self.alerts))
 
+    def _reopened(self, alert: Alert, data: Mapping[str, Any]) -> None:
+        """An open alert reloaded after a restart: held again (re-evaluated at the next
+        sweep), or, if it was paged, the one later alerts of its kind are duplicates of."""
+        if held := data.get("held"):
+            self._holding[alert.id] = str(held)
+        else:
+            self.fatigue.dedup.check(alert, self._clock.monotonic())
+
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.outbox.run())
             tasks.create_task(self._summaries_forever())
+            tasks.create_task(self._held_forever())
+
+    async def _held_forever(self, every: float = 1.0) -> None:
+        """Silences and maintenance windows end by the calendar, not by an event: look again
+        at what they hold every second (nothing to do, and nothing done, when none is held)."""
+        while True:
+            await self._clock.sleep(every)
+            if self._holding:
+                try:
+                    await self.reevaluate_held()
+                except Exception:  # the edge of a tick: log, look again next time
+                    log.exception("re-evaluating held alerts failed")
 
     async def _summaries_forever(self, every: float = 5.0) -> None:
         """Held and rate-limited P2/P3 alerts are never dropped: their summaries go out."""
@@ -223,34 +250,15 @@ class AlertingService:
         deliveries = self.router.route(alert.all_labels())
         self._routed[alert.id] = {d.receiver.partition(":")[0] for d in deliveries}
         timeline: list[Any] = []  # follows AlertRaised, which is built after the commit
-        muted = self.muter.check(alert, now.wall)
-        self.muter.opened(alert)
         rows: list[NotificationRow] = []
-        if muted.muted:
-            timeline.append(self._held(alert, "everyone", muted.reason))
+        held = self._admit(alert, deliveries, now, rows, timeline)
+        self.muter.opened(alert)
+        if held is None:
+            self._start_ladder(alert, rows, timeline)
         else:
-            verdicts = self.fatigue.admit(alert, [x.receiver for x in deliveries], now.mono)
-            # A verdict without a receiver (deduplicated, held for its group) is for everyone.
-            everyone = next((d for d in verdicts if d.receiver is None), None)
-            decisions = {d.receiver: d for d in verdicts if d.receiver is not None}
-            rendered: dict[TemplateKind, str] = {}
-            for delivery in deliveries:
-                verdict = everyone or decisions.get(delivery.receiver)
-                if verdict is not None and verdict.action != "send":
-                    timeline.append(self._held(alert, delivery.receiver, verdict.reason))
-                    continue
-                rows += self._rows(
-                    alert, "trigger", delivery.receiver, delivery.channels, 0, rendered
-                )
-        # The ladder starts before the commit so that its state, and the rows of any +0 rung
-        # naming people the route did not, go in the same commit as the alert: one fsync
-        # before the first page, and no rung marked fired whose pages a crash could lose.
-        if self.escalation.covers(alert.severity):
-            self._raising = (rows, timeline)
-            try:
-                self.escalation.start(alert)
-            finally:
-                self._raising = None
+            # Held for everyone: nobody is paged, so nobody is escalated to either, until
+            # `reevaluate_held` finds the reason gone.
+            self._holding[alert.id] = held
         await self.outbox.submit(rows, alert=self._row(alert))
         # The timeline's account follows the commit, so the page does not queue behind it.
         raised = AlertRaised(
@@ -264,6 +272,89 @@ class AlertingService:
         )
         self._record([raised, *timeline])
         return alert
+
+    def _admit(
+        self,
+        alert: Alert,
+        deliveries: list[Delivery],
+        now: Instant,
+        rows: list[NotificationRow],
+        timeline: list[Any],
+    ) -> str | None:
+        """The trigger rows for the receivers that may be told now (onto `rows`), the reasons
+        for the others (onto `timeline`); returns why, if the alert is held for everyone by
+        something whose end `reevaluate_held` must notice (mute, or the alert it duplicates)."""
+        muted = self.muter.check(alert, now.wall)
+        if muted.muted:
+            timeline.append(self._held(alert, "everyone", muted.reason))
+            return muted.reason
+        verdicts = self.fatigue.admit(alert, [x.receiver for x in deliveries], now.mono)
+        # A verdict without a receiver (deduplicated, held for its group) is for everyone.
+        everyone = next((d for d in verdicts if d.receiver is None), None)
+        decisions = {d.receiver: d for d in verdicts if d.receiver is not None}
+        rendered: dict[TemplateKind, str] = {}
+        for delivery in deliveries:
+            verdict = everyone or decisions.get(delivery.receiver)
+            if verdict is not None and verdict.action != "send":
+                timeline.append(self._held(alert, delivery.receiver, verdict.reason))
+                continue
+            rows += self._rows(alert, "trigger", delivery.receiver, delivery.channels, 0, rendered)
+        # A group's or a rate limit's hold ends in a summary; a duplicate's only when the
+        # alert it duplicates resolves.
+        return everyone.reason if everyone is not None and everyone.action == "suppress" else None
+
+    def _start_ladder(self, alert: Alert, rows: list[NotificationRow], timeline: list[Any]) -> None:
+        """The ladder starts before the commit so that its state, and the rows of any +0 rung
+        naming people the route did not, go in the same commit as the alert: one fsync
+        before the first page, and no rung marked fired whose pages a crash could lose."""
+        if self.escalation.covers(alert.severity) and alert.id not in self.escalation.levels():
+            self._raising = (rows, timeline)
+            try:
+                self.escalation.start(alert)
+            finally:
+                self._raising = None
+
+    async def reevaluate_held(self) -> int:
+        """Page every held alert that still fires and is no longer held; returns how many.
+
+        The one entry point for "something that held alerts back is gone": an inhibiting
+        or depended-on alert resolved, the alert a duplicate was held for resolved, a silence
+        expired or was deleted, a maintenance window ended. Each held alert is judged again
+        as if it were raised now (silences, inhibition, dedup, grouping, rate limits); one
+        still held keeps waiting (its new reason recorded if the reason changed)."""
+        released = 0
+        for alert_id in list(self._holding):
+            was = self._holding.get(alert_id)
+            alert = self.alerts.get(alert_id)
+            if was is None or alert is None or alert.state == "resolved":
+                self._holding.pop(alert_id, None)
+                continue
+            now = self._clock.now()
+            deliveries = self.router.route(alert.all_labels())
+            rows: list[NotificationRow] = []
+            timeline: list[Any] = []
+            still = self._admit(alert, deliveries, now, rows, timeline)
+            if still is not None:
+                if still != was:
+                    self._holding[alert_id] = still
+                    await self._save(alert)
+                    self._record(timeline)
+                continue
+            del self._holding[alert_id]
+            self._routed[alert.id] = {d.receiver.partition(":")[0] for d in deliveries}
+            released_event = AlertReleased(
+                at=now,
+                service=alert.labels.get("service"),
+                alert_id=alert.id,
+                was=was,
+                receivers=tuple(d.receiver for d in deliveries),
+            )
+            timeline.insert(0, released_event)
+            self._start_ladder(alert, rows, timeline)
+            await self.outbox.submit(rows, alert=self._row(alert))
+            self._record(timeline)
+            released += 1
+        return released
 
     async def test_page(self, severity: str, *, channel: str | None, by: str) -> Alert:
         """Seed 8.2: test pages regularly. Goes where a real alert of that severity goes (or
@@ -334,7 +425,10 @@ class AlertingService:
             raise AlertingError(msg)
         now = self._clock.now()
         await self._store.audit(AuditRow(now.wall, by, "acknowledge", alert_id, why))
-        acked = self.escalation.acknowledge(alert_id, by, why)
+        if alert_id in self.escalation.levels():
+            acked = self.escalation.acknowledge(alert_id, by, why)
+        else:  # held (nobody paged yet) or a severity without a ladder: nothing to pause
+            acked = alert.acknowledge(self.escalation.new_ack(by, why))
         self.alerts[alert_id] = acked
         await self._save(acked)
         self._record(
@@ -359,6 +453,8 @@ class AlertingService:
         resolved = alert.resolve(f"resolved by {by}: {why}")
         self.alerts[alert_id] = resolved
         self.muter.resolved(resolved)
+        self.fatigue.dedup.forget(resolved)
+        self._holding.pop(alert_id, None)
         await self._save(resolved)
         self._record(
             [
@@ -374,6 +470,8 @@ class AlertingService:
         await self.outbox.cancel(alert_id, action="trigger", reason=f"resolved by {by}")
         await self._follow_up(resolved, "resolve")
         del self.alerts[alert_id]
+        if self._holding:  # it may have held others back (inhibition, dependency, duplicate)
+            await self.reevaluate_held()
         return resolved
 
     async def _follow_up(self, alert: Alert, action: str) -> None:
@@ -520,6 +618,7 @@ class AlertingService:
                 "alert": alert_to_data(alert),
                 "escalation": snapshot,
                 "started_wall": self._started_wall.get(alert.id, now),
+                "held": self._holding.get(alert.id),
             },
         )
 

@@ -185,6 +185,7 @@ class Paramedic:
             job=self._job,
             service_facts=self._service_facts,
             dashboard_url=self.config.dashboard_url,
+            depends_on={name: svc.depends_on for name, svc in self.config.services.items()},
         )
         await self.alerting.start()
         self._api_context.alerting = self.alerting
