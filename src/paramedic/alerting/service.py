@@ -19,6 +19,7 @@ from paramedic.alerting.channels.base import Channel, DeliveryResult, Notificati
 from paramedic.alerting.codec import alert_from_data, alert_to_data
 from paramedic.alerting.escalation import EscalationEngine, EscalationStep
 from paramedic.alerting.events import (
+    AlertAckExpired,
     AlertAcknowledged,
     AlertEscalated,
     AlertHeld,
@@ -27,7 +28,7 @@ from paramedic.alerting.events import (
     AlertResolved,
 )
 from paramedic.alerting.fatigue import FatiguePolicy
-from paramedic.alerting.model import Alert, alert_from_failure, severity_rank
+from paramedic.alerting.model import Ack, Alert, alert_from_failure, severity_rank
 from paramedic.alerting.outbox import OutboxWorker, notification_row
 from paramedic.alerting.routing import Delivery, Router
 from paramedic.alerting.severity import SeverityFacts, SeverityPolicy
@@ -68,6 +69,7 @@ class AlertingService:
     ) -> None:
         self.config = config
         self._clock = clock
+        self.clock = clock
         self.store = store
         self._store = store
         self.channels = dict(channels)
@@ -83,6 +85,8 @@ class AlertingService:
         )
         self.renderer = AlertRenderer(config.template_dir)
         self.escalation = EscalationEngine.from_config(clock, self._escalate, config.escalation)
+        self.escalation.on_ack_expired = self._ack_expired
+        self.expired_acks: dict[str, Ack] = {}  # shown until the next ack or the resolve
         self.outbox = OutboxWorker(store, self.channels, clock, on_result=self._delivered)
         self.alerts: dict[str, Alert] = {}
         self._started_wall: dict[str, float] = {}
@@ -429,6 +433,7 @@ class AlertingService:
             acked = self.escalation.acknowledge(alert_id, by, why)
         else:  # held (nobody paged yet) or a severity without a ladder: nothing to pause
             acked = alert.acknowledge(self.escalation.new_ack(by, why))
+        self.expired_acks.pop(alert_id, None)
         self.alerts[alert_id] = acked
         await self._save(acked)
         self._record(
@@ -455,6 +460,7 @@ class AlertingService:
         self.muter.resolved(resolved)
         self.fatigue.dedup.forget(resolved)
         self._holding.pop(alert_id, None)
+        self.expired_acks.pop(alert_id, None)
         await self._save(resolved)
         self._record(
             [
@@ -494,8 +500,10 @@ class AlertingService:
     def _escalate(self, alert: Alert, step: EscalationStep) -> None:
         """A rung fired (timer callback): page its contacts, recording it first."""
         contacts = step.contacts
-        if step.after == 0:
+        if step.after == 0 and self._raising is not None:
             # The first rung and the route usually name the same people: page them once.
+            # (Only as the ladder starts: a +0 rung paged again, when an ack lapsed or on a
+            # backup channel, is meant for those same people.)
             contacts = tuple(c for c in contacts if c not in self._routed.get(alert.id, ()))
             if not contacts:
                 return
@@ -511,13 +519,34 @@ class AlertingService:
         rows: list[NotificationRow] = []
         for contact in contacts:
             channels = step.channels or tuple(self.config.contacts[contact].channels)
-            rows += self._rows(alert, "trigger", contact, channels, step.level)
+            rows += self._rows(alert, "trigger", contact, channels, step.level, repeat=step.repeat)
         if self._raising is not None:  # the +0 rung of the alert being raised: its commit
             self._raising[0].extend(rows)
             self._raising[1].append(escalated)
             return
         self._record([escalated])
         self._job(self._submit_escalation(alert, rows))
+
+    def _ack_expired(self, alert: Alert, ack: Ack) -> None:
+        """An ack lapsed and the ladder escalates again (timer callback): the alert is firing
+        again for everyone who reads it, and the timeline says whose ack ran out when."""
+        current = self.alerts.get(alert.id)
+        if current is None:
+            return
+        now = self._clock.now()
+        self.alerts[alert.id] = current.unacknowledge()
+        self.expired_acks[alert.id] = ack
+        expired_wall = ack.expires_wall if ack.expires_wall is not None else now.wall
+        event = AlertAckExpired(
+            at=now,
+            service=alert.labels.get("service"),
+            alert_id=alert.id,
+            by=ack.by,
+            expired_wall=expired_wall,
+        )
+        self._record([event])
+        if self._raising is None:  # else the alert's own commit carries it
+            self._job(self._save(self.alerts[alert.id]))
 
     async def _submit_escalation(self, alert: Alert, rows: list[NotificationRow]) -> None:
         await self.outbox.submit(rows)
@@ -552,6 +581,8 @@ class AlertingService:
         channels: tuple[str, ...],
         level: int,
         rendered: dict[TemplateKind, str] | None = None,
+        *,
+        repeat: str = "",
     ) -> list[NotificationRow]:
         now = self._clock.now()
         cache = {} if rendered is None else rendered
@@ -580,7 +611,8 @@ class AlertingService:
                 body=render("slack" if kind == "slack" else "text"),
                 fields=fields,
                 labels=labels,
-                idempotency_key=f"{alert.id}:{action}:{receiver}:{channel}:{level}",
+                idempotency_key=f"{alert.id}:{action}:{receiver}:{channel}:{level}"
+                + (f":{repeat}" if repeat else ""),
                 links=links,
             )
             rows.append(
@@ -619,6 +651,7 @@ class AlertingService:
                 "escalation": snapshot,
                 "started_wall": self._started_wall.get(alert.id, now),
                 "held": self._holding.get(alert.id),
+                "ack_expired": _ack_data(self.expired_acks.get(alert.id)),
             },
         )
 
@@ -631,6 +664,13 @@ class AlertingService:
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.channels.values()), return_exceptions=True)
+
+
+def _ack_data(ack: Ack | None) -> dict[str, Any] | None:
+    """An acknowledgement in wall time only (what a client can read)."""
+    if ack is None:
+        return None
+    return {"by": ack.by, "why": ack.why, "at_wall": ack.at_wall, "expires_wall": ack.expires_wall}
 
 
 def _impact(event: FailureDetected) -> str:

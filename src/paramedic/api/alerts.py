@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from paramedic.alerting.codec import alert_to_data
 from paramedic.alerting.service import AlertingService
+from paramedic.alerting.views import alert_state, iso, ladder_view
 from paramedic.api.auth import Principal, require
 from paramedic.core.errors import AlertingError
 
@@ -50,7 +51,8 @@ async def list_alerts(
     state: Literal["firing", "acknowledged", "resolved"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    """Alerts, newest first, each with every notification and every attempt."""
+    """Alerts, newest first, each with every notification and every attempt, its
+    acknowledgement and what its escalation ladder is doing (times in ISO 8601 UTC)."""
     store = alerting.store
     out = []
     for row in await store.alerts(state=state, limit=limit):
@@ -84,15 +86,26 @@ async def list_alerts(
                 "incident": row.incident,
                 "service": row.service,
                 "severity": row.severity,
-                "state": row.state,
+                "state": alert_state(alerting, row),
                 "opened": row.opened_wall,
+                "opened_at": iso(row.opened_wall),
                 "updated": row.updated_wall,
                 "escalation_level": alerting.escalation.levels().get(row.id, 0),
-                "alert": row.data.get("alert", {}),
+                **ladder_view(alerting, row),
+                "alert": _readable(row.data.get("alert", {})),
                 "notifications": notifications,
             }
         )
     return {"alerts": out}
+
+
+def _readable(alert: dict[str, Any]) -> dict[str, Any]:
+    """The stored alert without monotonic readings (paramedic's own clock, meaningless to a
+    client): `acknowledgement` has the ack's times in UTC."""
+    ack = alert.get("ack")
+    if not ack:
+        return alert
+    return {**alert, "ack": {k: v for k, v in ack.items() if not k.endswith("_mono")}}
 
 
 @router.post("/api/alerts/{alert_id}/ack")
@@ -104,7 +117,7 @@ async def acknowledge(
         alert = await alerting.acknowledge(alert_id, by=who.name, why=body.reason)
     except AlertingError as exc:
         raise HTTPException(404 if "no open alert" in str(exc) else 409, detail=str(exc)) from None
-    return {"alert": alert_to_data(alert)}
+    return {"alert": _readable(alert_to_data(alert))}
 
 
 @router.post("/api/alerts/{alert_id}/resolve")
