@@ -87,6 +87,7 @@ class AlertingService:
         self.escalation = EscalationEngine.from_config(clock, self._escalate, config.escalation)
         self.escalation.on_ack_expired = self._ack_expired
         self.expired_acks: dict[str, Ack] = {}  # shown until the next ack or the resolve
+        self._summaries: dict[str, set[str]] = {}  # open summary -> the alerts it names
         self.outbox = OutboxWorker(store, self.channels, clock, on_result=self._delivered)
         self.alerts: dict[str, Alert] = {}
         self._started_wall: dict[str, float] = {}
@@ -132,6 +133,8 @@ class AlertingService:
         sweep), or, if it was paged, the one later alerts of its kind are duplicates of."""
         if held := data.get("held"):
             self._holding[alert.id] = str(held)
+        elif alert.type == "summary":
+            self._summaries[alert.id] = set(data.get("members") or ())
         else:
             self.fatigue.dedup.check(alert, self._clock.monotonic())
 
@@ -177,8 +180,12 @@ class AlertingService:
     async def _send_summary(
         self, alerts: tuple[Alert, ...], text: str, deliveries: list[tuple[str, tuple[str, ...]]]
     ) -> int:
+        """A summary is itself an alert, firing while any alert it names still fires: its
+        receivers get a trigger (never a "RESOLVED" for alerts that fire), then its resolve,
+        under the same key, once the last of them has resolved."""
         now = self._clock.now()
         worst = min(alerts, key=lambda a: severity_rank(a.severity)).severity
+        members = {a.id for a in alerts if a.id in self.alerts}
         summary = Alert(
             id=f"summary:{new_id()}",
             type="summary",
@@ -190,7 +197,6 @@ class AlertingService:
             when_wall=now.wall,
             status="summary of alerts held back to avoid noise",
             severity_reason="summary",
-            state="resolved",
         )
         rows: list[NotificationRow] = []
         for receiver, channels in deliveries:
@@ -208,8 +214,26 @@ class AlertingService:
                 )
             ]
         )
-        await self.outbox.submit(rows, alert=self._row(summary))
+        if members:
+            self.alerts[summary.id] = summary
+            self._summaries[summary.id] = members
+            stored = summary
+        else:  # all over already: resolved where it arrives once it has arrived
+            stored = summary.resolve("every alert it summarises has resolved")
+        await self.outbox.submit(rows, alert=self._row(stored))
         return len(rows)
+
+    async def _summarised_resolved(self, alert_id: str) -> None:
+        """`alert_id` resolved: resolve each summary none of whose alerts fires any more."""
+        done = []
+        for summary_id, members in self._summaries.items():
+            members.discard(alert_id)
+            if not members & self.alerts.keys():
+                done.append(summary_id)
+        for summary_id in done:
+            del self._summaries[summary_id]
+            why = "every alert it summarises has resolved"
+            await self.resolve(summary_id, by="paramedic", why=why)
 
     def on_published(self, published: Published) -> None:
         """Bus listener: incidents open alerts, cleared failures resolve them."""
@@ -408,13 +432,14 @@ class AlertingService:
         await self._save(resolved)
         return resolved
 
-    async def _resolve_test_page(self, trigger: NotificationRow) -> None:
-        """A test page is resolved at once in paramedic, so where its trigger arrived (a
-        PagerDuty incident, an Alertmanager alert) it is resolved too, under the same dedup
-        key. Sent only after the trigger was delivered: a resolve overtaking its trigger
-        would be dropped by the provider and leave the incident open there."""
+    async def _resolve_where_delivered(self, trigger: NotificationRow) -> None:
+        """A test page (or a summary of alerts all over already) is resolved at once in
+        paramedic, so where its trigger arrived (a PagerDuty incident, an Alertmanager alert)
+        it is resolved too, under the same dedup key. Sent only after the trigger was
+        delivered: a resolve overtaking its trigger would be dropped by the provider and
+        leave the incident open there."""
         row = await self._store.get_alert(trigger.alert_id)
-        if row is None:
+        if row is None or row.state != "resolved":
             return
         alert = alert_from_data(row.data["alert"])
         receiver = trigger.payload.get("labels", {}).get("receiver", "test")
@@ -478,6 +503,8 @@ class AlertingService:
         del self.alerts[alert_id]
         if self._holding:  # it may have held others back (inhibition, dependency, duplicate)
             await self.reevaluate_held()
+        if self._summaries:
+            await self._summarised_resolved(alert_id)
         return resolved
 
     async def _follow_up(self, alert: Alert, action: str) -> None:
@@ -558,8 +585,11 @@ class AlertingService:
         key = (row.alert_id, row.channel)
         if result.outcome == "delivered":
             self._failures.pop(key, None)
-            if row.action == "trigger" and row.alert_id.startswith("test:"):
-                self._job(self._resolve_test_page(row))
+            closed = row.alert_id.startswith(("test:", "summary:")) and (
+                row.alert_id not in self.alerts
+            )
+            if row.action == "trigger" and closed:
+                self._job(self._resolve_where_delivered(row))
             return
         self._failures[key] += 1
         if row.action == "trigger" and row.alert_id in self.escalation.levels():
@@ -652,6 +682,7 @@ class AlertingService:
                 "started_wall": self._started_wall.get(alert.id, now),
                 "held": self._holding.get(alert.id),
                 "ack_expired": _ack_data(self.expired_acks.get(alert.id)),
+                "members": sorted(self._summaries.get(alert.id, ())),
             },
         )
 
