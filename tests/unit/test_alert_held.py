@@ -138,7 +138,8 @@ async def test_a_deleted_silence_releases_what_it_held_and_the_ladder_starts_the
 
 async def test_a_duplicate_is_paged_when_the_alert_it_duplicated_resolves(make: Any) -> None:
     """Two open alerts of one kind from one source: the second is held as a duplicate of the
-    first; the first resolves while the second fires: the second is paged."""
+    first (looked at again later, nothing new is recorded); the first resolves while the
+    second fires: the second is paged."""
     rig: Rig = await make({})
     await rig.service.raise_alert(p1("first"))
     await rig.service.raise_alert(p1("second"))
@@ -146,6 +147,10 @@ async def test_a_duplicate_is_paged_when_the_alert_it_duplicated_resolves(make: 
     assert "duplicate of crash from engine" in held
     assert "(first, still firing;" in held
     assert [] == await rig.triggers("second")
+    before = len(rig.kinds("alert.held"))
+    rig.clock.advance(30)  # "sent 30 s ago" is no news: no new record on a sweep
+    assert 0 == await rig.service.reevaluate_held()
+    assert before == len(rig.kinds("alert.held"))
     await rig.service.resolve("first", by="paramedic", why="up again")
     assert ["second"] == [e.alert_id for e in rig.kinds("alert.released")]
     assert await rig.triggers("second")

@@ -39,6 +39,7 @@ class FatigueDecision:
     reason: str
     alert_id: str
     receiver: str | None = None
+    by: str = ""  # a suppressed duplicate: the id of the alert it duplicates
 
 
 class Deduplicator:
@@ -66,7 +67,7 @@ class Deduplicator:
                     f"duplicate of {alert.type} from {alert.source} sent {age:.0f} s ago"
                     f" ({first}, still firing; dedup window {self._window:g} s)"
                 )
-                return FatigueDecision("suppress", reason, alert.id)
+                return FatigueDecision("suppress", reason, alert.id, by=first)
         self._seen[alert.key] = (now, alert.severity, alert.id)
         return FatigueDecision("send", "first of its kind in the dedup window", alert.id)
 

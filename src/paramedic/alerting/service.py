@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 
@@ -49,6 +49,15 @@ log = structlog.get_logger("paramedic.alerting")
 Job = Callable[[Coroutine[Any, Any, Any]], None]
 Record = Callable[[list[Any]], None]
 ServiceFacts = Callable[[str], tuple[int | None, Mapping[str, str], str]]  # tier, labels, runbook
+
+
+class Hold(NamedTuple):
+    """What holds an alert back for everyone (a silence id, an inhibiting alert's id, a
+    window's name, the alert it duplicates) and the sentence saying so. Judged again by
+    `by` alone: a sentence that only says how long ago something happened is no news."""
+
+    by: str
+    reason: str
 
 
 class AlertingService:
@@ -101,7 +110,7 @@ class AlertingService:
         # Open alerts nobody was paged for, and why: muted (silence, inhibition, maintenance,
         # a dependency down) or a duplicate of an alert still firing. `reevaluate_held` pages
         # each one whose reason has gone while it still fires.
-        self._holding: dict[str, str] = {}
+        self._holding: dict[str, Hold] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -132,7 +141,7 @@ class AlertingService:
         """An open alert reloaded after a restart: held again (re-evaluated at the next
         sweep), or, if it was paged, the one later alerts of its kind are duplicates of."""
         if held := data.get("held"):
-            self._holding[alert.id] = str(held)
+            self._holding[alert.id] = Hold(str(data.get("held_by") or ""), str(held))
         elif alert.type == "summary":
             self._summaries[alert.id] = set(data.get("members") or ())
         else:
@@ -308,14 +317,14 @@ class AlertingService:
         now: Instant,
         rows: list[NotificationRow],
         timeline: list[Any],
-    ) -> str | None:
+    ) -> Hold | None:
         """The trigger rows for the receivers that may be told now (onto `rows`), the reasons
         for the others (onto `timeline`); returns why, if the alert is held for everyone by
         something whose end `reevaluate_held` must notice (mute, or the alert it duplicates)."""
         muted = self.muter.check(alert, now.wall)
         if muted.muted:
             timeline.append(self._held(alert, "everyone", muted.reason))
-            return muted.reason
+            return Hold(muted.by or muted.reason, muted.reason)
         verdicts = self.fatigue.admit(alert, [x.receiver for x in deliveries], now.mono)
         # A verdict without a receiver (deduplicated, held for its group) is for everyone.
         everyone = next((d for d in verdicts if d.receiver is None), None)
@@ -329,7 +338,9 @@ class AlertingService:
             rows += self._rows(alert, "trigger", delivery.receiver, delivery.channels, 0, rendered)
         # A group's or a rate limit's hold ends in a summary; a duplicate's only when the
         # alert it duplicates resolves.
-        return everyone.reason if everyone is not None and everyone.action == "suppress" else None
+        if everyone is not None and everyone.action == "suppress":
+            return Hold(everyone.by or everyone.reason, everyone.reason)
+        return None
 
     def _start_ladder(self, alert: Alert, rows: list[NotificationRow], timeline: list[Any]) -> None:
         """The ladder starts before the commit so that its state, and the rows of any +0 rung
@@ -363,7 +374,7 @@ class AlertingService:
             timeline: list[Any] = []
             still = self._admit(alert, deliveries, now, rows, timeline)
             if still is not None:
-                if still != was:
+                if still.by != was.by:
                     self._holding[alert_id] = still
                     await self._save(alert)
                     self._record(timeline)
@@ -374,7 +385,7 @@ class AlertingService:
                 at=now,
                 service=alert.labels.get("service"),
                 alert_id=alert.id,
-                was=was,
+                was=was.reason,
                 receivers=tuple(d.receiver for d in deliveries),
             )
             timeline.insert(0, released_event)
@@ -680,7 +691,8 @@ class AlertingService:
                 "alert": alert_to_data(alert),
                 "escalation": snapshot,
                 "started_wall": self._started_wall.get(alert.id, now),
-                "held": self._holding.get(alert.id),
+                "held": hold.reason if (hold := self._holding.get(alert.id)) else None,
+                "held_by": hold.by if hold else None,
                 "ack_expired": _ack_data(self.expired_acks.get(alert.id)),
                 "members": sorted(self._summaries.get(alert.id, ())),
             },
