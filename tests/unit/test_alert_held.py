@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +173,20 @@ async def test_held_by_two_sources_waits_for_both(make: Any) -> None:
     await rig.service.resolve("gw-b", by="paramedic", why="link back")
     assert ["eng"] == [e.alert_id for e in rig.kinds("alert.released")]
     assert await rig.triggers("eng")
+
+
+async def test_depends_on_holds_only_for_a_dependency_alert_as_severe(make: Any) -> None:
+    """`depends_on`: a venue's P3 warning does not hold the engine's P1; the venue's P1
+    outage does, with a reason naming the dependency, until it resolves."""
+    rig: Rig = await make({})
+    rig.service.muter = type(rig.service.muter).from_config([], [], [], {"engine": ["venue"]})
+    await rig.service.raise_alert(replace(p1("venue-warn", "venue", "memory_leak"), severity="P3"))
+    await rig.service.raise_alert(p1("eng-1"))
+    assert await rig.triggers("eng-1")
+    await rig.service.raise_alert(p1("venue-down", "venue", "network_partition"))
+    await rig.service.raise_alert(p1("eng-2", kind="hang"))
+    [held] = [e.reason for e in rig.kinds("alert.held") if e.alert_id == "eng-2"]
+    assert "engine depends on venue, which is down: venue network_partition (venue-down)" == held
+    assert [] == await rig.triggers("eng-2")
+    await rig.service.resolve("venue-down", by="paramedic", why="up again")
+    assert await rig.triggers("eng-2")

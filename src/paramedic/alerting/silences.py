@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from paramedic.alerting.model import Alert, Matcher, matches_all
+from paramedic.alerting.model import Alert, Matcher, matches_all, severity_rank
 from paramedic.config.alerting import (
     InhibitRuleConfig,
     MaintenanceWindowConfig,
@@ -70,6 +70,7 @@ class InhibitRule:
     target: tuple[Matcher, ...]
     equal: tuple[str, ...] = ()
     note: str = ""
+    as_loud: bool = False  # only a source at least as severe as the target holds it
 
     @classmethod
     def from_config(cls, cfg: InhibitRuleConfig) -> InhibitRule:
@@ -78,11 +79,14 @@ class InhibitRule:
     @classmethod
     def dependency(cls, service: str, depends_on: str) -> InhibitRule:
         """A service's `depends_on`: while the dependency has an alert open, the dependent's
-        alerts are recorded and held, since the dependency's own page says what is wrong."""
+        alerts are recorded and held, since the dependency's own page says what is wrong.
+        Only by a dependency's alert at least as severe: a P3 warning on a venue must not
+        keep an engine's P0 from anyone."""
         return cls(
             (Matcher("service", "=", depends_on),),
             (Matcher("service", "=", service),),
             note=f"{service} depends on {depends_on}, which is down",
+            as_loud=True,
         )
 
     def inhibits(self, target: Mapping[str, str], source: Mapping[str, str]) -> bool:
@@ -220,6 +224,8 @@ class Muter:
                 continue
             for source in sources.get(rule.shared(labels), {}).values():
                 if source.id == alert.id:
+                    continue
+                if rule.as_loud and severity_rank(source.severity) > severity_rank(alert.severity):
                     continue
                 if rule.note:
                     reason = f"{rule.note}: {source.title} ({source.id})"
