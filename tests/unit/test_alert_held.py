@@ -190,3 +190,43 @@ async def test_depends_on_holds_only_for_a_dependency_alert_as_severe(make: Any)
     assert [] == await rig.triggers("eng-2")
     await rig.service.resolve("venue-down", by="paramedic", why="up again")
     assert await rig.triggers("eng-2")
+
+
+async def test_a_held_alert_is_still_held_after_a_restart_and_paged_when_released(
+    make: Any, tmp_path: Path
+) -> None:
+    """Held under a silence, then paramedic restarts on the same store with the silence
+    gone (deleted while it was down): the reloaded alert is re-evaluated and paged."""
+    silenced = {
+        "silences": [
+            {
+                "id": "swap",
+                "matchers": ["service=engine"],
+                "ends": "2099-01-01T00:00:00Z",
+                "author": "bob",
+                "comment": "engine swap",
+            }
+        ]
+    }
+    rig: Rig = await make(silenced)
+    await rig.service.raise_alert(p1("a1"))
+    assert [] == await rig.triggers("a1")
+    await rig.store.close()
+
+    store = SQLiteStore(tmp_path / "p0.db")  # the store the first run used
+    await store.open()
+    try:
+        again = AlertingService(
+            AlertingConfig(),
+            clock=FakeClock(),
+            store=store,
+            channels={"log": Capture()},
+            record=lambda events: None,
+            job=lambda coro: None,
+        )
+        await again.start()
+        assert 1 == await again.reevaluate_held()
+        rows = await store.notifications_for("a1")
+        assert [r for r in rows if r.action == "trigger"]
+    finally:
+        await store.close()
