@@ -72,9 +72,11 @@ async def test_webhook_body_headers_and_signature(http: HttpPool, server: Loopba
     assert "POST" == req.method
     assert "/in" == req.path
     assert "application/json" == req.headers["Content-Type"]
-    expected_sig = "sha256=" + hmac.new(SECRET.encode(), req.body, hashlib.sha256).hexdigest()
+    stamp = str(int(NOW.timestamp()))
+    signed = b"v1:" + stamp.encode() + b":" + req.body
+    expected_sig = "v1=" + hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
     assert expected_sig == req.headers["X-Paramedic-Signature"]
-    assert str(int(NOW.timestamp())) == req.headers["X-Paramedic-Timestamp"]
+    assert stamp == req.headers["X-Paramedic-Timestamp"]
     assert "ntf_1:alr_42" == req.headers["Idempotency-Key"]
     assert req.headers["Idempotency-Key"] == again.headers["Idempotency-Key"]
     n = note()
@@ -313,8 +315,9 @@ def _link(text: str, href: str) -> dict[str, object]:
     return {"type": "text", "text": text, "marks": [{"type": "link", "attrs": {"href": href}}]}
 
 
-def test_sign_is_hmac_sha256_hex_of_the_raw_body() -> None:
-    """`sign` is exactly what a receiver recomputes: sha256=<hex HMAC-SHA256(secret, body)>."""
+def test_sign_is_hmac_sha256_hex_of_timestamp_and_raw_body() -> None:
+    """`sign` is exactly what a receiver recomputes: v1=<hex HMAC-SHA256(secret,
+    "v1:<timestamp>:<body>")>."""
     body = b'{"a":1}'
-    expected = "sha256=" + hmac.new(b"k", body, hashlib.sha256).hexdigest()
-    assert expected == sign("k", body)
+    expected = "v1=" + hmac.new(b"k", b"v1:1700000000:" + body, hashlib.sha256).hexdigest()
+    assert expected == sign("k", "1700000000", body)

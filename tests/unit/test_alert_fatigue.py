@@ -30,10 +30,24 @@ def test_dedup_window_of_five_minutes() -> None:
     second = dedup.check(alert(2), 120)
     assert (
         "suppress",
-        "duplicate of degradation from engine-1 sent 120 s ago (dedup window 300 s)",
+        "duplicate of degradation from engine-1 sent 120 s ago"
+        " (a1, still firing; dedup window 300 s)",
     ) == (second.action, second.reason)
     assert "send" == dedup.check(alert(3, source="engine-2"), 121).action
     assert "send" == dedup.check(alert(4), 301).action
+
+
+def test_after_a_resolve_the_next_of_its_kind_is_a_new_alert() -> None:
+    """Once the alert it duplicated resolved, a re-fire is sent at once, inside the window;
+    a resolve of some other alert of the kind forgets nothing."""
+    dedup = Deduplicator(300)
+    first = alert(1)
+    assert "send" == dedup.check(first, 0).action
+    dedup.forget(alert(9))
+    assert "suppress" == dedup.check(alert(2), 1).action
+    dedup.forget(first.resolve())
+    assert "send" == dedup.check(alert(3), 2).action
+    assert "suppress" == dedup.check(alert(4), 3).action
 
 
 def test_dedup_lets_an_upgrade_and_a_resolve_through() -> None:

@@ -115,3 +115,29 @@ def test_each_alert_shows_its_own_second(tz: str) -> None:
     else:
         expected = ["05:15:23", "05:15:23", "05:15:24", "05:15:23", "06:15:23"]
     assert expected == [s.split(" ")[1] for s in shown]
+
+
+@pytest.mark.parametrize(
+    ("runbook", "dashboard", "links"),
+    [
+        ("", "", None),
+        ("https://wiki/rb", "", "<https://wiki/rb|Runbook>"),
+        ("", "https://grafana/d/x", "<https://grafana/d/x|Dashboard>"),
+        (
+            "https://wiki/rb",
+            "https://grafana/d/x",
+            "<https://wiki/rb|Runbook> | <https://grafana/d/x|Dashboard>",
+        ),
+    ],
+)
+def test_slack_links_only_for_what_is_set(runbook: str, dashboard: str, links: str | None) -> None:
+    """An unset runbook or dashboard is left out of the Slack text, never `<|Runbook>`."""
+    text = AlertRenderer().render(
+        replace(seed_alert(), runbook=runbook, dashboard=dashboard), "slack"
+    )
+    assert "<|" not in text
+    last = text.splitlines()[-1]
+    if links is None:
+        assert last.startswith("*ETA:*")
+    else:
+        assert links == last

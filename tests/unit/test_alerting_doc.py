@@ -12,7 +12,6 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from paramedic.alerting.channels.webhook import sign
 from paramedic.config.alerting import AlertingConfig
 from paramedic.config.durations import parse_duration
 
@@ -132,9 +131,3 @@ def test_every_alerting_key_is_documented_with_a_default_and_an_example() -> Non
     documented = [r[0].strip("`") for r in rows]
     assert sorted(_keys(AlertingConfig, "")) == sorted(documented)
     assert all(r[1] and r[2] for r in rows)
-
-
-def test_webhook_signature_test_vector_matches_the_signer() -> None:
-    """The doc's test vector is what the shipped webhook channel computes."""
-    ((secret, body, signature),) = table("| secret | body |")
-    assert signature.strip("`") == sign(secret.strip("`"), body.strip("`").encode())

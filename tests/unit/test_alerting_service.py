@@ -100,7 +100,8 @@ async def test_an_exchange_outage_inhibits_engine_alerts_for_its_venue_until_res
     tmp_path: Path,
 ) -> None:
     """Seed 2.6: while the NYSE link is down, engine alerts for NYSE are recorded but not
-    sent; CME engines still page; once the outage resolves, NYSE engines page again."""
+    sent; CME engines still page; once the outage resolves, the NYSE engine that still
+    fails is paged."""
     store = SQLiteStore(tmp_path / "p.db")
     await store.open()
     channel = Capture()
@@ -137,8 +138,11 @@ async def test_an_exchange_outage_inhibits_engine_alerts_for_its_venue_until_res
     held = {e.alert_id: e.reason for e in recorded if e.kind == "alert.held"}
     assert {"nyse-1"} == set(held)
     assert "inhibited by network_partition NYSE (outage) on venue=NYSE" == held["nyse-1"]
-    await service.resolve("outage", by="test", why="link back")
     recorded.clear()
-    await service.raise_alert(alert("nyse-2", "crash", "NYSE"))
+    await service.resolve("outage", by="test", why="link back")
+    # nyse-1 still fires: it is paged now, and nothing is held any more
+    assert ["nyse-1"] == [e.alert_id for e in recorded if e.kind == "alert.released"]
     assert [] == [e for e in recorded if e.kind == "alert.held"]
+    triggers = [n for n in await store.notifications_for("nyse-1") if n.action == "trigger"]
+    assert triggers
     await store.close()

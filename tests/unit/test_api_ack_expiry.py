@@ -69,7 +69,8 @@ async def test_an_ack_for_5m_lapses_after_5m_and_the_ladder_pages_again(
     api: tuple[httpx.AsyncClient, AlertingService, FakeClock, Capture],
 ) -> None:
     """Ack for 5 min (the default is 30): the answer gives the wall-clock expiry; once it
-    lapses the ladder resumes where it stood, so the +2 min rung fires at 7 min."""
+    lapses the first rung is paged again and the ladder resumes where it stood, so the
+    +2 min rung fires at 7 min."""
     client, alerting, clock, channel = api
     await alerting.raise_alert(crash("eng", "engine"))
     answer = await client.post("/api/alerts/eng/ack", json={"reason": "on it", "for": "5m"})
@@ -83,10 +84,14 @@ async def test_an_ack_for_5m_lapses_after_5m_and_the_ladder_pages_again(
 
     # The +2 min rung is due at 120 s plus the 300 s spent acknowledged (with the default
     # 30 min ack it would wait until 1,920 s).
-    clock.advance(419)
+    clock.advance(299)
     assert [] == pages()
     clock.advance(2)
-    assert ["+2 min, no acknowledgement"] == pages()
+    assert ["acknowledgement by olga expired"] == pages()
+    clock.advance(118)
+    assert ["acknowledgement by olga expired"] == pages()
+    clock.advance(2)
+    assert ["acknowledgement by olga expired", "+2 min, no acknowledgement"] == pages()
 
 
 @pytest.mark.parametrize(

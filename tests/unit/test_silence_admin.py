@@ -131,6 +131,7 @@ async def test_a_silence_holds_every_rung_and_its_expiry_pages_what_still_fires(
     rig.clock.advance(121)  # the P0 ladder's +2 min rung
     await rig.settle()
     assert {"ven"} == {n.alert_id for n in rig.channel.sent}
+    assert "backup-oncall" in {n.labels["receiver"] for n in rig.channel.sent}
     # the venue's rung paged (counted by level); the engine's, held, did not
     assert 1 == sum(service.stats.escalations.values())
     assert {"eng"} == {a for a, _, _ in rig.held()}
@@ -139,7 +140,7 @@ async def test_a_silence_holds_every_rung_and_its_expiry_pages_what_still_fires(
     await rig.settle()
     paged = {n.labels["receiver"] for n in rig.channel.sent if n.alert_id == "eng"}
     withheld = {r for a, r, _ in rig.held() if a == "eng" and r != "everyone"}
-    assert {"oncall", "backup-oncall"} <= paged  # the rungs due by +2 min
+    assert "oncall" in paged  # the ladder starts when the alert is released
     assert withheld <= paged
     keys = [n.idempotency_key for n in rig.channel.sent]
     assert len(keys) == len(set(keys))

@@ -44,9 +44,11 @@ class EscalationStep:
     channels: tuple[str, ...] = ()
     until: Literal["ack", "resolve"] = "ack"
     reason: str = ""
+    repeat: str = ""  # set when a rung that fired is paged again (an ack lapsed): a new page
 
 
 Notify = Callable[[Alert, EscalationStep], None]
+AckExpired = Callable[[Alert, Ack], None]
 
 
 def _reason(step: EscalationStep, late: float = 0.0) -> str:
@@ -124,6 +126,9 @@ class EscalationEngine:
         self._channel_failures = channel_failures
         self._backup = dict(backup_channels or {})
         self._alerts: dict[str, _State] = {}
+        # Told (alert now unacknowledged, the ack that lapsed) before the ladder pages again,
+        # so the owner's copy of the alert, and what clients read, follow the ladder's state.
+        self.on_ack_expired: AckExpired | None = None
 
     @classmethod
     def from_config(cls, clock: Clock, notify: Notify, cfg: EscalationConfig) -> EscalationEngine:
@@ -207,6 +212,7 @@ class EscalationEngine:
                     at_wall=ack["at_wall"],
                     at_mono=started + ack["since_rel"],
                     expires_mono=None if expires is None else started + expires,
+                    expires_wall=ack.get("expires_wall"),
                 )
             )
         self.restore(
@@ -223,13 +229,23 @@ class EscalationEngine:
         """Pause the `ack` rungs until resolved or until the ack expires (`ttl`, else ack_ttl)."""
         state = self._get(alert_id)
         self._lift_ack(state, self._clock.monotonic())
-        now = self._clock.now()
-        ttl = self._ack_ttl if ttl is None else ttl
-        ack = Ack(by=by, why=why, at_wall=now.wall, at_mono=now.mono, expires_mono=now.mono + ttl)
-        state.alert = state.alert.acknowledge(ack)
+        state.alert = state.alert.acknowledge(self.new_ack(by, why, ttl))
         state.bound_fired = False
         self._run(state)
         return state.alert
+
+    def new_ack(self, by: str, why: str, ttl: float | None = None) -> Ack:
+        """An acknowledgement taken now, lapsing after `ttl` (else the configured ack_ttl)."""
+        now = self._clock.now()
+        ttl = self._ack_ttl if ttl is None else ttl
+        return Ack(
+            by=by,
+            why=why,
+            at_wall=now.wall,
+            at_mono=now.mono,
+            expires_mono=now.mono + ttl,
+            expires_wall=now.wall + ttl,
+        )
 
     def resolve(self, alert_id: str) -> Alert:
         """Stop escalating and forget the alert; returns it resolved."""
@@ -272,6 +288,18 @@ class EscalationEngine:
         """Highest level notified so far (0 before the first rung), for a gauge."""
         return self._get(alert_id).level
 
+    def next_rung(self, alert_id: str) -> tuple[EscalationStep, float] | None:
+        """The next rung to fire and its monotonic due time (None: nothing left, or every
+        rung left waits for an acknowledgement to lapse: see the ack's own expiry)."""
+        state = self._alerts.get(alert_id)
+        if state is None:
+            return None
+        dues = [(d, s) for s in state.pending() if (d := state.due(s)) is not None]
+        if not dues:
+            return None
+        due, step = min(dues, key=lambda t: t[0])
+        return step, due
+
     def levels(self) -> dict[str, int]:
         return {aid: s.level for aid, s in self._alerts.items()}
 
@@ -310,6 +338,7 @@ class EscalationEngine:
                 "at_wall": ack.at_wall,
                 "since_rel": ack.at_mono - s.started,
                 "expires_rel": None if ack.expires_mono is None else ack.expires_mono - s.started,
+                "expires_wall": ack.expires_wall,
             },
             "pending": pending,
         }
@@ -329,13 +358,21 @@ class EscalationEngine:
         ack = state.alert.ack
         if ack is not None and ack.expires_mono is not None and ack.expires_mono <= now + _EPS:
             self._lift_ack(state, ack.expires_mono)
+            if self.on_ack_expired is not None:
+                try:
+                    self.on_ack_expired(state.alert, ack)
+                except Exception:  # the page below matters more than the bookkeeping
+                    log.exception("ack expiry hook failed", alert=state.alert.id)
             last = max(
                 (s for s in state.policy.steps if s.name in state.fired and s.until == "ack"),
                 key=lambda s: s.after,
                 default=None,
             )
             if last is not None:
-                self._send(state, replace(last, reason=f"acknowledgement by {ack.by} expired"))
+                # the same lapse gives the same tag, so a restart repeating it is a duplicate
+                tag = f"ack-expired-{ack.expires_mono - state.started:.0f}"
+                why = f"acknowledgement by {ack.by} expired"
+                self._send(state, replace(last, reason=why, repeat=tag))
         ack = state.alert.ack
         bound = state.policy.ack_bound
         if (

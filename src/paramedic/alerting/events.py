@@ -8,6 +8,7 @@ from typing import ClassVar
 from paramedic.core.events import Event, register_event
 
 __all__ = [
+    "AlertAckExpired",
     "AlertAcknowledged",
     "AlertEscalated",
     "AlertHeld",
@@ -47,6 +48,24 @@ class AlertHeld(Event):
 
     def summary(self) -> str:
         return f"alert {self.alert_id} not sent to {self.receiver}: {self.reason}"
+
+
+@register_event
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertReleased(Event):
+    """What held an alert back for everyone (an inhibiting alert, a silence, a maintenance
+    window, the alert it duplicated) is gone while it still fires: it is paged now."""
+
+    kind: ClassVar[str] = "alert.released"
+    alert_id: str
+    was: str
+    receivers: tuple[str, ...]
+    why: str = ""  # what ended the hold, when it is known ("silence ... expired by olga")
+
+    def summary(self) -> str:
+        to = ", ".join(self.receivers) or "nobody"
+        ended = f"; {self.why}" if self.why else ""
+        return f"alert {self.alert_id} still firing and no longer held ({self.was}{ended}): -> {to}"
 
 
 @register_event
@@ -98,14 +117,13 @@ class AlertResolved(Event):
 
 @register_event
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AlertReleased(Event):
-    """A held alert that still fires is paged after all: what muted it is gone (a silence
-    expired or was deleted)."""
+class AlertAckExpired(Event):
+    """An acknowledgement lapsed with the alert unresolved: the ladder escalates again."""
 
-    kind: ClassVar[str] = "alert.released"
+    kind: ClassVar[str] = "alert.ack_expired"
     alert_id: str
-    receivers: tuple[str, ...]
-    why: str
+    by: str
+    expired_wall: float
 
     def summary(self) -> str:
-        return f"alert {self.alert_id} paged to {', '.join(self.receivers)}: {self.why}"
+        return f"alert {self.alert_id}: acknowledgement by {self.by} expired; escalating again"

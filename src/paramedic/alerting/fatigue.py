@@ -39,30 +39,43 @@ class FatigueDecision:
     reason: str
     alert_id: str
     receiver: str | None = None
+    by: str = ""  # a suppressed duplicate: the id of the alert it duplicates
 
 
 class Deduplicator:
-    """Same (type, source) within the window is one alert; louder or resolved always passes."""
+    """Same (type, source) within the window is one alert; louder or resolved always passes.
+
+    A duplicate is one of an alert the receivers still see firing: once that alert resolves
+    (`forget`), the next one of its kind is a new trigger, whatever the window says.
+    Otherwise a service that fails again a second after its resolve went out would fire
+    with nobody told: the receivers' last word would be RESOLVED.
+    """
 
     def __init__(self, window: float) -> None:
         self._window = window
-        self._seen: dict[tuple[str, str], tuple[float, Severity]] = {}
+        self._seen: dict[tuple[str, str], tuple[float, Severity, str]] = {}
 
     def check(self, alert: Alert, now: float) -> FatigueDecision:
         if alert.state == "resolved":
             return FatigueDecision("send", "resolves are never deduplicated", alert.id)
         last = self._seen.get(alert.key)
         if last is not None:
-            at, severity = last
+            at, severity, first = last
             age = now - at
             if age <= self._window and severity_rank(alert.severity) >= severity_rank(severity):
                 reason = (
                     f"duplicate of {alert.type} from {alert.source} sent {age:.0f} s ago"
-                    f" (dedup window {self._window:g} s)"
+                    f" ({first}, still firing; dedup window {self._window:g} s)"
                 )
-                return FatigueDecision("suppress", reason, alert.id)
-        self._seen[alert.key] = (now, alert.severity)
+                return FatigueDecision("suppress", reason, alert.id, by=first)
+        self._seen[alert.key] = (now, alert.severity, alert.id)
         return FatigueDecision("send", "first of its kind in the dedup window", alert.id)
+
+    def forget(self, alert: Alert) -> None:
+        """`alert` resolved: its kind is no longer firing for the receivers."""
+        last = self._seen.get(alert.key)
+        if last is not None and last[2] == alert.id:
+            del self._seen[alert.key]
 
 
 @dataclass(slots=True)

@@ -96,13 +96,17 @@ def matches_all(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> bool:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Ack:
-    """Who took the alert and why; `expires_mono` lets an ack lapse if nobody follows up."""
+    """Who took the alert and why; `expires_mono` lets an ack lapse if nobody follows up.
+
+    The ladder acts on the monotonic times; the wall times are what people and clients read
+    (a monotonic reading means nothing outside this process)."""
 
     by: str
     why: str
     at_wall: float
     at_mono: float
     expires_mono: float | None = None
+    expires_wall: float | None = None
 
 
 def alert_id(incident: str, trigger: str) -> str:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import Any, NamedTuple
 
 import structlog
 
@@ -20,6 +20,7 @@ from paramedic.alerting.channels.base import Channel, DeliveryResult, Notificati
 from paramedic.alerting.codec import alert_from_data, alert_to_data
 from paramedic.alerting.escalation import EscalationEngine, EscalationStep
 from paramedic.alerting.events import (
+    AlertAckExpired,
     AlertAcknowledged,
     AlertEscalated,
     AlertHeld,
@@ -28,16 +29,16 @@ from paramedic.alerting.events import (
     AlertResolved,
 )
 from paramedic.alerting.fatigue import FatiguePolicy
-from paramedic.alerting.model import Alert, alert_from_failure, severity_rank
+from paramedic.alerting.model import Ack, Alert, alert_from_failure, severity_rank
 from paramedic.alerting.outbox import OutboxWorker, notification_row
-from paramedic.alerting.routing import Router
+from paramedic.alerting.routing import Delivery, Router
 from paramedic.alerting.severity import SeverityFacts, SeverityPolicy
 from paramedic.alerting.silences import Muter
 from paramedic.alerting.stats import AlertStats, held_reason
 from paramedic.alerting.templates import AlertRenderer, TemplateKind
 from paramedic.config.alerting import AlertingConfig
 from paramedic.core.bus import Published
-from paramedic.core.clock import Clock
+from paramedic.core.clock import Clock, Instant
 from paramedic.core.errors import AlertingError
 from paramedic.core.ids import new_id
 from paramedic.detect.events import FailureCleared, FailureDetected
@@ -51,6 +52,15 @@ Job = Callable[[Coroutine[Any, Any, Any]], None]
 Record = Callable[[list[Any]], None]
 ServiceFacts = Callable[[str], tuple[int | None, Mapping[str, str], str]]  # tier, labels, runbook
 Withheld = tuple[str, tuple[str, ...], int]  # receiver, channels, escalation level
+
+
+class Hold(NamedTuple):
+    """What holds an alert back for everyone (a silence id, an inhibiting alert's id, a
+    window's name, the alert it duplicates) and the sentence saying so. Judged again by
+    `by` alone: a sentence that only says how long ago something happened is no news."""
+
+    by: str
+    reason: str
 
 
 class AlertingService:
@@ -67,9 +77,11 @@ class AlertingService:
         job: Job,
         service_facts: ServiceFacts = lambda name: (None, {}, ""),
         dashboard_url: str = "",
+        depends_on: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.config = config
         self._clock = clock
+        self.clock = clock
         self.store = store
         self._store = store
         self.channels = dict(channels)
@@ -81,10 +93,13 @@ class AlertingService:
         self.router = Router.from_config(config.routes, config.contacts)
         self.fatigue = FatiguePolicy.from_config(config)
         self.muter = Muter.from_config(
-            config.silences, config.inhibit_rules, config.maintenance_windows
+            config.silences, config.inhibit_rules, config.maintenance_windows, depends_on
         )
         self.renderer = AlertRenderer(config.template_dir)
         self.escalation = EscalationEngine.from_config(clock, self._escalate, config.escalation)
+        self.escalation.on_ack_expired = self._ack_expired
+        self.expired_acks: dict[str, Ack] = {}  # shown until the next ack or the resolve
+        self._summaries: dict[str, set[str]] = {}  # open summary -> the alerts it names
         self.outbox = OutboxWorker(store, self.channels, clock, on_result=self._delivered)
         self.alerts: dict[str, Alert] = {}
         self._started_wall: dict[str, float] = {}
@@ -96,11 +111,15 @@ class AlertingService:
         self._raising: tuple[list[NotificationRow], list[Any]] | None = None
         self.notifications_total: dict[tuple[str, str], int] = defaultdict(int)
         self.stats = AlertStats()  # bounded-label counters for /metrics
-        # Deliveries a mute (silence, inhibition, window) withheld, per open alert: paged by
-        # `reevaluate_held` once nothing mutes the alert (kept in the alert row for restarts).
+        # Rungs a mute (a silence added after the first page, a window) withheld from an alert
+        # that was paged: paged by `reevaluate_held` once nothing mutes it (kept in its row).
         self._withheld: dict[str, list[Withheld]] = {}
         # Told the ids of until-resolved silences a resolve ended (so they are stored ended).
         self.on_silences_ended: Callable[[list[str], Alert], None] | None = None
+        # Open alerts nobody was paged for, and why: muted (silence, inhibition, maintenance,
+        # a dependency down) or a duplicate of an alert still firing. `reevaluate_held` pages
+        # each one whose reason has gone while it still fires.
+        self._holding: dict[str, Hold] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -113,6 +132,7 @@ class AlertingService:
             alert = alert_from_data(row.data["alert"])
             self.alerts[alert.id] = alert
             self.muter.opened(alert)
+            self._reopened(alert, row.data)
             snapshot = row.data.get("escalation")
             started_wall = float(row.data.get("started_wall", row.opened_wall))
             self._started_wall[alert.id] = started_wall
@@ -129,10 +149,32 @@ class AlertingService:
         if resumed or self.alerts:
             log.info("alerting resumed", notifications=resumed, open_alerts=len(self.alerts))
 
+    def _reopened(self, alert: Alert, data: Mapping[str, Any]) -> None:
+        """An open alert reloaded after a restart: held again (re-evaluated at the next
+        sweep), or, if it was paged, the one later alerts of its kind are duplicates of."""
+        if held := data.get("held"):
+            self._holding[alert.id] = Hold(str(data.get("held_by") or ""), str(held))
+        elif alert.type == "summary":
+            self._summaries[alert.id] = set(data.get("members") or ())
+        else:
+            self.fatigue.dedup.check(alert, self._clock.monotonic())
+
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.outbox.run())
             tasks.create_task(self._summaries_forever())
+            tasks.create_task(self._held_forever())
+
+    async def _held_forever(self, every: float = 1.0) -> None:
+        """Silences and maintenance windows end by the calendar, not by an event: look again
+        at what they hold every second (nothing to do, and nothing done, when none is held)."""
+        while True:
+            await self._clock.sleep(every)
+            if self._holding:
+                try:
+                    await self.reevaluate_held()
+                except Exception:  # the edge of a tick: log, look again next time
+                    log.exception("re-evaluating held alerts failed")
 
     async def _summaries_forever(self, every: float = 5.0) -> None:
         """Held and rate-limited P2/P3 alerts are never dropped: their summaries go out."""
@@ -159,8 +201,12 @@ class AlertingService:
     async def _send_summary(
         self, alerts: tuple[Alert, ...], text: str, deliveries: list[tuple[str, tuple[str, ...]]]
     ) -> int:
+        """A summary is itself an alert, firing while any alert it names still fires: its
+        receivers get a trigger (never a "RESOLVED" for alerts that fire), then its resolve,
+        under the same key, once the last of them has resolved."""
         now = self._clock.now()
         worst = min(alerts, key=lambda a: severity_rank(a.severity)).severity
+        members = {a.id for a in alerts if a.id in self.alerts}
         summary = Alert(
             id=f"summary:{new_id()}",
             type="summary",
@@ -172,7 +218,6 @@ class AlertingService:
             when_wall=now.wall,
             status="summary of alerts held back to avoid noise",
             severity_reason="summary",
-            state="resolved",
         )
         rows: list[NotificationRow] = []
         for receiver, channels in deliveries:
@@ -190,8 +235,26 @@ class AlertingService:
                 )
             ]
         )
-        await self.outbox.submit(rows, alert=self._row(summary))
+        if members:
+            self.alerts[summary.id] = summary
+            self._summaries[summary.id] = members
+            stored = summary
+        else:  # all over already: resolved where it arrives once it has arrived
+            stored = summary.resolve("every alert it summarises has resolved")
+        await self.outbox.submit(rows, alert=self._row(stored))
         return len(rows)
+
+    async def _summarised_resolved(self, alert_id: str) -> None:
+        """`alert_id` resolved: resolve each summary none of whose alerts fires any more."""
+        done = []
+        for summary_id, members in self._summaries.items():
+            members.discard(alert_id)
+            if not members & self.alerts.keys():
+                done.append(summary_id)
+        for summary_id in done:
+            del self._summaries[summary_id]
+            why = "every alert it summarises has resolved"
+            await self.resolve(summary_id, by="paramedic", why=why)
 
     def on_published(self, published: Published) -> None:
         """Bus listener: incidents open alerts, cleared failures resolve them."""
@@ -236,35 +299,15 @@ class AlertingService:
         deliveries = self.router.route(alert.all_labels())
         self._routed[alert.id] = {d.receiver.partition(":")[0] for d in deliveries}
         timeline: list[Any] = []  # follows AlertRaised, which is built after the commit
-        muted = self.muter.check(alert, now.wall)
-        self.muter.opened(alert)
         rows: list[NotificationRow] = []
-        if muted.muted:
-            timeline.append(self._held(alert, "everyone", muted.reason))
-            self._withheld[alert.id] = [(d.receiver, d.channels, 0) for d in deliveries]
+        held = self._admit(alert, deliveries, now, rows, timeline)
+        self.muter.opened(alert)
+        if held is None:
+            self._start_ladder(alert, rows, timeline)
         else:
-            verdicts = self.fatigue.admit(alert, [x.receiver for x in deliveries], now.mono)
-            # A verdict without a receiver (deduplicated, held for its group) is for everyone.
-            everyone = next((d for d in verdicts if d.receiver is None), None)
-            decisions = {d.receiver: d for d in verdicts if d.receiver is not None}
-            rendered: dict[TemplateKind, str] = {}
-            for delivery in deliveries:
-                verdict = everyone or decisions.get(delivery.receiver)
-                if verdict is not None and verdict.action != "send":
-                    timeline.append(self._held(alert, delivery.receiver, verdict.reason))
-                    continue
-                rows += self._rows(
-                    alert, "trigger", delivery.receiver, delivery.channels, 0, rendered
-                )
-        # The ladder starts before the commit so that its state, and the rows of any +0 rung
-        # naming people the route did not, go in the same commit as the alert: one fsync
-        # before the first page, and no rung marked fired whose pages a crash could lose.
-        if self.escalation.covers(alert.severity):
-            self._raising = (rows, timeline)
-            try:
-                self.escalation.start(alert)
-            finally:
-                self._raising = None
+            # Held for everyone: nobody is paged, so nobody is escalated to either, until
+            # `reevaluate_held` finds the reason gone.
+            self._holding[alert.id] = held
         await self.outbox.submit(rows, alert=self._row(alert))
         # The timeline's account follows the commit, so the page does not queue behind it.
         raised = AlertRaised(
@@ -278,6 +321,92 @@ class AlertingService:
         )
         self._record([raised, *timeline])
         return alert
+
+    def _admit(
+        self,
+        alert: Alert,
+        deliveries: list[Delivery],
+        now: Instant,
+        rows: list[NotificationRow],
+        timeline: list[Any],
+    ) -> Hold | None:
+        """The trigger rows for the receivers that may be told now (onto `rows`), the reasons
+        for the others (onto `timeline`); returns why, if the alert is held for everyone by
+        something whose end `reevaluate_held` must notice (mute, or the alert it duplicates)."""
+        muted = self.muter.check(alert, now.wall)
+        if muted.muted:
+            timeline.append(self._held(alert, "everyone", muted.reason))
+            return Hold(muted.by or muted.reason, muted.reason)
+        verdicts = self.fatigue.admit(alert, [x.receiver for x in deliveries], now.mono)
+        # A verdict without a receiver (deduplicated, held for its group) is for everyone.
+        everyone = next((d for d in verdicts if d.receiver is None), None)
+        decisions = {d.receiver: d for d in verdicts if d.receiver is not None}
+        rendered: dict[TemplateKind, str] = {}
+        for delivery in deliveries:
+            verdict = everyone or decisions.get(delivery.receiver)
+            if verdict is not None and verdict.action != "send":
+                timeline.append(self._held(alert, delivery.receiver, verdict.reason))
+                continue
+            rows += self._rows(alert, "trigger", delivery.receiver, delivery.channels, 0, rendered)
+        # A group's or a rate limit's hold ends in a summary; a duplicate's only when the
+        # alert it duplicates resolves.
+        if everyone is not None and everyone.action == "suppress":
+            return Hold(everyone.by or everyone.reason, everyone.reason)
+        return None
+
+    def _start_ladder(self, alert: Alert, rows: list[NotificationRow], timeline: list[Any]) -> None:
+        """The ladder starts before the commit so that its state, and the rows of any +0 rung
+        naming people the route did not, go in the same commit as the alert: one fsync
+        before the first page, and no rung marked fired whose pages a crash could lose."""
+        if self.escalation.covers(alert.severity) and alert.id not in self.escalation.levels():
+            self._raising = (rows, timeline)
+            try:
+                self.escalation.start(alert)
+            finally:
+                self._raising = None
+
+    async def reevaluate_held(self, why: str = "") -> int:
+        """Page every held alert that still fires and is no longer held; returns how many.
+
+        The one entry point for "something that held alerts back is gone": an inhibiting
+        or depended-on alert resolved, the alert a duplicate was held for resolved, a silence
+        expired or was deleted, a maintenance window ended. Each held alert is judged again
+        as if it were raised now (silences, inhibition, dedup, grouping, rate limits); one
+        still held keeps waiting (its new reason recorded if the reason changed)."""
+        released = 0
+        for alert_id in list(self._holding):
+            was = self._holding.get(alert_id)
+            alert = self.alerts.get(alert_id)
+            if was is None or alert is None or alert.state == "resolved":
+                self._holding.pop(alert_id, None)
+                continue
+            now = self._clock.now()
+            deliveries = self.router.route(alert.all_labels())
+            rows: list[NotificationRow] = []
+            timeline: list[Any] = []
+            still = self._admit(alert, deliveries, now, rows, timeline)
+            if still is not None:
+                if still.by != was.by:
+                    self._holding[alert_id] = still
+                    await self._save(alert)
+                    self._record(timeline)
+                continue
+            del self._holding[alert_id]
+            self._routed[alert.id] = {d.receiver.partition(":")[0] for d in deliveries}
+            released_event = AlertReleased(
+                at=now,
+                service=alert.labels.get("service"),
+                alert_id=alert.id,
+                was=was.reason,
+                receivers=tuple(d.receiver for d in deliveries),
+                why=why,
+            )
+            timeline.insert(0, released_event)
+            self._start_ladder(alert, rows, timeline)
+            await self.outbox.submit(rows, alert=self._row(alert))
+            self._record(timeline)
+            released += 1
+        return released + await self._release_withheld(why)
 
     async def test_page(self, severity: str, *, channel: str | None, by: str) -> Alert:
         """Seed 8.2: test pages regularly. Goes where a real alert of that severity goes (or
@@ -326,6 +455,19 @@ class AlertingService:
         await self._save(resolved)
         return resolved
 
+    async def _resolve_where_delivered(self, trigger: NotificationRow) -> None:
+        """A test page (or a summary of alerts all over already) is resolved at once in
+        paramedic, so where its trigger arrived (a PagerDuty incident, an Alertmanager alert)
+        it is resolved too, under the same dedup key. Sent only after the trigger was
+        delivered: a resolve overtaking its trigger would be dropped by the provider and
+        leave the incident open there."""
+        row = await self._store.get_alert(trigger.alert_id)
+        if row is None or row.state != "resolved":
+            return
+        alert = alert_from_data(row.data["alert"])
+        receiver = trigger.payload.get("labels", {}).get("receiver", "test")
+        await self.outbox.submit(self._rows(alert, "resolve", receiver, (trigger.channel,), 0))
+
     # -- answering -----------------------------------------------------------------------------
 
     async def acknowledge(
@@ -336,7 +478,11 @@ class AlertingService:
             msg = f"alert {alert_id} is already resolved"
             raise AlertingError(msg)
         now = self._clock.now()
-        acked = self.escalation.acknowledge(alert_id, by, why, ttl)
+        if alert_id in self.escalation.levels():
+            acked = self.escalation.acknowledge(alert_id, by, why, ttl)
+        else:  # held (nobody paged yet) or a severity without a ladder: nothing to pause
+            acked = alert.acknowledge(self.escalation.new_ack(by, why, ttl))
+        self.expired_acks.pop(alert_id, None)
         self.alerts[alert_id] = acked
         await self._save(acked)
         self._record(
@@ -363,6 +509,9 @@ class AlertingService:
         self._withheld.pop(alert_id, None)
         if ended and self.on_silences_ended is not None:
             self.on_silences_ended(ended, resolved)
+        self.fatigue.dedup.forget(resolved)
+        self._holding.pop(alert_id, None)
+        self.expired_acks.pop(alert_id, None)
         await self._save(resolved)
         self._record(
             [
@@ -378,6 +527,10 @@ class AlertingService:
         await self.outbox.cancel(alert_id, action="trigger", reason=f"resolved by {by}")
         await self._follow_up(resolved, "resolve")
         del self.alerts[alert_id]
+        if self._holding:  # it may have held others back (inhibition, dependency, duplicate)
+            await self.reevaluate_held()
+        if self._summaries:
+            await self._summarised_resolved(alert_id)
         return resolved
 
     async def _follow_up(self, alert: Alert, action: str) -> None:
@@ -400,8 +553,10 @@ class AlertingService:
     def _escalate(self, alert: Alert, step: EscalationStep) -> None:
         """A rung fired (timer callback): page its contacts, recording it first."""
         contacts = step.contacts
-        if step.after == 0:
+        if step.after == 0 and self._raising is not None:
             # The first rung and the route usually name the same people: page them once.
+            # (Only as the ladder starts: a +0 rung paged again, when an ack lapsed or on a
+            # backup channel, is meant for those same people.)
             contacts = tuple(c for c in contacts if c not in self._routed.get(alert.id, ()))
             if not contacts:
                 return
@@ -422,7 +577,7 @@ class AlertingService:
         rows: list[NotificationRow] = []
         for contact in contacts:
             channels = step.channels or tuple(self.config.contacts[contact].channels)
-            rows += self._rows(alert, "trigger", contact, channels, step.level)
+            rows += self._rows(alert, "trigger", contact, channels, step.level, repeat=step.repeat)
         if self._raising is not None:  # the +0 rung of the alert being raised: its commit
             self._raising[0].extend(rows)
             self._raising[1].append(escalated)
@@ -445,11 +600,10 @@ class AlertingService:
         if alert.id in self.alerts:
             self._job(self._save(self.alerts[alert.id]))
 
-    async def reevaluate_held(self, why: str) -> int:
-        """Page every held alert that still fires and that nothing mutes any more (a silence
-        expired or was deleted, an inhibiting alert resolved): each withheld delivery goes out
-        under the idempotency key it would have had. An acknowledged or resolved alert is
-        not paged (someone has it). Returns the notifications queued."""
+    async def _release_withheld(self, why: str) -> int:
+        """Page the rungs a mute withheld from alerts that were paged, once nothing mutes them:
+        each under the idempotency key it would have had. An acknowledged or resolved alert
+        is not paged (someone has it). Returns how many alerts were paged."""
         now = self._clock.now()
         queued = 0
         for alert_id, withheld in list(self._withheld.items()):
@@ -468,13 +622,35 @@ class AlertingService:
                 at=now,
                 service=alert.labels.get("service"),
                 alert_id=alert_id,
+                was="rungs held while muted",
                 receivers=receivers,
                 why=why,
             )
             await self.outbox.submit(rows, alert=self._row(alert))
             self._record([released])
-            queued += len(rows)
+            queued += 1
         return queued
+
+    def _ack_expired(self, alert: Alert, ack: Ack) -> None:
+        """An ack lapsed and the ladder escalates again (timer callback): the alert is firing
+        again for everyone who reads it, and the timeline says whose ack ran out when."""
+        current = self.alerts.get(alert.id)
+        if current is None:
+            return
+        now = self._clock.now()
+        self.alerts[alert.id] = current.unacknowledge()
+        self.expired_acks[alert.id] = ack
+        expired_wall = ack.expires_wall if ack.expires_wall is not None else now.wall
+        event = AlertAckExpired(
+            at=now,
+            service=alert.labels.get("service"),
+            alert_id=alert.id,
+            by=ack.by,
+            expired_wall=expired_wall,
+        )
+        self._record([event])
+        if self._raising is None:  # else the alert's own commit carries it
+            self._job(self._save(self.alerts[alert.id]))
 
     async def _submit_escalation(self, alert: Alert, rows: list[NotificationRow]) -> None:
         await self.outbox.submit(rows)
@@ -487,6 +663,11 @@ class AlertingService:
         if result.outcome == "delivered":
             self.stats.delivered(row.channel, self._clock.wall() - row.created_wall)
             self._failures.pop(key, None)
+            closed = row.alert_id.startswith(("test:", "summary:")) and (
+                row.alert_id not in self.alerts
+            )
+            if row.action == "trigger" and closed:
+                self._job(self._resolve_where_delivered(row))
             return
         self._failures[key] += 1
         if row.action == "trigger" and row.alert_id in self.escalation.levels():
@@ -508,6 +689,8 @@ class AlertingService:
         channels: tuple[str, ...],
         level: int,
         rendered: dict[TemplateKind, str] | None = None,
+        *,
+        repeat: str = "",
     ) -> list[NotificationRow]:
         now = self._clock.now()
         cache = {} if rendered is None else rendered
@@ -536,7 +719,8 @@ class AlertingService:
                 body=render("slack" if kind == "slack" else "text"),
                 fields=fields,
                 labels=labels,
-                idempotency_key=f"{alert.id}:{action}:{receiver}:{channel}:{level}",
+                idempotency_key=f"{alert.id}:{action}:{receiver}:{channel}:{level}"
+                + (f":{repeat}" if repeat else ""),
                 links=links,
             )
             rows.append(
@@ -576,6 +760,10 @@ class AlertingService:
                 "escalation": snapshot,
                 "started_wall": self._started_wall.get(alert.id, now),
                 "withheld": [[r, list(c), lv] for r, c, lv in self._withheld.get(alert.id, ())],
+                "held": hold.reason if (hold := self._holding.get(alert.id)) else None,
+                "held_by": hold.by if hold else None,
+                "ack_expired": _ack_data(self.expired_acks.get(alert.id)),
+                "members": sorted(self._summaries.get(alert.id, ())),
             },
         )
 
@@ -588,6 +776,13 @@ class AlertingService:
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.channels.values()), return_exceptions=True)
+
+
+def _ack_data(ack: Ack | None) -> dict[str, Any] | None:
+    """An acknowledgement in wall time only (what a client can read)."""
+    if ack is None:
+        return None
+    return {"by": ack.by, "why": ack.why, "at_wall": ack.at_wall, "expires_wall": ack.expires_wall}
 
 
 def _impact(event: FailureDetected) -> str:

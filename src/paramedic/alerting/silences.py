@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from paramedic.alerting.model import Alert, Matcher, matches_all
+from paramedic.alerting.model import Alert, Matcher, matches_all, severity_rank
 from paramedic.config.alerting import (
     InhibitRuleConfig,
     MaintenanceWindowConfig,
@@ -63,15 +63,31 @@ class Silence:
 
 @dataclass(frozen=True, slots=True)
 class InhibitRule:
-    """A firing source alert mutes matching targets that share the `equal` labels' values."""
+    """A firing source alert mutes matching targets that share the `equal` labels' values.
+    `note` says why in the held reason (a dependency's rule names the dependency)."""
 
     source: tuple[Matcher, ...]
     target: tuple[Matcher, ...]
     equal: tuple[str, ...] = ()
+    note: str = ""
+    as_loud: bool = False  # only a source at least as severe as the target holds it
 
     @classmethod
     def from_config(cls, cfg: InhibitRuleConfig) -> InhibitRule:
         return cls(_parse(cfg.source), _parse(cfg.target), tuple(cfg.equal))
+
+    @classmethod
+    def dependency(cls, service: str, depends_on: str) -> InhibitRule:
+        """A service's `depends_on`: while the dependency has an alert open, the dependent's
+        alerts are recorded and held, since the dependency's own page says what is wrong.
+        Only by a dependency's alert at least as severe: a P3 warning on a venue must not
+        keep an engine's P0 from anyone."""
+        return cls(
+            (Matcher("service", "=", depends_on),),
+            (Matcher("service", "=", service),),
+            note=f"{service} depends on {depends_on}, which is down",
+            as_loud=True,
+        )
 
     def inhibits(self, target: Mapping[str, str], source: Mapping[str, str]) -> bool:
         return (
@@ -165,10 +181,14 @@ class Muter:
         silences: Iterable[SilenceConfig],
         inhibit_rules: Iterable[InhibitRuleConfig],
         windows: Iterable[MaintenanceWindowConfig],
+        depends_on: Mapping[str, Iterable[str]] | None = None,
     ) -> Muter:
+        rules = [InhibitRule.from_config(r) for r in inhibit_rules]
+        for service, dependencies in (depends_on or {}).items():
+            rules += [InhibitRule.dependency(service, d) for d in dependencies]
         return cls(
             (Silence.from_config(s, i) for i, s in enumerate(silences)),
-            (InhibitRule.from_config(r) for r in inhibit_rules),
+            rules,
             (MaintenanceWindow.from_config(w) for w in windows),
         )
 
@@ -206,6 +226,11 @@ class Muter:
             for source in sources.get(rule.shared(labels), {}).values():
                 if source.id == alert.id:
                     continue
+                if rule.as_loud and severity_rank(source.severity) > severity_rank(alert.severity):
+                    continue
+                if rule.note:
+                    reason = f"{rule.note}: {source.title} ({source.id})"
+                    return MuteDecision(True, reason, source.id)
                 pairs = zip(rule.equal, rule.shared(labels), strict=True)
                 shared = ", ".join(f"{k}={v}" for k, v in pairs)
                 reason = f"inhibited by {source.title} ({source.id})"

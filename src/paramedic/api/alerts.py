@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from paramedic.alerting.codec import alert_to_data
 from paramedic.alerting.service import AlertingService
+from paramedic.alerting.views import alert_state, iso, ladder_view
 from paramedic.api.auth import Principal, require
 from paramedic.config.durations import format_duration, parse_duration
 from paramedic.core.errors import AlertingError
@@ -91,7 +92,8 @@ async def list_alerts(
     state: Literal["firing", "acknowledged", "resolved"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    """Alerts, newest first, each with every notification and every attempt."""
+    """Alerts, newest first, each with every notification and every attempt, its
+    acknowledgement and what its escalation ladder is doing (times in ISO 8601 UTC)."""
     store = alerting.store
     out = []
     for row in await store.alerts(state=state, limit=limit):
@@ -125,15 +127,26 @@ async def list_alerts(
                 "incident": row.incident,
                 "service": row.service,
                 "severity": row.severity,
-                "state": row.state,
+                "state": alert_state(alerting, row),
                 "opened": row.opened_wall,
+                "opened_at": iso(row.opened_wall),
                 "updated": row.updated_wall,
                 "escalation_level": alerting.escalation.levels().get(row.id, 0),
-                "alert": row.data.get("alert", {}),
+                **ladder_view(alerting, row),
+                "alert": _readable(row.data.get("alert", {})),
                 "notifications": notifications,
             }
         )
     return {"alerts": out}
+
+
+def _readable(alert: dict[str, Any]) -> dict[str, Any]:
+    """The stored alert without monotonic readings (paramedic's own clock, meaningless to a
+    client): `acknowledgement` has the ack's times in UTC."""
+    ack = alert.get("ack")
+    if not ack:
+        return alert
+    return {**alert, "ack": {k: v for k, v in ack.items() if not k.endswith("_mono")}}
 
 
 @router.post("/api/alerts/{alert_id}/ack")
@@ -150,7 +163,7 @@ async def acknowledge(
     lasts = alerting.config.escalation.ack_ttl if ttl is None else ttl
     expires = datetime.fromtimestamp(alert.ack.at_wall + lasts if alert.ack else 0, UTC)
     return {
-        "alert": alert_to_data(alert),
+        "alert": _readable(alert_to_data(alert)),
         "expires_at": expires.isoformat(timespec="seconds"),
         "expires_in_seconds": lasts,
     }

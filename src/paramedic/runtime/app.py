@@ -221,6 +221,7 @@ class Paramedic:
             job=self._job,
             service_facts=self._service_facts,
             dashboard_url=self.config.dashboard_url,
+            depends_on={name: svc.depends_on for name, svc in self.config.services.items()},
         )
         # Stored silences first: a rung that fell due while we were down is held as it was.
         self.silences = SilenceAdmin(self.alerting, self.store, self.clock, self._job)

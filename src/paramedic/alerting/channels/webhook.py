@@ -1,10 +1,12 @@
 """Generic JSON webhook: paramedic's own documented, signed payload for in-house receivers.
 
-Receivers verify `X-Paramedic-Signature: sha256=<hex>`, the HMAC-SHA256 of the raw request body
-under the shared secret (the GitHub webhook scheme), compared in constant time. The body carries
-`sent_at` and the `X-Paramedic-Timestamp` header repeats it, so a receiver can refuse replays
-older than its window; `Idempotency-Key` is the same on every retry of one notification
-(the IETF httpapi idempotency-key draft) so the receiver can drop duplicates.
+Receivers verify `X-Paramedic-Signature: v1=<hex>`, the HMAC-SHA256 under the shared secret of
+`v1:<timestamp>:<raw body>`, where `<timestamp>` is the `X-Paramedic-Timestamp` header (Unix
+seconds). Signing the timestamp with the body (Slack's and Stripe's scheme) lets a receiver
+refuse a replayed request older than its window: the timestamp cannot be changed without the
+secret. How to verify, with a test vector: docs/webhook-signature.md. `Idempotency-Key` is
+the same on every retry of one notification (the IETF httpapi idempotency-key draft) so the
+receiver can drop duplicates.
 
 Body (version 1)::
 
@@ -24,13 +26,18 @@ from paramedic.alerting.channels.base import DeliveryResult, Notification, Now, 
 from paramedic.alerting.channels.http_pool import HttpPool
 from paramedic.core.jsoncodec import dumps
 
-__all__ = ["WebhookChannel", "sign"]
+__all__ = ["SCHEME", "WebhookChannel", "sign"]
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The `X-Paramedic-Signature` value for `body`; receivers recompute and compare."""
-    digest = hmac.digest(secret.encode(), body, "sha256").hex()
-    return f"sha256={digest}"
+SCHEME = "v1"
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The `X-Paramedic-Signature` value for `body` sent at `timestamp` (the
+    `X-Paramedic-Timestamp` header, verbatim); receivers recompute and compare."""
+    signed = b"%s:%s:%s" % (SCHEME.encode(), timestamp.encode(), body)
+    digest = hmac.digest(secret.encode(), signed, "sha256").hex()
+    return f"{SCHEME}={digest}"
 
 
 class WebhookChannel:
@@ -61,9 +68,10 @@ class WebhookChannel:
         now = self._now()
         body = dumps(self.payload(n, now))
         secret = self._secret.get_secret_value()
+        timestamp = str(int(now.timestamp()))
         headers = {
-            "X-Paramedic-Signature": sign(secret, body),
-            "X-Paramedic-Timestamp": str(int(now.timestamp())),
+            "X-Paramedic-Signature": sign(secret, timestamp, body),
+            "X-Paramedic-Timestamp": timestamp,
             "Idempotency-Key": n.idempotency_key,
         }
         return JsonPost(

@@ -1,0 +1,237 @@
+"""Held alerts are judged again when what held them goes (`reevaluate_held`): a deleted
+silence, the alert a duplicate was held for, one of two inhibiting sources. A held alert
+escalates to nobody until it is released (FakeClock)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from paramedic.alerting.channels.base import DeliveryResult, Notification
+from paramedic.alerting.model import Alert
+from paramedic.alerting.service import AlertingService
+from paramedic.config.alerting import AlertingConfig
+from paramedic.store.sqlite import SQLiteStore
+from paramedic.testing import FakeClock
+
+MIN = 60.0
+
+
+class Capture:
+    kind = "log"
+
+    def __init__(self) -> None:
+        self.name = "log"
+        self.sent: list[Notification] = []
+
+    async def send(self, n: Notification) -> DeliveryResult:
+        self.sent.append(n)
+        return DeliveryResult("delivered", "ok")
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass
+class Rig:
+    service: AlertingService
+    clock: FakeClock
+    recorded: list[Any]
+    store: SQLiteStore
+
+    def kinds(self, kind: str) -> list[Any]:
+        return [e for e in self.recorded if e.kind == kind]
+
+    async def triggers(self, alert_id: str) -> list[str]:
+        rows = await self.store.notifications_for(alert_id)
+        return sorted({r.payload["labels"]["receiver"] for r in rows if r.action == "trigger"})
+
+
+@pytest.fixture
+async def make(tmp_path: Path) -> AsyncIterator[Any]:
+    made: list[tuple[SQLiteStore, set[asyncio.Task[Any]]]] = []
+
+    async def build(config: dict[str, Any]) -> Rig:
+        store = SQLiteStore(tmp_path / f"p{len(made)}.db")
+        await store.open()
+        tasks: set[asyncio.Task[Any]] = set()
+        made.append((store, tasks))
+        clock = FakeClock()
+        recorded: list[Any] = []
+        service = AlertingService(
+            AlertingConfig.model_validate(config),
+            clock=clock,
+            store=store,
+            channels={"log": Capture()},
+            record=recorded.extend,
+            job=lambda coro: tasks.add(asyncio.ensure_future(coro)),
+        )
+        return Rig(service, clock, recorded, store)
+
+    yield build
+    for store, tasks in made:
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await store.close()
+
+
+def p1(aid: str, service: str = "engine", kind: str = "crash") -> Alert:
+    return Alert(
+        id=aid,
+        type=kind,
+        source=service,
+        severity="P1",
+        title=f"{service} {kind}",
+        labels={"service": service, "kind": kind},
+    )
+
+
+LADDER = {
+    "P1": {
+        "steps": [
+            {"name": "oncall", "after": "0s", "contacts": ["oncall"], "level": 1},
+            {"name": "backup-oncall", "after": "5m", "contacts": ["backup-oncall"], "level": 2},
+        ]
+    }
+}
+
+
+async def test_a_deleted_silence_releases_what_it_held_and_the_ladder_starts_then(
+    make: Any,
+) -> None:
+    """Silenced: recorded, held, nobody paged, and 10 min later still nobody escalated to.
+    The silence is deleted: `reevaluate_held` pages the alert, and its ladder starts now."""
+    rig: Rig = await make(
+        {
+            "silences": [
+                {
+                    "id": "swap",
+                    "matchers": ["service=engine"],
+                    "ends": "2099-01-01T00:00:00Z",
+                    "author": "bob",
+                    "comment": "engine swap",
+                }
+            ],
+            "escalation": {"policies": LADDER},
+        }
+    )
+    await rig.service.raise_alert(p1("a1"))
+    assert ["silenced by silence swap (bob: engine swap)"] == [
+        e.reason for e in rig.kinds("alert.held")
+    ]
+    assert [] == await rig.triggers("a1")
+    rig.clock.advance(10 * MIN)
+    assert [] == rig.kinds("alert.escalated")
+    assert 0 == await rig.service.reevaluate_held()  # nothing changed: still held, no noise
+    assert 1 == len(rig.kinds("alert.held"))
+
+    assert rig.service.muter.expire_silence("swap")
+    assert 1 == await rig.service.reevaluate_held()
+    [released] = rig.kinds("alert.released")
+    assert ("a1", "silenced by silence swap (bob: engine swap)") == (
+        released.alert_id,
+        released.was,
+    )
+    assert "oncall" in await rig.triggers("a1")
+    rig.clock.advance(5 * MIN)  # backup-oncall 5 min after the release, not after the raise
+    assert ["backup-oncall"] == [e.step for e in rig.kinds("alert.escalated")]
+
+
+async def test_a_duplicate_is_paged_when_the_alert_it_duplicated_resolves(make: Any) -> None:
+    """Two open alerts of one kind from one source: the second is held as a duplicate of the
+    first (looked at again later, nothing new is recorded); the first resolves while the
+    second fires: the second is paged."""
+    rig: Rig = await make({})
+    await rig.service.raise_alert(p1("first"))
+    await rig.service.raise_alert(p1("second"))
+    [held] = {e.reason for e in rig.kinds("alert.held")}
+    assert "duplicate of crash from engine" in held
+    assert "(first, still firing;" in held
+    assert [] == await rig.triggers("second")
+    before = len(rig.kinds("alert.held"))
+    rig.clock.advance(30)  # "sent 30 s ago" is no news: no new record on a sweep
+    assert 0 == await rig.service.reevaluate_held()
+    assert before == len(rig.kinds("alert.held"))
+    await rig.service.resolve("first", by="paramedic", why="up again")
+    assert ["second"] == [e.alert_id for e in rig.kinds("alert.released")]
+    assert await rig.triggers("second")
+
+
+async def test_held_by_two_sources_waits_for_both(make: Any) -> None:
+    """The engine is inhibited by two gateways; one recovers: still held, the new reason
+    recorded once; the other recovers: paged."""
+    rig: Rig = await make(
+        {"inhibit_rules": [{"source": ["kind=network_partition"], "target": ["service=engine"]}]}
+    )
+    await rig.service.raise_alert(p1("gw-a", "gw-a", "network_partition"))
+    await rig.service.raise_alert(p1("gw-b", "gw-b", "network_partition"))
+    await rig.service.raise_alert(p1("eng"))
+    await rig.service.resolve("gw-a", by="paramedic", why="link back")
+    reasons = [e.reason for e in rig.kinds("alert.held") if e.alert_id == "eng"]
+    assert ["inhibited by gw-a network_partition (gw-a)"] == reasons[:1]
+    assert ["inhibited by gw-b network_partition (gw-b)"] == reasons[1:]
+    assert [] == await rig.triggers("eng")
+    await rig.service.resolve("gw-b", by="paramedic", why="link back")
+    assert ["eng"] == [e.alert_id for e in rig.kinds("alert.released")]
+    assert await rig.triggers("eng")
+
+
+async def test_depends_on_holds_only_for_a_dependency_alert_as_severe(make: Any) -> None:
+    """`depends_on`: a venue's P3 warning does not hold the engine's P1; the venue's P1
+    outage does, with a reason naming the dependency, until it resolves."""
+    rig: Rig = await make({})
+    rig.service.muter = type(rig.service.muter).from_config([], [], [], {"engine": ["venue"]})
+    await rig.service.raise_alert(replace(p1("venue-warn", "venue", "memory_leak"), severity="P3"))
+    await rig.service.raise_alert(p1("eng-1"))
+    assert await rig.triggers("eng-1")
+    await rig.service.raise_alert(p1("venue-down", "venue", "network_partition"))
+    await rig.service.raise_alert(p1("eng-2", kind="hang"))
+    [held] = [e.reason for e in rig.kinds("alert.held") if e.alert_id == "eng-2"]
+    assert "engine depends on venue, which is down: venue network_partition (venue-down)" == held
+    assert [] == await rig.triggers("eng-2")
+    await rig.service.resolve("venue-down", by="paramedic", why="up again")
+    assert await rig.triggers("eng-2")
+
+
+async def test_a_held_alert_is_still_held_after_a_restart_and_paged_when_released(
+    make: Any, tmp_path: Path
+) -> None:
+    """Held under a silence, then paramedic restarts on the same store with the silence
+    gone (deleted while it was down): the reloaded alert is re-evaluated and paged."""
+    silenced = {
+        "silences": [
+            {
+                "id": "swap",
+                "matchers": ["service=engine"],
+                "ends": "2099-01-01T00:00:00Z",
+                "author": "bob",
+                "comment": "engine swap",
+            }
+        ]
+    }
+    rig: Rig = await make(silenced)
+    await rig.service.raise_alert(p1("a1"))
+    assert [] == await rig.triggers("a1")
+    await rig.store.close()
+
+    store = SQLiteStore(tmp_path / "p0.db")  # the store the first run used
+    await store.open()
+    try:
+        again = AlertingService(
+            AlertingConfig(),
+            clock=FakeClock(),
+            store=store,
+            channels={"log": Capture()},
+            record=lambda events: None,
+            job=lambda coro: None,
+        )
+        await again.start()
+        assert 1 == await again.reevaluate_held()
+        rows = await store.notifications_for("a1")
+        assert [r for r in rows if r.action == "trigger"]
+    finally:
+        await store.close()
