@@ -75,6 +75,7 @@ async def test_a_summary_of_firing_alerts_triggers_then_resolves_with_them(
             "grouping": {"severities": []},
             "rate_limit": {"max_per_receiver": 1, "window": "60s"},
             "escalation": {"policies": {}},
+            "replace_defaults": True,  # only ops hears of it, as this test means
         }
     )
     r = receivers
