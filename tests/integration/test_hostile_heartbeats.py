@@ -7,7 +7,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -78,17 +78,21 @@ def processed(m: dict[str, float]) -> float:
     return sum(v for k, v in m.items() if k != "tracked")
 
 
-def send_paced(p: RunningParamedic, udp: int, datagrams: list[bytes]) -> dict[str, float]:
-    """Send in batches, each waiting until paramedic has counted it, so the socket buffer never
-    overflows and every datagram gets a verdict (polled: the verdicts are in another process)."""
+def send_paced(
+    p: RunningParamedic, udp: int, count: int, make: Callable[[int], bytes]
+) -> dict[str, float]:
+    """Send `make(i)` for i < count in batches, each built just before it is sent (the send
+    time must stay within the 2 s skew bound) and each waited for until paramedic has counted
+    it, so the socket buffer never overflows and every datagram gets a verdict (polled: the
+    verdicts are in another process)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     base = processed(heartbeat_metrics(p))
     metrics: dict[str, float] = {}
     try:
-        for start in range(0, len(datagrams), BATCH):
-            for data in datagrams[start : start + BATCH]:
-                sock.sendto(data, ("127.0.0.1", udp))
-            target = base + min(start + BATCH, len(datagrams))
+        for start in range(0, count, BATCH):
+            for i in range(start, min(start + BATCH, count)):
+                sock.sendto(make(i), ("127.0.0.1", udp))
+            target = base + min(start + BATCH, count)
             deadline = time.monotonic() + 10.0
             while processed(metrics := heartbeat_metrics(p)) < target:
                 assert time.monotonic() < deadline, f"paramedic counted {metrics}, sent {target}"
@@ -118,15 +122,13 @@ def test_unknown_service_ids_are_rejected_counted_and_never_remembered(
     p, udp = paramedic
     rss_before = psutil.Process(p.proc.pid).memory_info().rss
     before = heartbeat_metrics(p)
-    ghosts = [beat(f"ghost-{i:06d}") for i in range(GHOSTS)]
-    after = send_paced(p, udp, ghosts)
+    after = send_paced(p, udp, GHOSTS, lambda i: beat(f"ghost-{i:06d}"))
     rss_after = psutil.Process(p.proc.pid).memory_info().rss
     print(f"RSS {rss_before / 2**20:.1f} MiB -> {rss_after / 2**20:.1f} MiB after {GHOSTS} ghosts")
     assert before.get("accepted", 0) == after["accepted"]
     assert before.get("unknown_service", 0) + GHOSTS == after["unknown_service"]
     assert 0 == after["tracked"]
 
-    restarts = [beat("engine", seq=WINDOW_SIZE) for _ in range(200)]
-    final = send_paced(p, udp, restarts)
+    final = send_paced(p, udp, 200, lambda _: beat("engine", seq=WINDOW_SIZE))
     assert after["accepted"] + 200 == final["accepted"]
     assert 1 + RETIRED_PER_SERVICE == final["tracked"]
