@@ -212,3 +212,17 @@ def test_mutated_demo_config_gives_a_config_or_a_located_error(data: st.DataObje
         else:
             demo[at:at] = byte
     _outcome(bytes(demo))
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [(d, e) for n, d, e in HOSTILE if n in ("recursive-alias", "empty", "alias-bomb")],
+)
+def test_run_uses_the_same_loader(tmp_path: Path, data: bytes, expected: str) -> None:
+    """`paramedic run` refuses the same files the same way: exit 1, located, no traceback."""
+    file = tmp_path / "hostile.yaml"
+    file.write_bytes(data)
+    result = CliRunner().invoke(app, ["run", "--config", str(file)])
+    assert 1 == result.exit_code, result.output
+    assert "Traceback" not in result.output
+    assert (f"{file}{expected}" if expected.startswith(":") else expected) in result.output
