@@ -181,10 +181,14 @@ def _json_safe(value: Any) -> Any:
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's 422 shape (loc, msg, type, input), always renderable."""
+    """FastAPI's 422 shape (type, loc, msg, input, ctx), always renderable."""
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {key: _json_safe(err.get(key)) for key in ("loc", "msg", "type", "input") if key in err}
+        {
+            key: _json_safe(err.get(key))
+            for key in ("type", "loc", "msg", "input", "ctx")
+            if key in err
+        }
         for err in exc.errors()
     ]
     return JSONResponse({"detail": errors}, status_code=422)
