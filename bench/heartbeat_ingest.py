@@ -53,6 +53,14 @@ from paramedic.detect.signals import Signal
 SENDER = Path(__file__).with_name("hb_sender.py")
 TARGET_RATE = 200_000
 TARGET_RATIO = 0.80
+SERVICES = 1000  # set from --services: the ids the sender uses, as a config would name them
+
+
+def ring(key: bytes, *extra: str) -> KeyRing:
+    """The shared key for the sender's services (and the end marker), as the runtime builds
+    it: the shared key serves configured ids only."""
+    names = [f"svc-{i:05d}" for i in range(SERVICES)]
+    return KeyRing(shared={0: key}, shared_services=[*names, *extra])
 
 
 class SenderProcess:
@@ -129,7 +137,7 @@ def bare_round(sender: SenderProcess, key: bytes, n: int, tag: str) -> tuple[int
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, DEFAULT_RCVBUF_BYTES)
     sock.bind(("127.0.0.1", 0))
     sock.settimeout(10.0)
-    keys = KeyRing(shared={0: key})
+    keys = ring(key, tag)
     replay = ReplayGuard()
     last: dict[str, float] = {}
     sender.command(f"fill {sock.getsockname()[1]} {n} {tag}")
@@ -166,9 +174,7 @@ async def paramedic_round(
     for i in range(services):
         monitor.add_service(f"svc-{i:05d}", TimeoutDetector(0.3), 0.1, startup_grace=3600.0)
     monitor.add_service(tag, TimeoutDetector(0.3), 0.1, startup_grace=3600.0)
-    receiver = HeartbeatReceiver(
-        KeyRing(shared={0: key}), host="127.0.0.1", port=0, on_beat=monitor.on_beat
-    )
+    receiver = HeartbeatReceiver(ring(key, tag), host="127.0.0.1", port=0, on_beat=monitor.on_beat)
     await receiver.start()
     try:
         # Blocks the loop on purpose: the socket fills while nothing reads it.
@@ -262,9 +268,7 @@ async def offered(args: argparse.Namespace, sender: SenderProcess, key: bytes) -
     )
     for i in range(args.services):
         monitor.add_service(f"svc-{i:05d}", TimeoutDetector(0.3), 0.1, startup_grace=3600.0)
-    receiver = HeartbeatReceiver(
-        KeyRing(shared={0: key}), host="127.0.0.1", port=0, on_beat=monitor.on_beat
-    )
+    receiver = HeartbeatReceiver(ring(key), host="127.0.0.1", port=0, on_beat=monitor.on_beat)
     await receiver.start()
     try:
         before = udp_drops()
@@ -302,6 +306,8 @@ def main() -> None:
     parser.add_argument("--skip-drain", action="store_true")
     parser.add_argument("--skip-load", action="store_true")
     args = parser.parse_args()
+    global SERVICES
+    SERVICES = args.services
     import uvloop
 
     key = os.urandom(32)

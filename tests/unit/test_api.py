@@ -58,6 +58,7 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Checks, 
         auth=TokenAuth(config.api.tokens),
         version="test",
         health_metrics=lambda: {"uptime_seconds": 1.5},
+        known_services=frozenset({"engine"}),
     )
     transport = httpx.ASGITransport(app=create_app(context))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:

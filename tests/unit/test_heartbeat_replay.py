@@ -93,6 +93,18 @@ def test_retired_memory_is_bounded() -> None:
     assert [None, "retired_instance"] == [guard.admit("svc", A, 1), guard.admit("svc", C, 1)]
 
 
+def test_state_is_bounded_per_service_and_in_services() -> None:
+    """1,000 fresh instances of one service leave 1 live + 8 retired ids; past max_services
+    the service heard first is forgotten, so a lookup that admits any id cannot grow it."""
+    guard = ReplayGuard(max_services=3)
+    for i in range(1000):
+        guard.admit("svc", i.to_bytes(16, "big"), 0)
+    assert 1 + 8 == guard.size
+    for name in ("b", "c", "d"):
+        guard.admit(name, A, 0)
+    assert (None, 3) == (guard.current_instance("svc"), guard.size)
+
+
 def test_forget_drops_all_state() -> None:
     """A service removed from config leaves nothing behind."""
     guard = ReplayGuard()

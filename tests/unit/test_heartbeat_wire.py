@@ -32,6 +32,7 @@ INSTANCE = bytes.fromhex("00112233445566778899aabbccddeeff")
 RING = KeyRing(
     {"md-feed.nyse-1": {1: KEY}, "order-gw_02": {1: KEY}},
     shared={7: SHARED_KEY},
+    shared_services=["r", "any.svc", "md-feed.nyse-1"],
 )
 
 # Copies of the doc's vectors: the doc, this file and the encoder must all agree.
@@ -352,11 +353,25 @@ def test_skew_bound_is_inclusive_and_optional() -> None:
 
 
 def test_shared_key_serves_services_without_their_own() -> None:
-    """A shared key set covers any valid service id; per-service keys take precedence."""
+    """A shared key set covers the named services that have no key of their own; a service
+    with its own key is not forgeable with the shared one, whatever the key id."""
     shared_ok = _valid(service="any.svc", key=SHARED_KEY, key_id=7)
     per_service_wins = _valid(key=SHARED_KEY, key_id=1)
+    no_shared_fallback = _valid(key=SHARED_KEY, key_id=7)
     assert isinstance(decode(shared_ok, RING), Heartbeat)
     assert Rejection("bad_signature") == decode(per_service_wins, RING)
+    assert Rejection("unknown_service") == decode(no_shared_fallback, RING)
+
+
+def test_shared_key_refuses_ids_nobody_monitors_and_remembers_nothing() -> None:
+    """Correctly signed with the shared key but for an id not configured: unknown_service,
+    and the replay guard keeps no state for it (issue 10, defect 5)."""
+    guard = ReplayGuard()
+    ghosts = [_valid(service=f"ghost-{i}", key=SHARED_KEY, key_id=7) for i in range(100)]
+    verdicts = {decode(g, RING, now_ns=NOW, replay=guard) for g in ghosts}
+    assert {Rejection("unknown_service")} == verdicts
+    assert 0 == guard.size
+    assert {"r", "any.svc", "md-feed.nyse-1", "order-gw_02"} == RING.services
 
 
 def test_raw_bytes_key_lookup_works() -> None:

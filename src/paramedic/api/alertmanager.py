@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 from paramedic.api.auth import Principal, require
 from paramedic.core.failures import FAILURE_KINDS, FailureKind
@@ -49,6 +49,18 @@ KIND_LABEL = "paramedic_kind"
 SUPPORTED_VERSION = "4"
 
 
+# Prometheus and Alertmanager bound none of these; generous limits keep one payload from
+# becoming a 10 MB alert (and the body itself is capped by api.max_body_size).
+MAX_LABELS = 128
+MAX_ALERTS = 1000
+_Name = Annotated[str, StringConstraints(max_length=256)]
+_Value = Annotated[str, StringConstraints(max_length=4096)]
+_Annotation = Annotated[str, StringConstraints(max_length=16384)]
+_Text = Annotated[str, StringConstraints(max_length=4096)]
+_Labels = Annotated[dict[_Name, _Value], Field(max_length=MAX_LABELS)]
+_Annotations = Annotated[dict[_Name, _Annotation], Field(max_length=MAX_LABELS)]
+
+
 class AlertmanagerAlert(BaseModel):
     """One alert of a webhook notification. Times stay strings: we do not act on them, and
     Go's RFC 3339 with nanoseconds (and the zero time `0001-01-01T00:00:00Z` Alertmanager
@@ -57,12 +69,12 @@ class AlertmanagerAlert(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     status: Literal["firing", "resolved"]
-    labels: dict[str, str]
-    annotations: dict[str, str] = {}
-    startsAt: str = ""  # Alertmanager's field names, camelCase
-    endsAt: str = ""
-    generatorURL: str = ""
-    fingerprint: str = ""
+    labels: _Labels
+    annotations: _Annotations = {}
+    startsAt: _Text = ""  # Alertmanager's field names, camelCase
+    endsAt: _Text = ""
+    generatorURL: _Text = ""
+    fingerprint: _Text = ""
 
 
 class AlertmanagerWebhook(BaseModel):
@@ -70,16 +82,16 @@ class AlertmanagerWebhook(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    version: str
-    groupKey: str = ""
+    version: _Text
+    groupKey: Annotated[str, StringConstraints(max_length=16384)] = ""
     truncatedAlerts: int = Field(default=0, ge=0)
     status: Literal["firing", "resolved"]
-    receiver: str = ""
-    groupLabels: dict[str, str] = {}
-    commonLabels: dict[str, str] = {}
-    commonAnnotations: dict[str, str] = {}
-    externalURL: str = ""
-    alerts: list[AlertmanagerAlert]
+    receiver: _Text = ""
+    groupLabels: _Labels = {}
+    commonLabels: _Labels = {}
+    commonAnnotations: _Annotations = {}
+    externalURL: _Text = ""
+    alerts: Annotated[list[AlertmanagerAlert], Field(max_length=MAX_ALERTS)]
 
 
 _PAYLOAD = TypeAdapter(AlertmanagerWebhook)

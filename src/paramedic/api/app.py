@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
@@ -22,6 +22,7 @@ from paramedic.api.alerts import router as alerts_router
 from paramedic.api.audit import router as audit_router
 from paramedic.api.audit_trail import AuditOutcome
 from paramedic.api.auth import Principal, TokenAuth, require
+from paramedic.api.body_guard import DEFAULT_MAX_BODY_BYTES, install_body_guard
 from paramedic.api.recovery import router as recovery_router
 from paramedic.api.silences import router as silences_router
 from paramedic.core.bus import EventBus
@@ -54,6 +55,7 @@ class ApiContext:
     signal_sink: Callable[[str, Signal], bool] = field(default=lambda service, signal: False)
     known_services: frozenset[str] = frozenset()
     service_up: Callable[[str], bool] = field(default=lambda service: False)
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
 
 class NoteIn(BaseModel):
@@ -82,6 +84,7 @@ def create_app(context: ApiContext) -> FastAPI:
     )
     app.state.context = context
     app.add_middleware(AuditOutcome)
+    install_body_guard(app, max_bytes=context.max_body_bytes)
     app.include_router(alerts_router)
     app.include_router(recovery_router)
     app.include_router(alertmanager_router)
@@ -146,6 +149,8 @@ def create_app(context: ApiContext) -> FastAPI:
     @app.post("/api/timeline/notes", status_code=201, tags=["timeline"])
     async def add_note(note: NoteIn, c: Ctx, who: Operator) -> dict[str, Any]:
         """Write an operator's note on the timeline; the token's name is the author."""
+        if note.service is not None and note.service not in c.known_services:
+            raise HTTPException(422, detail=f"service: unknown service {note.service!r}")
         published = await c.bus.publish(
             NoteAdded(at=c.clock.now(), service=note.service, author=who.name, text=note.text)
         )

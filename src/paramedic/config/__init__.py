@@ -1,7 +1,13 @@
 """Typed configuration: YAML in, validated `Config` out, every mistake located."""
 
 from paramedic.config.durations import format_duration, parse_duration
-from paramedic.config.load import ConfigIssue, InvalidConfig, load_config, parse_config
+from paramedic.config.load import (
+    ConfigIssue,
+    InvalidConfig,
+    load_config,
+    parse_config,
+    parse_config_bytes,
+)
 from paramedic.config.model import Config, ServiceConfig
 
 __all__ = [
@@ -12,5 +18,6 @@ __all__ = [
     "format_duration",
     "load_config",
     "parse_config",
+    "parse_config_bytes",
     "parse_duration",
 ]

@@ -21,9 +21,23 @@ from pydantic import BaseModel, ValidationError
 
 from paramedic.config.expand import expand
 from paramedic.config.model import Config
+from paramedic.config.yaml_guard import (
+    MAX_CONFIG_BYTES,
+    MAX_DEPTH,
+    Refused,
+    check_graph,
+    decode_utf8,
+    guarded_loader,
+)
 from paramedic.core.errors import ConfigError
 
-__all__ = ["ConfigIssue", "InvalidConfig", "load_config", "parse_config"]
+__all__ = [
+    "ConfigIssue",
+    "InvalidConfig",
+    "load_config",
+    "parse_config",
+    "parse_config_bytes",
+]
 
 Loc = tuple[str | int, ...]
 _PATH_PREFIX = re.compile(r"^((?:[A-Za-z0-9_.-]+)(?:\.[A-Za-z0-9_-]+)*): (.*)$", re.S)
@@ -71,15 +85,36 @@ def load_config(
     receiver whose channel is not configured, so its pages would go to the log)."""
     file = Path(path)
     try:
-        text = file.read_text("utf-8")
+        with file.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise InvalidConfig(
             str(file), [ConfigIssue((), f"cannot read file: {exc.strerror}")]
         ) from exc
-    except UnicodeDecodeError as exc:
-        msg = f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at offset {exc.start}"
-        raise InvalidConfig(str(file), [ConfigIssue((), msg)]) from exc
-    return parse_config(text, source=str(file), env=env, base_dir=file.parent, warnings=warnings)
+    return parse_config_bytes(
+        data, source=str(file), env=env, base_dir=file.parent, warnings=warnings
+    )
+
+
+def parse_config_bytes(
+    data: bytes,
+    *,
+    source: str = "<config>",
+    env: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+    warnings: list[ConfigIssue] | None = None,
+) -> Config:
+    """Validate the bytes of a config file: any input gives a `Config` or `InvalidConfig`."""
+    if len(data) > MAX_CONFIG_BYTES:
+        msg = f"the file is larger than {MAX_CONFIG_BYTES // 2**20} MiB; a config is refused"
+        raise InvalidConfig(source, [ConfigIssue((), msg)])
+    try:
+        text = decode_utf8(data)
+    except Refused as exc:
+        raise InvalidConfig(source, [ConfigIssue((), exc.message, exc.line, exc.column)]) from None
+    return parse_config(
+        text, source=source, env=env, base_dir=base_dir, warnings=warnings, allow_empty=False
+    )
 
 
 def parse_config(
@@ -89,26 +124,32 @@ def parse_config(
     env: Mapping[str, str] | None = None,
     base_dir: Path | None = None,
     warnings: list[ConfigIssue] | None = None,
+    allow_empty: bool = True,
 ) -> Config:
-    """Validate YAML text. `env` defaults to the process environment."""
+    """Validate YAML text. `env` defaults to the process environment.
+
+    An empty file (`load_config`, `parse_config_bytes`) is an error, since it is far more
+    likely truncated than meant; empty text given here is the all-defaults config unless
+    `allow_empty` is False.
+    """
     environ = dict(os.environ if env is None else env)
     marks: dict[Loc, tuple[int, int]] = {}
     issues: list[ConfigIssue] = []
     try:
         node, raw = _parse(text)
+    except Refused as exc:
+        raise InvalidConfig(source, [ConfigIssue((), exc.message, exc.line, exc.column)]) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        issue = ConfigIssue(
-            (),
-            f"YAML syntax: {problem}",
-            mark.line + 1 if mark else None,
-            mark.column + 1 if mark else None,
-        )
-        raise InvalidConfig(source, [issue]) from None
+        raise InvalidConfig(source, [_yaml_issue(exc, text)]) from None
+    except RecursionError:
+        # Only the pure-Python composer (no libyaml) recurses per level before our check.
+        msg = f"nested too deeply (more than {MAX_DEPTH} levels)"
+        raise InvalidConfig(source, [ConfigIssue((), msg, 1, 1)]) from None
     if node is not None:
         _collect_marks(node, (), marks, issues)
     if raw is None:
+        if not allow_empty:
+            raise InvalidConfig(source, [ConfigIssue((), _EMPTY, 1, 1)])
         raw = {}
     if not isinstance(raw, dict):
         raise InvalidConfig(source, [ConfigIssue((), "the file must be a mapping of keys", 1, 1)])
@@ -136,19 +177,46 @@ def parse_config(
     return config
 
 
+_EMPTY = (
+    "the file is empty: a config needs at least one section, normally `services:` with"
+    " the services to supervise, e.g. services: {engine: {process: {argv: [/opt/engine]}}}"
+)
+
 # libyaml when available: the pure-Python loader took ~1.3 ms per service of config.
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Loader: type[yaml.SafeLoader] = guarded_loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def _parse(text: str) -> tuple[yaml.Node | None, Any]:
-    """Compose once (the node tree carries the line/column marks), then build the data."""
+    """Compose once (the node tree carries the line/column marks), check the graph's limits,
+    then build the data."""
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        if node is None:
+            return None, None
+        check_graph(node)
+        data = loader.construct_document(node)
     finally:
         loader.dispose()
     return node, data
+
+
+def _yaml_issue(exc: yaml.YAMLError, text: str) -> ConfigIssue:
+    """A YAML error as an issue with its line and column (a reader error has only an offset)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if isinstance(exc, yaml.reader.ReaderError):
+        problem = f"character #x{exc.character:04x}: {exc.reason}"
+    if mark is not None:
+        if text[mark.index : mark.index + 1] == "\t":
+            problem += " (a tab: YAML indents with spaces only)"
+        return ConfigIssue((), f"YAML syntax: {problem}", mark.line + 1, mark.column + 1)
+    position = getattr(exc, "position", None)
+    if isinstance(position, int):
+        before = text[:position]
+        line, column = before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1
+        return ConfigIssue((), f"YAML syntax: {problem}", line, column)
+    return ConfigIssue((), f"YAML syntax: {problem}", 1, 1)
 
 
 def _collect_marks(

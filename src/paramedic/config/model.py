@@ -27,7 +27,7 @@ from paramedic.config.durations import format_duration
 from paramedic.config.probes import HealthReading, ProbeList
 from paramedic.config.recovery_plan import RecoveryPlan
 from paramedic.config.recovery_policy import RecoveryPolicy
-from paramedic.config.resources import ResourcesConfig
+from paramedic.config.resources import ResourcesConfig, Size
 from paramedic.config.selfwatch import SelfWatchConfig
 from paramedic.config.types import (
     Argv,
@@ -80,6 +80,8 @@ class ApiConfig(StrictModel):
     listen: str = "127.0.0.1:9090"
     tokens: list[ApiToken] = Field(default_factory=list)
     read_requires_token: bool = False
+    # Every request body is refused with 413 past this size, before it is read in full.
+    max_body_size: Annotated[Size, Field(ge=1024)] = 1024 * 1024
 
     @field_validator("listen")
     @classmethod

@@ -151,6 +151,7 @@ class Paramedic:
             signal_sink=self._external_signal,
             known_services=frozenset(config.services),
             service_up=lambda name: self.services[name].health.state == "up",
+            max_body_bytes=config.api.max_body_size,
         )
         self._api_context = context
         self.api_auth = context.auth  # its refusal counts are a metric

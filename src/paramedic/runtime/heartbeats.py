@@ -65,10 +65,12 @@ class Heartbeats:
             on_restart=self._restarted,
         )
         per_service: dict[str, dict[int, bytes]] = {}
+        heartbeating: list[str] = []
         for name, svc in config.services.items():
             hb = svc.heartbeat
             if hb is None:
                 continue
+            heartbeating.append(name)
             if hb.key is not None:
                 per_service[name] = {hb.key_id: hb.key.get_secret_value().encode()}
             self.monitor.add_service(
@@ -81,6 +83,8 @@ class Heartbeats:
             KeyRing(
                 per_service=per_service,
                 shared={listener.key_id: shared.get_secret_value().encode()} if shared else None,
+                # Only configured heartbeat services: any other id is unknown_service.
+                shared_services=heartbeating,
             ),
             host=listener.host,
             port=listener.port,

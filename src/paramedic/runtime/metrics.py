@@ -91,6 +91,11 @@ class RuntimeCollector(Collector):
             for reason, count in receiver.rejections.items():
                 rejected.add_metric([reason], count)
             yield rejected
+            yield GaugeMetricFamily(
+                "heartbeat_instances_tracked",
+                "Sender instances the replay guard remembers (live and retired); bounded.",
+                value=receiver.replay.size,
+            )
             gaps = CounterMetricFamily(
                 "heartbeat_sequence_gaps",
                 "Heartbeat sequence numbers that never arrived, per service.",

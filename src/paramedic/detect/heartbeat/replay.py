@@ -15,6 +15,7 @@ from collections import deque
 from typing import Final, Literal
 
 __all__ = [
+    "DEFAULT_MAX_SERVICES",
     "DEFAULT_MAX_SKEW_NS",
     "WINDOW_SIZE",
     "ReplayGuard",
@@ -79,22 +80,33 @@ class _Current:
         self.window = SequenceWindow()
 
 
+DEFAULT_MAX_SERVICES: Final = 65_536
+
+
 class ReplayGuard:
     """Sequence windows per (service, instance), keeping only the live instance's window.
 
     A service restarts with a fresh random instance id and its sequence back at 0, so a new
-    instance gets a new window. The instances it replaced are remembered (a few per service)
-    and refused as ``retired_instance``: a dead process cannot send, so its datagrams are
-    either late stragglers or replays, and accepting them would flip the table back to a
-    corpse. Two live senders sharing one service id show up as a steady count of this reason.
+    instance gets a new window. The instances it replaced are remembered (the
+    ``retired_per_service`` most recently replaced, oldest forgotten first) and refused as
+    ``retired_instance``: a dead process cannot send, so its datagrams are either late
+    stragglers or replays, and accepting them would flip the table back to a corpse. Two live
+    senders sharing one service id show up as a steady count of this reason.
+
+    State is bounded: per service one window plus ``retired_per_service`` instance ids, and
+    at most ``max_services`` services (the key lookup already refuses ids nobody monitors;
+    this cap is the backstop for a lookup that does not, and evicts the service heard first).
     """
 
-    __slots__ = ("_current", "_retired", "_retired_per_service")
+    __slots__ = ("_current", "_max_services", "_retired", "_retired_per_service")
 
-    def __init__(self, *, retired_per_service: int = 8) -> None:
+    def __init__(
+        self, *, retired_per_service: int = 8, max_services: int = DEFAULT_MAX_SERVICES
+    ) -> None:
         self._current: dict[str, _Current] = {}
         self._retired: dict[str, deque[bytes]] = {}
         self._retired_per_service = retired_per_service
+        self._max_services = max_services
 
     def admit(self, service: str, instance: bytes, seq: int) -> ReplayVerdict | None:
         """None when the datagram is fresh, else why it is refused. Updates state on accept."""
@@ -108,6 +120,8 @@ class ReplayGuard:
             if retired is None:
                 retired = self._retired[service] = deque(maxlen=self._retired_per_service)
             retired.append(current.instance)
+        elif len(self._current) >= self._max_services:
+            self.forget(next(iter(self._current)))
         fresh = _Current(instance)
         fresh.window.admit(seq)
         self._current[service] = fresh
@@ -117,6 +131,11 @@ class ReplayGuard:
         """The instance whose sequence window is live, if any."""
         current = self._current.get(service)
         return None if current is None else current.instance
+
+    @property
+    def size(self) -> int:
+        """Instance ids remembered, live and retired: what a sender can make this hold."""
+        return len(self._current) + sum(len(r) for r in self._retired.values())
 
     def forget(self, service: str) -> None:
         """Drop all state of a service (removed from config)."""

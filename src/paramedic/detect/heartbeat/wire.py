@@ -192,40 +192,52 @@ _STALE: Final = _REJECT["stale"]
 
 
 class KeyRing:
-    """Per-service keys with an optional shared fallback, addressed by key id.
+    """Per-service keys and a shared key set, addressed by key id, for named services only.
 
-    Per-service keys are the default: a leaked key then forges only one service. The key id
-    lets a key be rotated without a flag day (configure old and new ids, move the senders,
-    remove the old id).
+    Per-service keys are the default: a leaked key then forges only one service. A shared
+    key set serves exactly the services named in ``shared_services`` (the runtime names every
+    heartbeating service without a key of its own): a datagram for any other id is
+    ``unknown_service``, counted and never remembered, so a sender holding the shared key
+    cannot make the receiver keep state for ids nobody monitors. The key id lets a key be
+    rotated without a flag day (configure old and new ids, move the senders, remove the old
+    id).
     """
 
-    __slots__ = ("_keys", "_shared")
+    __slots__ = ("_keys",)
 
     def __init__(
         self,
         per_service: Mapping[str, Mapping[int, bytes]] | None = None,
         shared: Mapping[int, bytes] | None = None,
+        *,
+        shared_services: Iterable[str] = (),
     ) -> None:
+        # One dict keyed by (service, key id): the hot path is a single lookup, whatever
+        # set the key came from, and an unknown name costs one miss.
         self._keys: dict[tuple[str, int], HmacKey] = {}
         for service, by_id in (per_service or {}).items():
             validate_service_id(service)
             for key_id, key in by_id.items():
                 _check_key(key, key_id)
                 self._keys[(service, key_id)] = HmacKey(key)
-        self._shared: dict[int, HmacKey] = {}
+        shared_keys: dict[int, HmacKey] = {}
         for key_id, key in (shared or {}).items():
             _check_key(key, key_id)
-            self._shared[key_id] = HmacKey(key)
+            shared_keys[key_id] = HmacKey(key)
+        for service in shared_services:
+            validate_service_id(service)
+            if service in (per_service or {}):
+                continue  # its own keys win: a leaked shared key must not forge it
+            for key_id, hmac_key in shared_keys.items():
+                self._keys[(service, key_id)] = hmac_key
 
     def __call__(self, service: str, key_id: int) -> HmacKey | None:
-        key = self._keys.get((service, key_id))
-        if key is None:
-            # The shared key serves any name, so here (not on the per-service fast path,
-            # whose names were validated as config) the name's syntax is checked.
-            if not self._shared or _SERVICE_RE.fullmatch(service) is None:
-                return None
-            return self._shared.get(key_id)
-        return key
+        return self._keys.get((service, key_id))
+
+    @property
+    def services(self) -> frozenset[str]:
+        """Every service id some key serves: the ids the receiver will keep state for."""
+        return frozenset(service for service, _ in self._keys)
 
 
 def _check_key(key: bytes, key_id: int) -> None:
