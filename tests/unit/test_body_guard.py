@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +16,7 @@ from pydantic import BaseModel
 
 from paramedic.api.body_guard import MAX_JSON_DEPTH, install_body_guard
 from paramedic.config import InvalidConfig, parse_config
+from paramedic.store.sqlite import SQLiteStore
 
 
 class Body(BaseModel):
@@ -71,8 +74,9 @@ def test_max_body_size_is_a_size_with_a_unit() -> None:
         parse_config("api: {max_body_size: 100B}")
 
 
-def _webhook_app() -> FastAPI:
-    """Alertmanager's route behind the guard, with a context whose sink records nothing."""
+def _webhook_app(store: SQLiteStore) -> FastAPI:
+    """Alertmanager's route behind the guard, with a context whose sink records nothing (the
+    store takes the audit row of each admitted call)."""
     from paramedic.api.alertmanager import router
     from paramedic.api.auth import TokenAuth
     from paramedic.testing import FakeClock
@@ -85,6 +89,9 @@ def _webhook_app() -> FastAPI:
         auth = TokenAuth(config.api.tokens)
         clock = FakeClock(wall=1_767_225_600.0)
         known_services = frozenset({"engine"})
+
+        def __init__(self) -> None:
+            self.store = store
 
         @staticmethod
         def signal_sink(service: str, signal: object) -> bool:
@@ -119,16 +126,24 @@ JSONISH = st.recursive(
 def test_any_json_ish_body_on_the_webhook_is_never_a_5xx(value: object) -> None:
     """Whatever JSON-ish value (NaN and infinities included) is posted: a 2xx or a 4xx."""
     body = json.dumps(value, allow_nan=True)
-    app = _webhook_app()
 
-    async def post() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            return await c.post(
-                "/api/v1/alertmanager",
-                content=body,
-                headers={"content-type": "application/json", "Authorization": f"Bearer {TOKEN}"},
-            )
+    async def post(folder: str) -> httpx.Response:
+        store = SQLiteStore(Path(folder) / "p.db")
+        await store.open()
+        transport = httpx.ASGITransport(app=_webhook_app(store))
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                return await c.post(
+                    "/api/v1/alertmanager",
+                    content=body,
+                    headers={
+                        "content-type": "application/json",
+                        "Authorization": f"Bearer {TOKEN}",
+                    },
+                )
+        finally:
+            await store.close()
 
-    response = asyncio.run(post())
+    with tempfile.TemporaryDirectory() as folder:
+        response = asyncio.run(post(folder))
     assert response.status_code < 500, (body, response.text)

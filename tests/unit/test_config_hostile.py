@@ -89,8 +89,11 @@ def test_hostile_file_is_a_located_error_never_a_traceback(
 
 @pytest.mark.parametrize("text", [b"services: {engine: {}}\n", b"services: {}\n", b"api: {}\n"])
 def test_a_config_with_one_section_is_valid(tmp_path: Path, text: bytes) -> None:
-    """Any one section makes a config (an alerting-only paramedic supervises nothing)."""
-    assert (0, "ok\n") == check(tmp_path, text)
+    """Any one section makes a config (an alerting-only paramedic supervises nothing); the
+    check may warn (no channel but the log) but passes."""
+    code, output = check(tmp_path, text)
+    assert 0 == code, output
+    assert output.splitlines()[-1].startswith("ok")
 
 
 def test_billion_laughs_is_refused_quickly_by_the_real_cli(tmp_path: Path) -> None:
