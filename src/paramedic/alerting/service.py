@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -26,10 +26,10 @@ from paramedic.alerting.events import (
     AlertResolved,
 )
 from paramedic.alerting.fatigue import FatiguePolicy
-from paramedic.alerting.model import Alert, alert_from_failure, severity_rank
+from paramedic.alerting.model import SEVERITIES, Alert, alert_from_failure, alert_id, severity_rank
 from paramedic.alerting.outbox import OutboxWorker, notification_row
 from paramedic.alerting.routing import Router
-from paramedic.alerting.severity import SeverityFacts, SeverityPolicy
+from paramedic.alerting.severity import SeverityDecision, SeverityFacts, SeverityPolicy
 from paramedic.alerting.silences import Muter
 from paramedic.alerting.templates import AlertRenderer, TemplateKind
 from paramedic.config.alerting import AlertingConfig
@@ -115,6 +115,27 @@ class AlertingService:
                 self.escalation.restore_snapshot(alert, rebased)
         if resumed or self.alerts:
             log.info("alerting resumed", notifications=resumed, open_alerts=len(self.alerts))
+
+    async def catch_up(
+        self, failures: Sequence[FailureDetected], cleared: Mapping[str, FailureCleared]
+    ) -> tuple[int, int]:
+        """After `start`: finish what a crash cut off. A failure the timeline holds without
+        its alert row gets its alert now (the row's id is the incident's, so one that did
+        commit is not raised twice); an open alert whose failure cleared before the resolve
+        committed is resolved. Returns (raised, resolved)."""
+        raised = 0
+        for failure in failures:
+            if await self._store.get_alert(alert_id(failure.incident, "failure")) is None:
+                log.warning("raising an alert a crash cut off", incident=failure.incident)
+                await self.raise_for_failure(failure)
+                raised += 1
+        resolved = 0
+        for alert in list(self.alerts.values()):
+            clear = cleared.get(alert.incident or "")
+            if clear is not None and alert.id == alert_id(clear.incident, "failure"):
+                done = await self.resolve(alert.id, by="paramedic", why=clear.reason)
+                resolved += done is not None
+        return raised, resolved
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
@@ -203,6 +224,9 @@ class AlertingService:
                 upstream_down=len(event.upstream_down),
             )
         )
+        if event.severity in SEVERITIES:  # the source stated one (Alertmanager's label)
+            stated = f"{event.severity}: stated by {event.source}'s severity label"
+            decision = SeverityDecision(event.severity, stated, -1)
         alert = alert_from_failure(
             event,
             decision.severity,

@@ -142,6 +142,21 @@ class ServiceHealth:
         events += self._check_flap_end(now)
         return events
 
+    def resume(
+        self, incident: str | None, down_for: float, failing: Sequence[Signal], now: Instant
+    ) -> None:
+        """After a restart of paramedic, take up what the timeline left: the incident still
+        open (so that coming up clears *it*, and its alert with it) and the bad verdicts of
+        sources that do not report again by themselves (an Alertmanager rule speaks only on
+        a change). Live detectors (process, heartbeat, probes) report afresh on their own."""
+        for signal in failing:
+            self.failing[signal.source] = signal
+            self._reported.add(signal.source)
+        if incident is not None:
+            self.incident = incident
+            self.state = "down"
+            self.down_since = now.mono - max(0.0, down_for)
+
     def needs_human(self, reason: str, now: Instant) -> list[Event]:
         """The watchdog gave up: make sure an incident is open and says a human is needed."""
         if self.incident is not None and self.state == "down":
@@ -218,6 +233,7 @@ class ServiceHealth:
                     source=primary.source,
                     evidence=evidence,
                     upstream_down=tuple(self._upstream_down()),
+                    severity=primary.severity,
                 )
             )
         if was_up:

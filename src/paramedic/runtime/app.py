@@ -14,7 +14,7 @@ import signal
 from collections import defaultdict
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import structlog
@@ -33,6 +33,7 @@ from paramedic.core.bus import EventBus, Published
 from paramedic.core.clock import Clock, SystemClock
 from paramedic.core.errors import LifecycleError, ParamedicError, StoreError
 from paramedic.core.events import ParamedicStarted, ParamedicStopping
+from paramedic.core.failures import FailureKind
 from paramedic.core.ids import new_id
 from paramedic.detect.events import FailureDetected
 from paramedic.detect.probes import ServiceProbes
@@ -40,12 +41,14 @@ from paramedic.detect.signals import Signal
 from paramedic.process.managed import ExitStatus, ManagedProcess
 from paramedic.recovery.events import RecoveryStepFinished
 from paramedic.recovery.orchestrator import RecoveryOrchestrator
+from paramedic.recovery.orchestrator_replay import decode
 from paramedic.runtime.checks import CheckRegistry
 from paramedic.runtime.deadman import DeadMansSwitch
 from paramedic.runtime.heartbeats import Heartbeats
 from paramedic.runtime.loop_monitor import LoopMonitor
 from paramedic.runtime.metrics import RuntimeCollector
 from paramedic.runtime.recorder import OrderedRecorder
+from paramedic.runtime.resume import Left, ServiceLeft, folded, read_store
 from paramedic.runtime.sdnotify import NOTIFY_ENV_KEYS, SdNotifier
 from paramedic.runtime.services import ServiceRuntime
 from paramedic.store.protocol import Store, StoredEvent
@@ -128,6 +131,7 @@ class Paramedic:
             version=__version__,
             health_metrics=self._health_metrics,
             signal_sink=self._external_signal,
+            inputs_durable=self.recorder.flush,
             known_services=frozenset(config.services),
             service_up=lambda name: self.services[name].health.state == "up",
         )
@@ -166,9 +170,10 @@ class Paramedic:
     def _on_exit(self, name: str, status: ExitStatus) -> None:
         self._job(self.services[name].process_exited(status))
 
-    async def _start_alerting(self) -> None:
+    async def _start_alerting(self, left: Left) -> None:
         """Alerting starts before any detector can raise anything, and resumes what a crash
-        left pending (notifications at their due times, open alerts' ladders)."""
+        left pending (notifications at their due times, open alerts' ladders, failures
+        recorded without their alert, alerts whose failure cleared without their resolve)."""
         channels: dict[str, Channel] = {}
         if self.config.channels:
             # Channels get their own lean keep-alive pool (a third of aiohttp's CPU per POST,
@@ -187,15 +192,19 @@ class Paramedic:
             dashboard_url=self.config.dashboard_url,
         )
         await self.alerting.start()
+        raised, resolved = await self.alerting.catch_up(left.open_failures(), left.cleared)
+        if raised or resolved:
+            log.warning("alerting caught up after a crash", raised=raised, resolved=resolved)
         self._api_context.alerting = self.alerting
         self._api_context.recovery = self.recovery
         self.bus.add_listener(self.alerting.on_published)
         self._loop(self.alerting.run(), "outbox")
 
-    async def _start_recovery(self) -> None:
+    async def _start_recovery(self, left: Left) -> None:
         """One orchestrator per service with a plan, rebuilt from the timeline first, so an
         incident paramedic died in the middle of resumes (or goes to a human) before any
-        detector can open a new one."""
+        detector can open a new one; a failure recorded before the crash whose incident
+        never opened is opened now."""
         for name, service in self.services.items():
             plan = service.config.recovery
             if plan is None:
@@ -216,10 +225,33 @@ class Paramedic:
                 base_dir=self.base_dir,
             )
             await orchestrator.rebuild(events)
+            failure = left.services.get(name, ServiceLeft()).open_failure
+            if failure is not None and not folded(failure, decode(events)):
+                await orchestrator.on_failure(failure)  # no-op if its incident opened
             service.attach_recovery(orchestrator)
             self.recovery[name] = orchestrator
         if self.recovery:
             self.bus.add_listener(self._route_to_recovery)
+
+    def _resume_health(self, left: Left) -> None:
+        """Each service's open incident and Alertmanager verdicts, as the timeline left them:
+        a later resolve in Alertmanager (or the service coming up) clears that incident."""
+        now = self.clock.now()
+        for name, service in self.services.items():
+            found = left.services.get(name)
+            if found is None:
+                continue
+            failing = [
+                Signal(name, e.source, False, e.reason, now.mono, cast(FailureKind, e.failure_kind))
+                for e in found.failing.values()
+            ]
+            failure = found.open_failure
+            service.health.resume(
+                failure.incident if failure is not None else None,
+                now.wall - failure.at.wall if failure is not None else 0.0,
+                failing,
+                now,
+            )
 
     async def _timeline_of(self, service: str) -> list[StoredEvent]:
         events: list[StoredEvent] = []
@@ -354,8 +386,10 @@ class Paramedic:
         if dms is not None or any(s.probes for s in self.config.services.values()):
             # One keep-alive session for the other outbound HTTP calls (probes, the switch).
             self._http = aiohttp.ClientSession()
-        await self._start_alerting()
-        await self._start_recovery()
+        left = await read_store(self.store)
+        await self._start_alerting(left)
+        await self._start_recovery(left)
+        self._resume_health(left)
         if dms is not None:
             assert self._http is not None
             self.deadman = DeadMansSwitch(dms, self.clock, self._http, self._self_alive)

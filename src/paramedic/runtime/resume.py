@@ -1,0 +1,88 @@
+"""What a restart of paramedic must finish, read back from the timeline before anything runs.
+
+A `failure.detected` is durable before anything acts on it; the alert row, the recovery's
+`incident.opened` and a resolve come after it, each in its own commit. A `kill -9` between
+them leaves a failure nobody was paged for, or an alert whose failure cleared. `read_back`
+finds, per service, the failure still open (the last one detected and neither cleared nor
+followed by the service being seen up) and the bad verdicts of sources that report only on a
+change (Alertmanager rules: `alertmanager:<alertname>`); the runtime hands them to
+ServiceHealth, the alerting service and the recovery orchestrator, each of which checks what
+it already committed, so nothing is done twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from paramedic.core.events import Event, NoteAdded
+from paramedic.detect.events import FailureCleared, FailureDetected, ServiceUp, SignalChanged
+from paramedic.recovery.orchestrator_replay import decode
+from paramedic.store.protocol import Store, StoredEvent
+
+__all__ = ["KINDS", "Left", "ServiceLeft", "folded", "read_back", "read_store"]
+
+EXTERNAL = "alertmanager:"  # sources that do not report again by themselves
+KINDS = (FailureDetected.kind, FailureCleared.kind, ServiceUp.kind, SignalChanged.kind)
+
+
+@dataclass(slots=True)
+class ServiceLeft:
+    """One service as the timeline left it."""
+
+    open_failure: FailureDetected | None = None
+    failing: dict[str, SignalChanged] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Left:
+    services: dict[str, ServiceLeft] = field(default_factory=dict)
+    cleared: dict[str, FailureCleared] = field(default_factory=dict)  # by incident id
+
+    def open_failures(self) -> list[FailureDetected]:
+        return [s.open_failure for s in self.services.values() if s.open_failure is not None]
+
+
+def read_back(events: Iterable[Event]) -> Left:
+    """Fold the timeline (oldest first) into what is still open."""
+    left = Left()
+    for event in events:
+        if event.service is None:
+            continue
+        service = left.services.setdefault(event.service, ServiceLeft())
+        if isinstance(event, FailureDetected):
+            service.open_failure = event
+        elif isinstance(event, FailureCleared):
+            left.cleared[event.incident] = event
+            if service.open_failure is not None and service.open_failure.incident == (
+                event.incident
+            ):
+                service.open_failure = None
+        elif isinstance(event, ServiceUp):
+            # Seen up after it (a store written before restarts resumed incidents): over.
+            service.open_failure = None
+        elif isinstance(event, SignalChanged) and event.source.startswith(EXTERNAL):
+            if event.ok:
+                service.failing.pop(event.source, None)
+            else:
+                service.failing[event.source] = event
+    return left
+
+
+async def read_store(store: Store, page: int = 5000) -> Left:
+    """`read_back` over the store's timeline, only the kinds it needs, page by page."""
+    rows: list[StoredEvent] = []
+    after = 0
+    while True:
+        got = await store.timeline(after_seq=after, limit=page, kinds=KINDS)
+        rows += got
+        if len(got) < page:
+            return read_back(decode(rows))
+        after = got[-1].seq
+
+
+def folded(failure: FailureDetected, events: Iterable[Event]) -> bool:
+    """Whether the recovery already took this failure in as evidence for a running incident
+    (its note names the failure's incident) rather than opening one for it."""
+    mark = f"failure {failure.incident} ("
+    return any(isinstance(e, NoteAdded) and mark in e.text for e in events)
