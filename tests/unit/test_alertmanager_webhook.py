@@ -167,7 +167,9 @@ async def test_unknown_kind_or_severity_is_a_clear_default_with_a_note(
     odd = alert(kind="latency", severity="urgent")
     odd["annotations"] = {"summary": "p99 over 2 s"}
     response = await client.post(URL, json=payload(alert(), odd), headers=OPERATOR)
-    kinds = "crash, hang, degradation, network_partition, memory_leak, disk_full, db_connection_loss"
+    kinds = (
+        "crash, hang, degradation, network_partition, memory_leak, disk_full, db_connection_loss"
+    )
     words = "p0, p1, p2, p3, critical, page, error, high, warning, medium, info, low, none"
     notes = [
         f"kind 'latency' is not a failure kind ({kinds}); taken as degradation",

@@ -371,7 +371,10 @@ class AlertingService:
         resolved = alert.resolve(f"resolved by {by}: {why}")
         self.alerts[alert_id] = resolved
         self.muter.resolved(resolved)
-        await self._save(resolved)
+        await self.outbox.cancel(alert_id, action="trigger", reason=f"resolved by {by}")
+        # The resolved row with its follow-ups, one commit: a crash before it leaves the alert
+        # firing in the store, and a restart resolves it again (`catch_up`).
+        await self._follow_up(resolved, "resolve", save=True)
         self._record(
             [
                 AlertResolved(
@@ -383,12 +386,10 @@ class AlertingService:
                 )
             ]
         )
-        await self.outbox.cancel(alert_id, action="trigger", reason=f"resolved by {by}")
-        await self._follow_up(resolved, "resolve")
         del self.alerts[alert_id]
         return resolved
 
-    async def _follow_up(self, alert: Alert, action: str) -> None:
+    async def _follow_up(self, alert: Alert, action: str, *, save: bool = False) -> None:
         """Send the ack/resolve to every channel that got (or was getting) the trigger."""
         sent = await self._store.notifications_for(alert.id)
         targets = sorted(
@@ -401,7 +402,7 @@ class AlertingService:
         rows: list[NotificationRow] = []
         for receiver, channel in targets:
             rows += self._rows(alert, action, receiver, (channel,), 0)
-        await self.outbox.submit(rows)
+        await self.outbox.submit(rows, alert=self._row(alert) if save else None)
 
     # -- escalation and delivery feedback ---------------------------------------------------------
 
@@ -434,9 +435,10 @@ class AlertingService:
         self._job(self._submit_escalation(alert, rows))
 
     async def _submit_escalation(self, alert: Alert, rows: list[NotificationRow]) -> None:
-        await self.outbox.submit(rows)
-        if alert.id in self.alerts:
-            await self._save(self.alerts[alert.id])
+        # The rung's rows and the ladder saying it fired: one commit, so that a crash cannot
+        # leave rows sent whose rung fires again after the restart (a second page).
+        current = self.alerts.get(alert.id)
+        await self.outbox.submit(rows, alert=self._row(current) if current is not None else None)
 
     def _delivered(self, row: NotificationRow, result: DeliveryResult, attempt: int) -> None:
         self.notifications_total[(row.channel, result.outcome)] += 1
