@@ -227,11 +227,18 @@ class SQLiteOutbox:
         ]
 
         def write(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "DELETE FROM attempts WHERE notification_id = ? AND number = ? AND outcome = ?",
-                [(a.notification_id, a.number, _STARTED) for a, _status, _due in attempts],
-            )
-            conn.executemany(_INSERT_ATTEMPT, inserts)
+            # The attempt's `started` row becomes its outcome in place (its index entry does
+            # not move: the same write volume as inserting it would have been).
+            for finished, row in zip(attempts, inserts, strict=True):
+                a = finished[0]
+                cur = conn.execute(
+                    "UPDATE attempts SET started_wall = ?, duration_s = ?, outcome = ?,"
+                    " status = ?, detail = ? WHERE notification_id = ? AND number = ?"
+                    " AND outcome = ?",
+                    (*row[2:], a.notification_id, a.number, _STARTED),
+                )
+                if cur.rowcount == 0:
+                    conn.execute(_INSERT_ATTEMPT, row)
             conn.executemany(
                 "UPDATE notifications SET status = ?, attempts = ?, due_wall = ?, last_detail = ?"
                 " WHERE id = ?",
