@@ -20,10 +20,9 @@ from paramedic.detect.events import FailureCleared, FailureDetected, ServiceUp, 
 from paramedic.recovery.orchestrator_replay import decode
 from paramedic.store.protocol import Store, StoredEvent
 
-__all__ = ["KINDS", "Left", "ServiceLeft", "folded", "read_back", "read_store"]
+__all__ = ["Left", "ServiceLeft", "folded", "read_back", "read_store"]
 
 EXTERNAL = "alertmanager:"  # sources that do not report again by themselves
-KINDS = (FailureDetected.kind, FailureCleared.kind, ServiceUp.kind, SignalChanged.kind)
 
 
 @dataclass(slots=True)
@@ -70,14 +69,37 @@ def read_back(events: Iterable[Event]) -> Left:
 
 
 async def read_store(store: Store, page: int = 5000) -> Left:
-    """`read_back` over the store's timeline, only the kinds it needs, page by page."""
+    """`read_back` over the store, reading little: the failure records of every service,
+    then, for a service with a failure open, only its signals since it was last seen well
+    (the Alertmanager verdicts that can still be failing)."""
+    marks = await _read(store, (FailureDetected.kind, FailureCleared.kind, ServiceUp.kind), page)
+    left = read_back(decode(marks))
+    for name, found in left.services.items():
+        failure = found.open_failure
+        if failure is None:
+            continue
+        opened = next(r.seq for r in marks if r.id == failure.id)
+        since = max(
+            (r.seq for r in marks if r.service == name and r.seq < opened and r.kind != _FD),
+            default=0,
+        )
+        signals = await _read(store, (SignalChanged.kind,), page, service=name, after=since)
+        found.failing = read_back(decode(signals)).services.get(name, ServiceLeft()).failing
+    return left
+
+
+_FD = FailureDetected.kind
+
+
+async def _read(
+    store: Store, kinds: tuple[str, ...], page: int, *, service: str | None = None, after: int = 0
+) -> list[StoredEvent]:
     rows: list[StoredEvent] = []
-    after = 0
     while True:
-        got = await store.timeline(after_seq=after, limit=page, kinds=KINDS)
+        got = await store.timeline(after_seq=after, limit=page, service=service, kinds=kinds)
         rows += got
         if len(got) < page:
-            return read_back(decode(rows))
+            return rows
         after = got[-1].seq
 
 
