@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test lint typecheck bench clean torture
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ test: $(STAMP)
 	$(BIN)/ruff format --check src tests examples
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# The kill -9 acceptance test, longer: KILLS kill -9s of paramedic while alerting.
+torture: $(STAMP)
+	PARAMEDIC_KILLS=$${KILLS:-200} $(BIN)/pytest -q -s tests/integration/test_kill_9_alerting.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
