@@ -41,7 +41,8 @@ pytestmark = pytest.mark.integration
 TOKEN = "operator-token-0123456789"
 ENV = {"OPS_TOKEN": TOKEN, "HOOK_SECRET": "hook-secret-0123456789"}
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-SLEEPER = "import signal; signal.pause()"
+# Runs until stopped, or until orphaned by a kill -9 of paramedic (no process left behind).
+SLEEPER = "import os, time\nparent = os.getppid()\nwhile os.getppid() == parent: time.sleep(0.05)"
 
 
 class GatedStore(SQLiteStore):

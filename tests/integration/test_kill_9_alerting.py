@@ -45,12 +45,15 @@ pytestmark = pytest.mark.integration
 TOKEN = "operator-token-0123456789"
 ENV = {"OPS_TOKEN": TOKEN, "HOOK_SECRET": "hook-secret-0123456789"}
 KILLS = int(os.environ.get("PARAMEDIC_KILLS", "20"))
-# Crashes 0.2 s after each start, until the test creates `calm` (then it runs on), so that
-# the last run settles without new failures.
+# Crashes 0.2 s after each start, until the test creates `calm`; then it runs on, so that
+# the last run settles without new failures. A kill -9 of paramedic leaves its child behind:
+# the child ends when it is orphaned, so the test leaves no process running.
 CRASHER = (
-    "import os, signal, time; time.sleep(0.2)\n"
-    "if os.path.exists('calm'): signal.pause()\n"
-    "raise SystemExit(3)"
+    "import os, time\n"
+    "parent = os.getppid()\n"
+    "time.sleep(0.2)\n"
+    "if not os.path.exists('calm'): raise SystemExit(3)\n"
+    "while os.getppid() == parent: time.sleep(0.05)\n"
 )
 
 
