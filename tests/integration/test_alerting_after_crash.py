@@ -115,6 +115,67 @@ async def test_webhook_answers_only_once_the_failure_it_opened_is_durable(
         await paramedic.stop("test over")
 
 
+def am_metric(base: str, name: str) -> float:
+    """One sample of Alertmanager's own /metrics for its webhook integration (0 if absent)."""
+    text = httpx.get(base + "/metrics", timeout=5).text
+    for line in text.splitlines():
+        if line.startswith(name) and 'integration="webhook"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+@needs_alertmanager
+async def test_real_alertmanager_gets_its_2xx_only_once_the_failure_is_durable(
+    tmp_path: Path,
+) -> None:
+    """Debian's Alertmanager posts a firing alert to paramedic while paramedic's timeline
+    commits are held: Alertmanager's notification does not complete (no 2xx that would stop
+    its retries); released, it completes without a failure, and the failure is durable."""
+    text = (
+        "store: {path: p.db}\napi:\n  listen: 127.0.0.1:0\n"
+        "  tokens: [{name: am, role: operator, token_env: OPS_TOKEN}]\n"
+        "services:\n  engine: {health: {up_after: 1, evaluate_every: 50ms}}\n"
+    )
+    store = GatedStore(tmp_path / "p.db")
+    paramedic = Paramedic(parse_config(text, env=ENV, base_dir=tmp_path), base_dir=tmp_path,
+                          store=store)  # fmt: skip
+    timeline = Timeline()
+    paramedic.bus.add_listener(timeline)
+    await paramedic.start()
+    try:
+        await timeline.wait_for("service.up")
+        host, port = paramedic.api.address
+        hook = webhook(f"http://{host}:{port}/api/v1/alertmanager", TOKEN)
+        config = {
+            "route": route("paramedic"),
+            "receivers": [{"name": "paramedic", "webhook_configs": [hook]}],
+        }
+        done = "alertmanager_notification_latency_seconds_count"
+        async with running_alertmanager(tmp_path, config) as base:
+            store.gate.clear()
+            alert = {
+                "labels": {"alertname": "GatewayDown", "service": "engine", "severity": "P1"},
+                "annotations": {"summary": "exchange gateway unreachable from engine"},
+            }
+            async with httpx.AsyncClient(timeout=10) as client:
+                posted = await client.post(base + "/api/v2/alerts", json=[alert])
+                assert 200 == posted.status_code
+            await asyncio.wait_for(store.held.wait(), 15)  # its webhook reached paramedic
+            # Nothing signals "not answered" across processes: a bounded look, then release.
+            await asyncio.sleep(1.0)
+            assert 0 == await asyncio.to_thread(am_metric, base, done)
+            store.gate.set()
+            await poll(lambda: am_metric(base, done) >= 1)
+            assert 0 == await asyncio.to_thread(
+                am_metric, base, "alertmanager_notifications_failed_total"
+            )
+        durable = await store.timeline(kinds=["failure.detected"], service="engine")
+        assert ["alertmanager:GatewayDown"] == [e.payload["source"] for e in durable]
+    finally:
+        store.gate.set()
+        await paramedic.stop("test over")
+
+
 def write_config(tmp_path: Path, hook_url: str, port: int | None = None) -> Path:
     """engine: a supervised process with a recovery plan (a human approves); gateway: fed by
     Alertmanager only. Every page goes to one signed webhook (a loopback receiver)."""
