@@ -21,9 +21,11 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
-# The long torture runs (tens of minutes); their figures are in docs/reliability.md.
+# The long torture runs (tens of minutes; KILLS kill -9s of paramedic while alerting, 200 by
+# default); their figures are in docs/reliability.md.
 torture: $(STAMP)
-	PARAMEDIC_TORTURE=long $(BIN)/pytest -q -s tests/torture
+	PARAMEDIC_TORTURE=long PARAMEDIC_KILLS=$${KILLS:-200} $(BIN)/pytest -q -s \
+		tests/torture tests/integration/test_kill_9_alerting.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

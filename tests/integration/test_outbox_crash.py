@@ -92,9 +92,12 @@ async def test_kill_9_while_retrying_and_while_in_flight_then_both_delivered(
                 a["outcome"] for a in by_channel["retried"]["attempts"]
             ]
             assert "delivered" == by_channel["in-flight"]["status"]
-            # The attempt cut off by the kill was never recorded: its outcome is unknown to
-            # paramedic, so the page was sent again under the same key for the receiver to dedup.
-            assert ["delivered"] == [a["outcome"] for a in by_channel["in-flight"]["attempts"]]
+            # The attempt cut off by the kill had been recorded as started: its outcome is
+            # unknown, it says so, and the page was sent again under the same key for the
+            # receiver to dedup. The retried one, whose outcome was recorded, is not "unknown".
+            assert ["unknown", "delivered"] == [
+                a["outcome"] for a in by_channel["in-flight"]["attempts"]
+            ]
             second.signal(signal.SIGTERM)
             assert 0 == await asyncio.to_thread(second.wait, 15)
         finally:

@@ -33,12 +33,16 @@ class StubContext:
     known_services: frozenset[str]
     store: SQLiteStore  # the audit trail of each call
     received: list[tuple[str, Signal]] = field(default_factory=list)
+    durable: int = 0  # how many of `received` had been made durable when the route answered
 
     def signal_sink(self, service: str, signal: Signal) -> bool:
         if service not in self.known_services:
             return False
         self.received.append((service, signal))
         return True
+
+    async def inputs_durable(self) -> None:
+        self.durable = len(self.received)
 
 
 @pytest.fixture
@@ -118,9 +122,9 @@ async def test_reason_falls_back_to_description_then_alertname_and_instance(
     hook: tuple[httpx.AsyncClient, StubContext],
 ) -> None:
     """No summary: the description; neither: `<alertname> firing on <instance>`. A kind that
-    is not one of paramedic's failure kinds, or none, is a degradation."""
+    given is a degradation."""
     client, context = hook
-    described = alert(paramedic_kind="meltdown")
+    described = alert()
     described["annotations"] = {"description": "p99 over 2 s for 5 m"}
     bare = alert(alertname="DiskSlow", instance="10.0.0.7:9100", service="exchange")
     response = await client.post(URL, json=payload(described, bare), headers=OPERATOR)
@@ -129,6 +133,72 @@ async def test_reason_falls_back_to_description_then_alertname_and_instance(
         ("engine", "alertmanager:EngineLatencyHigh", "p99 over 2 s for 5 m", "degradation"),
         ("exchange", "alertmanager:DiskSlow", "DiskSlow firing on 10.0.0.7:9100", "degradation"),
     ] == [(svc, s.source, s.reason, s.kind) for svc, s in context.received]
+
+
+@pytest.mark.parametrize(
+    ("labels", "kind", "severity"),
+    [
+        ({"kind": "crash", "severity": "P0"}, "crash", "P0"),
+        ({"kind": "memory_leak", "severity": "critical"}, "memory_leak", "P0"),
+        ({"kind": "hang", "severity": "error"}, "hang", "P1"),
+        ({"severity": "Warning"}, "degradation", "P2"),
+        ({"severity": "info"}, "degradation", "P3"),
+        ({"severity": "p1"}, "degradation", "P1"),
+        ({"paramedic_kind": "disk_full", "kind": "crash"}, "disk_full", None),
+        ({}, "degradation", None),
+    ],
+)
+async def test_kind_and_severity_labels_are_honoured(
+    hook: tuple[httpx.AsyncClient, StubContext],
+    labels: dict[str, str],
+    kind: str,
+    severity: str | None,
+) -> None:
+    """`kind` (or `paramedic_kind`, which wins) names the failure kind; `severity` is P0-P3 or
+    Alertmanager's words (critical P0, error P1, warning P2, info P3, any case); without it
+    the severity rules decide (None). Understood labels add no note."""
+    client, context = hook
+    response = await client.post(URL, json=payload(alert(**labels)), headers=OPERATOR)
+    assert {"accepted": 1, "skipped": []} == response.json()
+    [(_service, signal)] = context.received
+    assert (kind, severity) == (signal.kind, signal.severity)
+
+
+async def test_unknown_kind_or_severity_is_a_clear_default_with_a_note(
+    hook: tuple[httpx.AsyncClient, StubContext],
+) -> None:
+    """An unknown kind is a degradation and an unknown severity is left to the rules; each is
+    said in the answer (by alert index) and in the signal's sentence, which is the page's."""
+    client, context = hook
+    odd = alert(kind="latency", severity="urgent")
+    odd["annotations"] = {"summary": "p99 over 2 s"}
+    response = await client.post(URL, json=payload(alert(), odd), headers=OPERATOR)
+    kinds = (
+        "crash, hang, degradation, network_partition, memory_leak, disk_full, db_connection_loss"
+    )
+    words = "p0, p1, p2, p3, critical, page, error, high, warning, medium, info, low, none"
+    notes = [
+        f"kind 'latency' is not a failure kind ({kinds}); taken as degradation",
+        f"severity 'urgent' is not one of {words}; the severity rules decide",
+    ]
+    expected = {
+        "accepted": 2,
+        "skipped": [],
+        "notes": [{"index": 1, "note": note} for note in notes],
+    }
+    assert expected == response.json()
+    signal = context.received[1][1]
+    assert ("degradation", None) == (signal.kind, signal.severity)
+    assert f"p99 over 2 s ({'; '.join(notes)})" == signal.reason
+
+
+async def test_answers_only_after_the_signals_are_made_durable(
+    hook: tuple[httpx.AsyncClient, StubContext],
+) -> None:
+    """The route hands every signal over, then waits for them to be durable, then answers."""
+    client, context = hook
+    response = await client.post(URL, json=payload(alert(), alert()), headers=OPERATOR)
+    assert (200, 2, 2) == (response.status_code, len(context.received), context.durable)
 
 
 async def test_resolved_alert_is_an_ok_signal(

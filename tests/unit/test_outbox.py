@@ -13,7 +13,7 @@ import pytest
 from paramedic.alerting.channels.base import DeliveryResult, Notification
 from paramedic.alerting.outbox import OutboxWorker, RetryPolicy, notification_row
 from paramedic.core.clock import SystemClock
-from paramedic.store.outbox import AlertRow, NotificationRow, OutboxStore
+from paramedic.store.outbox import AlertRow, AttemptRow, NotificationRow, OutboxStore
 from paramedic.store.sqlite import SQLiteStore
 
 
@@ -194,8 +194,10 @@ class HeldCommit:
         self.waiting = asyncio.Event()
         self.release = asyncio.Event()
 
-    def enqueue(self, rows: list[NotificationRow], *, alert: AlertRow | None = None) -> Any:
-        committed = self.store.enqueue(rows, alert=alert)
+    def enqueue(
+        self, rows: list[NotificationRow], *, alert: AlertRow | None = None, starting: Any = ()
+    ) -> Any:
+        committed = self.store.enqueue(rows, alert=alert, starting=starting)
 
         async def held() -> None:
             self.waiting.set()
@@ -249,3 +251,78 @@ async def test_a_channel_that_cannot_prepare_still_gets_its_attempt(store: SQLit
     await run_until(worker, done)
     assert ["send key-ntf_1"] == channel.log
     assert ["key-ntf_1"] == channel.keys
+
+
+class Witness(Scripted):
+    """A channel that, at each send, reads what the store says of the attempt being made."""
+
+    def __init__(self, name: str, script: list[DeliveryResult], store: SQLiteStore) -> None:
+        super().__init__(name, script)
+        self.store = store
+        self.seen: list[list[str]] = []
+
+    async def send(self, n: Notification) -> DeliveryResult:
+        self.seen.append([a.outcome for a in await self.store.attempts_for(n.id)])
+        return await super().send(n)
+
+
+async def test_each_attempt_is_durably_started_before_its_request_is_sent(
+    store: SQLiteStore,
+) -> None:
+    """When the request goes out, the store already holds its attempt as `started`: the first
+    (recorded in the row's own commit) and the retry (its own commit). Each ends replaced by
+    its outcome, so a finished attempt is never left looking interrupted."""
+    channel = Witness("hook", [DeliveryResult("retry", "503", status=503)], store)
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    clock = SystemClock()
+    worker = OutboxWorker(
+        store,
+        {"hook": channel},
+        clock,
+        policy=RetryPolicy(initial=0.01, max=0.02),
+        on_result=lambda _r, result, _n: result.outcome == "delivered" and done.set_result(None),
+    )
+    row = notification_row(
+        notification(), channel="hook", due_wall=clock.wall(), created_wall=clock.wall()
+    )
+    await worker.submit([row])
+    await run_until(worker, done)
+    assert [["started"], ["retry", "started"]] == channel.seen
+    assert ["retry", "delivered"] == [a.outcome for a in await store.attempts_for("ntf_1")]
+
+
+async def test_after_a_crash_only_attempts_whose_outcome_is_unknown_are_resent(
+    store: SQLiteStore,
+) -> None:
+    """The store a kill -9 leaves: one page delivered and recorded, one in flight (started,
+    no outcome), one never attempted (due later). On load the in-flight attempt becomes
+    `unknown` and is resent under its key; the delivered page is not sent again; the third is
+    a first send. Exactly one resend is counted."""
+    clock = SystemClock()
+    now = clock.wall()
+    rows = [
+        notification_row(notification(nid=nid), channel="hook", due_wall=due, created_wall=now)
+        for nid, due in (("ntf_done", now), ("ntf_flight", now), ("ntf_later", now + 0.05))
+    ]
+    await store.enqueue(rows, starting={"ntf_done", "ntf_flight"})
+    delivered = AttemptRow("ntf_done", 1, now, 0.001, "delivered", 200, "200 OK")
+    await store.record_attempts([(delivered, "delivered", now)])
+
+    channel = Scripted("hook", [])
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    worker = OutboxWorker(
+        store,
+        {"hook": channel},
+        clock,
+        on_result=lambda *a: len(channel.keys) == 2 and done.set_result(None),
+    )
+    assert 2 == await worker.load()
+    assert 1 == worker.unknown_at_start
+    await run_until(worker, done)
+    assert ["key-ntf_flight", "key-ntf_later"] == channel.keys
+    flight = [(a.number, a.outcome) for a in await store.attempts_for("ntf_flight")]
+    assert [(1, "unknown"), (2, "delivered")] == flight
+    assert [(1, "delivered")] == [
+        (a.number, a.outcome) for a in await store.attempts_for("ntf_later")
+    ]
+    assert ["delivered"] == [a.outcome for a in await store.attempts_for("ntf_done")]

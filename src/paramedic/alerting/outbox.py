@@ -6,6 +6,13 @@ key, so a receiver that saw an attempt whose outcome paramedic never learnt (a c
 send) can drop the repeat. Due times are stored as wall time and turned back into monotonic
 deadlines on load: after a crash, pending notifications resume at their original due times.
 P0 and P1 notifications are retried until delivered or cancelled; they are never dropped.
+
+An attempt is recorded as `started` before its request is written: a first attempt in the
+commit of its row (no extra fsync on the first page), a retry in a commit of its own (one
+per loop tick, whatever the number of retries). After a crash, `load` turns each attempt
+still `started` into `unknown`: those, and only those, may have reached the receiver, and
+their resend is the only duplicate a crash can cause (at-least-once). A notification whose
+delivery was recorded is never sent again.
 """
 
 from __future__ import annotations
@@ -40,6 +47,11 @@ from paramedic.store.outbox import (
 __all__ = ["OutboxWorker", "RetryPolicy", "notification_row"]
 
 log = structlog.get_logger("paramedic.outbox")
+
+INTERRUPTED = (
+    "paramedic stopped during this attempt: outcome unknown (the receiver may have it);"
+    " sent again under the same idempotency key"
+)
 
 ResultHook = Callable[[NotificationRow, DeliveryResult, int], None]
 
@@ -120,11 +132,22 @@ class OutboxWorker:
         self.attempted = 0
         self._finished: list[tuple[AttemptRow, NotificationStatus, float]] = []
         self._recording: asyncio.Task[None] | None = None
+        self._starting: list[tuple[str, int, float]] = []
+        self._marking: asyncio.Task[None] | None = None
+        self.unknown_at_start = 0  # attempts a crash left without an outcome (resent)
 
     # -- input ---------------------------------------------------------------------------------
 
     async def load(self) -> int:
-        """Schedule everything the store still holds as pending (after a start or a crash)."""
+        """Schedule everything the store still holds as pending (after a start or a crash);
+        attempts a crash cut off are recorded as of unknown outcome first."""
+        unknown = await self._store.settle_interrupted(INTERRUPTED)
+        self.unknown_at_start = len(unknown)
+        if unknown:
+            log.warning(
+                "resending notifications whose attempt a stop of paramedic cut off",
+                count=len(unknown),
+            )
         rows = await self._store.pending_notifications()
         for row in rows:
             self._schedule(row)
@@ -138,9 +161,11 @@ class OutboxWorker:
         """
         if not rows and alert is None:
             return
-        committed = self._store.enqueue(rows, alert=alert)
         now_wall = self._clock.wall()
         due = [row for row in rows if row.due_wall <= now_wall]
+        # The first attempts of the rows due now are recorded as started in the rows' own
+        # commit: durable before the send, at no extra fsync.
+        committed = self._store.enqueue(rows, alert=alert, starting={row.id for row in due})
         sends: list[PreparedSend | None] = []
         if due:
             # The disk is syncing the rows: build their requests meanwhile, so that when the
@@ -153,7 +178,7 @@ class OutboxWorker:
         await committed
         for row, send in zip(due, sends, strict=True):
             self._rows[row.id] = row
-            self._start(row, send)
+            self._start(row, send, marked=True)
         for row in rows:
             if row.due_wall > now_wall:
                 self._schedule(row)
@@ -214,15 +239,19 @@ class OutboxWorker:
             for task in list(self._tasks):
                 task.cancel(msg="outbox stopping")
 
-    def _start(self, row: NotificationRow, send: PreparedSend | None = None) -> None:
+    def _start(
+        self, row: NotificationRow, send: PreparedSend | None = None, *, marked: bool = False
+    ) -> None:
         self._inflight.add(row.id)
-        task = asyncio.get_running_loop().create_task(self._attempt(row, send))
+        task = asyncio.get_running_loop().create_task(self._attempt(row, send, marked))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _attempt(self, row: NotificationRow, send: PreparedSend | None) -> None:
+    async def _attempt(self, row: NotificationRow, send: PreparedSend | None, marked: bool) -> None:
         number = row.attempts + 1
         try:
+            if not marked:
+                await self._mark_started(row.id, number)
             async with self._slots:
                 result, took = await self._send(row, send)
             started_wall = self._clock.wall()
@@ -263,6 +292,18 @@ class OutboxWorker:
             self._recording = asyncio.get_running_loop().create_task(self._record_batch())
         # shielded: a cancelled attempt (shutdown) must not cancel the others' write
         await asyncio.shield(self._recording)
+
+    async def _mark_started(self, notification_id: str, number: int) -> None:
+        """Durable before the send; the retries starting in one loop tick share a commit."""
+        self._starting.append((notification_id, number, self._clock.wall()))
+        if self._marking is None:
+            self._marking = asyncio.get_running_loop().create_task(self._mark_batch())
+        await asyncio.shield(self._marking)
+
+    async def _mark_batch(self) -> None:
+        await asyncio.sleep(0)
+        batch, self._starting, self._marking = self._starting, [], None
+        await self._store.start_attempts(batch)
 
     async def _record_batch(self) -> None:
         await asyncio.sleep(0)  # let the rest of this tick's attempts join the batch

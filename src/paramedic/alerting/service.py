@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import structlog
@@ -29,10 +29,17 @@ from paramedic.alerting.events import (
     AlertResolved,
 )
 from paramedic.alerting.fatigue import FatiguePolicy
-from paramedic.alerting.model import Ack, Alert, alert_from_failure, severity_rank
+from paramedic.alerting.model import (
+    SEVERITIES,
+    Ack,
+    Alert,
+    alert_from_failure,
+    severity_rank,
+)
+from paramedic.alerting.model import alert_id as failure_alert_id
 from paramedic.alerting.outbox import OutboxWorker, notification_row
 from paramedic.alerting.routing import Delivery, Router
-from paramedic.alerting.severity import SeverityFacts, SeverityPolicy
+from paramedic.alerting.severity import SeverityDecision, SeverityFacts, SeverityPolicy
 from paramedic.alerting.silences import Muter
 from paramedic.alerting.stats import AlertStats, held_reason
 from paramedic.alerting.templates import AlertRenderer, TemplateKind
@@ -159,6 +166,27 @@ class AlertingService:
         else:
             self.fatigue.dedup.check(alert, self._clock.monotonic())
 
+    async def catch_up(
+        self, failures: Sequence[FailureDetected], cleared: Mapping[str, FailureCleared]
+    ) -> tuple[int, int]:
+        """After `start`: finish what a crash cut off. A failure the timeline holds without
+        its alert row gets its alert now (the row's id is the incident's, so one that did
+        commit is not raised twice); an open alert whose failure cleared before the resolve
+        committed is resolved. Returns (raised, resolved)."""
+        raised = 0
+        for failure in failures:
+            if await self._store.get_alert(failure_alert_id(failure.incident, "failure")) is None:
+                log.warning("raising an alert a crash cut off", incident=failure.incident)
+                await self.raise_for_failure(failure)
+                raised += 1
+        resolved = 0
+        for alert in list(self.alerts.values()):
+            clear = cleared.get(alert.incident or "")
+            if clear is not None and alert.id == failure_alert_id(clear.incident, "failure"):
+                done = await self.resolve(alert.id, by="paramedic", why=clear.reason)
+                resolved += done is not None
+        return raised, resolved
+
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.outbox.run())
@@ -279,6 +307,9 @@ class AlertingService:
                 upstream_down=len(event.upstream_down),
             )
         )
+        if event.severity in SEVERITIES:  # the source stated one (Alertmanager's label)
+            stated = f"{event.severity}: stated by {event.source}'s severity label"
+            decision = SeverityDecision(event.severity, stated, -1)
         alert = alert_from_failure(
             event,
             decision.severity,
@@ -512,7 +543,10 @@ class AlertingService:
         self.fatigue.dedup.forget(resolved)
         self._holding.pop(alert_id, None)
         self.expired_acks.pop(alert_id, None)
-        await self._save(resolved)
+        await self.outbox.cancel(alert_id, action="trigger", reason=f"resolved by {by}")
+        # The resolved row with its follow-ups, one commit: a crash before it leaves the alert
+        # firing in the store, and a restart resolves it again (`catch_up`).
+        await self._follow_up(resolved, "resolve", save=True)
         self._record(
             [
                 AlertResolved(
@@ -524,8 +558,6 @@ class AlertingService:
                 )
             ]
         )
-        await self.outbox.cancel(alert_id, action="trigger", reason=f"resolved by {by}")
-        await self._follow_up(resolved, "resolve")
         del self.alerts[alert_id]
         if self._holding:  # it may have held others back (inhibition, dependency, duplicate)
             await self.reevaluate_held()
@@ -533,7 +565,7 @@ class AlertingService:
             await self._summarised_resolved(alert_id)
         return resolved
 
-    async def _follow_up(self, alert: Alert, action: str) -> None:
+    async def _follow_up(self, alert: Alert, action: str, *, save: bool = False) -> None:
         """Send the ack/resolve to every channel that got (or was getting) the trigger."""
         sent = await self._store.notifications_for(alert.id)
         targets = sorted(
@@ -546,7 +578,7 @@ class AlertingService:
         rows: list[NotificationRow] = []
         for receiver, channel in targets:
             rows += self._rows(alert, action, receiver, (channel,), 0)
-        await self.outbox.submit(rows)
+        await self.outbox.submit(rows, alert=self._row(alert) if save else None)
 
     # -- escalation and delivery feedback ---------------------------------------------------------
 
@@ -653,9 +685,10 @@ class AlertingService:
             self._job(self._save(self.alerts[alert.id]))
 
     async def _submit_escalation(self, alert: Alert, rows: list[NotificationRow]) -> None:
-        await self.outbox.submit(rows)
-        if alert.id in self.alerts:
-            await self._save(self.alerts[alert.id])
+        # The rung's rows and the ladder saying it fired: one commit, so that a crash cannot
+        # leave rows sent whose rung fires again after the restart (a second page).
+        current = self.alerts.get(alert.id)
+        await self.outbox.submit(rows, alert=self._row(current) if current is not None else None)
 
     def _delivered(self, row: NotificationRow, result: DeliveryResult, attempt: int) -> None:
         self.notifications_total[(row.channel, result.outcome)] += 1

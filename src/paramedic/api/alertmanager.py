@@ -10,9 +10,19 @@ Alertmanager's `webhook_config` POSTs its notification payload, version 4
 
 Each alert becomes one `Signal` for the service its `service` label names, from the source
 `alertmanager:<alertname>`, so ServiceHealth treats the rule like any other detector: firing
-is a bad verdict of kind `paramedic_kind` (a failure kind, else `degradation`), resolved is a
-good one. Alertmanager re-sends a group's alerts on every group_interval/repeat_interval, and
-ServiceHealth ignores a repeated identical verdict, so redelivery is harmless.
+is a bad verdict, resolved is a good one. Alertmanager re-sends a group's alerts on every
+group_interval/repeat_interval, and ServiceHealth ignores a repeated identical verdict, so
+redelivery is harmless. Labels read (documented in README's API table):
+
+- `kind` (or `paramedic_kind`): one of the failure kinds; missing means `degradation`, an
+  unknown value too, with a note in the answer and in the alert's sentence.
+- `severity`: P0-P3, or Alertmanager's usual words mapped as paramedic's own Alertmanager and
+  PagerDuty channels send them (`SEVERITY_WORDS`); missing, the severity rules decide, as
+  for any failure; an unknown value too, with a note.
+- annotations `summary`, else `description`: the sentence (the page's "What").
+
+The answer is sent only once the signals (and any failure they opened) are durable: a 2xx
+tells Alertmanager not to resend, so a crash after it must not lose the alert.
 
 The body is parsed here, not by FastAPI, so that a malformed payload gets one sentence naming
 the field (`alerts[0].status: must be firing or resolved`) that an operator reading
@@ -24,19 +34,23 @@ reported, not an error: the rest of the group still counts.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
+from paramedic.alerting.model import Severity
 from paramedic.api.auth import Principal, require
 from paramedic.core.failures import FAILURE_KINDS, FailureKind
 from paramedic.detect.signals import Signal
 
 __all__ = [
     "KIND_LABEL",
+    "KIND_LABELS",
     "SERVICE_LABEL",
+    "SEVERITY_LABEL",
+    "SEVERITY_WORDS",
     "AlertmanagerAlert",
     "AlertmanagerWebhook",
     "build_router",
@@ -46,6 +60,26 @@ __all__ = [
 
 SERVICE_LABEL = "service"
 KIND_LABEL = "paramedic_kind"
+KIND_LABELS = (KIND_LABEL, "kind")  # paramedic's own name first: it is the unambiguous one
+SEVERITY_LABEL = "severity"
+# Alertmanager's common severity words -> paramedic's P0-P3, the inverse of what paramedic's
+# own Alertmanager and PagerDuty channels send (P0 critical, P1 error, P2 warning, P3 info),
+# plus the seed's names (high, medium, low), `page` and `none` (Alertmanager's Watchdog).
+SEVERITY_WORDS: dict[str, Severity] = {
+    "p0": "P0",
+    "p1": "P1",
+    "p2": "P2",
+    "p3": "P3",
+    "critical": "P0",
+    "page": "P0",
+    "error": "P1",
+    "high": "P1",
+    "warning": "P2",
+    "medium": "P2",
+    "info": "P3",
+    "low": "P3",
+    "none": "P3",
+}
 SUPPORTED_VERSION = "4"
 
 
@@ -109,11 +143,16 @@ class _Context(Protocol):
     @property
     def clock(self) -> Any: ...
 
+    @property
+    def inputs_durable(self) -> Callable[[], Awaitable[None]]: ...
+
 
 def to_signal(
-    alert: AlertmanagerAlert, service: str, at: float
+    alert: AlertmanagerAlert, service: str, at: float, notes: list[str] | None = None
 ) -> tuple[Signal, FailureKind | None]:
-    """The signal for one alert, and the failure kind it was given (None when resolved)."""
+    """The signal for one alert, and the failure kind it was given (None when resolved).
+    A label that could not be honoured adds a sentence to `notes` (and to the signal's
+    reason, so the person paged reads it too)."""
     labels = alert.labels
     name = labels.get("alertname") or "unnamed"
     instance = labels.get("instance")
@@ -121,10 +160,27 @@ def to_signal(
     if alert.status == "resolved":
         reason = f"{name} resolved in Alertmanager" + (f": {said}" if said else "")
         return Signal(service, f"alertmanager:{name}", True, reason, at), None
-    asked = labels.get(KIND_LABEL, "")
-    kind: FailureKind = asked if asked in FAILURE_KINDS else "degradation"
+    found: list[str] = []
+    kind: FailureKind = "degradation"
+    label, asked = next(((k, labels[k]) for k in KIND_LABELS if k in labels), ("kind", ""))
+    if asked in FAILURE_KINDS:
+        kind = asked
+    elif asked:
+        known = ", ".join(FAILURE_KINDS)
+        found.append(f"{label} {asked!r} is not a failure kind ({known}); taken as degradation")
+    severity: Severity | None = None
+    word = labels.get(SEVERITY_LABEL, "")
+    if word:
+        severity = SEVERITY_WORDS.get(word.strip().lower())
+        if severity is None:
+            words = ", ".join(SEVERITY_WORDS)
+            found.append(f"severity {word!r} is not one of {words}; the severity rules decide")
     reason = said or (f"{name} firing on {instance}" if instance else f"{name} firing")
-    return Signal(service, f"alertmanager:{name}", False, reason, at, kind), kind
+    if found:
+        reason += f" ({'; '.join(found)})"
+        if notes is not None:
+            notes += found
+    return Signal(service, f"alertmanager:{name}", False, reason, at, kind, severity), kind
 
 
 def _where(loc: Sequence[int | str]) -> str:
@@ -230,6 +286,7 @@ def build_router(service_label: str = SERVICE_LABEL) -> APIRouter:
         at = context.clock.monotonic()
         accepted = 0
         skipped: list[dict[str, Any]] = []
+        notes: list[dict[str, Any]] = []
         for index, alert in enumerate(payload.alerts):
             service = alert.labels.get(service_label)
             if not service:
@@ -239,12 +296,19 @@ def build_router(service_label: str = SERVICE_LABEL) -> APIRouter:
                 reason = f"unknown service {service!r} (label {service_label!r})"
                 skipped.append({"index": index, "reason": reason})
                 continue
-            signal, _ = to_signal(alert, service, at)
+            said: list[str] = []
+            signal, _ = to_signal(alert, service, at, said)
             if not context.signal_sink(service, signal):
                 skipped.append({"index": index, "reason": f"unknown service {service!r}"})
                 continue
+            notes += [{"index": index, "note": note} for note in said]
             accepted += 1
-        return {"accepted": accepted, "skipped": skipped}
+        # 2xx means durable: Alertmanager will not send this again.
+        await context.inputs_durable()
+        answer: dict[str, Any] = {"accepted": accepted, "skipped": skipped}
+        if notes:
+            answer["notes"] = notes
+        return answer
 
     return api
 

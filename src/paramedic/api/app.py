@@ -6,7 +6,7 @@ paramedics (or two tests) can run in one process.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -36,6 +36,10 @@ from paramedic.store.protocol import Store
 __all__ = ["ApiContext", "create_app"]
 
 
+async def _nothing_to_wait_for() -> None:
+    return None
+
+
 @dataclass
 class ApiContext:
     """What the API serves. Built by the runtime; tests build their own."""
@@ -53,6 +57,8 @@ class ApiContext:
     recovery: dict[str, IncidentOwner] = field(default_factory=dict)
     # How outside sources (the Alertmanager webhook) report on a service; False if unknown.
     signal_sink: Callable[[str, Signal], bool] = field(default=lambda service, signal: False)
+    # Returns once every signal handed to `signal_sink` so far is durable (before a 2xx).
+    inputs_durable: Callable[[], Awaitable[None]] = field(default=_nothing_to_wait_for)
     known_services: frozenset[str] = frozenset()
     service_up: Callable[[str], bool] = field(default=lambda service: False)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES

@@ -55,6 +55,7 @@ class FailureDetected(Event):
     evidence: tuple[str, ...] = ()
     upstream_down: tuple[str, ...] = ()
     needs_human: bool = False
+    severity: str | None = None  # stated by the source (Alertmanager's label), else None
 
     def summary(self) -> str:
         return f"{self.service}: {self.failure_kind}: {self.reason}"

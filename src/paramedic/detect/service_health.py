@@ -198,6 +198,25 @@ class ServiceHealth:
         events += self._check_flap_end(now)
         return events
 
+    def resume(
+        self,
+        incidents: Sequence[tuple[str, FailureKind, float]],
+        failing: Sequence[Signal],
+        now: Instant,
+    ) -> None:
+        """After a restart of paramedic, take up what the timeline left: the incidents still
+        open, as (id, kind, seconds down), so that healing clears *them* and their alerts, and
+        the bad verdicts of sources that do not report again by themselves (an Alertmanager
+        rule speaks only on a change). Live detectors (process, heartbeat, probes) report
+        afresh on their own."""
+        for signal in failing:
+            self.failing[signal.source] = signal
+            self._reported.add(signal.source)
+        for incident_id, kind, down_for in incidents:
+            self.incidents[kind] = OpenIncident(incident_id, kind, now.mono - max(0.0, down_for))
+        if incidents:
+            self.state = "down"
+
     def needs_human(self, reason: str, now: Instant) -> list[Event]:
         """The watchdog gave up: make sure a crash incident is open and says a human is needed."""
         existing = self.incidents.get("crash")
@@ -288,6 +307,7 @@ class ServiceHealth:
                 source=primary.source,
                 evidence=tuple(s.reason for s in sorted(mine[1:], key=lambda s: s.at)),
                 upstream_down=tuple(self._upstream_down()),
+                severity=primary.severity,
             )
         ]
         return events + self._note_change(kind, now)

@@ -22,7 +22,9 @@ class Signal:
     `source` names the detector and what it watched (`heartbeat`, `probe:liveness`,
     `resource:memory`, `health:exchange`...); the latest signal per (service, source) is the
     detector's current verdict. `kind` is the failure a bad signal points to (None when ok).
-    `at` is monotonic seconds; `reason` is one sentence a person can act on.
+    `at` is monotonic seconds; `reason` is one sentence a person can act on. `severity`
+    (P0-P3) is set only by a source that states one (an Alertmanager rule's `severity`
+    label); otherwise the severity rules decide.
     """
 
     service: str
@@ -31,6 +33,7 @@ class Signal:
     reason: str
     at: float
     kind: FailureKind | None = None
+    severity: str | None = None
 
 
 SignalSink = Callable[[Signal], None]

@@ -14,7 +14,7 @@ import signal
 from collections import defaultdict
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import structlog
@@ -34,6 +34,7 @@ from paramedic.core.bus import EventBus, Published
 from paramedic.core.clock import Clock, SystemClock
 from paramedic.core.errors import LifecycleError, ParamedicError, StoreError
 from paramedic.core.events import ParamedicStarted, ParamedicStopping
+from paramedic.core.failures import FailureKind
 from paramedic.core.ids import new_id
 from paramedic.detect.events import FailureCleared, FailureDetected, ServiceUp, WatchdogGaveUp
 from paramedic.detect.probes import ServiceProbes
@@ -43,6 +44,7 @@ from paramedic.process.ledger import CommandLedger, current_ledger
 from paramedic.process.managed import ExitStatus, ManagedProcess
 from paramedic.recovery.events import RecoveryStepFinished
 from paramedic.recovery.orchestrator import RecoveryOrchestrator
+from paramedic.recovery.orchestrator_replay import decode
 from paramedic.recovery.plain import IncidentOwner, PlainIncidents
 from paramedic.runtime.adoption import (
     SUPERVISOR_ENV,
@@ -59,6 +61,7 @@ from paramedic.runtime.heartbeats import Heartbeats
 from paramedic.runtime.loop_monitor import LoopMonitor
 from paramedic.runtime.metrics import RuntimeCollector
 from paramedic.runtime.recorder import OrderedRecorder
+from paramedic.runtime.resume import Left, ServiceLeft, folded, read_store
 from paramedic.runtime.sdnotify import NOTIFY_ENV_KEYS, SdNotifier
 from paramedic.runtime.services import ServiceRuntime
 from paramedic.store.protocol import Store, StoredEvent
@@ -149,6 +152,7 @@ class Paramedic:
             version=__version__,
             health_metrics=self._health_metrics,
             signal_sink=self._external_signal,
+            inputs_durable=self.recorder.flush,
             known_services=frozenset(config.services),
             service_up=lambda name: self.services[name].health.state == "up",
             max_body_bytes=config.api.max_body_size,
@@ -203,9 +207,10 @@ class Paramedic:
     def _on_exit(self, name: str, status: ExitStatus) -> None:
         self._job(self.services[name].process_exited(status))
 
-    async def _start_alerting(self) -> None:
+    async def _start_alerting(self, left: Left) -> None:
         """Alerting starts before any detector can raise anything, and resumes what a crash
-        left pending (notifications at their due times, open alerts' ladders)."""
+        left pending (notifications at their due times, open alerts' ladders, failures
+        recorded without their alert, alerts whose failure cleared without their resolve)."""
         channels: dict[str, Channel] = {}
         if self.config.channels:
             # Channels get their own lean keep-alive pool (a third of aiohttp's CPU per POST,
@@ -228,6 +233,9 @@ class Paramedic:
         self.silences = SilenceAdmin(self.alerting, self.store, self.clock, self._job)
         await self.silences.load()
         await self.alerting.start()
+        raised, resolved = await self.alerting.catch_up(left.open_failures(), left.cleared)
+        if raised or resolved:
+            log.warning("alerting caught up after a crash", raised=raised, resolved=resolved)
         self._api_context.alerting = self.alerting
         self._api_context.silences = self.silences
         self._loop(self.silences.run(), "silences")
@@ -235,10 +243,11 @@ class Paramedic:
         self.bus.add_listener(self.alerting.on_published)
         self._loop(self.alerting.run(), "outbox")
 
-    async def _start_recovery(self) -> None:
+    async def _start_recovery(self, left: Left) -> None:
         """One orchestrator per service with a plan, rebuilt from the timeline first, so an
         incident paramedic died in the middle of resumes (or goes to a human) before any
-        detector can open a new one."""
+        detector can open a new one; a failure recorded before the crash whose incident
+        never opened is opened now."""
         for name, service in self.services.items():
             plan = service.config.recovery
             events = self._history.pop(name, None)
@@ -272,6 +281,9 @@ class Paramedic:
                 snapshot_dir=self.log_dir.parent / "snapshots",
             )
             await orchestrator.rebuild(events)
+            failure = left.services.get(name, ServiceLeft()).open_failure
+            if failure is not None and not folded(failure, decode(events)):
+                await orchestrator.on_failure(failure)  # no-op if its incident opened
             service.attach_recovery(orchestrator)
             self.recovery[name] = self.incident_owners[name] = orchestrator
         if self.incident_owners:
@@ -306,6 +318,24 @@ class Paramedic:
                         " before that run died, never recorded"
                     )
                     await service.adopt(found.identity, found.spawn_id, how)
+
+    def _resume_health(self, left: Left) -> None:
+        """Each service's open incident and Alertmanager verdicts, as the timeline left them:
+        a later resolve in Alertmanager (or the service coming up) clears that incident."""
+        now = self.clock.now()
+        for name, service in self.services.items():
+            found = left.services.get(name)
+            if found is None:
+                continue
+            failing = [
+                Signal(name, e.source, False, e.reason, now.mono, cast(FailureKind, e.failure_kind))
+                for e in found.failing.values()
+            ]
+            incidents = [
+                (f.incident, cast(FailureKind, f.failure_kind), now.wall - f.at.wall)
+                for f in found.open.values()
+            ]
+            service.health.resume(incidents, failing, now)
 
     async def _timeline_of(self, service: str) -> list[StoredEvent]:
         events: list[StoredEvent] = []
@@ -452,9 +482,11 @@ class Paramedic:
         if dms is not None or any(s.probes for s in self.config.services.values()):
             # One keep-alive session for the other outbound HTTP calls (probes, the switch).
             self._http = aiohttp.ClientSession()
-        await self._start_alerting()
+        left = await read_store(self.store)
+        await self._start_alerting(left)
         await self._find_leftovers()
-        await self._start_recovery()
+        await self._start_recovery(left)
+        self._resume_health(left)
         if dms is not None:
             assert self._http is not None
             self.deadman = DeadMansSwitch(dms, self.clock, self._http, self._self_alive)

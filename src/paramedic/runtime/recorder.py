@@ -22,7 +22,9 @@ __all__ = ["OrderedRecorder"]
 
 log = structlog.get_logger("paramedic.recorder")
 
-_Item = tuple[Event, "asyncio.Future[Published] | None"]
+# (event, waiter); an event of None is a flush marker: its waiter settles once everything
+# queued before it is durable, and nothing is recorded for it.
+_Item = tuple[Event | None, "asyncio.Future[Published | None] | None"]
 
 
 class OrderedRecorder:
@@ -40,9 +42,18 @@ class OrderedRecorder:
 
     async def record(self, event: Event) -> Published:
         """Record one event and return once it (and all queued before it) is durable."""
-        future: asyncio.Future[Published] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Published | None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((event, future))
-        return await future
+        published = await future
+        assert published is not None
+        return published
+
+    async def flush(self) -> None:
+        """Return once everything submitted so far is durable, recording nothing new: what an
+        input acknowledged to a caller (an Alertmanager webhook) waits for before its 2xx."""
+        future: asyncio.Future[Published | None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((None, future))
+        await future
 
     async def run(self) -> None:
         while True:
@@ -51,20 +62,21 @@ class OrderedRecorder:
                 batch.append(self._queue.get_nowait())
             # Everything queued goes in one commit: a crash's exit, signal, incident and
             # restart decision cost one fsync before the restart, not four.
+            events = [event for event, _ in batch if event is not None]
             try:
-                published = await self._bus.publish_many([event for event, _ in batch])
+                published = await self._bus.publish_many(events) if events else []
             except StoreError as exc:
                 self.failed += len(batch)
                 waited = [f for _, f in batch if f is not None and not f.done()]
                 for waiter in waited:
                     waiter.set_exception(exc)
                 if len(waited) < len(batch):
-                    log.error(
-                        "events not recorded", kinds=[e.kind for e, _ in batch], error=str(exc)
-                    )
+                    log.error("events not recorded", kinds=[e.kind for e in events], error=str(exc))
                     raise
             else:
-                for (_event, future), item in zip(batch, published, strict=True):
+                results = iter(published)
+                for event, future in batch:
+                    item = next(results) if event is not None else None
                     if future is not None and not future.done():
                         future.set_result(item)
             finally:

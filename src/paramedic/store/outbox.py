@@ -6,7 +6,7 @@ only deliver notifications depend on `OutboxStore` alone.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Collection
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -82,14 +82,32 @@ class OutboxStore(Protocol):
     async def get_alert(self, alert_id: str) -> AlertRow | None: ...
 
     def enqueue(
-        self, rows: list[NotificationRow], *, alert: AlertRow | None = None
+        self,
+        rows: list[NotificationRow],
+        *,
+        alert: AlertRow | None = None,
+        starting: Collection[str] = (),
     ) -> Awaitable[None]:
         """Commit notifications (status pending) before anything tries to send them; with
         `alert`, the alert row in the same transaction (one fsync before the first send).
+        The rows named in `starting` are sent as soon as the commit returns: their first
+        attempt is recorded as started (outcome `started`) in that same commit.
 
         The write is handed over when this is called and the result awaits the commit, so a
         caller can do other work (build the requests) while the disk syncs.
         """
+        ...
+
+    async def start_attempts(self, starts: list[tuple[str, int, float]]) -> None:
+        """Record attempts (notification id, number, wall time) as started, before they are
+        sent: after a crash, an attempt started and never finished is one whose outcome is
+        unknown (the receiver may have it), and only those are sent again."""
+        ...
+
+    async def settle_interrupted(self, detail: str) -> list[tuple[str, int]]:
+        """At start: every attempt left `started` by a crash becomes `unknown` with `detail`
+        (its notification counts it); returns the pending ones (id, number), which are
+        about to be sent again under the same idempotency key."""
         ...
 
     async def pending_notifications(self) -> list[NotificationRow]:
@@ -102,7 +120,8 @@ class OutboxStore(Protocol):
         self, attempts: list[tuple[AttemptRow, NotificationStatus, float]]
     ) -> None:
         """Record attempts, each with its notification's new status and due time (wall), in
-        one commit: the outbox hands over every attempt that finished in one loop tick."""
+        one commit: the outbox hands over every attempt that finished in one loop tick. An
+        attempt's `started` record, if any, is replaced by its outcome."""
         ...
 
     async def cancel_notifications(self, alert_id: str, *, action: str, reason: str) -> int:

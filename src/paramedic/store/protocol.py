@@ -6,6 +6,7 @@ durable, because the rule of the house is "recorded first, acted on second".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -51,9 +52,14 @@ class Store(OutboxStore, SilenceStore, Protocol):
         ...
 
     async def timeline(
-        self, *, after_seq: int = 0, limit: int = 1000, service: str | None = None
+        self,
+        *,
+        after_seq: int = 0,
+        limit: int = 1000,
+        service: str | None = None,
+        kinds: Sequence[str] = (),
     ) -> list[StoredEvent]:
-        """Events with seq greater than `after_seq`, oldest first."""
+        """Events with seq greater than `after_seq`, oldest first; only `kinds` if given."""
         ...
 
     async def ping(self) -> None:

@@ -16,7 +16,7 @@ import queue
 import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Literal
@@ -142,7 +142,12 @@ class SQLiteStore(SQLiteOutbox, SQLiteSilences):
     # -- reads -----------------------------------------------------------------------------
 
     async def timeline(
-        self, *, after_seq: int = 0, limit: int = 1000, service: str | None = None
+        self,
+        *,
+        after_seq: int = 0,
+        limit: int = 1000,
+        service: str | None = None,
+        kinds: Sequence[str] = (),
     ) -> list[StoredEvent]:
         sql = (
             "SELECT seq, id, kind, mono, wall, service, summary, payload"
@@ -152,6 +157,9 @@ class SQLiteStore(SQLiteOutbox, SQLiteSilences):
         if service is not None:
             sql += " AND service = ?"
             args.append(service)
+        if kinds:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            args += kinds
         sql += " ORDER BY seq LIMIT ?"
         args.append(limit)
         rows = await asyncio.to_thread(self._read, sql, args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Collection
 from typing import Any
 
 from paramedic.core.jsoncodec import dumps_text, loads
@@ -24,6 +25,13 @@ _NOTIFICATION_COLUMNS = (
 )
 _AUDIT_COLUMNS = "wall, actor, action, target, reason, role, address, outcome, seq"
 _ALERT_COLUMNS = "id, incident, service, severity, state, opened_wall, updated_wall, data"
+_INSERT_ATTEMPT = (
+    "INSERT INTO attempts (notification_id, number, started_wall, duration_s, outcome, status,"
+    " detail) VALUES (?,?,?,?,?,?,?)"
+)
+# An attempt recorded before its request is written; replaced by its outcome when it ends,
+# or turned into `unknown` by the next start if paramedic died in between.
+_STARTED = "started"
 
 
 def _notification(r: tuple[Any, ...]) -> NotificationRow:
@@ -113,9 +121,18 @@ class SQLiteOutbox:
     # -- notifications -------------------------------------------------------------------------
 
     def enqueue(
-        self, rows: list[NotificationRow], *, alert: AlertRow | None = None
+        self,
+        rows: list[NotificationRow],
+        *,
+        alert: AlertRow | None = None,
+        starting: Collection[str] = (),
     ) -> asyncio.Future[None]:
         write_alert = self._alert_writer(alert) if alert is not None else None
+        started = [
+            (n.id, n.attempts + 1, n.created_wall, 0.0, _STARTED, None, "")
+            for n in rows
+            if n.id in starting
+        ]
         values = [
             (
                 n.id,
@@ -142,8 +159,39 @@ class SQLiteOutbox:
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 values,
             )
+            if started:
+                conn.executemany(_INSERT_ATTEMPT, started)
 
         return self._hand_over(write)
+
+    async def start_attempts(self, starts: list[tuple[str, int, float]]) -> None:
+        values = [(nid, number, wall, 0.0, _STARTED, None, "") for nid, number, wall in starts]
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(_INSERT_ATTEMPT, values)
+
+        await self._submit(write)
+
+    async def settle_interrupted(self, detail: str) -> list[tuple[str, int]]:
+        def write(conn: sqlite3.Connection) -> list[tuple[str, int]]:
+            found = conn.execute(
+                "SELECT a.notification_id, a.number, n.status FROM attempts a"
+                " JOIN notifications n ON n.id = a.notification_id WHERE a.outcome = ?",
+                (_STARTED,),
+            ).fetchall()
+            conn.execute(
+                "UPDATE attempts SET outcome = 'unknown', detail = ? WHERE outcome = ?",
+                (detail, _STARTED),
+            )
+            conn.executemany(
+                "UPDATE notifications SET attempts = max(attempts, ?), last_detail = ?"
+                " WHERE id = ?",
+                [(number, detail, nid) for nid, number, _status in found],
+            )
+            return [(nid, number) for nid, number, status in found if status == "pending"]
+
+        settled: list[tuple[str, int]] = await self._submit(write)
+        return settled
 
     async def pending_notifications(self) -> list[NotificationRow]:
         sql = (
@@ -180,11 +228,18 @@ class SQLiteOutbox:
         ]
 
         def write(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT INTO attempts (notification_id, number, started_wall, duration_s,"
-                " outcome, status, detail) VALUES (?,?,?,?,?,?,?)",
-                inserts,
-            )
+            # The attempt's `started` row becomes its outcome in place (its index entry does
+            # not move: the same write volume as inserting it would have been).
+            for finished, row in zip(attempts, inserts, strict=True):
+                a = finished[0]
+                cur = conn.execute(
+                    "UPDATE attempts SET started_wall = ?, duration_s = ?, outcome = ?,"
+                    " status = ?, detail = ? WHERE notification_id = ? AND number = ?"
+                    " AND outcome = ?",
+                    (*row[2:], a.notification_id, a.number, _STARTED),
+                )
+                if cur.rowcount == 0:
+                    conn.execute(_INSERT_ATTEMPT, row)
             conn.executemany(
                 "UPDATE notifications SET status = ?, attempts = ?, due_wall = ?, last_detail = ?"
                 " WHERE id = ?",

@@ -1,0 +1,113 @@
+"""What a restart of paramedic must finish, read back from the timeline before anything runs.
+
+A `failure.detected` is durable before anything acts on it; the alert row, the recovery's
+`incident.opened` and a resolve come after it, each in its own commit. A `kill -9` between
+them leaves a failure nobody was paged for, or an alert whose failure cleared. `read_back`
+finds, per service, the failures still open (detected and neither cleared nor followed by
+the service being seen up) and the bad verdicts of sources that report only on a
+change (Alertmanager rules: `alertmanager:<alertname>`); the runtime hands them to
+ServiceHealth, the alerting service and the recovery orchestrator, each of which checks what
+it already committed, so nothing is done twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from paramedic.core.events import Event, NoteAdded
+from paramedic.detect.events import FailureCleared, FailureDetected, ServiceUp, SignalChanged
+from paramedic.recovery.orchestrator_replay import decode
+from paramedic.store.protocol import Store, StoredEvent
+
+__all__ = ["Left", "ServiceLeft", "folded", "read_back", "read_store"]
+
+EXTERNAL = "alertmanager:"  # sources that do not report again by themselves
+
+
+@dataclass(slots=True)
+class ServiceLeft:
+    """One service as the timeline left it: its failures still open (one per kind can be open
+    at once), by incident id, oldest first."""
+
+    open: dict[str, FailureDetected] = field(default_factory=dict)
+    failing: dict[str, SignalChanged] = field(default_factory=dict)
+
+    @property
+    def open_failure(self) -> FailureDetected | None:
+        """The latest failure still open: the one a recovery in progress was working on."""
+        return next(reversed(self.open.values()), None)
+
+
+@dataclass(slots=True)
+class Left:
+    services: dict[str, ServiceLeft] = field(default_factory=dict)
+    cleared: dict[str, FailureCleared] = field(default_factory=dict)  # by incident id
+
+    def open_failures(self) -> list[FailureDetected]:
+        return [f for s in self.services.values() for f in s.open.values()]
+
+
+def read_back(events: Iterable[Event]) -> Left:
+    """Fold the timeline (oldest first) into what is still open."""
+    left = Left()
+    for event in events:
+        if event.service is None:
+            continue
+        service = left.services.setdefault(event.service, ServiceLeft())
+        if isinstance(event, FailureDetected):
+            service.open[event.incident] = event
+        elif isinstance(event, FailureCleared):
+            left.cleared[event.incident] = event
+            service.open.pop(event.incident, None)
+        elif isinstance(event, ServiceUp):
+            # Seen up after it (a store written before restarts resumed incidents): over.
+            service.open.clear()
+        elif isinstance(event, SignalChanged) and event.source.startswith(EXTERNAL):
+            if event.ok:
+                service.failing.pop(event.source, None)
+            else:
+                service.failing[event.source] = event
+    return left
+
+
+async def read_store(store: Store, page: int = 5000) -> Left:
+    """`read_back` over the store, reading little: the failure records of every service,
+    then, for a service with a failure open, only its signals since it was last seen well
+    (the Alertmanager verdicts that can still be failing)."""
+    marks = await _read(store, (FailureDetected.kind, FailureCleared.kind, ServiceUp.kind), page)
+    left = read_back(decode(marks))
+    for name, found in left.services.items():
+        if not found.open:
+            continue
+        first = next(iter(found.open.values()))
+        opened = next(r.seq for r in marks if r.id == first.id)
+        since = max(
+            (r.seq for r in marks if r.service == name and r.seq < opened and r.kind != _FD),
+            default=0,
+        )
+        signals = await _read(store, (SignalChanged.kind,), page, service=name, after=since)
+        found.failing = read_back(decode(signals)).services.get(name, ServiceLeft()).failing
+    return left
+
+
+_FD = FailureDetected.kind
+
+
+async def _read(
+    store: Store, kinds: tuple[str, ...], page: int, *, service: str | None = None, after: int = 0
+) -> list[StoredEvent]:
+    rows: list[StoredEvent] = []
+    while True:
+        got = await store.timeline(after_seq=after, limit=page, service=service, kinds=kinds)
+        rows += got
+        if len(got) < page:
+            return rows
+        after = got[-1].seq
+
+
+def folded(failure: FailureDetected, events: Iterable[Event]) -> bool:
+    """Whether the recovery already took this failure in as evidence for a running incident
+    (its note names the failure's incident) rather than opening one for it."""
+    mark = f"failure {failure.incident} ("
+    return any(isinstance(e, NoteAdded) and mark in e.text for e in events)

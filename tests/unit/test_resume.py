@@ -1,0 +1,68 @@
+"""What a restart reads back from the timeline: the failure still open per service and the
+Alertmanager verdicts still failing, read with two narrow queries."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from paramedic.core.clock import Instant
+from paramedic.core.events import Event
+from paramedic.detect.events import FailureCleared, FailureDetected, ServiceUp, SignalChanged
+from paramedic.runtime.resume import read_store
+from paramedic.store.sqlite import SQLiteStore
+
+AT = Instant(mono=1.0, wall=time.time())
+
+
+def signal(service: str, source: str, ok: bool) -> SignalChanged:
+    return SignalChanged(
+        at=AT, service=service, source=source, ok=ok, failure_kind="degradation", reason=source
+    )
+
+
+def failed(service: str, incident: str) -> FailureDetected:
+    return FailureDetected(
+        at=AT, service=service, incident=incident, failure_kind="degradation", reason="x",
+        source="alertmanager:A",
+    )  # fmt: skip
+
+
+def cleared(service: str, incident: str) -> FailureCleared:
+    return FailureCleared(at=AT, service=service, incident=incident, downtime_s=1.0, reason="ok")
+
+
+async def test_open_failures_and_failing_alertmanager_verdicts(tmp_path: Path) -> None:
+    """engine: failed, cleared, failed again with A and B failing, then B resolved: open
+    incident 2 with A failing (A's failure before the clear does not count). gateway: its
+    failure cleared. billing: seen up after a failure (an old store's restart): nothing open.
+    Process signals are live: never carried over."""
+    events: list[Event] = [
+        signal("engine", "alertmanager:Old", False),
+        failed("engine", "inc_1"),
+        signal("engine", "alertmanager:Old", True),
+        cleared("engine", "inc_1"),
+        signal("engine", "alertmanager:A", False),
+        failed("engine", "inc_2"),
+        signal("engine", "alertmanager:B", False),
+        signal("engine", "process", False),
+        signal("engine", "alertmanager:B", True),
+        signal("gateway", "alertmanager:G", False),
+        failed("gateway", "inc_g"),
+        signal("gateway", "alertmanager:G", True),
+        cleared("gateway", "inc_g"),
+        failed("billing", "inc_b"),
+        ServiceUp(at=AT, service="billing", reason="ok"),
+    ]
+    store = SQLiteStore(tmp_path / "p.db")
+    await store.open()
+    await store.append_many(events)
+    left = await read_store(store, page=2)  # small pages: the paging is exercised too
+    await store.close()
+    engine = left.services["engine"]
+    assert engine.open_failure is not None
+    assert ("inc_2", ["alertmanager:A"]) == (engine.open_failure.incident, list(engine.failing))
+    assert left.services["gateway"].open_failure is None
+    assert left.services["billing"].open_failure is None
+    assert {"inc_1", "inc_g"} == set(left.cleared)
+    assert ["inc_2"] == [f.incident for f in left.open_failures()]
