@@ -8,9 +8,10 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from paramedic.alerting.channels.base import DeliveryResult, Notification
 from paramedic.core.clock import Instant
 
-__all__ = ["FakeClock"]
+__all__ = ["CapturingChannel", "FakeClock"]
 
 
 @dataclass(order=True)
@@ -88,3 +89,23 @@ class FakeClock:
     def pending(self) -> int:
         """Timers set and not yet fired or cancelled."""
         return sum(1 for t in self._timers if not t.cancelled)
+
+
+class CapturingChannel:
+    """A channel (named and of kind `log` by default) that keeps every notification it is
+    sent, in order, and answers "delivered": for tests of routing and escalation that need no
+    wire. `arrived` lets a test await the next one instead of polling."""
+
+    def __init__(self, name: str = "log", kind: str = "log") -> None:
+        self.name = name
+        self.kind = kind
+        self.sent: list[Notification] = []
+        self.arrived: asyncio.Queue[Notification] = asyncio.Queue()
+
+    async def send(self, notification: Notification) -> DeliveryResult:
+        self.sent.append(notification)
+        self.arrived.put_nowait(notification)
+        return DeliveryResult("delivered", "ok")
+
+    async def close(self) -> None:
+        return None

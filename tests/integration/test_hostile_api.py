@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,15 @@ def paramedic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningParam
     p = RunningParamedic(write_config(tmp_path_factory.mktemp("hostile")), env={"OPS": TOKEN})
     try:
         p.wait_started()
+        # The engine's own start (spawned, then up) is recorded first, so that a test's
+        # before/after snapshots see only what the hostile requests did.
+        deadline = time.monotonic() + 60
+        while not any(
+            e["kind"] == "service.up"
+            for e in p.get("/api/timeline", params={"limit": 1000}).json()["events"]
+        ):
+            assert time.monotonic() < deadline, "the engine never came up"
+            time.sleep(0.05)  # another process: no event to await from here
         yield p
     finally:
         p.ensure_dead()

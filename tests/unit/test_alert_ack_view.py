@@ -13,7 +13,6 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from paramedic.alerting.channels.base import DeliveryResult, Notification
 from paramedic.alerting.model import Alert
 from paramedic.alerting.service import AlertingService
 from paramedic.api.app import ApiContext, create_app
@@ -23,27 +22,13 @@ from paramedic.config.alerting import AlertingConfig
 from paramedic.core.bus import EventBus
 from paramedic.runtime.checks import CheckRegistry
 from paramedic.store.sqlite import SQLiteStore
+from paramedic.testing import CapturingChannel as Capture
 from paramedic.testing import FakeClock
 
 MIN = 60.0
 TOKEN = "operator-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
-
-
-class Capture:
-    kind = "log"
-
-    def __init__(self) -> None:
-        self.name = "log"
-        self.sent: list[Notification] = []
-
-    async def send(self, n: Notification) -> DeliveryResult:
-        self.sent.append(n)
-        return DeliveryResult("delivered", "ok")
-
-    async def close(self) -> None:
-        return None
 
 
 @dataclass

@@ -12,29 +12,14 @@ from typing import Any
 
 import pytest
 
-from paramedic.alerting.channels.base import DeliveryResult, Notification
 from paramedic.alerting.model import Alert
 from paramedic.alerting.service import AlertingService
 from paramedic.config.alerting import AlertingConfig
 from paramedic.store.sqlite import SQLiteStore
+from paramedic.testing import CapturingChannel as Capture
 from paramedic.testing import FakeClock
 
 MIN = 60.0
-
-
-class Capture:
-    kind = "log"
-
-    def __init__(self) -> None:
-        self.name = "log"
-        self.sent: list[Notification] = []
-
-    async def send(self, n: Notification) -> DeliveryResult:
-        self.sent.append(n)
-        return DeliveryResult("delivered", "ok")
-
-    async def close(self) -> None:
-        return None
 
 
 @dataclass

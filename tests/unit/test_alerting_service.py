@@ -9,31 +9,12 @@ from typing import Any
 
 import pytest
 
-from paramedic.alerting.channels.base import DeliveryResult, Notification
 from paramedic.alerting.model import Alert
 from paramedic.alerting.service import AlertingService
 from paramedic.config.alerting import AlertingConfig
 from paramedic.store.sqlite import SQLiteStore
+from paramedic.testing import CapturingChannel as Capture
 from paramedic.testing import FakeClock
-
-
-class Capture:
-    """A channel that keeps what it was sent and tells a waiter."""
-
-    kind = "log"
-
-    def __init__(self) -> None:
-        self.name = "log"
-        self.sent: list[Notification] = []
-        self.arrived: asyncio.Queue[Notification] = asyncio.Queue()
-
-    async def send(self, n: Notification) -> DeliveryResult:
-        self.sent.append(n)
-        self.arrived.put_nowait(n)
-        return DeliveryResult("delivered", "ok")
-
-    async def close(self) -> None:
-        return None
 
 
 @pytest.fixture

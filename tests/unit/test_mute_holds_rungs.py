@@ -8,27 +8,12 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from paramedic.alerting.channels.base import DeliveryResult, Notification
 from paramedic.alerting.model import Alert
 from paramedic.alerting.service import AlertingService
 from paramedic.config.alerting import AlertingConfig
 from paramedic.store.sqlite import SQLiteStore
+from paramedic.testing import CapturingChannel as Capture
 from paramedic.testing import FakeClock
-
-
-class Capture:
-    kind = "log"
-
-    def __init__(self) -> None:
-        self.name = "log"
-        self.sent: list[Notification] = []
-
-    async def send(self, n: Notification) -> DeliveryResult:
-        self.sent.append(n)
-        return DeliveryResult("delivered", "ok")
-
-    async def close(self) -> None:
-        return None
 
 
 async def test_a_config_silence_holds_every_rung_of_a_p0(tmp_path: Path) -> None:

@@ -11,30 +11,13 @@ from typing import Any
 
 import pytest
 
-from paramedic.alerting.channels.base import DeliveryResult, Notification
 from paramedic.alerting.model import Alert
 from paramedic.alerting.service import AlertingService
 from paramedic.alerting.silence_admin import SilenceAdmin
 from paramedic.config.alerting import AlertingConfig
 from paramedic.store.sqlite import SQLiteStore
+from paramedic.testing import CapturingChannel as Capture
 from paramedic.testing import FakeClock
-
-
-class Capture:
-    """A channel that keeps what it was sent."""
-
-    kind = "log"
-
-    def __init__(self) -> None:
-        self.name = "log"
-        self.sent: list[Notification] = []
-
-    async def send(self, n: Notification) -> DeliveryResult:
-        self.sent.append(n)
-        return DeliveryResult("delivered", "ok")
-
-    async def close(self) -> None:
-        return None
 
 
 @dataclass

@@ -35,6 +35,10 @@ from paramedic.config.model import LogConfig
 
 __all__ = ["app", "main"]
 
+ReasonOption = Annotated[
+    str, typer.Option("--reason", "-r", help="Why (goes into the audit trail).")
+]
+
 app = typer.Typer(
     help="paramedic: detect, recover, validate and alert for latency-critical services.",
     no_args_is_help=True,
@@ -158,7 +162,7 @@ def alerts(
 @app.command()
 def ack(
     alert_id: Annotated[str, typer.Argument(help="The alert to acknowledge.")],
-    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (goes into the audit trail).")],
+    reason: ReasonOption,
     for_: Annotated[
         str | None,
         typer.Option(
@@ -180,7 +184,7 @@ def ack(
 @app.command()
 def resolve(
     alert_id: Annotated[str, typer.Argument(help="The alert to resolve.")],
-    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (goes into the audit trail).")],
+    reason: ReasonOption,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
@@ -202,56 +206,60 @@ def send_test_page(
     typer.echo(f"test page {body['alert']['id']} sent")
 
 
+def _answer_incident(
+    url: str, token: str | None, given: str, action: str, reason: str, said: str
+) -> str:
+    """POST an operator's answer about an incident (given by id or unique prefix); returns
+    the sentence to print, `said` with the full incident id in it."""
+    incident = _incident_id(url, token, given)
+    _post(url, f"/api/incidents/{quoted(incident)}/{action}", token, {"reason": reason})
+    return said.format(incident=incident)
+
+
 @app.command()
 def approve(
     incident: Annotated[str, typer.Argument(help="The incident awaiting approval.")],
-    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (goes into the audit trail).")],
+    reason: ReasonOption,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
     """Approve the decided recovery of an incident (id or unique prefix; operator token)."""
-    incident = _incident_id(url, token, incident)
-    _post(url, f"/api/incidents/{quoted(incident)}/approve", token, {"reason": reason})
-    typer.echo(f"approved {incident}")
+    typer.echo(_answer_incident(url, token, incident, "approve", reason, "approved {incident}"))
 
 
 @app.command()
 def reject(
     incident: Annotated[str, typer.Argument(help="The incident awaiting approval.")],
-    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (goes into the audit trail).")],
+    reason: ReasonOption,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
     """Reject it (id or unique prefix): the incident goes to manual recovery, nothing is run."""
-    incident = _incident_id(url, token, incident)
-    _post(url, f"/api/incidents/{quoted(incident)}/reject", token, {"reason": reason})
-    typer.echo(f"rejected {incident}")
+    typer.echo(_answer_incident(url, token, incident, "reject", reason, "rejected {incident}"))
 
 
 @app.command()
 def manual(
     incident: Annotated[str, typer.Argument(help="The open incident to take over.")],
-    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (goes into the audit trail).")],
+    reason: ReasonOption,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
     """Take an incident to manual recovery: automation stops, trading is halted (id or prefix)."""
-    incident = _incident_id(url, token, incident)
-    _post(url, f"/api/incidents/{quoted(incident)}/manual", token, {"reason": reason})
-    typer.echo(f"{incident} is in manual recovery")
+    typer.echo(
+        _answer_incident(url, token, incident, "manual", reason, "{incident} is in manual recovery")
+    )
 
 
 @app.command("resolve-incident")
 def resolve_incident(
     incident: Annotated[str, typer.Argument(help="The incident in manual recovery.")],
-    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (goes into the audit trail).")],
+    reason: ReasonOption,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
     """Resolve a manual incident: trading resumes gradually, HEALTHY after the watch period."""
-    incident = _incident_id(url, token, incident)
-    _post(url, f"/api/incidents/{quoted(incident)}/resolve", token, {"reason": reason})
-    typer.echo(f"resolved {incident}")
+    typer.echo(_answer_incident(url, token, incident, "resolve", reason, "resolved {incident}"))
 
 
 @app.command()
