@@ -110,12 +110,13 @@ def fill(folder: Path) -> Path:
     return path
 
 
-def write_config(tmp_path: Path, store: Path, hook_url: str) -> Path:
+def write_config(tmp_path: Path, store: Path, hook_url: str, switch_url: str) -> Path:
     path = tmp_path / "paramedic.yaml"
     path.write_text(
         f"""
 api: {{listen: 127.0.0.1:{free_port()}}}
 store: {{path: {store / "p.db"}}}
+self_watch: {{dead_mans_switch: {{url: "{switch_url}/ping", interval: 100ms, timeout: 50ms}}}}
 channels:
   pagerduty: {{webhook: {{url: "{hook_url}/page", secret_env: HOOK_SECRET}}}}
 alerting:
@@ -150,11 +151,16 @@ def wait_until(what: str, check: object, timeout: float = 15.0) -> float:
 
 
 async def degrade_and_kill(
-    p: RunningParamedic, tmp_path: Path, hook: LoopbackReceiver, break_store: object
+    p: RunningParamedic,
+    tmp_path: Path,
+    hook: LoopbackReceiver,
+    switch: LoopbackReceiver,
+    break_store: object,
 ) -> dict[str, float]:
     """Break the store, kill -9 the child; prove paramedic goes on and says so."""
     wait_until("the child started", lambda: len(pids(tmp_path)) == 1)
     assert "ok" == p.get("/readyz").text
+    await asyncio.wait_for(switch.next_request(), 5)  # the switch beats while all is well
     figures: dict[str, float] = {}
     break_store()  # type: ignore[operator]
     for n in range(KILLS_WHILE_DEGRADED):
@@ -188,6 +194,11 @@ async def degrade_and_kill(
     assert health["metrics"]["store_degraded"] == 1.0
     metrics = p.get("/metrics").text
     assert "paramedic_store_degraded 1.0" in metrics
+    # The dead man's switch (100 ms) falls silent, so its watcher pages: at most the ping
+    # already in flight arrives in 6 intervals.
+    beats = len(switch.requests)
+    await asyncio.sleep(0.6)
+    assert len(switch.requests) <= beats + 1
     assert Path(f"/proc/{pids(tmp_path)[-1]}").exists()  # noqa: ASYNC240 (procfs, instant)
     return figures
 
@@ -199,13 +210,13 @@ async def test_disk_full_keeps_supervising_pages_and_writes_the_backlog_late(
     ("disk full"), the emergency page arrives, paramedic runs on; free the space: the crash
     is on the timeline marked late, /readyz ok."""
     with tmpfs(tmp_path / "store", "2m") as store:
-        async with LoopbackReceiver() as hook:
-            p = RunningParamedic(write_config(tmp_path, store, hook.url), env=ENV)
+        async with LoopbackReceiver() as hook, LoopbackReceiver() as switch:
+            p = RunningParamedic(write_config(tmp_path, store, hook.url, switch.url), env=ENV)
             filler: list[Path] = []
             try:
                 await asyncio.to_thread(p.wait_started)
                 figures = await degrade_and_kill(
-                    p, tmp_path, hook, lambda: filler.append(fill(store))
+                    p, tmp_path, hook, switch, lambda: filler.append(fill(store))
                 )
                 assert "disk full (SQLITE_FULL)" in p.get("/readyz", params={"verbose": ""}).text
                 backlog = float(
@@ -218,6 +229,10 @@ async def test_disk_full_keeps_supervising_pages_and_writes_the_backlog_late(
                 filler[0].unlink()
                 figures["flush_s"] = await asyncio.to_thread(
                     wait_until, "/readyz ok again", lambda: p.get("/readyz").status_code == 200
+                )
+                beats = len(switch.requests)
+                await asyncio.to_thread(
+                    wait_until, "the switch beats again", lambda: len(switch.requests) > beats
                 )
                 events = p.get("/api/timeline", params={"limit": 1000}).json()["events"]
                 killed = pids(tmp_path)[0]
@@ -243,6 +258,7 @@ async def test_disk_full_keeps_supervising_pages_and_writes_the_backlog_late(
                 assert 0 == await asyncio.to_thread(p.wait, 20)
             finally:
                 p.ensure_dead()
+                (tmp_path / "paramedic.out").write_text("".join(p.output))  # kept by pytest
 
 
 async def test_read_only_store_keeps_supervising_and_pages(tmp_path: Path) -> None:
@@ -254,11 +270,13 @@ async def test_read_only_store_keeps_supervising_and_pages(tmp_path: Path) -> No
         trigger = Path("/sys/fs/ext4") / device / "trigger_fs_error"
         if not trigger.exists():
             pytest.skip(f"{trigger} is missing: this kernel cannot make ext4 read-only on demand")
-        async with LoopbackReceiver() as hook:
-            p = RunningParamedic(write_config(tmp_path, store, hook.url), env=ENV)
+        async with LoopbackReceiver() as hook, LoopbackReceiver() as switch:
+            p = RunningParamedic(write_config(tmp_path, store, hook.url, switch.url), env=ENV)
             try:
                 await asyncio.to_thread(p.wait_started)
-                figures = await degrade_and_kill(p, tmp_path, hook, lambda: trigger.write_text("1"))
+                figures = await degrade_and_kill(
+                    p, tmp_path, hook, switch, lambda: trigger.write_text("1")
+                )
                 said = p.get("/readyz", params={"verbose": ""}).text
                 assert "read-only" in said or "readonly" in said, said
                 print(
@@ -270,3 +288,4 @@ async def test_read_only_store_keeps_supervising_and_pages(tmp_path: Path) -> No
                 await asyncio.to_thread(p.wait, 20)
             finally:
                 p.ensure_dead()
+                (tmp_path / "paramedic.out").write_text("".join(p.output))  # kept by pytest

@@ -130,10 +130,10 @@ class OrderedRecorder:
         except StoreError as exc:
             began = self._trouble.failed(exc, len(events))
             self._hold(events)
-            if began is not None:
+            self._settle_unrecorded(batch, events)
+            if began is not None:  # after the batch whose failure it reports
                 self._trouble.held(self._hold([began]))
                 self._bus.fan_out_unrecorded([began])
-            self._settle_unrecorded(batch, events)
             return
         results = iter(published)
         for event, future in batch:
