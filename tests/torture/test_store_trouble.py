@@ -167,9 +167,10 @@ async def degrade_and_kill(
         victim = pids(tmp_path)[-1]
         killed = time.monotonic()
         os.kill(victim, signal.SIGKILL)
-        figures["restart_s"] = await asyncio.to_thread(
+        took = await asyncio.to_thread(
             wait_until, "the child restarted", lambda n=n: len(pids(tmp_path)) == n + 2
         )
+        figures["restart_s"] = max(figures.get("restart_s", 0.0), took)
         if n == 0:
             await asyncio.to_thread(
                 wait_until, "/readyz fails", lambda: p.get("/readyz").status_code != 200
@@ -184,6 +185,8 @@ async def degrade_and_kill(
             assert "cannot record" in titles
             assert "engine" in titles
             assert "crash" in titles
+    # Crashes before the service came back up are one incident: one failure, one page.
+    figures["pages"] = len(hook.requests)
     assert p.proc.poll() is None, "paramedic stopped itself"
     ready = p.get("/readyz", params={"verbose": ""})
     assert 503 == ready.status_code
@@ -246,9 +249,18 @@ async def test_disk_full_keeps_supervising_pages_and_writes_the_backlog_late(
                 kinds = [e["kind"] for e in events]
                 assert "store.degraded" in kinds
                 assert "store.recovered" in kinds
-                assert "store.emergency_page" in kinds
+                # One emergency page for the store, one per failure detected while degraded.
+                failures = [
+                    e
+                    for e in events
+                    if e["kind"] == "failure.detected" and e["payload"].get("recorded_late")
+                ]
+                sent = [e for e in events if e["kind"] == "store.emergency_page"]
+                assert len(failures) + 1 == len(sent) == len(hook.requests)
+                assert all(e["payload"]["delivered"] for e in sent)
                 print(  # for docs/reliability.md
-                    f"\nstore trouble (disk full): restart {figures['restart_s'] * 1000:.0f} ms,"
+                    f"\nstore trouble (disk full): restart {figures['restart_s'] * 1000:.0f} ms"
+                    f" (slowest of {KILLS_WHILE_DEGRADED}), {figures['pages']:.0f} pages,"
                     f" /readyz red {figures['readyz_red_s'] * 1000:.0f} ms, first emergency"
                     f" page {figures['first_page_s'] * 1000:.0f} ms after the kill;"
                     f" backlog {backlog:.0f} events after {KILLS_WHILE_DEGRADED} kill(s);"
@@ -280,7 +292,8 @@ async def test_read_only_store_keeps_supervising_and_pages(tmp_path: Path) -> No
                 said = p.get("/readyz", params={"verbose": ""}).text
                 assert "read-only" in said or "readonly" in said, said
                 print(
-                    f"\nstore trouble (read-only): restart {figures['restart_s'] * 1000:.0f} ms,"
+                    f"\nstore trouble (read-only): restart {figures['restart_s'] * 1000:.0f} ms"
+                    f" (slowest of {KILLS_WHILE_DEGRADED}), {figures['pages']:.0f} pages,"
                     f" /readyz red {figures['readyz_red_s'] * 1000:.0f} ms, first emergency"
                     f" page {figures['first_page_s'] * 1000:.0f} ms after the kill"
                 )
