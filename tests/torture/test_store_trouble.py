@@ -39,7 +39,8 @@ from tests.torture import long_run
 pytestmark = pytest.mark.integration
 
 KILLS_WHILE_DEGRADED = 20 if long_run() else 1
-ENV = {"HOOK_SECRET": "hook-secret-0123456789"}
+TOKEN = "operator-token-0123456789"
+ENV = {"HOOK_SECRET": "hook-secret-0123456789", "OPS_TOKEN": TOKEN}
 # Appends its pid to a file outside the store's file system (so the test sees restarts while
 # nothing can be recorded), then runs until stopped or orphaned.
 CHILD = (
@@ -114,7 +115,9 @@ def write_config(tmp_path: Path, store: Path, hook_url: str, switch_url: str) ->
     path = tmp_path / "paramedic.yaml"
     path.write_text(
         f"""
-api: {{listen: 127.0.0.1:{free_port()}}}
+api:
+  listen: 127.0.0.1:{free_port()}
+  tokens: [{{name: am, role: operator, token_env: OPS_TOKEN}}]
 store: {{path: {store / "p.db"}}}
 self_watch: {{dead_mans_switch: {{url: "{switch_url}/ping", interval: 100ms, timeout: 50ms}}}}
 channels:
@@ -197,6 +200,18 @@ async def degrade_and_kill(
     assert health["metrics"]["store_degraded"] == 1.0
     metrics = p.get("/metrics").text
     assert "paramedic_store_degraded 1.0" in metrics
+    # An input that must be durable before its 2xx is refused, plainly: the sender retries.
+    answer = p.post(
+        "/api/v1/alertmanager",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        json={
+            "version": "4",
+            "status": "firing",
+            "alerts": [{"status": "firing", "labels": {"alertname": "X", "service": "engine"}}],
+        },
+    )
+    assert 503 == answer.status_code
+    assert "record" in answer.json()["detail"]  # the audit trail refuses it first
     # The dead man's switch (100 ms) falls silent, so its watcher pages: at most the ping
     # already in flight arrives in 6 intervals.
     beats = len(switch.requests)
