@@ -287,3 +287,13 @@ def test_config_check_warns_about_every_default_receiver_that_would_page_the_log
         "the backup of channel 'phone' is 'sms', which is not configured",
     ] == [line.split("alerting: ")[1].split(":")[0] for line in backups]
     assert "ok (7 warning(s))" == result.output.splitlines()[-1]
+
+
+def test_an_undeclared_store_failure_channel_is_an_error_at_that_line() -> None:
+    """The emergency page for store trouble must reach a declared channel: a misspelt name
+    is an error at its own line, not a page lost when the disk is full."""
+    with pytest.raises(InvalidConfig) as caught:
+        load(CHANNELS + "alerting:\n  store_failure_channels: [slack, pagerduyt]\n")
+    (issue,) = caught.value.issues
+    assert (7, "alerting.store_failure_channels[1]") == (issue.line, issue.path)
+    assert issue.message.startswith("unknown channel 'pagerduyt': declare it under `channels:`")

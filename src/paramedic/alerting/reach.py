@@ -105,6 +105,15 @@ def review(config: Config) -> Review:
                         f" {known}), or use `log`",
                     )
                 )
+    for i, name in enumerate(alerting.store_failure_channels):
+        if name != "log" and name not in channels:
+            known = ", ".join(sorted(channels)) or "none"
+            out.errors.append(
+                (
+                    ("alerting", "store_failure_channels", i),
+                    f"unknown channel {name!r}: declare it under `channels:` (declared: {known})",
+                )
+            )
     for note in alerting.notes:
         out.warnings.append((("alerting",), note))
     tier1 = [name for name, svc in config.services.items() if svc.tier == 1]

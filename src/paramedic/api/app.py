@@ -27,6 +27,7 @@ from paramedic.api.recovery import router as recovery_router
 from paramedic.api.silences import router as silences_router
 from paramedic.core.bus import EventBus
 from paramedic.core.clock import Clock
+from paramedic.core.errors import StoreError
 from paramedic.core.events import NoteAdded
 from paramedic.detect.signals import Signal
 from paramedic.recovery.plain import IncidentOwner
@@ -91,6 +92,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.state.context = context
     app.add_middleware(AuditOutcome)
     install_body_guard(app, max_bytes=context.max_body_bytes)
+    app.add_exception_handler(StoreError, _store_refused)
     app.include_router(alerts_router)
     app.include_router(recovery_router)
     app.include_router(alertmanager_router)
@@ -163,6 +165,12 @@ def create_app(context: ApiContext) -> FastAPI:
         return {"seq": published.seq, "id": published.event.id}
 
     return app
+
+
+async def _store_refused(_request: Request, exc: Exception) -> Response:
+    """The store refused the write (disk full, read-only): nothing was accepted, say so
+    plainly so the caller retries later, instead of a bare 500."""
+    return JSONResponse({"detail": f"not recorded, try again later: {exc}"}, status_code=503)
 
 
 def _probe(name: str, results: list[CheckResult], verbose: bool, exclude: list[str]) -> Response:

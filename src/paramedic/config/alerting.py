@@ -274,6 +274,9 @@ class AlertingConfig(StrictModel):
     silences: list[SilenceConfig] = []
     inhibit_rules: list[InhibitRuleConfig] = []
     maintenance_windows: list[MaintenanceWindowConfig] = []
+    # Channels paged directly (no outbox row, no store write) when the store is degraded and
+    # for each failure detected while it is: the page that works when the disk is full.
+    store_failure_channels: list[str] = []
 
     _notes: list[str] = PrivateAttr(default_factory=list)
     _user_contacts: frozenset[str] = PrivateAttr(default=frozenset())

@@ -117,6 +117,9 @@ class StoreConfig(StrictModel):
     backend: Literal["sqlite"] = "sqlite"
     path: Path = Path("var/paramedic.db")
     synchronous: Literal["full", "normal"] = "full"
+    # While the store refuses writes (disk full, read-only), events wait in memory for a late
+    # write; beyond this many the newest are dropped (counted), keeping the trouble's start.
+    degraded_backlog: int = Field(default=10_000, ge=100, le=1_000_000)
 
 
 class LogConfig(StrictModel):

@@ -75,6 +75,14 @@ class EventBus:
             self._fan_out(item)
         return items
 
+    def fan_out_unrecorded(self, events: list[Event]) -> list[Published]:
+        """Hand events to listeners without a durable record (seq 0): only for the store's
+        degraded mode, where acting wins over recording (see runtime/recorder.py)."""
+        items = [Published(0, event) for event in events]
+        for item in items:
+            self._fan_out(item)
+        return items
+
     def _fan_out(self, item: Published) -> None:
         self.published += 1
         for listener in tuple(self._listeners):

@@ -57,6 +57,7 @@ from paramedic.runtime.adoption import (
 )
 from paramedic.runtime.checks import CheckRegistry
 from paramedic.runtime.deadman import DeadMansSwitch
+from paramedic.runtime.emergency import EmergencyPager
 from paramedic.runtime.heartbeats import Heartbeats
 from paramedic.runtime.loop_monitor import LoopMonitor
 from paramedic.runtime.metrics import RuntimeCollector
@@ -64,6 +65,7 @@ from paramedic.runtime.recorder import OrderedRecorder
 from paramedic.runtime.resume import Left, ServiceLeft, folded, read_store
 from paramedic.runtime.sdnotify import NOTIFY_ENV_KEYS, SdNotifier
 from paramedic.runtime.services import ServiceRuntime
+from paramedic.runtime.store_trouble import StoreTrouble
 from paramedic.store.protocol import Store, StoredEvent
 from paramedic.store.sqlite import SQLiteStore
 
@@ -93,7 +95,11 @@ class Paramedic:
         self.supervisor = supervisor_token(store_path)
         self.commands = CommandLedger(store_path.with_name(store_path.name + ".commands"))
         self.bus = EventBus(self.store)
-        self.recorder = OrderedRecorder(self.bus)
+        self.trouble = StoreTrouble(f"store {store_path}", self.clock)
+        self.recorder = OrderedRecorder(
+            self.bus, self.store, self.trouble, backlog_limit=config.store.degraded_backlog
+        )
+        self.emergency: EmergencyPager | None = None
         self.loop_monitor = LoopMonitor(self.clock, stale_after=config.self_watch.loop_stall_bound)
         self.sd = SdNotifier(os.environ, self.clock)
         self._http: aiohttp.ClientSession | None = None
@@ -218,6 +224,14 @@ class Paramedic:
             self._channels_http = HttpPool()
             channels = build_channels(self.config.channels, self._channels_http)
         channels.setdefault("log", LogChannel("log"))
+        self.emergency = EmergencyPager(
+            {n: channels[n] for n in self.config.alerting.store_failure_channels},
+            self.trouble,
+            self.clock,
+            submit=self.recorder.submit,
+            job=self._job,
+        )
+        self.bus.add_listener(self.emergency.on_published)
         self.alerting = AlertingService(
             self.config.alerting,
             clock=self.clock,
@@ -393,6 +407,12 @@ class Paramedic:
         event = published.event
         log.info(event.summary(), kind=event.kind, seq=published.seq)
 
+    def _switch_alive(self) -> bool:
+        """The dead man's switch beats only while paramedic can also record: with the store
+        degraded it falls silent, so the watcher off this host pages (sd_notify's watchdog
+        keeps pinging: a restart would not bring the disk back)."""
+        return self._self_alive() and not self.trouble.degraded
+
     def _self_alive(self) -> bool:
         """Whether paramedic's own loop is healthy: the watchdog and the switch ping only then."""
         return self.loop_monitor.alive()[0]
@@ -410,10 +430,13 @@ class Paramedic:
             return (True, "ok") if self.started.is_set() else (False, "still starting")
 
         async def store() -> tuple[bool, str]:
+            if self.trouble.degraded:  # its probe is the trouble watcher's, every few s
+                return self.trouble.readiness()
             try:
                 await self.store.ping()
             except StoreError as exc:
-                return False, str(exc)
+                self._store_failed(exc)
+                return self.trouble.readiness()
             return True, "ok"
 
         self.checks.add("live", "event_loop", event_loop)
@@ -431,6 +454,8 @@ class Paramedic:
             # paramedic being unhealthy, so these never change `healthy`.
             "services_up": float(sum(s.health.state == "up" for s in self.services.values())),
             "services_down": float(sum(s.health.state == "down" for s in self.services.values())),
+            "store_degraded": float(self.trouble.degraded),
+            "store_events_not_recorded": float(self.trouble.unrecorded),
         }
 
     # -- running -----------------------------------------------------------------------------
@@ -450,9 +475,31 @@ class Paramedic:
         self._loops.discard(task)
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
-            log.error("background task failed", task=task.get_name(), exc_info=exc)
             if isinstance(exc, StoreError):
-                self.request_stop(f"store failed: {exc}")
+                # Never a reason to stop: that would stop every child for a bookkeeping
+                # problem. The store is degraded; supervision goes on (runtime/store_trouble).
+                self._store_failed(exc)
+                return
+            log.error("background task failed", task=task.get_name(), exc_info=exc)
+
+    def _store_failed(self, exc: StoreError) -> None:
+        """A write outside the timeline (an alert row, a probe) was refused."""
+        began = self.trouble.failed(exc)
+        if began is not None:
+            self.recorder.submit([began])
+        else:
+            log.debug("store write refused while degraded", error=str(exc))
+
+    async def _store_recovered_catch_up(self) -> None:
+        """The backlog is written: raise the alerts whose rows could not be written while the
+        store was degraded (the same catch-up as after a crash; an alert is never raised
+        twice, its id being the incident's)."""
+        if self.alerting is None:
+            return
+        left = await read_store(self.store)
+        raised, resolved = await self.alerting.catch_up(left.open_failures(), left.cleared)
+        if raised or resolved:
+            log.warning("alerting caught up after store trouble", raised=raised, resolved=resolved)
 
     async def start(self) -> None:
         """Start everything; raise LifecycleError with a one-line reason if anything can't."""
@@ -476,6 +523,8 @@ class Paramedic:
                 self._store_open = False
                 raise
         self._loop(self.recorder.run(), "recorder")
+        self._loop(self.trouble.watch(self.store.ping, self.recorder.retry), "store-trouble")
+        self.trouble.on_recovered.append(lambda: self._job(self._store_recovered_catch_up()))
         self._loop(self.loop_monitor.run(), "loop-monitor")
         self._loop(self.sd.run(self._self_alive), "sd-watchdog")
         dms = self.config.self_watch.dead_mans_switch
@@ -489,7 +538,7 @@ class Paramedic:
         self._resume_health(left)
         if dms is not None:
             assert self._http is not None
-            self.deadman = DeadMansSwitch(dms, self.clock, self._http, self._self_alive)
+            self.deadman = DeadMansSwitch(dms, self.clock, self._http, self._switch_alive)
             self._loop(self.deadman.run(), "dead-mans-switch")
         self._loop(self.api.serve(), "api")
         for name, service in self.services.items():

@@ -49,6 +49,31 @@ class RuntimeCollector(Collector):
             "Events recorded on the timeline by this run.",
             value=p.bus.published,
         )
+        yield GaugeMetricFamily(
+            "paramedic_store_degraded",
+            "1 while the store refuses writes (events held in memory, written late).",
+            value=1.0 if p.trouble.degraded else 0.0,
+        )
+        yield CounterMetricFamily(
+            "paramedic_store_write_failures",
+            "Store writes refused (timeline events and other rows).",
+            value=p.trouble.write_failures,
+        )
+        yield CounterMetricFamily(
+            "paramedic_store_events_not_recorded",
+            "Timeline events that could not be written when they happened.",
+            value=p.trouble.events_not_recorded,
+        )
+        yield CounterMetricFamily(
+            "paramedic_store_events_dropped",
+            "Events lost because the degraded-mode backlog was full.",
+            value=p.trouble.dropped,
+        )
+        yield GaugeMetricFamily(
+            "paramedic_store_backlog_events",
+            "Events held in memory for a late write.",
+            value=p.recorder.backlog,
+        )
         running = GaugeMetricFamily(
             "paramedic_process_running",
             "1 while a supervised process is running.",

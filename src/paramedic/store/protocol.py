@@ -51,6 +51,11 @@ class Store(OutboxStore, SilenceStore, Protocol):
         """Write events in order in one transaction (one fsync); their seqs once durable."""
         ...
 
+    async def append_late(self, events: list[Event], note: dict[str, Any]) -> list[int]:
+        """Like `append_many`, for events that could not be written when they happened: each
+        payload gains the keys of `note` (decoding ignores them). Their seqs once durable."""
+        ...
+
     async def timeline(
         self,
         *,

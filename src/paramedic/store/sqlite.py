@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
+import os
 import queue
 import sqlite3
 import threading
@@ -29,7 +31,7 @@ from paramedic.store.schema import load_migrations
 from paramedic.store.sqlite_outbox import SQLiteOutbox
 from paramedic.store.sqlite_silences import SQLiteSilences
 
-__all__ = ["SQLiteStore"]
+__all__ = ["SQLiteStore", "describe"]
 
 Synchronous = Literal["full", "normal"]
 _Job = Callable[[sqlite3.Connection], Any]
@@ -92,6 +94,14 @@ class SQLiteStore(SQLiteOutbox, SQLiteSilences):
         return seq
 
     async def append_many(self, events: list[Event]) -> list[int]:
+        return await self._insert(events, None)
+
+    async def append_late(self, events: list[Event], note: dict[str, Any]) -> list[int]:
+        """Write events that could not be written when they happened (the store was full or
+        read-only): each payload carries `recorded_late` = `note`, which decoding ignores."""
+        return await self._insert(events, note)
+
+    async def _insert(self, events: list[Event], late: dict[str, Any] | None) -> list[int]:
         rows = [
             (
                 event.id,
@@ -100,7 +110,7 @@ class SQLiteStore(SQLiteOutbox, SQLiteSilences):
                 event.at.wall,
                 event.service,
                 event.summary(),
-                dumps_text(event.payload()),
+                dumps_text(event.payload() if late is None else {**event.payload(), **late}),
             )
             for event in events
         ]
@@ -232,24 +242,26 @@ class SQLiteStore(SQLiteOutbox, SQLiteSilences):
             stop = any(item is _STOP for item in batch)
             work = [item for item in batch if item is not _STOP]
             if work:
-                self._commit_batch(conn, work)  # type: ignore[arg-type]
+                self._commit_batch(conn, work, self._path.parent)  # type: ignore[arg-type]
             if stop:
                 return
 
     @staticmethod
-    def _commit_batch(conn: sqlite3.Connection, batch: list[tuple[_Job, _Waiter]]) -> None:
+    def _commit_batch(
+        conn: sqlite3.Connection, batch: list[tuple[_Job, _Waiter]], folder: Path
+    ) -> None:
         try:
-            results = _run_batch(conn, batch, isolate=False)
+            results = _run_batch(conn, batch, isolate=False, folder=folder)
         except _JobFailed:
             # Jobs only write through `conn`, so running them again is safe: this time each
             # in its own savepoint, so one bad job cannot take the rest of the batch down.
-            conn.execute("ROLLBACK")
             try:
-                results = _run_batch(conn, batch, isolate=True)
+                _rollback(conn)
+                results = _run_batch(conn, batch, isolate=True, folder=folder)
             except sqlite3.Error as exc:
-                results = _failed(conn, batch, exc)
+                results = _failed(conn, batch, exc, folder)
         except sqlite3.Error as exc:
-            results = _failed(conn, batch, exc)
+            results = _failed(conn, batch, exc, folder)
         # Futures resolve only after COMMIT: nobody acts on a write that is not durable. One
         # wake-up per loop per batch, not one per job: a burst of alerts is one hand-over.
         by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = defaultdict(list)
@@ -265,7 +277,7 @@ class _JobFailed(Exception):
 
 
 def _run_batch(
-    conn: sqlite3.Connection, batch: list[tuple[_Job, _Waiter]], *, isolate: bool
+    conn: sqlite3.Connection, batch: list[tuple[_Job, _Waiter]], *, isolate: bool, folder: Path
 ) -> list[tuple[asyncio.AbstractEventLoop, _Outcome]]:
     """One transaction for the whole batch. Without `isolate` (the common case, two fewer
     statements per job) a failing job aborts it; with it, each job runs in a savepoint and a
@@ -286,18 +298,58 @@ def _run_batch(
         except Exception as exc:  # reported to its caller, not raised here
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
-            results.append((loop, (fut, None, StoreError(f"store write failed: {exc}"))))
+            error = StoreError(f"store write failed: {describe(exc, folder)}")
+            results.append((loop, (fut, None, error)))
     conn.execute("COMMIT")
     return results
 
 
 def _failed(
-    conn: sqlite3.Connection, batch: list[tuple[_Job, _Waiter]], exc: sqlite3.Error
+    conn: sqlite3.Connection, batch: list[tuple[_Job, _Waiter]], exc: sqlite3.Error, folder: Path
 ) -> list[tuple[asyncio.AbstractEventLoop, _Outcome]]:
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")
-    error = StoreError(f"store commit failed: {exc}")
+    _rollback(conn)
+    error = StoreError(f"store commit failed: {describe(exc, folder)}")
     return [(loop, (fut, None, error)) for _job, (loop, fut) in batch]
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """A rollback that cannot kill the writer thread: on a full or read-only disk the
+    ROLLBACK itself may fail, and the thread must live on to write once the disk is back."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
+def _read_only(folder: Path) -> bool:
+    """Whether the kernel refuses writes in `folder` (ext4's emergency read-only after an
+    error does not show in statvfs's flags): try to create a file there, and remove it."""
+    probe = folder / f".paramedic-write-probe-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        return exc.errno == errno.EROFS
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        probe.unlink()
+    return False
+
+
+def describe(exc: BaseException, folder: Path | None = None) -> str:
+    """What an operator reads first: "disk full (SQLITE_FULL)", "read-only ... (SQLITE_READONLY)"
+    or the driver's own words with SQLite's code name. A write refused by a file system the
+    kernel turned read-only reaches SQLite as a bare I/O error: `folder`'s mount says which."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name == "SQLITE_FULL":
+        return "disk full (SQLITE_FULL)"
+    if name.startswith("SQLITE_READONLY"):
+        return f"read-only: {exc} ({name})"
+    if name.startswith("SQLITE_IOERR") and folder is not None:
+        if _read_only(folder):
+            return f"read-only file system ({name})"
+        with contextlib.suppress(OSError):
+            if os.statvfs(folder).f_bavail == 0:
+                return f"disk full ({name})"
+    return f"{exc} ({name})" if name else str(exc)
 
 
 def _settle(outcomes: list[_Outcome]) -> None:
