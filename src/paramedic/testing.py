@@ -84,6 +84,12 @@ class FakeClock:
         """Jump the wall clock (NTP step, operator error) without touching monotonic time."""
         self._wall_offset += seconds
 
+    def next_due(self) -> float | None:
+        """When the earliest live timer falls due (None: none set), to advance to it."""
+        while self._timers and self._timers[0].cancelled:
+            heapq.heappop(self._timers)
+        return self._timers[0].due if self._timers else None
+
     @property
     def pending(self) -> int:
         """Timers set and not yet fired or cancelled."""
