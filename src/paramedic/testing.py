@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -39,6 +40,7 @@ class FakeClock:
         self._wall_offset = wall - mono
         self._timers: list[_Timer] = []
         self._order = itertools.count()
+        self._boot = uuid.uuid4().hex  # a new FakeClock is a reboot: its monotonic restarts
 
     def monotonic(self) -> float:
         return self._mono
@@ -84,6 +86,15 @@ class FakeClock:
     def step_wall(self, seconds: float) -> None:
         """Jump the wall clock (NTP step, operator error) without touching monotonic time."""
         self._wall_offset += seconds
+
+    def boot_id(self) -> str:
+        return self._boot
+
+    def next_due(self) -> float | None:
+        """When the earliest live timer falls due (None: none set), to advance to it."""
+        while self._timers and self._timers[0].cancelled:
+            heapq.heappop(self._timers)
+        return self._timers[0].due if self._timers else None
 
     @property
     def pending(self) -> int:

@@ -135,6 +135,18 @@ async def test_low_severity_gives_up_but_p0_never_does() -> None:
     assert not any(policy.gives_up(sev, 10_000) for sev in ("P0", "P1"))
 
 
+def test_default_policy_keeps_a_p2_trying_through_a_ten_minute_outage() -> None:
+    """A receiver down for 10 minutes must not lose a P2: with the default policy a P2 is
+    still being retried an hour after its first attempt (it gave up after ~4 min before)."""
+    policy = RetryPolicy(jitter=0.0)
+    rng = random.Random(0)
+    attempts, elapsed = 1, 0.0
+    while not policy.gives_up("P2", attempts):
+        elapsed += policy.delay(attempts, rng, None)
+        attempts += 1
+    assert elapsed >= 3000.0, f"a P2 gives up {elapsed:.0f} s after its first attempt"
+
+
 async def test_pending_rows_resume_after_a_restart_at_their_due_time(store: SQLiteStore) -> None:
     """A new worker over the same store finds what was pending and sends it once due."""
     clock = SystemClock()

@@ -64,7 +64,10 @@ class RetryPolicy:
     max: float = 300.0
     factor: float = 2.0
     jitter: float = 0.2
-    max_attempts_low: int = 8  # P2 and P3 give up after this many; P0 and P1 never do
+    # P2 and P3 give up after this many (P0 and P1 never do): 20 is about an hour of trying
+    # (the backoff reaches its 5 min cap at the 10th), so a receiver down for minutes loses
+    # nothing; 8 gave up after ~4 min.
+    max_attempts_low: int = 20
 
     def delay(self, attempt: int, rng: random.Random, retry_after: float | None) -> float:
         delay = jittered_backoff(

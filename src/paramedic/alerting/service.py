@@ -147,11 +147,15 @@ class AlertingService:
             if withheld:
                 self._withheld[alert.id] = [(r, tuple(c), int(lv)) for r, c, lv in withheld]
             if snapshot is not None:
-                # Monotonic time restarted with us: rebase the ladder on the stored wall time.
+                boot = self._clock.boot_id()
                 rebased = dict(snapshot)
-                rebased["started_mono"] = self._clock.monotonic() - (
-                    self._clock.wall() - started_wall
-                )
+                if not boot or row.data.get("boot_id") != boot:
+                    # A reboot restarted the monotonic clock: wall time is all two boots
+                    # share. On the same boot the stored monotonic times stand, so a wall
+                    # step while we were up or down moves no rung.
+                    rebased["started_mono"] = self._clock.monotonic() - (
+                        self._clock.wall() - started_wall
+                    )
                 self.escalation.restore_snapshot(alert, rebased)
         if resumed or self.alerts:
             log.info("alerting resumed", notifications=resumed, open_alerts=len(self.alerts))
@@ -792,6 +796,7 @@ class AlertingService:
                 "alert": alert_to_data(alert),
                 "escalation": snapshot,
                 "started_wall": self._started_wall.get(alert.id, now),
+                "boot_id": self._clock.boot_id(),  # whether `escalation`'s mono is ours
                 "withheld": [[r, list(c), lv] for r, c, lv in self._withheld.get(alert.id, ())],
                 "held": hold.reason if (hold := self._holding.get(alert.id)) else None,
                 "held_by": hold.by if hold else None,

@@ -9,9 +9,11 @@ milliseconds (see `paramedic.testing`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 __all__ = ["Clock", "Instant", "SystemClock", "TimerHandle"]
@@ -55,6 +57,11 @@ class Clock(Protocol):
         """Suspend the caller for `delay` seconds of monotonic time."""
         ...
 
+    def boot_id(self) -> str:
+        """Names the span over which `monotonic` readings compare: the machine's boot, not
+        the process (CLOCK_MONOTONIC survives a restart of paramedic). "" when unknown."""
+        ...
+
 
 class SystemClock:
     """The real clock, with timers on the running asyncio loop (itself monotonic)."""
@@ -73,3 +80,14 @@ class SystemClock:
 
     async def sleep(self, delay: float) -> None:
         await asyncio.sleep(max(0.0, delay))
+
+    def boot_id(self) -> str:
+        return _boot_id()
+
+
+@functools.cache
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""  # not Linux: every restart rebases on wall time, as a reboot does

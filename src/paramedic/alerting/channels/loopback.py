@@ -43,7 +43,7 @@ class LoopbackReceiver:
     _arrived: asyncio.Queue[Recorded] = field(default_factory=asyncio.Queue)
     _release: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
-    port: int = 0
+    port: int = 0  # 0: the kernel chooses; kept after close(), so start() again reopens it
 
     @property
     def url(self) -> str:
@@ -66,7 +66,7 @@ class LoopbackReceiver:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
         return self
