@@ -1,6 +1,7 @@
 """A secret file named in the config (`token_file`, `key_file`, a channel's `*_file`) is read
 bounded: a device, a pipe or a huge file is a located error, never a hang or a MemoryError
-(found by tests/torture/test_fuzz_parsers.py's config fuzzer)."""
+(found while building the config fuzzer, tests/torture/test_fuzz_parsers.py, whose
+path values now include /dev/zero)."""
 
 from __future__ import annotations
 
