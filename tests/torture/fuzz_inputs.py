@@ -194,7 +194,9 @@ _WORDS = (
     "Not/AZone",
 )
 _DURATIONS = ("100ms", "1s", "5s", "0s", "2m", "1h", "-1s", "10", "1.5s", "1d", "xs", "0.0001ms")
+_DURATIONS += ("9" * 400 + "s", "3651d", "\u0661s", "1e3s")
 _SIZES = ("1KiB", "64KiB", "1MiB", "2GiB", "10%", "1%", "100B", "0", "10MiB/min", "-5MiB")
+_SIZES += ("9" * 400 + "MiB", "9000000TiB", "\u0661MiB", "1e3%")
 _URLS = ("http://127.0.0.1:8081/health", "https://x.invalid/", "ftp://x", "not a url", "http://")
 _PATHS = (TOKEN_FILE, "missing.token", ".", "/", "var/x.db", "../x", "/tmp", "a\x00b")
 _PATHS += ("/dev/zero", "/dev/null", "/proc/self/status")

@@ -155,7 +155,7 @@ def test_any_bytes_decode_to_a_heartbeat_or_a_documented_rejection(data: bytes) 
 
 
 @seed(SEED)
-@fuzz_settings(short=300, long=20_000)
+@fuzz_settings(short=200, long=20_000)
 @given(st.randoms(use_true_random=False))
 def test_mutated_and_resigned_datagrams_get_the_documented_verdict(rng: Random) -> None:
     """Datagrams from the real encoder, then bytes, lengths, flags and extras changed, many
@@ -267,7 +267,7 @@ def mutated_demo(rng: Random) -> bytes:
 
 
 @seed(SEED)
-@fuzz_settings(short=150, long=2_000)
+@fuzz_settings(short=60, long=2_000)
 @given(st.randoms(use_true_random=False))
 def test_structured_config_gives_a_config_or_a_located_error(config_dir: Path, rng: Random) -> None:
     """YAML built from the real config models' keys with good and bad values; same property
@@ -319,7 +319,7 @@ def check_webhook(body: bytes) -> None:
 
 
 @seed(SEED)
-@fuzz_settings(short=300, long=20_000)
+@fuzz_settings(short=100, long=10_000)
 @given(st.randoms(use_true_random=False))
 def test_webhook_payloads_give_signals_or_a_4xx(rng: Random) -> None:
     """Alertmanager v4 payloads, well formed or not, and other JSON: a payload or a 4xx."""
