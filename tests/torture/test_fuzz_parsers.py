@@ -319,7 +319,7 @@ def check_webhook(body: bytes) -> None:
 
 
 @seed(SEED)
-@fuzz_settings(short=100, long=10_000)
+@fuzz_settings(short=100, long=20_000)
 @given(st.randoms(use_true_random=False))
 def test_webhook_payloads_give_signals_or_a_4xx(rng: Random) -> None:
     """Alertmanager v4 payloads, well formed or not, and other JSON: a payload or a 4xx."""
