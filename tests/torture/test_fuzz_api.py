@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.runner import RunningParamedic
-from tests.torture import examples_per_operation
+from tests.torture import examples_per_operation, long_run
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +45,8 @@ def schemathesis_cli() -> str:
     return found
 
 
+# The long run (1,000 examples per operation) takes tens of minutes per token.
+@pytest.mark.timeout(3600 if long_run() else 300)
 @pytest.mark.parametrize("token", [OPERATOR, VIEWER, None], ids=["operator", "viewer", "none"])
 def test_no_generated_request_answers_5xx(tmp_path: Path, token: str | None) -> None:
     """Every operation, every phase (examples, coverage, fuzzing, stateful): 0 server errors."""
@@ -63,7 +65,7 @@ def test_no_generated_request_answers_5xx(tmp_path: Path, token: str | None) -> 
             ],
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=3500 if long_run() else 280,
             cwd=tmp_path,
             env={**os.environ, "NO_COLOR": "1"},
         )

@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["format_duration", "parse_duration"]
+__all__ = ["MAX_DURATION_S", "format_duration", "parse_duration"]
 
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(us|ms|s|m|h|d)")
+_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(us|ms|s|m|h|d)")
+MAX_DURATION_S = 3650 * 86400.0
+"""Ten years: longer is a typo (a 400-digit number was read as infinity, and timers in the
+event loop overflow long before that)."""
 
 
 def parse_duration(text: str) -> float:
@@ -30,6 +33,9 @@ def parse_duration(text: str) -> float:
         pos = match.end()
     if pos != len(value) or pos == 0:
         msg = f"{text!r} is not a duration; write it with a unit, e.g. 100ms, 5s, 2m, 1h"
+        raise ValueError(msg)
+    if not total <= MAX_DURATION_S:  # also catches an infinity
+        msg = f"{text[:40]!r} is longer than the longest duration, 3650d"
         raise ValueError(msg)
     return total
 

@@ -53,9 +53,10 @@ _SIZE_UNITS = {
     "GiB": 1024**3,
     "TiB": 1024**4,
 }
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$")
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$")
+_MAX_SIZE = 2**63 - 1  # what the store and psutil count in
 _RATE_UNITS = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "hour": 3600.0}
-_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+_PERCENT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$")
 
 
 def parse_size(text: str) -> int:
@@ -67,7 +68,11 @@ def parse_size(text: str) -> int:
             " (KiB/MiB/GiB are 1024-based, KB/MB/GB 1000-based)"
         )
         raise ValueError(msg)
-    return round(float(match[1]) * _SIZE_UNITS[match[2]])
+    size = float(match[1]) * _SIZE_UNITS[match[2]]
+    if not size <= _MAX_SIZE:  # also catches an infinity: a 400-digit number overflows
+        msg = f"{text[:40]!r} is larger than the largest size, 8 EiB"
+        raise ValueError(msg)
+    return round(size)
 
 
 def parse_rate(text: str) -> float:

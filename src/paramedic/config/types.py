@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,6 +23,7 @@ from pydantic import (
 from paramedic.config.durations import parse_duration
 
 __all__ = [
+    "MAX_SECRET_BYTES",
     "Argv",
     "Duration",
     "PositiveDuration",
@@ -184,12 +186,35 @@ def read_secret(
         return SecretStr(value)
     assert file is not None
     path = file if file.is_absolute() else Path(ctx.get("base_dir", ".")) / file
-    try:
-        text = path.read_text("utf-8").strip()
-    except OSError as exc:
-        msg = f"{name}_file: cannot read {path}: {exc.strerror}"
-        raise ValueError(msg) from exc
+    text = _read_secret_file(name, path).strip()
     if not text:
         msg = f"{name}_file: {path} is empty"
         raise ValueError(msg)
     return SecretStr(text)
+
+
+MAX_SECRET_BYTES = 64 * 1024
+"""A token or key is one short line; more than this is not a secret file."""
+
+
+def _read_secret_file(name: str, path: Path) -> str:
+    """The text of a secret file, read bounded. `/dev/zero` used to be read until memory ran
+    out, and a FIFO blocks its reader until a writer comes: only a regular file is read."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            msg = f"{name}_file: {path} is not a regular file"
+            raise ValueError(msg)
+        with path.open("rb") as handle:
+            data = handle.read(MAX_SECRET_BYTES + 1)
+    except OSError as exc:
+        msg = f"{name}_file: cannot read {path}: {exc.strerror}"
+        raise ValueError(msg) from exc
+    if len(data) > MAX_SECRET_BYTES:
+        limit = MAX_SECRET_BYTES // 1024
+        msg = f"{name}_file: {path} is larger than {limit} KiB; a secret is one line"
+        raise ValueError(msg)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        msg = f"{name}_file: {path} is not UTF-8 text"
+        raise ValueError(msg) from None
