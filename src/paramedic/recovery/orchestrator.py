@@ -416,8 +416,10 @@ class RecoveryOrchestrator:
         return None
 
     def _current(self) -> Incident | None:
+        # A relapsed incident stays RECOVERY_FAILED, superseded by the one that owns the
+        # recovery now: never the current one, or its halt would outlive the recovery.
         incidents = list(self._incidents.values())
-        open_ones = [i for i in incidents if not i.closed]
+        open_ones = [i for i in incidents if not i.closed and not self._live[i.id].superseded]
         found = open_ones or incidents
         return found[-1] if found else None
 
