@@ -324,9 +324,12 @@ async def test_restart_finishes_failures_a_crash_left_without_alert_or_incident(
         try:
             after = alerts(second)
             assert {f"{engine}:failure", f"{gateway}:failure"} <= set(after)
-            assert [engine] == [
+            # The engine's incident is not opened again. (Its child exits once orphaned by the
+            # kill, so the second run may see that exit, a crash of its own, as a new incident.)
+            reopened = [
                 e["payload"]["incident"] for e in timeline(second) if e["kind"] == "incident.opened"
             ]
+            assert 1 == reopened.count(engine), reopened
             assert rows[f"{gateway}:failure"] == len(after[f"{gateway}:failure"]["notifications"])
             second.signal(signal.SIGTERM)
             assert 0 == await asyncio.to_thread(second.wait, 15)
