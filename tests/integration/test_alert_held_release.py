@@ -148,7 +148,8 @@ async def test_an_engine_held_back_is_paged_when_what_held_it_is_gone(
                 # stays down (restart policy never)
                 await arrives(pd, source_key, "resolve")
             await arrives(pd, engine_key, "trigger")
-            [released] = events(p, "alert.released", "engine")
+            # The page leaves with the alert row's commit; its timeline account follows it.
+            [released] = await until(lambda: events(p, "alert.released", "engine"), "released")
             assert reason == released["payload"]["was"]
             assert not events(p, "failure.cleared", "engine")
         finally:
