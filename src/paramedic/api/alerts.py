@@ -69,7 +69,7 @@ class AckIn(BaseModel):
 
 
 class TestPage(BaseModel):
-    """A test page (seed 8.2: test alert delivery regularly)."""
+    """A test page: delivery of every contact method is worth testing regularly."""
 
     severity: Literal["P0", "P1", "P2", "P3"] = "P1"
     channel: str | None = Field(default=None, max_length=64)

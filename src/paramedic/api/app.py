@@ -111,7 +111,7 @@ def create_app(context: ApiContext) -> FastAPI:
 
     @app.get("/health", tags=["probes"])
     async def health(c: Ctx) -> JSONResponse:
-        """paramedic's own health in the seed's 1.2 shape; 200 when healthy, else 503."""
+        """paramedic's own health (healthy, timestamp, components, metrics); 503 if unhealthy."""
         results = await c.checks.run("live") + await c.checks.run("ready")
         components = {r.name: r.ok for r in results}
         healthy = all(components.values())

@@ -62,7 +62,7 @@ def _rank(status: dict[str, Any]) -> int:
 async def recovery_status(
     orchestrators: Orchestrators, _who: Viewer, service: str | None = None
 ) -> dict[str, Any]:
-    """The seed's 3.4 JSON for one service, or for the most urgent incident of all."""
+    """The recovery status for one service, or for the most urgent incident of all."""
     if service is not None:
         orchestrator = orchestrators.get(service)
         if orchestrator is None:
@@ -131,7 +131,7 @@ async def get_incident(
 async def recoveries(
     store: TimelineStore, _who: Viewer, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
-    """The seed's Recovery History: time, failure type, method, RTO, success."""
+    """Recovery history: time, failure type, method, RTO, success."""
     events = await _all(store, None)
     kinds = {
         e.payload.get("incident"): e.payload.get("failure_kind")

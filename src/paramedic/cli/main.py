@@ -201,7 +201,7 @@ def send_test_page(
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
-    """Send a test page the way a real alert of that severity would go (seed 8.2)."""
+    """Send a test page the way a real alert of that severity would go (test them regularly)."""
     body = _post(url, "/api/test-alert", token, {"severity": severity, "channel": channel})
     typer.echo(f"test page {body['alert']['id']} sent")
 
