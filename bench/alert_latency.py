@@ -68,6 +68,7 @@ from paramedic.config.alerting import AlertingConfig
 from paramedic.core.bus import EventBus
 from paramedic.core.clock import SystemClock
 from paramedic.runtime.recorder import OrderedRecorder
+from paramedic.runtime.store_trouble import StoreTrouble
 from paramedic.store.outbox import AuditRow
 from paramedic.store.sqlite import SQLiteStore
 
@@ -371,7 +372,9 @@ async def bench(args: argparse.Namespace) -> None:
             store = SQLiteStore(store_dir / f"bench-{os.getpid()}.db", synchronous=args.synchronous)
             await store.open()
             bus = EventBus(store)
-            recorder = OrderedRecorder(bus)
+            recorder = OrderedRecorder(
+                bus, store, StoreTrouble(f"store {store.path}", SystemClock())
+            )
             tasks: set[asyncio.Task[Any]] = set()
 
             def job(coro: Awaitable[Any]) -> None:
