@@ -379,6 +379,31 @@ def test_raw_bytes_key_lookup_works() -> None:
     assert isinstance(decode(_valid(), lambda service, key_id: KEY), Heartbeat)
 
 
+def test_service_id_charset_is_checked_before_any_key_lookup() -> None:
+    """Section 3 puts the charset (step 5) before the key lookup (step 6): a lookup that
+    answers any name neither makes an invalid id acceptable nor is asked about one."""
+    asked: list[str] = []
+
+    def any_name(service: str, key_id: int) -> bytes:
+        asked.append(service)
+        return KEY
+
+    verdicts = [decode(_valid(service=s), any_name) for s in ("bad/id", "has space", "a" * 64)]
+    assert [Rejection("malformed"), Rejection("malformed")] == verdicts[:2]
+    assert isinstance(verdicts[2], Heartbeat)
+    assert ["a" * 64] == asked
+
+
+def test_first_beat_age_tlv_wins_even_when_its_length_is_wrong() -> None:
+    """Section 6: of repeated TLVs the first wins; a beat_age_ms of the wrong length is
+    unusable, and a later one does not stand in for it."""
+    extras = b"\x00\x01\x00\x02\x00\x07" + b"\x00\x01\x00\x04\x00\x00\x05\xfe"
+    beat = decode(_valid(extras=extras), RING, now_ns=NOW)
+    assert isinstance(beat, Heartbeat)
+    assert ((1, b"\x00\x07"), (1, b"\x00\x00\x05\xfe")) == beat.extras
+    assert beat.beat_age_ms is None
+
+
 def test_broken_key_lookup_does_not_escape_decode() -> None:
     """Even a lookup that raises yields a verdict, because decode must never raise."""
 

@@ -112,6 +112,7 @@ _OPAD: Final = bytes(b ^ 0x5C for b in range(256))
 KeyLookup = Callable[[str, int], "HmacKey | bytes | None"]
 """Maps (service id, key id) to the HMAC key, or None when no such key is configured.
 
+``decode`` asks it only about ids in the charset (protocol section 3, step 5 before 6).
 Returning an ``HmacKey`` (as ``KeyRing`` does) rather than raw bytes makes verification faster.
 """
 
@@ -150,7 +151,9 @@ class Heartbeat:
     def beat_age_ms(self) -> int | None:
         """Milliseconds since the trading loop last called beat(), when the sender knows."""
         for kind, value in self.extras:
-            if kind == EXTRA_BEAT_AGE_MS and len(value) == _U32.size:
+            if kind == EXTRA_BEAT_AGE_MS:  # the first one wins, usable or not
+                if len(value) != _U32.size:
+                    return None
                 age: int = _U32.unpack(value)[0]
                 return age
         return None
@@ -373,11 +376,20 @@ def decode(
             service = data[HEADER_SIZE:service_end].decode("ascii")
         except UnicodeDecodeError:
             return _MALFORMED
-        key = keys(service, key_id)
-        if key is None:
-            # Only now is the name's syntax worth checking: a service with a key is a
-            # configured, valid name (this saves a regex on every good datagram).
-            return _MALFORMED if _SERVICE_RE.fullmatch(service) is None else _UNKNOWN
+        key: HmacKey | bytes | None
+        if type(keys) is KeyRing:
+            # A KeyRing holds validated names only, so a hit proves the charset (step 5)
+            # and only a miss needs the regex: none on a good datagram.
+            key = keys._keys.get((service, key_id))
+            if key is None:
+                return _MALFORMED if _SERVICE_RE.fullmatch(service) is None else _UNKNOWN
+        else:
+            # Any other lookup may answer any name: step 5 before it is asked (step 6).
+            if _SERVICE_RE.fullmatch(service) is None:
+                return _MALFORMED
+            key = keys(service, key_id)
+            if key is None:
+                return _UNKNOWN
         if type(key) is HmacKey:
             inner = key.inner.copy()
             inner.update(data[:body_end])
