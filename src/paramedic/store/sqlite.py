@@ -231,6 +231,7 @@ class SQLiteStore(SQLiteOutbox, SQLiteSilences):
             conn.close()
 
     def _write_loop(self, conn: sqlite3.Connection) -> None:
+        folder = self._path.parent  # for describing a failure; not rebuilt per batch
         while True:
             first = self._jobs.get()
             batch = [first]
@@ -242,7 +243,7 @@ class SQLiteStore(SQLiteOutbox, SQLiteSilences):
             stop = any(item is _STOP for item in batch)
             work = [item for item in batch if item is not _STOP]
             if work:
-                self._commit_batch(conn, work, self._path.parent)  # type: ignore[arg-type]
+                self._commit_batch(conn, work, folder)  # type: ignore[arg-type]
             if stop:
                 return
 
