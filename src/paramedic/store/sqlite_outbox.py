@@ -174,21 +174,23 @@ class SQLiteOutbox:
 
     async def settle_interrupted(self, detail: str) -> list[tuple[str, int]]:
         def write(conn: sqlite3.Connection) -> list[tuple[str, int]]:
+            # One scan of the attempts (outcome is not indexed: an index would cost every
+            # attempt two more writes); the rows found are then updated by their key.
             found = conn.execute(
-                "SELECT a.notification_id, a.number, n.status FROM attempts a"
+                "SELECT a.seq, a.notification_id, a.number, n.status FROM attempts a"
                 " JOIN notifications n ON n.id = a.notification_id WHERE a.outcome = ?",
                 (_STARTED,),
             ).fetchall()
-            conn.execute(
-                "UPDATE attempts SET outcome = 'unknown', detail = ? WHERE outcome = ?",
-                (detail, _STARTED),
+            conn.executemany(
+                "UPDATE attempts SET outcome = 'unknown', detail = ? WHERE seq = ?",
+                [(detail, seq) for seq, _nid, _number, _status in found],
             )
             conn.executemany(
                 "UPDATE notifications SET attempts = max(attempts, ?), last_detail = ?"
                 " WHERE id = ?",
-                [(number, detail, nid) for nid, number, _status in found],
+                [(number, detail, nid) for _seq, nid, number, _status in found],
             )
-            return [(nid, number) for nid, number, status in found if status == "pending"]
+            return [(nid, number) for _seq, nid, number, status in found if status == "pending"]
 
         settled: list[tuple[str, int]] = await self._submit(write)
         return settled
