@@ -22,8 +22,9 @@ import dataclasses
 import heapq
 import itertools
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import structlog
 
@@ -54,6 +55,32 @@ INTERRUPTED = (
 )
 
 ResultHook = Callable[[NotificationRow, DeliveryResult, int], None]
+
+_T = TypeVar("_T")
+
+
+class _TickBatch(Generic[_T]):
+    """Items handed in during one loop tick go to the store as one job, durable when `add`
+    returns: a burst of attempts is one write, not one per notification."""
+
+    __slots__ = ("_items", "_task", "_write")
+
+    def __init__(self, write: Callable[[list[_T]], Awaitable[None]]) -> None:
+        self._write = write
+        self._items: list[_T] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def add(self, item: _T) -> None:
+        self._items.append(item)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._flush())
+        # shielded: a cancelled attempt (shutdown) must not cancel the others' write
+        await asyncio.shield(self._task)
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let the rest of this tick's items join the batch
+        batch, self._items, self._task = self._items, [], None
+        await self._write(batch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +160,12 @@ class OutboxWorker:
         self._timer: TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.attempted = 0
-        self._finished: list[tuple[AttemptRow, NotificationStatus, float]] = []
-        self._recording: asyncio.Task[None] | None = None
-        self._starting: list[tuple[str, int, float]] = []
-        self._marking: asyncio.Task[None] | None = None
+        # An attempt is recorded as started before its request is written (retries here; a
+        # first attempt in its row's commit), and with its outcome once it ends.
+        self._starting: _TickBatch[tuple[str, int, float]] = _TickBatch(store.start_attempts)
+        self._finished: _TickBatch[tuple[AttemptRow, NotificationStatus, float]] = _TickBatch(
+            store.record_attempts
+        )
         self.unknown_at_start = 0  # attempts a crash left without an outcome (resent)
 
     # -- input ---------------------------------------------------------------------------------
@@ -254,7 +283,7 @@ class OutboxWorker:
         number = row.attempts + 1
         try:
             if not marked:
-                await self._mark_started(row.id, number)
+                await self._starting.add((row.id, number, self._clock.wall()))
             async with self._slots:
                 result, took = await self._send(row, send)
             started_wall = self._clock.wall()
@@ -275,7 +304,7 @@ class OutboxWorker:
                 status=result.status,
                 detail=result.detail,
             )
-            await self._record(attempt, status, due)
+            await self._finished.add((attempt, status, due))
             self.attempted += 1
             if status == "pending" and row.id in self._rows:
                 self._inflight.discard(row.id)
@@ -286,32 +315,6 @@ class OutboxWorker:
                 self._on_result(row, result, number)
         finally:
             self._inflight.discard(row.id)
-
-    async def _record(self, attempt: AttemptRow, status: NotificationStatus, due: float) -> None:
-        """Durable before it returns; every attempt finished in this loop tick shares one
-        store job, so a burst of deliveries is one write, not one per notification."""
-        self._finished.append((attempt, status, due))
-        if self._recording is None:
-            self._recording = asyncio.get_running_loop().create_task(self._record_batch())
-        # shielded: a cancelled attempt (shutdown) must not cancel the others' write
-        await asyncio.shield(self._recording)
-
-    async def _mark_started(self, notification_id: str, number: int) -> None:
-        """Durable before the send; the retries starting in one loop tick share a commit."""
-        self._starting.append((notification_id, number, self._clock.wall()))
-        if self._marking is None:
-            self._marking = asyncio.get_running_loop().create_task(self._mark_batch())
-        await asyncio.shield(self._marking)
-
-    async def _mark_batch(self) -> None:
-        await asyncio.sleep(0)
-        batch, self._starting, self._marking = self._starting, [], None
-        await self._store.start_attempts(batch)
-
-    async def _record_batch(self) -> None:
-        await asyncio.sleep(0)  # let the rest of this tick's attempts join the batch
-        batch, self._finished, self._recording = self._finished, [], None
-        await self._store.record_attempts(batch)
 
     async def _send(
         self, row: NotificationRow, send: PreparedSend | None
