@@ -220,3 +220,31 @@ async def test_a_held_alert_is_still_held_after_a_restart_and_paged_when_release
         assert [r for r in rows if r.action == "trigger"]
     finally:
         await store.close()
+
+
+async def test_a_window_ending_by_the_clock_pages_the_rung_it_withheld(make: Any) -> None:
+    """Paged at 00:00 (oncall); a one-off maintenance window 00:01-00:10 holds the +5 min
+    rung (backup-oncall); the window ends by the clock, nobody touches anything: one sweep
+    after its end backup-oncall is paged, once."""
+    rig: Rig = await make(
+        {
+            "maintenance_windows": [
+                {
+                    "name": "upgrade",
+                    "once": {"start": "2026-01-01T00:01:00Z", "end": "2026-01-01T00:10:00Z"},
+                }
+            ],
+            "escalation": {"policies": LADDER},
+        }
+    )
+    await rig.service.raise_alert(p1("a1"))
+    assert "oncall" in await rig.triggers("a1")
+    rig.clock.advance(5 * MIN)
+    assert ["maintenance window upgrade"] == [e.reason for e in rig.kinds("alert.held")]
+    assert "backup-oncall" not in await rig.triggers("a1")
+    rig.clock.advance(6 * MIN)
+    assert 1 == await rig.service.sweep()
+    assert 0 == await rig.service.sweep()
+    assert "backup-oncall" in await rig.triggers("a1")
+    [released] = rig.kinds("alert.released")
+    assert "rungs held while muted" == released.was

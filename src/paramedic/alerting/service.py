@@ -198,15 +198,23 @@ class AlertingService:
             tasks.create_task(self._held_forever())
 
     async def _held_forever(self, every: float = 1.0) -> None:
-        """Silences and maintenance windows end by the calendar, not by an event: look again
-        at what they hold every second (nothing to do, and nothing done, when none is held)."""
+        """Silences and maintenance windows end by the calendar, not by an event: the one
+        sweep that notices, every second."""
         while True:
             await self._clock.sleep(every)
-            if self._holding:
-                try:
-                    await self.reevaluate_held()
-                except Exception:  # the edge of a tick: log, look again next time
-                    log.exception("re-evaluating held alerts failed")
+            try:
+                await self.sweep()
+            except Exception:  # the edge of a tick: log, look again next time
+                log.exception("re-evaluating held alerts failed")
+
+    async def sweep(self) -> int:
+        """Forget the silences past their end; page what a mute that ended by the clock held
+        (alerts held for everyone and rungs withheld from paged ones). Nothing is done, and
+        nothing allocated, while nothing is held. Returns how many alerts were paged."""
+        ended = self.muter.drop_ended(self._clock.wall())
+        if not (self._holding or self._withheld):
+            return 0
+        return await self.reevaluate_held(f"silence {', '.join(ended)} ended" if ended else "")
 
     async def _summaries_forever(self, every: float = 5.0) -> None:
         """Held and rate-limited P2/P3 alerts are never dropped: their summaries go out."""
