@@ -321,3 +321,13 @@ def test_the_defaults_built_once_are_not_changed_by_a_config_that_adapts_them() 
     assert adapted.notes
     assert before == AlertingConfig.model_validate({}).model_dump()
     assert AlertingConfig.model_validate({}).contacts is not AlertingConfig().contacts
+
+
+def test_crash_reach_pages_at_once_whom_the_service_pages_at_once() -> None:
+    """The default P0 route pages `oncall:pagerduty`; the ladder's +0 rung names `oncall`:
+    the service pages oncall once (the rung skips a contact the route reached), and so does
+    the check's account of a crash."""
+    cfg = load(CHANNELS + ENGINE)
+    reach = crash_reach(cfg, "engine")
+    at_once = sorted((p.contact, p.channel) for p in reach.pages if p.after == 0)
+    assert [("compliance", "email"), ("oncall", "pagerduty"), ("team", "slack")] == at_once

@@ -231,10 +231,8 @@ class AlertingService:
             deliveries = [(d.receiver, d.channels) for d in self.router.route(first.all_labels())]
             sent += await self._send_summary(group.alerts, group.text, deliveries)
         for rate in self.fatigue.limiter.summaries(now.mono):
-            contact = rate.receiver.partition(":")[0]
-            channel = rate.receiver.partition(":")[2]
-            known = self.config.contacts.get(contact)
-            channels = (channel,) if channel else tuple(known.channels if known else ("log",))
+            known = self.config.contacts.get(rate.receiver)  # a contact (`Delivery.receiver`)
+            channels = tuple(known.channels if known else ("log",))
             sent += await self._send_summary(rate.alerts, rate.text, [(rate.receiver, channels)])
         return sent
 
@@ -340,7 +338,7 @@ class AlertingService:
         self._started_wall[alert.id] = now.wall
         self.alerts_total[alert.severity] += 1
         deliveries = self.router.route(alert.all_labels())
-        self._routed[alert.id] = {d.receiver.partition(":")[0] for d in deliveries}
+        self._routed[alert.id] = {d.receiver for d in deliveries}
         timeline: list[Any] = []  # follows AlertRaised, which is built after the commit
         rows: list[NotificationRow] = []
         held = self._admit(alert, deliveries, now, rows, timeline)
@@ -435,7 +433,7 @@ class AlertingService:
                     self._record(timeline)
                 continue
             del self._holding[alert_id]
-            self._routed[alert.id] = {d.receiver.partition(":")[0] for d in deliveries}
+            self._routed[alert.id] = {d.receiver for d in deliveries}
             released_event = AlertReleased(
                 at=now,
                 service=alert.labels.get("service"),
