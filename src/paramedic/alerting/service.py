@@ -105,7 +105,9 @@ class AlertingService:
         self.renderer = AlertRenderer(config.template_dir)
         self.escalation = EscalationEngine.from_config(clock, self._escalate, config.escalation)
         self.escalation.on_ack_expired = self._ack_expired
-        self.expired_acks: dict[str, Ack] = {}  # shown until the next ack or the resolve
+        # The lapsed ack, in wall time (as stored in the alert's row and shown by the API),
+        # until the next ack or the resolve.
+        self.expired_acks: dict[str, dict[str, Any]] = {}
         self._summaries: dict[str, set[str]] = {}  # open summary -> the alerts it names
         self.outbox = OutboxWorker(store, self.channels, clock, on_result=self._delivered)
         self.alerts: dict[str, Alert] = {}
@@ -143,6 +145,8 @@ class AlertingService:
             snapshot = row.data.get("escalation")
             started_wall = float(row.data.get("started_wall", row.opened_wall))
             self._started_wall[alert.id] = started_wall
+            if lapsed := row.data.get("ack_expired"):
+                self.expired_acks[alert.id] = lapsed
             withheld = row.data.get("withheld") or []
             if withheld:
                 self._withheld[alert.id] = [(r, tuple(c), int(lv)) for r, c, lv in withheld]
@@ -681,7 +685,7 @@ class AlertingService:
             return
         now = self._clock.now()
         self.alerts[alert.id] = current.unacknowledge()
-        self.expired_acks[alert.id] = ack
+        self.expired_acks[alert.id] = _ack_data(ack)
         expired_wall = ack.expires_wall if ack.expires_wall is not None else now.wall
         event = AlertAckExpired(
             at=now,
@@ -806,7 +810,7 @@ class AlertingService:
                 "withheld": [[r, list(c), lv] for r, c, lv in self._withheld.get(alert.id, ())],
                 "held": hold.reason if (hold := self._holding.get(alert.id)) else None,
                 "held_by": hold.by if hold else None,
-                "ack_expired": _ack_data(self.expired_acks.get(alert.id)),
+                "ack_expired": self.expired_acks.get(alert.id),
                 "members": sorted(self._summaries.get(alert.id, ())),
             },
         )
@@ -822,10 +826,8 @@ class AlertingService:
         await asyncio.gather(*(c.close() for c in self.channels.values()), return_exceptions=True)
 
 
-def _ack_data(ack: Ack | None) -> dict[str, Any] | None:
+def _ack_data(ack: Ack) -> dict[str, Any]:
     """An acknowledgement in wall time only (what a client can read)."""
-    if ack is None:
-        return None
     return {"by": ack.by, "why": ack.why, "at_wall": ack.at_wall, "expires_wall": ack.expires_wall}
 
 
