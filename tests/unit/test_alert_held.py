@@ -248,3 +248,22 @@ async def test_a_window_ending_by_the_clock_pages_the_rung_it_withheld(make: Any
     assert "backup-oncall" in await rig.triggers("a1")
     [released] = rig.kinds("alert.released")
     assert "rungs held while muted" == released.was
+
+
+async def test_a_resolved_alert_leaves_nothing_behind_in_the_pipeline(make: Any) -> None:
+    """Alert ids are chosen by senders (an Alertmanager webhook): 200 alerts raised and
+    resolved, and test pages sent, leave no per-alert entry in the service's tables."""
+    rig: Rig = await make({"escalation": {"policies": LADDER}})
+    for n in range(200):
+        await rig.service.raise_alert(p1(f"a{n}", service=f"svc-{n}"))
+        await rig.service.resolve(f"a{n}", by="paramedic", why="up again")
+    await rig.service.test_page("P1", channel=None, by="olga")
+    tables = {
+        "alerts": rig.service.alerts,
+        "started_wall": rig.service._started_wall,
+        "routed": rig.service._routed,
+        "failures": rig.service._failures,
+        "holding": rig.service._holding,
+        "withheld": rig.service._withheld,
+    }
+    assert {name: 0 for name in tables} == {name: len(t) for name, t in tables.items()}

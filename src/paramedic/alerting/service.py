@@ -498,6 +498,7 @@ class AlertingService:
         await self.outbox.submit(rows)
         resolved = alert.resolve("test page sent")
         await self._save(resolved)
+        del self._started_wall[alert.id]
         return resolved
 
     async def _resolve_where_delivered(self, trigger: NotificationRow) -> None:
@@ -573,6 +574,11 @@ class AlertingService:
             ]
         )
         del self.alerts[alert_id]
+        # Ids are a sender's choice (an Alertmanager webhook): nothing per alert outlives it.
+        self._started_wall.pop(alert_id, None)
+        self._routed.pop(alert_id, None)
+        for channel in (*self.channels, "log"):
+            self._failures.pop((alert_id, channel), None)
         if self._holding:  # it may have held others back (inhibition, dependency, duplicate)
             await self.reevaluate_held()
         if self._summaries:
@@ -716,6 +722,8 @@ class AlertingService:
             if row.action == "trigger" and closed:
                 self._job(self._resolve_where_delivered(row))
             return
+        if row.alert_id not in self.alerts:
+            return  # closed (resolved, a test page): nothing left to escalate or count for
         self._failures[key] += 1
         if row.action == "trigger" and row.alert_id in self.escalation.levels():
             sentence = self.escalation.channel_failed(
