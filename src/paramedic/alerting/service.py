@@ -87,10 +87,8 @@ class AlertingService:
         depends_on: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.config = config
-        self._clock = clock
         self.clock = clock
         self.store = store
-        self._store = store
         self.channels = dict(channels)
         self._record = record
         self._job = job
@@ -135,7 +133,7 @@ class AlertingService:
     async def start(self) -> None:
         """Resume: pending notifications at their due times, open alerts' ladders."""
         resumed = await self.outbox.load()
-        for row in await self._store.alerts(limit=10_000):
+        for row in await self.store.alerts(limit=10_000):
             if row.state == "resolved":
                 continue
             alert = alert_from_data(row.data["alert"])
@@ -151,14 +149,14 @@ class AlertingService:
             if withheld:
                 self._withheld[alert.id] = [(r, tuple(c), int(lv)) for r, c, lv in withheld]
             if snapshot is not None:
-                boot = self._clock.boot_id()
+                boot = self.clock.boot_id()
                 rebased = dict(snapshot)
                 if not boot or row.data.get("boot_id") != boot:
                     # A reboot restarted the monotonic clock: wall time is all two boots
                     # share. On the same boot the stored monotonic times stand, so a wall
                     # step while we were up or down moves no rung.
-                    rebased["started_mono"] = self._clock.monotonic() - (
-                        self._clock.wall() - started_wall
+                    rebased["started_mono"] = self.clock.monotonic() - (
+                        self.clock.wall() - started_wall
                     )
                 self.escalation.restore_snapshot(alert, rebased)
         if resumed or self.alerts:
@@ -172,7 +170,7 @@ class AlertingService:
         elif alert.type == "summary":
             self._summaries[alert.id] = set(data.get("members") or ())
         else:
-            self.fatigue.dedup.check(alert, self._clock.monotonic())
+            self.fatigue.dedup.check(alert, self.clock.monotonic())
 
     async def catch_up(
         self, failures: Sequence[FailureDetected], cleared: Mapping[str, FailureCleared]
@@ -183,7 +181,7 @@ class AlertingService:
         committed is resolved. Returns (raised, resolved)."""
         raised = 0
         for failure in failures:
-            if await self._store.get_alert(failure_alert_id(failure.incident, "failure")) is None:
+            if await self.store.get_alert(failure_alert_id(failure.incident, "failure")) is None:
                 log.warning("raising an alert a crash cut off", incident=failure.incident)
                 await self.raise_for_failure(failure)
                 raised += 1
@@ -205,7 +203,7 @@ class AlertingService:
         """Silences and maintenance windows end by the calendar, not by an event: the one
         sweep that notices, every second."""
         while True:
-            await self._clock.sleep(every)
+            await self.clock.sleep(every)
             try:
                 await self.sweep()
             except Exception:  # the edge of a tick: log, look again next time
@@ -215,7 +213,7 @@ class AlertingService:
         """Forget the silences past their end; page what a mute that ended by the clock held
         (alerts held for everyone and rungs withheld from paged ones). Nothing is done, and
         nothing allocated, while nothing is held. Returns how many alerts were paged."""
-        ended = self.muter.drop_ended(self._clock.wall())
+        ended = self.muter.drop_ended(self.clock.wall())
         if not (self._holding or self._withheld):
             return 0
         return await self.reevaluate_held(f"silence {', '.join(ended)} ended" if ended else "")
@@ -223,12 +221,12 @@ class AlertingService:
     async def _summaries_forever(self, every: float = 5.0) -> None:
         """Held and rate-limited P2/P3 alerts are never dropped: their summaries go out."""
         while True:
-            await self._clock.sleep(every)
+            await self.clock.sleep(every)
             await self.flush_summaries()
 
     async def flush_summaries(self) -> int:
         """Send what grouping and rate limits held back as one summary per group/receiver."""
-        now = self._clock.now()
+        now = self.clock.now()
         sent = 0
         for group in self.fatigue.grouper.due(now.mono):
             first = group.alerts[0]
@@ -246,7 +244,7 @@ class AlertingService:
         """A summary is itself an alert, firing while any alert it names still fires: its
         receivers get a trigger (never a "RESOLVED" for alerts that fire), then its resolve,
         under the same key, once the last of them has resolved."""
-        now = self._clock.now()
+        now = self.clock.now()
         worst = min(alerts, key=lambda a: severity_rank(a.severity)).severity
         members = {a.id for a in alerts if a.id in self.alerts}
         summary = Alert(
@@ -337,7 +335,7 @@ class AlertingService:
 
     async def raise_alert(self, alert: Alert) -> Alert:
         """Record the alert, notify its receivers (fatigue and silences permitting), escalate."""
-        now = self._clock.now()
+        now = self.clock.now()
         self.alerts[alert.id] = alert
         self._started_wall[alert.id] = now.wall
         self.alerts_total[alert.severity] += 1
@@ -425,7 +423,7 @@ class AlertingService:
             if was is None or alert is None or alert.state == "resolved":
                 self._holding.pop(alert_id, None)
                 continue
-            now = self._clock.now()
+            now = self.clock.now()
             deliveries = self.router.route(alert.all_labels())
             rows: list[NotificationRow] = []
             timeline: list[Any] = []
@@ -459,7 +457,7 @@ class AlertingService:
         if channel is not None and channel not in self.channels:
             msg = f"no channel named {channel!r}; configured: {', '.join(sorted(self.channels))}"
             raise AlertingError(msg)
-        now = self._clock.now()
+        now = self.clock.now()
         alert = Alert(
             id=f"test:{new_id()}",
             type="test",
@@ -507,7 +505,7 @@ class AlertingService:
         it is resolved too, under the same dedup key. Sent only after the trigger was
         delivered: a resolve overtaking its trigger would be dropped by the provider and
         leave the incident open there."""
-        row = await self._store.get_alert(trigger.alert_id)
+        row = await self.store.get_alert(trigger.alert_id)
         if row is None or row.state != "resolved":
             return
         alert = alert_from_data(row.data["alert"])
@@ -523,7 +521,7 @@ class AlertingService:
         if alert.state == "resolved":
             msg = f"alert {alert_id} is already resolved"
             raise AlertingError(msg)
-        now = self._clock.now()
+        now = self.clock.now()
         if alert_id in self.escalation.levels():
             acked = self.escalation.acknowledge(alert_id, by, why, ttl)
         else:  # held (nobody paged yet) or a severity without a ladder: nothing to pause
@@ -546,7 +544,7 @@ class AlertingService:
         alert = self.alerts.get(alert_id)
         if alert is None or alert.state == "resolved":
             return None
-        now = self._clock.now()
+        now = self.clock.now()
         if alert_id in self.escalation.levels():
             self.escalation.resolve(alert_id)
         resolved = alert.resolve(f"resolved by {by}: {why}")
@@ -587,7 +585,7 @@ class AlertingService:
 
     async def _follow_up(self, alert: Alert, action: str, *, save: bool = False) -> None:
         """Send the ack/resolve to every channel that got (or was getting) the trigger."""
-        sent = await self._store.notifications_for(alert.id)
+        sent = await self.store.notifications_for(alert.id)
         targets = sorted(
             {
                 (n.payload["labels"].get("receiver", ""), n.channel)
@@ -612,13 +610,13 @@ class AlertingService:
             contacts = tuple(c for c in contacts if c not in self._routed.get(alert.id, ()))
             if not contacts:
                 return
-        muted = self.muter.check(alert, self._clock.wall())
+        muted = self.muter.check(alert, self.clock.wall())
         if muted.muted:  # a mute holds every rung, not only the first page
             self._hold_rung(alert, step, contacts, muted.reason)
             return
         self.stats.escalations[step.level] += 1
         escalated = AlertEscalated(
-            at=self._clock.now(),
+            at=self.clock.now(),
             service=alert.labels.get("service"),
             alert_id=alert.id,
             level=step.level,
@@ -656,7 +654,7 @@ class AlertingService:
         """Page the rungs a mute withheld from alerts that were paged, once nothing mutes them:
         each under the idempotency key it would have had. An acknowledged or resolved alert
         is not paged (someone has it). Returns how many alerts were paged."""
-        now = self._clock.now()
+        now = self.clock.now()
         queued = 0
         for alert_id, withheld in list(self._withheld.items()):
             alert = self.alerts.get(alert_id)
@@ -689,7 +687,7 @@ class AlertingService:
         current = self.alerts.get(alert.id)
         if current is None:
             return
-        now = self._clock.now()
+        now = self.clock.now()
         self.alerts[alert.id] = current.unacknowledge()
         self.expired_acks[alert.id] = _ack_data(ack)
         expired_wall = ack.expires_wall if ack.expires_wall is not None else now.wall
@@ -714,7 +712,7 @@ class AlertingService:
         self.notifications_total[(row.channel, result.outcome)] += 1
         key = (row.alert_id, row.channel)
         if result.outcome == "delivered":
-            self.stats.delivered(row.channel, self._clock.wall() - row.created_wall)
+            self.stats.delivered(row.channel, self.clock.wall() - row.created_wall)
             self._failures.pop(key, None)
             closed = row.alert_id.startswith(("test:", "summary:")) and (
                 row.alert_id not in self.alerts
@@ -747,7 +745,7 @@ class AlertingService:
         *,
         repeat: str = "",
     ) -> list[NotificationRow]:
-        now = self._clock.now()
+        now = self.clock.now()
         cache = {} if rendered is None else rendered
 
         def render(kind: TemplateKind) -> str:
@@ -789,7 +787,7 @@ class AlertingService:
         """Why a notification was not sent: recorded, never silently dropped."""
         self.stats.held[held_reason(reason)] += 1
         return AlertHeld(
-            at=self._clock.now(),
+            at=self.clock.now(),
             service=alert.labels.get("service"),
             alert_id=alert.id,
             receiver=receiver,
@@ -797,11 +795,11 @@ class AlertingService:
         )
 
     async def _save(self, alert: Alert) -> None:
-        await self._store.put_alert(self._row(alert))
+        await self.store.put_alert(self._row(alert))
 
     def _row(self, alert: Alert) -> AlertRow:
         snapshot = self.escalation.snapshot_of(alert.id)
-        now = self._clock.wall()
+        now = self.clock.wall()
         return AlertRow(
             id=alert.id,
             incident=alert.incident,
@@ -814,7 +812,7 @@ class AlertingService:
                 "alert": alert_to_data(alert),
                 "escalation": snapshot,
                 "started_wall": self._started_wall.get(alert.id, now),
-                "boot_id": self._clock.boot_id(),  # whether `escalation`'s mono is ours
+                "boot_id": self.clock.boot_id(),  # whether `escalation`'s mono is ours
                 "withheld": [[r, list(c), lv] for r, c, lv in self._withheld.get(alert.id, ())],
                 "held": hold.reason if (hold := self._holding.get(alert.id)) else None,
                 "held_by": hold.by if hold else None,
