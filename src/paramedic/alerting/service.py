@@ -211,8 +211,8 @@ class AlertingService:
 
     async def sweep(self) -> int:
         """Forget the silences past their end; page what a mute that ended by the clock held
-        (alerts held for everyone and rungs withheld from paged ones). Nothing is done, and
-        nothing allocated, while nothing is held. Returns how many alerts were paged."""
+        (alerts held for everyone and rungs withheld from paged ones); nothing is judged again
+        while nothing is held. Returns how many alerts were paged."""
         ended = self.muter.drop_ended(self.clock.wall())
         if not (self._holding or self._withheld):
             return 0
