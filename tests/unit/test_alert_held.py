@@ -267,3 +267,31 @@ async def test_a_resolved_alert_leaves_nothing_behind_in_the_pipeline(make: Any)
         "withheld": rig.service._withheld,
     }
     assert {name: 0 for name in tables} == {name: len(t) for name, t in tables.items()}
+
+
+async def test_a_failing_summary_flush_does_not_stop_the_pipeline(make: Any) -> None:
+    """A summary flush that raises (a store refusing a write, say) is logged at the edge of
+    its tick: the outbox and the held-alert sweep run on, and the next flush is tried."""
+    rig: Rig = await make({})
+    calls: list[float] = []
+
+    async def flaky() -> int:
+        calls.append(rig.clock.monotonic())
+        if len(calls) == 1:
+            msg = "disk full"
+            raise OSError(msg)
+        return 0
+
+    rig.service.flush_summaries = flaky  # type: ignore[method-assign]
+    running = asyncio.ensure_future(rig.service.run())
+    try:
+        for _ in range(3):
+            await asyncio.sleep(0)
+            rig.clock.advance(5)
+            for _ in range(5):
+                await asyncio.sleep(0)
+        assert not running.done()
+        assert 2 <= len(calls)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)

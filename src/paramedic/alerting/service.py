@@ -222,7 +222,10 @@ class AlertingService:
         """Held and rate-limited P2/P3 alerts are never dropped: their summaries go out."""
         while True:
             await self.clock.sleep(every)
-            await self.flush_summaries()
+            try:
+                await self.flush_summaries()
+            except Exception:  # the edge of a tick: in the TaskGroup it would stop the outbox
+                log.exception("sending summaries failed")
 
     async def flush_summaries(self) -> int:
         """Send what grouping and rate limits held back as one summary per group/receiver."""
