@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from paramedic.alerting.model import Alert
 from paramedic.alerting.service import AlertingService
+from paramedic.alerting.views import ladder_view
 from paramedic.api.app import ApiContext, create_app
 from paramedic.api.auth import TokenAuth
 from paramedic.config import parse_config
@@ -169,3 +170,57 @@ async def test_ack_times_in_utc_and_expiry_turns_the_alert_back_to_firing(rig: R
     assert await rig.listed("inc_1:failure", state="acknowledged") is None
     assert await rig.listed("inc_1:failure", state="firing") is not None
     assert ["alert.ack_expired"] == [e.kind for e in rig.recorded if e.kind == "alert.ack_expired"]
+
+
+async def test_a_lapsed_ack_is_still_shown_lapsed_after_a_restart(tmp_path: Path) -> None:
+    """The ack of a P1 lapses, then paramedic restarts on the same store: the reloaded alert
+    still says whose acknowledgement expired when (the row kept it), not a bare "escalating"."""
+    store = SQLiteStore(tmp_path / "p.db")
+    await store.open()
+    clock = FakeClock(wall=START)
+    jobs: set[asyncio.Task[Any]] = set()
+    config = AlertingConfig.model_validate({"escalation": {"ack_ttl": "10m"}})
+
+    def build() -> AlertingService:
+        return AlertingService(
+            config,
+            clock=clock,
+            store=store,
+            channels={"log": Capture()},
+            record=lambda events: None,
+            job=lambda coro: jobs.add(asyncio.ensure_future(coro)),
+        )
+
+    try:
+        first = build()
+        alert = Alert(
+            id="inc_1:failure",
+            type="crash",
+            source="engine",
+            severity="P1",
+            title="engine crash",
+            labels={"service": "engine", "kind": "crash"},
+        )
+        await first.raise_alert(alert)
+        await first.acknowledge("inc_1:failure", by="olga", why="on it")
+        clock.advance(11 * MIN)  # the ack lapsed at 00:10Z
+        await asyncio.gather(*jobs)
+        before = ladder_view(first, await store.get_alert("inc_1:failure"))
+
+        again = build()
+        await again.start()
+        after = ladder_view(again, await store.get_alert("inc_1:failure"))
+        assert before["acknowledgement"] == after["acknowledgement"]
+        assert {
+            "by": "olga",
+            "why": "on it",
+            "at": "2026-01-01T00:00:00.000Z",
+            "expires": "2026-01-01T00:10:00.000Z",
+            "expired": True,
+        } == after["acknowledgement"]
+        assert after["ladder"]["sentence"].startswith(
+            "acknowledgement by olga expired at 2026-01-01T00:10:00.000Z: escalating"
+        )
+    finally:
+        await asyncio.gather(*jobs, return_exceptions=True)
+        await store.close()

@@ -220,3 +220,78 @@ async def test_a_held_alert_is_still_held_after_a_restart_and_paged_when_release
         assert [r for r in rows if r.action == "trigger"]
     finally:
         await store.close()
+
+
+async def test_a_window_ending_by_the_clock_pages_the_rung_it_withheld(make: Any) -> None:
+    """Paged at 00:00 (oncall); a one-off maintenance window 00:01-00:10 holds the +5 min
+    rung (backup-oncall); the window ends by the clock, nobody touches anything: one sweep
+    after its end backup-oncall is paged, once."""
+    rig: Rig = await make(
+        {
+            "maintenance_windows": [
+                {
+                    "name": "upgrade",
+                    "once": {"start": "2026-01-01T00:01:00Z", "end": "2026-01-01T00:10:00Z"},
+                }
+            ],
+            "escalation": {"policies": LADDER},
+        }
+    )
+    await rig.service.raise_alert(p1("a1"))
+    assert "oncall" in await rig.triggers("a1")
+    rig.clock.advance(5 * MIN)
+    assert ["maintenance window upgrade"] == [e.reason for e in rig.kinds("alert.held")]
+    assert "backup-oncall" not in await rig.triggers("a1")
+    rig.clock.advance(6 * MIN)
+    assert 1 == await rig.service.sweep()
+    assert 0 == await rig.service.sweep()
+    assert "backup-oncall" in await rig.triggers("a1")
+    [released] = rig.kinds("alert.released")
+    assert "rungs held while muted" == released.was
+
+
+async def test_a_resolved_alert_leaves_nothing_behind_in_the_pipeline(make: Any) -> None:
+    """Alert ids are chosen by senders (an Alertmanager webhook): 200 alerts raised and
+    resolved, and test pages sent, leave no per-alert entry in the service's tables."""
+    rig: Rig = await make({"escalation": {"policies": LADDER}})
+    for n in range(200):
+        await rig.service.raise_alert(p1(f"a{n}", service=f"svc-{n}"))
+        await rig.service.resolve(f"a{n}", by="paramedic", why="up again")
+    await rig.service.test_page("P1", channel=None, by="olga")
+    tables = {
+        "alerts": rig.service.alerts,
+        "started_wall": rig.service._started_wall,
+        "routed": rig.service._routed,
+        "failures": rig.service._failures,
+        "holding": rig.service._holding,
+        "withheld": rig.service._withheld,
+    }
+    assert {name: 0 for name in tables} == {name: len(t) for name, t in tables.items()}
+
+
+async def test_a_failing_summary_flush_does_not_stop_the_pipeline(make: Any) -> None:
+    """A summary flush that raises (a store refusing a write, say) is logged at the edge of
+    its tick: the outbox and the held-alert sweep run on, and the next flush is tried."""
+    rig: Rig = await make({})
+    calls: list[float] = []
+
+    async def flaky() -> int:
+        calls.append(rig.clock.monotonic())
+        if len(calls) == 1:
+            msg = "disk full"
+            raise OSError(msg)
+        return 0
+
+    rig.service.flush_summaries = flaky  # type: ignore[method-assign]
+    running = asyncio.ensure_future(rig.service.run())
+    try:
+        for _ in range(3):
+            await asyncio.sleep(0)
+            rig.clock.advance(5)
+            for _ in range(5):
+                await asyncio.sleep(0)
+        assert not running.done()
+        assert 2 <= len(calls)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)

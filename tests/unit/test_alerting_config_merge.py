@@ -14,6 +14,7 @@ from paramedic.alerting.routing import Router
 from paramedic.alerting.severity import SeverityFacts, SeverityPolicy
 from paramedic.cli.main import app
 from paramedic.config import ConfigIssue, InvalidConfig, parse_config
+from paramedic.config.alerting import AlertingConfig
 from paramedic.config.model import Config
 
 ENV = {
@@ -297,3 +298,36 @@ def test_an_undeclared_store_failure_channel_is_an_error_at_that_line() -> None:
     (issue,) = caught.value.issues
     assert (7, "alerting.store_failure_channels[1]") == (issue.line, issue.path)
     assert issue.message.startswith("unknown channel 'pagerduyt': declare it under `channels:`")
+
+
+def test_the_defaults_built_once_are_not_changed_by_a_config_that_adapts_them() -> None:
+    """The validated defaults are shared by every parse: a config that replaces a contact,
+    overrides a rung and replaces the routes adapts its own copies, and the next empty
+    config is the default policy to the letter."""
+    before = AlertingConfig.model_validate({}).model_dump()
+    adapted = AlertingConfig.model_validate(
+        {
+            "contacts": {"team": {"channels": ["email"]}, "oncall": {"channels": ["phone"]}},
+            "escalation": {
+                "policies": {
+                    "P0": {
+                        "steps": [{"name": "cto", "after": "1m", "contacts": ["ceo"], "level": 4}]
+                    }
+                }
+            },
+            "replace_defaults": ["routes"],
+        }
+    )
+    assert adapted.notes
+    assert before == AlertingConfig.model_validate({}).model_dump()
+    assert AlertingConfig.model_validate({}).contacts is not AlertingConfig().contacts
+
+
+def test_crash_reach_pages_at_once_whom_the_service_pages_at_once() -> None:
+    """The default P0 route pages `oncall:pagerduty`; the ladder's +0 rung names `oncall`:
+    the service pages oncall once (the rung skips a contact the route reached), and so does
+    the check's account of a crash."""
+    cfg = load(CHANNELS + ENGINE)
+    reach = crash_reach(cfg, "engine")
+    at_once = sorted((p.contact, p.channel) for p in reach.pages if p.after == 0)
+    assert [("compliance", "email"), ("oncall", "pagerduty"), ("team", "slack")] == at_once

@@ -176,7 +176,7 @@ async def test_an_until_resolved_silence_ends_with_the_resolve_and_is_stored_so(
 
 
 async def test_a_silence_reaching_its_end_pages_what_it_held(rig: Rig) -> None:
-    """A 60 s silence: held while it lasts; one tick after its end the alert is paged."""
+    """A 60 s silence: held while it lasts; one sweep after its end the alert is paged."""
     service, admin = await rig.start()
     await admin.add(
         matchers=["service=engine"],
@@ -188,11 +188,11 @@ async def test_a_silence_reaching_its_end_pages_what_it_held(rig: Rig) -> None:
     )
     await service.raise_alert(crash("eng", "engine"))
     rig.clock.advance(30)
-    assert 0 == await admin.tick()
+    assert 0 == await service.sweep()
     await rig.settle()
     assert [] == rig.channel.sent
     rig.clock.advance(31)
-    assert await admin.tick() > 0
+    assert await service.sweep() > 0
     await rig.settle()
     assert {"eng"} == {n.alert_id for n in rig.channel.sent}
 

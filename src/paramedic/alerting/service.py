@@ -87,10 +87,8 @@ class AlertingService:
         depends_on: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.config = config
-        self._clock = clock
         self.clock = clock
         self.store = store
-        self._store = store
         self.channels = dict(channels)
         self._record = record
         self._job = job
@@ -105,7 +103,9 @@ class AlertingService:
         self.renderer = AlertRenderer(config.template_dir)
         self.escalation = EscalationEngine.from_config(clock, self._escalate, config.escalation)
         self.escalation.on_ack_expired = self._ack_expired
-        self.expired_acks: dict[str, Ack] = {}  # shown until the next ack or the resolve
+        # The lapsed ack, in wall time (as stored in the alert's row and shown by the API),
+        # until the next ack or the resolve.
+        self.expired_acks: dict[str, dict[str, Any]] = {}
         self._summaries: dict[str, set[str]] = {}  # open summary -> the alerts it names
         self.outbox = OutboxWorker(store, self.channels, clock, on_result=self._delivered)
         self.alerts: dict[str, Alert] = {}
@@ -133,7 +133,7 @@ class AlertingService:
     async def start(self) -> None:
         """Resume: pending notifications at their due times, open alerts' ladders."""
         resumed = await self.outbox.load()
-        for row in await self._store.alerts(limit=10_000):
+        for row in await self.store.alerts(limit=10_000):
             if row.state == "resolved":
                 continue
             alert = alert_from_data(row.data["alert"])
@@ -143,18 +143,20 @@ class AlertingService:
             snapshot = row.data.get("escalation")
             started_wall = float(row.data.get("started_wall", row.opened_wall))
             self._started_wall[alert.id] = started_wall
+            if lapsed := row.data.get("ack_expired"):
+                self.expired_acks[alert.id] = lapsed
             withheld = row.data.get("withheld") or []
             if withheld:
                 self._withheld[alert.id] = [(r, tuple(c), int(lv)) for r, c, lv in withheld]
             if snapshot is not None:
-                boot = self._clock.boot_id()
+                boot = self.clock.boot_id()
                 rebased = dict(snapshot)
                 if not boot or row.data.get("boot_id") != boot:
                     # A reboot restarted the monotonic clock: wall time is all two boots
                     # share. On the same boot the stored monotonic times stand, so a wall
                     # step while we were up or down moves no rung.
-                    rebased["started_mono"] = self._clock.monotonic() - (
-                        self._clock.wall() - started_wall
+                    rebased["started_mono"] = self.clock.monotonic() - (
+                        self.clock.wall() - started_wall
                     )
                 self.escalation.restore_snapshot(alert, rebased)
         if resumed or self.alerts:
@@ -168,7 +170,7 @@ class AlertingService:
         elif alert.type == "summary":
             self._summaries[alert.id] = set(data.get("members") or ())
         else:
-            self.fatigue.dedup.check(alert, self._clock.monotonic())
+            self.fatigue.dedup.check(alert, self.clock.monotonic())
 
     async def catch_up(
         self, failures: Sequence[FailureDetected], cleared: Mapping[str, FailureCleared]
@@ -179,7 +181,7 @@ class AlertingService:
         committed is resolved. Returns (raised, resolved)."""
         raised = 0
         for failure in failures:
-            if await self._store.get_alert(failure_alert_id(failure.incident, "failure")) is None:
+            if await self.store.get_alert(failure_alert_id(failure.incident, "failure")) is None:
                 log.warning("raising an alert a crash cut off", incident=failure.incident)
                 await self.raise_for_failure(failure)
                 raised += 1
@@ -198,35 +200,44 @@ class AlertingService:
             tasks.create_task(self._held_forever())
 
     async def _held_forever(self, every: float = 1.0) -> None:
-        """Silences and maintenance windows end by the calendar, not by an event: look again
-        at what they hold every second (nothing to do, and nothing done, when none is held)."""
+        """Silences and maintenance windows end by the calendar, not by an event: the one
+        sweep that notices, every second."""
         while True:
-            await self._clock.sleep(every)
-            if self._holding:
-                try:
-                    await self.reevaluate_held()
-                except Exception:  # the edge of a tick: log, look again next time
-                    log.exception("re-evaluating held alerts failed")
+            await self.clock.sleep(every)
+            try:
+                await self.sweep()
+            except Exception:  # the edge of a tick: log, look again next time
+                log.exception("re-evaluating held alerts failed")
+
+    async def sweep(self) -> int:
+        """Forget the silences past their end; page what a mute that ended by the clock held
+        (alerts held for everyone and rungs withheld from paged ones); nothing is judged again
+        while nothing is held. Returns how many alerts were paged."""
+        ended = self.muter.drop_ended(self.clock.wall())
+        if not (self._holding or self._withheld):
+            return 0
+        return await self.reevaluate_held(f"silence {', '.join(ended)} ended" if ended else "")
 
     async def _summaries_forever(self, every: float = 5.0) -> None:
         """Held and rate-limited P2/P3 alerts are never dropped: their summaries go out."""
         while True:
-            await self._clock.sleep(every)
-            await self.flush_summaries()
+            await self.clock.sleep(every)
+            try:
+                await self.flush_summaries()
+            except Exception:  # the edge of a tick: in the TaskGroup it would stop the outbox
+                log.exception("sending summaries failed")
 
     async def flush_summaries(self) -> int:
         """Send what grouping and rate limits held back as one summary per group/receiver."""
-        now = self._clock.now()
+        now = self.clock.now()
         sent = 0
         for group in self.fatigue.grouper.due(now.mono):
             first = group.alerts[0]
             deliveries = [(d.receiver, d.channels) for d in self.router.route(first.all_labels())]
             sent += await self._send_summary(group.alerts, group.text, deliveries)
         for rate in self.fatigue.limiter.summaries(now.mono):
-            contact = rate.receiver.partition(":")[0]
-            channel = rate.receiver.partition(":")[2]
-            known = self.config.contacts.get(contact)
-            channels = (channel,) if channel else tuple(known.channels if known else ("log",))
+            known = self.config.contacts.get(rate.receiver)  # a contact (`Delivery.receiver`)
+            channels = tuple(known.channels if known else ("log",))
             sent += await self._send_summary(rate.alerts, rate.text, [(rate.receiver, channels)])
         return sent
 
@@ -236,7 +247,7 @@ class AlertingService:
         """A summary is itself an alert, firing while any alert it names still fires: its
         receivers get a trigger (never a "RESOLVED" for alerts that fire), then its resolve,
         under the same key, once the last of them has resolved."""
-        now = self._clock.now()
+        now = self.clock.now()
         worst = min(alerts, key=lambda a: severity_rank(a.severity)).severity
         members = {a.id for a in alerts if a.id in self.alerts}
         summary = Alert(
@@ -327,12 +338,12 @@ class AlertingService:
 
     async def raise_alert(self, alert: Alert) -> Alert:
         """Record the alert, notify its receivers (fatigue and silences permitting), escalate."""
-        now = self._clock.now()
+        now = self.clock.now()
         self.alerts[alert.id] = alert
         self._started_wall[alert.id] = now.wall
         self.alerts_total[alert.severity] += 1
         deliveries = self.router.route(alert.all_labels())
-        self._routed[alert.id] = {d.receiver.partition(":")[0] for d in deliveries}
+        self._routed[alert.id] = {d.receiver for d in deliveries}
         timeline: list[Any] = []  # follows AlertRaised, which is built after the commit
         rows: list[NotificationRow] = []
         held = self._admit(alert, deliveries, now, rows, timeline)
@@ -415,7 +426,7 @@ class AlertingService:
             if was is None or alert is None or alert.state == "resolved":
                 self._holding.pop(alert_id, None)
                 continue
-            now = self._clock.now()
+            now = self.clock.now()
             deliveries = self.router.route(alert.all_labels())
             rows: list[NotificationRow] = []
             timeline: list[Any] = []
@@ -427,7 +438,7 @@ class AlertingService:
                     self._record(timeline)
                 continue
             del self._holding[alert_id]
-            self._routed[alert.id] = {d.receiver.partition(":")[0] for d in deliveries}
+            self._routed[alert.id] = {d.receiver for d in deliveries}
             released_event = AlertReleased(
                 at=now,
                 service=alert.labels.get("service"),
@@ -449,7 +460,7 @@ class AlertingService:
         if channel is not None and channel not in self.channels:
             msg = f"no channel named {channel!r}; configured: {', '.join(sorted(self.channels))}"
             raise AlertingError(msg)
-        now = self._clock.now()
+        now = self.clock.now()
         alert = Alert(
             id=f"test:{new_id()}",
             type="test",
@@ -488,6 +499,7 @@ class AlertingService:
         await self.outbox.submit(rows)
         resolved = alert.resolve("test page sent")
         await self._save(resolved)
+        del self._started_wall[alert.id]
         return resolved
 
     async def _resolve_where_delivered(self, trigger: NotificationRow) -> None:
@@ -496,7 +508,7 @@ class AlertingService:
         it is resolved too, under the same dedup key. Sent only after the trigger was
         delivered: a resolve overtaking its trigger would be dropped by the provider and
         leave the incident open there."""
-        row = await self._store.get_alert(trigger.alert_id)
+        row = await self.store.get_alert(trigger.alert_id)
         if row is None or row.state != "resolved":
             return
         alert = alert_from_data(row.data["alert"])
@@ -512,7 +524,7 @@ class AlertingService:
         if alert.state == "resolved":
             msg = f"alert {alert_id} is already resolved"
             raise AlertingError(msg)
-        now = self._clock.now()
+        now = self.clock.now()
         if alert_id in self.escalation.levels():
             acked = self.escalation.acknowledge(alert_id, by, why, ttl)
         else:  # held (nobody paged yet) or a severity without a ladder: nothing to pause
@@ -535,7 +547,7 @@ class AlertingService:
         alert = self.alerts.get(alert_id)
         if alert is None or alert.state == "resolved":
             return None
-        now = self._clock.now()
+        now = self.clock.now()
         if alert_id in self.escalation.levels():
             self.escalation.resolve(alert_id)
         resolved = alert.resolve(f"resolved by {by}: {why}")
@@ -563,6 +575,11 @@ class AlertingService:
             ]
         )
         del self.alerts[alert_id]
+        # Ids are a sender's choice (an Alertmanager webhook): nothing per alert outlives it.
+        self._started_wall.pop(alert_id, None)
+        self._routed.pop(alert_id, None)
+        for channel in (*self.channels, "log"):
+            self._failures.pop((alert_id, channel), None)
         if self._holding:  # it may have held others back (inhibition, dependency, duplicate)
             await self.reevaluate_held()
         if self._summaries:
@@ -571,7 +588,7 @@ class AlertingService:
 
     async def _follow_up(self, alert: Alert, action: str, *, save: bool = False) -> None:
         """Send the ack/resolve to every channel that got (or was getting) the trigger."""
-        sent = await self._store.notifications_for(alert.id)
+        sent = await self.store.notifications_for(alert.id)
         targets = sorted(
             {
                 (n.payload["labels"].get("receiver", ""), n.channel)
@@ -596,13 +613,13 @@ class AlertingService:
             contacts = tuple(c for c in contacts if c not in self._routed.get(alert.id, ()))
             if not contacts:
                 return
-        muted = self.muter.check(alert, self._clock.wall())
+        muted = self.muter.check(alert, self.clock.wall())
         if muted.muted:  # a mute holds every rung, not only the first page
             self._hold_rung(alert, step, contacts, muted.reason)
             return
         self.stats.escalations[step.level] += 1
         escalated = AlertEscalated(
-            at=self._clock.now(),
+            at=self.clock.now(),
             service=alert.labels.get("service"),
             alert_id=alert.id,
             level=step.level,
@@ -640,7 +657,7 @@ class AlertingService:
         """Page the rungs a mute withheld from alerts that were paged, once nothing mutes them:
         each under the idempotency key it would have had. An acknowledged or resolved alert
         is not paged (someone has it). Returns how many alerts were paged."""
-        now = self._clock.now()
+        now = self.clock.now()
         queued = 0
         for alert_id, withheld in list(self._withheld.items()):
             alert = self.alerts.get(alert_id)
@@ -673,9 +690,9 @@ class AlertingService:
         current = self.alerts.get(alert.id)
         if current is None:
             return
-        now = self._clock.now()
+        now = self.clock.now()
         self.alerts[alert.id] = current.unacknowledge()
-        self.expired_acks[alert.id] = ack
+        self.expired_acks[alert.id] = _ack_data(ack)
         expired_wall = ack.expires_wall if ack.expires_wall is not None else now.wall
         event = AlertAckExpired(
             at=now,
@@ -698,7 +715,7 @@ class AlertingService:
         self.notifications_total[(row.channel, result.outcome)] += 1
         key = (row.alert_id, row.channel)
         if result.outcome == "delivered":
-            self.stats.delivered(row.channel, self._clock.wall() - row.created_wall)
+            self.stats.delivered(row.channel, self.clock.wall() - row.created_wall)
             self._failures.pop(key, None)
             closed = row.alert_id.startswith(("test:", "summary:")) and (
                 row.alert_id not in self.alerts
@@ -706,6 +723,8 @@ class AlertingService:
             if row.action == "trigger" and closed:
                 self._job(self._resolve_where_delivered(row))
             return
+        if row.alert_id not in self.alerts:
+            return  # closed (resolved, a test page): nothing left to escalate or count for
         self._failures[key] += 1
         if row.action == "trigger" and row.alert_id in self.escalation.levels():
             sentence = self.escalation.channel_failed(
@@ -729,7 +748,7 @@ class AlertingService:
         *,
         repeat: str = "",
     ) -> list[NotificationRow]:
-        now = self._clock.now()
+        now = self.clock.now()
         cache = {} if rendered is None else rendered
 
         def render(kind: TemplateKind) -> str:
@@ -771,7 +790,7 @@ class AlertingService:
         """Why a notification was not sent: recorded, never silently dropped."""
         self.stats.held[held_reason(reason)] += 1
         return AlertHeld(
-            at=self._clock.now(),
+            at=self.clock.now(),
             service=alert.labels.get("service"),
             alert_id=alert.id,
             receiver=receiver,
@@ -779,11 +798,11 @@ class AlertingService:
         )
 
     async def _save(self, alert: Alert) -> None:
-        await self._store.put_alert(self._row(alert))
+        await self.store.put_alert(self._row(alert))
 
     def _row(self, alert: Alert) -> AlertRow:
         snapshot = self.escalation.snapshot_of(alert.id)
-        now = self._clock.wall()
+        now = self.clock.wall()
         return AlertRow(
             id=alert.id,
             incident=alert.incident,
@@ -796,11 +815,11 @@ class AlertingService:
                 "alert": alert_to_data(alert),
                 "escalation": snapshot,
                 "started_wall": self._started_wall.get(alert.id, now),
-                "boot_id": self._clock.boot_id(),  # whether `escalation`'s mono is ours
+                "boot_id": self.clock.boot_id(),  # whether `escalation`'s mono is ours
                 "withheld": [[r, list(c), lv] for r, c, lv in self._withheld.get(alert.id, ())],
                 "held": hold.reason if (hold := self._holding.get(alert.id)) else None,
                 "held_by": hold.by if hold else None,
-                "ack_expired": _ack_data(self.expired_acks.get(alert.id)),
+                "ack_expired": self.expired_acks.get(alert.id),
                 "members": sorted(self._summaries.get(alert.id, ())),
             },
         )
@@ -816,10 +835,8 @@ class AlertingService:
         await asyncio.gather(*(c.close() for c in self.channels.values()), return_exceptions=True)
 
 
-def _ack_data(ack: Ack | None) -> dict[str, Any] | None:
+def _ack_data(ack: Ack) -> dict[str, Any]:
     """An acknowledgement in wall time only (what a client can read)."""
-    if ack is None:
-        return None
     return {"by": ack.by, "why": ack.why, "at_wall": ack.at_wall, "expires_wall": ack.expires_wall}
 
 

@@ -2,9 +2,10 @@
 
 A silence added here is durable before the caller hears 201 and is loaded back on start,
 before the alerting service restores any ladder, so a rung that fell due while paramedic was
-down is held by the silence as it would have been. Expiring one (by hand, by reaching its
-end, or, for an until-resolved silence, by the resolve of an alert it matched) re-evaluates
-the held alerts: those that still fire and that nothing else mutes are paged.
+down is held by the silence as it would have been. Expiring one (by hand, or, for an
+until-resolved silence, by the resolve of an alert it matched) re-evaluates the held alerts:
+those that still fire and that nothing else mutes are paged. One reaching its end is noticed
+by the alerting service's own sweep (`AlertingService.sweep`), as a maintenance window is.
 """
 
 from __future__ import annotations
@@ -72,7 +73,6 @@ class SilenceAdmin:
         self._clock = clock
         self._job = job
         self._static = {s.id: s for s in alerting.muter.silences}
-        self._active: set[str] = set()
         alerting.on_silences_ended = self._ended_by_resolve
 
     async def load(self) -> int:
@@ -83,7 +83,6 @@ class SilenceAdmin:
         for row in rows:
             if row.ends_wall is None or row.ends_wall > now:
                 self._alerting.muter.add_silence(_silence(row))
-        self._active = self._now_active(now)
         return len(rows)
 
     async def add(
@@ -112,7 +111,6 @@ class SilenceAdmin:
         )
         await self._store.put_silence(row)
         self._alerting.muter.add_silence(_silence(row))
-        self._active = self._now_active(now)
         log.info("silence added", id=row.id, matchers=list(row.matchers), author=author)
         return row
 
@@ -133,7 +131,6 @@ class SilenceAdmin:
             msg = f"silence {silence_id} has already expired"
             raise AlertingError(msg)
         self._alerting.muter.expire_silence(silence_id)
-        self._active = self._now_active(now)
         paged = await self._alerting.reevaluate_held(f"silence {silence_id} expired by {by}")
         log.info("silence expired", id=silence_id, by=by, paged=paged)
         expired = await self._find(silence_id)
@@ -153,37 +150,11 @@ class SilenceAdmin:
                 out.append(view)
         return out
 
-    async def run(self, every: float = 1.0) -> None:
-        """Silences end on the wall clock (people set them so): when one does, re-evaluate."""
-        while True:
-            await self._clock.sleep(every)
-            try:
-                await self.tick()
-            except Exception:  # the edge of a tick: log, and keep watching
-                log.exception("silence tick failed")
-
-    async def tick(self) -> int:
-        now = self._clock.wall()
-        active = self._now_active(now)
-        ended = self._active - active
-        self._active = active
-        for silence_id in ended:
-            silence = next((s for s in self._alerting.muter.silences if s.id == silence_id), None)
-            if silence is not None and silence.ends_wall is not None and silence.ends_wall <= now:
-                self._alerting.muter.expire_silence(silence_id)
-        if not ended:
-            return 0
-        return await self._alerting.reevaluate_held(f"silence {', '.join(sorted(ended))} ended")
-
-    def _now_active(self, now: float) -> set[str]:
-        return {s.id for s in self._alerting.muter.silences if s.active(now)}
-
     async def _find(self, silence_id: str) -> SilenceRow | None:
         return await self._store.get_silence(silence_id)
 
     def _ended_by_resolve(self, ids: list[str], alert: Alert) -> None:
         now = self._clock.wall()
-        self._active = self._now_active(now)
         for silence_id in ids:
             if silence_id not in self._static:
                 why = f"until resolved: alert {alert.id} resolved"

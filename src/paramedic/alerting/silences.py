@@ -198,6 +198,17 @@ class Muter:
     def expire_silence(self, silence_id: str) -> bool:
         return self._silences.pop(silence_id, None) is not None
 
+    def drop_ended(self, now_wall: float) -> list[str]:
+        """Forget the silences whose end has passed; returns their ids."""
+        ended = [
+            s.id
+            for s in self._silences.values()
+            if s.ends_wall is not None and s.ends_wall <= now_wall
+        ]
+        for sid in ended:
+            del self._silences[sid]
+        return ended
+
     @property
     def silences(self) -> tuple[Silence, ...]:
         return tuple(self._silences.values())

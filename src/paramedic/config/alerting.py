@@ -45,8 +45,11 @@ alerting:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, time
+from functools import cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal, get_args
 
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
@@ -143,18 +146,26 @@ class EscalationPolicyConfig(StrictModel):
         return steps
 
 
-def _default_policies() -> dict[Severity, EscalationPolicyConfig]:
-    return {
-        k: EscalationPolicyConfig.model_validate(v)  # type: ignore[misc]
-        for k, v in defaults.default_policies().items()
-    }
+# The defaults, validated once per process and shared read-only: every parse used to build
+# them twice (field defaults, then the merge), most of a validated config's cost. Config
+# models are never changed in place (the merge makes copies), so one instance serves all.
+@cache
+def default_policy_models() -> Mapping[Severity, EscalationPolicyConfig]:
+    return MappingProxyType(
+        {
+            k: EscalationPolicyConfig.model_validate(v)  # type: ignore[misc]
+            for k, v in defaults.default_policies().items()
+        }
+    )
 
 
 class EscalationConfig(StrictModel):
     ack_ttl: Duration = 1800.0
     channel_failures: int = Field(default=3, ge=1)
     backup_channels: dict[str, str] = Field(default_factory=defaults.default_backup_channels)
-    policies: dict[Severity, EscalationPolicyConfig] = Field(default_factory=_default_policies)
+    policies: dict[Severity, EscalationPolicyConfig] = Field(
+        default_factory=lambda: dict(default_policy_models())
+    )
 
 
 class GroupingConfig(StrictModel):
@@ -246,16 +257,21 @@ REPLACEABLE: tuple[str, ...] = get_args(Replaceable)
 """The defaulted keys that merge with the user's entries unless `replace_defaults` names them."""
 
 
-def _default_contacts() -> dict[str, ContactConfig]:
-    return {k: ContactConfig.model_validate(v) for k, v in defaults.default_contacts().items()}
+@cache
+def default_contact_models() -> Mapping[str, ContactConfig]:
+    return MappingProxyType(
+        {k: ContactConfig.model_validate(v) for k, v in defaults.default_contacts().items()}
+    )
 
 
-def _default_routes() -> RouteConfig:
+@cache
+def default_route_model() -> RouteConfig:
     return RouteConfig.model_validate(defaults.default_routes())
 
 
-def _default_severity_rules() -> list[SeverityRuleConfig]:
-    return [SeverityRuleConfig.model_validate(r) for r in defaults.default_severity_rules()]
+@cache
+def default_rule_models() -> tuple[SeverityRuleConfig, ...]:
+    return tuple(SeverityRuleConfig.model_validate(r) for r in defaults.default_severity_rules())
 
 
 class AlertingConfig(StrictModel):
@@ -264,13 +280,17 @@ class AlertingConfig(StrictModel):
 
     template_dir: Path | None = None
     dedup_window: Duration = 300.0
-    grouping: GroupingConfig = GroupingConfig()
-    rate_limit: RateLimitConfig = RateLimitConfig()
+    grouping: GroupingConfig = Field(default_factory=GroupingConfig)
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     replace_defaults: bool | list[Replaceable] = False
-    contacts: dict[str, ContactConfig] = Field(default_factory=_default_contacts)
-    severity_rules: list[SeverityRuleConfig] = Field(default_factory=_default_severity_rules)
-    routes: RouteConfig = Field(default_factory=_default_routes)
-    escalation: EscalationConfig = EscalationConfig()
+    contacts: dict[str, ContactConfig] = Field(
+        default_factory=lambda: dict(default_contact_models())
+    )
+    severity_rules: list[SeverityRuleConfig] = Field(
+        default_factory=lambda: list(default_rule_models())
+    )
+    routes: RouteConfig = Field(default_factory=default_route_model)
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     silences: list[SilenceConfig] = []
     inhibit_rules: list[InhibitRuleConfig] = []
     maintenance_windows: list[MaintenanceWindowConfig] = []

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from paramedic.alerting.model import Severity
 from paramedic.config import alerting_defaults as defaults
@@ -26,6 +26,10 @@ from paramedic.config.alerting import (
     EscalationStepConfig,
     RouteConfig,
     SeverityRuleConfig,
+    default_contact_models,
+    default_policy_models,
+    default_route_model,
+    default_rule_models,
 )
 
 if TYPE_CHECKING:
@@ -56,13 +60,13 @@ def merge(cfg: AlertingConfig) -> Merged:
     notes: list[str] = []
 
     user_contacts = cfg.contacts if "contacts" in given else {}
-    contacts = {} if "contacts" in replace else _validated_contacts()
+    contacts = {} if "contacts" in replace else dict(default_contact_models())
     contacts.update(user_contacts)
 
     user_rules = cfg.severity_rules if "severity_rules" in given else []
     rules = list(user_rules)
     if "severity_rules" not in replace:
-        rules += [SeverityRuleConfig.model_validate(r) for r in defaults.default_severity_rules()]
+        rules += default_rule_models()
 
     user_root = cfg.routes if "routes" in given else None
     if user_root is not None:
@@ -87,10 +91,6 @@ def merge(cfg: AlertingConfig) -> Merged:
         problems=problems,
         notes=notes,
     )
-
-
-def _validated_contacts() -> dict[str, ContactConfig]:
-    return {k: ContactConfig.model_validate(v) for k, v in defaults.default_contacts().items()}
 
 
 def _receiver_problem(receiver: str, contacts: Mapping[str, ContactConfig]) -> str | None:
@@ -142,7 +142,7 @@ def _merge_routes(
 ) -> RouteConfig:
     if replace:
         return user or RouteConfig()
-    base = RouteConfig.model_validate(defaults.default_routes())
+    base = default_route_model()
     kept = [_adapt_route(child, contacts, notes) for child in base.routes]
     if user is None:
         return base.model_copy(update={"routes": kept})
@@ -186,10 +186,7 @@ def _merge_policies(
     if replace:
         return dict(user)
     out: dict[Severity, EscalationPolicyConfig] = {}
-    base: dict[Severity, EscalationPolicyConfig] = {
-        cast("Severity", sev): EscalationPolicyConfig.model_validate(raw)
-        for sev, raw in defaults.default_policies().items()
-    }
+    base = default_policy_models()
     for sev in [*base, *(s for s in user if s not in base)]:
         mine = user.get(sev)
         theirs = base.get(sev)

@@ -252,7 +252,6 @@ class Paramedic:
             log.warning("alerting caught up after a crash", raised=raised, resolved=resolved)
         self._api_context.alerting = self.alerting
         self._api_context.silences = self.silences
-        self._loop(self.silences.run(), "silences")
         self._api_context.recovery = self.incident_owners
         self.bus.add_listener(self.alerting.on_published)
         self._loop(self.alerting.run(), "outbox")
