@@ -536,6 +536,8 @@ class Paramedic:
         await self._find_leftovers()
         await self._start_recovery(left)
         self._resume_health(left)
+        for service in self.services.values():
+            service.report_lost()  # after the rebuild, so it is not mistaken for what it left
         if dms is not None:
             assert self._http is not None
             self.deadman = DeadMansSwitch(dms, self.clock, self._http, self._switch_alive)
