@@ -383,7 +383,8 @@ services:
     assert pid_alive(probe)
 
     second = start(config, cleanup)
-    assert not pid_alive(probe)
+    # SIGKILLed before the start was announced; the kernel may take a moment to end it.
+    wait_until("the probe's command to end", lambda: not pid_alive(probe), within=5)
     [ended] = events(second, "process.orphan_ended")
     assert probe == ended["payload"]["pid"]
     assert ended["summary"].startswith(f"command {sys.executable} (pid {probe}) was still running")
