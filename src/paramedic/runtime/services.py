@@ -30,10 +30,11 @@ from paramedic.process.identity import (
     boot_id,
     identify,
     open_if_same,
+    process_age,
     start_time,
 )
 from paramedic.process.managed import ExitStatus, ManagedProcess
-from paramedic.process.watched import WatchedProcess, process_age
+from paramedic.process.watched import WatchedProcess
 from paramedic.recovery.orchestrator import RecoveryHooks, RecoveryOrchestrator
 from paramedic.runtime.adoption import lost_exit
 from paramedic.runtime.recorder import OrderedRecorder
