@@ -43,9 +43,10 @@ from paramedic.process.events import ProcessLeftRunning
 from paramedic.process.ledger import CommandLedger, current_ledger
 from paramedic.process.managed import ExitStatus, ManagedProcess
 from paramedic.recovery.events import RecoveryStepFinished
-from paramedic.recovery.orchestrator import RecoveryOrchestrator
+from paramedic.recovery.orchestrator import VALIDATION_SOURCE, RecoveryOrchestrator
 from paramedic.recovery.orchestrator_replay import decode
 from paramedic.recovery.plain import IncidentOwner, PlainIncidents
+from paramedic.recovery.standby import STANDBY_SOURCE
 from paramedic.runtime.adoption import (
     SUPERVISOR_ENV,
     Unrecorded,
@@ -72,6 +73,8 @@ from paramedic.store.sqlite import SQLiteStore
 __all__ = ["Paramedic"]
 
 log = structlog.get_logger("paramedic")
+
+RECOVERY_PAGES = (STANDBY_SOURCE, VALIDATION_SOURCE)
 
 
 class Paramedic:
@@ -335,7 +338,9 @@ class Paramedic:
 
     def _resume_health(self, left: Left) -> None:
         """Each service's open incident and Alertmanager verdicts, as the timeline left them:
-        a later resolve in Alertmanager (or the service coming up) clears that incident."""
+        a later resolve in Alertmanager (or the service coming up) clears that incident.
+        Not the recovery's own pages (no standby, a failed validation): the service being
+        up says nothing about them."""
         now = self.clock.now()
         for name, service in self.services.items():
             found = left.services.get(name)
@@ -348,6 +353,7 @@ class Paramedic:
             incidents = [
                 (f.incident, cast(FailureKind, f.failure_kind), now.wall - f.at.wall)
                 for f in found.open.values()
+                if f.source not in RECOVERY_PAGES  # the orchestrator restores and clears those
             ]
             service.health.resume(incidents, failing, now)
 
