@@ -301,13 +301,15 @@ class ServiceRuntime:
     def report_lost(self) -> None:
         """The process the timeline says ran is gone: a crash like one seen live (an incident,
         its page), reported once recovery and alerting listen. A service with a plan is
-        left to its recovery, as a live crash is, instead of restarted blindly at start."""
+        left to its recovery, as a live crash is, instead of restarted blindly at start
+        (unless the crash only joins an incident the restart resumed: started as before)."""
         if self.lost is None:
             return
+        was_open = "crash" in self.health.incidents
         self.signal(
             Signal(self.name, "process", False, self.lost, self._clock.monotonic(), "crash")
         )
-        self._handed_over = self.recovery is not None
+        self._handed_over = self.recovery is not None and not was_open
 
     async def start(self) -> None:
         """Start the process unless it runs already: re-adopted, or started by a recovery
