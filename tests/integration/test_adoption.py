@@ -421,3 +421,58 @@ def test_a_child_spawned_just_before_the_crash_is_found_without_its_record(
     second.signal(signal.SIGTERM)
     assert 0 == second.wait(timeout=15)
     assert [] == count(engine_word)
+
+
+def test_kill_9_between_a_restart_step_and_the_next_re_adopts_the_restarted_engine(
+    tmp_path: Path, cleanup: list[Callable[[], None]]
+) -> None:
+    """kill -9 after the recovery's restart_process step started a new engine and while the
+    next step's command runs: the restart re-adopts the engine that step started (one copy,
+    no spawn), ends the command, and hands the run, whose last step's outcome is unknown,
+    to a human."""
+    engine_word, step_word = marker(tmp_path, "engine"), marker(tmp_path, "step")
+    cleanup.append(lambda: kill_all(engine_word))
+    cleanup.append(lambda: kill_all(step_word))
+    config = tmp_path / "paramedic.yaml"
+    config.write_text(
+        f"""
+api: {{listen: 127.0.0.1:{free_port()}}}
+store: {{path: var/p.db}}
+recovery:
+  approval: {{require: {{market_open: [manual], market_closed: [manual]}}}}
+services:
+  engine:
+    process:
+      argv: [{sys.executable!r}, "-c", {SLEEPER!r}, {engine_word}]
+    health: {{up_after: 1, evaluate_every: 50ms}}
+    recovery:
+      methods:
+        cold:
+          steps:
+            - {{name: Restart engine, restart_process: {{}}, timeout: 10s}}
+            - {{name: Reload positions, timeout: 60s, command: {{argv:
+                [{sys.executable!r}, -c, 'import time; time.sleep(60)', {step_word}]}}}}
+"""
+    )
+    first = start(config, cleanup)
+    wait_for_line(first, "engine: up")
+    [engine] = first.child_pids()
+    os.kill(engine, signal.SIGKILL)
+    wait_for_line(first, "step 2/2 started: Reload positions")
+    wait_until("the step's record", lambda: events(first, "command.started"))
+    [_, restarted] = first.child_pids()
+    first.signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    assert [restarted] == count(engine_word)
+
+    second = start(config, cleanup)
+    [adopted] = events(second, "process.adopted")
+    assert restarted == adopted["payload"]["pid"]
+    assert 2 == len(events(second, "process.spawned"))  # the first run's two, no more
+    assert [] == events(second, "failure.detected")[1:]  # the first crash's only
+    wait_until("the step's command to end", lambda: not count(step_word), within=5)
+    assert [restarted] == count(engine_word)
+    assert "MANUAL_RECOVERY" == second.get("/recovery/status").json()["state"]
+    second.signal(signal.SIGTERM)
+    assert 0 == second.wait(timeout=15)
+    assert [] == count(engine_word)
