@@ -323,6 +323,55 @@ services:
     assert 0 == second.wait(timeout=15)
 
 
+def test_a_step_command_whose_record_was_lost_is_ended_all_the_same(
+    tmp_path: Path, cleanup: list[Callable[[], None]]
+) -> None:
+    """kill -9 in the instant between a step's command spawn and the commit of its
+    `command.started` (simulated by deleting the row): the restart still ends the command,
+    found in the command ledger, and says so on the timeline."""
+    step_word = marker(tmp_path, "step")
+    cleanup.append(lambda: kill_all(step_word))
+    config = tmp_path / "paramedic.yaml"
+    config.write_text(
+        f"""
+api: {{listen: 127.0.0.1:{free_port()}}}
+store: {{path: var/p.db}}
+recovery:
+  approval: {{require: {{market_open: [manual], market_closed: [manual]}}}}
+services:
+  engine:
+    process:
+      argv: [{sys.executable!r}, "-c", {SLEEPER!r}]
+    health: {{up_after: 1, evaluate_every: 50ms}}
+    recovery:
+      methods:
+        cold:
+          steps:
+            - {{name: Reload positions, timeout: 60s, command: {{argv:
+                [{sys.executable!r}, -c, 'import time; time.sleep(60)', {step_word}]}}}}
+"""
+    )
+    first = start(config, cleanup)
+    wait_for_line(first, "engine: up")
+    [engine] = first.child_pids()
+    os.kill(engine, signal.SIGKILL)
+    wait_until("the step's record", lambda: events(first, "command.started"))
+    [step] = count(step_word)
+    first.signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    with sqlite3.connect(tmp_path / "var" / "p.db") as db:
+        db.execute("DELETE FROM timeline WHERE kind = 'command.started'")
+    db.close()
+
+    second = start(config, cleanup)
+    wait_until("the step's command to end", lambda: not count(step_word), within=5)
+    [ended] = events(second, "process.orphan_ended")
+    assert step == ended["payload"]["pid"]
+    assert "process group was killed" in ended["summary"]
+    second.signal(signal.SIGTERM)
+    assert 0 == second.wait(timeout=15)
+
+
 def test_keep_running_on_stop_survives_a_planned_restart(
     tmp_path: Path, cleanup: list[Callable[[], None]]
 ) -> None:

@@ -312,7 +312,9 @@ class Paramedic:
         which hands an unfinished step to a human and may resume a run that restarts the
         process (it must find the re-adopted one, not start a second)."""
         record = self.recorder.record
-        await end_commands(None, self.commands.take_leftovers(), self.clock, record)
+        # The ledger's commands are ended last: one the timeline also knows (a recovery
+        # step's) is ended, and named, by its service first.
+        ledgered = self.commands.take_leftovers()
         scanned: dict[str, list[Unrecorded]] | None = None
         for name, svc in self.config.services.items():
             if svc.process is None and svc.recovery is None:
@@ -335,6 +337,7 @@ class Paramedic:
                         " before that run died, never recorded"
                     )
                     await service.adopt(found.identity, found.spawn_id, how)
+        await end_commands(None, ledgered, self.clock, record)
 
     def _resume_health(self, left: Left) -> None:
         """Each service's open incident and Alertmanager verdicts, as the timeline left them:
