@@ -3,6 +3,7 @@ failing validation, an unanswered approval, the evidence kept, a lost standby.""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sys
@@ -606,3 +607,60 @@ services:
     assert listed["state"] == status["state"]
     assert status["status_message"].endswith("; running without a standby")
     assert "without a standby" not in after["status_message"]
+
+
+async def test_a_restart_keeps_the_standby_page_open_while_the_service_is_up(
+    tmp_path: Path,
+) -> None:
+    """The "running without a standby" failure is still open when paramedic restarts: the
+    restart neither reads it as the service being down nor clears it when the engine comes
+    up (only a standby coming back does), and says so once that happens."""
+    standby = Standby()
+    config = f"""
+recovery:
+{NO_APPROVAL}  watch_period: 200ms
+services:
+  engine:
+    process: {{argv: {SLEEPER}, restart: {{policy: never}}}}
+    health: {{up_after: 1, evaluate_every: 50ms}}
+    recovery:
+      standby:
+        check: {{http: {{url: "{standby.url}/standby"}}}}
+        recheck_every: 100ms
+      methods:
+        hot:
+          steps:
+            - {{name: Promote standby, promote_standby: {{http: {{url: "{standby.url}/promote"}}}}}}
+      resumption: {{phases: [{{name: normal, size_multiplier: 1.0}}]}}
+"""
+    try:
+        async with running_paramedic(tmp_path, config) as (p, timeline):
+            await timeline.wait_for("service.up")
+            await kill_engine(p, timeline)
+            degraded = await timeline.wait_for(
+                "failure.detected",
+                lambda e: e.source == "standby",  # type: ignore[attr-defined]
+                within=20,
+            )
+        async with running_paramedic(tmp_path, config) as (p, timeline):
+            for _ in range(5):  # several standby re-checks and health evaluations
+                await asyncio.sleep(0.2)
+            assert [] == [
+                e
+                for e in timeline.of("failure.cleared")
+                if e.incident == degraded.incident  # type: ignore[attr-defined]
+            ]
+            assert (
+                p.recovery["engine"]
+                .status()["status_message"]
+                .endswith("; running without a standby")
+            )
+            standby.replaced()
+            cleared = await timeline.wait_for(
+                "failure.cleared",
+                lambda e: e.incident == degraded.incident,  # type: ignore[attr-defined]
+                within=20,
+            )
+            assert "standby back" in cleared.reason  # type: ignore[attr-defined]
+    finally:
+        standby.close()

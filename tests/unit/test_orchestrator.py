@@ -20,6 +20,7 @@ from paramedic.detect.events import FailureDetected
 from paramedic.recovery.events import (
     ApprovalGranted,
     ApprovalRejected,
+    ApprovalRequested,
     ApprovalTimedOut,
     EscalationTriggered,
     IncidentTransitioned,
@@ -384,6 +385,48 @@ async def test_rebuild_awaiting_approval_rearms_remaining_time(tmp_path: Path) -
     h.clock.advance(1)
     await h.orch.settle()
     assert ["approval_timeout"] == [e.trigger for e in h.of(EscalationTriggered)]
+    await h.orch.close()
+
+
+async def test_the_request_is_published_once_the_incident_awaits_approval(
+    tmp_path: Path,
+) -> None:
+    """Whoever reads the views on `approval.requested` (a test, the console) sees
+    AWAITING_APPROVAL: the move is recorded before the request, not after it."""
+    h = Harness(tmp_path, warm_plan(tmp_path, [py("s1", "ok_step")]), {})
+    seen: list[str] = []
+
+    async def record(event: Event) -> None:
+        h.events.append(event)
+        if isinstance(event, ApprovalRequested):
+            seen.append(h.orch.status()["state"])
+
+    h.orch._record = record  # type: ignore[method-assign]
+    await h.orch.on_failure(h.failure())
+    await h.orch.settle()
+    assert ["AWAITING_APPROVAL"] == seen
+    await h.orch.close()
+
+
+async def test_rebuild_between_the_move_and_the_request_asks_again(tmp_path: Path) -> None:
+    """Killed after the move to AWAITING_APPROVAL but before the request was recorded: the
+    restart records the request (so it can be answered and times out), not a silent wait."""
+    h = Harness(tmp_path, warm_plan(tmp_path, [py("s1", "ok_step")]), {})
+    await h.orch.on_failure(h.failure())
+    await h.orch.close()
+    cut = next(i for i, e in enumerate(h.events) if isinstance(e, ApprovalRequested))
+    rows = [r for r in h.rows() if r.kind != ApprovalRequested.kind]
+    assert cut == len(rows)  # the request was the last record
+    h.events.clear()
+    h.orch = h.make()
+    await h.orch.rebuild(rows)
+    await h.orch.settle()
+    assert "AWAITING_APPROVAL" == h.orch.status()["state"]
+    assert ["warm"] == [e.method for e in h.of(ApprovalRequested)]
+    assert [] == h.moves()
+    await h.orch.approve("inc_1", by="alice", why="checked")
+    await h.orch.settle()
+    assert "RECOVERED" == h.orch.incidents()[0].state.value
     await h.orch.close()
 
 

@@ -16,7 +16,7 @@ from paramedic.config.probes import HealthReading, ProbeConfig
 from paramedic.detect.probe_actions import HealthReport, ProbeResult
 from paramedic.detect.probes import ProbeRunner, ServiceProbes
 from paramedic.detect.signals import Signal
-from paramedic.process.watched import process_age
+from paramedic.process.identity import process_age
 from paramedic.testing import FakeClock
 
 

@@ -47,9 +47,9 @@ async def run_command(
 
     Cancelled (the runner's timeout): SIGKILL the whole group and reap the child before the
     cancellation goes on, so neither the program nor what it spawned outlives the step.
-    `on_spawn(pid)` lets a caller record the command's identity, so that if paramedic dies
-    while it runs the next start can end it (a SIGKILLed paramedic cancels nothing); without
-    it the command goes in the context's `CommandLedger` for the same purpose.
+    Every command goes in the context's `CommandLedger`, so that if paramedic dies while it
+    runs the next start can end it (a SIGKILLed paramedic cancels nothing); `on_spawn(pid)`
+    lets a caller also record it where it belongs (a recovery step's on the timeline).
     """
     start = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
@@ -61,11 +61,11 @@ async def run_command(
         cwd=cwd,
         start_new_session=True,
     )
-    ledger = current_ledger.get() if on_spawn is None else None
+    ledger = current_ledger.get()
+    if ledger is not None:  # at once: the caller's record may be committed too late
+        ledger.add(proc.pid, f"command {argv[0]}")
     if on_spawn is not None:
         on_spawn(proc.pid)
-    elif ledger is not None:
-        ledger.add(proc.pid, f"command {argv[0]}")
     try:
         output, _ = await proc.communicate()
     except BaseException:

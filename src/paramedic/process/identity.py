@@ -18,7 +18,15 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ProcessIdentity", "boot_id", "identify", "kill_group", "open_if_same", "pidfd_alive"]
+__all__ = [
+    "ProcessIdentity",
+    "boot_id",
+    "identify",
+    "kill_group",
+    "open_if_same",
+    "pidfd_alive",
+    "process_age",
+]
 
 _PROC = Path("/proc")
 
@@ -52,6 +60,23 @@ def start_time(pid: int) -> int | None:
     if len(fields) < 20 or fields[0] == "Z":
         return None
     return int(fields[19])
+
+
+def process_age(pid: int) -> float | None:
+    """Seconds since `pid` started, None if it is gone or unreadable.
+
+    A process paramedic attaches to may have been running for hours: its boot is long over,
+    and detectors that give a boot some grace must count from its real start, not ours.
+    """
+    started = start_time(pid)
+    if started is None:
+        return None
+    try:
+        with open("/proc/uptime", encoding="ascii") as f:
+            uptime = float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0.0, uptime - started / os.sysconf("SC_CLK_TCK"))
 
 
 def identify(pid: int) -> ProcessIdentity | None:

@@ -1,11 +1,12 @@
 """The commands running right now (probes, checks, decision inputs), one small file each, so
 that the start after a crash of paramedic can end those its death left running.
 
-A recovery step's command goes on the timeline instead (`command.started`): it is rare and
-worth a row. A command probe may run every 100 ms; a timeline row per run would drown the
-timeline. A file written without fsync is enough here: it only has to outlive paramedic's
-process, and the kernel's page cache does; after a crash of the machine there is nothing to
-end (and the boot id says so).
+A recovery step's command also goes on the timeline (`command.started`): it is rare and
+worth a row, but that row is committed a moment after the spawn, and a kill -9 in between
+must not leave the command running. A command probe may run every 100 ms; a timeline row
+per run would drown the timeline. A file written without fsync is enough here: it only has
+to outlive paramedic's process, and the kernel's page cache does; after a crash of the
+machine there is nothing to end (and the boot id says so).
 
 The ledger in use is a context variable set by `Paramedic.start`, so `run_command` finds it
 without every check, probe and input being handed one; each paramedic in a process has its own.

@@ -21,27 +21,10 @@ from pathlib import Path
 
 from paramedic.core.clock import Clock
 
-__all__ = ["RETRY_EVERY", "WatchedProcess", "process_age"]
+__all__ = ["RETRY_EVERY", "WatchedProcess"]
 
 RETRY_EVERY = 1.0
 """Seconds between looks at the pid (file) while nothing is attached."""
-
-
-def process_age(pid: int) -> float | None:
-    """Seconds since `pid` started (from /proc), None if it is gone or unreadable.
-
-    A process paramedic attaches to may have been running for hours: its boot is long over,
-    and detectors that give a boot some grace must count from its real start, not ours.
-    """
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        with open("/proc/uptime", encoding="ascii") as f:
-            uptime = float(f.read().split()[0])
-        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime
-    except (OSError, ValueError, IndexError):
-        return None
-    return max(0.0, uptime - started)
 
 
 class WatchedProcess:

@@ -15,7 +15,7 @@ import statistics
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import structlog
@@ -619,6 +619,7 @@ class RecoveryOrchestrator:
         waited: float = 0.0,
         timeouts: int = 0,
         record: bool = True,
+        move: bool = True,
     ) -> None:
         gate = ApprovalGate(self._clock, timeout_s=self._policy.approval.timeout, emit=self._emit)
         self._live[incident.id].gate = gate
@@ -632,11 +633,12 @@ class RecoveryOrchestrator:
             waited=waited,
             timeouts=timeouts,
         )
-        if record:
-            await self._record(request)
+        if move:
             await self._move(
                 incident, S.AWAITING_APPROVAL, f"approval needed for {method}: {why}", method=method
             )
+        if record:  # after the move: whoever reads the views on the request sees it waiting
+            await self._record(request)
 
     # -- run, fall back ------------------------------------------------------------------
 
@@ -1100,7 +1102,14 @@ class RecoveryOrchestrator:
     async def _resume_approval(self, rep: Replayed) -> None:
         incident, req = rep.incident, rep.approval
         if req is None:
-            return  # nothing to answer: it waits for a human (manual, or resolve)
+            if incident.method is None:
+                return  # nothing to ask about: it waits for a human (manual, or resolve)
+            # Killed between the move and the request's record: ask again, so the request
+            # can be answered and times out like any other.
+            asked = cast(Method, incident.method)
+            why = f"paramedic restarted before the approval request for {asked} was recorded"
+            await self._request_approval(incident, asked, why, self._market_open(), move=False)
+            return
         method: Method = req.method  # type: ignore[assignment]
         if rep.approval_outcome == "granted":
             reason = f"{method} was approved before paramedic restarted"
@@ -1123,6 +1132,7 @@ class RecoveryOrchestrator:
                 waited=max(0.0, now - req.at.wall),
                 timeouts=rep.approval_timeouts,
                 record=False,
+                move=False,
             )
 
     async def _resume_run(self, rep: Replayed) -> None:

@@ -43,9 +43,10 @@ from paramedic.process.events import ProcessLeftRunning
 from paramedic.process.ledger import CommandLedger, current_ledger
 from paramedic.process.managed import ExitStatus, ManagedProcess
 from paramedic.recovery.events import RecoveryStepFinished
-from paramedic.recovery.orchestrator import RecoveryOrchestrator
+from paramedic.recovery.orchestrator import VALIDATION_SOURCE, RecoveryOrchestrator
 from paramedic.recovery.orchestrator_replay import decode
 from paramedic.recovery.plain import IncidentOwner, PlainIncidents
+from paramedic.recovery.standby import STANDBY_SOURCE
 from paramedic.runtime.adoption import (
     SUPERVISOR_ENV,
     Unrecorded,
@@ -72,6 +73,8 @@ from paramedic.store.sqlite import SQLiteStore
 __all__ = ["Paramedic"]
 
 log = structlog.get_logger("paramedic")
+
+RECOVERY_PAGES = (STANDBY_SOURCE, VALIDATION_SOURCE)
 
 
 class Paramedic:
@@ -308,7 +311,9 @@ class Paramedic:
         which hands an unfinished step to a human and may resume a run that restarts the
         process (it must find the re-adopted one, not start a second)."""
         record = self.recorder.record
-        await end_commands(None, self.commands.take_leftovers(), self.clock, record)
+        # The ledger's commands are ended last: one the timeline also knows (a recovery
+        # step's) is ended, and named, by its service first.
+        ledgered = self.commands.take_leftovers()
         scanned: dict[str, list[Unrecorded]] | None = None
         for name, svc in self.config.services.items():
             if svc.process is None and svc.recovery is None:
@@ -331,10 +336,13 @@ class Paramedic:
                         " before that run died, never recorded"
                     )
                     await service.adopt(found.identity, found.spawn_id, how)
+        await end_commands(None, ledgered, self.clock, record)
 
     def _resume_health(self, left: Left) -> None:
         """Each service's open incident and Alertmanager verdicts, as the timeline left them:
-        a later resolve in Alertmanager (or the service coming up) clears that incident."""
+        a later resolve in Alertmanager (or the service coming up) clears that incident.
+        Not the recovery's own pages (no standby, a failed validation): the service being
+        up says nothing about them."""
         now = self.clock.now()
         for name, service in self.services.items():
             found = left.services.get(name)
@@ -347,6 +355,7 @@ class Paramedic:
             incidents = [
                 (f.incident, cast(FailureKind, f.failure_kind), now.wall - f.at.wall)
                 for f in found.open.values()
+                if f.source not in RECOVERY_PAGES  # the orchestrator restores and clears those
             ]
             service.health.resume(incidents, failing, now)
 
@@ -535,6 +544,8 @@ class Paramedic:
         await self._find_leftovers()
         await self._start_recovery(left)
         self._resume_health(left)
+        for service in self.services.values():
+            service.report_lost()  # after the rebuild, so it is not mistaken for what it left
         if dms is not None:
             assert self._http is not None
             self.deadman = DeadMansSwitch(dms, self.clock, self._http, self._switch_alive)

@@ -25,9 +25,16 @@ from paramedic.detect.service_health import HealthPolicy, ServiceHealth
 from paramedic.detect.signals import Signal
 from paramedic.detect.watchdog import Watchdog
 from paramedic.process.events import CommandStarted, ProcessAdopted
-from paramedic.process.identity import ProcessIdentity, identify, open_if_same
+from paramedic.process.identity import (
+    ProcessIdentity,
+    boot_id,
+    identify,
+    open_if_same,
+    process_age,
+    start_time,
+)
 from paramedic.process.managed import ExitStatus, ManagedProcess
-from paramedic.process.watched import WatchedProcess, process_age
+from paramedic.process.watched import WatchedProcess
 from paramedic.recovery.orchestrator import RecoveryHooks, RecoveryOrchestrator
 from paramedic.runtime.adoption import lost_exit
 from paramedic.runtime.recorder import OrderedRecorder
@@ -42,6 +49,13 @@ def exit_sentence(status: ExitStatus) -> str:
     if status.unknown:
         how = f"exited ({status.unknown})"
     return f"pid {status.pid} {how} after {status.runtime:.3f} s"
+
+
+def _gone(recorded: ProcessIdentity) -> bool:
+    """Whether a recorded process is proven gone (not merely impossible to check)."""
+    if not recorded.boot_id or recorded.start_time <= 0:
+        return False
+    return recorded.boot_id != boot_id() or start_time(recorded.pid) != recorded.start_time
 
 
 class ServiceRuntime:
@@ -83,6 +97,8 @@ class ServiceRuntime:
         self.recovery: RecoveryOrchestrator | None = None
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[bool]]] = []
         self.watchdog: Watchdog | None = None
+        self.lost: str | None = None  # the process that died while paramedic was down
+        self._handed_over = False
         if process is not None and config.process is not None:
             self.health.expect("process")
             r = config.process.restart
@@ -282,10 +298,29 @@ class ServiceRuntime:
 
     # -- the owned process -----------------------------------------------------------------------
 
+    def report_lost(self) -> None:
+        """The process the timeline says ran is gone: a crash like one seen live (an incident,
+        its page), reported once recovery and alerting listen. A service with a plan is
+        left to its recovery, as a live crash is, instead of restarted blindly at start
+        (unless the crash only joins an incident the restart resumed: started as before)."""
+        if self.lost is None:
+            return
+        was_open = "crash" in self.health.incidents
+        self.signal(
+            Signal(self.name, "process", False, self.lost, self._clock.monotonic(), "crash")
+        )
+        self._handed_over = self.recovery is not None and not was_open
+
     async def start(self) -> None:
         """Start the process unless it runs already: re-adopted, or started by a recovery
-        that resumed after a restart of paramedic."""
-        if self.watchdog is not None and self.process is not None and not self.process.running:
+        that resumed after a restart of paramedic; or, with a plan, unless the recovery owns
+        a crash that happened while paramedic was down."""
+        if (
+            self.watchdog is not None
+            and self.process is not None
+            and not self.process.running
+            and not self._handed_over
+        ):
             await self.watchdog.start()
         if self.probes is not None:
             self.probes.start()
@@ -300,6 +335,8 @@ class ServiceRuntime:
         if pidfd is None:
             if not how:  # a record says it ran: close that record with what became of it
                 await self._recorder.record(lost_exit(self.name, identity, why, self._clock))
+                if _gone(identity):
+                    self.lost = f"pid {identity.pid} exited while paramedic was down: it {why}"
             return False
         self.process.adopt(identity, pidfd, spawn_id)
         how = how or f"its start time {identity.start_time} matches the record"
