@@ -1,5 +1,6 @@
 """The operator's CLI against a real `paramedic run`: a real crash pages the receiver, `ack` by
-prefix with `--for` holds it, a refused decision (409) is in the audit trail with its reason."""
+prefix with `--for` holds it, a refused decision (409) is in the audit trail with its reason;
+and `run` says at start what `config check` warns about."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from datetime import datetime
@@ -113,3 +115,33 @@ async def test_ack_for_by_prefix_and_a_refused_decision_through_the_real_cli(
             assert 0 == await asyncio.to_thread(p.wait, 15)
         finally:
             await asyncio.to_thread(p.ensure_dead)
+
+
+def test_run_logs_what_config_check_warns_about(tmp_path: Path) -> None:
+    """No channel but the log: `config check` warns that a crash of the tier-1 engine pages
+    no one, and `paramedic run` of the same file says so once started (it used to be silent)."""
+    config = write_config(tmp_path, "")
+    checked = subprocess.run(
+        [sys.executable, "-m", "paramedic.cli", "config", "check", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, **TOKENS},
+    )
+    assert (0, "ok (1 warning(s))\n") == (checked.returncode, checked.stdout), checked.stderr
+    warned = "no channel other than the log is configured"
+    assert warned in checked.stderr
+    p = RunningParamedic(config, env=TOKENS)
+    try:
+        p.wait_started()
+        deadline = time.monotonic() + 10
+        while not any(warned in line for line in p.output) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [line] = [line for line in p.output if warned in line]
+        assert "config warning" in line
+        assert "a crash of engine pages no one" in line
+        p.signal(signal.SIGTERM)
+        assert 0 == p.wait(timeout=15)
+    finally:
+        p.ensure_dead()
