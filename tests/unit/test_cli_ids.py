@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import typer
 
@@ -33,3 +35,28 @@ def test_an_ambiguous_prefix_lists_every_candidate(capsys: pytest.CaptureFixture
     assert "inc_01ab:failure" in err
     assert "inc_01ac:failure" in err
     assert "inc_02xx" not in err
+
+
+async def test_a_whole_id_is_used_as_given_without_fetching_the_list() -> None:
+    """`paramedic incident` and `silence expire` with a whole id make the one call they are
+    for; a prefix first fetches the list to resolve it."""
+    from typer.testing import CliRunner
+
+    from paramedic.alerting.channels.loopback import LoopbackReceiver
+    from paramedic.cli.main import app
+
+    whole = "inc_01kzzzzzzzzzzzzzzzzzzzzzza"
+    async with LoopbackReceiver(reply="{}") as api:
+        env = {"PARAMEDIC_URL": api.url}
+        for args in (["incident", whole, "--json"], ["silence", "expire", "sil_" + whole[4:]]):
+            result = await asyncio.to_thread(CliRunner().invoke, app, args, env=env)
+            assert 0 == result.exit_code, result.output
+        prefix = ["incident", "inc_01k", "--json"]
+        result = await asyncio.to_thread(CliRunner().invoke, app, prefix, env=env)
+        assert 0 == result.exit_code, result.output
+        assert [
+            ("GET", f"/api/incidents/{whole}"),
+            ("DELETE", "/api/silences/sil_01kzzzzzzzzzzzzzzzzzzzzzza"),
+            ("GET", "/api/incidents"),
+            ("GET", "/api/incidents/inc_01k"),
+        ] == [(r.method, r.path) for r in api.requests]

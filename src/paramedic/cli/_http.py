@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -23,6 +24,7 @@ __all__ = [
     "print_json",
     "quoted",
     "show_with_ids",
+    "typed_in_full",
     "unique",
 ]
 
@@ -102,6 +104,16 @@ def print_json(body: Any) -> None:
 def quoted(identifier: str) -> str:
     """An id as one path segment (ids hold `:`; a `/` must not change the route)."""
     return quote(identifier, safe=":")
+
+
+# `core.ids.new_id`'s shape: a kind prefix (`inc_`, `sil_`), then 26 base32 characters.
+_WHOLE_ID = re.compile(r"[a-z]+_[0-9a-z]{26}")
+
+
+def typed_in_full(given: str) -> bool:
+    """`given` is a whole incident or silence id: no other id starts with it, so there is
+    no list to fetch to resolve it (the API's 404 names it if it does not exist)."""
+    return _WHOLE_ID.fullmatch(given) is not None
 
 
 def unique(given: str, known: Iterable[str], what: str) -> str:

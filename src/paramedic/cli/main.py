@@ -24,6 +24,7 @@ from paramedic.cli._http import (
     print_json,
     quoted,
     show_with_ids,
+    typed_in_full,
     unique,
 )
 from paramedic.cli._http import get as _get
@@ -331,6 +332,8 @@ def _alert_id(url: str, token: str | None, given: str) -> str:
 
 
 def _incident_id(url: str, token: str | None, given: str) -> str:
+    if typed_in_full(given):
+        return given
     listed = _get(url, "/api/incidents", token).get("incidents", [])
     return unique(given, (i["id"] for i in listed), "incident")
 
