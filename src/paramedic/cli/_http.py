@@ -50,13 +50,22 @@ def post(url: str, path: str, token: str | None, payload: dict[str, Any]) -> dic
     return call("POST", url, path, token, payload)
 
 
-def get(url: str, path: str, token: str | None) -> dict[str, Any]:
-    return call("GET", url, path, token, None)
+def get(url: str, path: str, token: str | None, *, unhealthy_ok: bool = False) -> dict[str, Any]:
+    return call("GET", url, path, token, None, unhealthy_ok=unhealthy_ok)
 
 
 def call(
-    method: str, url: str, path: str, token: str | None, payload: dict[str, Any] | None
+    method: str,
+    url: str,
+    path: str,
+    token: str | None,
+    payload: dict[str, Any] | None,
+    *,
+    unhealthy_ok: bool = False,
 ) -> dict[str, Any]:
+    """The API's JSON answer, or exit 2 printing its error. A 503 is an error too (a call the
+    store could not record did nothing) unless `unhealthy_ok`: /health answers 503 with the
+    body that says why."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         response = httpx.request(
@@ -68,7 +77,7 @@ def call(
             err=True,
         )
         raise typer.Exit(2) from None
-    if response.status_code >= 400 and response.status_code != 503:
+    if response.status_code >= 400 and not (unhealthy_ok and response.status_code == 503):
         try:
             detail = response.json().get("detail")
         except ValueError:

@@ -116,7 +116,7 @@ def status(
     url: UrlOption = DEFAULT_URL, token: TokenOption = None, json: JsonOption = False
 ) -> None:
     """Show paramedic's health, as its API reports it."""
-    body = _get(url, "/health", token)
+    body = _get(url, "/health", token, unhealthy_ok=True)
     if json:
         print_json(body)
         raise typer.Exit(0 if body.get("healthy") else 1)
