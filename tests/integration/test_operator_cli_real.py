@@ -145,3 +145,39 @@ def test_run_logs_what_config_check_warns_about(tmp_path: Path) -> None:
         assert 0 == p.wait(timeout=15)
     finally:
         p.ensure_dead()
+
+
+async def test_a_decision_the_full_store_cannot_record_is_an_error_in_the_cli(
+    tmp_path: Path,
+) -> None:
+    """The store's disk is full (paramedic degraded, as in the store-trouble torture):
+    `paramedic approve` of a whole incident id gets the API's 503 and exits 2 with its
+    sentence; it used to print `approved ...` and exit 0, though nothing was done."""
+    from tests.torture import test_store_trouble as trouble
+
+    with trouble.tmpfs(tmp_path / "store", "2m") as store:
+        async with LoopbackReceiver() as hook, LoopbackReceiver() as switch:
+            config = trouble.write_config(tmp_path, store, hook.url, switch.url)
+            p = RunningParamedic(config, env=trouble.ENV)
+            try:
+                url = await asyncio.to_thread(p.wait_started)
+                await trouble.degrade_and_kill(
+                    p, tmp_path, hook, switch, lambda: trouble.fill(store)
+                )
+                env = {**os.environ, "PARAMEDIC_URL": url, "PARAMEDIC_TOKEN": trouble.TOKEN}
+                whole = "inc_01kzzzzzzzzzzzzzzzzzzzzzza"
+                answered = await asyncio.to_thread(
+                    subprocess.run,
+                    [sys.executable, "-m", "paramedic.cli", "approve", whole, "-r", "go"],
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                    env=env,
+                    check=False,
+                )
+                said = "paramedic: 503: cannot record the audit trail; nothing was done\n"
+                assert (2, "", said) == (answered.returncode, answered.stdout, answered.stderr)
+                p.signal(signal.SIGTERM)
+                await asyncio.to_thread(p.wait, 20)
+            finally:
+                p.ensure_dead()
