@@ -103,3 +103,26 @@ async def test_every_admitted_mutating_call_leaves_one_audit_row_with_its_outcom
             everything = (await client.get("/api/audit", headers=ops)).json()["entries"]
             calls = sum(1 for ops_ in spec["paths"].values() for m in ops_ if m in MUTATING)
             assert calls == len(everything)
+
+
+async def test_the_reason_of_a_chunked_body_is_in_its_audit_row(tmp_path: Path) -> None:
+    """A body sent chunked (no Content-Length) is audited with the caller's own words all the
+    same (the audit reads the body guard's parse; it used to read only declared lengths)."""
+    async with running_paramedic(tmp_path, CONFIG, env=TOKENS) as (p, _timeline):
+        host, port = p.api.address
+        ops = {**_bearer("OPS_T"), "Content-Type": "application/json"}
+
+        async def chunks() -> Any:
+            yield b'{"text": "restarted '
+            yield b'by hand"}'
+
+        async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
+            sent = await client.post("/api/timeline/notes", content=chunks(), headers=ops)
+            assert 201 == sent.status_code, sent.text
+            assert "content-length" not in sent.request.headers
+            [entry] = (await client.get("/api/audit", headers=ops)).json()["entries"]
+            assert ("add_note", "restarted by hand", "201") == (
+                entry["action"],
+                entry["reason"],
+                entry["outcome"],
+            )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import pytest
 import typer
 
@@ -33,3 +36,51 @@ def test_an_ambiguous_prefix_lists_every_candidate(capsys: pytest.CaptureFixture
     assert "inc_01ab:failure" in err
     assert "inc_01ac:failure" in err
     assert "inc_02xx" not in err
+
+
+async def test_a_whole_id_is_used_as_given_without_fetching_the_list() -> None:
+    """`paramedic incident` and `silence expire` with a whole id make the one call they are
+    for; a prefix first fetches the list to resolve it."""
+    from typer.testing import CliRunner
+
+    from paramedic.alerting.channels.loopback import LoopbackReceiver
+    from paramedic.cli.main import app
+
+    whole = "inc_01kzzzzzzzzzzzzzzzzzzzzzza"
+    async with LoopbackReceiver(reply="{}") as api:
+        env = {"PARAMEDIC_URL": api.url}
+        for args in (["incident", whole, "--json"], ["silence", "expire", "sil_" + whole[4:]]):
+            result = await asyncio.to_thread(CliRunner().invoke, app, args, env=env)
+            assert 0 == result.exit_code, result.output
+        prefix = ["incident", "inc_01k", "--json"]
+        result = await asyncio.to_thread(CliRunner().invoke, app, prefix, env=env)
+        assert 0 == result.exit_code, result.output
+        assert [
+            ("GET", f"/api/incidents/{whole}"),
+            ("DELETE", "/api/silences/sil_01kzzzzzzzzzzzzzzzzzzzzzza"),
+            ("GET", "/api/incidents"),
+            ("GET", "/api/incidents/inc_01k"),
+        ] == [(r.method, r.path) for r in api.requests]
+
+
+async def test_a_503_is_an_error_not_a_success() -> None:
+    """The API answers 503 when the store cannot record a call (nothing was done): `approve`
+    and `ack` say so and exit 2; they used to print `approved ...` and exit 0. `status` still
+    shows an unhealthy paramedic's 503 body (exit 1)."""
+    from typer.testing import CliRunner
+
+    from paramedic.alerting.channels.loopback import LoopbackReceiver
+    from paramedic.cli.main import app
+
+    refusal = "cannot record the audit trail; nothing was done"
+    whole = "inc_01kzzzzzzzzzzzzzzzzzzzzzza"
+    async with LoopbackReceiver(status=503, reply=f'{{"detail": "{refusal}"}}') as api:
+        env = {"PARAMEDIC_URL": api.url}
+        for args in (["approve", whole, "-r", "go"], ["ack", whole + ":failure", "-r", "mine"]):
+            result = await asyncio.to_thread(CliRunner().invoke, app, args, env=env)
+            assert (2, f"paramedic: 503: {refusal}\n") == (result.exit_code, result.output), args
+    async with LoopbackReceiver(status=503, reply='{"healthy": false, "components": {}}') as api:
+        env = {"PARAMEDIC_URL": api.url}
+        result = await asyncio.to_thread(CliRunner().invoke, app, ["status", "--json"], env=env)
+        assert 1 == result.exit_code, result.output
+        assert {"healthy": False, "components": {}} == json.loads(result.output)

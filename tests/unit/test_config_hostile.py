@@ -113,6 +113,25 @@ def test_billion_laughs_is_refused_quickly_by_the_real_cli(tmp_path: Path) -> No
     assert "Traceback" not in result.stderr
 
 
+def test_an_empty_file_is_refused_by_the_real_cli_check_and_run(tmp_path: Path) -> None:
+    """An empty (truncated) file: `paramedic config check` and `paramedic run` as processes
+    both exit 1 with the located sentence, never `ok` nor a start on all defaults."""
+    empty = tmp_path / "empty.yaml"
+    empty.write_bytes(b"")
+    said = f"{empty}:1:1: (top level): the file is empty: a config needs at least one section"
+    for command in (["config", "check", str(empty)], ["run", "--config", str(empty)]):
+        result = subprocess.run(
+            [sys.executable, "-m", "paramedic.cli", *command],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert (1, "") == (result.returncode, result.stdout), command
+        assert said in result.stderr, (command, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
 def _outcome(data: bytes) -> None:
     """The property: a Config, or an InvalidConfig whose every issue has a line and column."""
     try:

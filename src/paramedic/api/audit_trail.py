@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 from fastapi import HTTPException, Request
 
+from paramedic.api.body_guard import parsed_json
 from paramedic.core.jsoncodec import loads
 from paramedic.store.outbox import AuditRow, OutboxStore
 
@@ -33,7 +34,6 @@ _SEQ = "paramedic_audit_seq"
 _TARGET = "paramedic_audit_target"
 _WHY_KEYS = ("reason", "comment", "text")
 _WHY_MAX = 500
-_PARSE_MAX = 64 * 1024  # bodies larger than this (webhooks) are not searched for a reason
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -57,7 +57,7 @@ async def begin(request: Request, actor: str, role: str) -> None:
         actor=actor,
         action=action,
         target=target,
-        reason=await _why(request),
+        reason=_why(request),
         role=role,
         address=request.client.host if request.client else "",
         outcome="",
@@ -74,18 +74,12 @@ def note_target(request: Request, target: str) -> None:
     request.scope.setdefault("state", {})[_TARGET] = target
 
 
-async def _why(request: Request) -> str:
-    """The caller's own words (`reason`, `comment`, `text`) from a small JSON body."""
-    if "json" not in request.headers.get("content-type", ""):
-        return ""
-    # Read only a small body whose size is declared: a large or streamed one (a webhook) is
-    # left to its handler and to whatever bounds it, never pulled into memory here.
-    declared = request.headers.get("content-length", "")
-    if not declared.isdigit() or not 0 < int(declared) <= _PARSE_MAX:
-        return ""
+def _why(request: Request) -> str:
+    """The caller's own words (`reason`, `comment`, `text`) from the JSON body, as the body
+    guard parsed it (bounded by api.max_body_size; not read or parsed again here)."""
     try:
-        data = loads(await request.body())
-    except Exception:  # a bad body is answered by validation, not here
+        data = parsed_json(request.scope)
+    except KeyError:  # no body
         return ""
     if not isinstance(data, dict):
         return ""

@@ -12,7 +12,9 @@ route runs:
   valid UTF-8) is answered 400 with the parser's sentence and position;
 - a body nested deeper than `max_depth` is answered 400.
 
-The body read here is handed on unchanged, so routes parse it as before. Request validation
+The body read here is handed on unchanged, and its parsed value is kept in the request's
+scope (`parsed_json`) for whoever reads it before or instead of FastAPI: the audit row's
+reason and the Alertmanager webhook do not parse it again. Request validation
 errors are rendered without the offending input's non-JSON values, so the 422 that names the
 field can always be sent.
 """
@@ -28,11 +30,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "MAX_JSON_DEPTH", "BodyGuard", "install_body_guard"]
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "MAX_JSON_DEPTH",
+    "BodyGuard",
+    "install_body_guard",
+    "parsed_json",
+]
 
 DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
 MAX_JSON_DEPTH: Final = 64
 _WITH_BODY: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_PARSED: Final = "paramedic_json_body"
 
 
 class BodyGuard:
@@ -77,9 +86,10 @@ class BodyGuard:
                 break
         body = b"".join(chunks)
         if body:
-            problem = _json_problem(body, self.max_depth)
-            if problem is not None:
-                await _refuse(send, 400, problem)
+            try:
+                scope.setdefault("state", {})[_PARSED] = _strict_json(body, self.max_depth)
+            except _NotAccepted as exc:
+                await _refuse(send, 400, str(exc))
                 return
         await self.app(scope, _replay(body, receive), send)
 
@@ -111,24 +121,47 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+def parsed_json(scope: Scope) -> Any:
+    """The request's body as the guard parsed it (strict JSON, within the limits); KeyError
+    when the request had no body (or did not pass the guard)."""
+    return scope["state"][_PARSED]
+
+
+class _NotAccepted(Exception):
+    """Why a body is not acceptable JSON."""
+
+
 def _json_problem(body: bytes, max_depth: int) -> str | None:
     """Why `body` is not acceptable JSON, or None."""
+    try:
+        _strict_json(body, max_depth)
+    except _NotAccepted as exc:
+        return str(exc)
+    return None
+
+
+def _strict_json(body: bytes, max_depth: int) -> Any:
+    """`body` parsed, or _NotAccepted saying why it is not acceptable JSON."""
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         at = exc.pos
         for token, start in ((b"-Infinity", at - 1), (b"NaN", at), (b"Infinity", at)):
             if start >= 0 and body.startswith(token, start):
-                return (
+                msg = (
                     f"body: not JSON: {token.decode()} at char {start} is not a JSON number"
                     " (RFC 8259 has no NaN or Infinity); send a finite number"
                 )
+                raise _NotAccepted(msg) from None
         if "depth limit" in exc.msg:
-            return f"body: nested deeper than {max_depth} levels"
-        return f"body: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            msg = f"body: nested deeper than {max_depth} levels"
+        else:
+            msg = f"body: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        raise _NotAccepted(msg) from None
     if _depth_exceeds(value, max_depth):
-        return f"body: nested deeper than {max_depth} levels"
-    return None
+        msg = f"body: nested deeper than {max_depth} levels"
+        raise _NotAccepted(msg)
+    return value
 
 
 def _depth_exceeds(value: Any, max_depth: int) -> bool:

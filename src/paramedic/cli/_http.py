@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -23,6 +24,7 @@ __all__ = [
     "print_json",
     "quoted",
     "show_with_ids",
+    "typed_in_full",
     "unique",
 ]
 
@@ -48,13 +50,22 @@ def post(url: str, path: str, token: str | None, payload: dict[str, Any]) -> dic
     return call("POST", url, path, token, payload)
 
 
-def get(url: str, path: str, token: str | None) -> dict[str, Any]:
-    return call("GET", url, path, token, None)
+def get(url: str, path: str, token: str | None, *, unhealthy_ok: bool = False) -> dict[str, Any]:
+    return call("GET", url, path, token, None, unhealthy_ok=unhealthy_ok)
 
 
 def call(
-    method: str, url: str, path: str, token: str | None, payload: dict[str, Any] | None
+    method: str,
+    url: str,
+    path: str,
+    token: str | None,
+    payload: dict[str, Any] | None,
+    *,
+    unhealthy_ok: bool = False,
 ) -> dict[str, Any]:
+    """The API's JSON answer, or exit 2 printing its error. A 503 is an error too (a call the
+    store could not record did nothing) unless `unhealthy_ok`: /health answers 503 with the
+    body that says why."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         response = httpx.request(
@@ -66,7 +77,7 @@ def call(
             err=True,
         )
         raise typer.Exit(2) from None
-    if response.status_code >= 400 and response.status_code != 503:
+    if response.status_code >= 400 and not (unhealthy_ok and response.status_code == 503):
         try:
             detail = response.json().get("detail")
         except ValueError:
@@ -102,6 +113,16 @@ def print_json(body: Any) -> None:
 def quoted(identifier: str) -> str:
     """An id as one path segment (ids hold `:`; a `/` must not change the route)."""
     return quote(identifier, safe=":")
+
+
+# `core.ids.new_id`'s shape: a kind prefix (`inc_`, `sil_`), then 26 base32 characters.
+_WHOLE_ID = re.compile(r"[a-z]+_[0-9a-z]{26}")
+
+
+def typed_in_full(given: str) -> bool:
+    """`given` is a whole incident or silence id: no other id starts with it, so there is
+    no list to fetch to resolve it (the API's 404 names it if it does not exist)."""
+    return _WHOLE_ID.fullmatch(given) is not None
 
 
 def unique(given: str, known: Iterable[str], what: str) -> str:

@@ -24,6 +24,7 @@ from paramedic.cli._http import (
     print_json,
     quoted,
     show_with_ids,
+    typed_in_full,
     unique,
 )
 from paramedic.cli._http import get as _get
@@ -34,6 +35,8 @@ from paramedic.config import ConfigIssue, InvalidConfig, load_config
 from paramedic.config.model import LogConfig
 
 __all__ = ["app", "main"]
+
+log = structlog.get_logger("paramedic.config")
 
 ReasonOption = Annotated[
     str, typer.Option("--reason", "-r", help="Why (goes into the audit trail).")
@@ -81,8 +84,9 @@ def run(
     """Run paramedic in the foreground until SIGTERM or Ctrl-C."""
     from paramedic.runtime.serve import serve
 
+    warnings: list[ConfigIssue] = []
     try:
-        cfg = load_config(config)
+        cfg = load_config(config, warnings=warnings)
     except InvalidConfig as exc:
         typer.echo(f"paramedic: cannot start: invalid config {config}:", err=True)
         typer.echo(str(exc), err=True)
@@ -91,6 +95,11 @@ def run(
 
     def announce(paramedic: Any) -> None:
         typer.echo(f"paramedic {__version__}: API on http://{paramedic.api_url_host()}", err=True)
+        # What `config check` warns about (pages that would go to the log) is said at start
+        # too: whoever starts paramedic without checking first must not learn it from a page
+        # that never came. Logged once started, so a start refused says only why.
+        for issue in warnings:
+            log.warning("config warning", warning=issue.render(str(config)))
 
     code = _run_loop(serve(cfg, base_dir=config.resolve().parent, on_started=announce))
     # Everything is stopped and the store closed (or the deadline passed and the children
@@ -107,7 +116,7 @@ def status(
     url: UrlOption = DEFAULT_URL, token: TokenOption = None, json: JsonOption = False
 ) -> None:
     """Show paramedic's health, as its API reports it."""
-    body = _get(url, "/health", token)
+    body = _get(url, "/health", token, unhealthy_ok=True)
     if json:
         print_json(body)
         raise typer.Exit(0 if body.get("healthy") else 1)
@@ -323,6 +332,8 @@ def _alert_id(url: str, token: str | None, given: str) -> str:
 
 
 def _incident_id(url: str, token: str | None, given: str) -> str:
+    if typed_in_full(given):
+        return given
     listed = _get(url, "/api/incidents", token).get("incidents", [])
     return unique(given, (i["id"] for i in listed), "incident")
 

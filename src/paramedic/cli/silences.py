@@ -17,6 +17,7 @@ from paramedic.cli._http import (
     print_json,
     quoted,
     show_with_ids,
+    typed_in_full,
     unique,
 )
 
@@ -102,7 +103,8 @@ def expire(
     token: TokenOption = None,
 ) -> None:
     """End a silence now: alerts it held that still fire are paged."""
-    listed = get(url, "/api/silences", token).get("silences", [])
-    silence_id = unique(silence_id, (s["id"] for s in listed), "silence")
+    if not typed_in_full(silence_id):
+        listed = get(url, "/api/silences", token).get("silences", [])
+        silence_id = unique(silence_id, (s["id"] for s in listed), "silence")
     call("DELETE", url, f"/api/silences/{quoted(silence_id)}", token, None)
     typer.echo(f"silence {silence_id} expired")
