@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import re
@@ -9,12 +10,53 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
+from tests.conftest import free_port
+
 ANNOUNCE = re.compile(r"API on (http://\S+)")
+T = TypeVar("T")
+
+OPERATOR_TOKEN = "operator-token-0123456789"
+
+
+def write_config(tmp_path: Path, body: str, *, operator: str | None = "olga") -> Path:
+    """tmp_path/paramedic.yaml: the API on a free loopback port with one operator token
+    (named `operator`, read from $OPS_TOKEN; None: no token at all), the store in
+    var/p.db, then `body` (channels, alerting, services...)."""
+    tokens = (
+        f"\n  tokens: [{{name: {operator}, role: operator, token_env: OPS_TOKEN}}]"
+        if operator
+        else ""
+    )
+    path = tmp_path / "paramedic.yaml"
+    path.write_text(
+        f"\napi:\n  listen: 127.0.0.1:{free_port()}{tokens}\nstore: {{path: var/p.db}}\n{body}"
+    )
+    return path
+
+
+def wait_until(what: str, check: Callable[[], T], within: float = 15.0, every: float = 0.05) -> T:
+    """`check()` until it is truthy, and its value: another process's state has no event to
+    wait on across the process boundary, so it is polled, bounded by `within` seconds."""
+    deadline = time.monotonic() + within
+    while not (found := check()):
+        if time.monotonic() > deadline:
+            msg = f"timed out after {within:g} s waiting for {what}"
+            raise AssertionError(msg)
+        time.sleep(every)
+    return found
+
+
+async def until(what: str, check: Callable[[], T], within: float = 15.0) -> T:
+    """`wait_until` off the event loop (a check may call paramedic's API, and the loop may
+    host the loopback receivers paramedic is delivering to meanwhile)."""
+    return await asyncio.to_thread(wait_until, what, check, within)
 
 
 class RunningParamedic:
@@ -53,6 +95,17 @@ class RunningParamedic:
             if match:
                 self.url = match[1]
                 return self.url
+
+    def wait_for_line(self, needle: str, within: float = 30.0) -> str:
+        """The next line of paramedic's log that contains `needle` (each wait reads on from
+        the line the previous one returned)."""
+        while True:
+            line = self.lines.get(timeout=within)
+            if line is None:
+                msg = f"paramedic exited before {needle!r}: {''.join(self.output)}"
+                raise AssertionError(msg)
+            if needle in line:
+                return line
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return httpx.get(self.url + path, timeout=5.0, **kwargs)
