@@ -25,7 +25,7 @@ T = TypeVar("T")
 OPERATOR_TOKEN = "operator-token-0123456789"
 
 
-def write_config(tmp_path: Path, body: str, *, operator: str | None = "olga") -> Path:
+def config_file(tmp_path: Path, body: str, *, operator: str | None = "olga") -> Path:
     """tmp_path/paramedic.yaml: the API on a free loopback port with one operator token
     (named `operator`, read from $OPS_TOKEN; None: no token at all), the store in
     var/p.db, then `body` (channels, alerting, services...)."""

@@ -23,7 +23,7 @@ from paramedic.process.identity import boot_id, identify
 from paramedic.store.sqlite import SQLiteStore
 from tests.conftest import free_port
 from tests.integration.configs import engine_plan
-from tests.integration.runner import RunningParamedic, pid_alive, wait_until, write_config
+from tests.integration.runner import RunningParamedic, config_file, pid_alive, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -99,7 +99,7 @@ def kill_all(word: str) -> None:
 def engine_config(tmp_path: Path, port: int, engine: str, worker: str, extra: str = "") -> Path:
     script = tmp_path / "engine.py"
     script.write_text(ENGINE)
-    return write_config(
+    return config_file(
         tmp_path,
         f"""shutdown_timeout: 10s
 services:
@@ -253,7 +253,7 @@ def test_a_step_command_cut_off_by_the_crash_is_ended_by_the_restart(
             - {{name: Reload positions, timeout: 60s, command: {{argv:
                 [{sys.executable!r}, -c, 'import time; time.sleep(60)', {step_word}]}}}}
 """
-    config = write_config(tmp_path, engine_plan(reload), operator=None)
+    config = config_file(tmp_path, engine_plan(reload), operator=None)
     first = start(config, cleanup)
     first.wait_for_line("engine: up")
     [engine] = first.child_pids()
@@ -320,7 +320,7 @@ def test_a_probe_command_cut_off_by_the_crash_is_ended_by_the_restart(
     timeout died with it), and the restart ends it and says so on the timeline."""
     probe_word = marker(tmp_path, "probe")
     cleanup.append(lambda: kill_all(probe_word))
-    config = write_config(
+    config = config_file(
         tmp_path,
         f"""services:
   db:

@@ -9,8 +9,6 @@ import asyncio
 import os
 import signal
 import sys
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,8 +16,7 @@ from typing import Any
 import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
-from tests.conftest import free_port
-from tests.integration.runner import RunningParamedic
+from tests.integration.runner import RunningParamedic, config_file, until
 
 pytestmark = pytest.mark.integration
 
@@ -60,31 +57,12 @@ def write_config(tmp_path: Path, pd_url: str, case: str) -> Path:
     - {{matchers: [service=engine], ends: "{ends}", author: olga, comment: "engine swap"}}
 """
         services = service("engine")
-    path = tmp_path / "paramedic.yaml"
-    path.write_text(
-        f"""
-api:
-  listen: 127.0.0.1:{free_port()}
-  tokens: [{{name: olga, role: operator, token_env: OPS_TOKEN}}]
-store: {{path: var/p.db}}
-channels:
+    return config_file(
+        tmp_path,
+        f"""channels:
   pagerduty: {{pagerduty: {{routing_key_env: PD_KEY, url: "{pd_url}/v2/enqueue"}}}}
-{alerting}services:{services}"""
+{alerting}services:{services}""",
     )
-    return path
-
-
-async def until(check: Callable[[], Any], what: str, within: float = 30.0) -> Any:
-    """Poll another process's API (no event crosses the process boundary) with a deadline."""
-    deadline = time.monotonic() + within
-    while True:
-        found = await asyncio.to_thread(check)
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            msg = f"timed out waiting for {what}"
-            raise AssertionError(msg)
-        await asyncio.sleep(0.05)
 
 
 def events(p: RunningParamedic, kind: str, service: str) -> list[dict[str, Any]]:
@@ -122,15 +100,17 @@ async def test_an_engine_held_back_is_paged_when_what_held_it_is_gone(
             await asyncio.to_thread(p.wait_started)
             source = {"inhibit_rules": "exchange-gw", "depends_on": "venue"}.get(case)
             if source is not None:
-                await until(lambda: events(p, "service.up", source), f"{source} up")
+                await until(f"{source} up", lambda: events(p, "service.up", source), 30)
                 os.kill(pid_of(p, source), signal.SIGKILL)
-                [raised] = await until(lambda: events(p, "alert.raised", source), "source alert")
+                [raised] = await until(
+                    "source alert", lambda: events(p, "alert.raised", source), 30
+                )
                 source_key = raised["payload"]["alert_id"]
                 await arrives(pd, source_key, "trigger")
             if source is not None:
-                await until(lambda: events(p, "service.up", "engine"), "engine up")
+                await until("engine up", lambda: events(p, "service.up", "engine"), 30)
             os.kill(pid_of(p, "engine"), signal.SIGKILL)
-            [held] = await until(lambda: events(p, "alert.held", "engine"), "engine held")
+            [held] = await until("engine held", lambda: events(p, "alert.held", "engine"), 30)
             engine_key = held["payload"]["alert_id"]
             reason = held["payload"]["reason"]
             if case == "inhibit_rules":
@@ -149,7 +129,7 @@ async def test_an_engine_held_back_is_paged_when_what_held_it_is_gone(
                 await arrives(pd, source_key, "resolve")
             await arrives(pd, engine_key, "trigger")
             # The page leaves with the alert row's commit; its timeline account follows it.
-            [released] = await until(lambda: events(p, "alert.released", "engine"), "released")
+            [released] = await until("released", lambda: events(p, "alert.released", "engine"), 30)
             assert reason == released["payload"]["was"]
             assert not events(p, "failure.cleared", "engine")
         finally:

@@ -37,8 +37,7 @@ import pytest
 from aiohttp import web
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
-from tests.conftest import free_port
-from tests.integration.runner import RunningParamedic
+from tests.integration.runner import RunningParamedic, config_file
 
 pytestmark = pytest.mark.integration
 
@@ -58,14 +57,9 @@ CRASHER = (
 
 
 def write_config(tmp_path: Path, hook_url: str) -> Path:
-    path = tmp_path / "paramedic.yaml"
-    path.write_text(
-        f"""
-api:
-  listen: 127.0.0.1:{free_port()}
-  tokens: [{{name: am, role: operator, token_env: OPS_TOKEN}}]
-store: {{path: var/p.db}}
-channels:
+    return config_file(
+        tmp_path,
+        f"""channels:
   pagerduty: {{webhook: {{url: "{hook_url}/hook", secret_env: HOOK_SECRET}}}}
 services:
   engine:
@@ -78,9 +72,9 @@ services:
   gateway:
     tier: 1
     health: {{up_after: 1, evaluate_every: 50ms, flap_changes: 100, flap_window: 1s}}
-"""
+""",
+        operator="am",
     )
-    return path
 
 
 class Poster(threading.Thread):

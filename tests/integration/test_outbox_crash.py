@@ -10,8 +10,7 @@ import httpx
 import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
-from tests.conftest import free_port
-from tests.integration.runner import RunningParamedic
+from tests.integration.runner import RunningParamedic, config_file
 
 pytestmark = pytest.mark.integration
 
@@ -20,19 +19,13 @@ ENV = {"OPS_TOKEN": TOKEN, "HOOK_SECRET": "hook-secret-0123456789"}
 
 
 def write_config(tmp_path: Path, retried: str, in_flight: str) -> Path:
-    path = tmp_path / "paramedic.yaml"
-    path.write_text(
-        f"""
-api:
-  listen: 127.0.0.1:{free_port()}
-  tokens: [{{name: olga, role: operator, token_env: OPS_TOKEN}}]
-store: {{path: var/p.db}}
-channels:
+    return config_file(
+        tmp_path,
+        f"""channels:
   retried: {{webhook: {{url: "{retried}/hook", secret_env: HOOK_SECRET}}}}
   in-flight: {{webhook: {{url: "{in_flight}/hook", secret_env: HOOK_SECRET, timeout: 30s}}}}
-"""
+""",
     )
-    return path
 
 
 async def start(config: Path) -> RunningParamedic:

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 
 def write_config(tmp_path: Path, steps: str) -> Path:
-    return runner.write_config(tmp_path, engine_plan(steps + "\n"), operator=None)
+    return runner.config_file(tmp_path, engine_plan(steps + "\n"), operator=None)
 
 
 def crash_engine_then_kill_paramedic_during(p: RunningParamedic, step_line: str) -> None:

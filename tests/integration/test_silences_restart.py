@@ -10,8 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
-from tests.integration.runner import RunningParamedic
+from tests.integration.runner import RunningParamedic, config_file
 
 pytestmark = pytest.mark.integration
 
@@ -31,14 +30,9 @@ async def test_a_silence_survives_kill_9_and_its_expiry_survives_a_restart(
 ) -> None:
     """POST -> 201 -> SIGKILL -> restart: listed, active, authored by the token's name;
     DELETE -> SIGTERM -> restart: listed as expired by that name; audit outcomes 201, 200."""
-    config = tmp_path / "paramedic.yaml"
-    config.write_text(
-        f"""
-api:
-  listen: 127.0.0.1:{free_port()}
-  tokens: [{{name: olga, role: operator, token_env: OPS_TOKEN}}]
-store: {{path: var/p.db}}
-"""
+    config = config_file(
+        tmp_path,
+        """""",
     )
     first = await start(config)
     try:
