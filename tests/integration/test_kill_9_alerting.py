@@ -27,7 +27,6 @@ import signal
 import sqlite3
 import sys
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ import pytest
 from aiohttp import web
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
-from tests.integration.runner import RunningParamedic, config_file
+from tests.integration.runner import RunningParamedic, config_file, until
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +53,11 @@ CRASHER = (
     "if not os.path.exists('calm'): raise SystemExit(3)\n"
     "while os.getppid() == parent: time.sleep(0.05)\n"
 )
+
+
+def pending(db: Path) -> int:
+    count: int = read(db, "SELECT count(*) FROM notifications WHERE status = 'pending'")[0][0]
+    return count
 
 
 def write_config(tmp_path: Path, hook_url: str) -> Path:
@@ -166,10 +170,11 @@ async def test_20_kill_9s_lose_nothing_and_resend_only_what_was_in_flight(
         try:
             # Settle: every notification delivered (or cancelled by a resolve). Another
             # process: polled, bounded.
-            deadline = time.monotonic() + 30
-            while read(db, "SELECT count(*) FROM notifications WHERE status = 'pending'")[0][0]:
-                assert time.monotonic() < deadline, "notifications still pending after 30 s"
-                await asyncio.sleep(0.1)
+            await until(
+                "no notification pending",
+                lambda: not pending(db),
+                30,
+            )
             last.signal(signal.SIGTERM)
             assert 0 == await asyncio.to_thread(last.wait, 15)
         finally:
