@@ -113,6 +113,9 @@ class RunningParamedic:
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return httpx.post(self.url + path, timeout=5.0, **kwargs)
 
+    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.delete(self.url + path, timeout=5.0, **kwargs)
+
     def signal(self, sig: signal.Signals) -> None:
         self.proc.send_signal(sig)
 

@@ -50,12 +50,14 @@ def write_config(tmp_path: Path, pd_url: str, case: str) -> Path:
         services = service("venue", restart=restart) + service(
             "engine", "\n    depends_on: [venue]"
         )
-    else:
+    elif case == "silence":
         ends = (datetime.now(UTC) + timedelta(seconds=8)).isoformat()
         alerting = f"""alerting:
   silences:
     - {{matchers: [service=engine], ends: "{ends}", author: olga, comment: "engine swap"}}
 """
+        services = service("engine")
+    else:  # no silence in the file: one is set through the API
         services = service("engine")
     return config_file(
         tmp_path,
@@ -132,5 +134,37 @@ async def test_an_engine_held_back_is_paged_when_what_held_it_is_gone(
             [released] = await until("released", lambda: events(p, "alert.released", "engine"), 30)
             assert reason == released["payload"]["was"]
             assert not events(p, "failure.cleared", "engine")
+        finally:
+            p.ensure_dead()
+
+
+async def test_a_silence_deleted_through_the_api_pages_what_it_held(tmp_path: Path) -> None:
+    """A silence set at run time (`POST /api/silences`, an hour long) holds the engine's
+    crash: recorded as held by that silence, nothing paged. `DELETE /api/silences/{id}`
+    ends it: the engine, still down, is paged at once (docs/alerting.md: a held alert is
+    judged again when a silence is expired or deleted)."""
+    async with LoopbackReceiver(status=202, reply='{"status":"success"}') as pd:
+        p = RunningParamedic(write_config(tmp_path, pd.url, "api"), env=ENV)
+        try:
+            await asyncio.to_thread(p.wait_started)
+            added = await asyncio.to_thread(
+                p.post,
+                "/api/silences",
+                headers=AUTH,
+                json={"matchers": ["service=engine"], "duration": "1h", "comment": "swap"},
+            )
+            assert 201 == added.status_code, added.text
+            silence = added.json()["silence"]["id"]
+            await until("engine up", lambda: events(p, "service.up", "engine"), 30)
+            os.kill(pid_of(p, "engine"), signal.SIGKILL)
+            [held] = await until("engine held", lambda: events(p, "alert.held", "engine"), 30)
+            engine_key = held["payload"]["alert_id"]
+            assert f"silenced by silence {silence} (olga: swap)" == held["payload"]["reason"]
+            assert [] == pd.requests
+            deleted = await asyncio.to_thread(p.delete, f"/api/silences/{silence}", headers=AUTH)
+            assert 200 == deleted.status_code, deleted.text
+            await arrives(pd, engine_key, "trigger")
+            [released] = await until("released", lambda: events(p, "alert.released", "engine"), 30)
+            assert held["payload"]["reason"] == released["payload"]["was"]
         finally:
             p.ensure_dead()
