@@ -32,3 +32,16 @@ recovery:
         cold:
           steps:
 {steps}{plan}"""
+
+
+def tier1_engine(extra: str = "") -> str:
+    """`services:` with one tier-1 `engine` that is never restarted (its crash stays a
+    firing P0), then `extra` (more keys of the engine, indented four spaces)."""
+    return f"""
+services:
+  engine:
+    tier: 1
+    process:
+      argv: {SLEEPER}
+      restart: {{policy: never}}
+{extra}"""
