@@ -140,6 +140,13 @@ class RunningParamedic:
         self._reader.join(timeout=5)
 
 
+async def started(config: Path, env: dict[str, str] | None = None) -> RunningParamedic:
+    """`paramedic run --config config`, once it announced its API (waited for off the loop)."""
+    p = RunningParamedic(config, env=env)
+    await asyncio.to_thread(p.wait_started)
+    return p
+
+
 def pid_alive(pid: int) -> bool:
     """True while `pid` exists and is not a zombie."""
     try:

@@ -29,7 +29,7 @@ from paramedic.runtime.app import Paramedic
 from paramedic.store.sqlite import SQLiteStore
 from tests.conftest import free_port
 from tests.integration.harness import Timeline
-from tests.integration.runner import RunningParamedic, until
+from tests.integration.runner import RunningParamedic, started, until
 from tests.integration.test_alertmanager_interop import (
     needs_alertmanager,
     route,
@@ -250,12 +250,6 @@ async def crash_left(db: Path) -> tuple[str, str]:
     return "inc_enginecrash", "inc_gatewaydown"
 
 
-async def start(config: Path) -> RunningParamedic:
-    p = RunningParamedic(config, env=ENV)
-    await asyncio.to_thread(p.wait_started)
-    return p
-
-
 async def paged(hook: LoopbackReceiver, alert_ids: set[str]) -> None:
     """Return once the receiver got a trigger for each of `alert_ids`."""
     seen: set[str] = set()
@@ -284,7 +278,7 @@ async def test_restart_finishes_failures_a_crash_left_without_alert_or_incident(
     async with LoopbackReceiver() as hook:
         config = write_config(tmp_path, hook.url)
         engine, gateway = await crash_left(tmp_path / "var" / "p.db")
-        first = await start(config)
+        first = await started(config, ENV)
         try:
             found = await until(
                 "both alerts",
@@ -306,7 +300,7 @@ async def test_restart_finishes_failures_a_crash_left_without_alert_or_incident(
             await asyncio.to_thread(first.wait, 10)
         finally:
             first.ensure_dead()
-        second = await start(config)
+        second = await started(config, ENV)
         try:
             after = alerts(second)
             assert {f"{engine}:failure", f"{gateway}:failure"} <= set(after)
@@ -362,7 +356,7 @@ async def test_alertmanager_resolve_after_a_paramedic_restart_clears_the_alert(
             ],
         }
         async with running_alertmanager(tmp_path, am_config) as base:
-            first = await start(config)
+            first = await started(config, ENV)
             try:
                 async with httpx.AsyncClient(timeout=10) as client:
                     posted = await client.post(base + "/api/v2/alerts", json=am_alert())
@@ -383,7 +377,7 @@ async def test_alertmanager_resolve_after_a_paramedic_restart_clears_the_alert(
                 assert 0 == await asyncio.to_thread(first.wait, 15)
             finally:
                 first.ensure_dead()
-            second = await start(config)
+            second = await started(config, ENV)
             try:
                 past = datetime.now(UTC) - timedelta(seconds=5)
                 async with httpx.AsyncClient(timeout=10) as client:

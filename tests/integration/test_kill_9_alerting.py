@@ -36,7 +36,7 @@ import pytest
 from aiohttp import web
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
-from tests.integration.runner import RunningParamedic, config_file, until
+from tests.integration.runner import config_file, started, until
 
 pytestmark = pytest.mark.integration
 
@@ -136,12 +136,6 @@ def read(db: Path, sql: str) -> list[tuple[Any, ...]]:
         return conn.execute(sql).fetchall()
 
 
-async def start(config: Path) -> RunningParamedic:
-    p = RunningParamedic(config, env=ENV)
-    await asyncio.to_thread(p.wait_started)
-    return p
-
-
 async def test_20_kill_9s_lose_nothing_and_resend_only_what_was_in_flight(
     tmp_path: Path,
 ) -> None:
@@ -152,7 +146,7 @@ async def test_20_kill_9s_lose_nothing_and_resend_only_what_was_in_flight(
         config = write_config(tmp_path, hook.url)
         n = 0
         for _ in range(KILLS):
-            p = await start(config)
+            p = await started(config, ENV)
             try:
                 poster = Poster(p.url, n)
                 poster.start()
@@ -166,7 +160,7 @@ async def test_20_kill_9s_lose_nothing_and_resend_only_what_was_in_flight(
             finally:
                 p.ensure_dead()
         (tmp_path / "calm").touch()
-        last = await start(config)
+        last = await started(config, ENV)
         try:
             # Settle: every notification delivered (or cancelled by a resolve). Another
             # process: polled, bounded.

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
-from tests.integration.runner import RunningParamedic, config_file
+from tests.integration.runner import RunningParamedic, config_file, started
 
 pytestmark = pytest.mark.integration
 
@@ -26,12 +26,6 @@ def write_config(tmp_path: Path, retried: str, in_flight: str) -> Path:
   in-flight: {{webhook: {{url: "{in_flight}/hook", secret_env: HOOK_SECRET, timeout: 30s}}}}
 """,
     )
-
-
-async def start(config: Path) -> RunningParamedic:
-    p = RunningParamedic(config, env=ENV)
-    await asyncio.to_thread(p.wait_started)
-    return p
 
 
 async def page(p: RunningParamedic, channel: str) -> None:
@@ -55,7 +49,7 @@ async def test_kill_9_while_retrying_and_while_in_flight_then_both_delivered(
         LoopbackReceiver(stall=True) as in_flight,
     ):
         config = write_config(tmp_path, retried.url, in_flight.url)
-        first = await start(config)
+        first = await started(config, ENV)
         try:
             await page(first, "retried")
             await page(first, "in-flight")
@@ -67,7 +61,7 @@ async def test_kill_9_while_retrying_and_while_in_flight_then_both_delivered(
             first.ensure_dead()
         retried.status, retried.reply_headers = 200, {}
         in_flight.stall = False
-        second = await start(config)
+        second = await started(config, ENV)
         try:
             after_retried = await asyncio.wait_for(retried.next_request(), 15)
             after_in_flight = await asyncio.wait_for(in_flight.next_request(), 15)

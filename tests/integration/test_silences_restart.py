@@ -10,19 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.runner import RunningParamedic, config_file
+from tests.integration.runner import config_file, started
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "operator-token-0123456789"
 ENV = {"OPS_TOKEN": TOKEN}
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-async def start(config: Path) -> RunningParamedic:
-    p = RunningParamedic(config, env=ENV)
-    await asyncio.to_thread(p.wait_started)
-    return p
 
 
 async def test_a_silence_survives_kill_9_and_its_expiry_survives_a_restart(
@@ -34,7 +28,7 @@ async def test_a_silence_survives_kill_9_and_its_expiry_survives_a_restart(
         tmp_path,
         """""",
     )
-    first = await start(config)
+    first = await started(config, ENV)
     try:
         async with httpx.AsyncClient(base_url=first.url, headers=AUTH, timeout=10) as client:
             added = await client.post(
@@ -48,7 +42,7 @@ async def test_a_silence_survives_kill_9_and_its_expiry_survives_a_restart(
         first.ensure_dead()
     silence = added.json()["silence"]
     assert ("olga", "active", "api") == (silence["author"], silence["state"], silence["source"])
-    second = await start(config)
+    second = await started(config, ENV)
     try:
         async with httpx.AsyncClient(base_url=second.url, headers=AUTH, timeout=10) as client:
             [listed] = (await client.get("/api/silences")).json()["silences"]
@@ -61,7 +55,7 @@ async def test_a_silence_survives_kill_9_and_its_expiry_survives_a_restart(
         assert 0 == await asyncio.to_thread(second.wait, 15)
     finally:
         second.ensure_dead()
-    third = await start(config)
+    third = await started(config, ENV)
     try:
         async with httpx.AsyncClient(base_url=third.url, headers=AUTH, timeout=10) as client:
             assert [] == (await client.get("/api/silences")).json()["silences"]

@@ -115,6 +115,22 @@ def events(db: Path, kind: str) -> list[tuple[float, float, str | None, str]]:
         ).fetchall()
 
 
+def faked_wall_clock(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """The file that sets paramedic's wall-clock offset (write "+3600" to step it an hour
+    ahead) and the environment that runs paramedic under libfaketime, monotonic time real."""
+    fake = tmp_path / "faketime"
+    fake.write_text("+0\n")
+    env = {
+        "OPS_TOKEN": TOKEN,
+        "HOOK_SECRET": "hook-secret-0123456789",
+        "LD_PRELOAD": str(LIB),
+        "FAKETIME_TIMESTAMP_FILE": str(fake),
+        "FAKETIME_NO_CACHE": "1",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+    }
+    return fake, env
+
+
 def on_time(what: str, fired: float, due: float) -> float:
     """Lateness of a timer fired at `fired` (monotonic) that was due at `due`."""
     late = fired - due
@@ -126,16 +142,7 @@ def on_time(what: str, fired: float, due: float) -> float:
 @pytest.mark.parametrize("round_", range(ROUNDS))
 async def test_wall_clock_steps_neither_fire_early_nor_cancel(tmp_path: Path, round_: int) -> None:
     db = tmp_path / "var" / "p.db"
-    fake = tmp_path / "faketime"
-    fake.write_text("+0\n")
-    env = {
-        "OPS_TOKEN": TOKEN,
-        "HOOK_SECRET": "hook-secret-0123456789",
-        "LD_PRELOAD": str(LIB),
-        "FAKETIME_TIMESTAMP_FILE": str(fake),
-        "FAKETIME_NO_CACHE": "1",
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-    }
+    fake, env = faked_wall_clock(tmp_path)
     real_offset = time.time() - time.monotonic()
     async with TimedReceiver() as hook:
         p = RunningParamedic(write_config(tmp_path, hook.url), env=env)
@@ -233,16 +240,7 @@ async def test_a_kill_9_after_a_wall_step_keeps_the_rungs_on_time(
     +1 h step made them look overdue to a restart that rebased on wall time), and each rung
     due after the restart fires on its monotonic time (not an hour late after -1 h)."""
     db = tmp_path / "var" / "p.db"
-    fake = tmp_path / "faketime"
-    fake.write_text("+0\n")
-    env = {
-        "OPS_TOKEN": TOKEN,
-        "HOOK_SECRET": "hook-secret-0123456789",
-        "LD_PRELOAD": str(LIB),
-        "FAKETIME_TIMESTAMP_FILE": str(fake),
-        "FAKETIME_NO_CACHE": "1",
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-    }
+    fake, env = faked_wall_clock(tmp_path)
     async with TimedReceiver() as hook:
         config = write_config(tmp_path, hook.url, RESTART_RUNGS)
         first = RunningParamedic(config, env=env)
