@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from paramedic.config import parse_config
 from paramedic.core.bus import Published
@@ -71,3 +76,18 @@ async def running_paramedic(
         yield paramedic, timeline
     finally:
         await paramedic.stop("test over")
+
+
+def api(p: Paramedic, token: str | None = None) -> httpx.AsyncClient:
+    """A client of `p`'s API, with `token` as its bearer (None: anonymous)."""
+    host, port = p.api.address
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.AsyncClient(base_url=f"http://{host}:{port}", headers=headers, timeout=10)
+
+
+async def kill_engine(p: Paramedic, timeline: Timeline) -> Any:
+    """SIGKILL the running engine; return the failure.detected it causes."""
+    pid = p.processes["engine"].pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    return await timeline.wait_for("failure.detected")

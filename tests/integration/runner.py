@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import re
@@ -9,12 +10,53 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
+from tests.conftest import free_port
+
 ANNOUNCE = re.compile(r"API on (http://\S+)")
+T = TypeVar("T")
+
+OPERATOR_TOKEN = "operator-token-0123456789"
+
+
+def config_file(tmp_path: Path, body: str, *, operator: str | None = "olga") -> Path:
+    """tmp_path/paramedic.yaml: the API on a free loopback port with one operator token
+    (named `operator`, read from $OPS_TOKEN; None: no token at all), the store in
+    var/p.db, then `body` (channels, alerting, services...)."""
+    tokens = (
+        f"\n  tokens: [{{name: {operator}, role: operator, token_env: OPS_TOKEN}}]"
+        if operator
+        else ""
+    )
+    path = tmp_path / "paramedic.yaml"
+    path.write_text(
+        f"\napi:\n  listen: 127.0.0.1:{free_port()}{tokens}\nstore: {{path: var/p.db}}\n{body}"
+    )
+    return path
+
+
+def wait_until(what: str, check: Callable[[], T], within: float = 15.0, every: float = 0.05) -> T:
+    """`check()` until it is truthy, and its value: another process's state has no event to
+    wait on across the process boundary, so it is polled, bounded by `within` seconds."""
+    deadline = time.monotonic() + within
+    while not (found := check()):
+        if time.monotonic() > deadline:
+            msg = f"timed out after {within:g} s waiting for {what}"
+            raise AssertionError(msg)
+        time.sleep(every)
+    return found
+
+
+async def until(what: str, check: Callable[[], T], within: float = 15.0) -> T:
+    """`wait_until` off the event loop (a check may call paramedic's API, and the loop may
+    host the loopback receivers paramedic is delivering to meanwhile)."""
+    return await asyncio.to_thread(wait_until, what, check, within)
 
 
 class RunningParamedic:
@@ -54,11 +96,25 @@ class RunningParamedic:
                 self.url = match[1]
                 return self.url
 
+    def wait_for_line(self, needle: str, within: float = 30.0) -> str:
+        """The next line of paramedic's log that contains `needle` (each wait reads on from
+        the line the previous one returned)."""
+        while True:
+            line = self.lines.get(timeout=within)
+            if line is None:
+                msg = f"paramedic exited before {needle!r}: {''.join(self.output)}"
+                raise AssertionError(msg)
+            if needle in line:
+                return line
+
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return httpx.get(self.url + path, timeout=5.0, **kwargs)
 
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return httpx.post(self.url + path, timeout=5.0, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.delete(self.url + path, timeout=5.0, **kwargs)
 
     def signal(self, sig: signal.Signals) -> None:
         self.proc.send_signal(sig)
@@ -82,6 +138,13 @@ class RunningParamedic:
                 self.proc.kill()
                 self.proc.wait()
         self._reader.join(timeout=5)
+
+
+async def started(config: Path, env: dict[str, str] | None = None) -> RunningParamedic:
+    """`paramedic run --config config`, once it announced its API (waited for off the loop)."""
+    p = RunningParamedic(config, env=env)
+    await asyncio.to_thread(p.wait_started)
+    return p
 
 
 def pid_alive(pid: int) -> bool:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
+from tests.integration.configs import tier1_engine
 from tests.integration.harness import running_paramedic
 
 pytestmark = pytest.mark.integration
@@ -22,14 +22,7 @@ def config(pd_url: str) -> str:
 channels:
   pagerduty: {{pagerduty: {{routing_key_env: PD_KEY, url: "{pd_url}/v2/enqueue"}}}}
 alerting:
-  severity_rules: [{{severity: P3, reason: noise, labels: ["prio=low"]}}]
-services:
-  engine:
-    tier: 1
-    process:
-      argv: [{sys.executable!r}, "-c", "import signal; signal.pause()"]
-      restart: {{policy: never}}
-"""
+  severity_rules: [{{severity: P3, reason: noise, labels: ["prio=low"]}}]{tier1_engine()}"""
 
 
 async def test_one_added_severity_rule_still_pages_oncall_for_a_tier1_crash(

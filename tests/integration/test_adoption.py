@@ -22,7 +22,8 @@ from paramedic.core.events import ProcessSpawned
 from paramedic.process.identity import boot_id, identify
 from paramedic.store.sqlite import SQLiteStore
 from tests.conftest import free_port
-from tests.integration.runner import RunningParamedic, pid_alive
+from tests.integration.configs import engine_plan
+from tests.integration.runner import RunningParamedic, config_file, pid_alive, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -72,34 +73,11 @@ def count(word: str) -> list[int]:
     return found
 
 
-def wait_until(what: str, condition: Callable[[], Any], within: float = 15.0) -> Any:
-    """Poll another process's state (there is no event to wait on across processes)."""
-    deadline = time.monotonic() + within
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            msg = f"timed out waiting for {what}"
-            raise AssertionError(msg)
-        time.sleep(0.02)
-
-
 def events(p: RunningParamedic, kind: str | None = None) -> list[dict[str, Any]]:
     all_events: list[dict[str, Any]] = p.get("/api/timeline", params={"limit": 1000}).json()[
         "events"
     ]
     return [e for e in all_events if kind is None or e["kind"] == kind]
-
-
-def wait_for_line(p: RunningParamedic, needle: str, within: float = 30.0) -> str:
-    while True:
-        line = p.lines.get(timeout=within)
-        if line is None:
-            msg = f"paramedic exited before {needle!r}: {''.join(p.output)}"
-            raise AssertionError(msg)
-        if needle in line:
-            return line
 
 
 @pytest.fixture
@@ -121,12 +99,9 @@ def kill_all(word: str) -> None:
 def engine_config(tmp_path: Path, port: int, engine: str, worker: str, extra: str = "") -> Path:
     script = tmp_path / "engine.py"
     script.write_text(ENGINE)
-    path = tmp_path / "paramedic.yaml"
-    path.write_text(
-        f"""
-api: {{listen: 127.0.0.1:{free_port()}}}
-store: {{path: var/p.db}}
-shutdown_timeout: 10s
+    return config_file(
+        tmp_path,
+        f"""shutdown_timeout: 10s
 services:
   engine:
     process:
@@ -143,9 +118,9 @@ services:
       argv: [{sys.executable!r}, -c, {SLEEPER!r}, {worker}]
       stop_timeout: 2s
 {extra}
-"""
+""",
+        operator=None,
     )
-    return path
 
 
 def start(config: Path, cleanup: list[Callable[[], None]]) -> RunningParamedic:
@@ -169,7 +144,7 @@ def test_kill_9_of_paramedic_then_restart_re_adopts_without_a_second_copy(
     config = engine_config(tmp_path, free_port(), engine_word, worker_word)
 
     first = start(config, cleanup)
-    wait_for_line(first, "engine: up")
+    first.wait_for_line("engine: up")
     spawned = {e["service"]: e["payload"]["pid"] for e in events(first, "process.spawned")}
     for pid in spawned.values():  # its own session and group: nothing of paramedic's reaches it
         assert pid == os.getsid(pid) == os.getpgid(pid) != os.getpgid(first.proc.pid)
@@ -185,7 +160,7 @@ def test_kill_9_of_paramedic_then_restart_re_adopts_without_a_second_copy(
     assert pid_alive(spawned["engine"])
 
     second = start(config, cleanup)
-    wait_for_line(second, "engine: up")  # readiness vouched for the adopted engine
+    second.wait_for_line("engine: up")  # readiness vouched for the adopted engine
     adopted = {e["service"]: e["payload"]["pid"] for e in events(second, "process.adopted")}
     assert spawned == adopted
     assert 2 == len(events(second, "process.spawned"))  # the first run's two, no more
@@ -274,31 +249,16 @@ def test_a_step_command_cut_off_by_the_crash_is_ended_by_the_restart(
     nobody knows, goes to a human as before."""
     step_word = marker(tmp_path, "step")
     cleanup.append(lambda: kill_all(step_word))
-    config = tmp_path / "paramedic.yaml"
-    config.write_text(
-        f"""
-api: {{listen: 127.0.0.1:{free_port()}}}
-store: {{path: var/p.db}}
-recovery:
-  approval: {{require: {{market_open: [manual], market_closed: [manual]}}}}
-services:
-  engine:
-    process:
-      argv: [{sys.executable!r}, "-c", {SLEEPER!r}]
-    health: {{up_after: 1, evaluate_every: 50ms}}
-    recovery:
-      methods:
-        cold:
-          steps:
+    reload = f"""\
             - {{name: Reload positions, timeout: 60s, command: {{argv:
                 [{sys.executable!r}, -c, 'import time; time.sleep(60)', {step_word}]}}}}
 """
-    )
+    config = config_file(tmp_path, engine_plan(reload), operator=None)
     first = start(config, cleanup)
-    wait_for_line(first, "engine: up")
+    first.wait_for_line("engine: up")
     [engine] = first.child_pids()
     os.kill(engine, signal.SIGKILL)
-    wait_for_line(first, "step 1/1 started: Reload positions")
+    first.wait_for_line("step 1/1 started: Reload positions")
     [step] = wait_until("the step's command", lambda: count(step_word))
     # Its record is submitted, not awaited, by the step: killed before that commit, the
     # restart cannot know the command (a gap of ~1 ms the test does not aim at).
@@ -386,7 +346,7 @@ def test_keep_running_on_stop_survives_a_planned_restart(
         tmp_path, port, engine_word, worker_word, "      keep_running_on_stop: true"
     )
     first = start(config, cleanup)
-    wait_for_line(first, "engine: up")
+    first.wait_for_line("engine: up")
     spawned = {e["service"]: e["payload"]["pid"] for e in events(first, "process.spawned")}
     first.signal(signal.SIGTERM)
     assert 0 == first.wait(timeout=15)
@@ -413,17 +373,15 @@ def test_a_probe_command_cut_off_by_the_crash_is_ended_by_the_restart(
     timeout died with it), and the restart ends it and says so on the timeline."""
     probe_word = marker(tmp_path, "probe")
     cleanup.append(lambda: kill_all(probe_word))
-    config = tmp_path / "paramedic.yaml"
-    config.write_text(
-        f"""
-api: {{listen: 127.0.0.1:{free_port()}}}
-store: {{path: var/p.db}}
-services:
+    config = config_file(
+        tmp_path,
+        f"""services:
   db:
     probes:
       - {{name: slow, role: liveness, period: 30s, timeout: 30s, command: {{argv:
           [{sys.executable!r}, -c, 'import time; time.sleep(60)', {probe_word}]}}}}
-"""
+""",
+        operator=None,
     )
     first = start(config, cleanup)
     [probe] = wait_until("the probe's command", lambda: count(probe_word))
@@ -453,7 +411,7 @@ def test_a_child_spawned_just_before_the_crash_is_found_without_its_record(
     cleanup.append(lambda: kill_all(worker_word))
     config = engine_config(tmp_path, free_port(), engine_word, worker_word)
     first = start(config, cleanup)
-    wait_for_line(first, "engine: up")
+    first.wait_for_line("engine: up")
     [engine] = count(engine_word)
     first.signal(signal.SIGKILL)
     first.wait(timeout=10)

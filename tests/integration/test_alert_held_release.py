@@ -9,8 +9,6 @@ import asyncio
 import os
 import signal
 import sys
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,8 +16,7 @@ from typing import Any
 import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
-from tests.conftest import free_port
-from tests.integration.runner import RunningParamedic
+from tests.integration.runner import RunningParamedic, config_file, until
 
 pytestmark = pytest.mark.integration
 
@@ -53,38 +50,21 @@ def write_config(tmp_path: Path, pd_url: str, case: str) -> Path:
         services = service("venue", restart=restart) + service(
             "engine", "\n    depends_on: [venue]"
         )
-    else:
+    elif case == "silence":
         ends = (datetime.now(UTC) + timedelta(seconds=8)).isoformat()
         alerting = f"""alerting:
   silences:
     - {{matchers: [service=engine], ends: "{ends}", author: olga, comment: "engine swap"}}
 """
         services = service("engine")
-    path = tmp_path / "paramedic.yaml"
-    path.write_text(
-        f"""
-api:
-  listen: 127.0.0.1:{free_port()}
-  tokens: [{{name: olga, role: operator, token_env: OPS_TOKEN}}]
-store: {{path: var/p.db}}
-channels:
+    else:  # no silence in the file: one is set through the API
+        services = service("engine")
+    return config_file(
+        tmp_path,
+        f"""channels:
   pagerduty: {{pagerduty: {{routing_key_env: PD_KEY, url: "{pd_url}/v2/enqueue"}}}}
-{alerting}services:{services}"""
+{alerting}services:{services}""",
     )
-    return path
-
-
-async def until(check: Callable[[], Any], what: str, within: float = 30.0) -> Any:
-    """Poll another process's API (no event crosses the process boundary) with a deadline."""
-    deadline = time.monotonic() + within
-    while True:
-        found = await asyncio.to_thread(check)
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            msg = f"timed out waiting for {what}"
-            raise AssertionError(msg)
-        await asyncio.sleep(0.05)
 
 
 def events(p: RunningParamedic, kind: str, service: str) -> list[dict[str, Any]]:
@@ -122,15 +102,17 @@ async def test_an_engine_held_back_is_paged_when_what_held_it_is_gone(
             await asyncio.to_thread(p.wait_started)
             source = {"inhibit_rules": "exchange-gw", "depends_on": "venue"}.get(case)
             if source is not None:
-                await until(lambda: events(p, "service.up", source), f"{source} up")
+                await until(f"{source} up", lambda: events(p, "service.up", source), 30)
                 os.kill(pid_of(p, source), signal.SIGKILL)
-                [raised] = await until(lambda: events(p, "alert.raised", source), "source alert")
+                [raised] = await until(
+                    "source alert", lambda: events(p, "alert.raised", source), 30
+                )
                 source_key = raised["payload"]["alert_id"]
                 await arrives(pd, source_key, "trigger")
             if source is not None:
-                await until(lambda: events(p, "service.up", "engine"), "engine up")
+                await until("engine up", lambda: events(p, "service.up", "engine"), 30)
             os.kill(pid_of(p, "engine"), signal.SIGKILL)
-            [held] = await until(lambda: events(p, "alert.held", "engine"), "engine held")
+            [held] = await until("engine held", lambda: events(p, "alert.held", "engine"), 30)
             engine_key = held["payload"]["alert_id"]
             reason = held["payload"]["reason"]
             if case == "inhibit_rules":
@@ -149,8 +131,40 @@ async def test_an_engine_held_back_is_paged_when_what_held_it_is_gone(
                 await arrives(pd, source_key, "resolve")
             await arrives(pd, engine_key, "trigger")
             # The page leaves with the alert row's commit; its timeline account follows it.
-            [released] = await until(lambda: events(p, "alert.released", "engine"), "released")
+            [released] = await until("released", lambda: events(p, "alert.released", "engine"), 30)
             assert reason == released["payload"]["was"]
             assert not events(p, "failure.cleared", "engine")
+        finally:
+            p.ensure_dead()
+
+
+async def test_a_silence_deleted_through_the_api_pages_what_it_held(tmp_path: Path) -> None:
+    """A silence set at run time (`POST /api/silences`, an hour long) holds the engine's
+    crash: recorded as held by that silence, nothing paged. `DELETE /api/silences/{id}`
+    ends it: the engine, still down, is paged at once (docs/alerting.md: a held alert is
+    judged again when a silence is expired or deleted)."""
+    async with LoopbackReceiver(status=202, reply='{"status":"success"}') as pd:
+        p = RunningParamedic(write_config(tmp_path, pd.url, "api"), env=ENV)
+        try:
+            await asyncio.to_thread(p.wait_started)
+            added = await asyncio.to_thread(
+                p.post,
+                "/api/silences",
+                headers=AUTH,
+                json={"matchers": ["service=engine"], "duration": "1h", "comment": "swap"},
+            )
+            assert 201 == added.status_code, added.text
+            silence = added.json()["silence"]["id"]
+            await until("engine up", lambda: events(p, "service.up", "engine"), 30)
+            os.kill(pid_of(p, "engine"), signal.SIGKILL)
+            [held] = await until("engine held", lambda: events(p, "alert.held", "engine"), 30)
+            engine_key = held["payload"]["alert_id"]
+            assert f"silenced by silence {silence} (olga: swap)" == held["payload"]["reason"]
+            assert [] == pd.requests
+            deleted = await asyncio.to_thread(p.delete, f"/api/silences/{silence}", headers=AUTH)
+            assert 200 == deleted.status_code, deleted.text
+            await arrives(pd, engine_key, "trigger")
+            [released] = await until("released", lambda: events(p, "alert.released", "engine"), 30)
+            assert held["payload"]["reason"] == released["payload"]["was"]
         finally:
             p.ensure_dead()

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
-from tests.conftest import free_port
-from tests.integration.runner import RunningParamedic
+from tests.integration.runner import RunningParamedic, config_file, until
 
 pytestmark = pytest.mark.integration
 
@@ -26,14 +23,9 @@ LAST = {"trigger": "firing", "acknowledge": "acknowledged", "resolve": "resolved
 
 def write_config(tmp_path: Path, pd_url: str) -> Path:
     crash_loop = "import time; time.sleep(0.6); raise SystemExit(3)"
-    path = tmp_path / "paramedic.yaml"
-    path.write_text(
-        f"""
-api:
-  listen: 127.0.0.1:{free_port()}
-  tokens: [{{name: olga, role: operator, token_env: OPS_TOKEN}}]
-store: {{path: var/p.db}}
-channels:
+    return config_file(
+        tmp_path,
+        f"""channels:
   pagerduty: {{pagerduty: {{routing_key_env: PD_KEY, url: "{pd_url}/v2/enqueue"}}}}
 services:
   engine:
@@ -43,22 +35,8 @@ services:
       restart: {{policy: always, burst: 4, window: 5m, initial_backoff: 10ms,
                  max_backoff: 20ms}}
     health: {{up_after: 2, evaluate_every: 50ms, flap_changes: 4}}
-"""
+""",
     )
-    return path
-
-
-async def until(check: Callable[[], Any], what: str, within: float = 30.0) -> Any:
-    """Poll another process's API (no event crosses the process boundary) with a deadline."""
-    deadline = time.monotonic() + within
-    while True:
-        found = await asyncio.to_thread(check)
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            msg = f"timed out waiting for {what}"
-            raise AssertionError(msg)
-        await asyncio.sleep(0.1)
 
 
 async def test_a_refire_after_a_resolve_is_paged_and_receivers_end_on_paramedics_state(
@@ -78,7 +56,7 @@ async def test_a_refire_after_a_resolve_is_paged_and_receivers_end_on_paramedics
                 events = p.get("/api/timeline", params={"limit": 1000}, headers=AUTH).json()
                 return any(e["kind"] == "watchdog.gave_up" for e in events["events"])
 
-            await until(gave_up, "the watchdog to give up")
+            await until("the watchdog to give up", gave_up, 30)
 
             def settled() -> list[dict[str, Any]] | None:
                 alerts: list[dict[str, Any]] = p.get("/api/alerts", headers=AUTH).json()["alerts"]
@@ -86,7 +64,7 @@ async def test_a_refire_after_a_resolve_is_paged_and_receivers_end_on_paramedics
                 pending = [n for a in mine for n in a["notifications"] if n["status"] == "pending"]
                 return None if pending else mine
 
-            alerts = await until(settled, "every notification to be delivered")
+            alerts = await until("every notification to be delivered", settled, 30)
         finally:
             p.ensure_dead()
     last: dict[str, str] = {}

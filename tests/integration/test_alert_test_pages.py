@@ -11,8 +11,7 @@ import httpx
 import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
-from tests.conftest import free_port
-from tests.integration.runner import RunningParamedic
+from tests.integration.runner import RunningParamedic, config_file
 
 pytestmark = pytest.mark.integration
 
@@ -22,19 +21,13 @@ ENV = {"OPS_TOKEN": TOKEN, "PD_KEY": PD_KEY, "SLACK_URL": ""}
 
 
 def write_config(tmp_path: Path, pd_url: str, slack_url: str) -> Path:
-    path = tmp_path / "paramedic.yaml"
-    path.write_text(
-        f"""
-api:
-  listen: 127.0.0.1:{free_port()}
-  tokens: [{{name: olga, role: operator, token_env: OPS_TOKEN}}]
-store: {{path: var/p.db}}
-channels:
+    return config_file(
+        tmp_path,
+        f"""channels:
   pagerduty: {{pagerduty: {{routing_key_env: PD_KEY, url: "{pd_url}/v2/enqueue"}}}}
   slack: {{slack: {{webhook_url_env: SLACK_URL}}}}
-"""
+""",
     )
-    return path
 
 
 async def page(p: RunningParamedic, channel: str) -> dict[str, Any]:

@@ -11,7 +11,8 @@ import asyncio
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from paramedic.runtime.app import Paramedic
 from paramedic.store.sqlite import SQLiteStore
 from tests.conftest import free_port
 from tests.integration.harness import Timeline
-from tests.integration.runner import RunningParamedic
+from tests.integration.runner import RunningParamedic, started, until
 from tests.integration.test_alertmanager_interop import (
     needs_alertmanager,
     route,
@@ -61,6 +62,31 @@ class GatedStore(SQLiteStore):
         return await super().append_many(events)
 
 
+@asynccontextmanager
+async def gated_paramedic(
+    tmp_path: Path, operator: str
+) -> AsyncIterator[tuple[Paramedic, GatedStore]]:
+    """A paramedic with one Alertmanager-fed service, `engine`, and an operator token, on a
+    GatedStore, started and up; the gate opened and paramedic stopped after."""
+    text = (
+        "store: {path: p.db}\napi:\n  listen: 127.0.0.1:0\n"
+        f"  tokens: [{{name: {operator}, role: operator, token_env: OPS_TOKEN}}]\n"
+        "services:\n  engine: {health: {up_after: 1, evaluate_every: 50ms}}\n"
+    )
+    store = GatedStore(tmp_path / "p.db")
+    paramedic = Paramedic(parse_config(text, env=ENV, base_dir=tmp_path), base_dir=tmp_path,
+                          store=store)  # fmt: skip
+    timeline = Timeline()
+    paramedic.bus.add_listener(timeline)
+    await paramedic.start()
+    try:
+        await timeline.wait_for("service.up")
+        yield paramedic, store
+    finally:
+        store.gate.set()
+        await paramedic.stop("test over")
+
+
 def am_payload(status: str = "firing", **labels: str) -> dict[str, Any]:
     return {
         "version": "4",
@@ -81,19 +107,7 @@ async def test_webhook_answers_only_once_the_failure_it_opened_is_durable(
     """Hold the store's timeline commits, post a firing alert: no answer while they are held
     (on the old code: 200 at once, nothing durable). Release them: 200, and signal.changed
     and failure.detected are already in the store."""
-    text = (
-        "store: {path: p.db}\napi:\n  listen: 127.0.0.1:0\n"
-        "  tokens: [{name: olga, role: operator, token_env: OPS_TOKEN}]\n"
-        "services:\n  engine: {health: {up_after: 1, evaluate_every: 50ms}}\n"
-    )
-    store = GatedStore(tmp_path / "p.db")
-    paramedic = Paramedic(parse_config(text, env=ENV, base_dir=tmp_path), base_dir=tmp_path,
-                          store=store)  # fmt: skip
-    timeline = Timeline()
-    paramedic.bus.add_listener(timeline)
-    await paramedic.start()
-    try:
-        await timeline.wait_for("service.up")
+    async with gated_paramedic(tmp_path, "olga") as (paramedic, store):
         host, port = paramedic.api.address
         async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
             store.gate.clear()
@@ -110,9 +124,6 @@ async def test_webhook_answers_only_once_the_failure_it_opened_is_durable(
         kinds = ["signal.changed", "failure.detected"]
         durable = await store.timeline(kinds=kinds, service="engine")
         assert ["signal.changed", "failure.detected"] == [e.kind for e in durable]
-    finally:
-        store.gate.set()
-        await paramedic.stop("test over")
 
 
 def am_metric(base: str, name: str) -> float:
@@ -131,19 +142,7 @@ async def test_real_alertmanager_gets_its_2xx_only_once_the_failure_is_durable(
     """Debian's Alertmanager posts a firing alert to paramedic while paramedic's timeline
     commits are held: Alertmanager's notification does not complete (no 2xx that would stop
     its retries); released, it completes without a failure, and the failure is durable."""
-    text = (
-        "store: {path: p.db}\napi:\n  listen: 127.0.0.1:0\n"
-        "  tokens: [{name: am, role: operator, token_env: OPS_TOKEN}]\n"
-        "services:\n  engine: {health: {up_after: 1, evaluate_every: 50ms}}\n"
-    )
-    store = GatedStore(tmp_path / "p.db")
-    paramedic = Paramedic(parse_config(text, env=ENV, base_dir=tmp_path), base_dir=tmp_path,
-                          store=store)  # fmt: skip
-    timeline = Timeline()
-    paramedic.bus.add_listener(timeline)
-    await paramedic.start()
-    try:
-        await timeline.wait_for("service.up")
+    async with gated_paramedic(tmp_path, "am") as (paramedic, store):
         host, port = paramedic.api.address
         hook = webhook(f"http://{host}:{port}/api/v1/alertmanager", TOKEN)
         config = {
@@ -165,15 +164,12 @@ async def test_real_alertmanager_gets_its_2xx_only_once_the_failure_is_durable(
             await asyncio.sleep(1.0)
             assert 0 == await asyncio.to_thread(am_metric, base, done)
             store.gate.set()
-            await poll(lambda: am_metric(base, done) >= 1)
+            await until("Alertmanager's notification answered", lambda: am_metric(base, done) >= 1)
             assert 0 == await asyncio.to_thread(
                 am_metric, base, "alertmanager_notifications_failed_total"
             )
         durable = await store.timeline(kinds=["failure.detected"], service="engine")
         assert ["alertmanager:GatewayDown"] == [e.payload["source"] for e in durable]
-    finally:
-        store.gate.set()
-        await paramedic.stop("test over")
 
 
 def write_config(tmp_path: Path, hook_url: str, port: int | None = None) -> Path:
@@ -254,23 +250,6 @@ async def crash_left(db: Path) -> tuple[str, str]:
     return "inc_enginecrash", "inc_gatewaydown"
 
 
-async def start(config: Path) -> RunningParamedic:
-    p = RunningParamedic(config, env=ENV)
-    await asyncio.to_thread(p.wait_started)
-    return p
-
-
-async def poll(what: Callable[[], Any], within: float = 15.0) -> Any:
-    """`what()` until truthy: another process has no event to wait on; bounded."""
-    deadline = time.monotonic() + within
-    while True:
-        found = await asyncio.to_thread(what)
-        if found:
-            return found
-        assert time.monotonic() < deadline, "not within the deadline"
-        await asyncio.sleep(0.05)
-
-
 async def paged(hook: LoopbackReceiver, alert_ids: set[str]) -> None:
     """Return once the receiver got a trigger for each of `alert_ids`."""
     seen: set[str] = set()
@@ -299,14 +278,15 @@ async def test_restart_finishes_failures_a_crash_left_without_alert_or_incident(
     async with LoopbackReceiver() as hook:
         config = write_config(tmp_path, hook.url)
         engine, gateway = await crash_left(tmp_path / "var" / "p.db")
-        first = await start(config)
+        first = await started(config, ENV)
         try:
-            found = await poll(
+            found = await until(
+                "both alerts",
                 lambda: (
                     (a := alerts(first)).get(f"{engine}:failure")
                     and a.get(f"{gateway}:failure")
                     and a
-                )
+                ),
             )
             assert ("P0", "P1") == (
                 found[f"{engine}:failure"]["severity"],
@@ -320,7 +300,7 @@ async def test_restart_finishes_failures_a_crash_left_without_alert_or_incident(
             await asyncio.to_thread(first.wait, 10)
         finally:
             first.ensure_dead()
-        second = await start(config)
+        second = await started(config, ENV)
         try:
             after = alerts(second)
             assert {f"{engine}:failure", f"{gateway}:failure"} <= set(after)
@@ -376,7 +356,7 @@ async def test_alertmanager_resolve_after_a_paramedic_restart_clears_the_alert(
             ],
         }
         async with running_alertmanager(tmp_path, am_config) as base:
-            first = await start(config)
+            first = await started(config, ENV)
             try:
                 async with httpx.AsyncClient(timeout=10) as client:
                     posted = await client.post(base + "/api/v2/alerts", json=am_alert())
@@ -385,7 +365,7 @@ async def test_alertmanager_resolve_after_a_paramedic_restart_clears_the_alert(
                 def gateway_alert(p: RunningParamedic) -> dict[str, Any] | None:
                     return next((a for a in alerts(p).values() if a["service"] == "gateway"), None)
 
-                raised = await poll(lambda: gateway_alert(first))
+                raised = await until("the gateway's alert", lambda: gateway_alert(first))
                 content = raised["alert"]
                 assert ("P1", "network_partition", "firing") == (
                     raised["severity"],
@@ -397,18 +377,20 @@ async def test_alertmanager_resolve_after_a_paramedic_restart_clears_the_alert(
                 assert 0 == await asyncio.to_thread(first.wait, 15)
             finally:
                 first.ensure_dead()
-            second = await start(config)
+            second = await started(config, ENV)
             try:
                 past = datetime.now(UTC) - timedelta(seconds=5)
                 async with httpx.AsyncClient(timeout=10) as client:
                     posted = await client.post(base + "/api/v2/alerts", json=am_alert(past))
                     assert 200 == posted.status_code
-                cleared = await poll(
-                    lambda: [e for e in timeline(second) if e["kind"] == "failure.cleared"]
+                cleared = await until(
+                    "the failure cleared",
+                    lambda: [e for e in timeline(second) if e["kind"] == "failure.cleared"],
                 )
                 assert [raised["incident"]] == [e["payload"]["incident"] for e in cleared]
-                after = await poll(
-                    lambda: (a := gateway_alert(second)) and a["state"] == "resolved" and a
+                after = await until(
+                    "the gateway's alert resolved",
+                    lambda: (a := gateway_alert(second)) and a["state"] == "resolved" and a,
                 )
                 actions = {n["action"] for n in after["notifications"]}
                 assert {"trigger", "resolve"} <= actions

@@ -39,16 +39,6 @@ def demo_copy(tmp_path: Path) -> tuple[Path, int]:
     return path, engine_port
 
 
-def wait_for_line(p: RunningParamedic, needle: str) -> str:
-    while True:
-        line = p.lines.get(timeout=30)
-        if line is None:
-            msg = f"paramedic exited before {needle!r}: {''.join(p.output)}"
-            raise AssertionError(msg)
-        if needle in line:
-            return line
-
-
 def test_killing_the_demo_engine_shows_a_full_recovery(tmp_path: Path) -> None:
     """kill -9 of the demo's engine: a cold restart runs its steps, validation passes, and
     /recovery/status reports RECOVERED in the seed's 3.4 shape; resumption starts at 0.0."""
@@ -60,10 +50,10 @@ def test_killing_the_demo_engine_shows_a_full_recovery(tmp_path: Path) -> None:
     p = RunningParamedic(config, env=env)
     try:
         p.wait_started()
-        wait_for_line(p, "engine: up")
+        p.wait_for_line("engine: up")
         [engine] = p.child_pids()
         os.kill(engine, signal.SIGKILL)
-        total = wait_for_line(p, "Total recovery time:")
+        total = p.wait_for_line("Total recovery time:")
         assert "seconds" in total
         status = httpx.get(f"{p.url}/recovery/status", timeout=5).json()
         assert SEED_KEYS <= set(status)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import socket
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.integration.runner import RunningParamedic
+from tests.integration.runner import RunningParamedic, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -59,13 +58,14 @@ def paramedic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningParam
         p.wait_started()
         # The engine's own start (spawned, then up) is recorded first, so that a test's
         # before/after snapshots see only what the hostile requests did.
-        deadline = time.monotonic() + 60
-        while not any(
-            e["kind"] == "service.up"
-            for e in p.get("/api/timeline", params={"limit": 1000}).json()["events"]
-        ):
-            assert time.monotonic() < deadline, "the engine never came up"
-            time.sleep(0.05)  # another process: no event to await from here
+        wait_until(
+            "the engine to come up",
+            lambda: any(
+                e["kind"] == "service.up"
+                for e in p.get("/api/timeline", params={"limit": 1000}).json()["events"]
+            ),
+            60,
+        )
         yield p
     finally:
         p.ensure_dead()

@@ -27,7 +27,6 @@ import signal
 import sqlite3
 import sys
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -37,8 +36,7 @@ import pytest
 from aiohttp import web
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
-from tests.conftest import free_port
-from tests.integration.runner import RunningParamedic
+from tests.integration.runner import config_file, started, until
 
 pytestmark = pytest.mark.integration
 
@@ -57,15 +55,15 @@ CRASHER = (
 )
 
 
+def pending(db: Path) -> int:
+    count: int = read(db, "SELECT count(*) FROM notifications WHERE status = 'pending'")[0][0]
+    return count
+
+
 def write_config(tmp_path: Path, hook_url: str) -> Path:
-    path = tmp_path / "paramedic.yaml"
-    path.write_text(
-        f"""
-api:
-  listen: 127.0.0.1:{free_port()}
-  tokens: [{{name: am, role: operator, token_env: OPS_TOKEN}}]
-store: {{path: var/p.db}}
-channels:
+    return config_file(
+        tmp_path,
+        f"""channels:
   pagerduty: {{webhook: {{url: "{hook_url}/hook", secret_env: HOOK_SECRET}}}}
 services:
   engine:
@@ -78,9 +76,9 @@ services:
   gateway:
     tier: 1
     health: {{up_after: 1, evaluate_every: 50ms, flap_changes: 100, flap_window: 1s}}
-"""
+""",
+        operator="am",
     )
-    return path
 
 
 class Poster(threading.Thread):
@@ -138,12 +136,6 @@ def read(db: Path, sql: str) -> list[tuple[Any, ...]]:
         return conn.execute(sql).fetchall()
 
 
-async def start(config: Path) -> RunningParamedic:
-    p = RunningParamedic(config, env=ENV)
-    await asyncio.to_thread(p.wait_started)
-    return p
-
-
 async def test_20_kill_9s_lose_nothing_and_resend_only_what_was_in_flight(
     tmp_path: Path,
 ) -> None:
@@ -154,7 +146,7 @@ async def test_20_kill_9s_lose_nothing_and_resend_only_what_was_in_flight(
         config = write_config(tmp_path, hook.url)
         n = 0
         for _ in range(KILLS):
-            p = await start(config)
+            p = await started(config, ENV)
             try:
                 poster = Poster(p.url, n)
                 poster.start()
@@ -168,14 +160,15 @@ async def test_20_kill_9s_lose_nothing_and_resend_only_what_was_in_flight(
             finally:
                 p.ensure_dead()
         (tmp_path / "calm").touch()
-        last = await start(config)
+        last = await started(config, ENV)
         try:
             # Settle: every notification delivered (or cancelled by a resolve). Another
             # process: polled, bounded.
-            deadline = time.monotonic() + 30
-            while read(db, "SELECT count(*) FROM notifications WHERE status = 'pending'")[0][0]:
-                assert time.monotonic() < deadline, "notifications still pending after 30 s"
-                await asyncio.sleep(0.1)
+            await until(
+                "no notification pending",
+                lambda: not pending(db),
+                30,
+            )
             last.signal(signal.SIGTERM)
             assert 0 == await asyncio.to_thread(last.wait, 15)
         finally:

@@ -15,11 +15,15 @@ from typing import Any
 import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
+from tests.integration.configs import tier1_engine
 from tests.integration.harness import running_paramedic
 
 pytestmark = pytest.mark.integration
 
 TOKENS = {"OPS_T": "operator-token-0123456789", "HOOK_SECRET": "hook-secret-0123456789"}
+
+
+UP_AT_ONCE = "    health: {up_after: 1, evaluate_every: 50ms}\n"
 
 
 def config(hook: str) -> str:
@@ -28,14 +32,7 @@ def config(hook: str) -> str:
     - {{name: olga, role: operator, token_env: OPS_T}}
 channels:
   pagerduty: {{webhook: {{url: "{hook}/hook", secret_env: HOOK_SECRET}}}}
-services:
-  engine:
-    tier: 1
-    process:
-      argv: [{sys.executable!r}, "-c", "import signal; signal.pause()"]
-      restart: {{policy: never}}
-    health: {{up_after: 1, evaluate_every: 50ms}}
-"""
+{tier1_engine(UP_AT_ONCE)}"""
 
 
 async def cli(url: str, *args: str, columns: int = 80) -> tuple[int, str, str]:

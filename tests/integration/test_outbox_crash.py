@@ -10,8 +10,7 @@ import httpx
 import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
-from tests.conftest import free_port
-from tests.integration.runner import RunningParamedic
+from tests.integration.runner import RunningParamedic, config_file, started
 
 pytestmark = pytest.mark.integration
 
@@ -20,25 +19,13 @@ ENV = {"OPS_TOKEN": TOKEN, "HOOK_SECRET": "hook-secret-0123456789"}
 
 
 def write_config(tmp_path: Path, retried: str, in_flight: str) -> Path:
-    path = tmp_path / "paramedic.yaml"
-    path.write_text(
-        f"""
-api:
-  listen: 127.0.0.1:{free_port()}
-  tokens: [{{name: olga, role: operator, token_env: OPS_TOKEN}}]
-store: {{path: var/p.db}}
-channels:
+    return config_file(
+        tmp_path,
+        f"""channels:
   retried: {{webhook: {{url: "{retried}/hook", secret_env: HOOK_SECRET}}}}
   in-flight: {{webhook: {{url: "{in_flight}/hook", secret_env: HOOK_SECRET, timeout: 30s}}}}
-"""
+""",
     )
-    return path
-
-
-async def start(config: Path) -> RunningParamedic:
-    p = RunningParamedic(config, env=ENV)
-    await asyncio.to_thread(p.wait_started)
-    return p
 
 
 async def page(p: RunningParamedic, channel: str) -> None:
@@ -62,7 +49,7 @@ async def test_kill_9_while_retrying_and_while_in_flight_then_both_delivered(
         LoopbackReceiver(stall=True) as in_flight,
     ):
         config = write_config(tmp_path, retried.url, in_flight.url)
-        first = await start(config)
+        first = await started(config, ENV)
         try:
             await page(first, "retried")
             await page(first, "in-flight")
@@ -74,7 +61,7 @@ async def test_kill_9_while_retrying_and_while_in_flight_then_both_delivered(
             first.ensure_dead()
         retried.status, retried.reply_headers = 200, {}
         in_flight.stall = False
-        second = await start(config)
+        second = await started(config, ENV)
         try:
             after_retried = await asyncio.wait_for(retried.next_request(), 15)
             after_in_flight = await asyncio.wait_for(in_flight.next_request(), 15)

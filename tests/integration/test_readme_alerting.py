@@ -13,7 +13,6 @@ import asyncio
 import os
 import re
 import signal
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -33,6 +32,7 @@ from paramedic.detect.events import FailureDetected
 from paramedic.store.sqlite import SQLiteStore
 from paramedic.testing import FakeClock
 from tests.conftest import free_port
+from tests.integration.configs import tier1_engine
 from tests.integration.runner import RunningParamedic
 
 pytestmark = pytest.mark.integration
@@ -42,14 +42,7 @@ TOKEN = "operator-token-0123456789"
 MIN = 60.0
 Page = tuple[float, str, str]  # (minutes after the failure, contact, channel)
 
-ENGINE = f"""
-services:
-  engine:
-    tier: 1
-    process:
-      argv: [{sys.executable!r}, "-c", "import signal; signal.pause()"]
-      restart: {{policy: never}}
-"""
+ENGINE = tier1_engine()
 
 
 def readme_section() -> str:

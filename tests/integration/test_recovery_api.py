@@ -4,38 +4,28 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.integration.harness import running_paramedic
+from tests.integration.configs import engine_plan
+from tests.integration.harness import api, running_paramedic
 
 pytestmark = pytest.mark.integration
 
 OPERATOR, VIEWER = "operator-token-0123456789", "viewer-token-0123456789"
 ENV = {"OPS": OPERATOR, "VIEW": VIEWER}
 
-CONFIG = f"""
+TOKENS = """
   tokens:
-    - {{name: olga, role: operator, token_env: OPS}}
-    - {{name: vic, role: viewer, token_env: VIEW}}
-recovery:
-  approval:
-    require: {{market_open: [cold, manual], market_closed: [cold, manual]}}
-services:
-  engine:
-    process:
-      argv: [{sys.executable!r}, "-c", "import signal; signal.pause()"]
-    health: {{up_after: 1, evaluate_every: 50ms}}
-    recovery:
-      methods:
-        cold:
-          steps:
-            - {{name: Restart engine, restart_process: {{}}, timeout: 10s}}
-            - {{name: Wait until healthy, wait_healthy: {{}}, timeout: 10s}}
+    - {name: olga, role: operator, token_env: OPS}
+    - {name: vic, role: viewer, token_env: VIEW}
 """
+APPROVE_COLD = """\
+  approval:
+    require: {market_open: [cold, manual], market_closed: [cold, manual]}
+"""
+CONFIG = TOKENS + engine_plan(recovery=APPROVE_COLD)
 
 
 async def crash_and_wait_for_approval(p: object, timeline: object) -> str:
@@ -44,12 +34,6 @@ async def crash_and_wait_for_approval(p: object, timeline: object) -> str:
     os.kill(pid, signal.SIGKILL)
     requested = await timeline.wait_for("approval.requested")  # type: ignore[attr-defined]
     return str(requested.incident)
-
-
-def api(p: object, token: str | None) -> httpx.AsyncClient:
-    host, port = p.api.address  # type: ignore[attr-defined]
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.AsyncClient(base_url=f"http://{host}:{port}", headers=headers, timeout=10)
 
 
 async def test_approval_needs_an_operator_then_the_recovery_runs(tmp_path: Path) -> None:
@@ -155,20 +139,7 @@ async def test_a_failed_gate_holds_resumption_at_monitoring_only(tmp_path: Path)
     from tests.conftest import free_port
 
     closed = free_port()
-    config = f"""
-recovery:
-  approval: {{require: {{market_open: [manual], market_closed: [manual]}}}}
-services:
-  engine:
-    process:
-      argv: [{sys.executable!r}, "-c", "import signal; signal.pause()"]
-    health: {{up_after: 1, evaluate_every: 50ms}}
-    recovery:
-      methods:
-        cold:
-          steps:
-            - {{name: Restart engine, restart_process: {{}}, timeout: 10s}}
-            - {{name: Wait until healthy, wait_healthy: {{}}, timeout: 10s}}
+    resumption = f"""\
       resumption:
         retry_gate_every: 1h
         phases:
@@ -178,6 +149,7 @@ services:
             gate: [{{name: positions reachable, tcp: {{host: 127.0.0.1, port: {closed}}}}}]
           - {{name: normal, size_multiplier: 1.0}}
 """
+    config = engine_plan(plan=resumption)
     async with running_paramedic(tmp_path, config) as (p, timeline):
         await timeline.wait_for("service.up")
         os.kill(p.processes["engine"].pid, signal.SIGKILL)  # type: ignore[arg-type]

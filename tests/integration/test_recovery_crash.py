@@ -11,53 +11,23 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.integration import runner
+from tests.integration.configs import engine_plan
 from tests.integration.runner import RunningParamedic
 
 pytestmark = pytest.mark.integration
 
-SLEEPER = "import signal; signal.pause()"
-
 
 def write_config(tmp_path: Path, steps: str) -> Path:
-    path = tmp_path / "paramedic.yaml"
-    path.write_text(
-        f"""
-api: {{listen: 127.0.0.1:{free_port()}}}
-store: {{path: var/p.db}}
-recovery:
-  approval: {{require: {{market_open: [manual], market_closed: [manual]}}}}
-services:
-  engine:
-    process:
-      argv: [{sys.executable!r}, "-c", {SLEEPER!r}]
-    health: {{up_after: 1, evaluate_every: 50ms}}
-    recovery:
-      methods:
-        cold:
-          steps:
-{steps}
-"""
-    )
-    return path
-
-
-def wait_for_line(p: RunningParamedic, needle: str) -> str:
-    while True:
-        line = p.lines.get(timeout=30)
-        if line is None:
-            msg = f"paramedic exited before {needle!r}: {''.join(p.output)}"
-            raise AssertionError(msg)
-        if needle in line:
-            return line
+    return runner.config_file(tmp_path, engine_plan(steps + "\n"), operator=None)
 
 
 def crash_engine_then_kill_paramedic_during(p: RunningParamedic, step_line: str) -> None:
     p.wait_started()
-    wait_for_line(p, "engine: up")
+    p.wait_for_line("engine: up")
     [engine] = p.child_pids()
     os.kill(engine, signal.SIGKILL)
-    wait_for_line(p, step_line)
+    p.wait_for_line(step_line)
     p.signal(signal.SIGKILL)
     p.wait(timeout=10)
 
@@ -114,7 +84,7 @@ def test_a_finished_step_is_not_repeated_and_the_recovery_resumes(tmp_path: Path
     second = RunningParamedic(config)
     try:
         second.wait_started()
-        wait_for_line(second, "Total recovery time:")
+        second.wait_for_line("Total recovery time:")
         status = httpx.get(f"{second.url}/recovery/status", timeout=5).json()
         assert "RECOVERED" == status["state"]
         events = httpx.get(f"{second.url}/api/timeline", params={"limit": 1000}, timeout=5).json()

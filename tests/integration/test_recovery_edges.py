@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from paramedic.runtime.app import Paramedic
-from tests.integration.harness import Timeline, running_paramedic
+from tests.integration.configs import NO_APPROVAL, SLEEPER, engine_plan
+from tests.integration.harness import api, kill_engine, running_paramedic
 
 pytestmark = pytest.mark.integration
 
@@ -24,41 +24,17 @@ TOKENS = """
   tokens:
     - {name: olga, role: operator, token_env: OPS}
 """
-SLEEPER = f'[{sys.executable!r}, "-u", "-c", "print(\'engine up\'); import signal; signal.pause()"]'
-NO_APPROVAL = "  approval: {require: {market_open: [manual], market_closed: [manual]}}\n"
-
-
-def api(p: Paramedic, token: str | None = None) -> httpx.AsyncClient:
-    host, port = p.api.address
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.AsyncClient(base_url=f"http://{host}:{port}", headers=headers, timeout=10)
-
-
-async def kill_engine(p: Paramedic, timeline: Timeline) -> Any:
-    """SIGKILL the running engine; return the failure.detected it causes."""
-    pid = p.processes["engine"].pid
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    return await timeline.wait_for("failure.detected")
+FAILING_REBUILD = f"""\
+            - name: Rebuild
+              command: {{argv: [{sys.executable!r}, "-c", "raise SystemExit(3)"]}}
+"""
 
 
 async def test_repeated_crashes_go_to_manual_whether_or_not_recovered(tmp_path: Path) -> None:
     """failures_limit 3 in 10 min: two crashes are recovered automatically (warm); the third
     crash of the service in the window is decided manual, although no recovery ever failed."""
-    config = f"""
-recovery:
-{NO_APPROVAL}  decision: {{failures_limit: 3, failures_window: 10m}}
-services:
-  engine:
-    process: {{argv: {SLEEPER}}}
-    health: {{up_after: 1, evaluate_every: 50ms}}
-    recovery:
-      methods:
-        cold:
-          steps:
-            - {{name: Restart engine, restart_process: {{}}, timeout: 10s}}
-            - {{name: Wait until healthy, wait_healthy: {{}}, timeout: 10s}}
-"""
+    decision = "  decision: {failures_limit: 3, failures_window: 10m}\n"
+    config = engine_plan(recovery=NO_APPROVAL + decision)
     async with running_paramedic(tmp_path, config) as (p, timeline):
         await timeline.wait_for("service.up")
         for _ in range(2):
@@ -86,19 +62,7 @@ async def test_a_failed_method_preserves_the_services_own_output(tmp_path: Path)
     service and, apart, the method."""
     import json
 
-    config = f"""
-recovery:
-{NO_APPROVAL}services:
-  engine:
-    process: {{argv: {SLEEPER}}}
-    health: {{up_after: 1, evaluate_every: 50ms}}
-    recovery:
-      methods:
-        cold:
-          steps:
-            - name: Rebuild
-              command: {{argv: [{sys.executable!r}, "-c", "raise SystemExit(3)"]}}
-"""
+    config = engine_plan(FAILING_REBUILD)
     async with running_paramedic(tmp_path, config) as (p, timeline):
         await timeline.wait_for("service.up")
         await kill_engine(p, timeline)
@@ -117,21 +81,12 @@ recovery:
 
 
 def approval_config(timeout: str) -> str:
-    return f"""{TOKENS}recovery:
+    approval = f"""\
   approval:
     timeout: {timeout}
     require: {{market_open: [cold, manual], market_closed: [cold, manual]}}
-services:
-  engine:
-    process: {{argv: {SLEEPER}}}
-    health: {{up_after: 1, evaluate_every: 50ms}}
-    recovery:
-      methods:
-        cold:
-          steps:
-            - {{name: Restart engine, restart_process: {{}}, timeout: 10s}}
-            - {{name: Wait until healthy, wait_healthy: {{}}, timeout: 10s}}
 """
+    return TOKENS + engine_plan(recovery=approval)
 
 
 async def test_a_late_approval_still_works_and_the_escalation_goes_on(tmp_path: Path) -> None:
@@ -244,24 +199,8 @@ async def test_cli_manual_takes_over_an_incident(tmp_path: Path) -> None:
 
 
 def validation_config(validation: str, resumption: str) -> str:
-    return f"""
-recovery:
-{NO_APPROVAL}  watch_period: 300ms
-services:
-  engine:
-    process: {{argv: {SLEEPER}}}
-    health: {{up_after: 1, evaluate_every: 50ms}}
-    recovery:
-      methods:
-        cold:
-          steps:
-            - {{name: Restart engine, restart_process: {{}}, timeout: 10s}}
-            - {{name: Wait until healthy, wait_healthy: {{}}, timeout: 10s}}
-      validation:
-{validation}
-      resumption:
-{resumption}
-"""
+    plan = f"      validation:\n{validation}\n      resumption:\n{resumption}\n"
+    return engine_plan(recovery=NO_APPROVAL + "  watch_period: 300ms\n", plan=plan)
 
 
 async def three_views(p: Paramedic) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -388,19 +327,7 @@ async def test_a_held_gate_keeps_the_incident_open_and_says_so(tmp_path: Path) -
 async def test_progress_only_goes_up_and_a_failure_keeps_its_figure(tmp_path: Path) -> None:
     """A real cold restart that recovers: progress 0 -> 33 -> 66 -> 95 -> 100, never down
     (steps are counted with validation as the last share, as in the seed's log)."""
-    config = f"""
-recovery:
-{NO_APPROVAL}services:
-  engine:
-    process: {{argv: {SLEEPER}}}
-    health: {{up_after: 1, evaluate_every: 50ms}}
-    recovery:
-      methods:
-        cold:
-          steps:
-            - {{name: Restart engine, restart_process: {{}}, timeout: 10s}}
-            - {{name: Wait until healthy, wait_healthy: {{}}, timeout: 10s}}
-"""
+    config = engine_plan()
     async with running_paramedic(tmp_path, config) as (p, timeline):
         await timeline.wait_for("service.up")
         await kill_engine(p, timeline)
@@ -414,19 +341,7 @@ recovery:
 async def test_a_failed_run_logs_its_last_figure_not_minus_one(tmp_path: Path) -> None:
     """The only method fails at its first step: the progress and the log keep 0 %, the state
     says it failed; no -1 anywhere."""
-    config = f"""
-recovery:
-{NO_APPROVAL}services:
-  engine:
-    process: {{argv: {SLEEPER}}}
-    health: {{up_after: 1, evaluate_every: 50ms}}
-    recovery:
-      methods:
-        cold:
-          steps:
-            - name: Rebuild
-              command: {{argv: [{sys.executable!r}, "-c", "raise SystemExit(3)"]}}
-"""
+    config = engine_plan(FAILING_REBUILD)
     async with running_paramedic(tmp_path, config) as (p, timeline):
         await timeline.wait_for("service.up")
         await kill_engine(p, timeline)
@@ -438,18 +353,6 @@ recovery:
     assert not any("[-1%]" in line for line in lines)
 
 
-def poll(check: Any, within: float = 15.0) -> Any:
-    """Another process answers: ask again until `check()` is truthy, bounded."""
-    import time
-
-    deadline = time.monotonic() + within
-    while True:
-        found = check()
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
-
-
 def test_a_crash_without_a_recovery_plan_is_an_incident_users_find(tmp_path: Path) -> None:
     """`paramedic run`, two plain services, no recovery plan anywhere: `restarted` is
     restarted by its watchdog, `dead` (policy never) stays down. /api/incidents lists both
@@ -457,7 +360,7 @@ def test_a_crash_without_a_recovery_plan_is_an_incident_users_find(tmp_path: Pat
     is open, and /recovery/status shows the open one (not "no service has a recovery plan");
     its resumption is halted."""
     from tests.conftest import free_port
-    from tests.integration.runner import RunningParamedic
+    from tests.integration.runner import RunningParamedic, wait_until
 
     config = tmp_path / "paramedic.yaml"
     config.write_text(
@@ -481,18 +384,27 @@ services:
             body = run.get("/api/timeline", params={"limit": 1000}).json()
             return [e for e in body["events"] if e["kind"] == kind]
 
-        spawned = poll(lambda: len(events("process.spawned")) >= 2 and events("process.spawned"))
+        spawned = wait_until(
+            "both spawned",
+            lambda: len(events("process.spawned")) >= 2 and events("process.spawned"),
+        )
         for e in spawned:
             os.kill(e["payload"]["pid"], signal.SIGKILL)
-        cleared = poll(lambda: events("failure.cleared"))
-        failures = poll(lambda: len(events("failure.detected")) == 2 and events("failure.detected"))
+        cleared = wait_until("a failure cleared", lambda: events("failure.cleared"))
+        failures = wait_until(
+            "both failures",
+            lambda: len(events("failure.detected")) == 2 and events("failure.detected"),
+        )
         by_service = {e["service"]: e["payload"]["incident"] for e in failures}
 
         def listed() -> dict[str, dict[str, Any]]:
             incidents = run.get("/api/incidents").json()["incidents"]
             return {i["service"]: i for i in incidents}
 
-        incidents = poll(lambda: listed().get("restarted", {}).get("closed") and listed())
+        incidents = wait_until(
+            "the restarted incident closed",
+            lambda: listed().get("restarted", {}).get("closed") and listed(),
+        )
         status = run.get("/recovery/status").json()
         sizing = run.get("/api/services/dead/resumption").json()
     finally:

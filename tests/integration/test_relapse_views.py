@@ -12,30 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import running_paramedic
-from tests.integration.test_recovery_edges import NO_APPROVAL, SLEEPER, api, kill_engine
+from tests.integration.configs import NO_APPROVAL, engine_plan
+from tests.integration.harness import api, kill_engine, running_paramedic
 
 pytestmark = pytest.mark.integration
 
-CONFIG = f"""
-recovery:
-{NO_APPROVAL}  decision: {{failures_limit: 100}}
-  watch_period: 1s
-services:
-  engine:
-    process: {{argv: {SLEEPER}}}
-    health: {{up_after: 1, evaluate_every: 50ms}}
-    recovery:
-      methods:
-        cold:
-          steps:
-            - {{name: Restart engine, restart_process: {{}}, timeout: 10s}}
-            - {{name: Wait until healthy, wait_healthy: {{}}, timeout: 10s}}
+RESUMPTION = """\
       resumption:
         phases:
-          - {{name: monitoring_only, size_multiplier: 0.0, duration: 50ms}}
-          - {{name: normal, size_multiplier: 1.0}}
+          - {name: monitoring_only, size_multiplier: 0.0, duration: 50ms}
+          - {name: normal, size_multiplier: 1.0}
 """
+CONFIG = engine_plan(
+    recovery=NO_APPROVAL + "  decision: {failures_limit: 100}\n  watch_period: 1s\n",
+    plan=RESUMPTION,
+)
 
 
 async def test_after_a_recovered_relapse_the_views_say_healthy_and_trading_resumes(

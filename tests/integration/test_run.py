@@ -7,7 +7,6 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -69,14 +68,6 @@ services:
 """
     )
     return config
-
-
-@pytest.fixture
-def running(tmp_path: Path) -> Iterator[list[RunningParamedic]]:
-    started: list[RunningParamedic] = []
-    yield started
-    for p in started:
-        p.ensure_dead()
 
 
 def start(running: list[RunningParamedic], config: Path) -> RunningParamedic:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,14 +12,6 @@ from tests.integration.runner import RunningParamedic, pid_alive
 from tests.integration.test_run import TOKEN, stubborn, wait_ready, write_config
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def running() -> Iterator[list[RunningParamedic]]:
-    started: list[RunningParamedic] = []
-    yield started
-    for p in started:
-        p.ensure_dead()
 
 
 def test_the_shutdown_deadline_holds_to_the_exit(

@@ -10,8 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
-from tests.integration.runner import RunningParamedic
+from tests.integration.runner import config_file, started
 
 pytestmark = pytest.mark.integration
 
@@ -20,27 +19,16 @@ ENV = {"OPS_TOKEN": TOKEN}
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-async def start(config: Path) -> RunningParamedic:
-    p = RunningParamedic(config, env=ENV)
-    await asyncio.to_thread(p.wait_started)
-    return p
-
-
 async def test_a_silence_survives_kill_9_and_its_expiry_survives_a_restart(
     tmp_path: Path,
 ) -> None:
     """POST -> 201 -> SIGKILL -> restart: listed, active, authored by the token's name;
     DELETE -> SIGTERM -> restart: listed as expired by that name; audit outcomes 201, 200."""
-    config = tmp_path / "paramedic.yaml"
-    config.write_text(
-        f"""
-api:
-  listen: 127.0.0.1:{free_port()}
-  tokens: [{{name: olga, role: operator, token_env: OPS_TOKEN}}]
-store: {{path: var/p.db}}
-"""
+    config = config_file(
+        tmp_path,
+        """""",
     )
-    first = await start(config)
+    first = await started(config, ENV)
     try:
         async with httpx.AsyncClient(base_url=first.url, headers=AUTH, timeout=10) as client:
             added = await client.post(
@@ -54,7 +42,7 @@ store: {{path: var/p.db}}
         first.ensure_dead()
     silence = added.json()["silence"]
     assert ("olga", "active", "api") == (silence["author"], silence["state"], silence["source"])
-    second = await start(config)
+    second = await started(config, ENV)
     try:
         async with httpx.AsyncClient(base_url=second.url, headers=AUTH, timeout=10) as client:
             [listed] = (await client.get("/api/silences")).json()["silences"]
@@ -67,7 +55,7 @@ store: {{path: var/p.db}}
         assert 0 == await asyncio.to_thread(second.wait, 15)
     finally:
         second.ensure_dead()
-    third = await start(config)
+    third = await started(config, ENV)
     try:
         async with httpx.AsyncClient(base_url=third.url, headers=AUTH, timeout=10) as client:
             assert [] == (await client.get("/api/silences")).json()["silences"]

@@ -7,7 +7,6 @@ the delay, so its readiness probe is refused until then. There is no startup pro
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,14 +20,6 @@ from tests.integration.test_watched_at_start import events, poll
 pytestmark = pytest.mark.integration
 
 ENGINE = str(REPO / "examples" / "engine.py")
-
-
-@pytest.fixture
-def running() -> Iterator[list[RunningParamedic]]:
-    started: list[RunningParamedic] = []
-    yield started
-    for p in started:
-        p.ensure_dead()
 
 
 def slow_engine(port: int, delay: float, grace: str = "") -> str:

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,14 +54,6 @@ def service_up_metric(p: RunningParamedic) -> str | None:
         if line.startswith('paramedic_service_up{service="engine"}'):
             return line.split()[-1]
     return None
-
-
-@pytest.fixture
-def running() -> Iterator[list[RunningParamedic]]:
-    started: list[RunningParamedic] = []
-    yield started
-    for p in started:
-        p.ensure_dead()
 
 
 def test_missing_pid_file_at_start_is_a_failure_and_the_late_process_is_attached(

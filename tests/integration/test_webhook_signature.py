@@ -15,8 +15,8 @@ import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
 from paramedic.alerting.channels.webhook import sign
-from tests.conftest import REPO, free_port
-from tests.integration.runner import RunningParamedic
+from tests.conftest import REPO
+from tests.integration.runner import RunningParamedic, config_file
 
 pytestmark = pytest.mark.integration
 
@@ -65,16 +65,11 @@ async def test_the_snippet_verifies_a_real_request_and_refuses_replays_and_chang
     same request 10 minutes later, a changed body, a changed timestamp or another secret are
     refused."""
     async with LoopbackReceiver() as hook:
-        config = tmp_path / "paramedic.yaml"
-        config.write_text(
-            f"""
-api:
-  listen: 127.0.0.1:{free_port()}
-  tokens: [{{name: olga, role: operator, token_env: OPS_TOKEN}}]
-store: {{path: var/p.db}}
-channels:
+        config = config_file(
+            tmp_path,
+            f"""channels:
   hook: {{webhook: {{url: "{hook.url}/hook", secret_env: HOOK_SECRET}}}}
-"""
+""",
         )
         p = RunningParamedic(config, env={"OPS_TOKEN": TOKEN, "HOOK_SECRET": SECRET})
         try:

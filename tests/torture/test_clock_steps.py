@@ -31,8 +31,7 @@ import pytest
 from aiohttp import web
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
-from tests.conftest import free_port
-from tests.integration.runner import RunningParamedic
+from tests.integration.runner import RunningParamedic, config_file, until
 from tests.torture import long_run
 
 pytestmark = pytest.mark.integration
@@ -69,14 +68,9 @@ def write_config(tmp_path: Path, hook_url: str, rungs: tuple[float, float] = RUN
     steps = ", ".join(
         f"{{name: {n}, after: {a}, contacts: [{n}], level: {lvl}}}" for n, a, lvl in ladder
     )
-    path = tmp_path / "paramedic.yaml"
-    path.write_text(
-        f"""
-api:
-  listen: 127.0.0.1:{free_port()}
-  tokens: [{{name: olga, role: operator, token_env: OPS_TOKEN}}]
-store: {{path: var/p.db}}
-channels:
+    return config_file(
+        tmp_path,
+        f"""channels:
   hook: {{webhook: {{url: "{hook_url}/hook", secret_env: HOOK_SECRET}}}}
 alerting:
   contacts:
@@ -108,9 +102,8 @@ services:
       argv: [{sys.executable!r}, "-c", "raise SystemExit(3)"]
       restart: {{policy: always, initial_backoff: 20ms, max_backoff: 50ms, burst: 1,
                  window: 60s}}
-"""
+""",
     )
-    return path
 
 
 def events(db: Path, kind: str) -> list[tuple[float, float, str | None, str]]:
@@ -122,13 +115,20 @@ def events(db: Path, kind: str) -> list[tuple[float, float, str | None, str]]:
         ).fetchall()
 
 
-async def poll(what: str, check: Any, within: float = 20.0) -> Any:
-    """Another process: polled, bounded."""
-    deadline = time.monotonic() + within
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"{what} within {within:.0f} s"
-        await asyncio.sleep(0.05)
-    return found
+def faked_wall_clock(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """The file that sets paramedic's wall-clock offset (write "+3600" to step it an hour
+    ahead) and the environment that runs paramedic under libfaketime, monotonic time real."""
+    fake = tmp_path / "faketime"
+    fake.write_text("+0\n")
+    env = {
+        "OPS_TOKEN": TOKEN,
+        "HOOK_SECRET": "hook-secret-0123456789",
+        "LD_PRELOAD": str(LIB),
+        "FAKETIME_TIMESTAMP_FILE": str(fake),
+        "FAKETIME_NO_CACHE": "1",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+    }
+    return fake, env
 
 
 def on_time(what: str, fired: float, due: float) -> float:
@@ -142,16 +142,7 @@ def on_time(what: str, fired: float, due: float) -> float:
 @pytest.mark.parametrize("round_", range(ROUNDS))
 async def test_wall_clock_steps_neither_fire_early_nor_cancel(tmp_path: Path, round_: int) -> None:
     db = tmp_path / "var" / "p.db"
-    fake = tmp_path / "faketime"
-    fake.write_text("+0\n")
-    env = {
-        "OPS_TOKEN": TOKEN,
-        "HOOK_SECRET": "hook-secret-0123456789",
-        "LD_PRELOAD": str(LIB),
-        "FAKETIME_TIMESTAMP_FILE": str(fake),
-        "FAKETIME_NO_CACHE": "1",
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-    }
+    fake, env = faked_wall_clock(tmp_path)
     real_offset = time.time() - time.monotonic()
     async with TimedReceiver() as hook:
         p = RunningParamedic(write_config(tmp_path, hook.url), env=env)
@@ -161,24 +152,25 @@ async def test_wall_clock_steps_neither_fire_early_nor_cancel(tmp_path: Path, ro
                 base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
             )
             # (a), (b): the engine is killed: a P0 with its ladder, and an approval request.
-            spawned = await poll("engine spawned", lambda: events(db, "process.spawned"))
+            spawned = await until("engine spawned", lambda: events(db, "process.spawned"), 20)
             pid = next(
                 int(json.loads(payload)["pid"])
                 for _m, _w, service, payload in spawned
                 if service == "engine"
             )
             os.kill(pid, signal.SIGKILL)
-            [(killed, *_)] = await poll(
-                "approval requested", lambda: events(db, "approval.requested")
+            [(killed, *_)] = await until(
+                "approval requested", lambda: events(db, "approval.requested"), 20
             )
             # (c) feed crash-looped until its restart policy gave up: a P0 that stays. It is
             # acknowledged for ack_ttl.
-            feed_alert = await poll(
+            feed_alert = await until(
                 "feed's first page",
                 lambda: next(
                     (b["alert_id"] for _t, b in hook.arrivals if b["labels"]["service"] == "feed"),
                     None,
                 ),
+                20,
             )
             acked = await client.post(f"/api/alerts/{feed_alert}/ack", json={"reason": "on it"})
             assert 200 == acked.status_code, acked.text
@@ -188,13 +180,13 @@ async def test_wall_clock_steps_neither_fire_early_nor_cancel(tmp_path: Path, ro
             await asyncio.sleep(max(0.0, killed + 2.5 - time.monotonic(), 1.0))
             fake.write_text("-3600\n")  # ... then two hours back
             stepped_back = time.monotonic()
-            await poll(
+            await until(
                 "team-lead rung",
                 lambda: [t for t, b in hook.arrivals if ":team-lead:" in b["idempotency_key"]],
                 20,
             )
-            await poll("approval timeout", lambda: events(db, "approval.timed_out"), 20)
-            await poll("ack expiry", lambda: events(db, "alert.ack_expired"), 20)
+            await until("approval timeout", lambda: events(db, "approval.timed_out"), 20)
+            await until("ack expiry", lambda: events(db, "alert.ack_expired"), 20)
             await client.aclose()
         finally:
             p.ensure_dead()
@@ -248,36 +240,29 @@ async def test_a_kill_9_after_a_wall_step_keeps_the_rungs_on_time(
     +1 h step made them look overdue to a restart that rebased on wall time), and each rung
     due after the restart fires on its monotonic time (not an hour late after -1 h)."""
     db = tmp_path / "var" / "p.db"
-    fake = tmp_path / "faketime"
-    fake.write_text("+0\n")
-    env = {
-        "OPS_TOKEN": TOKEN,
-        "HOOK_SECRET": "hook-secret-0123456789",
-        "LD_PRELOAD": str(LIB),
-        "FAKETIME_TIMESTAMP_FILE": str(fake),
-        "FAKETIME_NO_CACHE": "1",
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-    }
+    fake, env = faked_wall_clock(tmp_path)
     async with TimedReceiver() as hook:
         config = write_config(tmp_path, hook.url, RESTART_RUNGS)
         first = RunningParamedic(config, env=env)
         try:
             await asyncio.to_thread(first.wait_started)
             # feed crash-loops until its restart policy gives up: a P0 that stays firing.
-            alert_id = await poll(
+            alert_id = await until(
                 "feed's first page",
                 lambda: next(
                     (b["alert_id"] for _t, b in hook.arrivals if b["labels"]["service"] == "feed"),
                     None,
                 ),
+                20,
             )
-            [raised] = await poll(
+            [raised] = await until(
                 "feed's alert recorded",
                 lambda: [
                     m
                     for m, _w, _s, p in events(db, "alert.raised")
                     if json.loads(p)["alert_id"] == alert_id
                 ],
+                20,
             )
             fake.write_text(f"{step}\n")
             first.signal(signal.SIGKILL)
@@ -299,7 +284,7 @@ async def test_a_kill_9_after_a_wall_step_keeps_the_rungs_on_time(
                     None,
                 )
 
-            await poll("team-lead rung", lambda: first_arrival("team-lead"), 40)
+            await until("team-lead rung", lambda: first_arrival("team-lead"), 40)
         finally:
             second.ensure_dead()
     late = {}

@@ -21,8 +21,7 @@ from typing import Any
 import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
-from tests.conftest import free_port
-from tests.integration.runner import RunningParamedic
+from tests.integration.runner import RunningParamedic, config_file, until
 from tests.torture import long_run
 
 pytestmark = pytest.mark.integration
@@ -32,13 +31,9 @@ ENV = {"HOOK_SECRET": "hook-secret-0123456789"}
 
 
 def write_config(tmp_path: Path, hook_url: str, phone_url: str) -> Path:
-    path = tmp_path / "paramedic.yaml"
-    path.write_text(
-        f"""
-api:
-  listen: 127.0.0.1:{free_port()}
-store: {{path: var/p.db}}
-channels:
+    return config_file(
+        tmp_path,
+        f"""channels:
   pagerduty: {{webhook: {{url: "{hook_url}/hook", secret_env: HOOK_SECRET}}}}
   phone: {{webhook: {{url: "{phone_url}/phone", secret_env: HOOK_SECRET}}}}
 alerting:
@@ -50,22 +45,14 @@ services:
       argv: [{sys.executable!r}, "-c", "raise SystemExit(3)"]
       restart: {{policy: always, initial_backoff: 20ms, max_backoff: 50ms, burst: 2,
                  window: 60s}}
-"""
+""",
+        operator=None,
     )
-    return path
 
 
 def read(db: Path, sql: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         return conn.execute(sql).fetchall()
-
-
-async def poll(what: str, check: Any, within: float) -> None:
-    """Another process: polled, bounded."""
-    deadline = time.monotonic() + within
-    while not check():
-        assert time.monotonic() < deadline, f"{what} after {within:.0f} s"
-        await asyncio.sleep(0.1)
 
 
 async def test_real_receiver_down_then_back(tmp_path: Path) -> None:
@@ -78,7 +65,7 @@ async def test_real_receiver_down_then_back(tmp_path: Path) -> None:
             await asyncio.to_thread(p.wait_started)
             down_since = time.monotonic()
             # the restart policy gives up: a P0 that stays firing; its page fails, retried
-            await poll(
+            await until(
                 "no pagerduty attempt failed",
                 lambda: (
                     db.exists()
@@ -95,7 +82,7 @@ async def test_real_receiver_down_then_back(tmp_path: Path) -> None:
             assert [] == [r for r in hook.requests]
             await hook.start()
             back = time.monotonic()
-            await poll(
+            await until(
                 "notifications still pending",
                 lambda: (
                     0

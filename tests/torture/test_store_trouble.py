@@ -22,6 +22,7 @@ import errno
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -33,7 +34,7 @@ import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
 from tests.conftest import free_port
-from tests.integration.runner import RunningParamedic
+from tests.integration.runner import RunningParamedic, until
 from tests.torture import long_run
 
 pytestmark = pytest.mark.integration
@@ -317,3 +318,52 @@ async def test_read_only_store_keeps_supervising_and_pages(tmp_path: Path) -> No
             finally:
                 p.ensure_dead()
                 (tmp_path / "paramedic.out").write_text("".join(p.output))  # kept by pytest
+
+
+def watchdog_pings(sock: socket.socket, seconds: float) -> int:
+    """WATCHDOG=1 datagrams received on the notify socket during the next `seconds`."""
+    sock.setblocking(False)
+    while True:  # what arrived before this window does not count
+        try:
+            sock.recv(4096)
+        except BlockingIOError:
+            break
+    count, deadline = 0, time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            count += b"WATCHDOG=1" in sock.recv(4096).split(b"\n")
+        except TimeoutError:
+            break
+    return count
+
+
+async def test_the_systemd_watchdog_keeps_pinging_while_the_store_is_degraded(
+    tmp_path: Path,
+) -> None:
+    """docs/architecture.md, "Store trouble": the dead man's switch falls silent, but
+    sd_notify's watchdog keeps pinging (a restart by systemd would not free the disk). A real
+    `paramedic run` under a notify socket with WatchdogSec 0.2 s (a ping every 0.1 s): with
+    the store's disk full and a crash unrecorded, WATCHDOG=1 still arrives for a whole
+    second, and the switch does not beat."""
+    with (
+        tmpfs(tmp_path / "store", "2m") as store,
+        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify,
+    ):
+        notify.bind(str(tmp_path / "notify"))
+        env = {**ENV, "NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "200000"}
+        async with LoopbackReceiver() as hook, LoopbackReceiver() as switch:
+            p = RunningParamedic(write_config(tmp_path, store, hook.url, switch.url), env=env)
+            try:
+                await asyncio.to_thread(p.wait_started)
+                await until("the child started", lambda: len(pids(tmp_path)) == 1)
+                fill(store)
+                os.kill(pids(tmp_path)[-1], signal.SIGKILL)
+                await until("/readyz fails", lambda: p.get("/readyz").status_code == 503)
+                beats = len(switch.requests)
+                pings = await asyncio.to_thread(watchdog_pings, notify, 1.0)
+                assert 503 == p.get("/readyz").status_code  # still degraded
+                assert pings >= 5, f"{pings} watchdog pings in 1 s while degraded"
+                assert len(switch.requests) <= beats + 1  # at most the ping in flight
+            finally:
+                p.ensure_dead()

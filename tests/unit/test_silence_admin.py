@@ -110,6 +110,7 @@ async def test_a_silence_holds_every_rung_and_its_expiry_pages_what_still_fires(
     await service.raise_alert(crash("ven", "venue"))
     await rig.settle()
     assert {"ven"} == {n.alert_id for n in rig.channel.sent}
+    assert {"eng"} == {a for a, _, _ in rig.held()}  # else the next line holds vacuously
     assert all(f"silence {silence.id} (olga: rebuilding engine)" in r for _, _, r in rig.held())
     rig.clock.advance(121)  # the P0 ladder's +2 min rung
     await rig.settle()

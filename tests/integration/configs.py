@@ -1,0 +1,47 @@
+"""YAML pieces the integration tests share: one `engine` with a recovery plan."""
+
+from __future__ import annotations
+
+import sys
+
+# A child that says "engine up" on its output (kept in its log file), then waits to be killed.
+SLEEPER = f'[{sys.executable!r}, "-u", "-c", "print(\'engine up\'); import signal; signal.pause()"]'
+# Every decision but manual needs no approval.
+NO_APPROVAL = "  approval: {require: {market_open: [manual], market_closed: [manual]}}\n"
+# The plain cold restart: restart the process, wait until it is healthy again.
+COLD_RESTART = """\
+            - {name: Restart engine, restart_process: {}, timeout: 10s}
+            - {name: Wait until healthy, wait_healthy: {}, timeout: 10s}
+"""
+
+
+def engine_plan(
+    steps: str = COLD_RESTART, *, recovery: str = NO_APPROVAL, argv: str = SLEEPER, plan: str = ""
+) -> str:
+    """`recovery:` (its body: `recovery`) and one service, `engine` (`argv`, up after one
+    50 ms check), whose plan has one method, cold, of `steps`, then `plan` (validation,
+    resumption...)."""
+    return f"""
+recovery:
+{recovery}services:
+  engine:
+    process: {{argv: {argv}}}
+    health: {{up_after: 1, evaluate_every: 50ms}}
+    recovery:
+      methods:
+        cold:
+          steps:
+{steps}{plan}"""
+
+
+def tier1_engine(extra: str = "") -> str:
+    """`services:` with one tier-1 `engine` that is never restarted (its crash stays a
+    firing P0), then `extra` (more keys of the engine, indented four spaces)."""
+    return f"""
+services:
+  engine:
+    tier: 1
+    process:
+      argv: {SLEEPER}
+      restart: {{policy: never}}
+{extra}"""
