@@ -312,7 +312,7 @@ services:
 """
     )
     first = start(config, cleanup)
-    wait_for_line(first, "engine: up")
+    first.wait_for_line("engine: up")
     [engine] = first.child_pids()
     os.kill(engine, signal.SIGKILL)
     wait_until("the step's record", lambda: events(first, "command.started"))
@@ -462,10 +462,10 @@ services:
 """
     )
     first = start(config, cleanup)
-    wait_for_line(first, "engine: up")
+    first.wait_for_line("engine: up")
     [engine] = first.child_pids()
     os.kill(engine, signal.SIGKILL)
-    wait_for_line(first, "step 2/2 started: Reload positions")
+    first.wait_for_line("step 2/2 started: Reload positions")
     wait_until("the step's record", lambda: events(first, "command.started"))
     [_, restarted] = first.child_pids()
     first.signal(signal.SIGKILL)
