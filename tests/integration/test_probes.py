@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from paramedic.checks import CheckResult, HealthReport
 from paramedic.config.probes import ProbeConfig
-from paramedic.detect.probe_actions import HealthReport, ProbeResult
 from paramedic.detect.probes import ProbeRunner
 from paramedic.detect.signals import Signal
 from paramedic.testing import FakeClock
@@ -176,8 +176,8 @@ async def test_json_expectation_mismatch(
     result = await runner.run_once()
 
     assert not result.ok
-    assert result.reason.startswith(f"GET {server.url()} -> 200 in ")
-    assert result.reason.endswith("; components.exchange is false, expected true")
+    assert result.sentence.startswith(f"GET {server.url()} -> 200 in ")
+    assert result.sentence.endswith("; components.exchange is false, expected true")
 
 
 async def test_slow_handler_times_out(server: HealthServer, session: aiohttp.ClientSession) -> None:
@@ -187,7 +187,10 @@ async def test_slow_handler_times_out(server: HealthServer, session: aiohttp.Cli
 
     result = await runner.run_once()
 
-    assert (False, f"GET {server.url('/slow')} timed out after 50 ms") == (result.ok, result.reason)
+    assert (False, f"GET {server.url('/slow')} timed out after 50 ms") == (
+        result.ok,
+        result.sentence,
+    )
 
 
 async def test_non_json_body_is_tolerated(
@@ -211,7 +214,7 @@ async def test_http_refused(session: aiohttp.ClientSession) -> None:
 
     result = await runner.run_once()
 
-    assert (False, f"GET {url} failed: refused") == (result.ok, result.reason)
+    assert (False, f"GET {url} failed: refused") == (result.ok, result.sentence)
 
 
 async def test_tcp_listener_and_closed_port() -> None:
@@ -236,8 +239,8 @@ async def test_tcp_listener_and_closed_port() -> None:
         await listener.wait_closed()
 
     assert good.ok
-    assert good.reason.startswith(f"connect 127.0.0.1:{port} ok in ")
-    assert (False, f"connect 127.0.0.1:{closed} refused") == (bad.ok, bad.reason)
+    assert good.sentence.startswith(f"connect 127.0.0.1:{port} ok in ")
+    assert (False, f"connect 127.0.0.1:{closed} refused") == (bad.ok, bad.sentence)
 
 
 async def test_commands_true_and_false() -> None:
@@ -249,10 +252,10 @@ async def test_commands_true_and_false() -> None:
         None, command={"argv": [sys.executable, "-c", "print('db lag 9s'); raise SystemExit(2)"]}
     ).run_once()
 
-    assert (True, "true exited 0 in") == (ok.ok, ok.reason[: len("true exited 0 in")])
-    assert (False, "false exited 1 in") == (bad.ok, bad.reason[: len("false exited 1 in")])
+    assert (True, "true exited 0 in") == (ok.ok, ok.sentence[: len("true exited 0 in")])
+    assert (False, "false exited 1 in") == (bad.ok, bad.sentence[: len("false exited 1 in")])
     assert not said.ok
-    assert said.reason.endswith(": db lag 9s")
+    assert said.sentence.endswith(": db lag 9s")
 
 
 async def exited(pid: int) -> None:
@@ -297,7 +300,7 @@ async def test_command_past_timeout_is_killed_with_its_children(tmp_path: Path) 
 
     result = await runner.run_once()
 
-    assert (False, "/bin/sh timed out after 300 ms") == (result.ok, result.reason)
+    assert (False, "/bin/sh timed out after 300 ms") == (result.ok, result.sentence)
     grandchild, child = (int(line) for line in pids.read_text().split())
     await exited(grandchild)
     await exited(child)
@@ -310,12 +313,12 @@ async def test_probe_loop_survives_real_failures(session: aiohttp.ClientSession)
     """A runner pointed at nothing keeps probing each period and flips once to failed."""
     url = f"http://127.0.0.1:{free_port()}/health"
     watch = Watch()
-    results: list[ProbeResult] = []
+    results: list[CheckResult] = []
     attempted = asyncio.Event()
     runner = watch.runner(session, name="gone", http={"url": url}, failure_threshold=2)
     real = runner.run_once
 
-    async def counted() -> ProbeResult:
+    async def counted() -> CheckResult:
         result = await real()
         results.append(result)
         attempted.set()

@@ -13,9 +13,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from paramedic.checks import CheckResult
 from paramedic.config.recovery_plan import MethodConfig, StepConfig
 from paramedic.recovery.runner import build_step, build_steps, run_method
-from paramedic.recovery.steps import StepContext, StepOutcome
+from paramedic.recovery.steps import StepContext
 
 pytestmark = pytest.mark.integration
 
@@ -141,18 +142,18 @@ async def test_http_step_refused_is_a_known_failure(ctx: StepContext) -> None:
 
     url = f"http://127.0.0.1:{free_port()}/promote"
     outcome = await build_step(step(name="p", http={"url": url})).action(ctx)
-    assert StepOutcome(False, f"POST {url} failed: refused", outcome.duration, True) == outcome
+    assert CheckResult(False, f"POST {url} failed: refused", outcome.duration, True) == outcome
 
 
-async def custom_step(ctx: StepContext) -> StepOutcome:
+async def custom_step(ctx: StepContext) -> CheckResult:
     """Used by the python entry point test below."""
-    return StepOutcome(True, f"replayed orders for {ctx.service}", 0.0)
+    return CheckResult(True, f"replayed orders for {ctx.service}", 0.0)
 
 
 async def test_python_entry_point_step(ctx: StepContext) -> None:
     """A python step resolves `module:function` at build time and runs it with the context."""
     built = build_step(step(name="replay", python={"entry_point": f"{__name__}:custom_step"}))
-    assert StepOutcome(True, "replayed orders for engine", 0.0) == await built.action(ctx)
+    assert CheckResult(True, "replayed orders for engine", 0.0) == await built.action(ctx)
 
 
 async def test_failing_step_stops_method_and_callbacks_are_awaited_in_order(
@@ -176,7 +177,7 @@ async def test_failing_step_stops_method_and_callbacks_are_awaited_in_order(
     async def started(name: str) -> None:
         log.append(f"start {name}")
 
-    async def finished(name: str, outcome: StepOutcome) -> None:
+    async def finished(name: str, outcome: CheckResult) -> None:
         log.append(f"end {name} {outcome.ok}")
 
     method = MethodConfig.model_validate(

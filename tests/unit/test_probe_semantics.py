@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from paramedic.checks import CheckResult, HealthReport
 from paramedic.config.probes import HealthReading, ProbeConfig
-from paramedic.detect.probe_actions import HealthReport, ProbeResult
 from paramedic.detect.probes import ProbeRunner, ServiceProbes
 from paramedic.detect.signals import Signal
 from paramedic.process.identity import process_age
@@ -35,21 +35,21 @@ async def step(clock: FakeClock, seconds: float) -> None:
 class Script:
     """A probe action that answers from a script; the last answer repeats; counts its calls."""
 
-    def __init__(self, answers: Iterable[bool | Exception | ProbeResult] = (True,)) -> None:
+    def __init__(self, answers: Iterable[bool | Exception | CheckResult] = (True,)) -> None:
         self.answers = list(answers)
         self.calls = 0
 
-    def set(self, *answers: bool | Exception | ProbeResult) -> None:
+    def set(self, *answers: bool | Exception | CheckResult) -> None:
         self.answers = list(answers)
 
-    async def __call__(self) -> ProbeResult:
+    async def __call__(self) -> CheckResult:
         self.calls += 1
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         if isinstance(answer, Exception):
             raise answer
-        if isinstance(answer, ProbeResult):
+        if isinstance(answer, CheckResult):
             return answer
-        return ProbeResult(answer, f"attempt {self.calls} {'ok' if answer else 'bad'}", 0.001)
+        return CheckResult(answer, f"attempt {self.calls} {'ok' if answer else 'bad'}", 0.001)
 
 
 def config(**fields: Any) -> ProbeConfig:
@@ -186,18 +186,18 @@ async def test_initial_delay_and_period(h: Harness) -> None:
 
 async def test_exception_and_timeout_are_failed_attempts(h: Harness) -> None:
     """An action that raises or overruns its timeout fails the attempt; the loop goes on."""
-    hang: asyncio.Future[ProbeResult] = asyncio.get_running_loop().create_future()
+    hang: asyncio.Future[CheckResult] = asyncio.get_running_loop().create_future()
 
-    async def hanging() -> ProbeResult:
+    async def hanging() -> CheckResult:
         return await hang
 
-    answers: list[Callable[[], Awaitable[ProbeResult]]] = [
+    answers: list[Callable[[], Awaitable[CheckResult]]] = [
         Script([RuntimeError("socket on fire")]),
         hanging,
         Script([True]),
     ]
 
-    async def action() -> ProbeResult:
+    async def action() -> CheckResult:
         return await answers.pop(0)()
 
     runner = ProbeRunner(
@@ -215,9 +215,9 @@ async def test_exception_and_timeout_are_failed_attempts(h: Harness) -> None:
 
     assert (False, "connect 127.0.0.1:1 raised RuntimeError: socket on fire") == (
         first.ok,
-        first.reason,
+        first.sentence,
     )
-    assert (False, "connect 127.0.0.1:1 timed out after 10 ms") == (second.ok, second.reason)
+    assert (False, "connect 127.0.0.1:1 timed out after 10 ms") == (second.ok, second.sentence)
     assert third.ok
     assert [False, True] == [s.ok for s in h.signals]
 
@@ -242,14 +242,14 @@ async def test_faulty_sink_does_not_end_the_loop(h: Harness) -> None:
 async def test_health_components_emit_on_change_and_report_every_time(h: Harness) -> None:
     """Component signals only on change (healthy presumed); on_health gets every reading."""
 
-    def reading(exchange: bool, at: float) -> ProbeResult:
+    def reading(exchange: bool, at: float) -> CheckResult:
         report = HealthReport(
             healthy=exchange,
             components={"exchange": exchange, "risk": True},
             metrics={"order_latency_p99_us": 412.0},
             at=at,
         )
-        return ProbeResult(True, "GET /health -> 200", 0.001, report)
+        return CheckResult(True, "GET /health -> 200", 0.001, health=report)
 
     script = Script([reading(True, 1.0), reading(False, 2.0), reading(False, 3.0)])
     script.answers.append(reading(True, 4.0))

@@ -11,8 +11,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from paramedic.checks import CheckResult
 from paramedic.config.recovery_plan import CheckSpec, ValidationConfig
-from paramedic.recovery.validation import Check, CheckResult, Validator, build_check
+from paramedic.recovery.validation import Check, Validator, build_check
 from paramedic.testing import FakeClock
 from tests.conftest import free_port
 
@@ -87,7 +88,7 @@ async def test_positions_match_and_mismatch_names_first_path(
         f"positions: positions.AAPL differs: 100 at {desk.url('/ours')},"
         f" 90 at {desk.url('/exchange')}"
     )
-    assert CheckResult("positions", False, expected) == await positions.run()
+    assert CheckResult(False, expected, name="positions") == await positions.run()
     only_msft = check(session, name="msft", compare={**spec, "paths": ["positions.MSFT"]})
     assert True is (await only_msft.run()).ok
 
@@ -124,13 +125,15 @@ async def test_metric_threshold(desk: Desk, session: aiohttp.ClientSession) -> N
         metric={"url": desk.url("/health"), "path": "metrics.order_latency_p99_us", "below": 10000},
     )
     assert (
-        CheckResult("latency", True, "latency: metrics.order_latency_p99_us is 412.5 (< 10000)")
+        CheckResult(
+            True, "latency: metrics.order_latency_p99_us is 412.5 (< 10000)", name="latency"
+        )
         == await latency.run()
     )
     desk.health["metrics"]["order_latency_p99_us"] = 25000
     assert (
         CheckResult(
-            "latency", False, "latency: metrics.order_latency_p99_us is 25000, not below 10000"
+            False, "latency: metrics.order_latency_p99_us is 25000, not below 10000", name="latency"
         )
         == await latency.run()
     )
@@ -150,7 +153,7 @@ async def test_test_order_round_trip(desk: Desk, session: aiohttp.ClientSession)
     assert True is (await order.run()).ok
     desk.ack_delay.clear()
     assert (
-        CheckResult("routing", False, "routing: test order not acknowledged within 200ms")
+        CheckResult(False, "routing: test order not acknowledged within 200ms", name="routing")
         == await order.run()
     )
     desk.ack_delay.set()
@@ -192,13 +195,13 @@ async def test_short_window_failure_escalates_once() -> None:
     got = asyncio.Event()
     runs = {"fills": 0, "leaks": 0}
 
-    async def fills() -> tuple[bool, str]:
+    async def fills() -> CheckResult:
         runs["fills"] += 1
-        return runs["fills"] < 3, f"run {runs['fills']}"
+        return CheckResult(runs["fills"] < 3, f"run {runs['fills']}")
 
-    async def leaks() -> tuple[bool, str]:
+    async def leaks() -> CheckResult:
         runs["leaks"] += 1
-        return True, "rss flat"
+        return CheckResult(True, "rss flat")
 
     async def on_failure(window: str, result: CheckResult) -> None:
         escalated.append((window, result.sentence))

@@ -1,6 +1,7 @@
 """Probe configuration, shaped like a Kubernetes probe spec so operators need not learn a new one.
 
-A probe names exactly one action (`http`, `tcp` or `command`) and the k8s timing knobs
+A probe names exactly one action (`http`, `tcp` or `command`, the vocabulary of
+`config/checks.py` that recovery steps and validation checks share) and the k8s timing knobs
 (`initial_delay`, `period`, `timeout`, `success_threshold`, `failure_threshold`). Two choices
 differ from Kubernetes on purpose:
 
@@ -23,15 +24,13 @@ JSON points to when it reports `false`.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
+from paramedic.config.checks import CommandCheck, HttpProbeCheck, TcpCheck
 from paramedic.config.durations import format_duration
 from paramedic.config.types import (
-    Argv,
     Duration,
     PositiveDuration,
     StrictModel,
@@ -44,13 +43,10 @@ from paramedic.core.failures import FailureKind
 __all__ = [
     "ACTION_KEYS",
     "DEFAULT_STARTUP_GRACE",
-    "CommandAction",
     "HealthReading",
-    "HttpAction",
     "ProbeConfig",
     "ProbeList",
     "ProbeRole",
-    "TcpAction",
 ]
 
 ProbeRole = Literal["liveness", "readiness", "startup"]
@@ -59,72 +55,14 @@ DEFAULT_STARTUP_GRACE = 30.0
 ACTION_KEYS: tuple[str, ...] = ("http", "tcp", "command")
 
 
-class HttpAction(StrictModel):
-    """An HTTP request; success is a status in `expect_status` (k8s default: 200-399)."""
-
-    url: str
-    method: Literal["GET", "HEAD", "POST"] = "GET"
-    headers: dict[str, str] = Field(default_factory=dict)
-    expect_status: list[int] | None = Field(default=None, min_length=1)
-    expect_json: dict[str, Any] | None = None
-    read_health: bool = True
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            msg = f"{value!r} is not an http(s) URL; write e.g. http://127.0.0.1:8081/health"
-            raise ValueError(msg)
-        try:
-            parts.port  # noqa: B018 - urlsplit validates the port lazily
-        except ValueError:
-            msg = f"{value!r} has a bad port; use 1-65535"
-            raise ValueError(msg) from None
-        return value
-
-    @field_validator("expect_status")
-    @classmethod
-    def _statuses(cls, value: list[int] | None) -> list[int] | None:
-        bad = [code for code in value or [] if not 100 <= code <= 599]
-        if bad:
-            msg = f"{bad[0]} is not an HTTP status (100-599)"
-            raise ValueError(msg)
-        return value
-
-    @field_validator("expect_json")
-    @classmethod
-    def _paths(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        for path in value or {}:
-            if not path or any(not part for part in path.split(".")):
-                msg = f"{path!r} is not a dotted path; write e.g. components.exchange"
-                raise ValueError(msg)
-        return value
-
-
-class TcpAction(StrictModel):
-    """A TCP connect, closed at once: proves the port accepts, nothing more."""
-
-    host: str = Field(min_length=1)
-    port: int = Field(ge=1, le=65535)
-
-
-class CommandAction(StrictModel):
-    """A program exec'd directly (never through a shell); exit status 0 is success."""
-
-    argv: Argv
-    env: dict[str, str] = Field(default_factory=dict)
-    cwd: Path | None = None
-
-
 class ProbeConfig(StrictModel):
     """One probe of one service, with Kubernetes timing semantics (see the module docstring)."""
 
     name: str
     role: ProbeRole
-    http: HttpAction | None = None
-    tcp: TcpAction | None = None
-    command: CommandAction | None = None
+    http: HttpProbeCheck | None = None
+    tcp: TcpCheck | None = None
+    command: CommandCheck | None = None
     initial_delay: Duration = 0.0
     period: PositiveDuration = 1.0
     timeout: PositiveDuration = 0.5
@@ -187,7 +125,7 @@ class ProbeConfig(StrictModel):
         return DEFAULT_STARTUP_GRACE if self.startup_grace is None else self.startup_grace
 
     @property
-    def action(self) -> HttpAction | TcpAction | CommandAction:
+    def action(self) -> HttpProbeCheck | TcpCheck | CommandCheck:
         """The one action given; validation guarantees there is exactly one."""
         action = self.http or self.tcp or self.command
         assert action is not None

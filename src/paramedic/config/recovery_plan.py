@@ -1,7 +1,8 @@
 """A service's `recovery:` section: how to recover, what to keep, how to validate and resume.
 
 Every step and check names exactly one action, chosen by which key is present, so a plan reads
-like the runbook it replaces. Commands are argv lists exec'd without a shell: a recovery plan
+like the runbook it replaces; `http`, `tcp` and `command` are the vocabulary probes share
+(`config/checks.py`). Commands are argv lists exec'd without a shell: a recovery plan
 runs as the supervisor's user in the worst minute of the day and must not be one quoting
 mistake away from `rm -rf`.
 
@@ -25,19 +26,24 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from paramedic.config.probes import CommandAction, TcpAction
+from paramedic.config.checks import (
+    CommandCheck,
+    HttpCall,
+    HttpCheck,
+    TcpCheck,
+    dotted_paths,
+    http_url,
+)
 from paramedic.config.types import Duration, PositiveDuration, StrictModel, one_of, repeated
 
 # fmt: off
 __all__ = [
     "STEP_ACTIONS", "CheckSpec", "CheckpointSource", "CompareCheck", "CorruptionSource",
-    "EmptyAction", "HttpCall", "HttpCheckCall", "JsonSource", "MethodConfig", "MethodName",
-    "Methods",
-    "MetricCheck", "PhaseConfig", "PreserveConfig", "PromoteStandby", "PythonStep", "RecoveryPlan",
+    "EmptyAction", "JsonSource", "MethodConfig", "MethodName", "Methods", "MetricCheck",
+    "PhaseConfig", "PreserveConfig", "PromoteStandby", "PythonStep", "RecoveryPlan",
     "ResumptionConfig", "StandbySource", "StepConfig", "TestOrderCheck", "ValidationConfig",
     "VolatilitySource",
 ]
@@ -67,22 +73,6 @@ _ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")  # read by people: "Restore orders"
 
 
-def _check_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        msg = f"{value!r} is not an http(s) URL; write e.g. http://127.0.0.1:8081/health"
-        raise ValueError(msg)
-    return value
-
-
-def _check_paths(value: dict[str, Any] | list[str] | None) -> Any:
-    for path in value or []:
-        if not path or any(not part for part in path.split(".")):
-            msg = f"{path!r} is not a dotted path; write e.g. positions.AAPL"
-            raise ValueError(msg)
-    return value
-
-
 def _check_name(value: str) -> str:
     if not _NAME.match(value):
         msg = f"name {value!r} must be 1-64 printable characters"
@@ -106,35 +96,11 @@ class EmptyAction(StrictModel):
     """An action whose behaviour the integrator supplies (`restart_process: {}`)."""
 
 
-class HttpCall(StrictModel):
-    """One HTTP request; success is `expect_status` (default 2xx) and every `expect_json` path."""
-
-    url: str
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
-    headers: dict[str, str] = Field(default_factory=dict)
-    body: Any = None
-    expect_status: list[int] | None = Field(default=None, min_length=1)
-    expect_json: dict[str, Any] | None = None
-
-    _url = field_validator("url")(_check_url)
-    _paths = field_validator("expect_json")(_check_paths)
-
-    @property
-    def verb(self) -> str:
-        return self.method
-
-
-class HttpCheckCall(HttpCall):
-    """An HTTP request made to *look* at something (a validation check): GET by default."""
-
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
-
-
 class PromoteStandby(_OneOf):
     """Promote the backup through its own API or a tool; the standby knows how, not paramedic."""
 
     http: HttpCall | None = None
-    command: CommandAction | None = None
+    command: CommandCheck | None = None
 
     _choices = ("http", "command")
     _what = "promote action"
@@ -160,7 +126,7 @@ class StepConfig(_OneOf):
     name: str
     timeout: Duration = 30.0
     expected: Duration | None = None
-    command: CommandAction | None = None
+    command: CommandCheck | None = None
     http: HttpCall | None = None
     restart_process: EmptyAction | None = None
     stop_process: EmptyAction | None = None
@@ -224,8 +190,8 @@ class Methods(StrictModel):
 class JsonSource(_OneOf):
     """Where a fact comes from: an HTTP endpoint or a program printing JSON on stdout."""
 
-    http: HttpCheckCall | None = None
-    command: CommandAction | None = None
+    http: HttpCheck | None = None
+    command: CommandCheck | None = None
     timeout: Duration = 5.0
 
     _choices = ("http", "command")
@@ -236,7 +202,7 @@ class CheckpointSource(_OneOf):
     """Checkpoint age: a file's mtime, or a program printing `{"age_seconds": n}`."""
 
     path: Path | None = None
-    command: CommandAction | None = None
+    command: CommandCheck | None = None
 
     _choices = ("path", "command")
     _what = "checkpoint source"
@@ -287,8 +253,8 @@ class CompareCheck(StrictModel):
     paths: list[str] | None = None
     tolerance: float = Field(default=0.0, ge=0)
 
-    _urls = field_validator("left", "right")(_check_url)
-    _paths = field_validator("paths")(_check_paths)
+    _urls = field_validator("left", "right")(http_url)
+    _paths = field_validator("paths")(dotted_paths)
 
 
 class MetricCheck(StrictModel):
@@ -299,7 +265,7 @@ class MetricCheck(StrictModel):
     above: float | None = None
     below: float | None = None
 
-    _url = field_validator("url")(_check_url)
+    _url = field_validator("url")(http_url)
 
     @model_validator(mode="after")
     def _bound(self) -> MetricCheck:
@@ -319,8 +285,8 @@ class TestOrderCheck(StrictModel):
     expect_json: dict[str, Any] = Field(default_factory=lambda: {"acknowledged": True})
     deadline: Duration = 1.0
 
-    _url = field_validator("url")(_check_url)
-    _paths = field_validator("expect_json")(_check_paths)
+    _url = field_validator("url")(http_url)
+    _paths = field_validator("expect_json")(dotted_paths)
 
 
 class CheckSpec(_OneOf):
@@ -335,10 +301,10 @@ class CheckSpec(_OneOf):
     timeout: Duration = 5.0
     critical: bool = True
     process: EmptyAction | None = None
-    http: HttpCheckCall | None = None
+    http: HttpCheck | None = None
     compare: CompareCheck | None = None
-    tcp: TcpAction | None = None
-    command: CommandAction | None = None
+    tcp: TcpCheck | None = None
+    command: CommandCheck | None = None
     metric: MetricCheck | None = None
     test_order: TestOrderCheck | None = None
 

@@ -35,22 +35,19 @@ presumed healthy until reported otherwise, so a healthy service emits no compone
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
 import aiohttp
 import structlog
 
+from paramedic.checks import CheckAction, CheckResult, HealthReport, describe, run_check
+from paramedic.config.checks import HttpCheck
 from paramedic.config.durations import format_duration
 from paramedic.config.probes import HealthReading, ProbeConfig
 from paramedic.core.clock import Clock
-from paramedic.detect.probe_actions import (
-    HealthReport,
-    ProbeAction,
-    ProbeResult,
-    build_action,
-    describe_action,
-)
+from paramedic.core.errors import DetectionError
 from paramedic.detect.signals import FailureKind, Signal, SignalSink
 
 __all__ = ["HealthCallback", "ProbeRunner", "ServiceProbes"]
@@ -67,6 +64,17 @@ _ROLE_KIND: dict[str, FailureKind] = {
     "readiness": "degradation",
     "startup": "crash",
 }
+
+
+def build_action(
+    probe: ProbeConfig, session: aiohttp.ClientSession | None, now: Callable[[], float]
+) -> CheckAction:
+    """The attempt a probe config asks for, run by the check kit; HTTP needs the session."""
+    check = probe.action
+    if isinstance(check, HttpCheck) and session is None:
+        msg = f"probe {probe.name}: an http probe needs the shared aiohttp session"
+        raise DetectionError(msg)
+    return functools.partial(run_check, check, session, now=now)
 
 
 class ProbeRunner:
@@ -87,7 +95,7 @@ class ProbeRunner:
         on_health: HealthCallback | None = None,
         *,
         health: HealthReading | None = None,
-        action: ProbeAction | None = None,
+        action: CheckAction | None = None,
         gate: asyncio.Event | None = None,
         on_started: Callable[[], None] | None = None,
         startup_grace: float = 0.0,
@@ -98,20 +106,20 @@ class ProbeRunner:
         self._sink = sink
         self._on_health = on_health
         self._health = health or HealthReading()
-        self._action = action or build_action(probe_config, session, now=clock.monotonic)
+        self._action = action or build_action(probe_config, session, clock.monotonic)
         self._gate = gate
         self._on_started = on_started
         self._startup_grace = startup_grace
         self._since = clock.monotonic()  # the (re)start of the process, for the grace
         self._ever_passed = False
         self._held = ""
-        self._label = describe_action(probe_config)
+        self._label = describe(probe_config.action)
         self._source = f"probe:{probe_config.name}"
         self._verdict: bool | None = None
         self._successes = 0
         self._failures = 0
         self._components: dict[str, bool] = {}
-        self._last_result: ProbeResult | None = None
+        self._last_result: CheckResult | None = None
         self._last_health_error: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -126,7 +134,7 @@ class ProbeRunner:
         return self._verdict
 
     @property
-    def last_result(self) -> ProbeResult | None:
+    def last_result(self) -> CheckResult | None:
         return self._last_result
 
     @property
@@ -192,7 +200,7 @@ class ProbeRunner:
             if delay > 0:
                 await self._clock.sleep(delay)
 
-    async def run_once(self) -> ProbeResult:
+    async def run_once(self) -> CheckResult:
         """One attempt and its bookkeeping; never raises except on cancellation."""
         try:
             async with asyncio.timeout(self.config.timeout):
@@ -200,16 +208,16 @@ class ProbeRunner:
         except TimeoutError:
             timeout = self.config.timeout
             took = f"{timeout * 1000:g} ms" if timeout < 1 else format_duration(timeout)
-            result = ProbeResult(False, f"{self._label} timed out after {took}", timeout)
+            result = CheckResult(False, f"{self._label} timed out after {took}", timeout)
         except Exception as exc:  # an attempt that blows up is a failed attempt
-            result = ProbeResult(False, f"{self._label} raised {type(exc).__name__}: {exc}", 0.0)
+            result = CheckResult(False, f"{self._label} raised {type(exc).__name__}: {exc}", 0.0)
         try:
             self._record(result)
         except Exception:  # a faulty sink or callback must not end the probe loop
             log.exception("probe %s/%s: recording a result failed", self.service, self.name)
         return result
 
-    def _record(self, result: ProbeResult) -> None:
+    def _record(self, result: CheckResult) -> None:
         cfg = self.config
         self._last_result = result
         if result.ok:
@@ -241,7 +249,7 @@ class ProbeRunner:
             self._verdict = verdict
             self._emit_verdict(verdict, result, booting=booting)
 
-    def _hold(self, result: ProbeResult) -> bool:
+    def _hold(self, result: CheckResult) -> bool:
         """A failure before the first pass: held while the grace lasts (said once per start)."""
         elapsed = self._clock.monotonic() - self._since
         if elapsed >= self._startup_grace:
@@ -251,28 +259,28 @@ class ProbeRunner:
             state = "ready" if cfg.role == "readiness" else "live"
             self._held = (
                 f"not {state} yet: {elapsed:.1f} s since start, {cfg.role} probe {cfg.name}:"
-                f" {result.reason} (startup grace {format_duration(self._startup_grace)})"
+                f" {result.sentence} (startup grace {format_duration(self._startup_grace)})"
             )
             slog.info(f"{self.service}: {self._held}", service=self.service, probe=cfg.name)
         return True
 
-    def _emit_verdict(self, passing: bool, result: ProbeResult, *, booting: bool = False) -> None:
+    def _emit_verdict(self, passing: bool, result: CheckResult, *, booting: bool = False) -> None:
         cfg = self.config
         if passing:
-            reason = f"{cfg.role} probe {cfg.name} passed: {result.reason}"
+            reason = f"{cfg.role} probe {cfg.name} passed: {result.sentence}"
             kind: FailureKind | None = None
         elif booting:
             elapsed = self._clock.monotonic() - self._since
             reason = (
                 f"{cfg.role} probe {cfg.name} has not passed once in {elapsed:.1f} s since the"
                 f" process started (startup grace {format_duration(self._startup_grace)}):"
-                f" {result.reason}"
+                f" {result.sentence}"
             )
             kind = "degradation"
         else:
             reason = (
                 f"{cfg.role} probe {cfg.name} failed {self._failures} times in a row:"
-                f" {result.reason}"
+                f" {result.sentence}"
             )
             kind = _ROLE_KIND[cfg.role]
         self._sink(
@@ -318,7 +326,7 @@ class ServiceProbes:
         on_health: HealthCallback | None = None,
         *,
         health: HealthReading | None = None,
-        actions: Mapping[str, ProbeAction] | None = None,
+        actions: Mapping[str, CheckAction] | None = None,
     ) -> None:
         self.service = service
         self._started = asyncio.Event()

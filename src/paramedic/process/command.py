@@ -16,24 +16,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from paramedic.core.text import ms, one_line
 from paramedic.process.ledger import current_ledger
 
-__all__ = ["CommandResult", "run_command"]
+__all__ = ["CommandExit", "run_command"]
 
 
 @dataclass(frozen=True, slots=True)
-class CommandResult:
+class CommandExit:
+    """How a program ended: its status (negative: the signal), its output, the time it took.
+
+    A fact, not a verdict: what an exit means (a check passed, a step failed) is said by
+    `paramedic.checks`, in its one `CheckResult`.
+    """
+
     returncode: int
     output: str
     took: float
-
-    def describe(self, label: str) -> str:
-        code = self.returncode
-        status = f"killed by signal {-code}" if code < 0 else f"exited {code}"
-        lines = self.output.strip().splitlines()
-        tail = f": {one_line(lines[-1])}" if lines and code != 0 else ""
-        return f"{label} {status} in {ms(self.took)}{tail}"
 
 
 async def run_command(
@@ -42,7 +40,7 @@ async def run_command(
     env: Mapping[str, str],
     cwd: Path | None = None,
     on_spawn: Callable[[int], None] | None = None,
-) -> CommandResult:
+) -> CommandExit:
     """Exec without a shell, in a new process group; OSError if it cannot start.
 
     Cancelled (the runner's timeout): SIGKILL the whole group and reap the child before the
@@ -78,4 +76,4 @@ async def run_command(
             ledger.remove(proc.pid)
     assert proc.returncode is not None
     took = time.perf_counter() - start
-    return CommandResult(proc.returncode, output.decode("utf-8", "replace"), took)
+    return CommandExit(proc.returncode, output.decode("utf-8", "replace"), took)

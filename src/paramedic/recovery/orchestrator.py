@@ -20,6 +20,7 @@ from typing import Any, cast
 import aiohttp
 import structlog
 
+from paramedic.checks import CheckResult
 from paramedic.config.recovery_plan import MethodConfig, RecoveryPlan
 from paramedic.config.recovery_policy import Method, RecoveryPolicy
 from paramedic.core.clock import Clock, Instant, TimerHandle
@@ -47,8 +48,8 @@ from paramedic.recovery.resumption import GateResult, Phase, Resumption, Resumpt
 from paramedic.recovery.runner import Step, build_steps, run_method
 from paramedic.recovery.standby import STANDBY_SOURCE, StandbyWatch
 from paramedic.recovery.states import Incident, IncidentState, open_incident, plan_transition
-from paramedic.recovery.steps import StepContext, StepOutcome
-from paramedic.recovery.validation import Check, CheckResult, Validator, build_check, run_checks
+from paramedic.recovery.steps import StepContext
+from paramedic.recovery.validation import Check, Validator, build_check, run_checks
 from paramedic.store.protocol import StoredEvent
 
 __all__ = ["VALIDATION_SOURCE", "RecoveryHooks", "RecoveryOrchestrator"]
@@ -724,7 +725,7 @@ class RecoveryOrchestrator:
                 )
             )
 
-        async def finished(name: str, outcome: StepOutcome) -> None:
+        async def finished(name: str, outcome: CheckResult) -> None:
             await self._record(
                 RecoveryStepFinished(
                     at=self._clock.now(),

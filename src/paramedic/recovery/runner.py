@@ -19,19 +19,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from paramedic.checks import CheckResult, command_check, http_check
 from paramedic.config.durations import format_duration
 from paramedic.config.recovery_plan import MethodConfig, StepConfig
 from paramedic.core.errors import RecoveryError
 from paramedic.core.text import one_line
-from paramedic.recovery.steps import (
-    StepAction,
-    StepContext,
-    StepOutcome,
-    call_command,
-    call_http,
-    hook_step,
-    wait_step,
-)
+from paramedic.recovery.steps import StepAction, StepContext, hook_step, wait_step
 
 __all__ = [
     "MethodResult",
@@ -45,7 +38,7 @@ __all__ = [
 ]
 
 OnStepStarted = Callable[[str], Awaitable[None]]
-OnStepFinished = Callable[[str, StepOutcome], Awaitable[None]]
+OnStepFinished = Callable[[str, CheckResult], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +56,7 @@ class Step:
 @dataclass(frozen=True, slots=True)
 class StepRecord:
     name: str
-    outcome: StepOutcome
+    outcome: CheckResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +72,7 @@ class MethodResult:
     outcome_known: bool = True
 
 
-async def _run_step(step: Step, ctx: StepContext) -> StepOutcome:
+async def _run_step(step: Step, ctx: StepContext) -> CheckResult:
     """Never raises except on cancellation from outside: every other end is an outcome."""
     start = time.perf_counter()
     try:
@@ -91,12 +84,12 @@ async def _run_step(step: Step, ctx: StepContext) -> StepOutcome:
             sentence = f"{step.name} timed out after {format_duration(step.timeout)}"
             if step.side_effects:
                 sentence += "; whether it took effect is unknown"
-            return StepOutcome(False, sentence, took, outcome_known=not step.side_effects)
-        return StepOutcome(False, f"{step.name} failed: timed out", took, not step.side_effects)
+            return CheckResult(False, sentence, took, outcome_known=not step.side_effects)
+        return CheckResult(False, f"{step.name} failed: timed out", took, not step.side_effects)
     except Exception as exc:  # a custom step's bug must end the method, not the supervisor
         took = time.perf_counter() - start
         detail = one_line(str(exc)) or type(exc).__name__
-        return StepOutcome(
+        return CheckResult(
             False, f"{step.name} failed: {detail}", took, outcome_known=not step.side_effects
         )
 
@@ -152,16 +145,16 @@ def _python_step(entry_point: str) -> StepAction:
         entry_point
     )  # at build time: a typo fails the config, not the 3 a.m. run
 
-    async def act(ctx: StepContext) -> StepOutcome:
+    async def act(ctx: StepContext) -> CheckResult:
         start = time.perf_counter()
         result = await fn(ctx)
         took = time.perf_counter() - start
-        if isinstance(result, StepOutcome):
+        if isinstance(result, CheckResult):
             return result
         if isinstance(result, str):
-            return StepOutcome(True, result, took)
+            return CheckResult(True, result, took)
         ok = result is None or result is True
-        return StepOutcome(ok, f"{entry_point} {'done' if ok else 'returned false'}", took)
+        return CheckResult(ok, f"{entry_point} {'done' if ok else 'returned false'}", took)
 
     return act
 
@@ -174,22 +167,24 @@ def build_step(config: StepConfig) -> Step:
     label = f"command of recovery step {config.name!r}"
     if config.command is not None:
         command = config.command
-        action = lambda ctx: call_command(  # noqa: E731
-            command, ctx.env, on_spawn=ctx.command_started(label)
+        action = lambda ctx: command_check(  # noqa: E731
+            command, env=ctx.env, on_spawn=ctx.command_started(label)
         )
     elif config.http is not None:
         call = config.http
-        action = lambda ctx: call_http(ctx.session, call)  # noqa: E731
+        action = lambda ctx: http_check(ctx.session, call)  # noqa: E731
     elif config.promote_standby is not None:
         promote = config.promote_standby
         if promote.http is not None:
             pcall = promote.http
-            action = lambda ctx: call_http(ctx.session, pcall, "promote standby: ")  # noqa: E731
+            action = lambda ctx: http_check(  # noqa: E731
+                ctx.session, pcall, label="promote standby: "
+            )
         else:
             assert promote.command is not None
             pcmd = promote.command
-            action = lambda ctx: call_command(  # noqa: E731
-                pcmd, ctx.env, "promote standby: ", on_spawn=ctx.command_started(label)
+            action = lambda ctx: command_check(  # noqa: E731
+                pcmd, env=ctx.env, label="promote standby: ", on_spawn=ctx.command_started(label)
             )
     elif kind in ("restart_process", "stop_process"):
         action = hook_step(kind)

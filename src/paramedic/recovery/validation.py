@@ -13,7 +13,7 @@ exchange`), because "positions mismatch" alone sends the on-call engineer to dif
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import dataclasses
 import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,6 +21,14 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from paramedic.checks import (
+    CheckAction,
+    CheckResult,
+    command_check,
+    fetch_json,
+    http_check,
+    tcp_check,
+)
 from paramedic.config.durations import format_duration
 from paramedic.config.recovery_plan import CheckSpec, ValidationConfig
 from paramedic.core.clock import Clock, TimerHandle
@@ -32,57 +40,43 @@ from paramedic.core.jsonpath import (
     show,
 )
 from paramedic.core.text import ms, one_line
-from paramedic.recovery.steps import call_command, call_http, fetch_json
 
 __all__ = [
     "Check",
-    "CheckResult",
-    "Probe",
     "ValidationReport",
     "Validator",
     "build_check",
     "run_checks",
 ]
 
-Probe = Callable[[], Awaitable[tuple[bool, str]]]
-"""One attempt: ok, and a sentence saying what was seen."""
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    name: str
-    ok: bool
-    sentence: str
-    critical: bool = True
-
-    @property
-    def blocking(self) -> bool:
-        """A failure that counts: a critical check that did not pass."""
-        return not self.ok and self.critical
-
 
 @dataclass(frozen=True, slots=True)
 class Check:
-    """A probe with a name and a bound; `run` never raises (except on cancellation)."""
+    """An attempt with a name and a bound; `run` never raises (except on cancellation)."""
 
     name: str
-    probe: Probe
+    probe: CheckAction
     timeout: float = 5.0
     critical: bool = True
 
     async def run(self) -> CheckResult:
+        """The probe's result named after the check (`positions: ...`) and weighted by it."""
+        start = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout):
-                ok, sentence = await self.probe()
+                result = await self.probe()
         except TimeoutError:
-            limit = format_duration(self.timeout)
-            return CheckResult(
-                self.name, False, f"{self.name}: no answer within {limit}", self.critical
-            )
+            sentence = f"no answer within {format_duration(self.timeout)}"
+            result = CheckResult(False, sentence, time.perf_counter() - start)
         except Exception as exc:  # a check's bug is a failed check, not a dead validator
             detail = one_line(str(exc)) or type(exc).__name__
-            return CheckResult(self.name, False, f"{self.name}: {detail}", self.critical)
-        return CheckResult(self.name, ok, f"{self.name}: {sentence}", self.critical)
+            result = CheckResult(False, detail, time.perf_counter() - start)
+        return dataclasses.replace(
+            result,
+            sentence=f"{self.name}: {result.sentence}",
+            name=self.name,
+            critical=self.critical,
+        )
 
 
 async def run_checks(checks: Sequence[Check]) -> list[CheckResult]:
@@ -90,22 +84,11 @@ async def run_checks(checks: Sequence[Check]) -> list[CheckResult]:
     return list(await asyncio.gather(*(check.run() for check in checks)))
 
 
-def _http_probe(spec: CheckSpec, session: aiohttp.ClientSession) -> Probe:
-    call = spec.http
-    assert call is not None
-
-    async def probe() -> tuple[bool, str]:
-        outcome = await call_http(session, call)
-        return outcome.ok, outcome.sentence
-
-    return probe
-
-
-def _compare_probe(spec: CheckSpec, session: aiohttp.ClientSession) -> Probe:
+def _compare_probe(spec: CheckSpec, session: aiohttp.ClientSession) -> CheckAction:
     cfg = spec.compare
     assert cfg is not None
 
-    async def probe() -> tuple[bool, str]:
+    async def probe() -> CheckResult:
         left, right = await asyncio.gather(
             fetch_json(session, "GET", cfg.left), fetch_json(session, "GET", cfg.right)
         )
@@ -121,84 +104,66 @@ def _compare_probe(spec: CheckSpec, session: aiohttp.ClientSession) -> Probe:
                     break
         if found is None:
             scope = f"{len(cfg.paths)} paths" if cfg.paths is not None else "documents"
-            return True, f"{scope} agree between {cfg.left} and {cfg.right}"
+            return CheckResult(True, f"{scope} agree between {cfg.left} and {cfg.right}")
         where, a, b = found
-        return False, (
-            f"{where or 'document'} differs: {show(a)} at {cfg.left}, {show(b)} at {cfg.right}"
+        return CheckResult(
+            False,
+            f"{where or 'document'} differs: {show(a)} at {cfg.left}, {show(b)} at {cfg.right}",
         )
 
     return probe
 
 
-def _tcp_probe(spec: CheckSpec) -> Probe:
-    cfg = spec.tcp
-    assert cfg is not None
-    label = f"connect {cfg.host}:{cfg.port}"
-
-    async def probe() -> tuple[bool, str]:
-        start = time.perf_counter()
-        try:
-            _reader, writer = await asyncio.open_connection(cfg.host, cfg.port)
-        except OSError as exc:
-            refused = isinstance(exc, ConnectionRefusedError)
-            return False, f"{label} {'refused' if refused else exc.strerror or exc}"
-        took = time.perf_counter() - start
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-        return True, f"{label} ok in {ms(took)}"
-
-    return probe
-
-
-def _command_probe(spec: CheckSpec) -> Probe:
-    cfg = spec.command
-    assert cfg is not None
-
-    async def probe() -> tuple[bool, str]:
-        outcome = await call_command(cfg)
-        return outcome.ok, outcome.sentence
-
-    return probe
-
-
-def _metric_probe(spec: CheckSpec, session: aiohttp.ClientSession) -> Probe:
+def _metric_probe(spec: CheckSpec, session: aiohttp.ClientSession) -> CheckAction:
     cfg = spec.metric
     assert cfg is not None
 
-    async def probe() -> tuple[bool, str]:
+    async def probe() -> CheckResult:
         value = lookup(await fetch_json(session, "GET", cfg.url), cfg.path)
         if not is_number(value):
-            return False, f"{cfg.path} is {show(value)} at {cfg.url}, not a number"
+            return CheckResult(False, f"{cfg.path} is {show(value)} at {cfg.url}, not a number")
         if cfg.below is not None and not value < cfg.below:
-            return False, f"{cfg.path} is {value:g}, not below {cfg.below:g}"
+            return CheckResult(False, f"{cfg.path} is {value:g}, not below {cfg.below:g}")
         if cfg.above is not None and not value > cfg.above:
-            return False, f"{cfg.path} is {value:g}, not above {cfg.above:g}"
+            return CheckResult(False, f"{cfg.path} is {value:g}, not above {cfg.above:g}")
         bounds = [
             f"< {cfg.below:g}" if cfg.below is not None else "",
             f"> {cfg.above:g}" if cfg.above is not None else "",
         ]
-        return True, f"{cfg.path} is {value:g} ({' and '.join(b for b in bounds if b)})"
+        return CheckResult(
+            True, f"{cfg.path} is {value:g} ({' and '.join(b for b in bounds if b)})"
+        )
 
     return probe
 
 
-def _test_order_probe(spec: CheckSpec, session: aiohttp.ClientSession) -> Probe:
+def _test_order_probe(spec: CheckSpec, session: aiohttp.ClientSession) -> CheckAction:
     cfg = spec.test_order
     assert cfg is not None
 
-    async def probe() -> tuple[bool, str]:
+    async def probe() -> CheckResult:
         start = time.perf_counter()
         try:
             async with asyncio.timeout(cfg.deadline):
                 doc = await fetch_json(session, "POST", cfg.url, body=cfg.body)
         except TimeoutError:
-            return False, f"test order not acknowledged within {format_duration(cfg.deadline)}"
+            deadline = format_duration(cfg.deadline)
+            return CheckResult(False, f"test order not acknowledged within {deadline}")
         took = time.perf_counter() - start
         mismatch = json_mismatch(doc, cfg.expect_json)
         if mismatch is not None:
-            return False, f"test order answered in {ms(took)} but {mismatch}"
-        return True, f"test order acknowledged in {ms(took)}"
+            return CheckResult(False, f"test order answered in {ms(took)} but {mismatch}", took)
+        return CheckResult(True, f"test order acknowledged in {ms(took)}", took)
+
+    return probe
+
+
+def _process_probe(running: Callable[[], bool] | None) -> CheckAction:
+    async def probe() -> CheckResult:
+        if running is None:
+            return CheckResult(False, "no process view was given to the validator")
+        ok = running()
+        return CheckResult(ok, "process running" if ok else "process not running")
 
     return probe
 
@@ -209,26 +174,22 @@ def build_check(
     *,
     process_running: Callable[[], bool] | None = None,
 ) -> Check:
-    """The check a spec asks for; `process_running` is the integrator's view of the process."""
-    probe: Probe
+    """The check a spec asks for; `process_running` is the integrator's view of the process.
+
+    http, tcp and command are the check kit's, as they are for probes and steps; compare,
+    metric and test_order (seed 4.3) read JSON through the kit's `fetch_json`.
+    """
+    probe: CheckAction
     if spec.process is not None:
-        running = process_running
-
-        async def process_probe() -> tuple[bool, str]:
-            if running is None:
-                return False, "no process view was given to the validator"
-            ok = running()
-            return ok, "process running" if ok else "process not running"
-
-        probe = process_probe
+        probe = _process_probe(process_running)
     elif spec.http is not None:
-        probe = _http_probe(spec, session)
+        probe = functools.partial(http_check, session, spec.http)
     elif spec.compare is not None:
         probe = _compare_probe(spec, session)
     elif spec.tcp is not None:
-        probe = _tcp_probe(spec)
+        probe = functools.partial(tcp_check, spec.tcp)
     elif spec.command is not None:
-        probe = _command_probe(spec)
+        probe = functools.partial(command_check, spec.command)
     elif spec.metric is not None:
         probe = _metric_probe(spec, session)
     else:

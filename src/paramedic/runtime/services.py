@@ -13,11 +13,11 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from paramedic.checks import HealthReport
 from paramedic.config.model import ServiceConfig
 from paramedic.core.clock import Clock
 from paramedic.core.events import ProcessExited
 from paramedic.detect.events import ProcessAttached
-from paramedic.detect.probe_actions import HealthReport
 from paramedic.detect.probes import ServiceProbes
 from paramedic.detect.resource_monitor import ResourceMonitor
 from paramedic.detect.restart_policy import Backoff, RestartPlanner
