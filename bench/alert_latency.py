@@ -60,10 +60,10 @@ import psutil
 import structlog
 from pydantic import SecretStr
 
-from paramedic.alerting.channels.http_pool import HttpPool
 from paramedic.alerting.channels.webhook import WebhookChannel
 from paramedic.alerting.model import Alert
 from paramedic.alerting.service import AlertingService
+from paramedic.checks import HttpPool
 from paramedic.config.alerting import AlertingConfig
 from paramedic.core.bus import EventBus
 from paramedic.core.clock import SystemClock

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from paramedic.alerting.channels.http_pool import HttpPool
+from paramedic.checks import HttpPool
 
 REPO = Path(__file__).resolve().parent.parent
 

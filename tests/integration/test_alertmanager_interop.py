@@ -28,8 +28,8 @@ import pytest
 
 from paramedic.alerting.channels.alertmanager import AlertmanagerChannel
 from paramedic.alerting.channels.base import Notification
-from paramedic.alerting.channels.http_pool import HttpPool
 from paramedic.alerting.channels.loopback import LoopbackReceiver
+from paramedic.checks import HttpPool
 from paramedic.detect.events import FailureCleared, FailureDetected, SignalChanged
 from tests.conftest import free_port
 from tests.integration.harness import running_paramedic

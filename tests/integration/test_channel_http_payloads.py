@@ -14,12 +14,12 @@ from pydantic import SecretStr
 
 from paramedic.alerting.channels.alertmanager import AlertmanagerChannel
 from paramedic.alerting.channels.base import Notification
-from paramedic.alerting.channels.http_pool import HttpPool
 from paramedic.alerting.channels.jira import JiraChannel
 from paramedic.alerting.channels.loopback import LoopbackReceiver
 from paramedic.alerting.channels.pagerduty import PagerDutyChannel
 from paramedic.alerting.channels.slack import SlackChannel
 from paramedic.alerting.channels.webhook import WebhookChannel, sign
+from paramedic.checks import HttpPool
 
 NOW = datetime(2025, 11, 25, 10, 15, 23, tzinfo=UTC)
 SECRET = "s3cret-hmac-key-0123456789"

@@ -10,12 +10,12 @@ from pydantic import SecretStr
 
 from paramedic.alerting.channels.alertmanager import AlertmanagerChannel
 from paramedic.alerting.channels.base import Channel, Notification
-from paramedic.alerting.channels.http_pool import HttpPool
 from paramedic.alerting.channels.jira import JiraChannel
 from paramedic.alerting.channels.loopback import LoopbackReceiver
 from paramedic.alerting.channels.pagerduty import PagerDutyChannel
 from paramedic.alerting.channels.slack import SlackChannel
 from paramedic.alerting.channels.webhook import WebhookChannel
+from paramedic.checks import HttpPool
 from tests.conftest import free_port
 from tests.integration.test_channel_http_payloads import NOW, note
 

@@ -23,10 +23,10 @@ import httpx
 import pytest
 
 from paramedic.alerting.channels import build_channels
-from paramedic.alerting.channels.http_pool import HttpPool
 from paramedic.alerting.channels.log import LogChannel
 from paramedic.alerting.channels.loopback import LoopbackReceiver
 from paramedic.alerting.service import AlertingService
+from paramedic.checks import HttpPool
 from paramedic.config import parse_config
 from paramedic.detect.events import FailureDetected
 from paramedic.store.sqlite import SQLiteStore

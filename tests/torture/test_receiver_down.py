@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from paramedic.alerting.channels.http_pool import HttpPool
 from paramedic.alerting.channels.loopback import LoopbackReceiver, Recorded
 from paramedic.alerting.channels.webhook import WebhookChannel
 from paramedic.alerting.model import Alert
 from paramedic.alerting.service import AlertingService
+from paramedic.checks import HttpPool
 from paramedic.config.alerting import AlertingConfig
 from paramedic.store.outbox import AttemptRow, NotificationRow
 from paramedic.store.sqlite import SQLiteStore

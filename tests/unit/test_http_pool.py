@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from paramedic.alerting.channels.http_pool import (
+from paramedic.checks import (
     HttpConnectError,
     HttpError,
     HttpPool,
     HttpProtocolError,
 )
-from paramedic.alerting.channels.http_pool import _parse_url as parse_url
+from paramedic.checks.http1 import parse_url
 from tests.conftest import free_port, self_signed_certificate
 
 SECRET_PATH = "/services/T000/SECRET123?token=SECRET456"

@@ -1,5 +1,9 @@
 """One kit for "is it OK?": http / tcp / command checks, one result, the keep-alive transport.
 
+`HttpPool` (`http_pool.py`, over `http1.py`) is the lean keep-alive HTTP/1.1 client the alert
+channels post through; checks use aiohttp's `ClientSession` (`http.py`), which they share with
+the dead man's switch.
+
 Probes (`detect`), validation checks and recovery steps (`recovery`) describe what to check
 in one vocabulary (`paramedic.config.checks`) and run it here, so a refused port or a failing
 script reads the same wherever it is seen. The kit imports only core, config and process (to
@@ -18,6 +22,14 @@ from paramedic.checks.http import (
     http_request,
     read_capped,
 )
+from paramedic.checks.http1 import (
+    HttpConnectError,
+    HttpError,
+    HttpProtocolError,
+    HttpResponse,
+    PreparedRequest,
+)
+from paramedic.checks.http_pool import HttpPool
 from paramedic.checks.result import CheckAction, CheckResult
 from paramedic.checks.run import describe, run_check
 from paramedic.checks.tcp import tcp_check
@@ -27,6 +39,12 @@ __all__ = [
     "CheckResult",
     "HealthReport",
     "HttpAnswer",
+    "HttpConnectError",
+    "HttpError",
+    "HttpPool",
+    "HttpProtocolError",
+    "HttpResponse",
+    "PreparedRequest",
     "client_error",
     "command_check",
     "command_json",

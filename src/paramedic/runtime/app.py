@@ -22,13 +22,13 @@ from prometheus_client import CollectorRegistry
 
 from paramedic import __version__
 from paramedic.alerting.channels import Channel, build_channels
-from paramedic.alerting.channels.http_pool import HttpPool
 from paramedic.alerting.channels.log import LogChannel
 from paramedic.alerting.service import AlertingService
 from paramedic.alerting.silence_admin import SilenceAdmin
 from paramedic.api.app import ApiContext, create_app
 from paramedic.api.auth import TokenAuth
 from paramedic.api.server import ApiServer
+from paramedic.checks import HttpPool
 from paramedic.config.model import Config, ServiceConfig
 from paramedic.core.bus import EventBus, Published
 from paramedic.core.clock import Clock, SystemClock

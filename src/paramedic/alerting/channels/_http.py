@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from paramedic.alerting.channels.base import DeliveryResult, one_line
-from paramedic.alerting.channels.http_pool import HttpConnectError, HttpError, HttpPool
+from paramedic.checks import HttpConnectError, HttpError, HttpPool
 
 __all__ = ["JsonPost", "classify", "parse_retry_after"]
 

@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 
 from paramedic.alerting.channels._http import JsonPost
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Now, utc_now
-from paramedic.alerting.channels.http_pool import HttpPool
 from paramedic.alerting.channels.pagerduty import SEVERITY
+from paramedic.checks import HttpPool
 from paramedic.core.jsoncodec import dumps
 
 __all__ = ["ALERTNAME", "AlertmanagerChannel", "label_name"]

@@ -24,7 +24,7 @@ from pydantic import SecretStr
 
 from paramedic.alerting.channels._http import JsonPost
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Severity
-from paramedic.alerting.channels.http_pool import HttpPool
+from paramedic.checks import HttpPool
 from paramedic.core.jsoncodec import dumps
 
 __all__ = ["DEFAULT_PRIORITIES", "JiraChannel", "adf"]

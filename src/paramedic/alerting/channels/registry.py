@@ -12,12 +12,12 @@ from paramedic.alerting.channels.alertmanager import AlertmanagerChannel
 from paramedic.alerting.channels.apprise_channel import AppriseChannel
 from paramedic.alerting.channels.base import Channel
 from paramedic.alerting.channels.email import EmailChannel
-from paramedic.alerting.channels.http_pool import HttpPool
 from paramedic.alerting.channels.jira import JiraChannel
 from paramedic.alerting.channels.log import LogChannel
 from paramedic.alerting.channels.pagerduty import PagerDutyChannel
 from paramedic.alerting.channels.slack import SlackChannel
 from paramedic.alerting.channels.webhook import WebhookChannel
+from paramedic.checks import HttpPool
 from paramedic.config.channels import ChannelConfig
 
 __all__ = ["build_channel", "build_channels"]

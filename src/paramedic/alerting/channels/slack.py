@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from paramedic.alerting.channels._http import JsonPost
 from paramedic.alerting.channels.base import DeliveryResult, Notification, Now, utc_now
-from paramedic.alerting.channels.http_pool import HttpPool
+from paramedic.checks import HttpPool
 from paramedic.core.jsoncodec import dumps
 
 __all__ = ["COLORS", "RESOLVED_COLOR", "SlackChannel"]

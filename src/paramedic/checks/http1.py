@@ -1,24 +1,15 @@
-"""A small keep-alive HTTP/1.1 client pool for alert delivery.
+"""HTTP/1.1 on an asyncio Protocol: one request's bytes, one connection's response.
 
-Alert channels send one small POST at a time to a handful of hosts. aiohttp's ClientSession
-spends most of its CPU on machinery those POSTs never use (cookie jars, redirects, tracing,
-streaming readers); this pool speaks HTTP/1.1 on an asyncio Protocol and parses responses with
-`httptools` (llhttp, the C parser uvicorn uses), at roughly a third of the cost per request.
-
-Deliberately small: one request per connection at a time (no pipelining), whole bodies in
-memory (bounded by `max_body`), no redirects, no cookies, no proxies. Error messages name only
-`host:port`, never the path or query, because webhook URLs carry secrets (Slack, Teams, ...).
+The wire half of `http_pool.py`: a request is checked and encoded once, as one buffer, so it
+goes out in one write; a `Connection` carries one request at a time and parses the answer
+with `httptools` (llhttp, the C parser uvicorn uses). Error messages name only `host:port`,
+never the path or query, because webhook URLs carry secrets (Slack, Teams, ...).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import re
-import socket
-import ssl
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,26 +19,31 @@ from urllib.parse import quote, urlsplit
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
 __all__ = [
+    "BAD_VALUE",
+    "Connection",
+    "HostKey",
     "HttpConnectError",
     "HttpError",
-    "HttpPool",
     "HttpProtocolError",
     "HttpResponse",
+    "NoResponse",
     "PreparedRequest",
+    "encode_request",
+    "parse_url",
 ]
 
 _MAX_HEAD = 64 * 1024  # response status line + headers; llhttp itself has no limit
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token: methods, header names
-_BAD_VALUE = re.compile(r"[\r\n\0]")
+BAD_VALUE = re.compile(r"[\r\n\0]")
 _TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"  # keep reserved characters and existing %-escapes
 
-_Key = tuple[str, str, int]  # (scheme, host, port)
+HostKey = tuple[str, str, int]  # (scheme, host, port)
 
 
 class PreparedRequest(NamedTuple):
     """A request's bytes and where they go, built by `HttpPool.prepare`."""
 
-    key: _Key
+    key: HostKey
     where: str  # host:port, for error messages (never the path, which may hold a token)
     data: bytes
     head: bool
@@ -76,12 +72,12 @@ class HttpProtocolError(HttpError):
     """The response was malformed, too large, or cut off by the connection closing."""
 
 
-class _NoResponse(HttpProtocolError):
+class NoResponse(HttpProtocolError):
     """Closed before any response byte: on a reused connection, the server timed it out."""
 
 
 @lru_cache(maxsize=256)
-def _parse_url(url: str) -> tuple[_Key, str, str, str]:
+def parse_url(url: str) -> tuple[HostKey, str, str, str]:
     """(pool key, Host header, request target, `host:port` for messages); cached because
     channels post to the same few URLs over and over."""
     parts = urlsplit(url)
@@ -111,7 +107,7 @@ def _is_token(text: str) -> bool:
     return _TOKEN.fullmatch(text) is not None
 
 
-def _build(
+def encode_request(
     method: str,
     target: str,
     host_header: str,
@@ -150,7 +146,7 @@ def _build(
         raise ValueError("header names and values must be latin-1 text") from None
 
 
-class _Conn(asyncio.Protocol):
+class Connection(asyncio.Protocol):
     """One connection carrying one request at a time; callbacks come from llhttp."""
 
     def __init__(self, where: str, max_body: int, loop: asyncio.AbstractEventLoop) -> None:
@@ -298,7 +294,7 @@ class _Conn(asyncio.Protocol):
             self.reusable = False
             self._finish()
         elif not self._got_bytes:
-            self._fail(_NoResponse(f"{self.where}: connection closed before any response"))
+            self._fail(NoResponse(f"{self.where}: connection closed before any response"))
         else:
             self._fail(HttpProtocolError(f"{self.where}: connection closed mid-response"))
 
@@ -320,212 +316,3 @@ class _Conn(asyncio.Protocol):
 
     def _too_large(self) -> HttpProtocolError:
         return HttpProtocolError(f"{self.where}: response body over {self._max_body} bytes")
-
-
-class _Host:
-    """Connections to one (scheme, host, port): `count` is busy + idle + connecting."""
-
-    __slots__ = ("count", "idle", "waiters")
-
-    def __init__(self) -> None:
-        self.idle: deque[_Conn] = deque()  # oldest first; checkout takes the newest
-        self.count = 0
-        self.waiters: deque[asyncio.Future[None]] = deque()
-
-
-class HttpPool:
-    """Keep-alive connection pool; see the module docstring for what it leaves out."""
-
-    def __init__(
-        self,
-        *,
-        max_per_host: int = 64,
-        idle_timeout: float = 30.0,
-        ssl_context: ssl.SSLContext | None = None,
-        max_body: int = 1 << 20,
-        user_agent: str = "paramedic",
-    ) -> None:
-        if max_per_host < 1:
-            raise ValueError("max_per_host must be at least 1")
-        if _BAD_VALUE.search(user_agent):
-            raise ValueError("user_agent must not contain CR, LF or NUL")
-        self._max = max_per_host
-        self._idle_timeout = idle_timeout
-        self._ssl = ssl_context
-        self._max_body = max_body
-        self._user_agent = user_agent
-        self._hosts: dict[_Key, _Host] = {}
-        self._conns: set[_Conn] = set()
-        self._closed = False
-        self._next_sweep = 0.0
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        body: bytes = b"",
-        headers: Mapping[str, str] | None = None,
-        timeout: float,  # noqa: ASYNC109 - one bound for the whole request, slot wait included
-    ) -> HttpResponse:
-        """Send one request and read the whole response; `timeout` bounds everything, from
-        waiting for a free connection to the last body byte, and raises `TimeoutError`."""
-        return await self.send(self.prepare(method, url, body=body, headers=headers), timeout)
-
-    def prepare(
-        self,
-        method: str,
-        url: str,
-        *,
-        body: bytes = b"",
-        headers: Mapping[str, str] | None = None,
-    ) -> PreparedRequest:
-        """Parse, check and encode a request without touching the network, so a caller can
-        build it while it waits for something else (the outbox: while its commit syncs)."""
-        key, host_header, target, where = _parse_url(url)
-        data = _build(method, target, host_header, self._user_agent, headers, body)
-        return PreparedRequest(key, where, data, method == "HEAD")
-
-    async def send(
-        self,
-        request: PreparedRequest,
-        timeout: float,  # noqa: ASYNC109 - one bound for the whole request, slot wait included
-    ) -> HttpResponse:
-        """`request` (see `prepare`) on a pooled connection; `timeout` as in `request`."""
-        key, where, data, head = request
-        async with asyncio.timeout(timeout):
-            fresh = False
-            while True:
-                conn, reused = await self._acquire(key, where, fresh)
-                ok = False
-                try:
-                    response = await conn.send(data, head)
-                    ok = True
-                    return response
-                except _NoResponse:
-                    if not reused:
-                        raise
-                    # Servers close idle connections whenever they like; repeating is safe
-                    # because every paramedic notification carries an idempotency key.
-                    fresh = True
-                finally:
-                    self._release(key, conn, ok)
-
-    async def close(self) -> None:
-        """Close every connection; waiting and later requests raise HttpError."""
-        self._closed = True
-        for host in self._hosts.values():
-            host.idle.clear()
-            for waiter in host.waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-        conns, self._conns = self._conns, set()
-        for conn in conns:
-            conn.abort()  # a client owes no TLS close_notify; do not wait on the peer
-        if conns:
-            await asyncio.wait([conn.lost for conn in conns])
-
-    async def _acquire(self, key: _Key, where: str, fresh: bool) -> tuple[_Conn, bool]:
-        """A connection for `key` and whether it was reused; `fresh` skips idle ones."""
-        loop = asyncio.get_running_loop()
-        self._sweep(loop.time())
-        host = self._hosts.get(key)
-        if host is None:
-            host = self._hosts[key] = _Host()
-        while True:
-            if self._closed:
-                raise HttpError("the HTTP pool is closed")
-            self._prune(host, loop.time())
-            if host.idle and not fresh:
-                conn = host.idle.pop()
-                if conn.usable():
-                    return conn, True
-                self._discard(host, conn)
-            elif host.count < self._max:
-                host.count += 1
-                try:
-                    conn = await self._connect(key, where)
-                except BaseException:
-                    host.count -= 1
-                    self._wake(host)
-                    raise
-                self._conns.add(conn)
-                if not self._closed:
-                    return conn, False
-                self._discard(host, conn)  # closed while connecting; the loop raises
-            elif host.idle:  # a fresh one is wanted but the host is full: make room
-                self._discard(host, host.idle.popleft())
-            else:
-                waiter: asyncio.Future[None] = loop.create_future()
-                host.waiters.append(waiter)
-                try:
-                    await waiter
-                except BaseException:
-                    if waiter.cancelled():
-                        with contextlib.suppress(ValueError):  # _wake may have dropped it
-                            host.waiters.remove(waiter)
-                    else:
-                        self._wake(host)  # woken but leaving: pass the turn on
-                    raise
-
-    async def _connect(self, key: _Key, where: str) -> _Conn:
-        scheme, host, port = key
-        loop = asyncio.get_running_loop()
-        context: ssl.SSLContext | None = None
-        if scheme == "https":
-            if self._ssl is None:
-                self._ssl = ssl.create_default_context()  # loads the CA store: do it once
-            context = self._ssl
-        try:
-            _, conn = await loop.create_connection(
-                lambda: _Conn(where, self._max_body, loop),
-                host,
-                port,
-                ssl=context,
-                server_hostname=host if context else None,
-            )
-        except OSError as exc:  # includes DNS (gaierror) and TLS (SSLError) failures
-            if exc.errno and not isinstance(exc, ssl.SSLError | socket.gaierror):
-                reason = os.strerror(exc.errno)  # asyncio's own text is "Connect call failed"
-            else:
-                reason = exc.strerror or str(exc) or type(exc).__name__
-            raise HttpConnectError(f"cannot connect to {where}: {reason}", reason) from exc
-        return conn
-
-    def _release(self, key: _Key, conn: _Conn, ok: bool) -> None:
-        host = self._hosts[key]
-        if ok and conn.reusable and conn.usable() and not self._closed:
-            conn.idle_since = asyncio.get_running_loop().time()
-            host.idle.append(conn)
-            self._wake(host)
-        else:
-            self._discard(host, conn)
-
-    def _discard(self, host: _Host, conn: _Conn) -> None:
-        conn.abort()
-        self._conns.discard(conn)
-        host.count -= 1
-        self._wake(host)
-
-    def _prune(self, host: _Host, now: float) -> None:
-        """Close idle connections past `idle_timeout`; they are the oldest, at the left."""
-        while host.idle and now - host.idle[0].idle_since > self._idle_timeout:
-            self._discard(host, host.idle.popleft())
-
-    def _sweep(self, now: float) -> None:
-        """Every `idle_timeout`, prune all hosts, so one never asked again leaks nothing."""
-        if now < self._next_sweep:
-            return
-        self._next_sweep = now + self._idle_timeout
-        for key, host in list(self._hosts.items()):
-            self._prune(host, now)
-            if host.count == 0 and not host.waiters:
-                del self._hosts[key]
-
-    @staticmethod
-    def _wake(host: _Host) -> None:
-        while host.waiters:
-            waiter = host.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
