@@ -66,7 +66,7 @@ _ROLE_KIND: dict[str, FailureKind] = {
 }
 
 
-def build_action(
+def _build_action(
     probe: ProbeConfig, session: aiohttp.ClientSession | None, now: Callable[[], float]
 ) -> CheckAction:
     """The attempt a probe config asks for, run by the check kit; HTTP needs the session."""
@@ -106,7 +106,7 @@ class ProbeRunner:
         self._sink = sink
         self._on_health = on_health
         self._health = health or HealthReading()
-        self._action = action or build_action(probe_config, session, clock.monotonic)
+        self._action = action or _build_action(probe_config, session, clock.monotonic)
         self._gate = gate
         self._on_started = on_started
         self._startup_grace = startup_grace
