@@ -11,18 +11,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paramedic.core.errors import DetectionError
-from paramedic.detect.heartbeat import (
+from paramedic.detect.heartbeat import ReplayGuard
+from paramedic.wire import (
     FLAG_SHUTTING_DOWN,
     FLAG_STALLED,
     Heartbeat,
+    HmacKey,
     KeyRing,
     Rejection,
-    ReplayGuard,
+    WireError,
     decode,
     encode,
 )
-from paramedic.detect.heartbeat.wire import HmacKey
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "heartbeat-protocol.md"
 KEY = bytes(range(32))
@@ -436,7 +436,7 @@ def test_prepared_key_matches_stdlib_hmac(key: bytes) -> None:
     ],
 )
 def test_encode_refuses_invalid_fields(overrides: dict[str, object]) -> None:
-    """The encoder raises DetectionError instead of truncating or emitting an invalid datagram."""
+    """The encoder raises WireError instead of truncating or emitting an invalid datagram."""
     fields: dict[str, object] = {
         "service": "svc",
         "key": KEY,
@@ -446,17 +446,17 @@ def test_encode_refuses_invalid_fields(overrides: dict[str, object]) -> None:
         "sent_ns": NOW,
     }
     fields.update(overrides)
-    with pytest.raises(DetectionError):
+    with pytest.raises(WireError):
         encode(**fields)  # type: ignore[arg-type]
 
 
 def test_key_ring_refuses_empty_keys_and_bad_ids() -> None:
     """A misconfigured key ring fails at load time, not on the first heartbeat."""
-    with pytest.raises(DetectionError):
+    with pytest.raises(WireError):
         KeyRing({"svc": {0: b""}})
-    with pytest.raises(DetectionError):
+    with pytest.raises(WireError):
         KeyRing({"bad id": {0: KEY}})
-    with pytest.raises(DetectionError):
+    with pytest.raises(WireError):
         KeyRing(shared={300: KEY})
 
 
