@@ -32,9 +32,10 @@ from paramedic.detect.failure_detector import (
     PhiAccrualDetector,
     TimeoutDetector,
 )
-from paramedic.detect.heartbeat import HeartbeatReceiver, HeartbeatTable, KeyRing
+from paramedic.detect.heartbeat import HeartbeatReceiver, HeartbeatTable
 from paramedic.detect.heartbeat_monitor import HeartbeatMonitor
 from paramedic.detect.signals import Signal
+from paramedic.wire import KeyRing
 
 SERVICE = "engine"
 INTERVAL = 0.1

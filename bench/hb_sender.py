@@ -22,7 +22,7 @@ import socket
 import sys
 import time
 
-from paramedic.detect.heartbeat.wire import encode
+from paramedic.wire import encode
 
 
 class Sender:

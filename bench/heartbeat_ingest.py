@@ -35,20 +35,22 @@ from pathlib import Path
 
 from paramedic.core.clock import SystemClock
 from paramedic.detect.failure_detector import TimeoutDetector
-from paramedic.detect.heartbeat import HeartbeatReceiver, KeyRing
+from paramedic.detect.heartbeat import HeartbeatReceiver
 from paramedic.detect.heartbeat.receiver import DEFAULT_RCVBUF_BYTES
-from paramedic.detect.heartbeat.replay import DEFAULT_MAX_SKEW_NS, ReplayGuard
-from paramedic.detect.heartbeat.wire import _HEAD as HEAD
-from paramedic.detect.heartbeat.wire import (
+from paramedic.detect.heartbeat.replay import ReplayGuard
+from paramedic.detect.heartbeat_monitor import HeartbeatMonitor
+from paramedic.detect.self_pause import SelfPauseGuard
+from paramedic.detect.signals import Signal
+from paramedic.wire import (
+    DEFAULT_MAX_SKEW_NS,
+    HEAD,
     HEADER_SIZE,
     TAG_SIZE,
     Heartbeat,
     HmacKey,
+    KeyRing,
     decode,
 )
-from paramedic.detect.heartbeat_monitor import HeartbeatMonitor
-from paramedic.detect.self_pause import SelfPauseGuard
-from paramedic.detect.signals import Signal
 
 SENDER = Path(__file__).with_name("hb_sender.py")
 TARGET_RATE = 200_000

@@ -12,14 +12,8 @@ import pytest
 
 from paramedic.client import HeartbeatSender
 from paramedic.core.errors import DetectionError
-from paramedic.detect.heartbeat import (
-    Heartbeat,
-    HeartbeatReceiver,
-    HeartbeatTable,
-    KeyRing,
-    Observation,
-    encode,
-)
+from paramedic.detect.heartbeat import HeartbeatReceiver, HeartbeatTable, Observation
+from paramedic.wire import Heartbeat, KeyRing, encode
 
 pytestmark = pytest.mark.integration
 

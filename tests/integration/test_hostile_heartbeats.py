@@ -14,8 +14,8 @@ import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from paramedic.detect.heartbeat import encode
 from paramedic.detect.heartbeat.replay import WINDOW_SIZE
+from paramedic.wire import encode
 from tests.conftest import free_port, free_udp_port
 from tests.integration.runner import RunningParamedic
 

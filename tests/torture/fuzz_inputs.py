@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from paramedic.config.model import Config
 from paramedic.core.failures import FAILURE_KINDS
-from paramedic.detect.heartbeat.wire import HEADER_SIZE, MAX_DATAGRAM, TAG_SIZE, encode
+from paramedic.wire import HEADER_SIZE, MAX_DATAGRAM, TAG_SIZE, encode
 
 # -- heartbeats ---------------------------------------------------------------------------
 

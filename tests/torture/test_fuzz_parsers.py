@@ -29,11 +29,11 @@ from paramedic.api.alertmanager import parse_webhook, router, to_signal
 from paramedic.api.auth import TokenAuth
 from paramedic.api.body_guard import MAX_JSON_DEPTH, _json_problem, install_body_guard
 from paramedic.config import Config, InvalidConfig, parse_config, parse_config_bytes
-from paramedic.detect.heartbeat import Heartbeat, HeartbeatReceiver, KeyRing, Rejection
-from paramedic.detect.heartbeat.wire import REJECT_REASONS, decode
+from paramedic.detect.heartbeat import HeartbeatReceiver
 from paramedic.detect.signals import Signal
 from paramedic.store.sqlite import SQLiteStore
 from paramedic.testing import FakeClock
+from paramedic.wire import REJECT_REASONS, Heartbeat, KeyRing, Rejection, decode
 from tests.torture import long_run
 from tests.torture.fuzz_inputs import (
     CONFIG_ENV,

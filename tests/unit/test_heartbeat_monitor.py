@@ -10,16 +10,11 @@ import pytest
 from paramedic.core.clock import TimerHandle
 from paramedic.core.errors import DetectionError
 from paramedic.detect.failure_detector import PhiAccrualDetector, TimeoutDetector
-from paramedic.detect.heartbeat.wire import (
-    EXTRA_BEAT_AGE_MS,
-    FLAG_SHUTTING_DOWN,
-    FLAG_STALLED,
-    Heartbeat,
-)
 from paramedic.detect.heartbeat_monitor import HeartbeatMonitor
 from paramedic.detect.self_pause import SelfPauseGuard
 from paramedic.detect.signals import Signal
 from paramedic.testing import FakeClock
+from paramedic.wire import EXTRA_BEAT_AGE_MS, FLAG_SHUTTING_DOWN, FLAG_STALLED, Heartbeat
 
 OLD = bytes.fromhex("7f3a") + bytes(14)
 NEW = bytes.fromhex("b20c") + bytes(14)

@@ -5,15 +5,13 @@ from __future__ import annotations
 import pytest
 
 from paramedic.detect.heartbeat import (
-    FLAG_SHUTTING_DOWN,
-    FLAG_STALLED,
-    Heartbeat,
     HeartbeatTable,
     Observation,
     ReplayGuard,
     SequenceWindow,
     within_skew,
 )
+from paramedic.wire import FLAG_SHUTTING_DOWN, FLAG_STALLED, Heartbeat
 
 A = b"A" * 16
 B = b"B" * 16

@@ -11,10 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from paramedic.client import HeartbeatSender
+from paramedic.client import ClientError, HeartbeatSender
 from paramedic.client.heartbeat import read_process_stats
-from paramedic.core.errors import DetectionError
-from paramedic.detect.heartbeat import Heartbeat, KeyRing, decode
+from paramedic.wire import Heartbeat, KeyRing, decode
 
 KEY = b"k" * 32
 RING = KeyRing({"engine": {3: KEY}})
@@ -76,8 +75,8 @@ def _until(sock: socket.socket, predicate: object) -> Heartbeat:
         {"port": 70000},
     ],
 )
-def test_misconfiguration_raises_detection_error(kwargs: dict[str, object]) -> None:
-    """A bad setting fails at construction with a DetectionError, not later on the wire."""
+def test_misconfiguration_raises_client_error(kwargs: dict[str, object]) -> None:
+    """A bad setting fails at construction with a ClientError, not later on the wire."""
     options: dict[str, object] = {
         "host": "127.0.0.1",
         "port": 9,
@@ -85,7 +84,7 @@ def test_misconfiguration_raises_detection_error(kwargs: dict[str, object]) -> N
         "key": KEY,
     }
     options.update(kwargs)
-    with pytest.raises(DetectionError):
+    with pytest.raises(ClientError):
         HeartbeatSender(**options)  # type: ignore[arg-type]
 
 
@@ -248,7 +247,7 @@ async def test_async_flavour_cancellation_still_says_goodbye(udp_sink: socket.so
 def test_double_start_is_refused() -> None:
     """Two threads for one sender would interleave sequences; the second start fails."""
     sender = _sender()
-    with sender, pytest.raises(DetectionError):
+    with sender, pytest.raises(ClientError):
         sender.start()
 
 
@@ -263,5 +262,5 @@ def test_process_stats_are_plausible() -> None:
 def test_unresolvable_target_fails_at_start() -> None:
     """A target host that does not resolve is reported when the sender starts, by name."""
     sender = HeartbeatSender("no-such-host.invalid", 9, "engine", KEY)
-    with pytest.raises(DetectionError, match=r"no-such-host\.invalid:9"):
+    with pytest.raises(ClientError, match=r"no-such-host\.invalid:9"):
         sender.start()

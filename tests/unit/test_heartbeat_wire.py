@@ -4,29 +4,32 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
-import re
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paramedic.core.errors import DetectionError
-from paramedic.detect.heartbeat import (
+from paramedic.detect.heartbeat import ReplayGuard
+from paramedic.wire import (
     FLAG_SHUTTING_DOWN,
     FLAG_STALLED,
     Heartbeat,
+    HmacKey,
     KeyRing,
     Rejection,
-    ReplayGuard,
+    WireError,
     decode,
     encode,
 )
-from paramedic.detect.heartbeat.wire import HmacKey
+from tests.heartbeat_vectors import (
+    KEY,
+    LONG_KEY,
+    LONG_SERVICE,
+    SHARED_KEY,
+    VECTOR_FIELDS,
+    doc_vectors,
+)
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "heartbeat-protocol.md"
-KEY = bytes(range(32))
-SHARED_KEY = b"paramedic-shared-test-key-000003"
 NOW = 1_764_412_800_000_000_000
 INSTANCE = bytes.fromhex("00112233445566778899aabbccddeeff")
 RING = KeyRing(
@@ -58,53 +61,14 @@ def _hex(text: str) -> bytes:
     return bytes.fromhex(text.replace(" ", ""))
 
 
-def _doc_vectors() -> dict[int, bytes]:
-    """Datagrams from the ```hexdump vector-N``` blocks of the protocol document."""
-    text = DOC.read_text(encoding="utf-8")
-    vectors: dict[int, bytes] = {}
-    for number, body in re.findall(r"```hexdump vector-(\d+)\n(.*?)```", text, re.DOTALL):
-        lines = [line.split(":", 1)[1] for line in body.strip().splitlines()]
-        vectors[int(number)] = bytes.fromhex("".join(lines).replace(" ", ""))
-    return vectors
-
-
-def _encode_vector(number: int) -> bytes:
-    if number == 1:
-        return encode(
-            service="md-feed.nyse-1",
-            key=KEY,
-            key_id=1,
-            instance=INSTANCE,
-            seq=0,
-            sent_ns=1_764_412_800_000_000_000,
-            load_avg_milli=1250,
-            rss_bytes=536_870_912,
-            threads=24,
-        )
-    if number == 2:
-        return encode(
-            service="order-gw_02",
-            key=KEY,
-            key_id=1,
-            instance=bytes.fromhex("f0e1d2c3b4a5968778695a4b3c2d1e0f"),
-            seq=1_234_567,
-            sent_ns=1_764_412_800_123_456_789,
-            flags=FLAG_STALLED,
-            load_avg_milli=3875,
-            rss_bytes=2_147_483_648,
-            threads=57,
-            extras=[(0x0001, (1534).to_bytes(4, "big")), (0x8001, b"hi")],
-        )
-    return encode(
-        service="r",
-        key=SHARED_KEY,
-        key_id=7,
-        instance=bytes(range(0xA0, 0xB0)),
-        seq=2**64 - 1,
-        sent_ns=1_764_412_801_000_000_000,
-        flags=FLAG_SHUTTING_DOWN,
-        threads=1,
-    )
+VECTOR_4 = (
+    "504d4842 01 03 ff 40 fffefdfcfbfaf9f8f7f6f5f4f3f2f1f0 0000000000000001"
+    " ffffffffffffffff ffffffff ffffffffffffffff ffffffff 0008"
+    " 7269736b2d656e67696e652e65752d776573742d312e7072696d6172795f412d"
+    "303132333435363738392e6162636465666768696a6b6c6d6e6f707172737475"
+    " 0001 0004 ffffffff"
+    " e96c635ae842fbea930848d439e3479c076951b300488f4092526e0c9ee633e1"
+)
 
 
 def _independent_encode(
@@ -198,21 +162,26 @@ def test_heartbeat_is_frozen() -> None:
         beat.seq = 6  # type: ignore[misc]
 
 
-def test_doc_holds_three_vectors_including_one_with_extras() -> None:
+def test_doc_holds_four_vectors_including_ones_with_extras() -> None:
     """The document ships the promised vectors, and the copies in this file match them."""
-    vectors = _doc_vectors()
-    assert [1, 2, 3] == sorted(vectors)
-    assert {1: _hex(VECTOR_1), 2: _hex(VECTOR_2), 3: _hex(VECTOR_3)} == vectors
+    vectors = doc_vectors()
+    assert [1, 2, 3, 4] == sorted(vectors)
+    assert {
+        1: _hex(VECTOR_1),
+        2: _hex(VECTOR_2),
+        3: _hex(VECTOR_3),
+        4: _hex(VECTOR_4),
+    } == vectors
     assert 0 < int.from_bytes(vectors[2][56:58], "big")
 
 
-@pytest.mark.parametrize("number", [1, 2, 3])
+@pytest.mark.parametrize("number", [1, 2, 3, 4])
 def test_encoder_reproduces_doc_vector_byte_exact(number: int) -> None:
     """The encoder emits exactly the bytes the document specifies for each vector."""
-    assert _doc_vectors()[number] == _encode_vector(number)
+    assert doc_vectors()[number] == encode(**VECTOR_FIELDS[number])
 
 
-@pytest.mark.parametrize("number", [1, 2, 3])
+@pytest.mark.parametrize("number", [1, 2, 3, 4])
 def test_independent_sender_reproduces_doc_vector(number: int) -> None:
     """The document alone is enough: a from-scratch sender yields the same bytes."""
     datagrams = {
@@ -250,17 +219,32 @@ def test_independent_sender_reproduces_doc_vector(number: int) -> None:
             flags=2,
             threads=1,
         ),
+        4: _independent_encode(
+            key=LONG_KEY,
+            key_id=255,
+            service=LONG_SERVICE,
+            instance=bytes(range(0xFF, 0xEF, -1)),
+            seq=1,
+            sent_ns=-1,
+            flags=3,
+            load_milli=2**32 - 1,
+            rss=2**64 - 1,
+            threads=2**32 - 1,
+            extras=bytes.fromhex("0001 0004 ffffffff".replace(" ", "")),
+        ),
     }
-    assert _doc_vectors()[number] == datagrams[number]
+    assert doc_vectors()[number] == datagrams[number]
 
 
 def test_doc_vectors_decode_to_their_documented_fields() -> None:
     """A receiver accepts each vector and reads the values the document lists."""
-    vectors = _doc_vectors()
+    vectors = doc_vectors()
     first, second, third = (decode(vectors[n], RING) for n in (1, 2, 3))
+    fourth = decode(vectors[4], KeyRing({LONG_SERVICE: {255: LONG_KEY}}))
     assert isinstance(first, Heartbeat)
     assert isinstance(second, Heartbeat)
     assert isinstance(third, Heartbeat)
+    assert isinstance(fourth, Heartbeat)
     assert ("md-feed.nyse-1", 0, 1.25, 536_870_912, 24, ()) == (
         first.service,
         first.seq,
@@ -281,6 +265,15 @@ def test_doc_vectors_decode_to_their_documented_fields() -> None:
         third.seq,
         third.shutting_down,
         len(vectors[3]),
+    )
+    assert (LONG_SERVICE, 255, -1, True, True, 2**32 - 1, 162) == (
+        fourth.service,
+        fourth.key_id,
+        fourth.sent_ns,
+        fourth.stalled,
+        fourth.shutting_down,
+        fourth.beat_age_ms,
+        len(vectors[4]),
     )
 
 
@@ -436,7 +429,7 @@ def test_prepared_key_matches_stdlib_hmac(key: bytes) -> None:
     ],
 )
 def test_encode_refuses_invalid_fields(overrides: dict[str, object]) -> None:
-    """The encoder raises DetectionError instead of truncating or emitting an invalid datagram."""
+    """The encoder raises WireError instead of truncating or emitting an invalid datagram."""
     fields: dict[str, object] = {
         "service": "svc",
         "key": KEY,
@@ -446,17 +439,17 @@ def test_encode_refuses_invalid_fields(overrides: dict[str, object]) -> None:
         "sent_ns": NOW,
     }
     fields.update(overrides)
-    with pytest.raises(DetectionError):
+    with pytest.raises(WireError):
         encode(**fields)  # type: ignore[arg-type]
 
 
 def test_key_ring_refuses_empty_keys_and_bad_ids() -> None:
     """A misconfigured key ring fails at load time, not on the first heartbeat."""
-    with pytest.raises(DetectionError):
+    with pytest.raises(WireError):
         KeyRing({"svc": {0: b""}})
-    with pytest.raises(DetectionError):
+    with pytest.raises(WireError):
         KeyRing({"bad id": {0: KEY}})
-    with pytest.raises(DetectionError):
+    with pytest.raises(WireError):
         KeyRing(shared={300: KEY})
 
 

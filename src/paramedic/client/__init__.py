@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from paramedic.client.heartbeat import HeartbeatSender
+from paramedic.client.heartbeat import ClientError, HeartbeatSender
+from paramedic.client.resumption import ResumptionGate
 
-__all__ = ["HeartbeatSender"]
+__all__ = ["ClientError", "HeartbeatSender", "ResumptionGate"]

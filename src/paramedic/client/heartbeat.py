@@ -22,20 +22,28 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Final
 
-from paramedic.core.errors import DetectionError
-from paramedic.detect.heartbeat.wire import (
+from paramedic.wire import (
     EXTRA_BEAT_AGE_MS,
     FLAG_SHUTTING_DOWN,
     FLAG_STALLED,
+    WireError,
     encode,
     validate_service_id,
 )
 
-__all__ = ["HeartbeatSender", "ProcessStats", "read_process_stats"]
+__all__ = ["ClientError", "HeartbeatSender", "ProcessStats", "read_process_stats"]
 
 _U32_MAX: Final = 0xFFFFFFFF
 _U32: Final = struct.Struct(">I")
 _PAGE_SIZE: Final = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+class ClientError(Exception):
+    """The client cannot do what it was asked: a bad setting, an unresolvable target.
+
+    Not a ``ParamedicError``: the client ships without the supervisor's error tree.
+    """
+
 
 ProcessStats = tuple[int, int, int]
 """(load average in thousandths, RSS bytes, thread count)."""
@@ -86,22 +94,25 @@ class HeartbeatSender:
         wall_ns: Callable[[], int] = time.time_ns,
         stats: Callable[[], ProcessStats] = read_process_stats,
     ) -> None:
-        validate_service_id(service_id)
+        try:
+            validate_service_id(service_id)
+        except WireError as exc:
+            raise ClientError(str(exc)) from exc
         if not key:
             msg = "heartbeat key is empty; use at least 32 random bytes shared with paramedic"
-            raise DetectionError(msg)
+            raise ClientError(msg)
         if not 0 <= key_id <= 255:
             msg = f"heartbeat key id {key_id} is out of range 0..255"
-            raise DetectionError(msg)
+            raise ClientError(msg)
         if not interval > 0:
             msg = f"heartbeat interval must be > 0 s, got {interval}"
-            raise DetectionError(msg)
+            raise ClientError(msg)
         if not stall_after > 0:
             msg = f"stall_after must be > 0 s, got {stall_after}"
-            raise DetectionError(msg)
+            raise ClientError(msg)
         if not 0 <= port <= 65535:
             msg = f"heartbeat target port {port} is out of range"
-            raise DetectionError(msg)
+            raise ClientError(msg)
         self.service_id = service_id
         self.instance = os.urandom(16)
         self.send_errors = 0
@@ -184,7 +195,7 @@ class HeartbeatSender:
         """Start the daemon sender thread."""
         if self._thread is not None:
             msg = f"heartbeat sender for {self.service_id} is already running"
-            raise DetectionError(msg)
+            raise ClientError(msg)
         self._open()
         self._stop.clear()
         self._thread = threading.Thread(
@@ -264,7 +275,7 @@ class HeartbeatSender:
             family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
         except OSError as exc:
             msg = f"cannot resolve heartbeat target {host}:{port}: {exc}"
-            raise DetectionError(msg) from exc
+            raise ClientError(msg) from exc
         self._address = address
         sock = socket.socket(family, socket.SOCK_DGRAM)
         # Never block the caller (event loop or thread) on a full send buffer: drop and count.

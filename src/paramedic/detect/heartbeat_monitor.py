@@ -15,9 +15,9 @@ from collections.abc import Callable
 from paramedic.core.clock import Clock, TimerHandle
 from paramedic.core.errors import DetectionError
 from paramedic.detect.failure_detector import FailureDetector, human_duration
-from paramedic.detect.heartbeat.wire import FLAG_SHUTTING_DOWN, FLAG_STALLED, Heartbeat
 from paramedic.detect.self_pause import SelfPauseGuard
 from paramedic.detect.signals import Signal, SignalSink
+from paramedic.wire import FLAG_SHUTTING_DOWN, FLAG_STALLED, Heartbeat
 
 __all__ = ["HeartbeatMonitor", "RestartHook"]
 

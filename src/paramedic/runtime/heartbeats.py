@@ -16,13 +16,14 @@ from paramedic.core.clock import Clock
 from paramedic.core.errors import DetectionError, LifecycleError
 from paramedic.detect.events import DetectionHeld, HeartbeatRestartSeen
 from paramedic.detect.failure_detector import FailureDetector, PhiAccrualDetector, TimeoutDetector
-from paramedic.detect.heartbeat import HeartbeatReceiver, KeyRing
+from paramedic.detect.heartbeat import HeartbeatReceiver
 from paramedic.detect.heartbeat_monitor import HeartbeatMonitor
 from paramedic.detect.self_pause import SelfPauseGuard
 from paramedic.detect.signals import Signal
 from paramedic.runtime.loop_monitor import LoopMonitor
 from paramedic.runtime.recorder import OrderedRecorder
 from paramedic.runtime.services import ServiceRuntime
+from paramedic.wire import KeyRing
 
 __all__ = ["Heartbeats", "build_detector"]
 

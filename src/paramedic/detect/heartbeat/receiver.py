@@ -20,8 +20,9 @@ from types import MappingProxyType, TracebackType
 from typing import Final, Literal
 
 from paramedic.core.errors import DetectionError
-from paramedic.detect.heartbeat.replay import DEFAULT_MAX_SKEW_NS, ReplayGuard
-from paramedic.detect.heartbeat.wire import (
+from paramedic.detect.heartbeat.replay import ReplayGuard
+from paramedic.wire import (
+    DEFAULT_MAX_SKEW_NS,
     FLAG_SHUTTING_DOWN,
     FLAG_STALLED,
     REJECT_REASONS,

@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections import deque
 from typing import Final, Literal
 
+from paramedic.wire import DEFAULT_MAX_SKEW_NS
+
 __all__ = [
     "DEFAULT_MAX_SERVICES",
-    "DEFAULT_MAX_SKEW_NS",
     "WINDOW_SIZE",
     "ReplayGuard",
     "ReplayVerdict",
@@ -25,7 +26,6 @@ __all__ = [
 ]
 
 WINDOW_SIZE: Final = 64
-DEFAULT_MAX_SKEW_NS: Final = 2_000_000_000
 _MASK: Final = (1 << WINDOW_SIZE) - 1
 
 ReplayVerdict = Literal["replayed", "retired_instance"]
