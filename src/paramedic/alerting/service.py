@@ -4,7 +4,7 @@ The work is done in stages, one module each, in the order an alert travels:
 `intake.py` (bus events -> alerts), `dispatch.py` (route, mute, fatigue, outbox; the
 ladder's pages), `held.py` (what a mute or a duplicate held, paged once it has gone),
 `summaries.py`, `answers.py` (ack, resolve), `feedback.py` (what a delivery attempt means),
-`test_pages.py`, `restart.py`; they share the book of open alerts (`book.py`).
+`testpage.py`, `restart.py`; they share the book of open alerts (`book.py`).
 
 Every step is recorded before it acts: the alert row before its first notification, a
 notification row before its first attempt. After a crash `start()` reloads pending
@@ -38,7 +38,7 @@ from paramedic.alerting.silences import Muter
 from paramedic.alerting.stats import AlertStats
 from paramedic.alerting.summaries import Summaries
 from paramedic.alerting.templates import AlertRenderer
-from paramedic.alerting.test_pages import TestPager
+from paramedic.alerting.testpage import TestPager
 from paramedic.config.alerting import AlertingConfig
 from paramedic.core.bus import Published
 from paramedic.core.clock import Clock
