@@ -15,11 +15,11 @@ ladders (overdue rungs fire once); `catch_up` finishes what the crash cut off.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import structlog
 
-from paramedic.alerting.answers import Answers
+from paramedic.alerting.answers import Answers, SilencesEnded
 from paramedic.alerting.book import AlertBook
 from paramedic.alerting.channels.base import Channel
 from paramedic.alerting.dispatch import Dispatch, Job, Record
@@ -72,7 +72,7 @@ class AlertingService:
         self.channels = dict(channels)
         self.stats = AlertStats()  # bounded-label counters for /metrics
         # Told the ids of until-resolved silences a resolve ended (so they are stored ended).
-        self.on_silences_ended: Callable[[list[str], Alert], None] | None = None
+        self.on_silences_ended: SilencesEnded | None = None
         self.muter = Muter.from_config(
             config.silences, config.inhibit_rules, config.maintenance_windows, depends_on
         )
