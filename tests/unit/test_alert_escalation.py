@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
-from paramedic.alerting.escalation import EscalationEngine, EscalationStep
+from paramedic.alerting.escalation import EscalationEngine
+from paramedic.alerting.ladder import Due, EscalationStep, Page
 from paramedic.alerting.model import Alert
 from paramedic.config.alerting import AlertingConfig
 from paramedic.testing import FakeClock
@@ -29,9 +32,42 @@ class Recorder:
         self.calls.append((round((self.clock.monotonic() - self.start) / MIN, 6), step.name))
         self.steps.append(step)
 
+    def due(self, fired: list[Due]) -> None:
+        for page in fired:
+            if isinstance(page, Page):
+                self(page.alert, page.step)
 
-def engine(clock: FakeClock, rec: Recorder) -> EscalationEngine:
-    return EscalationEngine.from_config(clock, rec, AlertingConfig().escalation)
+
+class Driven:
+    """The engine as the alerting pipeline drives it: what a call makes due now is sent at
+    once, as what its timer makes due is; calls return what the assertions read."""
+
+    def __init__(self, eng: EscalationEngine, rec: Recorder) -> None:
+        self._eng = eng
+        self._rec = rec
+
+    def start(self, alert: Alert) -> None:
+        self._rec.due(self._eng.start(alert))
+
+    def restore_snapshot(self, alert: Alert, data: Mapping[str, Any]) -> None:
+        self._rec.due(self._eng.restore_snapshot(alert, data))
+
+    def acknowledge(self, alert_id: str, by: str, why: str, ttl: float | None = None) -> Alert:
+        acked, fired = self._eng.acknowledge(alert_id, by, why, ttl)
+        self._rec.due(fired)
+        return acked
+
+    def channel_failed(self, alert_id: str, channel: str, failures: int) -> str:
+        said, fired = self._eng.channel_failed(alert_id, channel, failures)
+        self._rec.due(fired)
+        return said
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._eng, name)
+
+
+def engine(clock: FakeClock, rec: Recorder) -> Driven:
+    return Driven(EscalationEngine.from_config(clock, rec.due, AlertingConfig().escalation), rec)
 
 
 def test_whole_p0_ladder_unacknowledged_reaches_the_ceo_at_120_minutes() -> None:

@@ -41,7 +41,7 @@ class Rig:
 async def make(tmp_path: Path) -> AsyncIterator[Any]:
     made: list[tuple[SQLiteStore, set[asyncio.Task[Any]]]] = []
 
-    async def build(config: dict[str, Any]) -> Rig:
+    async def build(config: dict[str, Any], depends_on: dict[str, list[str]] | None = None) -> Rig:
         store = SQLiteStore(tmp_path / f"p{len(made)}.db")
         await store.open()
         tasks: set[asyncio.Task[Any]] = set()
@@ -55,6 +55,7 @@ async def make(tmp_path: Path) -> AsyncIterator[Any]:
             channels={"log": Capture()},
             record=recorded.extend,
             job=lambda coro: tasks.add(asyncio.ensure_future(coro)),
+            depends_on=depends_on,
         )
         return Rig(service, clock, recorded, store)
 
@@ -168,8 +169,7 @@ async def test_held_by_two_sources_waits_for_both(make: Any) -> None:
 async def test_depends_on_holds_only_for_a_dependency_alert_as_severe(make: Any) -> None:
     """`depends_on`: a venue's P3 warning does not hold the engine's P1; the venue's P1
     outage does, with a reason naming the dependency, until it resolves."""
-    rig: Rig = await make({})
-    rig.service.muter = type(rig.service.muter).from_config([], [], [], {"engine": ["venue"]})
+    rig: Rig = await make({}, depends_on={"engine": ["venue"]})
     await rig.service.raise_alert(replace(p1("venue-warn", "venue", "memory_leak"), severity="P3"))
     await rig.service.raise_alert(p1("eng-1"))
     assert await rig.triggers("eng-1")
@@ -260,11 +260,11 @@ async def test_a_resolved_alert_leaves_nothing_behind_in_the_pipeline(make: Any)
     await rig.service.test_page("P1", channel=None, by="olga")
     tables = {
         "alerts": rig.service.alerts,
-        "started_wall": rig.service._started_wall,
-        "routed": rig.service._routed,
-        "failures": rig.service._failures,
-        "holding": rig.service._holding,
-        "withheld": rig.service._withheld,
+        "started_wall": rig.service.book.started_wall,
+        "routed": rig.service.book.routed,
+        "failures": rig.service.book.failures,
+        "holding": rig.service.book.holding,
+        "withheld": rig.service.book.withheld,
     }
     assert {name: 0 for name in tables} == {name: len(t) for name, t in tables.items()}
 

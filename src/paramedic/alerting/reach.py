@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from paramedic.alerting.escalation import EscalationPolicy
+from paramedic.alerting.ladder import EscalationPolicy
 from paramedic.alerting.model import alert_from_failure
 from paramedic.alerting.routing import Router
 from paramedic.alerting.severity import SeverityFacts, SeverityPolicy

@@ -1,0 +1,136 @@
+"""Intake: the events on the bus that page someone, each turned into an alert (or its end).
+
+This is the only place that knows which events page. Each event type has one handler,
+registered in one table (`Intake.__init__`): adding an event type that pages is adding one
+handler there; nothing downstream (dispatch, escalation, channels) knows events at all.
+A handler runs as a job of its own, so the bus listener never waits on the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any
+
+import structlog
+
+from paramedic.alerting.answers import Answers
+from paramedic.alerting.book import AlertBook
+from paramedic.alerting.dispatch import Dispatch, Job
+from paramedic.alerting.model import SEVERITIES, Alert, alert_from_failure
+from paramedic.alerting.model import alert_id as failure_alert_id
+from paramedic.alerting.severity import SeverityDecision, SeverityFacts, SeverityPolicy
+from paramedic.core.bus import Published
+from paramedic.core.events import Event
+from paramedic.detect.events import FailureCleared, FailureDetected
+from paramedic.store.outbox import OutboxStore
+
+__all__ = ["Intake", "ServiceFacts"]
+
+log = structlog.get_logger("paramedic.alerting")
+
+ServiceFacts = Callable[[str], tuple[int | None, Mapping[str, str], str]]  # tier, labels, runbook
+Handler = Callable[[Any], Coroutine[Any, Any, object]]
+
+
+class Intake:
+    """Bus listener: hands each event that pages to its handler."""
+
+    def __init__(
+        self,
+        *,
+        severity: SeverityPolicy,
+        service_facts: ServiceFacts,
+        dashboard_url: str,
+        store: OutboxStore,
+        book: AlertBook,
+        dispatch: Dispatch,
+        answers: Answers,
+        job: Job,
+    ) -> None:
+        self._severity = severity
+        self._service_facts = service_facts
+        self._dashboard = dashboard_url
+        self._store = store
+        self._book = book
+        self._dispatch = dispatch
+        self._answers = answers
+        self._job = job
+        # The events that page, one handler each (by exact type: a lookup, not a scan).
+        self._handlers: dict[type[Event], Handler] = {
+            FailureDetected: self.raise_for_failure,
+            FailureCleared: self._failure_cleared,
+        }
+
+    def on_published(self, published: Published) -> None:
+        handler = self._handlers.get(type(published.event))
+        if handler is not None:
+            self._job(handler(published.event))
+
+    # -- the handlers ----------------------------------------------------------------------
+
+    async def raise_for_failure(self, event: FailureDetected) -> Alert:
+        """An incident opened: an alert, its severity decided from the service's tier and
+        labels unless the source stated one (Alertmanager's label)."""
+        service = event.service or event.source
+        tier, labels, runbook = self._service_facts(service)
+        decision = self._severity.decide(
+            SeverityFacts(
+                kind="watchdog_gave_up" if event.needs_human else event.failure_kind,
+                service=service,
+                tier=tier,
+                labels=labels,
+                needs_human=event.needs_human,
+                upstream_down=len(event.upstream_down),
+            )
+        )
+        if event.severity in SEVERITIES:  # the source stated one (Alertmanager's label)
+            stated = f"{event.severity}: stated by {event.source}'s severity label"
+            decision = SeverityDecision(event.severity, stated, -1)
+        alert = alert_from_failure(
+            event,
+            decision.severity,
+            decision.reason,
+            labels=labels,
+            runbook=runbook,
+            dashboard=self._dashboard,
+            impact=_impact(event),
+        )
+        return await self._dispatch.raise_alert(alert)
+
+    async def _failure_cleared(self, event: FailureCleared) -> Alert | None:
+        """The failure is over: its alert resolves."""
+        return await self._answers.resolve(
+            failure_alert_id(event.incident, "failure"), by="paramedic", why=event.reason
+        )
+
+    # -- after a crash -----------------------------------------------------------------------
+
+    async def catch_up(
+        self, failures: Sequence[FailureDetected], cleared: Mapping[str, FailureCleared]
+    ) -> tuple[int, int]:
+        """After the restart: finish what a crash cut off. A failure the timeline holds
+        without its alert row gets its alert now (the row's id is the incident's, so one
+        that did commit is not raised twice); an open alert whose failure cleared before the
+        resolve committed is resolved. Returns (raised, resolved)."""
+        raised = 0
+        for failure in failures:
+            if await self._store.get_alert(failure_alert_id(failure.incident, "failure")) is None:
+                log.warning("raising an alert a crash cut off", incident=failure.incident)
+                await self.raise_for_failure(failure)
+                raised += 1
+        resolved = 0
+        for alert in list(self._book.alerts.values()):
+            clear = cleared.get(alert.incident or "")
+            if clear is not None and alert.id == failure_alert_id(clear.incident, "failure"):
+                done = await self._answers.resolve(alert.id, by="paramedic", why=clear.reason)
+                resolved += done is not None
+        return raised, resolved
+
+
+def _impact(event: FailureDetected) -> str:
+    service = event.service or event.source
+    if event.failure_kind in ("crash", "hang"):
+        return f"{service} is not processing; trading on it is halted"
+    if event.upstream_down:
+        return f"{service} affected by {', '.join(event.upstream_down)} being down"
+    return f"{service} degraded ({event.failure_kind})"

@@ -1,0 +1,95 @@
+"""Test pages (seed 8.2: test pages regularly): proof that a page reaches the phone.
+
+A test page goes where a real alert of that severity goes (or to one channel), never
+escalates, and is resolved at once so nothing stays open. Where its trigger arrived (a
+PagerDuty incident) it is resolved too, once delivered (`feedback.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from paramedic.alerting.book import AlertBook
+from paramedic.alerting.dispatch import Record
+from paramedic.alerting.events import AlertRaised
+from paramedic.alerting.model import Alert
+from paramedic.alerting.notices import Notices
+from paramedic.alerting.outbox import OutboxWorker
+from paramedic.alerting.routing import Router
+from paramedic.core.clock import Clock
+from paramedic.core.errors import AlertingError
+from paramedic.core.ids import new_id
+from paramedic.store.outbox import NotificationRow
+
+__all__ = ["TestPager"]
+
+
+class TestPager:
+    """Sends one test page and stores it resolved."""
+
+    __test__ = False  # not a pytest class, whatever its name
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        book: AlertBook,
+        router: Router,
+        outbox: OutboxWorker,
+        notices: Notices,
+        channels: Collection[str],
+        record: Record,
+    ) -> None:
+        self._clock = clock
+        self._book = book
+        self._router = router
+        self._outbox = outbox
+        self._notices = notices
+        self._channels = channels
+        self._record = record
+
+    async def send(self, severity: str, *, channel: str | None, by: str) -> Alert:
+        if channel is not None and channel not in self._channels:
+            msg = f"no channel named {channel!r}; configured: {', '.join(sorted(self._channels))}"
+            raise AlertingError(msg)
+        now = self._clock.now()
+        alert = Alert(
+            id=f"test:{new_id()}",
+            type="test",
+            source="paramedic",
+            severity=severity,  # type: ignore[arg-type]
+            title=f"[TEST] paramedic test page ({severity})",
+            labels={"service": "paramedic", "test": "true"},
+            what=f"A test page requested by {by}. No action needed.",
+            when_wall=now.wall,
+            status="test",
+            severity_reason="test page",
+        )
+        self._book.started_wall[alert.id] = now.wall
+        await self._book.save(alert)
+        deliveries: list[tuple[str, tuple[str, ...]]]
+        if channel is not None:
+            deliveries = [("test", (channel,))]
+        else:
+            deliveries = [(d.receiver, d.channels) for d in self._router.route(alert.all_labels())]
+        self._record(
+            [
+                AlertRaised(
+                    at=now,
+                    service="paramedic",
+                    alert_id=alert.id,
+                    severity=severity,
+                    title=alert.title,
+                    severity_reason="test page",
+                    receivers=tuple(r for r, _ in deliveries),
+                )
+            ]
+        )
+        rows: list[NotificationRow] = []
+        for receiver, channels in deliveries:
+            rows += self._notices.rows(alert, "trigger", receiver, channels, 0)
+        await self._outbox.submit(rows)
+        resolved = alert.resolve("test page sent")
+        await self._book.save(resolved)
+        del self._book.started_wall[alert.id]
+        return resolved
