@@ -243,9 +243,13 @@ def test_late_datagram_proves_life_but_not_its_old_flags() -> None:
 
 
 def test_unknown_service_is_ignored_and_rx_defaults_to_now() -> None:
-    """Beats from services nobody asked to watch change nothing; rx falls back to the clock."""
+    """Beats from services nobody asked to watch change nothing (state stays bounded by the
+    configured services); rx falls back to the clock."""
     rig = Rig()
     rig.monitor.add_service("engine", TimeoutDetector(0.3), 0.1)
+    for n in range(100):
+        rig.monitor.on_beat(hb(0, service=f"other-{n}"))
+    assert (["engine"], 0) == (rig.monitor.services, rig.monitor.heard)
     rig.monitor.on_beat(hb(0, service="other"))
     rig.clock.advance(0.5)
     rig.monitor.on_beat(hb(0))

@@ -1,14 +1,8 @@
-"""Heartbeat detection: wire format v1, replay protection, UDP receiver and live table."""
+"""Heartbeat detection: wire format v1, replay protection and the UDP receiver."""
 
 from __future__ import annotations
 
-from paramedic.detect.heartbeat.receiver import (
-    HeartbeatReceiver,
-    HeartbeatTable,
-    Observation,
-    ObservationKind,
-    ServiceState,
-)
+from paramedic.detect.heartbeat.receiver import HeartbeatReceiver
 from paramedic.detect.heartbeat.replay import ReplayGuard, SequenceWindow, within_skew
 from paramedic.detect.heartbeat.wire import (
     FLAG_SHUTTING_DOWN,
@@ -31,16 +25,12 @@ __all__ = [
     "REJECT_REASONS",
     "Heartbeat",
     "HeartbeatReceiver",
-    "HeartbeatTable",
     "KeyLookup",
     "KeyRing",
-    "Observation",
-    "ObservationKind",
     "RejectReason",
     "Rejection",
     "ReplayGuard",
     "SequenceWindow",
-    "ServiceState",
     "decode",
     "encode",
     "within_skew",
