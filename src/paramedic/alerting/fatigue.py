@@ -133,10 +133,6 @@ class Grouper:
         reason = f"grouped ({len(group.pending)} pending); summary in {max(0.0, wait):.0f} s"
         return FatigueDecision("hold", reason, alert.id)
 
-    def next_due(self) -> float | None:
-        dues = [g.due(self._wait, self._interval) for g in self._groups.values() if g.pending]
-        return min(dues, default=None)
-
     def due(self, now: float) -> list[GroupSummary]:
         out: list[GroupSummary] = []
         for group in self._groups.values():

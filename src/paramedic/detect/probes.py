@@ -111,7 +111,6 @@ class ProbeRunner:
         self._successes = 0
         self._failures = 0
         self._components: dict[str, bool] = {}
-        self._last_result: ProbeResult | None = None
         self._last_health_error: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -124,10 +123,6 @@ class ProbeRunner:
     def passing(self) -> bool | None:
         """The verdict: True passing, False failed, None not yet established."""
         return self._verdict
-
-    @property
-    def last_result(self) -> ProbeResult | None:
-        return self._last_result
 
     @property
     def held(self) -> str:
@@ -211,7 +206,6 @@ class ProbeRunner:
 
     def _record(self, result: ProbeResult) -> None:
         cfg = self.config
-        self._last_result = result
         if result.ok:
             self._successes += 1
             self._failures = 0
