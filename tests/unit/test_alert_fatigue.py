@@ -30,8 +30,8 @@ def test_dedup_window_of_five_minutes() -> None:
     second = dedup.check(alert(2), 120)
     assert (
         "suppress",
-        "duplicate of degradation from engine-1 sent 120 s ago"
-        " (a1, still firing; dedup window 300 s)",
+        "duplicate of degradation from engine-1 sent 2 min ago"
+        " (a1, still firing; dedup window 5 min)",
     ) == (second.action, second.reason)
     assert "send" == dedup.check(alert(3, source="engine-2"), 121).action
     assert "send" == dedup.check(alert(4), 301).action

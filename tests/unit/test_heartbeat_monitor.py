@@ -140,7 +140,7 @@ def test_first_beat_then_startup_silence() -> None:
     rig.clock.advance(0.5)
     rig.monitor.on_beat(hb(0, service="feed"), rig.clock.monotonic())
     feed = [s.reason for s in rig.signals if s.service == "feed"]
-    assert "first heartbeat 3.5 s after start: seq 0 from instance 7f3a" == feed[-1]
+    assert "first heartbeat 3.55 s after start: seq 0 from instance 7f3a" == feed[-1]
 
 
 def test_default_startup_grace_is_ten_intervals() -> None:

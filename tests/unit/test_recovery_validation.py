@@ -150,7 +150,7 @@ async def test_test_order_round_trip(desk: Desk, session: aiohttp.ClientSession)
     assert True is (await order.run()).ok
     desk.ack_delay.clear()
     assert (
-        CheckResult("routing", False, "routing: test order not acknowledged within 200ms")
+        CheckResult("routing", False, "routing: test order not acknowledged within 200 ms")
         == await order.run()
     )
     desk.ack_delay.set()

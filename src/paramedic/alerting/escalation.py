@@ -26,6 +26,7 @@ from paramedic.alerting.model import Ack, Alert, Severity
 from paramedic.config.alerting import EscalationConfig, EscalationPolicyConfig
 from paramedic.core.clock import Clock, TimerHandle
 from paramedic.core.errors import AlertingError
+from paramedic.core.text import duration
 
 __all__ = ["EscalationEngine", "EscalationPolicy", "EscalationStep", "Notify"]
 
@@ -53,11 +54,11 @@ AckExpired = Callable[[Alert, Ack], None]
 
 def _reason(step: EscalationStep, late: float = 0.0) -> str:
     """Why a rung fired, for the page and the timeline."""
-    reason = f"+{step.after / 60:g} min, " + (
+    reason = f"+{duration(step.after)}, " + (
         "still unresolved" if step.until == "resolve" else "no acknowledgement"
     )
     if late > 1.0:
-        reason += f" (fired {late:.0f} s late, after a restart)"
+        reason += f" (fired {duration(late)} late, after a restart)"
     return reason
 
 
@@ -384,7 +385,7 @@ class EscalationEngine:
             state.bound_fired = True
             nxt = next((s for s in state.pending() if s.until == "ack"), None)
             if nxt is not None:
-                reason = f"acknowledged by {ack.by} {bound / 60:g} min ago but not resolved"
+                reason = f"acknowledged by {ack.by} {duration(bound)} ago but not resolved"
                 self._fire(state, nxt, reason)
         due_now = sorted(
             (

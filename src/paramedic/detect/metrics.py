@@ -46,7 +46,7 @@ class DetectCollector(Collector):
 def _heartbeat_metrics(receiver: HeartbeatReceiver, monitor: HeartbeatMonitor) -> Iterator[Metric]:
     yield CounterMetricFamily(
         "paramedic_heartbeats_accepted",
-        "Heartbeats decoded, authenticated and recorded.",
+        "Heartbeats decoded and authenticated (then handed to the monitor).",
         value=receiver.accepted,
     )
     rejected = CounterMetricFamily(

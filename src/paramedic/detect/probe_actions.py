@@ -26,7 +26,7 @@ import aiohttp
 from paramedic.config.probes import CommandAction, HttpAction, ProbeConfig, TcpAction
 from paramedic.core.errors import DetectionError
 from paramedic.core.jsonpath import json_mismatch
-from paramedic.core.text import ms, one_line
+from paramedic.core.text import duration, one_line
 from paramedic.process.command import run_command
 
 __all__ = [
@@ -164,7 +164,7 @@ class HttpProbe:
             return ProbeResult(False, f"{self._label} failed: {detail}", took)
         took = time.perf_counter() - start
         ok = status in cfg.expect_status if cfg.expect_status else 200 <= status < 400
-        reason = f"{self._label} -> {status} in {ms(took)}"
+        reason = f"{self._label} -> {status} in {duration(took)}"
         if not ok and cfg.expect_status:
             reason += f" (expected {', '.join(map(str, cfg.expect_status))})"
         if ok and cfg.expect_json:
@@ -203,7 +203,7 @@ class TcpProbe:
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
-        return ProbeResult(True, f"{self._label} ok in {ms(took)}", took)
+        return ProbeResult(True, f"{self._label} ok in {duration(took)}", took)
 
 
 class CommandProbe:
@@ -227,7 +227,9 @@ class CommandProbe:
             took = time.perf_counter() - start
             return ProbeResult(False, f"{self._label} cannot run: {exc.strerror or exc}", took)
         if result.returncode == 0:
-            return ProbeResult(True, f"{self._label} exited 0 in {ms(result.took)}", result.took)
+            return ProbeResult(
+                True, f"{self._label} exited 0 in {duration(result.took)}", result.took
+            )
         return ProbeResult(False, result.describe(self._label), result.took)
 
 

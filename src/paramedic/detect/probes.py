@@ -41,9 +41,9 @@ from collections.abc import Callable, Mapping, Sequence
 import aiohttp
 import structlog
 
-from paramedic.config.durations import format_duration
 from paramedic.config.probes import HealthReading, ProbeConfig
 from paramedic.core.clock import Clock
+from paramedic.core.text import duration
 from paramedic.detect.probe_actions import (
     HealthReport,
     ProbeAction,
@@ -194,7 +194,7 @@ class ProbeRunner:
                 result = await self._action()
         except TimeoutError:
             timeout = self.config.timeout
-            took = f"{timeout * 1000:g} ms" if timeout < 1 else format_duration(timeout)
+            took = duration(timeout)
             result = ProbeResult(False, f"{self._label} timed out after {took}", timeout)
         except Exception as exc:  # an attempt that blows up is a failed attempt
             result = ProbeResult(False, f"{self._label} raised {type(exc).__name__}: {exc}", 0.0)
@@ -244,8 +244,8 @@ class ProbeRunner:
             cfg = self.config
             state = "ready" if cfg.role == "readiness" else "live"
             self._held = (
-                f"not {state} yet: {elapsed:.1f} s since start, {cfg.role} probe {cfg.name}:"
-                f" {result.reason} (startup grace {format_duration(self._startup_grace)})"
+                f"not {state} yet: {duration(elapsed)} since start, {cfg.role} probe {cfg.name}:"
+                f" {result.reason} (startup grace {duration(self._startup_grace)})"
             )
             slog.info(f"{self.service}: {self._held}", service=self.service, probe=cfg.name)
         return True
@@ -258,8 +258,8 @@ class ProbeRunner:
         elif booting:
             elapsed = self._clock.monotonic() - self._since
             reason = (
-                f"{cfg.role} probe {cfg.name} has not passed once in {elapsed:.1f} s since the"
-                f" process started (startup grace {format_duration(self._startup_grace)}):"
+                f"{cfg.role} probe {cfg.name} has not passed once in {duration(elapsed)} since the"
+                f" process started (startup grace {duration(self._startup_grace)}):"
                 f" {result.reason}"
             )
             kind = "degradation"

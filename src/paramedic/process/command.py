@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from paramedic.core.text import ms, one_line
+from paramedic.core.text import duration, one_line
 from paramedic.process.ledger import current_ledger
 
 __all__ = ["CommandResult", "run_command"]
@@ -33,7 +33,7 @@ class CommandResult:
         status = f"killed by signal {-code}" if code < 0 else f"exited {code}"
         lines = self.output.strip().splitlines()
         tail = f": {one_line(lines[-1])}" if lines and code != 0 else ""
-        return f"{label} {status} in {ms(self.took)}{tail}"
+        return f"{label} {status} in {duration(self.took)}{tail}"
 
 
 async def run_command(

@@ -21,7 +21,7 @@ import aiohttp
 
 from paramedic.config.recovery_plan import CheckpointSource, JsonSource, RecoveryPlan
 from paramedic.core.clock import Clock
-from paramedic.core.text import one_line
+from paramedic.core.text import duration, one_line
 from paramedic.process.command import run_command
 from paramedic.recovery.steps import fetch_json
 
@@ -69,7 +69,7 @@ async def read_json_source(
                 msg = f"{cmd.argv[0]} did not print JSON: {one_line(result.output)!r}"
                 raise ValueError(msg) from None
     except TimeoutError:
-        msg = f"no answer within {source.timeout:g} s"
+        msg = f"no answer within {duration(source.timeout)}"
         raise ValueError(msg) from None
 
 

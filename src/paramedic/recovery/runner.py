@@ -19,10 +19,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from paramedic.config.durations import format_duration
 from paramedic.config.recovery_plan import MethodConfig, StepConfig
 from paramedic.core.errors import RecoveryError
-from paramedic.core.text import one_line
+from paramedic.core.text import duration, one_line
 from paramedic.recovery.steps import (
     StepAction,
     StepContext,
@@ -88,7 +87,7 @@ async def _run_step(step: Step, ctx: StepContext) -> StepOutcome:
     except TimeoutError:
         took = time.perf_counter() - start
         if deadline.expired():
-            sentence = f"{step.name} timed out after {format_duration(step.timeout)}"
+            sentence = f"{step.name} timed out after {duration(step.timeout)}"
             if step.side_effects:
                 sentence += "; whether it took effect is unknown"
             return StepOutcome(False, sentence, took, outcome_known=not step.side_effects)
@@ -129,7 +128,7 @@ async def run_method(
                 method, False, sentence, tuple(records), step.name, took, outcome.outcome_known
             )
     took = time.perf_counter() - start
-    sentence = f"{method} recovery done: {len(records)} steps in {took:.2f} s"
+    sentence = f"{method} recovery done: {len(records)} steps in {duration(took)}"
     return MethodResult(method, True, sentence, tuple(records), None, took)
 
 

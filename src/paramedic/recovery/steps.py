@@ -25,7 +25,7 @@ from paramedic.config.probes import CommandAction
 from paramedic.config.recovery_plan import HttpCall
 from paramedic.core.errors import ParamedicError, RecoveryError
 from paramedic.core.jsonpath import MISSING, json_mismatch
-from paramedic.core.text import ms, one_line
+from paramedic.core.text import duration, one_line
 from paramedic.detect.probe_actions import read_capped
 from paramedic.process.command import run_command
 
@@ -175,7 +175,7 @@ async def call_http(session: aiohttp.ClientSession, call: HttpCall, label: str =
         why, never_sent = client_error(exc)
         return StepOutcome(False, f"{what} failed: {why}", time.perf_counter() - start, never_sent)
     ok = answer.status in call.expect_status if call.expect_status else 200 <= answer.status < 300
-    sentence = f"{what} -> {answer.status} in {ms(answer.took)}"
+    sentence = f"{what} -> {answer.status} in {duration(answer.took)}"
     if ok and call.expect_json:
         mismatch = json_mismatch(answer.json(), call.expect_json)
         if mismatch is not None:
@@ -214,7 +214,7 @@ def hook_step(kind: str) -> StepAction:
             return StepOutcome(False, f"{kind} failed: {exc}", time.perf_counter() - start)
         took = time.perf_counter() - start
         done = "process restarted" if kind == "restart_process" else "process stopped"
-        return StepOutcome(True, said or f"{done} in {ms(took)}", took)
+        return StepOutcome(True, said or f"{done} in {duration(took)}", took)
 
     return act
 
@@ -226,7 +226,9 @@ def wait_step(kind: str, timeout: float) -> StepAction:
         ok = await wait(timeout)
         took = time.perf_counter() - start
         what = "healthy" if kind == "wait_healthy" else "heartbeat back"
-        sentence = f"{what} after {took:.2f} s" if ok else f"not {what} within {timeout:g} s"
+        sentence = (
+            f"{what} after {duration(took)}" if ok else f"not {what} within {duration(timeout)}"
+        )
         return StepOutcome(ok, sentence, took)
 
     return act

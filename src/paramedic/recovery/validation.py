@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from paramedic.config.durations import format_duration
 from paramedic.config.recovery_plan import CheckSpec, ValidationConfig
 from paramedic.core.clock import Clock, TimerHandle
 from paramedic.core.jsonpath import (
@@ -31,7 +30,7 @@ from paramedic.core.jsonpath import (
     lookup,
     show,
 )
-from paramedic.core.text import ms, one_line
+from paramedic.core.text import duration, one_line
 from paramedic.recovery.steps import call_command, call_http, fetch_json
 
 __all__ = [
@@ -75,7 +74,7 @@ class Check:
             async with asyncio.timeout(self.timeout):
                 ok, sentence = await self.probe()
         except TimeoutError:
-            limit = format_duration(self.timeout)
+            limit = duration(self.timeout)
             return CheckResult(
                 self.name, False, f"{self.name}: no answer within {limit}", self.critical
             )
@@ -146,7 +145,7 @@ def _tcp_probe(spec: CheckSpec) -> Probe:
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
-        return True, f"{label} ok in {ms(took)}"
+        return True, f"{label} ok in {duration(took)}"
 
     return probe
 
@@ -193,12 +192,12 @@ def _test_order_probe(spec: CheckSpec, session: aiohttp.ClientSession) -> Probe:
             async with asyncio.timeout(cfg.deadline):
                 doc = await fetch_json(session, "POST", cfg.url, body=cfg.body)
         except TimeoutError:
-            return False, f"test order not acknowledged within {format_duration(cfg.deadline)}"
+            return False, f"test order not acknowledged within {duration(cfg.deadline)}"
         took = time.perf_counter() - start
         mismatch = json_mismatch(doc, cfg.expect_json)
         if mismatch is not None:
-            return False, f"test order answered in {ms(took)} but {mismatch}"
-        return True, f"test order acknowledged in {ms(took)}"
+            return False, f"test order answered in {duration(took)} but {mismatch}"
+        return True, f"test order acknowledged in {duration(took)}"
 
     return probe
 
@@ -295,7 +294,7 @@ class Validator:
             async with asyncio.timeout(self._immediate_window):
                 results = await run_checks(self._immediate)
         except TimeoutError:
-            window = format_duration(self._immediate_window)
+            window = duration(self._immediate_window)
             return ValidationReport(
                 "immediate", False, (), f"immediate validation did not finish within {window}"
             )

@@ -92,7 +92,8 @@ class HeartbeatReceiver:
         self._address: tuple[str, int] | None = None
 
     def handle(self, data: bytes) -> None:
-        """Decode and record one datagram; public so tests and benchmarks skip the socket."""
+        """Decode, authenticate and hand on one datagram; public so tests and benchmarks skip
+        the socket."""
         result = decode(
             data,
             self._keys,
