@@ -162,7 +162,7 @@ def test_stall_flag_is_its_own_signal() -> None:
     rig.beats(2)
     stall = [(s.ok, s.kind, s.reason) for s in rig.signals if s.source == "heartbeat:stall"]
     assert [
-        (False, "hang", "trading loop stalled: sender alive but no beat() for 1200 ms"),
+        (False, "hang", "trading loop stalled: sender alive but no beat() for 1.2 s"),
         (True, None, "trading loop calls beat() again"),
     ] == stall
     assert [] == rig.reasons(ok=False)

@@ -242,7 +242,7 @@ class HeartbeatMonitor:
         if changed & FLAG_STALLED:
             if beat.flags & FLAG_STALLED:
                 age = beat.beat_age_ms
-                since = "within the stall bound" if age is None else f"for {age} ms"
+                since = "within the stall bound" if age is None else f"for {duration(age / 1000)}"
                 reason = f"trading loop stalled: sender alive but no beat() {since}"
                 self._sink(Signal(watch.name, STALL_SOURCE, False, reason, rx, "hang"))
             else:
