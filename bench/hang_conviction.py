@@ -8,7 +8,7 @@ stop lands at a random phase of the heartbeat), SIGSTOPs it, and measures
     delay = conviction time - (receive time of the last heartbeat + timeout)
 
 then SIGCONTs it and waits for the recovery signal. In the same run, a reference monitor polls
-``HeartbeatTable`` every 100 ms (the usual "check every interval" design) and its delay is
+the last receive time every 100 ms (the usual "check every interval" design) and its delay is
 measured on the same stops. Usage: python bench/hang_conviction.py [--trials N]
 [--detector timeout|phi] [--loop uvloop|asyncio]
 """
@@ -32,10 +32,10 @@ from paramedic.detect.failure_detector import (
     PhiAccrualDetector,
     TimeoutDetector,
 )
-from paramedic.detect.heartbeat import HeartbeatReceiver, HeartbeatTable
+from paramedic.detect.heartbeat import HeartbeatReceiver
 from paramedic.detect.heartbeat_monitor import HeartbeatMonitor
 from paramedic.detect.signals import Signal
-from paramedic.wire import KeyRing
+from paramedic.wire import Heartbeat, KeyRing
 
 SERVICE = "engine"
 INTERVAL = 0.1
@@ -79,7 +79,19 @@ class Recorder:
             self.waiting = None
 
 
-async def poller(table: HeartbeatTable, seen: asyncio.Future[float], phase: float) -> None:
+class LastReceived:
+    """The receive time of the newest heartbeat, stamped before the monitor sees it."""
+
+    def __init__(self, monitor: HeartbeatMonitor) -> None:
+        self.at: float | None = None
+        self._monitor = monitor
+
+    def __call__(self, beat: Heartbeat) -> None:
+        self.at = time.monotonic()
+        self._monitor.on_beat(beat, self.at)
+
+
+async def poller(last: LastReceived, seen: asyncio.Future[float], phase: float) -> None:
     """Reference: the check-every-interval monitor; records its first conviction per stop.
 
     Restarted at a random phase for every stop: a real poller's phase has nothing to do
@@ -89,8 +101,7 @@ async def poller(table: HeartbeatTable, seen: asyncio.Future[float], phase: floa
     while True:
         await asyncio.sleep(POLL)
         now = time.monotonic()
-        silence = table.seconds_since(SERVICE, now)
-        if silence is not None and silence >= TIMEOUT:
+        if last.at is not None and now - last.at >= TIMEOUT:
             seen.set_result(now)
             return
 
@@ -112,8 +123,9 @@ async def bench(trials: int, detector_name: str) -> None:
     )
     monitor.add_service(SERVICE, detector, INTERVAL, startup_grace=10.0)
     key = os.urandom(32)
+    last = LastReceived(monitor)
     receiver = HeartbeatReceiver(
-        KeyRing({SERVICE: {0: key}}), host="127.0.0.1", port=0, on_beat=monitor.on_beat
+        KeyRing({SERVICE: {0: key}}), host="127.0.0.1", port=0, on_beat=last
     )
     await receiver.start()
     child = await asyncio.create_subprocess_exec(
@@ -135,22 +147,22 @@ async def bench(trials: int, detector_name: str) -> None:
         for _ in range(trials):
             await asyncio.sleep(rng.uniform(0.05, 0.15))
             seen: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-            poll_task = asyncio.create_task(poller(receiver.table, seen, rng.uniform(0.0, POLL)))
+            poll_task = asyncio.create_task(poller(last, seen, rng.uniform(0.0, POLL)))
             os.kill(child.pid, signal.SIGSTOP)
             convicted = await recorder.next(False, 5.0)
-            state = receiver.table.get(SERVICE)
-            assert state is not None
+            last_rx = last.at
+            assert last_rx is not None
             if detector_name == "timeout":
-                expected = state.last_rx + TIMEOUT
+                expected = last_rx + TIMEOUT
             else:
                 deadline = detector.deadline()
                 assert deadline is not None
                 expected = deadline
             delays.append((convicted.at - expected) * 1000)
-            detection.append((convicted.at - state.last_rx) * 1000)
+            detection.append((convicted.at - last_rx) * 1000)
             # Let the reference poller see this silence too before resuming the child.
             polled = await asyncio.wait_for(seen, 5.0)
-            poll_delays.append((polled - (state.last_rx + TIMEOUT)) * 1000)
+            poll_delays.append((polled - (last_rx + TIMEOUT)) * 1000)
             await poll_task
             os.kill(child.pid, signal.SIGCONT)
             await recorder.next(True, 5.0)

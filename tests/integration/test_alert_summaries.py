@@ -26,7 +26,7 @@ from paramedic.testing import FakeClock
 pytestmark = pytest.mark.integration
 
 TITLE = (
-    "[P3] 2 more P2/P3 alerts suppressed in the last 60 s:"
+    "[P3] 2 more P2/P3 alerts suppressed in the last 1 min:"
     " [P3] disk filling on db-2; [P3] disk filling on db-3"
 )
 

@@ -126,9 +126,9 @@ async def test_latency_over_threshold_is_degradation(tmp_path: Path) -> None:
             detected.failure_kind,
             detected.source,
         )
-        assert re.fullmatch(r"order_latency_p99_us [\d.]+ > 1000 for 0\.\d s", detected.reason), (
-            detected.reason
-        )
+        assert re.fullmatch(
+            r"order_latency_p99_us [\d.]+ > 1000 for [\d.]+ m?s", detected.reason
+        ), detected.reason
         assert 1 == len(timeline.of("failure.detected"))
 
 

@@ -1,4 +1,5 @@
-"""Real sockets on 127.0.0.1: HeartbeatSender threads talking to a HeartbeatReceiver."""
+"""Real sockets on 127.0.0.1: HeartbeatSender threads talking to a HeartbeatReceiver that
+feeds a HeartbeatMonitor, as the runtime wires them."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from paramedic.client import HeartbeatSender
+from paramedic.core.clock import SystemClock
 from paramedic.core.errors import DetectionError
-from paramedic.detect.heartbeat import HeartbeatReceiver, HeartbeatTable, Observation
+from paramedic.detect.failure_detector import TimeoutDetector
+from paramedic.detect.heartbeat import HeartbeatReceiver
+from paramedic.detect.heartbeat_monitor import HeartbeatMonitor
+from paramedic.detect.signals import Signal
 from paramedic.wire import Heartbeat, KeyRing, encode
 
 pytestmark = pytest.mark.integration
@@ -21,23 +26,32 @@ KEY = b"integration-key-0123456789abcdef"
 
 
 class Harness:
-    """A started receiver plus an event that fires on every accepted heartbeat."""
+    """A started receiver feeding a monitor (signals and restarts recorded), plus an event
+    that fires on every accepted heartbeat."""
 
     def __init__(self) -> None:
         self.beats: list[Heartbeat] = []
-        self.observations: list[Observation] = []
+        self.signals: list[Signal] = []
+        self.restarts: list[tuple[str, str, str, int]] = []
         self.arrived = asyncio.Event()
+        self.monitor = HeartbeatMonitor(
+            SystemClock(),
+            self.signals.append,
+            on_restart=lambda *args: self.restarts.append(args),
+        )
+        self.monitor.add_service("engine", TimeoutDetector(5.0), 0.005, startup_grace=5.0)
         self.receiver = HeartbeatReceiver(
-            KeyRing({"engine": {1: KEY}}),
-            host="127.0.0.1",
-            port=0,
-            table=HeartbeatTable(on_observation=self.observations.append),
-            on_beat=self._on_beat,
+            KeyRing({"engine": {1: KEY}}), host="127.0.0.1", port=0, on_beat=self._on_beat
         )
 
     def _on_beat(self, beat: Heartbeat) -> None:
+        self.monitor.on_beat(beat)
         self.beats.append(beat)
         self.arrived.set()
+
+    def reasons(self) -> list[str]:
+        """What the monitor said about the engine, in order."""
+        return [s.reason for s in self.signals if s.source == "heartbeat"]
 
     @property
     def port(self) -> int:
@@ -62,22 +76,23 @@ async def harness() -> AsyncIterator[Harness]:
     h = Harness()
     async with h.receiver:
         yield h
+    h.monitor.close()
 
 
-async def test_sender_thread_updates_the_table(harness: Harness) -> None:
-    """Heartbeats from a real sender thread land in the table with their fields."""
+async def test_sender_thread_reaches_the_monitor(harness: Harness) -> None:
+    """Heartbeats from a real sender thread reach the monitor with their fields: first
+    contact, no gaps, then the planned stop."""
     with harness.sender() as sender:
         await harness.wait_for(lambda: len(harness.beats) >= 3)
     await harness.wait_for(lambda: harness.beats[-1].shutting_down)
-    state = harness.receiver.table.get("engine")
-    assert state is not None
-    assert (sender.instance, sender.seq - 1, 0) == (state.instance, state.last_seq, state.gaps)
-    assert state.last.rss_bytes > 0
+    last = harness.beats[-1]
+    assert (sender.instance, sender.seq - 1) == (last.instance, last.seq)
+    assert ({"engine": 0}, 1) == (harness.monitor.gaps(), harness.monitor.heard)
+    assert last.rss_bytes > 0
     assert harness.beats[0].threads >= 2  # the sender thread itself was alive then
-    assert time.monotonic() - state.last_rx < 5.0
     assert harness.receiver.accepted == len(harness.beats)
-    kinds = [o.kind for o in harness.observations]
-    assert ["first_seen", "shutting_down"] == kinds
+    first = f"first heartbeat: seq 0 from instance {sender.instance.hex()[:4]}"
+    assert [first, "heartbeat stopped: service announced shutdown"] == harness.reasons()
     assert harness.receiver.rcvbuf_granted > 0
 
 
@@ -88,13 +103,9 @@ async def test_restart_with_same_service_id_is_an_instance_change(harness: Harne
     await harness.wait_for(lambda: harness.beats[-1].shutting_down)
     with harness.sender() as second:
         await harness.wait_for(lambda: harness.beats[-1].instance == second.instance)
-    state = harness.receiver.table.get("engine")
-    assert state is not None
-    assert (1, second.instance) == (state.instance_changes, state.instance)
-    changes = [o for o in harness.observations if o.kind == "instance_change"]
-    assert 1 == len(changes)
-    assert first.instance.hex()[:8] in changes[0].detail
-    assert second.instance.hex()[:8] in changes[0].detail
+    assert 1 == len(harness.restarts)
+    service, old, new, _ = harness.restarts[0]
+    assert ("engine", first.instance.hex(), second.instance.hex()) == (service, old, new)
 
 
 async def test_two_live_senders_with_one_id_show_as_retired_instance(harness: Harness) -> None:
@@ -145,7 +156,8 @@ async def test_garbage_is_counted_by_reason_and_ingest_goes_on(harness: Harness)
 
 
 async def test_failing_on_beat_hook_does_not_stop_ingest() -> None:
-    """An exception in a detector hook is counted; the table still updates."""
+    """An exception in a detector hook is counted; every later datagram is still accepted
+    and handed to the hook."""
 
     failures = 0
     twice = asyncio.Event()
@@ -168,9 +180,7 @@ async def test_failing_on_beat_hook_does_not_stop_ingest() -> None:
             async with asyncio.timeout(5):
                 await twice.wait()
     assert receiver.hook_errors >= 2
-    state = receiver.table.get("engine")
-    assert state is not None
-    assert receiver.accepted == state.beats
+    assert receiver.accepted == receiver.hook_errors
 
 
 async def test_busy_port_is_a_detection_error(harness: Harness) -> None:

@@ -65,11 +65,11 @@ def heartbeat_metrics(p: RunningParamedic) -> dict[str, float]:
     out: dict[str, float] = {}
     for family in text_string_to_metric_families(p.get("/metrics").text):
         for sample in family.samples:
-            if sample.name == "heartbeats_accepted_total":
+            if sample.name == "paramedic_heartbeats_accepted_total":
                 out["accepted"] = sample.value
-            elif sample.name == "heartbeats_rejected_total":
+            elif sample.name == "paramedic_heartbeats_rejected_total":
                 out[sample.labels["reason"]] = sample.value
-            elif sample.name == "heartbeat_instances_tracked":
+            elif sample.name == "paramedic_heartbeat_instances_tracked":
                 out["tracked"] = sample.value
     return out
 

@@ -115,7 +115,7 @@ async def test_command_timeout_kills_the_whole_process_group(
     result = await run_method("cold", [built], ctx)
     outcome = result.steps[0].outcome
     assert (False, False) == (outcome.ok, outcome.outcome_known)
-    assert "hang timed out after 1s; whether it took effect is unknown" == outcome.sentence
+    assert "hang timed out after 1 s; whether it took effect is unknown" == outcome.sentence
     assert [] == [pid for pid in map(int, pids.read_text().split()) if running(pid)]
 
 

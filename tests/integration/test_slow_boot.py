@@ -58,7 +58,7 @@ def test_readiness_refused_during_a_slow_boot_raises_nothing(
     [held] = [line for line in p.output if "not ready yet" in line]
     assert "engine: not ready yet: " in held
     assert "s since start, readiness probe ready: GET http://127.0.0.1:" in held
-    assert "refused (startup grace 30s)" in held
+    assert "refused (startup grace 30 s)" in held
 
 
 async def test_a_boot_longer_than_the_grace_is_a_startup_degradation_not_latency(
@@ -73,7 +73,7 @@ async def test_a_boot_longer_than_the_grace_is_a_startup_degradation_not_latency
         assert isinstance(detected, FailureDetected)
         assert "degradation" == detected.failure_kind
         assert detected.reason.startswith("readiness probe ready has not passed once in 1.")
-        assert "s since the process started (startup grace 1s): GET http://" in detected.reason
+        assert "s since the process started (startup grace 1 s): GET http://" in detected.reason
         raised = await timeline.wait_for("alert.raised")
         assert "P2: degraded: running but not fit to trade: degradation on engine (tier 1)" == (
             raised.severity_reason  # type: ignore[attr-defined]

@@ -60,7 +60,7 @@ async def test_crash_loop_hits_the_burst_limit_and_calls_a_human(tmp_path: Path)
     async with running_paramedic(tmp_path, config) as (p, timeline):
         gave_up = await timeline.wait_for("watchdog.gave_up")
         assert (
-            "engine: watchdog gave up after 3 restarts in 300 s; needs a human" == gave_up.summary()
+            "engine: watchdog gave up after 3 restarts in 5 min; needs a human" == gave_up.summary()
         )
         restarts = timeline.of("process.restart_scheduled")
         assert [1, 2, 3] == [e.attempt for e in restarts]  # type: ignore[attr-defined]

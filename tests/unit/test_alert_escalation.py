@@ -190,7 +190,7 @@ def test_snapshot_restore_after_crash_keeps_original_due_times() -> None:
     fresh = engine(clock, after)
     fresh.restore_snapshot(p0(), saved[0])
     assert [(13.0, "cto")] == after.calls
-    assert "fired 180 s late" in after.steps[0].reason
+    assert "fired 3 min late" in after.steps[0].reason
     clock.advance(120 * MIN)
     assert ["cto", "ceo", "outage-team-lead", "outage-manager", "outage-cto", "outage-ceo"] == [
         name for _, name in after.calls

@@ -97,8 +97,8 @@ async def test_an_ack_for_5m_lapses_after_5m_and_the_ladder_pages_again(
 @pytest.mark.parametrize(
     ("body", "field", "words"),
     [
-        ({"reason": "x", "for": "10s"}, "for", "from 1m to 24h"),
-        ({"reason": "x", "for": "2d"}, "for", "from 1m to 24h"),
+        ({"reason": "x", "for": "10s"}, "for", "from 1 min to 1 d"),
+        ({"reason": "x", "for": "2d"}, "for", "from 1 min to 1 d"),
         ({"reason": "x", "for": "soon"}, "for", "not a duration"),
         ({"reason": "x", "expires_in_seconds": 0}, "expires_in_seconds", "greater than or equal"),
         ({"reason": "x", "expires_in_seconds": 1e9}, "expires_in_seconds", "less than or equal"),

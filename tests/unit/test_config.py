@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from paramedic.config import InvalidConfig, load_config, parse_config
-from paramedic.config.durations import format_duration, parse_duration
+from paramedic.config.durations import parse_duration
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,13 +55,13 @@ def issues_of(text: str, env: dict[str, str] | None = None) -> list[str]:
         pytest.param(
             BASE.replace("300ms", "50ms"),
             "t.yaml:9:7: services.engine.heartbeat.timeout: must be greater than interval"
-            " (100ms); got 50ms",
+            " (100 ms); got 50 ms",
             id="timeout-not-above-interval",
         ),
         pytest.param(
             BASE.replace("interval: 100ms", "interval: 1s").replace("300ms", "500ms"),
             "t.yaml:9:7: services.engine.heartbeat.timeout: must be greater than interval"
-            " (1s); got 500ms",
+            " (1 s); got 500 ms",
             id="timeout-not-above-slower-interval",
         ),
         pytest.param(
@@ -212,9 +212,8 @@ def test_cli_config_check(tmp_path: Path) -> None:
     ],
 )
 def test_durations(text: str, seconds: float) -> None:
-    """Durations parse with their unit and print back the same way."""
+    """Durations parse with their unit (how messages spell them: tests/unit/test_text.py)."""
     assert pytest.approx(seconds) == parse_duration(text)
-    assert text if text != "1h30m" else "90m" == format_duration(seconds)
 
 
 @pytest.mark.parametrize("text", ["", "5", "ms", "5 s", "-1s", "1.s", "5sec"])

@@ -11,7 +11,6 @@ from paramedic.detect.failure_detector import (
     FailureDetector,
     PhiAccrualDetector,
     TimeoutDetector,
-    human_duration,
 )
 
 
@@ -172,10 +171,3 @@ def test_bad_timeout_is_refused() -> None:
     """A zero timeout would convict every service on every tick."""
     with pytest.raises(DetectionError, match=r"timeout must be in \(0, inf\), got 0"):
         TimeoutDetector(0)
-
-
-def test_human_duration() -> None:
-    """Milliseconds under a second, tenths of seconds above."""
-    assert ["312 ms", "1 s", "1.2 s", "90 s"] == [
-        human_duration(s) for s in (0.3124, 1.0, 1.234, 90.0)
-    ]

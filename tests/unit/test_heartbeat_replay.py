@@ -1,17 +1,13 @@
-"""Replay protection (sequence window, retired instances, skew) and the receiver's table."""
+"""Replay protection: sequence window, retired instances, skew.
+
+What a receiver makes of accepted beats (gaps, late datagrams, restarts, flags) is the
+monitor's job and is tested in test_heartbeat_monitor.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from paramedic.detect.heartbeat import (
-    HeartbeatTable,
-    Observation,
-    ReplayGuard,
-    SequenceWindow,
-    within_skew,
-)
-from paramedic.wire import FLAG_SHUTTING_DOWN, FLAG_STALLED, Heartbeat
+from paramedic.detect.heartbeat import ReplayGuard, SequenceWindow, within_skew
 
 A = b"A" * 16
 B = b"B" * 16
@@ -124,66 +120,3 @@ def test_forget_drops_all_state() -> None:
 def test_skew_bound_applies_in_both_directions(sent_ns: int, expected: bool) -> None:
     """A sender clock 2 s behind or ahead is still fine; one nanosecond more is not."""
     assert expected == within_skew(sent_ns, 10_000_000_000, 2_000_000_000)
-
-
-def _beat(seq: int, instance: bytes = A, flags: int = 0, service: str = "svc") -> Heartbeat:
-    return Heartbeat(service, instance, seq, 0, flags, 0, 0, 0, 0)
-
-
-def test_table_records_last_state_and_gaps() -> None:
-    """Receive time, newest fields and lost datagrams are visible per service."""
-    table = HeartbeatTable()
-    for seq, rx in ((0, 1.0), (1, 1.1), (4, 1.4)):
-        table.record(_beat(seq), rx)
-    state = table.get("svc")
-    assert state is not None
-    assert (4, 1.4, 3, 2, 0) == (state.last_seq, state.last_rx, state.beats, state.gaps, 0)
-    assert pytest.approx(0.6) == table.seconds_since("svc", 2.0)
-    assert None is table.seconds_since("other", 2.0)
-
-
-def test_table_late_datagram_proves_life_but_keeps_newest_fields() -> None:
-    """A reordered heartbeat refreshes the receive time without rolling state back."""
-    table = HeartbeatTable()
-    table.record(_beat(5), 1.0)
-    table.record(_beat(3), 1.2)
-    state = table.get("svc")
-    assert state is not None
-    assert (5, 1.2, 1) == (state.last_seq, state.last_rx, state.reordered)
-
-
-def test_table_instance_change_is_an_observation() -> None:
-    """A restart faster than any timeout is still recorded, once, with both instance ids."""
-    seen: list[Observation] = []
-    table = HeartbeatTable(on_observation=seen.append)
-    table.record(_beat(7), 1.0)
-    table.record(_beat(0, instance=B), 1.1)
-    table.record(_beat(1, instance=B), 1.2)
-    state = table.get("svc")
-    assert state is not None
-    assert (1, B, 0) == (state.instance_changes, state.instance, state.gaps)
-    kinds = [(o.service, o.kind) for o in table.drain_observations()]
-    assert [("svc", "first_seen"), ("svc", "instance_change")] == kinds
-    assert [] == table.drain_observations()
-    assert 2 == len(seen)
-    assert "41414141" in seen[1].detail
-    assert "42424242" in seen[1].detail
-
-
-def test_table_flag_transitions_are_observations() -> None:
-    """Stall, recovery and planned shutdown each appear once, at their transition."""
-    table = HeartbeatTable()
-    flags = [0, FLAG_STALLED, FLAG_STALLED, 0, FLAG_SHUTTING_DOWN]
-    for seq, flag in enumerate(flags):
-        table.record(_beat(seq, flags=flag), float(seq))
-    kinds = [o.kind for o in table.drain_observations()]
-    assert ["first_seen", "stalled", "unstalled", "shutting_down"] == kinds
-
-
-def test_table_observation_queue_is_bounded() -> None:
-    """A flapping service cannot grow the observation queue without limit."""
-    table = HeartbeatTable(max_observations=3)
-    for seq in range(10):
-        table.record(_beat(0, instance=bytes([seq]) * 16), float(seq))
-    assert 3 == len(table.drain_observations())
-    assert 1 == len(table.services)

@@ -125,7 +125,7 @@ def test_health_reading_defaults_and_unknown_components() -> None:
         pytest.param(
             [probe(period="500ms", timeout="1s")],
             "0.timeout",
-            "must not exceed period (500ms); got 1s",
+            "must not exceed period (500 ms); got 1 s",
             id="timeout-above-period",
         ),
         pytest.param([probe(period=5)], "0.period", "5 has no unit", id="bare-number"),

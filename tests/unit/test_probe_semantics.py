@@ -377,8 +377,8 @@ async def test_a_slow_boot_is_held_not_degradation(h: Harness) -> None:
     runner = svc.runners["ready"]
     assert [] == h.verdicts()
     assert (
-        "not ready yet: 0.0 s since start, readiness probe ready: attempt 1 bad"
-        " (startup grace 30s)" == runner.held
+        "not ready yet: 0 s since start, readiness probe ready: attempt 1 bad"
+        " (startup grace 30 s)" == runner.held
     )
     await step(h.clock, 0.5)
     assert [("probe:ready", True, None)] == h.verdicts()
@@ -398,8 +398,8 @@ async def test_no_first_pass_within_the_grace_is_a_startup_degradation(h: Harnes
     await step(h.clock, 0.5)
     assert [("probe:live", False, "degradation")] == h.verdicts()
     assert (
-        "liveness probe live has not passed once in 2.0 s since the process started"
-        " (startup grace 2s): attempt 5 bad" == h.signals[0].reason
+        "liveness probe live has not passed once in 2 s since the process started"
+        " (startup grace 2 s): attempt 5 bad" == h.signals[0].reason
     )
 
 
@@ -420,7 +420,7 @@ async def test_after_a_first_pass_failures_count_at_once_and_reset_rearms_the_gr
     for _ in range(4):
         await step(h.clock, 0.5)
     assert 2 == len(h.signals), "the new process is booting: its failures are held"
-    assert svc.runners["live"].held.startswith("not live yet: 0.0 s since start")
+    assert svc.runners["live"].held.startswith("not live yet: 0 s since start")
 
 
 async def test_a_startup_probe_is_the_grace_for_the_others(h: Harness) -> None:
@@ -441,7 +441,7 @@ async def test_the_grace_counts_from_the_process_start_not_from_attaching(h: Har
     svc.start()
     await pump()
     assert [("probe:live", False, "degradation")] == h.verdicts()
-    assert h.signals[0].reason.startswith("liveness probe live has not passed once in 40.0 s")
+    assert h.signals[0].reason.startswith("liveness probe live has not passed once in 40 s")
 
 
 def test_process_age_reads_the_real_start() -> None:

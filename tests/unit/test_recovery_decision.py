@@ -22,7 +22,7 @@ def run(**kw: object) -> Decision:
 @pytest.mark.parametrize(
     ("inputs", "method", "sentence"),
     [
-        (SYNCED, "hot", "hot restart: standby synced (lag 0.0 s)"),
+        (SYNCED, "hot", "hot restart: standby synced (lag 0 s)"),
         (
             {**LAGGING, "checkpoint_age_s": 41.0},
             "warm",
@@ -31,7 +31,7 @@ def run(**kw: object) -> Decision:
         (
             {"checkpoint_age_s": 299.0},
             "warm",
-            "warm restart: checkpoint 299 s old; no standby available",
+            "warm restart: checkpoint 4 min 59 s old; no standby available",
         ),
         ({**SYNCED, "data_corruption": True}, "manual", "manual: data corruption detected"),
         ({"recent_failures": 3}, "manual", "manual: 3 failures of the service in 30 min"),
@@ -43,7 +43,7 @@ def run(**kw: object) -> Decision:
         (
             {**LAGGING, "checkpoint_age_s": 412.0},
             "cold",
-            "cold restart: checkpoint 412 s old (limit 300 s); standby not synced (lag 3.2 s)",
+            "cold restart: checkpoint 6 min 52 s old (limit 5 min); standby not synced (lag 3.2 s)",
         ),
         ({}, "cold", "cold restart: no checkpoint; no standby available"),
         ({"failure_kind": "gremlins"}, "manual", "manual: unknown failure cause (gremlins)"),

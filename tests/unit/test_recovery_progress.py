@@ -187,7 +187,7 @@ def test_rto_trigger_fires_once_at_one_and_a_half_times_target() -> None:
     event = emitted[0]
     assert isinstance(event, EscalationTriggered)
     assert ("rto_exceeded", "inc_1") == (event.trigger, event.incident)
-    assert "recovery running 45.0 s, over 1.5 x the target RTO of 30 s" == event.reason
+    assert "recovery running 45 s, over 1.5 x the target RTO of 30 s" == event.reason
 
 
 def test_rto_counts_from_the_failure_and_stop_cancels() -> None:

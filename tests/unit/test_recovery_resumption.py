@@ -69,7 +69,7 @@ async def test_failed_gate_holds_monitoring_only_and_retries() -> None:
     await h.advance(120)
     state = h.resumption.current
     assert ("monitoring_only", 0.0, True) == (state.phase, state.size_multiplier, state.held)
-    assert "holding monitoring_only: positions differ; gate retried in 30s" == state.sentence
+    assert "holding monitoring_only: positions differ; gate retried in 30 s" == state.sentence
     await h.advance(29)
     assert ["monitoring_only"] == h.gated
     await h.advance(1)

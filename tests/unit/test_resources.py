@@ -20,7 +20,7 @@ from paramedic.config.resources import (
 )
 from paramedic.core.errors import DetectionError
 from paramedic.detect.resource_monitor import ProcessSample, ResourceMonitor, ResourceMonitors
-from paramedic.detect.resources import MemoryLeakDetector, format_span
+from paramedic.detect.resources import MemoryLeakDetector
 from paramedic.detect.signals import Signal
 from paramedic.testing import FakeClock
 
@@ -162,7 +162,7 @@ def test_example_yaml_validates_into_seconds_and_bytes() -> None:
         pytest.param(
             {"sample_every": "20s", "memory": {"limit": "1GiB", "warn_within": "1h"}},
             [
-                ": memory.window 5m holds only 16 samples at sample_every 20s, fewer than"
+                ": memory.window 5 min holds only 16 samples at sample_every 20 s, fewer than"
                 " memory.min_samples 30"
             ],
             id="window-too-short",
@@ -201,9 +201,6 @@ def test_sizes_and_rates_parse_both_unit_families() -> None:
     )
     assert ["812 MiB", "2 GiB", "4.2 MiB", "512 B", "1.5 GiB", "-3 MiB"] == [
         format_size(n) for n in (812 * MiB, 2 * GiB, 4.2 * MiB, 512, 1.5 * GiB, -3 * MiB)
-    ]
-    assert ["4 h 41 min", "12 min", "2 min 30 s", "4.5 s", "3 d 2 h", "45 s"] == [
-        format_span(s) for s in (4 * 3600 + 41 * 60, 720, 150, 4.5, 3 * 86400 + 7200, 45)
     ]
 
 
@@ -397,7 +394,7 @@ def test_cpu_held_high_for_the_hold_time_is_degradation() -> None:
         clock.advance(1.0)
         proc.cpu_seconds += 1.9
         mon.sample()
-    assert [("resource:cpu", "degradation", "CPU 95% > 90% for 30.0 s")] == [
+    assert [("resource:cpu", "degradation", "CPU 95% > 90% for 30 s")] == [
         (s.source, s.kind, s.reason) for s in signals
     ]
     clock.advance(1.0)
@@ -453,7 +450,7 @@ def test_metric_above_for_its_hold_time_signals_once_and_clears() -> None:
     mon.observe_metrics("engine", {"order_latency_p99_us": 640}, at=108.0)
     assert [
         ("metric:order_latency_p99_us", False, "degradation", 105.0,
-         "order_latency_p99_us 5012 > 1000 for 5.0 s"),
+         "order_latency_p99_us 5012 > 1000 for 5 s"),
         ("metric:order_latency_p99_us", True, None, 108.0,
          "order_latency_p99_us 640 back under 1000"),
     ] == [(s.source, s.ok, s.kind, s.at, s.reason) for s in signals]  # fmt: skip
@@ -480,7 +477,7 @@ def test_metrics_routed_by_service_and_refused_at_the_wrong_monitor() -> None:
     router.observe_metrics("engine", {"market_data_lag_us": 60_000}, at=0.0)
     router.observe_metrics("engine", {"market_data_lag_us": 60_000}, at=2.0)
     router.observe_metrics("gateway", {"market_data_lag_us": 60_000}, at=2.0)
-    assert ["market_data_lag_us 60000 > 50000 for 2.0 s"] == [s.reason for s in signals]
+    assert ["market_data_lag_us 60000 > 50000 for 2 s"] == [s.reason for s in signals]
     with pytest.raises(DetectionError, match="'gateway' sent to the monitor of 'engine'"):
         mon.observe_metrics("gateway", {}, at=3.0)
 

@@ -16,6 +16,7 @@ from typing import Literal
 
 from paramedic.alerting.model import Alert, Severity, severity_rank
 from paramedic.config.alerting import AlertingConfig
+from paramedic.core.text import duration
 
 __all__ = [
     "Deduplicator",
@@ -64,8 +65,8 @@ class Deduplicator:
             age = now - at
             if age <= self._window and severity_rank(alert.severity) >= severity_rank(severity):
                 reason = (
-                    f"duplicate of {alert.type} from {alert.source} sent {age:.0f} s ago"
-                    f" ({first}, still firing; dedup window {self._window:g} s)"
+                    f"duplicate of {alert.type} from {alert.source} sent {duration(age)} ago"
+                    f" ({first}, still firing; dedup window {duration(self._window)})"
                 )
                 return FatigueDecision("suppress", reason, alert.id, by=first)
         self._seen[alert.key] = (now, alert.severity, alert.id)
@@ -130,12 +131,8 @@ class Grouper:
             group.first_at = now
         group.pending.append(alert)
         wait = group.due(self._wait, self._interval) - now
-        reason = f"grouped ({len(group.pending)} pending); summary in {max(0.0, wait):.0f} s"
+        reason = f"grouped ({len(group.pending)} pending); summary in {duration(max(0.0, wait))}"
         return FatigueDecision("hold", reason, alert.id)
-
-    def next_due(self) -> float | None:
-        dues = [g.due(self._wait, self._interval) for g in self._groups.values() if g.pending]
-        return min(dues, default=None)
 
     def due(self, now: float) -> list[GroupSummary]:
         out: list[GroupSummary] = []
@@ -155,7 +152,7 @@ class RateSummary:
 
     @property
     def text(self) -> str:
-        span = "hour" if self.window == 3600 else f"{self.window:g} s"
+        span = "hour" if self.window == 3600 else duration(self.window)
         titles = Counter(f"[{a.severity}] {a.title}" for a in self.alerts)
         parts = "; ".join(t if n == 1 else f"{t} (x{n})" for t, n in titles.items())
         return f"{len(self.alerts)} more P2/P3 alerts suppressed in the last {span}: {parts}"
@@ -187,7 +184,7 @@ class RateLimiter:
                 why = f"{alert.severity} is never rate limited"
             return FatigueDecision("send", why, alert.id, receiver)
         self._held.setdefault(receiver, []).append(alert)
-        reason = f"rate limit {self._max} per {self._window:g} s reached for {receiver}"
+        reason = f"rate limit {self._max} per {duration(self._window)} reached for {receiver}"
         return FatigueDecision("summarize", reason, alert.id, receiver)
 
     def summaries(self, now: float) -> list[RateSummary]:

@@ -21,6 +21,7 @@ from typing import Any, Literal, NamedTuple
 
 from paramedic.alerting.model import Ack, Alert
 from paramedic.config.alerting import EscalationPolicyConfig
+from paramedic.core.text import duration
 
 __all__ = [
     "AckLapsed",
@@ -70,11 +71,11 @@ Due = Page | AckLapsed
 
 def step_reason(step: EscalationStep, late: float = 0.0) -> str:
     """Why a rung fired, for the page and the timeline."""
-    reason = f"+{step.after / 60:g} min, " + (
+    reason = f"+{duration(step.after)}, " + (
         "still unresolved" if step.until == "resolve" else "no acknowledgement"
     )
     if late > 1.0:
-        reason += f" (fired {late:.0f} s late, after a restart)"
+        reason += f" (fired {duration(late)} late, after a restart)"
     return reason
 
 
@@ -164,7 +165,7 @@ class Ladder:
             self.bound_fired = True
             nxt = next((s for s in self.pending() if s.until == "ack"), None)
             if nxt is not None:
-                reason = f"acknowledged by {ack.by} {bound / 60:g} min ago but not resolved"
+                reason = f"acknowledged by {ack.by} {duration(bound)} ago but not resolved"
                 out.append(self.fire(nxt, reason))
         due_now = sorted(
             (

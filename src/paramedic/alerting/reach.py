@@ -21,6 +21,7 @@ from paramedic.alerting.severity import SeverityFacts, SeverityPolicy
 from paramedic.config.alerting import RouteConfig
 from paramedic.config.model import Config
 from paramedic.core.clock import Instant
+from paramedic.core.text import duration
 from paramedic.detect.events import FailureDetected
 
 __all__ = ["Page", "Reach", "Review", "crash_reach", "review"]
@@ -168,7 +169,7 @@ def review(config: Config) -> Review:
                 (
                     ("services", name, "tier"),
                     f"a crash of tier-1 service {name!r} pages no one at once: the first"
-                    f" page is {first.contact} on {first.channel} after {first.after:g} s",
+                    f" page is {first.contact} on {first.channel} after {duration(first.after)}",
                 )
             )
     return out

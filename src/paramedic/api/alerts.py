@@ -12,8 +12,9 @@ from paramedic.alerting.codec import alert_to_data
 from paramedic.alerting.service import AlertingService
 from paramedic.alerting.views import alert_state, iso, ladder_view
 from paramedic.api.auth import Principal, require
-from paramedic.config.durations import format_duration, parse_duration
+from paramedic.config.durations import parse_duration
 from paramedic.core.errors import AlertingError
+from paramedic.core.text import duration
 
 __all__ = ["router"]
 
@@ -50,7 +51,7 @@ class AckIn(BaseModel):
             return value
         seconds = parse_duration(value)
         if not ACK_MIN_S <= seconds <= ACK_MAX_S:
-            low, high = format_duration(ACK_MIN_S), format_duration(ACK_MAX_S)
+            low, high = duration(ACK_MIN_S), duration(ACK_MAX_S)
             msg = f"an acknowledgement lasts from {low} to {high}; got {value}"
             raise ValueError(msg)
         return value

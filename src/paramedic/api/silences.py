@@ -18,8 +18,9 @@ from paramedic.alerting.model import Matcher
 from paramedic.alerting.silence_admin import SilenceAdmin, silence_view
 from paramedic.api.audit_trail import note_target
 from paramedic.api.auth import Principal, require
-from paramedic.config.durations import format_duration, parse_duration
+from paramedic.config.durations import parse_duration
 from paramedic.core.errors import AlertingError
+from paramedic.core.text import duration
 
 __all__ = ["MAX_SILENCE_S", "router"]
 
@@ -106,10 +107,10 @@ async def add_silence(
     elif body.duration is not None:
         ends = starts + parse_duration(body.duration)
     if ends is not None and ends - starts > MAX_SILENCE_S:
-        longest = format_duration(MAX_SILENCE_S)
+        longest = duration(MAX_SILENCE_S)
         raise _invalid("ends" if body.ends else "duration", f"at most {longest} after starts")
     if starts - now > MAX_SILENCE_S:
-        raise _invalid("starts", f"at most {format_duration(MAX_SILENCE_S)} from now")
+        raise _invalid("starts", f"at most {duration(MAX_SILENCE_S)} from now")
     row = await admin.add(
         matchers=body.matchers,
         starts_wall=starts,

@@ -14,7 +14,7 @@ from typing import Any
 
 from paramedic.checks.result import CheckResult
 from paramedic.config.checks import CommandCheck
-from paramedic.core.text import ms, one_line
+from paramedic.core.text import duration, one_line
 from paramedic.process.command import CommandExit, run_command
 
 __all__ = ["command_check", "command_json", "exit_sentence"]
@@ -26,7 +26,7 @@ def exit_sentence(done: CommandExit, label: str) -> str:
     status = f"killed by signal {-code}" if code < 0 else f"exited {code}"
     lines = done.output.strip().splitlines()
     tail = f": {one_line(lines[-1])}" if lines and code != 0 else ""
-    return f"{label} {status} in {ms(done.took)}{tail}"
+    return f"{label} {status} in {duration(done.took)}{tail}"
 
 
 async def command_check(

@@ -20,7 +20,7 @@ from paramedic.checks.health import HealthReport, parse_health
 from paramedic.checks.result import CheckResult
 from paramedic.config.checks import HttpCheck, HttpProbeCheck
 from paramedic.core.jsonpath import MISSING, json_mismatch
-from paramedic.core.text import ms, one_line
+from paramedic.core.text import duration, one_line
 
 __all__ = [
     "MAX_BODY",
@@ -151,7 +151,7 @@ async def http_check(
         return CheckResult(False, f"{what} failed: {why}", time.perf_counter() - start, never_sent)
     took = time.perf_counter() - start
     ok = check.accepts(status)
-    sentence = f"{what} -> {status} in {ms(took)}"
+    sentence = f"{what} -> {status} in {duration(took)}"
     if not ok and check.expect_status:
         sentence += f" (expected {', '.join(map(str, check.expect_status))})"
     if ok and check.expect_json:

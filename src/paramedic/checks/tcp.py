@@ -8,7 +8,7 @@ import time
 
 from paramedic.checks.result import CheckResult
 from paramedic.config.checks import TcpCheck
-from paramedic.core.text import ms
+from paramedic.core.text import duration
 
 __all__ = ["tcp_check"]
 
@@ -28,4 +28,4 @@ async def tcp_check(check: TcpCheck) -> CheckResult:
     writer.close()
     with contextlib.suppress(OSError):
         await writer.wait_closed()
-    return CheckResult(True, f"{label} ok in {ms(took)}", took)
+    return CheckResult(True, f"{label} ok in {duration(took)}", took)

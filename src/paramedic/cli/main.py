@@ -33,6 +33,7 @@ from paramedic.cli.audit import audit_command
 from paramedic.cli.silences import silence_app
 from paramedic.config import ConfigIssue, InvalidConfig, load_config
 from paramedic.config.model import LogConfig
+from paramedic.core.text import duration
 
 __all__ = ["app", "main"]
 
@@ -288,7 +289,7 @@ def history(
             r.get("service") or "",
             r.get("failure_type") or "",
             r["method"],
-            f"{r['rto_s']:.3f} s",
+            duration(r["rto_s"]),
             "[green]yes[/]" if r["success"] else "[red]no[/]",
         )
     Console().print(table)
@@ -316,7 +317,7 @@ def incident(
         console.print(f"decision: {body['decision']}")
     steps = Table("step", "ok", "duration")
     for s in body.get("steps", []):
-        steps.add_row(s["step"], "yes" if s["ok"] else "no", f"{s['duration_s']:.3f} s")
+        steps.add_row(s["step"], "yes" if s["ok"] else "no", duration(s["duration_s"]))
     console.print(steps)
     if body.get("rto_s") is not None:
         console.print(f"Total recovery time: {body['rto_s']:.3f} seconds")

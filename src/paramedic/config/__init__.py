@@ -1,6 +1,6 @@
 """Typed configuration: YAML in, validated `Config` out, every mistake located."""
 
-from paramedic.config.durations import format_duration, parse_duration
+from paramedic.config.durations import parse_duration
 from paramedic.config.load import (
     ConfigIssue,
     InvalidConfig,
@@ -15,7 +15,6 @@ __all__ = [
     "ConfigIssue",
     "InvalidConfig",
     "ServiceConfig",
-    "format_duration",
     "load_config",
     "parse_config",
     "parse_config_bytes",

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 import re
 
-__all__ = ["MAX_DURATION_S", "format_duration", "parse_duration"]
+__all__ = ["MAX_DURATION_S", "parse_duration"]
 
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(us|ms|s|m|h|d)")
@@ -38,16 +37,3 @@ def parse_duration(text: str) -> float:
         msg = f"{text[:40]!r} is longer than the longest duration, 3650d"
         raise ValueError(msg)
     return total
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest exact spelling of `seconds` in the units above, for messages."""
-    if seconds == 0:
-        return "0s"
-    for unit, size in (("h", 3600.0), ("m", 60.0), ("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        count = seconds / size
-        if count >= 1 and math.isclose(count, round(count), abs_tol=1e-9):
-            return f"{round(count)}{unit}"
-    if seconds >= 1:
-        return f"{seconds:g}s"
-    return f"{seconds * 1000:g}ms"

@@ -23,7 +23,6 @@ from pydantic import (
 
 from paramedic.config.alerting import AlertingConfig
 from paramedic.config.channels import Channels
-from paramedic.config.durations import format_duration
 from paramedic.config.probes import HealthReading, ProbeList
 from paramedic.config.recovery_plan import RecoveryPlan
 from paramedic.config.recovery_policy import RecoveryPolicy
@@ -39,6 +38,7 @@ from paramedic.config.types import (
     host_port,
     repeated,
 )
+from paramedic.core.text import duration
 
 __all__ = [
     "ApiConfig",
@@ -196,8 +196,8 @@ class HeartbeatConfig(SecretRef):
         # On the whole model: a field validator would not see a timeout written before interval.
         if self.timeout is not None and self.timeout <= self.interval:
             msg = (
-                f"timeout: must be greater than interval ({format_duration(self.interval)});"
-                f" got {format_duration(self.timeout)}"
+                f"timeout: must be greater than interval ({duration(self.interval)});"
+                f" got {duration(self.timeout)}"
             )
             raise ValueError(msg)
         return self
@@ -235,10 +235,7 @@ class RestartConfig(StrictModel):
     def _max(cls, value: float, info: ValidationInfo) -> float:
         initial = info.data.get("initial_backoff")
         if initial is not None and value < initial:
-            msg = (
-                f"must be at least initial_backoff ({format_duration(initial)});"
-                f" got {format_duration(value)}"
-            )
+            msg = f"must be at least initial_backoff ({duration(initial)}); got {duration(value)}"
             raise ValueError(msg)
         return value
 

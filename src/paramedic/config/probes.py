@@ -29,7 +29,6 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from paramedic.config.checks import CommandCheck, HttpProbeCheck, TcpCheck
-from paramedic.config.durations import format_duration
 from paramedic.config.types import (
     Duration,
     PositiveDuration,
@@ -39,6 +38,7 @@ from paramedic.config.types import (
     repeated,
 )
 from paramedic.core.failures import FailureKind
+from paramedic.core.text import duration
 
 __all__ = [
     "ACTION_KEYS",
@@ -95,8 +95,8 @@ class ProbeConfig(StrictModel):
         period = info.data.get("period")
         if period is not None and value > period:
             msg = (
-                f"must not exceed period ({format_duration(period)}); got"
-                f" {format_duration(value)}: a probe still running when the next is due"
+                f"must not exceed period ({duration(period)}); got"
+                f" {duration(value)}: a probe still running when the next is due"
                 " would stretch detection time"
             )
             raise ValueError(msg)

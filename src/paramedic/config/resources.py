@@ -24,9 +24,9 @@ from pydantic import (
     model_validator,
 )
 
-from paramedic.config.durations import format_duration
 from paramedic.config.types import Duration, PositiveDuration, StrictModel, repeated
 from paramedic.core.failures import FailureKind
+from paramedic.core.text import duration
 
 __all__ = [
     "CpuConfig",
@@ -236,8 +236,8 @@ class ResourcesConfig(StrictModel):
             fits = int(self.memory.window / self.sample_every) + 1
             if fits < self.memory.min_samples:
                 msg = (
-                    f"memory.window {format_duration(self.memory.window)} holds only {fits}"
-                    f" samples at sample_every {format_duration(self.sample_every)}, fewer"
+                    f"memory.window {duration(self.memory.window)} holds only {fits}"
+                    f" samples at sample_every {duration(self.sample_every)}, fewer"
                     f" than memory.min_samples {self.memory.min_samples}"
                 )
                 raise ValueError(msg)

@@ -23,8 +23,8 @@ from urllib.parse import urlsplit
 
 from pydantic import field_validator, model_validator
 
-from paramedic.config.durations import format_duration
 from paramedic.config.types import PositiveDuration, StrictModel
+from paramedic.core.text import duration
 
 __all__ = ["DeadMansSwitchConfig", "SelfWatchConfig"]
 
@@ -62,8 +62,8 @@ class DeadMansSwitchConfig(StrictModel):
         # a witness; the next tick would be skipped. Refuse the setting rather than drift.
         if self.timeout >= self.interval:
             msg = (
-                f"timeout ({format_duration(self.timeout)}) must be less than"
-                f" interval ({format_duration(self.interval)})"
+                f"timeout ({duration(self.timeout)}) must be less than"
+                f" interval ({duration(self.interval)})"
             )
             raise ValueError(msg)
         return self

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, TypeVar
 
 from paramedic.core.clock import Instant
 from paramedic.core.ids import new_id
+from paramedic.core.text import duration
 
 __all__ = [
     "Event",
@@ -167,7 +168,7 @@ class ProcessExited(Event):
             if self.runtime_s == 0:  # found gone at a start: nobody saw it run or end
                 return f"{self.service}: pid {self.pid} {how}"
         why = "(stopped by paramedic)" if self.expected else "unexpectedly"
-        return f"{self.service}: pid {self.pid} {how} {why} after {self.runtime_s:.3f} s"
+        return f"{self.service}: pid {self.pid} {how} {why} after {duration(self.runtime_s)}"
 
 
 @register_event

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from paramedic.core.events import Event, register_event
+from paramedic.core.text import duration
 
 __all__ = [
     "DetectionHeld",
@@ -75,7 +76,7 @@ class FailureCleared(Event):
 
     def summary(self) -> str:
         what = self.failure_kind or "failure"
-        return f"{self.service}: {what} cleared after {self.downtime_s:.3f} s: {self.reason}"
+        return f"{self.service}: {what} cleared after {duration(self.downtime_s)}: {self.reason}"
 
 
 @register_event
@@ -108,7 +109,7 @@ class ServiceFlapping(Event):
         if self.flapping:
             return (
                 f"{self.service}:{what} flapping, {self.changes} state changes in"
-                f" {self.window_s:g} s; its repeats kept as one incident"
+                f" {duration(self.window_s)}; its repeats kept as one incident"
             )
         return f"{self.service}:{what} no longer flapping"
 
@@ -124,7 +125,9 @@ class ProcessRestartScheduled(Event):
     reason: str
 
     def summary(self) -> str:
-        return f"{self.service}: restart #{self.attempt} in {self.delay_s:.3f} s ({self.reason})"
+        return (
+            f"{self.service}: restart #{self.attempt} in {duration(self.delay_s)} ({self.reason})"
+        )
 
 
 @register_event
@@ -139,7 +142,7 @@ class WatchdogGaveUp(Event):
     def summary(self) -> str:
         return (
             f"{self.service}: watchdog gave up after {self.restarts} restarts in"
-            f" {self.window_s:g} s; needs a human"
+            f" {duration(self.window_s)}; needs a human"
         )
 
 
@@ -154,7 +157,7 @@ class WatchdogKilledHung(Event):
     grace_s: float
 
     def summary(self) -> str:
-        grace = f"grace {self.grace_s:g} s"
+        grace = f"grace {duration(self.grace_s)}"
         return f"{self.service}: stopping hung pid {self.pid} ({grace}): {self.reason}"
 
 

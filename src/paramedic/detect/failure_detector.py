@@ -18,12 +18,12 @@ from collections import deque
 from typing import Final, Protocol, runtime_checkable
 
 from paramedic.core.errors import DetectionError
+from paramedic.core.text import duration
 
 __all__ = [
     "FailureDetector",
     "PhiAccrualDetector",
     "TimeoutDetector",
-    "human_duration",
 ]
 
 _LN10: Final = math.log(10.0)
@@ -34,13 +34,6 @@ _B: Final = 0.070566
 # Running sums drift as values are added and removed; re-summing the window this often keeps
 # the drift at rounding level for an amortised cost well under one operation per heartbeat.
 _RESUM_EVERY: Final = 1 << 16
-
-
-def human_duration(seconds: float) -> str:
-    """``312 ms`` below a second, ``1.2 s`` above: the unit a person reads at a glance."""
-    if seconds < 1.0:
-        return f"{round(seconds * 1000)} ms"
-    return f"{round(seconds, 1):g} s"
 
 
 def _require(name: str, value: float, *, low: float, inclusive: bool, top: str = "inf") -> None:
@@ -104,7 +97,7 @@ class TimeoutDetector:
         return None if last is None else last + self.timeout
 
     def describe(self, now: float) -> str:
-        return f"timeout {human_duration(self.timeout)}"
+        return f"timeout {duration(self.timeout)}"
 
 
 class PhiAccrualDetector:

@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 from paramedic.core.clock import Clock, TimerHandle
 from paramedic.core.errors import DetectionError
-from paramedic.detect.failure_detector import FailureDetector, human_duration
+from paramedic.core.text import duration
+from paramedic.detect.failure_detector import FailureDetector
 from paramedic.detect.self_pause import SelfPauseGuard
 from paramedic.detect.signals import Signal, SignalSink
 from paramedic.wire import FLAG_SHUTTING_DOWN, FLAG_STALLED, Heartbeat
@@ -226,7 +227,7 @@ class HeartbeatMonitor:
         hex4 = beat.instance.hex()[:4]
         if first:
             # The startup conviction (if any) ends here, with a sentence saying how late.
-            late = f" {human_duration(rx - watch.added_at)} after start" if watch.convicted else ""
+            late = f" {duration(rx - watch.added_at)} after start" if watch.convicted else ""
             watch.convicted = False
             self._emit(
                 watch, True, f"first heartbeat{late}: seq {beat.seq} from instance {hex4}", rx
@@ -241,7 +242,7 @@ class HeartbeatMonitor:
         if changed & FLAG_STALLED:
             if beat.flags & FLAG_STALLED:
                 age = beat.beat_age_ms
-                since = "within the stall bound" if age is None else f"for {age} ms"
+                since = "within the stall bound" if age is None else f"for {duration(age / 1000)}"
                 reason = f"trading loop stalled: sender alive but no beat() {since}"
                 self._sink(Signal(watch.name, STALL_SOURCE, False, reason, rx, "hang"))
             else:
@@ -259,7 +260,7 @@ class HeartbeatMonitor:
     def _resumed(self, watch: _Watch, beat: Heartbeat, rx: float, previous_rx: float) -> None:
         watch.convicted = False
         hex4 = beat.instance.hex()[:4]
-        gap = human_duration(rx - previous_rx)
+        gap = duration(rx - previous_rx)
         reason = f"heartbeat resumed after {gap} silence: seq {beat.seq} from instance {hex4}"
         self._emit(watch, True, reason, rx)
         self._arm_at_deadline(watch, rx)
@@ -292,13 +293,13 @@ class HeartbeatMonitor:
             if now < deadline:
                 self._arm(watch, deadline, now)
                 return
-            reason = f"no heartbeat received within {human_duration(watch.startup_grace)} of start"
+            reason = f"no heartbeat received within {duration(watch.startup_grace)} of start"
         else:
             if detector.is_available(now):
                 self._arm_at_deadline(watch, now)
                 return
             reason = (
-                f"heartbeat silent {human_duration(detector.silence(now))} "
+                f"heartbeat silent {duration(detector.silence(now))} "
                 f"({detector.describe(now)}), last seq {watch.last_seq} "
                 f"from instance {watch.instance.hex()[:4]}"
             )

@@ -44,10 +44,10 @@ import structlog
 
 from paramedic.checks import CheckAction, CheckResult, HealthReport, describe, run_check
 from paramedic.config.checks import HttpCheck
-from paramedic.config.durations import format_duration
 from paramedic.config.probes import HealthReading, ProbeConfig
 from paramedic.core.clock import Clock
 from paramedic.core.errors import DetectionError
+from paramedic.core.text import duration
 from paramedic.detect.signals import FailureKind, Signal, SignalSink
 
 __all__ = ["HealthCallback", "ProbeRunner", "ServiceProbes"]
@@ -207,7 +207,7 @@ class ProbeRunner:
                 result = await self._action()
         except TimeoutError:
             timeout = self.config.timeout
-            took = f"{timeout * 1000:g} ms" if timeout < 1 else format_duration(timeout)
+            took = duration(timeout)
             result = CheckResult(False, f"{self._label} timed out after {took}", timeout)
         except Exception as exc:  # an attempt that blows up is a failed attempt
             result = CheckResult(False, f"{self._label} raised {type(exc).__name__}: {exc}", 0.0)
@@ -258,8 +258,8 @@ class ProbeRunner:
             cfg = self.config
             state = "ready" if cfg.role == "readiness" else "live"
             self._held = (
-                f"not {state} yet: {elapsed:.1f} s since start, {cfg.role} probe {cfg.name}:"
-                f" {result.sentence} (startup grace {format_duration(self._startup_grace)})"
+                f"not {state} yet: {duration(elapsed)} since start, {cfg.role} probe {cfg.name}:"
+                f" {result.sentence} (startup grace {duration(self._startup_grace)})"
             )
             slog.info(f"{self.service}: {self._held}", service=self.service, probe=cfg.name)
         return True
@@ -272,8 +272,8 @@ class ProbeRunner:
         elif booting:
             elapsed = self._clock.monotonic() - self._since
             reason = (
-                f"{cfg.role} probe {cfg.name} has not passed once in {elapsed:.1f} s since the"
-                f" process started (startup grace {format_duration(self._startup_grace)}):"
+                f"{cfg.role} probe {cfg.name} has not passed once in {duration(elapsed)} since the"
+                f" process started (startup grace {duration(self._startup_grace)}):"
                 f" {result.sentence}"
             )
             kind = "degradation"

@@ -22,6 +22,7 @@ from paramedic.config.resources import (
     format_size,
 )
 from paramedic.core.errors import DetectionError
+from paramedic.core.text import duration
 from paramedic.detect.signals import FailureKind, Signal, SignalSink
 from paramedic.detect.trends import Fit, SlidingTrend
 
@@ -30,27 +31,9 @@ __all__ = [
     "MemoryLeakDetector",
     "SustainedThreshold",
     "Verdict",
-    "format_span",
 ]
 
 log = logging.getLogger(__name__)
-
-
-def format_span(seconds: float) -> str:
-    """A time left, rounded the way a person says it: `4 h 41 min`, `12 min`, `4.5 s`."""
-    if seconds < 10:
-        return f"{max(0.0, seconds):.1f} s"
-    total = round(seconds)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    if minutes:
-        return f"{minutes} min {secs} s" if minutes < 10 and secs else f"{minutes} min"
-    return f"{secs} s"
 
 
 def _num(value: float) -> str:
@@ -164,7 +147,7 @@ class MemoryLeakDetector(Verdict):
             return f"RSS {format_size(rss)} is over the limit {limit}{growth}"
         if case == "steady":
             return (
-                f"RSS {format_size(rss)} steady ({rate} over {format_span(fit.span)},"
+                f"RSS {format_size(rss)} steady ({rate} over {duration(fit.span)},"
                 f" under the {format_size(cfg.min_slope * 60)}/min worth watching)"
             )
         if case == "noisy":
@@ -173,12 +156,12 @@ class MemoryLeakDetector(Verdict):
                 f" ({rate}, R² {fit.r2:.2f} < {cfg.min_r2:g})"
             )
         eta = fit.projected_time_to(cfg.limit)
-        when = "never" if eta is None else f"in {format_span(eta)}"
+        when = "never" if eta is None else f"in {duration(eta)}"
         trend = f"RSS {format_size(rss)} growing {rate} (R² {fit.r2:.2f});"
         if case == "far":
             return (
                 f"{trend} reaches limit {limit} {when},"
-                f" beyond the {format_span(cfg.warn_within)} warning"
+                f" beyond the {duration(cfg.warn_within)} warning"
             )
         return f"{trend} reaches limit {limit} {when}"
 
@@ -261,8 +244,8 @@ class SustainedThreshold(Verdict):
         if held is None:
             return f"{self.label} {shown} back {'under' if self.above else 'over'} {bound}"
         op = ">" if self.above else "<"
-        text = f"{self.label} {shown} {op} {bound} for {held:.1f} s"
-        return text if held >= self.hold else f"{text}, not yet {self.hold:g} s"
+        text = f"{self.label} {shown} {op} {bound} for {duration(held)}"
+        return text if held >= self.hold else f"{text}, not yet {duration(self.hold)}"
 
     def reset(self, reason: str, at: float) -> None:
         self.since = None

@@ -16,6 +16,7 @@ from typing import Literal
 
 from paramedic.core.backoff import jittered_backoff
 from paramedic.core.errors import DetectionError
+from paramedic.core.text import duration
 from paramedic.process.managed import ExitStatus
 
 __all__ = ["Backoff", "RestartDecision", "RestartPlanner", "RestartPolicyName"]
@@ -97,7 +98,7 @@ class RestartPlanner:
         if len(self._restarts) >= self.burst:
             return RestartDecision(
                 "give_up",
-                f"{len(self._restarts)} restarts in the last {self.window:g} s"
+                f"{len(self._restarts)} restarts in the last {duration(self.window)}"
                 f" (limit {self.burst}); giving up, a human must look",
             )
         self.consecutive += 1
@@ -105,8 +106,8 @@ class RestartPlanner:
         delay = self._delay(self.consecutive)
         return RestartDecision(
             "restart",
-            f"{how} after {status.runtime:.3f} s; restart {len(self._restarts)}/{self.burst}"
-            f" in {self.window:g} s",
+            f"{how} after {duration(status.runtime)}; restart {len(self._restarts)}/{self.burst}"
+            f" in {duration(self.window)}",
             delay=delay,
             attempt=self.consecutive,
         )

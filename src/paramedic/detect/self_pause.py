@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from paramedic.core.errors import DetectionError
-from paramedic.detect.failure_detector import human_duration
+from paramedic.core.text import duration
 
 __all__ = ["SelfPauseGuard"]
 
@@ -63,6 +63,6 @@ class SelfPauseGuard:
         if now >= self._until:
             return None
         return (
-            f"paramedic itself was stalled {human_duration(self._lag)} "
-            f"(bound {human_duration(self.bound)}); convicting no one this tick"
+            f"paramedic itself was stalled {duration(self._lag)} "
+            f"(bound {duration(self.bound)}); convicting no one this tick"
         )

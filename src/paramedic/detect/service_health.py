@@ -34,6 +34,7 @@ from typing import Literal
 from paramedic.core.clock import Instant
 from paramedic.core.events import Event
 from paramedic.core.ids import new_id
+from paramedic.core.text import duration
 from paramedic.detect.events import (
     FailureCleared,
     FailureDetected,
@@ -386,7 +387,7 @@ class ServiceHealth:
                 )
             )
             if incident is not None and not incident.active:
-                reason = f"{kind} stable for {self.policy.flap_window:g} s"
+                reason = f"{kind} stable for {duration(self.policy.flap_window)}"
                 events.append(self._cleared(incident, now, reason))
         return events
 

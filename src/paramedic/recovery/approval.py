@@ -19,6 +19,7 @@ from paramedic.config.recovery_policy import ApprovalRequire, Method
 from paramedic.core.clock import Clock, TimerHandle
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event
+from paramedic.core.text import duration
 from paramedic.recovery.events import (
     ApprovalGranted,
     ApprovalRejected,
@@ -197,8 +198,8 @@ class ApprovalGate:
                 incident=incident,
                 trigger="approval_timeout",
                 reason=(
-                    f"no one approved {req.method} within {waited:g} s{again}; no action taken;"
-                    " approve or reject it, or take the incident to manual"
+                    f"no one approved {req.method} within {duration(waited)}{again};"
+                    " no action taken; approve or reject it, or take the incident to manual"
                 ),
             )
         )

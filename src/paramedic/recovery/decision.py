@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 from paramedic.config.recovery_policy import ApprovalRequire, DecisionThresholds, Method
 from paramedic.core.failures import FAILURE_KINDS
+from paramedic.core.text import duration
 from paramedic.recovery.approval import needs_approval
 
-__all__ = ["METHOD_ORDER", "Decision", "DecisionInput", "decide", "fallback_chain", "span"]
+__all__ = ["METHOD_ORDER", "Decision", "DecisionInput", "decide", "fallback_chain"]
 
 METHOD_ORDER: tuple[Method, ...] = ("hot", "warm", "cold", "manual")
 """Fastest and least disruptive first; a fallback only ever moves right."""
@@ -88,7 +89,7 @@ def _choose(inp: DecisionInput, t: DecisionThresholds) -> tuple[Method, str]:
     if inp.data_corruption:
         return "manual", "manual: data corruption detected"
     if inp.recent_failures >= t.failures_limit:
-        window = span(t.failures_window)
+        window = duration(t.failures_window)
         return "manual", f"manual: {inp.recent_failures} failures of {inp.service} in {window}"
 
     standby = _standby(inp)
@@ -113,7 +114,7 @@ def _choose(inp: DecisionInput, t: DecisionThresholds) -> tuple[Method, str]:
 def _standby(inp: DecisionInput) -> str:
     if not inp.backup_available:
         return "no standby available"
-    lag = "" if inp.backup_lag_s is None else f" (lag {inp.backup_lag_s:.1f} s)"
+    lag = "" if inp.backup_lag_s is None else f" (lag {duration(inp.backup_lag_s)})"
     return f"standby synced{lag}" if inp.backup_synced else f"standby not synced{lag}"
 
 
@@ -121,20 +122,11 @@ def _checkpoint(age: float | None, limit: float) -> str:
     if age is None:
         return "no checkpoint"
     if age < limit:
-        return f"checkpoint {age:.0f} s old"
-    return f"checkpoint {age:.0f} s old (limit {limit:g} s)"
+        return f"checkpoint {duration(age)} old"
+    return f"checkpoint {duration(age)} old (limit {duration(limit)})"
 
 
 def _volatility_ratio(inp: DecisionInput) -> float | None:
     if inp.volatility_current is None or not inp.volatility_average:
         return None  # no data, or a zero average that would make every tick "infinitely" volatile
     return inp.volatility_current / inp.volatility_average
-
-
-def span(seconds: float) -> str:
-    """A window as people say it: 30 min, 2 h, 45 s."""
-    if seconds >= 3600 and seconds % 3600 == 0:
-        return f"{seconds / 3600:g} h"
-    if seconds >= 60 and seconds % 60 == 0:
-        return f"{seconds / 60:g} min"
-    return f"{seconds:g} s"

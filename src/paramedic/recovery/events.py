@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from paramedic.core.events import Event, register_event
+from paramedic.core.text import duration
 
 __all__ = [
     "ESCALATION_TRIGGERS",
@@ -119,7 +120,7 @@ class ApprovalRequested(Event):
         market = "market open" if self.market_open else "market closed"
         return (
             f"{self.service}: approval needed for {self.method} ({market}), within"
-            f" {self.timeout_s:g} s: {self.sentence}"
+            f" {duration(self.timeout_s)}: {self.sentence}"
         )
 
 
@@ -169,7 +170,7 @@ class ApprovalTimedOut(Event):
 
     def summary(self) -> str:
         return (
-            f"{self.service}: no answer on {self.method} after {self.waited_s:g} s;"
+            f"{self.service}: no answer on {self.method} after {duration(self.waited_s)};"
             " no action taken, escalating"
         )
 
@@ -204,7 +205,7 @@ class RecoveryStepFinished(Event):
     def summary(self) -> str:
         outcome = "done" if self.ok else "FAILED"
         tail = f": {self.detail}" if self.detail else ""
-        return f"{self.service}: step {self.step} {outcome} in {self.duration_s:.3f} s{tail}"
+        return f"{self.service}: step {self.step} {outcome} in {duration(self.duration_s)}{tail}"
 
 
 @register_event
@@ -241,9 +242,8 @@ class RecoveryFinished(Event):
 
     def summary(self) -> str:
         outcome = "recovered" if self.ok else "recovery failed"
-        return (
-            f"{self.service}: {outcome} by {self.method} in {self.duration_s:.3f} s: {self.reason}"
-        )
+        took = duration(self.duration_s)
+        return f"{self.service}: {outcome} by {self.method} in {took}: {self.reason}"
 
 
 @register_event

@@ -26,10 +26,11 @@ from paramedic.config.recovery_policy import Method, RecoveryPolicy
 from paramedic.core.clock import Clock, Instant, TimerHandle
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event, NoteAdded
+from paramedic.core.text import duration
 from paramedic.detect.events import FailureCleared, FailureDetected
 from paramedic.recovery.approval import ApprovalGate, needs_approval
 from paramedic.recovery.calendar import calendar_from
-from paramedic.recovery.decision import METHOD_ORDER, Decision, DecisionInput, decide, span
+from paramedic.recovery.decision import METHOD_ORDER, Decision, DecisionInput, decide
 from paramedic.recovery.events import (
     EscalationTrigger,
     EscalationTriggered,
@@ -225,7 +226,7 @@ class RecoveryOrchestrator:
                 " recovery is resolved by hand (take it to manual first)"
             )
             raise RecoveryError(msg)
-        watch = span(self._policy.watch_period)
+        watch = duration(self._policy.watch_period)
         reason = f"resolved by {by}: {why}; trading resumes gradually, watched for {watch}"
         if live.page is not None:  # first: a crash after it leaves a manual incident to resolve
             page, live.page = live.page, None
@@ -595,7 +596,7 @@ class RecoveryOrchestrator:
         if got.data_corruption:
             await self._escalate(incident, "data_corruption", got.corruption_detail)
         if recent >= self._policy.decision.failures_limit:
-            window = span(self._policy.decision.failures_window)
+            window = duration(self._policy.decision.failures_window)
             why = f"{recent} failures of {self.service} within {window}"
             await self._escalate(incident, "repeated_failures", why)
         await self._proceed(incident, decision.method, sentence, market_open)
@@ -810,7 +811,7 @@ class RecoveryOrchestrator:
         limit = self._policy.decision.failures_limit
         if recent >= limit:
             if "repeated_failures" not in live.escalated:
-                window = span(self._policy.decision.failures_window)
+                window = duration(self._policy.decision.failures_window)
                 await self._escalate(
                     incident, "repeated_failures", f"{recent} failed recoveries within {window}"
                 )
@@ -1009,7 +1010,7 @@ class RecoveryOrchestrator:
         live.watched = True
         waiting = self._not_settled(live)
         if waiting:
-            period = span(self._policy.watch_period)
+            period = duration(self._policy.watch_period)
             await self._note(incident, f"watch period of {period} passed; not HEALTHY: {waiting}")
             return
         await self._maybe_healthy(incident)
@@ -1031,7 +1032,7 @@ class RecoveryOrchestrator:
         live = self._live[incident.id]
         if incident.state is not S.RECOVERED or not live.watched or self._not_settled(live):
             return
-        period = span(self._policy.watch_period)
+        period = duration(self._policy.watch_period)
         await self._move(incident, S.HEALTHY, f"watch period of {period} passed without a relapse")
 
     async def _relapsed(self, incident: Incident, event: FailureDetected) -> None:

@@ -21,7 +21,7 @@ import aiohttp
 from paramedic.checks import command_json, fetch_json
 from paramedic.config.recovery_plan import CheckpointSource, JsonSource, RecoveryPlan
 from paramedic.core.clock import Clock
-from paramedic.core.text import one_line
+from paramedic.core.text import duration, one_line
 
 __all__ = ["GatheredInputs", "gather_inputs", "read_json_source"]
 
@@ -55,7 +55,7 @@ async def read_json_source(
             assert source.command is not None
             return await command_json(source.command)
     except TimeoutError:
-        msg = f"no answer within {source.timeout:g} s"
+        msg = f"no answer within {duration(source.timeout)}"
         raise ValueError(msg) from None
 
 

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from paramedic.core.clock import Clock
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event
+from paramedic.core.text import duration
 from paramedic.detect.events import FailureCleared, FailureDetected, ServiceUp, WatchdogGaveUp
 from paramedic.recovery.orchestrator_replay import decode, replay
 from paramedic.recovery.orchestrator_views import resumption_body, status_body
@@ -106,7 +107,7 @@ class PlainIncidents:
             elif isinstance(event, FailureCleared):
                 incident = self._incidents.get(event.incident)
                 if incident is not None and incident.state is S.FAILURE_DETECTED:
-                    why = f"healthy again after {event.downtime_s:.3f} s: {event.reason}"
+                    why = f"healthy again after {duration(event.downtime_s)}: {event.reason}"
                     await self._move(incident, S.HEALTHY, why)
                     self._trim()
             elif isinstance(event, ServiceUp):
@@ -122,7 +123,7 @@ class PlainIncidents:
                     if incident.state is S.FAILURE_DETECTED:
                         why = (
                             f"the watchdog gave up after {event.restarts} restarts in"
-                            f" {event.window_s:g} s; a human must act"
+                            f" {duration(event.window_s)}; a human must act"
                         )
                         await self._move(incident, S.MANUAL_RECOVERY, why)
 

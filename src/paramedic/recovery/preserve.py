@@ -28,9 +28,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from paramedic.config.durations import format_duration
 from paramedic.config.recovery_plan import PreserveConfig
 from paramedic.core.ids import short_id
+from paramedic.core.text import duration
 
 __all__ = ["CopiedFile", "Snapshot", "preserve_state"]
 
@@ -165,7 +165,7 @@ async def _gcore(pid: int, folder: Path, limit: float) -> tuple[str | None, str]
             os.killpg(proc.pid, signal.SIGKILL)
         await asyncio.shield(proc.wait())
         if isinstance(exc, TimeoutError):
-            return None, f"core dump failed: no result within {format_duration(limit)}"
+            return None, f"core dump failed: no result within {duration(limit)}"
         raise
     core = folder / f"core.{pid}"
     if proc.returncode != 0 or not core.exists():

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from paramedic.core.clock import Clock, Instant, TimerHandle
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event
+from paramedic.core.text import duration
 from paramedic.recovery.events import EscalationTriggered, RecoveryProgress
 from paramedic.recovery.states import IncidentState
 
@@ -306,8 +307,8 @@ class RtoWatch:
                 incident=self._incident,
                 trigger="rto_exceeded",
                 reason=(
-                    f"recovery running {elapsed:.1f} s, over {self._factor:g} x the target"
-                    f" RTO of {self._target:g} s"
+                    f"recovery running {duration(elapsed)}, over {self._factor:g} x the target"
+                    f" RTO of {duration(self._target)}"
                 ),
             )
         )

@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from paramedic.config.durations import format_duration
 from paramedic.config.recovery_plan import PhaseConfig
 from paramedic.core.clock import Clock, TimerHandle
+from paramedic.core.text import duration
 
 __all__ = ["GateResult", "Phase", "Resumption", "ResumptionState"]
 
@@ -136,7 +136,7 @@ class Resumption:
 
     def _describe(self, index: int, why: str) -> str:
         phase = self._phases[index]
-        length = f" for {format_duration(phase.duration)}" if phase.duration is not None else ""
+        length = f" for {duration(phase.duration)}" if phase.duration is not None else ""
         return f"{why}: {phase.name} at {phase.size_multiplier:g}x size{length}"
 
     async def _enter(self, index: int, sentence: str) -> None:
@@ -171,7 +171,7 @@ class Resumption:
             nxt = index + 1
             await self._enter(nxt, self._describe(nxt, f"{phase.name} gate passed"))
             return
-        retry = format_duration(self._retry)
+        retry = duration(self._retry)
         sentence = f"holding {phase.name}: {result.sentence}; gate retried in {retry}"
         self._state = ResumptionState(
             phase=phase.name,

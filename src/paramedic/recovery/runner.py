@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from paramedic.checks import CheckResult, command_check, http_check
-from paramedic.config.durations import format_duration
 from paramedic.config.recovery_plan import MethodConfig, StepConfig
 from paramedic.core.errors import RecoveryError
-from paramedic.core.text import one_line
+from paramedic.core.text import duration, one_line
 from paramedic.recovery.steps import StepAction, StepContext, hook_step, wait_step
 
 __all__ = [
@@ -81,7 +80,7 @@ async def _run_step(step: Step, ctx: StepContext) -> CheckResult:
     except TimeoutError:
         took = time.perf_counter() - start
         if deadline.expired():
-            sentence = f"{step.name} timed out after {format_duration(step.timeout)}"
+            sentence = f"{step.name} timed out after {duration(step.timeout)}"
             if step.side_effects:
                 sentence += "; whether it took effect is unknown"
             return CheckResult(False, sentence, took, outcome_known=not step.side_effects)
@@ -122,7 +121,7 @@ async def run_method(
                 method, False, sentence, tuple(records), step.name, took, outcome.outcome_known
             )
     took = time.perf_counter() - start
-    sentence = f"{method} recovery done: {len(records)} steps in {took:.2f} s"
+    sentence = f"{method} recovery done: {len(records)} steps in {duration(took)}"
     return MethodResult(method, True, sentence, tuple(records), None, took)
 
 

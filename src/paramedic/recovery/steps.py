@@ -22,7 +22,7 @@ import aiohttp
 
 from paramedic.checks import CheckResult
 from paramedic.core.errors import ParamedicError, RecoveryError
-from paramedic.core.text import ms
+from paramedic.core.text import duration
 
 __all__ = [
     "StepAction",
@@ -90,7 +90,7 @@ def hook_step(kind: str) -> StepAction:
             return CheckResult(False, f"{kind} failed: {exc}", time.perf_counter() - start)
         took = time.perf_counter() - start
         done = "process restarted" if kind == "restart_process" else "process stopped"
-        return CheckResult(True, said or f"{done} in {ms(took)}", took)
+        return CheckResult(True, said or f"{done} in {duration(took)}", took)
 
     return act
 
@@ -102,7 +102,9 @@ def wait_step(kind: str, timeout: float) -> StepAction:
         ok = await wait(timeout)
         took = time.perf_counter() - start
         what = "healthy" if kind == "wait_healthy" else "heartbeat back"
-        sentence = f"{what} after {took:.2f} s" if ok else f"not {what} within {timeout:g} s"
+        sentence = (
+            f"{what} after {duration(took)}" if ok else f"not {what} within {duration(timeout)}"
+        )
         return CheckResult(ok, sentence, took)
 
     return act

@@ -29,7 +29,6 @@ from paramedic.checks import (
     http_check,
     tcp_check,
 )
-from paramedic.config.durations import format_duration
 from paramedic.config.recovery_plan import CheckSpec, ValidationConfig
 from paramedic.core.clock import Clock, TimerHandle
 from paramedic.core.jsonpath import (
@@ -39,7 +38,7 @@ from paramedic.core.jsonpath import (
     lookup,
     show,
 )
-from paramedic.core.text import ms, one_line
+from paramedic.core.text import duration, one_line
 
 __all__ = [
     "Check",
@@ -66,7 +65,7 @@ class Check:
             async with asyncio.timeout(self.timeout):
                 result = await self.probe()
         except TimeoutError:
-            sentence = f"no answer within {format_duration(self.timeout)}"
+            sentence = f"no answer within {duration(self.timeout)}"
             result = CheckResult(False, sentence, time.perf_counter() - start)
         except Exception as exc:  # a check's bug is a failed check, not a dead validator
             detail = one_line(str(exc)) or type(exc).__name__
@@ -147,13 +146,15 @@ def _test_order_probe(spec: CheckSpec, session: aiohttp.ClientSession) -> CheckA
             async with asyncio.timeout(cfg.deadline):
                 doc = await fetch_json(session, "POST", cfg.url, body=cfg.body)
         except TimeoutError:
-            deadline = format_duration(cfg.deadline)
+            deadline = duration(cfg.deadline)
             return CheckResult(False, f"test order not acknowledged within {deadline}")
         took = time.perf_counter() - start
         mismatch = json_mismatch(doc, cfg.expect_json)
         if mismatch is not None:
-            return CheckResult(False, f"test order answered in {ms(took)} but {mismatch}", took)
-        return CheckResult(True, f"test order acknowledged in {ms(took)}", took)
+            return CheckResult(
+                False, f"test order answered in {duration(took)} but {mismatch}", took
+            )
+        return CheckResult(True, f"test order acknowledged in {duration(took)}", took)
 
     return probe
 
@@ -256,7 +257,7 @@ class Validator:
             async with asyncio.timeout(self._immediate_window):
                 results = await run_checks(self._immediate)
         except TimeoutError:
-            window = format_duration(self._immediate_window)
+            window = duration(self._immediate_window)
             return ValidationReport(
                 "immediate", False, (), f"immediate validation did not finish within {window}"
             )

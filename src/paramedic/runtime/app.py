@@ -61,7 +61,7 @@ from paramedic.runtime.deadman import DeadMansSwitch
 from paramedic.runtime.emergency import EmergencyPager
 from paramedic.runtime.heartbeats import Heartbeats
 from paramedic.runtime.loop_monitor import LoopMonitor
-from paramedic.runtime.metrics import RuntimeCollector
+from paramedic.runtime.metrics import register_collectors
 from paramedic.runtime.recorder import OrderedRecorder
 from paramedic.runtime.resume import Left, ServiceLeft, folded, read_store
 from paramedic.runtime.sdnotify import NOTIFY_ENV_KEYS, SdNotifier
@@ -169,7 +169,7 @@ class Paramedic:
         self._api_context = context
         self.api_auth = context.auth  # its refusal counts are a metric
         self.api = ApiServer(create_app(context), config.api.host, config.api.port)
-        self.registry.register(RuntimeCollector(self, self.clock.monotonic))
+        register_collectors(self.registry, self, self.clock.monotonic)
         self._register_checks()
         self.bus.add_listener(self._log_event)
 

@@ -10,6 +10,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from paramedic.core.text import duration
+
 __all__ = ["Check", "CheckRegistry", "CheckResult"]
 
 Check = Callable[[], Awaitable[tuple[bool, str]]]
@@ -42,7 +44,7 @@ class CheckRegistry:
             async with asyncio.timeout(self._timeout):
                 ok, reason = await check()
         except TimeoutError:
-            return CheckResult(name, False, f"no answer within {self._timeout:g} s")
+            return CheckResult(name, False, f"no answer within {duration(self._timeout)}")
         except Exception as exc:  # a broken check is a failed check, not a failed probe
             return CheckResult(name, False, f"{type(exc).__name__}: {exc}")
         return CheckResult(name, ok, reason)

@@ -27,6 +27,7 @@ import structlog
 from paramedic import __version__
 from paramedic.config.selfwatch import DeadMansSwitchConfig
 from paramedic.core.clock import Clock, TimerHandle
+from paramedic.core.text import duration
 
 __all__ = ["DeadMansSwitch"]
 
@@ -77,7 +78,7 @@ class DeadMansSwitch:
                 return self._failed(f"HTTP {resp.status} from {self.config.target}")
         except TimeoutError:
             return self._failed(
-                f"no answer from {self.config.target} within {self.config.timeout:g} s"
+                f"no answer from {self.config.target} within {duration(self.config.timeout)}"
             )
         except aiohttp.ClientError as exc:
             # Client errors name host and port at most, but scrub the full URL to be sure.

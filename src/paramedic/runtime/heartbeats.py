@@ -91,10 +91,8 @@ class Heartbeats:
             port=listener.port,
             multicast_group=listener.multicast_group,
             max_skew_ns=int(listener.max_skew * 1e9),
-            monotonic=clock.monotonic,
             wall_ns=lambda: int(clock.wall() * 1e9),
             on_beat=self.monitor.on_beat,
-            keep_table=False,
         )
 
     def _process_started(self, name: str, hb: HeartbeatConfig, _pid: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from paramedic.core.clock import Clock
+from paramedic.core.text import duration
 
 __all__ = ["LoopMonitor"]
 
@@ -46,5 +47,8 @@ class LoopMonitor:
     def alive(self) -> tuple[bool, str]:
         age = self.tick_age()
         if age > self.stale_after:
-            return False, f"event loop last ticked {age:.1f} s ago (bound {self.stale_after:g} s)"
+            return (
+                False,
+                f"event loop last ticked {duration(age)} ago (bound {duration(self.stale_after)})",
+            )
         return True, "ok"

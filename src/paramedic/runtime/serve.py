@@ -12,6 +12,7 @@ import structlog
 
 from paramedic.config.model import Config
 from paramedic.core.errors import LifecycleError
+from paramedic.core.text import duration
 from paramedic.runtime.app import Paramedic
 
 __all__ = ["serve"]
@@ -49,7 +50,7 @@ async def serve(
         except TimeoutError:
             paramedic.kill_everything()
             print(
-                f"paramedic: shutdown took longer than {config.shutdown_timeout:g} s;"
+                f"paramedic: shutdown took longer than {duration(config.shutdown_timeout)};"
                 " killed what was left",
                 file=sys.stderr,
             )

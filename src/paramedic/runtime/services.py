@@ -17,6 +17,7 @@ from paramedic.checks import HealthReport
 from paramedic.config.model import ServiceConfig
 from paramedic.core.clock import Clock
 from paramedic.core.events import ProcessExited
+from paramedic.core.text import duration
 from paramedic.detect.events import ProcessAttached
 from paramedic.detect.probes import ServiceProbes
 from paramedic.detect.resource_monitor import ResourceMonitor
@@ -48,7 +49,7 @@ def exit_sentence(status: ExitStatus) -> str:
     how = f"killed by {status.signal}" if status.signal else f"exited with code {status.returncode}"
     if status.unknown:
         how = f"exited ({status.unknown})"
-    return f"pid {status.pid} {how} after {status.runtime:.3f} s"
+    return f"pid {status.pid} {how} after {duration(status.runtime)}"
 
 
 def _gone(recorded: ProcessIdentity) -> bool:
@@ -259,7 +260,7 @@ class ServiceRuntime:
 
     def _watched_exited(self, pid: int, runtime: float) -> None:
         reason = (
-            f"pid {pid} exited after {runtime:.3f} s of watching"
+            f"pid {pid} exited after {duration(runtime)} of watching"
             " (not paramedic's child: exit status unknown)"
         )
         self.signal(Signal(self.name, "process", False, reason, self._clock.monotonic(), "crash"))

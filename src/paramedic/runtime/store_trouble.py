@@ -25,6 +25,7 @@ import structlog
 from paramedic.core.clock import Clock
 from paramedic.core.errors import StoreError
 from paramedic.core.events import Event, register_event
+from paramedic.core.text import duration
 
 __all__ = ["EmergencyPageSent", "StoreDegraded", "StoreRecovered", "StoreTrouble"]
 
@@ -60,7 +61,7 @@ class StoreRecovered(Event):
     def summary(self) -> str:
         lost = f", {self.dropped} dropped (backlog full)" if self.dropped else ""
         return (
-            f"store writable again after {self.degraded_for_s:.1f} s degraded ({self.reason}):"
+            f"store writable again after {duration(self.degraded_for_s)} degraded ({self.reason}):"
             f" {self.written_late} events written late{lost}"
         )
 

@@ -15,6 +15,7 @@ from email.utils import parsedate_to_datetime
 
 from paramedic.alerting.channels.base import DeliveryResult, one_line
 from paramedic.checks import HttpConnectError, HttpError, HttpPool
+from paramedic.core.text import duration
 
 __all__ = ["JsonPost", "classify", "parse_retry_after"]
 
@@ -86,7 +87,7 @@ class JsonPost:
         try:
             response = await self._http.send(self._request, limit)
         except TimeoutError:
-            return DeliveryResult("retry", f"{label}: no answer within {limit:g}s")
+            return DeliveryResult("retry", f"{label}: no answer within {duration(limit)}")
         except HttpConnectError as exc:
             return DeliveryResult("retry", f"{label}: cannot connect ({exc.reason})")
         except HttpError as exc:

@@ -29,6 +29,7 @@ from paramedic.alerting.channels.base import (
     one_line,
     utc_now,
 )
+from paramedic.core.text import duration
 
 __all__ = ["EmailChannel", "Security"]
 
@@ -112,7 +113,7 @@ class EmailChannel:
             detail = one_line(f"{label}: SMTP {exc.code} {exc.message}")
             return DeliveryResult(kind, detail, status=exc.code)
         except (TimeoutError, aiosmtplib.SMTPTimeoutError):
-            return DeliveryResult("retry", f"{label}: no answer within {self._timeout:g}s")
+            return DeliveryResult("retry", f"{label}: no answer within {duration(self._timeout)}")
         except (aiosmtplib.SMTPException, OSError) as exc:
             detail = one_line(f"{label}: {type(exc).__name__}: {exc}")
             if password:

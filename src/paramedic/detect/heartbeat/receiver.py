@@ -1,8 +1,8 @@
-"""UDP heartbeat ingest: socket, decode, and the live table detectors read.
+"""UDP heartbeat ingest: socket, decode, authenticate, then hand each beat to ``on_beat``.
 
 Per datagram the work is decode + a few dict and attribute updates: no logging, no store
-write, no awaits. Anything slower (timeouts, phi accrual, alerting) reads ``HeartbeatTable``
-on its own schedule or hangs off ``on_beat``/``on_observation``.
+write, no awaits. Per-service state lives with the one consumer of beats (the runtime's
+``HeartbeatMonitor``), so each beat is folded into state once, not twice.
 """
 
 from __future__ import annotations
@@ -13,18 +13,14 @@ import logging
 import socket
 import sys
 import time
-from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from types import MappingProxyType, TracebackType
-from typing import Final, Literal
+from collections.abc import Callable
+from types import TracebackType
+from typing import Final
 
 from paramedic.core.errors import DetectionError
 from paramedic.detect.heartbeat.replay import ReplayGuard
 from paramedic.wire import (
     DEFAULT_MAX_SKEW_NS,
-    FLAG_SHUTTING_DOWN,
-    FLAG_STALLED,
     REJECT_REASONS,
     Heartbeat,
     KeyLookup,
@@ -32,151 +28,11 @@ from paramedic.wire import (
     decode,
 )
 
-__all__ = [
-    "DEFAULT_RCVBUF_BYTES",
-    "HeartbeatReceiver",
-    "HeartbeatTable",
-    "Observation",
-    "ObservationKind",
-    "ServiceState",
-]
+__all__ = ["DEFAULT_RCVBUF_BYTES", "HeartbeatReceiver"]
 
 DEFAULT_RCVBUF_BYTES: Final = 8 * 1024 * 1024
 
 _log = logging.getLogger("paramedic.detect.heartbeat")
-
-ObservationKind = Literal["first_seen", "instance_change", "stalled", "unstalled", "shutting_down"]
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """Something a detector must not miss even if it polls the table too slowly.
-
-    A restart faster than the heartbeat timeout leaves no gap in arrivals; only the new
-    instance id reveals it, so it is recorded here rather than inferred later.
-    """
-
-    service: str
-    kind: ObservationKind
-    detail: str
-    at: float
-
-
-@dataclass(slots=True)
-class ServiceState:
-    """What the last accepted heartbeats of one service say; ``last_rx`` is monotonic."""
-
-    service: str
-    instance: bytes
-    last: Heartbeat
-    last_rx: float
-    beats: int = 1
-    gaps: int = 0
-    reordered: int = 0
-    instance_changes: int = 0
-
-    @property
-    def last_seq(self) -> int:
-        """Highest sequence seen from the current instance."""
-        return self.last.seq
-
-    @property
-    def flags(self) -> int:
-        """Flags of the newest heartbeat."""
-        return self.last.flags
-
-
-class HeartbeatTable:
-    """Latest state per service plus a bounded queue of observations.
-
-    Observations are kept in a deque (drain it) and also passed to ``on_observation`` when
-    given; the deque is bounded so a flapping service cannot grow memory without limit.
-    """
-
-    __slots__ = ("_observations", "_on_observation", "_states")
-
-    def __init__(
-        self,
-        *,
-        on_observation: Callable[[Observation], None] | None = None,
-        max_observations: int = 1024,
-    ) -> None:
-        self._states: dict[str, ServiceState] = {}
-        self._observations: deque[Observation] = deque(maxlen=max_observations)
-        self._on_observation = on_observation
-
-    def record(self, beat: Heartbeat, rx: float) -> None:
-        """Fold one accepted heartbeat received at monotonic time ``rx`` into the table."""
-        state = self._states.get(beat.service)
-        if state is None:
-            self._states[beat.service] = ServiceState(beat.service, beat.instance, beat, rx)
-            self._observe(beat.service, "first_seen", _first_seen_detail(beat), rx)
-            self._flags_changed(beat.service, 0, beat.flags, rx)
-            return
-        state.last_rx = rx
-        state.beats += 1
-        previous = state.last
-        if beat.instance != state.instance:
-            state.instance_changes += 1
-            state.instance = beat.instance
-            state.last = beat
-            detail = (
-                f"restarted: instance {previous.instance.hex()[:8]} (last seq {previous.seq}) "
-                f"replaced by {beat.instance.hex()[:8]} (seq {beat.seq})"
-            )
-            self._observe(beat.service, "instance_change", detail, rx)
-            self._flags_changed(beat.service, previous.flags, beat.flags, rx)
-            return
-        if beat.seq > previous.seq:
-            state.gaps += beat.seq - previous.seq - 1
-            state.last = beat
-            if beat.flags != previous.flags:
-                self._flags_changed(beat.service, previous.flags, beat.flags, rx)
-        else:
-            # A late datagram still proves life, but its fields are older than what we hold.
-            state.reordered += 1
-
-    def get(self, service: str) -> ServiceState | None:
-        """State of one service, or None if it was never heard."""
-        return self._states.get(service)
-
-    @property
-    def services(self) -> Mapping[str, ServiceState]:
-        """Read-only live view of all services heard so far."""
-        return MappingProxyType(self._states)
-
-    def seconds_since(self, service: str, now: float) -> float | None:
-        """Silence of a service in seconds at monotonic ``now``; None if never heard."""
-        state = self._states.get(service)
-        return None if state is None else now - state.last_rx
-
-    def drain_observations(self) -> list[Observation]:
-        """Take every observation not yet taken, oldest first."""
-        drained = list(self._observations)
-        self._observations.clear()
-        return drained
-
-    def _flags_changed(self, service: str, old: int, new: int, rx: float) -> None:
-        changed = old ^ new
-        if changed & FLAG_STALLED:
-            if new & FLAG_STALLED:
-                self._observe(
-                    service, "stalled", "trading loop stopped calling beat(); process alive", rx
-                )
-            else:
-                self._observe(service, "unstalled", "trading loop calls beat() again", rx)
-        if changed & new & FLAG_SHUTTING_DOWN:
-            self._observe(service, "shutting_down", "sender announced a planned stop", rx)
-
-    def _observe(self, service: str, kind: ObservationKind, detail: str, rx: float) -> None:
-        observation = Observation(service, kind, detail, rx)
-        self._observations.append(observation)
-        if self._on_observation is not None:
-            self._on_observation(observation)
-
-
-def _first_seen_detail(beat: Heartbeat) -> str:
-    return f"first heartbeat: instance {beat.instance.hex()[:8]}, seq {beat.seq}"
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -195,7 +51,7 @@ class _Protocol(asyncio.DatagramProtocol):
 
 
 class HeartbeatReceiver:
-    """Binds a UDP socket and feeds accepted heartbeats into a ``HeartbeatTable``.
+    """Binds a UDP socket and hands every accepted heartbeat to ``on_beat``.
 
     ``rejections`` counts refused datagrams by reason in a plain dict, read at scrape time by
     a collector elsewhere. ``on_beat`` runs inline for every accepted heartbeat, so it must be
@@ -209,22 +65,14 @@ class HeartbeatReceiver:
         *,
         host: str,
         port: int,
-        table: HeartbeatTable | None = None,
-        keep_table: bool = True,
         multicast_group: str | None = None,
         multicast_interface: str | None = None,
         rcvbuf_bytes: int = DEFAULT_RCVBUF_BYTES,
         max_skew_ns: int = DEFAULT_MAX_SKEW_NS,
         replay: ReplayGuard | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
         wall_ns: Callable[[], int] = time.time_ns,
         on_beat: Callable[[Heartbeat], None] | None = None,
     ) -> None:
-        # The runtime's HeartbeatMonitor keeps its own per-service state; it passes
-        # keep_table=False so the hot path does not fold every beat in twice.
-        self.table: HeartbeatTable | None = (
-            table if table is not None else HeartbeatTable() if keep_table else None
-        )
         self.replay = replay if replay is not None else ReplayGuard()
         self.rejections: dict[RejectReason, int] = dict.fromkeys(REJECT_REASONS, 0)
         self.accepted = 0
@@ -238,7 +86,6 @@ class HeartbeatReceiver:
         self._interface = multicast_interface
         self._rcvbuf = rcvbuf_bytes
         self._max_skew_ns = max_skew_ns
-        self._monotonic = monotonic
         self._wall_ns = wall_ns
         self._on_beat = on_beat
         self._transport: asyncio.DatagramTransport | None = None
@@ -246,7 +93,8 @@ class HeartbeatReceiver:
         self._address: tuple[str, int] | None = None
 
     def handle(self, data: bytes) -> None:
-        """Decode and record one datagram; public so tests and benchmarks skip the socket."""
+        """Decode, authenticate and hand on one datagram; public so tests and benchmarks skip
+        the socket."""
         result = decode(
             data,
             self._keys,
@@ -258,8 +106,6 @@ class HeartbeatReceiver:
             self.rejections[result.reason] += 1  # type: ignore[union-attr]
             return
         self.accepted += 1
-        if self.table is not None:
-            self.table.record(result, self._monotonic())
         if self._on_beat is not None:
             try:
                 self._on_beat(result)
