@@ -28,7 +28,7 @@ from paramedic.alerting.channels.log import LogChannel
 from paramedic.alerting.channels.loopback import LoopbackReceiver
 from paramedic.alerting.service import AlertingService
 from paramedic.config import parse_config
-from paramedic.detect.events import FailureDetected
+from paramedic.core.failure_events import FailureDetected
 from paramedic.store.sqlite import SQLiteStore
 from paramedic.testing import FakeClock
 from tests.conftest import free_port

@@ -22,10 +22,11 @@ from typing import Any, Literal
 
 import structlog
 
-from paramedic.alerting.model import Ack, Alert, Severity
+from paramedic.alerting.model import Ack, Alert
 from paramedic.config.alerting import EscalationConfig, EscalationPolicyConfig
 from paramedic.core.clock import Clock, TimerHandle
 from paramedic.core.errors import AlertingError
+from paramedic.core.severity import Severity
 
 __all__ = ["EscalationEngine", "EscalationPolicy", "EscalationStep", "Notify"]
 

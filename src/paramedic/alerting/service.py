@@ -29,13 +29,7 @@ from paramedic.alerting.events import (
     AlertResolved,
 )
 from paramedic.alerting.fatigue import FatiguePolicy
-from paramedic.alerting.model import (
-    SEVERITIES,
-    Ack,
-    Alert,
-    alert_from_failure,
-    severity_rank,
-)
+from paramedic.alerting.model import Ack, Alert, alert_from_failure
 from paramedic.alerting.model import alert_id as failure_alert_id
 from paramedic.alerting.outbox import OutboxWorker, notification_row
 from paramedic.alerting.routing import Delivery, Router
@@ -47,8 +41,9 @@ from paramedic.config.alerting import AlertingConfig
 from paramedic.core.bus import Published
 from paramedic.core.clock import Clock, Instant
 from paramedic.core.errors import AlertingError
+from paramedic.core.failure_events import FailureCleared, FailureDetected
 from paramedic.core.ids import new_id
-from paramedic.detect.events import FailureCleared, FailureDetected
+from paramedic.core.severity import SEVERITIES, severity_rank
 from paramedic.store.outbox import AlertRow, NotificationRow, OutboxStore
 
 __all__ = ["AlertingService", "ServiceFacts"]

@@ -16,12 +16,13 @@ from typing import Any, Literal
 
 import structlog
 
-from paramedic.alerting.model import Alert, Matcher
+from paramedic.alerting.model import Alert
 from paramedic.alerting.service import AlertingService
 from paramedic.alerting.silences import Silence
 from paramedic.core.clock import Clock
 from paramedic.core.errors import AlertingError
 from paramedic.core.ids import new_id
+from paramedic.core.labels import Matcher
 from paramedic.store.silences import SilenceRow, SilenceStore
 
 __all__ = ["SilenceAdmin", "SilenceState", "silence_view"]

@@ -14,8 +14,10 @@ import structlog
 from paramedic.core.bus import Published
 from paramedic.core.clock import Clock
 from paramedic.core.errors import ProcessError
-from paramedic.core.events import Event, ProcessSpawned
-from paramedic.detect.events import ProcessRestartScheduled, WatchdogGaveUp, WatchdogKilledHung
+from paramedic.core.events import Event
+from paramedic.core.failure_events import WatchdogGaveUp
+from paramedic.core.process_events import ProcessSpawned
+from paramedic.detect.events import ProcessRestartScheduled, WatchdogKilledHung
 from paramedic.detect.restart_policy import RestartPlanner
 from paramedic.process.managed import ExitStatus, ManagedProcess
 

@@ -19,7 +19,7 @@ from paramedic.config.recovery_policy import ApprovalRequire, Method
 from paramedic.core.clock import Clock, TimerHandle
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event
-from paramedic.recovery.events import (
+from paramedic.core.incident_events import (
     ApprovalGranted,
     ApprovalRejected,
     ApprovalRequested,

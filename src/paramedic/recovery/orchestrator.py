@@ -25,11 +25,8 @@ from paramedic.config.recovery_policy import Method, RecoveryPolicy
 from paramedic.core.clock import Clock, Instant, TimerHandle
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event, NoteAdded
-from paramedic.detect.events import FailureCleared, FailureDetected
-from paramedic.recovery.approval import ApprovalGate, needs_approval
-from paramedic.recovery.calendar import calendar_from
-from paramedic.recovery.decision import METHOD_ORDER, Decision, DecisionInput, decide, span
-from paramedic.recovery.events import (
+from paramedic.core.failure_events import FailureCleared, FailureDetected
+from paramedic.core.incident_events import (
     EscalationTrigger,
     EscalationTriggered,
     RecoveryDecided,
@@ -38,6 +35,9 @@ from paramedic.recovery.events import (
     RecoveryStepFinished,
     RecoveryStepStarted,
 )
+from paramedic.recovery.approval import ApprovalGate, needs_approval
+from paramedic.recovery.calendar import calendar_from
+from paramedic.recovery.decision import METHOD_ORDER, Decision, DecisionInput, decide, span
 from paramedic.recovery.orchestrator_inputs import gather_inputs
 from paramedic.recovery.orchestrator_replay import Replayed, decode, replay
 from paramedic.recovery.orchestrator_views import resumption_body, status_body

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from paramedic.core.clock import Clock
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event
-from paramedic.detect.events import FailureCleared, FailureDetected, ServiceUp, WatchdogGaveUp
+from paramedic.core.failure_events import FailureCleared, FailureDetected, ServiceUp, WatchdogGaveUp
 from paramedic.recovery.orchestrator_replay import decode, replay
 from paramedic.recovery.orchestrator_views import resumption_body, status_body
 from paramedic.recovery.states import Incident, IncidentState, open_incident, plan_transition

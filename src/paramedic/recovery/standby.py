@@ -20,8 +20,8 @@ import aiohttp
 from paramedic.config.recovery_plan import StandbySource
 from paramedic.core.clock import Clock, TimerHandle
 from paramedic.core.events import Event
+from paramedic.core.failure_events import FailureCleared, FailureDetected
 from paramedic.core.ids import new_id
-from paramedic.detect.events import FailureCleared, FailureDetected
 from paramedic.recovery.orchestrator_inputs import read_json_source
 
 __all__ = ["STANDBY_SOURCE", "StandbyWatch"]

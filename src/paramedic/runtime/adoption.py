@@ -23,8 +23,8 @@ from pathlib import Path
 
 from paramedic.core.bus import Published
 from paramedic.core.clock import Clock
-from paramedic.core.events import Event, ProcessExited
-from paramedic.process.events import OrphanEnded
+from paramedic.core.events import Event
+from paramedic.core.process_events import OrphanEnded, ProcessExited
 from paramedic.process.identity import ProcessIdentity, identify, kill_group, open_if_same
 from paramedic.process.managed import SPAWN_ID_ENV
 from paramedic.store.protocol import StoredEvent

@@ -17,12 +17,13 @@ from typing import Any
 
 import structlog
 
-from paramedic.alerting.channels.base import Channel, Notification, Severity
+from paramedic.alerting.channels.base import Channel, Notification
 from paramedic.core.bus import Published
 from paramedic.core.clock import Clock
 from paramedic.core.events import Event
+from paramedic.core.failure_events import FailureDetected
 from paramedic.core.ids import new_id
-from paramedic.detect.events import FailureDetected
+from paramedic.core.severity import Severity
 from paramedic.runtime.store_trouble import EmergencyPageSent, StoreTrouble
 
 __all__ = ["EmergencyPager"]

@@ -15,8 +15,12 @@ from typing import Any
 
 from paramedic.config.model import ServiceConfig
 from paramedic.core.clock import Clock
-from paramedic.core.events import ProcessExited
-from paramedic.detect.events import ProcessAttached
+from paramedic.core.process_events import (
+    CommandStarted,
+    ProcessAdopted,
+    ProcessAttached,
+    ProcessExited,
+)
 from paramedic.detect.probe_actions import HealthReport
 from paramedic.detect.probes import ServiceProbes
 from paramedic.detect.resource_monitor import ResourceMonitor
@@ -24,7 +28,6 @@ from paramedic.detect.restart_policy import Backoff, RestartPlanner
 from paramedic.detect.service_health import HealthPolicy, ServiceHealth
 from paramedic.detect.signals import Signal
 from paramedic.detect.watchdog import Watchdog
-from paramedic.process.events import CommandStarted, ProcessAdopted
 from paramedic.process.identity import (
     ProcessIdentity,
     boot_id,
