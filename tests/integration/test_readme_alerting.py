@@ -194,7 +194,7 @@ async def test_readme_example_ladder_pages_each_rung_at_the_time_in_its_table(
             clock=clock,
             store=store,
             channels=channels,
-            record=lambda events: None,
+            submit=lambda events: None,
             job=lambda coro: tasks.add(asyncio.ensure_future(coro)),
             service_facts=lambda name: (config.services[name].tier, {}, ""),
         )

@@ -61,7 +61,7 @@ def service(store: OutboxStore, clock: FakeClock, tasks: set[asyncio.Task[Any]])
         clock=clock,
         store=store,
         channels={"log": Delivered()},
-        record=lambda events: None,
+        submit=lambda events: None,
         job=lambda coro: tasks.add(asyncio.ensure_future(coro)),
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import structlog
@@ -40,6 +40,7 @@ from paramedic.alerting.templates import AlertRenderer, TemplateKind
 from paramedic.config.alerting import AlertingConfig
 from paramedic.core.bus import Published
 from paramedic.core.clock import Clock, Instant
+from paramedic.core.contracts import Job, Submit
 from paramedic.core.errors import AlertingError
 from paramedic.core.failure_events import FailureCleared, FailureDetected
 from paramedic.core.ids import new_id
@@ -50,8 +51,6 @@ __all__ = ["AlertingService", "ServiceFacts"]
 
 log = structlog.get_logger("paramedic.alerting")
 
-Job = Callable[[Coroutine[Any, Any, Any]], None]
-Record = Callable[[list[Any]], None]
 ServiceFacts = Callable[[str], tuple[int | None, Mapping[str, str], str]]  # tier, labels, runbook
 Withheld = tuple[str, tuple[str, ...], int]  # receiver, channels, escalation level
 
@@ -75,7 +74,7 @@ class AlertingService:
         clock: Clock,
         store: OutboxStore,
         channels: Mapping[str, Channel],
-        record: Record,
+        submit: Submit,
         job: Job,
         service_facts: ServiceFacts = lambda name: (None, {}, ""),
         dashboard_url: str = "",
@@ -85,7 +84,7 @@ class AlertingService:
         self.clock = clock
         self.store = store
         self.channels = dict(channels)
-        self._record = record
+        self._submit = submit
         self._job = job
         self._service_facts = service_facts
         self._dashboard = dashboard_url
@@ -260,7 +259,7 @@ class AlertingService:
         rows: list[NotificationRow] = []
         for receiver, channels in deliveries:
             rows += self._rows(summary, "trigger", receiver, channels, 0)
-        self._record(
+        self._submit(
             [
                 AlertRaised(
                     at=now,
@@ -360,7 +359,7 @@ class AlertingService:
             severity_reason=alert.severity_reason,
             receivers=tuple(d.receiver for d in deliveries),
         )
-        self._record([raised, *timeline])
+        self._submit([raised, *timeline])
         return alert
 
     def _admit(
@@ -430,7 +429,7 @@ class AlertingService:
                 if still.by != was.by:
                     self._holding[alert_id] = still
                     await self._save(alert)
-                    self._record(timeline)
+                    self._submit(timeline)
                 continue
             del self._holding[alert_id]
             self._routed[alert.id] = {d.receiver for d in deliveries}
@@ -445,7 +444,7 @@ class AlertingService:
             timeline.insert(0, released_event)
             self._start_ladder(alert, rows, timeline)
             await self.outbox.submit(rows, alert=self._row(alert))
-            self._record(timeline)
+            self._submit(timeline)
             released += 1
         return released + await self._release_withheld(why)
 
@@ -475,7 +474,7 @@ class AlertingService:
             deliveries = [("test", (channel,))]
         else:
             deliveries = [(d.receiver, d.channels) for d in self.router.route(alert.all_labels())]
-        self._record(
+        self._submit(
             [
                 AlertRaised(
                     at=now,
@@ -527,7 +526,7 @@ class AlertingService:
         self.expired_acks.pop(alert_id, None)
         self.alerts[alert_id] = acked
         await self._save(acked)
-        self._record(
+        self._submit(
             [
                 AlertAcknowledged(
                     at=now, service=acked.labels.get("service"), alert_id=alert_id, by=by, why=why
@@ -558,7 +557,7 @@ class AlertingService:
         # The resolved row with its follow-ups, one commit: a crash before it leaves the alert
         # firing in the store, and a restart resolves it again (`catch_up`).
         await self._follow_up(resolved, "resolve", save=True)
-        self._record(
+        self._submit(
             [
                 AlertResolved(
                     at=now,
@@ -630,7 +629,7 @@ class AlertingService:
             self._raising[0].extend(rows)
             self._raising[1].append(escalated)
             return
-        self._record([escalated])
+        self._submit([escalated])
         self._job(self._submit_escalation(alert, rows))
 
     def _hold_rung(
@@ -644,7 +643,7 @@ class AlertingService:
         if self._raising is not None:
             self._raising[1].extend(held)
             return
-        self._record(held)
+        self._submit(held)
         if alert.id in self.alerts:
             self._job(self._save(self.alerts[alert.id]))
 
@@ -675,7 +674,7 @@ class AlertingService:
                 why=why,
             )
             await self.outbox.submit(rows, alert=self._row(alert))
-            self._record([released])
+            self._submit([released])
             queued += 1
         return queued
 
@@ -696,7 +695,7 @@ class AlertingService:
             by=ack.by,
             expired_wall=expired_wall,
         )
-        self._record([event])
+        self._submit([event])
         if self._raising is None:  # else the alert's own commit carries it
             self._job(self._save(self.alerts[alert.id]))
 

@@ -10,7 +10,7 @@ by the alerting service's own sweep (`AlertingService.sweep`), as a maintenance 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -20,6 +20,7 @@ from paramedic.alerting.model import Alert
 from paramedic.alerting.service import AlertingService
 from paramedic.alerting.silences import Silence
 from paramedic.core.clock import Clock
+from paramedic.core.contracts import Job
 from paramedic.core.errors import AlertingError
 from paramedic.core.ids import new_id
 from paramedic.core.labels import Matcher
@@ -30,7 +31,6 @@ __all__ = ["SilenceAdmin", "SilenceState", "silence_view"]
 log = structlog.get_logger("paramedic.silences")
 
 SilenceState = Literal["active", "pending", "expired"]
-Job = Callable[[Coroutine[Any, Any, Any]], None]
 
 
 def _iso(wall: float | None) -> str | None:

@@ -23,6 +23,7 @@ import structlog
 from paramedic.config.recovery_plan import MethodConfig, RecoveryPlan
 from paramedic.config.recovery_policy import Method, RecoveryPolicy
 from paramedic.core.clock import Clock, Instant, TimerHandle
+from paramedic.core.contracts import Record
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event, NoteAdded
 from paramedic.core.failure_events import FailureCleared, FailureDetected
@@ -128,7 +129,7 @@ class RecoveryOrchestrator:
         policy: RecoveryPolicy,
         *,
         clock: Clock,
-        record: Callable[[Event], Awaitable[Any]],
+        record: Record,
         hooks: RecoveryHooks,
         session: aiohttp.ClientSession | None,
         step_history: Callable[[str], list[float]] = _no_history,

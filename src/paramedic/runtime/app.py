@@ -240,7 +240,7 @@ class Paramedic:
             clock=self.clock,
             store=self.store,
             channels=channels,
-            record=self.recorder.submit,
+            submit=self.recorder.submit,
             job=self._job,
             service_facts=self._service_facts,
             dashboard_url=self.config.dashboard_url,

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from paramedic.config.model import ServiceConfig
 from paramedic.core.clock import Clock
+from paramedic.core.contracts import Job
 from paramedic.core.process_events import (
     CommandStarted,
     ProcessAdopted,
@@ -43,8 +43,6 @@ from paramedic.runtime.adoption import lost_exit
 from paramedic.runtime.recorder import OrderedRecorder
 
 __all__ = ["ServiceRuntime"]
-
-Job = Callable[[Coroutine[Any, Any, None]], None]
 
 
 def exit_sentence(status: ExitStatus) -> str:
