@@ -19,6 +19,7 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests examples
 	$(BIN)/ruff format --check src tests examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest -q
 
 # The long torture runs (tens of minutes; KILLS kill -9s of paramedic while alerting, 200 by

@@ -391,7 +391,7 @@ async def bench(args: argparse.Namespace) -> None:
                 clock=SystemClock(),
                 store=store,
                 channels={"hook": channel},
-                record=recorder.submit,
+                submit=recorder.submit,
                 job=job,
             )
             await alerting.start()

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from paramedic.core.clock import SystemClock
-from paramedic.core.events import ProcessSpawned
+from paramedic.core.process_events import ProcessSpawned
 from paramedic.process.identity import boot_id, identify
 from paramedic.store.sqlite import SQLiteStore
 from tests.conftest import free_port

@@ -94,7 +94,7 @@ async def test_a_summary_of_firing_alerts_triggers_then_resolves_with_them(
         clock=clock,
         store=store,
         channels=channels,
-        record=lambda events: None,
+        submit=lambda events: None,
         job=lambda coro: tasks.add(asyncio.ensure_future(coro)),
     )
     outbox = asyncio.create_task(service.outbox.run())

@@ -24,7 +24,8 @@ from paramedic.alerting.channels.loopback import LoopbackReceiver
 from paramedic.config import parse_config
 from paramedic.core.clock import Instant
 from paramedic.core.events import Event
-from paramedic.detect.events import FailureDetected, SignalChanged
+from paramedic.core.failure_events import FailureDetected
+from paramedic.detect.events import SignalChanged
 from paramedic.runtime.app import Paramedic
 from paramedic.store.sqlite import SQLiteStore
 from tests.conftest import free_port

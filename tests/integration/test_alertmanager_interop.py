@@ -30,7 +30,8 @@ from paramedic.alerting.channels.alertmanager import AlertmanagerChannel
 from paramedic.alerting.channels.base import Notification
 from paramedic.alerting.channels.loopback import LoopbackReceiver
 from paramedic.checks import HttpPool
-from paramedic.detect.events import FailureCleared, FailureDetected, SignalChanged
+from paramedic.core.failure_events import FailureCleared, FailureDetected
+from paramedic.detect.events import SignalChanged
 from tests.conftest import free_port
 from tests.integration.harness import running_paramedic
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from paramedic.detect.events import FailureDetected
+from paramedic.core.failure_events import FailureDetected
 from tests.conftest import REPO, free_port
 from tests.integration.harness import Timeline, running_paramedic
 

@@ -17,8 +17,8 @@ from paramedic.config.recovery_plan import RecoveryPlan
 from paramedic.config.recovery_policy import RecoveryPolicy
 from paramedic.core.clock import SystemClock
 from paramedic.core.events import Event
-from paramedic.detect.events import FailureDetected
-from paramedic.recovery.events import RecoveryDecided, RecoveryFinished, RecoveryStepFinished
+from paramedic.core.failure_events import FailureDetected
+from paramedic.core.incident_events import RecoveryDecided, RecoveryFinished, RecoveryStepFinished
 from paramedic.recovery.orchestrator import RecoveryHooks, RecoveryOrchestrator
 
 pytestmark = pytest.mark.integration

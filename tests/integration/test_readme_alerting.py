@@ -28,7 +28,7 @@ from paramedic.alerting.channels.loopback import LoopbackReceiver
 from paramedic.alerting.service import AlertingService
 from paramedic.checks import HttpPool
 from paramedic.config import parse_config
-from paramedic.detect.events import FailureDetected
+from paramedic.core.failure_events import FailureDetected
 from paramedic.store.sqlite import SQLiteStore
 from paramedic.testing import FakeClock
 from tests.conftest import free_port
@@ -194,7 +194,7 @@ async def test_readme_example_ladder_pages_each_rung_at_the_time_in_its_table(
             clock=clock,
             store=store,
             channels=channels,
-            record=lambda events: None,
+            submit=lambda events: None,
             job=lambda coro: tasks.add(asyncio.ensure_future(coro)),
             service_facts=lambda name: (config.services[name].tier, {}, ""),
         )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from paramedic.detect.events import FailureDetected
+from paramedic.core.failure_events import FailureDetected
 from tests.conftest import REPO, free_port
 from tests.integration.harness import running_paramedic
 from tests.integration.runner import RunningParamedic

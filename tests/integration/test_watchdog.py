@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from paramedic.detect.events import FailureDetected
+from paramedic.core.failure_events import FailureDetected
 from tests.integration.harness import running_paramedic
 
 pytestmark = pytest.mark.integration

@@ -25,6 +25,7 @@ from fastapi import FastAPI, HTTPException
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
+from paramedic.alerting.reach import review
 from paramedic.api.alertmanager import parse_webhook, router, to_signal
 from paramedic.api.auth import TokenAuth
 from paramedic.api.body_guard import MAX_JSON_DEPTH, _json_problem, install_body_guard
@@ -237,7 +238,9 @@ def config_checker(base_dir: Path) -> Callable[[bytes], None]:
     def check(data: bytes) -> None:
         """A Config, or InvalidConfig whose every issue is placed and says something."""
         try:
-            config = parse_config_bytes(data, source="f.yaml", env=CONFIG_ENV, base_dir=base_dir)
+            config = parse_config_bytes(
+                data, source="f.yaml", env=CONFIG_ENV, base_dir=base_dir, review=review
+            )
         except InvalidConfig as exc:
             issues = exc.issues
         else:

@@ -175,7 +175,7 @@ async def test_receiver_down_then_back_delivers_everything_under_first_keys(
             clock=clock,
             store=store,
             channels=channels,
-            record=lambda events: None,
+            submit=lambda events: None,
             job=lambda coro: harness.job(coro),
         )
         harness = Harness(service, clock)

@@ -89,7 +89,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         clock=clock,
         store=store,
         channels={"log": Capture()},
-        record=recorded.extend,
+        submit=recorded.extend,
         job=job,
     )
     outbox = asyncio.create_task(service.outbox.run())
@@ -187,7 +187,7 @@ async def test_a_lapsed_ack_is_still_shown_lapsed_after_a_restart(tmp_path: Path
             clock=clock,
             store=store,
             channels={"log": Capture()},
-            record=lambda events: None,
+            submit=lambda events: None,
             job=lambda coro: jobs.add(asyncio.ensure_future(coro)),
         )
 

@@ -6,8 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from paramedic.alerting.fatigue import Deduplicator, FatiguePolicy, Grouper, RateLimiter
-from paramedic.alerting.model import Alert, Severity
+from paramedic.alerting.model import Alert
 from paramedic.config.alerting import AlertingConfig
+from paramedic.core.severity import Severity
 
 
 def alert(

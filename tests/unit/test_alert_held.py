@@ -53,7 +53,7 @@ async def make(tmp_path: Path) -> AsyncIterator[Any]:
             clock=clock,
             store=store,
             channels={"log": Capture()},
-            record=recorded.extend,
+            submit=recorded.extend,
             job=lambda coro: tasks.add(asyncio.ensure_future(coro)),
             depends_on=depends_on,
         )
@@ -211,7 +211,7 @@ async def test_a_held_alert_is_still_held_after_a_restart_and_paged_when_release
             clock=FakeClock(),
             store=store,
             channels={"log": Capture()},
-            record=lambda events: None,
+            submit=lambda events: None,
             job=lambda coro: None,
         )
         await again.start()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from paramedic.alerting.model import Alert, Matcher
+from paramedic.alerting.model import Alert
 from paramedic.alerting.silences import InhibitRule, MaintenanceWindow, Muter, Silence
 from paramedic.config.alerting import AlertingConfig
+from paramedic.core.labels import Matcher
 
 
 def ts(text: str) -> float:

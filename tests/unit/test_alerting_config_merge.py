@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from paramedic.alerting.reach import crash_reach
+from paramedic.alerting.reach import crash_reach, review
 from paramedic.alerting.routing import Router
 from paramedic.alerting.severity import SeverityFacts, SeverityPolicy
 from paramedic.cli.main import app
@@ -40,7 +40,7 @@ services:
 
 
 def load(text: str, warnings: list[ConfigIssue] | None = None) -> Config:
-    return parse_config(text, source="p.yaml", env=ENV, warnings=warnings)
+    return parse_config(text, source="p.yaml", env=ENV, warnings=warnings, review=review)
 
 
 def test_one_added_severity_rule_keeps_every_default_rule() -> None:

@@ -13,7 +13,7 @@ from paramedic.alerting.model import Alert
 from paramedic.alerting.service import AlertingService
 from paramedic.config.alerting import AlertingConfig
 from paramedic.core.clock import Instant
-from paramedic.detect.events import FailureCleared
+from paramedic.core.failure_events import FailureCleared
 from paramedic.store.outbox import NotificationRow, OutboxStore
 from paramedic.store.sqlite import SQLiteStore
 from paramedic.testing import FakeClock
@@ -61,7 +61,7 @@ def service(store: OutboxStore, clock: FakeClock, tasks: set[asyncio.Task[Any]])
         clock=clock,
         store=store,
         channels={"log": Delivered()},
-        record=lambda events: None,
+        submit=lambda events: None,
         job=lambda coro: tasks.add(asyncio.ensure_future(coro)),
     )
 

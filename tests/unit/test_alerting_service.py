@@ -32,7 +32,7 @@ async def rig(
         clock=clock,
         store=store,
         channels={"log": channel},
-        record=recorded.extend,
+        submit=recorded.extend,
         job=lambda coro: tasks.add(asyncio.ensure_future(coro)),
     )
     runner = asyncio.create_task(service.outbox.run())
@@ -99,7 +99,7 @@ async def test_an_exchange_outage_inhibits_engine_alerts_for_its_venue_until_res
         clock=FakeClock(),
         store=store,
         channels={"log": channel},
-        record=recorded.extend,
+        submit=recorded.extend,
         job=lambda coro: None,
     )
 

@@ -45,7 +45,7 @@ async def api(
         clock=clock,
         store=store,
         channels={"log": channel},
-        record=channel.recorded.extend,  # type: ignore[attr-defined]
+        submit=channel.recorded.extend,  # type: ignore[attr-defined]
         job=lambda coro: tasks.add(asyncio.ensure_future(coro)),
     )
     context = ApiContext(

@@ -7,7 +7,8 @@ import pytest
 from paramedic.core.bus import EventBus, Published
 from paramedic.core.clock import Instant
 from paramedic.core.errors import StoreError
-from paramedic.core.events import Event, NoteAdded, ProcessSpawned
+from paramedic.core.events import Event, NoteAdded
+from paramedic.core.process_events import ProcessSpawned
 
 
 class ListRecorder:

@@ -60,7 +60,7 @@ def service(store: SQLiteStore, clock: FakeClock, jobs: set[asyncio.Task[Any]]) 
         clock=clock,
         store=store,
         channels={"log": LogChannel("log")},
-        record=lambda events: None,
+        submit=lambda events: None,
         job=lambda coro: jobs.add(asyncio.ensure_future(coro)),
     )
 

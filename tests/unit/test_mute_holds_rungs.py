@@ -43,7 +43,7 @@ async def test_a_config_silence_holds_every_rung_of_a_p0(tmp_path: Path) -> None
         clock=clock,
         store=store,
         channels={"log": channel},
-        record=recorded.extend,
+        submit=recorded.extend,
         job=lambda coro: jobs.append(asyncio.ensure_future(coro)),
     )
     alert = Alert(

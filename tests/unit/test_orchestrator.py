@@ -16,8 +16,8 @@ from paramedic.config.recovery_plan import RecoveryPlan
 from paramedic.config.recovery_policy import RecoveryPolicy
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event
-from paramedic.detect.events import FailureDetected
-from paramedic.recovery.events import (
+from paramedic.core.failure_events import FailureDetected
+from paramedic.core.incident_events import (
     ApprovalGranted,
     ApprovalRejected,
     ApprovalRequested,

@@ -8,13 +8,13 @@ from pydantic import ValidationError
 from paramedic.config.recovery_policy import ApprovalRequire, RecoveryPolicy
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event
-from paramedic.recovery.approval import ApprovalGate, needs_approval
-from paramedic.recovery.events import (
+from paramedic.core.incident_events import (
     ApprovalGranted,
     ApprovalRejected,
     ApprovalTimedOut,
     EscalationTriggered,
 )
+from paramedic.recovery.approval import ApprovalGate, needs_approval
 from paramedic.testing import FakeClock
 
 

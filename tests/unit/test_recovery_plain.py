@@ -9,7 +9,7 @@ import pytest
 
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event
-from paramedic.detect.events import FailureCleared, FailureDetected, ServiceUp, WatchdogGaveUp
+from paramedic.core.failure_events import FailureCleared, FailureDetected, ServiceUp, WatchdogGaveUp
 from paramedic.recovery.plain import PlainIncidents
 from paramedic.store.protocol import StoredEvent
 from paramedic.testing import FakeClock

@@ -6,7 +6,7 @@ import pytest
 
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event
-from paramedic.recovery.events import EscalationTriggered
+from paramedic.core.incident_events import EscalationTriggered
 from paramedic.recovery.progress import ProgressTracker, RtoWatch
 from paramedic.testing import FakeClock
 

@@ -7,7 +7,7 @@ import pytest
 from paramedic.core.clock import Instant
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import event_from_record
-from paramedic.detect.events import FailureDetected
+from paramedic.core.failure_events import FailureDetected
 from paramedic.recovery.states import (
     LEGAL_TRANSITIONS,
     Incident,

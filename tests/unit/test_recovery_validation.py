@@ -153,7 +153,7 @@ async def test_test_order_round_trip(desk: Desk, session: aiohttp.ClientSession)
     assert True is (await order.run()).ok
     desk.ack_delay.clear()
     assert (
-        CheckResult(False, "routing: test order not acknowledged within 200ms", name="routing")
+        CheckResult(False, "routing: test order not acknowledged within 200 ms", name="routing")
         == await order.run()
     )
     desk.ack_delay.set()

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from paramedic.core.clock import Instant
 from paramedic.core.events import Event
-from paramedic.detect.events import FailureCleared, FailureDetected, ServiceUp, SignalChanged
+from paramedic.core.failure_events import FailureCleared, FailureDetected, ServiceUp
+from paramedic.detect.events import SignalChanged
 from paramedic.runtime.resume import read_store
 from paramedic.store.sqlite import SQLiteStore
 

@@ -6,7 +6,8 @@ import itertools
 
 from paramedic.core.clock import Instant
 from paramedic.core.events import Event
-from paramedic.detect.events import FailureCleared, FailureDetected, ServiceFlapping, SignalChanged
+from paramedic.core.failure_events import FailureCleared, FailureDetected
+from paramedic.detect.events import ServiceFlapping, SignalChanged
 from paramedic.detect.service_health import HealthPolicy, ServiceHealth
 from paramedic.detect.signals import Signal
 

@@ -40,7 +40,7 @@ class Rig:
             clock=self.clock,
             store=self.store,
             channels={"log": self.channel},
-            record=self.recorded.extend,
+            submit=self.recorded.extend,
             job=lambda coro: self.tasks.add(asyncio.ensure_future(coro)),
         )
         self.admin = SilenceAdmin(self.service, self.store, self.clock, self.job)

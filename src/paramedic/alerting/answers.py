@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 
 from paramedic.alerting.book import AlertBook
-from paramedic.alerting.dispatch import Dispatch, Record
+from paramedic.alerting.dispatch import Dispatch
 from paramedic.alerting.escalation import EscalationEngine
 from paramedic.alerting.events import AlertAcknowledged, AlertResolved
 from paramedic.alerting.fatigue import FatiguePolicy
@@ -24,6 +24,7 @@ from paramedic.alerting.outbox import OutboxWorker
 from paramedic.alerting.silences import Muter
 from paramedic.alerting.summaries import Summaries
 from paramedic.core.clock import Clock
+from paramedic.core.contracts import Submit
 from paramedic.core.errors import AlertingError
 from paramedic.store.outbox import NotificationRow, OutboxStore
 
@@ -50,7 +51,7 @@ class Answers:
         outbox: OutboxWorker,
         notices: Notices,
         channels: Collection[str],
-        record: Record,
+        submit: Submit,
         silences_ended: SilencesEnded,
     ) -> None:
         self._clock = clock
@@ -65,7 +66,7 @@ class Answers:
         self._outbox = outbox
         self._notices = notices
         self._channels = channels
-        self._record = record
+        self._submit = submit
         self._silences_ended = silences_ended
 
     async def acknowledge(
@@ -84,7 +85,7 @@ class Answers:
         self._book.expired_acks.pop(alert_id, None)
         self._book.alerts[alert_id] = acked
         await self._book.save(acked)
-        self._record(
+        self._submit(
             [
                 AlertAcknowledged(
                     at=now, service=acked.labels.get("service"), alert_id=alert_id, by=by, why=why
@@ -116,7 +117,7 @@ class Answers:
         # The resolved row with its follow-ups, one commit: a crash before it leaves the alert
         # firing in the store, and a restart resolves it again (`Intake.catch_up`).
         await self._follow_up(resolved, "resolve", save=True)
-        self._record(
+        self._submit(
             [
                 AlertResolved(
                     at=now,

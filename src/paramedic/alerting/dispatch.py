@@ -16,7 +16,7 @@ the first page: a withheld rung is kept in the alert's row for `held.py` to page
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,14 +36,12 @@ from paramedic.alerting.stats import AlertStats, held_reason
 from paramedic.alerting.templates import TemplateKind
 from paramedic.config.alerting import ContactConfig
 from paramedic.core.clock import Clock, Instant
+from paramedic.core.contracts import Job, Submit
 from paramedic.store.outbox import NotificationRow
 
-__all__ = ["Commit", "Dispatch", "Job", "Record"]
+__all__ = ["Commit", "Dispatch"]
 
 log = structlog.get_logger("paramedic.alerting")
-
-Job = Callable[[Coroutine[Any, Any, Any]], None]
-Record = Callable[[list[Any]], None]
 
 
 @dataclass(slots=True)
@@ -71,7 +69,7 @@ class Dispatch:
         notices: Notices,
         contacts: Mapping[str, ContactConfig],
         stats: AlertStats,
-        record: Record,
+        submit: Submit,
         job: Job,
     ) -> None:
         self._clock = clock
@@ -84,7 +82,7 @@ class Dispatch:
         self._notices = notices
         self._contacts = contacts
         self._stats = stats
-        self._record = record
+        self._submit = submit
         self._job = job
         self.alerts_total: dict[str, int] = defaultdict(int)  # raised, by severity
 
@@ -117,7 +115,7 @@ class Dispatch:
             severity_reason=alert.severity_reason,
             receivers=tuple(d.receiver for d in deliveries),
         )
-        self._record([raised, *commit.timeline])
+        self._submit([raised, *commit.timeline])
         return alert
 
     def admit(
@@ -206,7 +204,7 @@ class Dispatch:
             commit.rows.extend(rows)
             commit.timeline.append(escalated)
             return
-        self._record([escalated])
+        self._submit([escalated])
         self._job(self._submit_escalation(alert, rows))
 
     def _hold_rung(
@@ -225,7 +223,7 @@ class Dispatch:
         if commit is not None:
             commit.timeline.extend(held)
             return
-        self._record(held)
+        self._submit(held)
         if alert.id in self._book.alerts:
             self._job(self._book.save(self._book.alerts[alert.id]))
 
@@ -247,7 +245,7 @@ class Dispatch:
             by=ack.by,
             expired_wall=expired_wall,
         )
-        self._record([event])
+        self._submit([event])
         if commit is None:  # else the alert's own commit carries it
             self._job(self._book.save(self._book.alerts[alert.id]))
 

@@ -26,10 +26,11 @@ from paramedic.alerting.ladder import (
     Page,
     acked_from_snapshot,
 )
-from paramedic.alerting.model import Ack, Alert, Severity
+from paramedic.alerting.model import Ack, Alert
 from paramedic.config.alerting import EscalationConfig
 from paramedic.core.clock import Clock, TimerHandle
 from paramedic.core.errors import AlertingError
+from paramedic.core.severity import Severity
 
 __all__ = ["EscalationEngine", "OnDue"]
 

@@ -14,8 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from paramedic.alerting.model import Alert, Severity, severity_rank
+from paramedic.alerting.model import Alert
 from paramedic.config.alerting import AlertingConfig
+from paramedic.core.severity import Severity, severity_rank
 from paramedic.core.text import duration
 
 __all__ = [

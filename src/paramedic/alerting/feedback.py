@@ -18,12 +18,13 @@ import structlog
 from paramedic.alerting.book import AlertBook
 from paramedic.alerting.channels.base import DeliveryResult
 from paramedic.alerting.codec import alert_from_data
-from paramedic.alerting.dispatch import Dispatch, Job
+from paramedic.alerting.dispatch import Dispatch
 from paramedic.alerting.escalation import EscalationEngine
 from paramedic.alerting.notices import Notices
 from paramedic.alerting.outbox import OutboxWorker
 from paramedic.alerting.stats import AlertStats
 from paramedic.core.clock import Clock
+from paramedic.core.contracts import Job
 from paramedic.store.outbox import NotificationRow, OutboxStore
 
 __all__ = ["DeliveryFeedback"]

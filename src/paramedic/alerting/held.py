@@ -11,13 +11,14 @@ is the look, every second, that notices.
 from __future__ import annotations
 
 from paramedic.alerting.book import AlertBook
-from paramedic.alerting.dispatch import Commit, Dispatch, Record
+from paramedic.alerting.dispatch import Commit, Dispatch
 from paramedic.alerting.events import AlertReleased
 from paramedic.alerting.notices import Notices
 from paramedic.alerting.outbox import OutboxWorker
 from paramedic.alerting.routing import Router
 from paramedic.alerting.silences import Muter
 from paramedic.core.clock import Clock
+from paramedic.core.contracts import Submit
 from paramedic.store.outbox import NotificationRow
 
 __all__ = ["HeldAlerts"]
@@ -36,7 +37,7 @@ class HeldAlerts:
         dispatch: Dispatch,
         outbox: OutboxWorker,
         notices: Notices,
-        record: Record,
+        submit: Submit,
     ) -> None:
         self._clock = clock
         self._book = book
@@ -45,7 +46,7 @@ class HeldAlerts:
         self._dispatch = dispatch
         self._outbox = outbox
         self._notices = notices
-        self._record = record
+        self._submit = submit
 
     async def sweep(self) -> int:
         """Forget the silences past their end; page what a mute that ended by the clock held
@@ -78,7 +79,7 @@ class HeldAlerts:
                 if still.by != was.by:
                     book.holding[alert_id] = still
                     await book.save(alert)
-                    self._record(commit.timeline)
+                    self._submit(commit.timeline)
                 continue
             del book.holding[alert_id]
             book.routed[alert.id] = {d.receiver for d in deliveries}
@@ -93,7 +94,7 @@ class HeldAlerts:
             commit.timeline.insert(0, released_event)
             self._dispatch.start_ladder(alert, commit)
             await self._outbox.submit(commit.rows, alert=book.row(alert))
-            self._record(commit.timeline)
+            self._submit(commit.timeline)
             released += 1
         return released + await self._release_withheld(why)
 
@@ -125,6 +126,6 @@ class HeldAlerts:
                 why=why,
             )
             await self._outbox.submit(rows, alert=book.row(alert))
-            self._record([released])
+            self._submit([released])
             queued += 1
         return queued

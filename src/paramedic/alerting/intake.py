@@ -15,13 +15,15 @@ import structlog
 
 from paramedic.alerting.answers import Answers
 from paramedic.alerting.book import AlertBook
-from paramedic.alerting.dispatch import Dispatch, Job
-from paramedic.alerting.model import SEVERITIES, Alert, alert_from_failure
+from paramedic.alerting.dispatch import Dispatch
+from paramedic.alerting.model import Alert, alert_from_failure
 from paramedic.alerting.model import alert_id as failure_alert_id
 from paramedic.alerting.severity import SeverityDecision, SeverityFacts, SeverityPolicy
 from paramedic.core.bus import Published
+from paramedic.core.contracts import Job
 from paramedic.core.events import Event
-from paramedic.detect.events import FailureCleared, FailureDetected
+from paramedic.core.failure_events import FailureCleared, FailureDetected
+from paramedic.core.severity import SEVERITIES
 from paramedic.store.outbox import OutboxStore
 
 __all__ = ["Intake", "ServiceFacts"]

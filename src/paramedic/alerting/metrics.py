@@ -18,8 +18,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from paramedic.alerting.model import SEVERITIES, Alert
+from paramedic.alerting.model import Alert
 from paramedic.alerting.stats import HELD_REASONS, AlertStats
+from paramedic.core.severity import SEVERITIES
 
 __all__ = ["AlertingCollector", "AlertingReadings"]
 

@@ -1,11 +1,11 @@
 """Who a configuration reaches, computed by the pipeline's own parts before anything runs.
 
-`paramedic config check` (and `run`, through the loader) refuse a file under which a tier-1
-crash would page no human, and warn about every default receiver whose channel is not
-configured and would fall back to the log. The answer comes from the same severity rules,
-route tree and ladders the running service uses (`SeverityPolicy`, `Router`,
-`EscalationPolicy`), fed the alert a crash would raise, so the check cannot disagree with
-what happens at 3 a.m.
+`paramedic config check` and `run` hand `review` to the config loader (config imports only
+core, so it cannot call it itself), which refuses a file under which a tier-1 crash would page
+no human and warns about every default receiver whose channel is not configured and would
+fall back to the log. The answer comes from the same severity rules, route tree and ladders
+the running service uses (`SeverityPolicy`, `Router`, `EscalationPolicy`), fed the alert a
+crash would raise, so the check cannot disagree with what happens at 3 a.m.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from paramedic.alerting.severity import SeverityFacts, SeverityPolicy
 from paramedic.config.alerting import RouteConfig
 from paramedic.config.model import Config
 from paramedic.core.clock import Instant
+from paramedic.core.failure_events import FailureDetected
 from paramedic.core.text import duration
-from paramedic.detect.events import FailureDetected
 
 __all__ = ["Page", "Reach", "Review", "crash_reach", "review"]
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from paramedic.alerting.model import Matcher, matches_all
 from paramedic.config.alerting import ContactConfig, RouteConfig
 from paramedic.core.errors import AlertingError
+from paramedic.core.labels import Matcher, matches_all
 
 __all__ = ["Delivery", "Route", "Router"]
 

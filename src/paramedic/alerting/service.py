@@ -22,7 +22,7 @@ import structlog
 from paramedic.alerting.answers import Answers, SilencesEnded
 from paramedic.alerting.book import AlertBook
 from paramedic.alerting.channels.base import Channel
-from paramedic.alerting.dispatch import Dispatch, Job, Record
+from paramedic.alerting.dispatch import Dispatch
 from paramedic.alerting.escalation import EscalationEngine
 from paramedic.alerting.fatigue import FatiguePolicy
 from paramedic.alerting.feedback import DeliveryFeedback
@@ -42,7 +42,8 @@ from paramedic.alerting.testpage import TestPager
 from paramedic.config.alerting import AlertingConfig
 from paramedic.core.bus import Published
 from paramedic.core.clock import Clock
-from paramedic.detect.events import FailureCleared, FailureDetected
+from paramedic.core.contracts import Job, Submit
+from paramedic.core.failure_events import FailureCleared, FailureDetected
 from paramedic.store.outbox import OutboxStore
 
 __all__ = ["AlertingService", "ServiceFacts"]
@@ -60,7 +61,7 @@ class AlertingService:
         clock: Clock,
         store: OutboxStore,
         channels: Mapping[str, Channel],
-        record: Record,
+        submit: Submit,
         job: Job,
         service_facts: ServiceFacts = lambda name: (None, {}, ""),
         dashboard_url: str = "",
@@ -105,7 +106,7 @@ class AlertingService:
             notices=notices,
             contacts=config.contacts,
             stats=self.stats,
-            record=record,
+            submit=submit,
             job=job,
         )
         self.alerts_total = self._dispatch.alerts_total
@@ -117,7 +118,7 @@ class AlertingService:
             dispatch=self._dispatch,
             outbox=self.outbox,
             notices=notices,
-            record=record,
+            submit=submit,
         )
         self._summaries = Summaries(
             clock=clock,
@@ -127,7 +128,7 @@ class AlertingService:
             contacts=config.contacts,
             outbox=self.outbox,
             notices=notices,
-            record=record,
+            submit=submit,
         )
         self._answers = Answers(
             clock=clock,
@@ -142,7 +143,7 @@ class AlertingService:
             outbox=self.outbox,
             notices=notices,
             channels=self.channels.keys(),
-            record=record,
+            submit=submit,
             silences_ended=self._silences_ended,
         )
         self._feedback = DeliveryFeedback(
@@ -164,7 +165,7 @@ class AlertingService:
             outbox=self.outbox,
             notices=notices,
             channels=self.channels.keys(),
-            record=record,
+            submit=submit,
         )
         self._intake = Intake(
             severity=SeverityPolicy.from_config(config.severity_rules),

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from paramedic.alerting.model import Matcher, Severity, matches_all
 from paramedic.config.alerting import SeverityRuleConfig
+from paramedic.core.labels import Matcher, matches_all
+from paramedic.core.severity import Severity
 
 __all__ = ["SeverityDecision", "SeverityFacts", "SeverityPolicy", "SeverityRule"]
 

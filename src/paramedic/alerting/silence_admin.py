@@ -10,18 +10,20 @@ by the alerting service's own sweep (`AlertingService.sweep`), as a maintenance 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import structlog
 
-from paramedic.alerting.model import Alert, Matcher
+from paramedic.alerting.model import Alert
 from paramedic.alerting.service import AlertingService
 from paramedic.alerting.silences import Silence
 from paramedic.core.clock import Clock
+from paramedic.core.contracts import Job
 from paramedic.core.errors import AlertingError
 from paramedic.core.ids import new_id
+from paramedic.core.labels import Matcher
 from paramedic.store.silences import SilenceRow, SilenceStore
 
 __all__ = ["SilenceAdmin", "SilenceState", "silence_view"]
@@ -29,7 +31,6 @@ __all__ = ["SilenceAdmin", "SilenceState", "silence_view"]
 log = structlog.get_logger("paramedic.silences")
 
 SilenceState = Literal["active", "pending", "expired"]
-Job = Callable[[Coroutine[Any, Any, Any]], None]
 
 
 def _iso(wall: float | None) -> str | None:

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from paramedic.alerting.model import Alert, Matcher, matches_all, severity_rank
+from paramedic.alerting.model import Alert
 from paramedic.config.alerting import (
     InhibitRuleConfig,
     MaintenanceWindowConfig,
     SilenceConfig,
 )
+from paramedic.core.labels import Matcher, matches_all
+from paramedic.core.severity import severity_rank
 
 __all__ = ["InhibitRule", "MaintenanceWindow", "MuteDecision", "Muter", "Silence"]
 

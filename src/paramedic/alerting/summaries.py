@@ -10,16 +10,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 
 from paramedic.alerting.book import AlertBook
-from paramedic.alerting.dispatch import Record
 from paramedic.alerting.events import AlertRaised
 from paramedic.alerting.fatigue import FatiguePolicy
-from paramedic.alerting.model import Alert, severity_rank
+from paramedic.alerting.model import Alert
 from paramedic.alerting.notices import Notices
 from paramedic.alerting.outbox import OutboxWorker
 from paramedic.alerting.routing import Router
 from paramedic.config.alerting import ContactConfig
 from paramedic.core.clock import Clock
+from paramedic.core.contracts import Submit
 from paramedic.core.ids import new_id
+from paramedic.core.severity import severity_rank
 from paramedic.store.outbox import NotificationRow
 
 __all__ = ["Resolve", "Summaries"]
@@ -41,7 +42,7 @@ class Summaries:
         contacts: Mapping[str, ContactConfig],
         outbox: OutboxWorker,
         notices: Notices,
-        record: Record,
+        submit: Submit,
     ) -> None:
         self._clock = clock
         self._book = book
@@ -50,7 +51,7 @@ class Summaries:
         self._contacts = contacts
         self._outbox = outbox
         self._notices = notices
-        self._record = record
+        self._submit = submit
 
     async def flush(self) -> int:
         """Send what grouping and rate limits held back as one summary per group/receiver."""
@@ -88,7 +89,7 @@ class Summaries:
         rows: list[NotificationRow] = []
         for receiver, channels in deliveries:
             rows += self._notices.rows(summary, "trigger", receiver, channels, 0)
-        self._record(
+        self._submit(
             [
                 AlertRaised(
                     at=now,

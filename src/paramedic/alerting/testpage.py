@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from paramedic.alerting.book import AlertBook
-from paramedic.alerting.dispatch import Record
 from paramedic.alerting.events import AlertRaised
 from paramedic.alerting.model import Alert
 from paramedic.alerting.notices import Notices
 from paramedic.alerting.outbox import OutboxWorker
 from paramedic.alerting.routing import Router
 from paramedic.core.clock import Clock
+from paramedic.core.contracts import Submit
 from paramedic.core.errors import AlertingError
 from paramedic.core.ids import new_id
 from paramedic.store.outbox import NotificationRow
@@ -38,7 +38,7 @@ class TestPager:
         outbox: OutboxWorker,
         notices: Notices,
         channels: Collection[str],
-        record: Record,
+        submit: Submit,
     ) -> None:
         self._clock = clock
         self._book = book
@@ -46,7 +46,7 @@ class TestPager:
         self._outbox = outbox
         self._notices = notices
         self._channels = channels
-        self._record = record
+        self._submit = submit
 
     async def send(self, severity: str, *, channel: str | None, by: str) -> Alert:
         if channel is not None and channel not in self._channels:
@@ -72,7 +72,7 @@ class TestPager:
             deliveries = [("test", (channel,))]
         else:
             deliveries = [(d.receiver, d.channels) for d in self._router.route(alert.all_labels())]
-        self._record(
+        self._submit(
             [
                 AlertRaised(
                     at=now,

@@ -40,9 +40,9 @@ from typing import Annotated, Any, Literal, Protocol
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
-from paramedic.alerting.model import Severity
 from paramedic.api.auth import Principal, require
 from paramedic.core.failures import FAILURE_KINDS, FailureKind
+from paramedic.core.severity import Severity
 from paramedic.detect.signals import Signal
 
 __all__ = [

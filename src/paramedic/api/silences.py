@@ -14,12 +14,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from paramedic.alerting.model import Matcher
 from paramedic.alerting.silence_admin import SilenceAdmin, silence_view
 from paramedic.api.audit_trail import note_target
 from paramedic.api.auth import Principal, require
 from paramedic.config.durations import parse_duration
 from paramedic.core.errors import AlertingError
+from paramedic.core.labels import Matcher
 from paramedic.core.text import duration
 
 __all__ = ["MAX_SILENCE_S", "router"]

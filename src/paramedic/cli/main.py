@@ -65,9 +65,11 @@ def config_check(
     """Validate FILE: print `ok` (after any warnings), or every mistake with its location, and
     exit 1. Warnings (exit 0) name what would work but probably not as meant, such as a
     default receiver whose channel is not configured, so its pages would go to the log."""
+    from paramedic.alerting.reach import review
+
     warnings: list[ConfigIssue] = []
     try:
-        load_config(file, warnings=warnings)
+        load_config(file, warnings=warnings, review=review)
     except InvalidConfig as exc:
         for issue in exc.issues:
             typer.echo(issue.render(str(file)), err=True)
@@ -83,11 +85,12 @@ def run(
     config: Annotated[Path, typer.Option("--config", "-c", help="The YAML configuration.")],
 ) -> None:
     """Run paramedic in the foreground until SIGTERM or Ctrl-C."""
+    from paramedic.alerting.reach import review
     from paramedic.runtime.serve import serve
 
     warnings: list[ConfigIssue] = []
     try:
-        cfg = load_config(config, warnings=warnings)
+        cfg = load_config(config, warnings=warnings, review=review)
     except InvalidConfig as exc:
         typer.echo(f"paramedic: cannot start: invalid config {config}:", err=True)
         typer.echo(str(exc), err=True)

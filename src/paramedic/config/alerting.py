@@ -54,9 +54,10 @@ from typing import Literal, get_args
 
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from paramedic.alerting.model import Matcher, Severity
 from paramedic.config import alerting_defaults as defaults
 from paramedic.config.types import Duration, StrictModel, TimeZoneName, repeated
+from paramedic.core.labels import Matcher
+from paramedic.core.severity import Severity
 
 __all__ = [
     "REPLACEABLE",

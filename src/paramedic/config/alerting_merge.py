@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from paramedic.alerting.model import Severity
 from paramedic.config import alerting_defaults as defaults
 from paramedic.config.alerting import (
     REPLACEABLE,
@@ -31,6 +30,7 @@ from paramedic.config.alerting import (
     default_route_model,
     default_rule_models,
 )
+from paramedic.core.severity import Severity
 
 if TYPE_CHECKING:
     from paramedic.config.alerting import AlertingConfig

@@ -37,6 +37,7 @@ from pydantic import (
 )
 
 from paramedic.config.types import Duration, SecretRef, StrictModel, check_name
+from paramedic.core.severity import Severity
 
 __all__ = [
     "CHANNEL_KINDS",
@@ -126,9 +127,6 @@ class AlertmanagerConfig(_Kind):
 
     url: HttpUrl
     hold: Duration = 86400.0
-
-
-Severity = Literal["P0", "P1", "P2", "P3"]
 
 
 def _default_priorities() -> dict[Severity, str]:

@@ -11,10 +11,10 @@ import os
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -33,7 +33,9 @@ from paramedic.core.errors import ConfigError
 
 __all__ = [
     "ConfigIssue",
+    "ConfigReview",
     "InvalidConfig",
+    "Reviewer",
     "load_config",
     "parse_config",
     "parse_config_bytes",
@@ -64,6 +66,22 @@ class ConfigIssue:
         return f"{where}{self.path}: {self.message}"
 
 
+class ConfigReview(Protocol):
+    """What a reviewer found in a valid config: errors refuse the file, warnings do not."""
+
+    @property
+    def errors(self) -> Sequence[tuple[Loc, str]]: ...
+
+    @property
+    def warnings(self) -> Sequence[tuple[Loc, str]]: ...
+
+
+Reviewer = Callable[[Config], ConfigReview]
+"""A check of a whole, valid config by a room above config (who a crash pages is computed by
+alerting's own rules, and config imports only core): handed in by the caller, run after
+validation, its findings placed at their line and column like any other mistake."""
+
+
 class InvalidConfig(ConfigError):
     """The file has one or more mistakes; `issues` holds them all."""
 
@@ -78,11 +96,14 @@ def load_config(
     env: Mapping[str, str] | None = None,
     *,
     warnings: list[ConfigIssue] | None = None,
+    review: Reviewer | None = None,
 ) -> Config:
     """Read, expand and validate `path`. Relative paths inside are taken from the file's folder.
 
-    `warnings`, when given, receives what is valid but probably not meant (a default
-    receiver whose channel is not configured, so its pages would go to the log)."""
+    `review`, when given, checks the valid config as a whole (`paramedic.alerting.reach.review`:
+    a tier-1 crash that pages no one is an error); `warnings`, when given, receives what it
+    finds valid but probably not meant (a default receiver whose channel is not configured, so
+    its pages would go to the log)."""
     file = Path(path)
     try:
         with file.open("rb") as handle:
@@ -92,7 +113,7 @@ def load_config(
             str(file), [ConfigIssue((), f"cannot read file: {exc.strerror}")]
         ) from exc
     return parse_config_bytes(
-        data, source=str(file), env=env, base_dir=file.parent, warnings=warnings
+        data, source=str(file), env=env, base_dir=file.parent, warnings=warnings, review=review
     )
 
 
@@ -103,6 +124,7 @@ def parse_config_bytes(
     env: Mapping[str, str] | None = None,
     base_dir: Path | None = None,
     warnings: list[ConfigIssue] | None = None,
+    review: Reviewer | None = None,
 ) -> Config:
     """Validate the bytes of a config file: any input gives a `Config` or `InvalidConfig`."""
     if len(data) > MAX_CONFIG_BYTES:
@@ -113,7 +135,13 @@ def parse_config_bytes(
     except Refused as exc:
         raise InvalidConfig(source, [ConfigIssue((), exc.message, exc.line, exc.column)]) from None
     return parse_config(
-        text, source=source, env=env, base_dir=base_dir, warnings=warnings, allow_empty=False
+        text,
+        source=source,
+        env=env,
+        base_dir=base_dir,
+        warnings=warnings,
+        review=review,
+        allow_empty=False,
     )
 
 
@@ -124,6 +152,7 @@ def parse_config(
     env: Mapping[str, str] | None = None,
     base_dir: Path | None = None,
     warnings: list[ConfigIssue] | None = None,
+    review: Reviewer | None = None,
     allow_empty: bool = True,
 ) -> Config:
     """Validate YAML text. `env` defaults to the process environment.
@@ -162,11 +191,7 @@ def parse_config(
     except ValidationError as exc:
         issues += [_place(issue, marks) for err in exc.errors() for issue in _from_pydantic(err)]
         config = None
-    if config is not None and not issues:
-        # Who the alerting reaches is computed by the alerting pipeline's own parts (imported
-        # here: they import this package's models).
-        from paramedic.alerting.reach import review
-
+    if config is not None and not issues and review is not None:
         found = review(config)
         issues += [_place(ConfigIssue(loc, msg), marks) for loc, msg in found.errors]
         if warnings is not None:

@@ -1,6 +1,6 @@
 """The event bus: record first, then fan out.
 
-`publish` appends the event to the durable timeline through a `Recorder` (the store) and only
+`publish` appends the event to the durable timeline through a `TimelineWriter` (the store) and only
 then hands it to subscribers, so nothing acts on an event that a crash could lose. Subscribers
 get their own bounded queue; a slow one loses events from its queue (counted) rather than
 stalling everyone, and can catch up from the timeline by `seq`.
@@ -15,11 +15,11 @@ from typing import Protocol
 
 from paramedic.core.events import Event
 
-__all__ = ["EventBus", "Published", "Recorder", "Subscription"]
+__all__ = ["EventBus", "Published", "Subscription", "TimelineWriter"]
 
 
-class Recorder(Protocol):
-    """What the bus needs from the store."""
+class TimelineWriter(Protocol):
+    """What the bus needs from the store: appends that return once committed."""
 
     async def append(self, event: Event) -> int: ...
 
@@ -55,7 +55,7 @@ class Subscription:
 class EventBus:
     """Publishes events durably, then delivers them to listeners and subscriptions."""
 
-    def __init__(self, recorder: Recorder, *, queue_size: int = 10_000) -> None:
+    def __init__(self, recorder: TimelineWriter, *, queue_size: int = 10_000) -> None:
         self._recorder = recorder
         self._queue_size = queue_size
         self._subscriptions: list[Subscription] = []

@@ -13,15 +13,12 @@ from typing import Any, ClassVar, TypeVar
 
 from paramedic.core.clock import Instant
 from paramedic.core.ids import new_id
-from paramedic.core.text import duration
 
 __all__ = [
     "Event",
     "NoteAdded",
     "ParamedicStarted",
     "ParamedicStopping",
-    "ProcessExited",
-    "ProcessSpawned",
     "event_from_record",
     "event_types",
     "register_event",
@@ -127,48 +124,6 @@ class ParamedicStopping(Event):
 
     def summary(self) -> str:
         return f"paramedic stopping: {self.reason}"
-
-
-@register_event
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProcessSpawned(Event):
-    """A supervised process was started by paramedic."""
-
-    kind: ClassVar[str] = "process.spawned"
-    pid: int
-    argv: tuple[str, ...]
-    # With the pid, the process's identity for re-adoption after a crash of paramedic:
-    # /proc/<pid>/stat start time and the boot id (0 and "" in rows from older versions).
-    start_time: int = 0
-    boot_id: str = ""
-    spawn_id: str = ""
-
-    def summary(self) -> str:
-        return f"{self.service}: process started, pid {self.pid}"
-
-
-@register_event
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProcessExited(Event):
-    """A supervised process ended. `signal` is set when it was killed by one."""
-
-    kind: ClassVar[str] = "process.exited"
-    pid: int
-    returncode: int | None
-    signal: str | None
-    runtime_s: float
-    expected: bool
-    # Set when the status cannot be known (a re-adopted process is not our child to reap).
-    note: str = ""
-
-    def summary(self) -> str:
-        how = f"killed by {self.signal}" if self.signal else f"exited with code {self.returncode}"
-        if self.note:
-            how = f"exited ({self.note})"
-            if self.runtime_s == 0:  # found gone at a start: nobody saw it run or end
-                return f"{self.service}: pid {self.pid} {how}"
-        why = "(stopped by paramedic)" if self.expected else "unexpectedly"
-        return f"{self.service}: pid {self.pid} {how} {why} after {duration(self.runtime_s)}"
 
 
 @register_event

@@ -1,8 +1,8 @@
-"""Events the detection layer records on the timeline.
+"""Events the detection layer records on the timeline as evidence, kept so that a person
+reading the timeline can see why a failure was (or was not) declared.
 
-`FailureDetected` is the one incident-opening event per real failure: the recovery issue
-opens an incident from it, the alerting issue pages from it. Everything else here is
-evidence, kept so that a person reading the timeline can see why.
+The verdicts other rooms act on (`FailureDetected`, `FailureCleared`, ...) are in
+`core/failure_events.py`; what is here is read by detection and the runtime only.
 """
 
 from __future__ import annotations
@@ -15,15 +15,10 @@ from paramedic.core.text import duration
 
 __all__ = [
     "DetectionHeld",
-    "FailureCleared",
-    "FailureDetected",
     "HeartbeatRestartSeen",
-    "ProcessAttached",
     "ProcessRestartScheduled",
     "ServiceFlapping",
-    "ServiceUp",
     "SignalChanged",
-    "WatchdogGaveUp",
     "WatchdogKilledHung",
 ]
 
@@ -41,54 +36,6 @@ class SignalChanged(Event):
 
     def summary(self) -> str:
         return f"{self.service}: {self.source} {'ok' if self.ok else 'FAILING'}: {self.reason}"
-
-
-@register_event
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FailureDetected(Event):
-    """A service went down: opens exactly one incident. `reason` is one plain sentence."""
-
-    kind: ClassVar[str] = "failure.detected"
-    incident: str
-    failure_kind: str
-    reason: str
-    source: str
-    evidence: tuple[str, ...] = ()
-    upstream_down: tuple[str, ...] = ()
-    needs_human: bool = False
-    severity: str | None = None  # stated by the source (Alertmanager's label), else None
-
-    def summary(self) -> str:
-        return f"{self.service}: {self.failure_kind}: {self.reason}"
-
-
-@register_event
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FailureCleared(Event):
-    """The incident's failure has been absent for the hysteresis count: it is over. Other
-    kinds may still be open on the service (each clears on its own)."""
-
-    kind: ClassVar[str] = "failure.cleared"
-    incident: str
-    downtime_s: float
-    reason: str
-    failure_kind: str = ""
-
-    def summary(self) -> str:
-        what = self.failure_kind or "failure"
-        return f"{self.service}: {what} cleared after {duration(self.downtime_s)}: {self.reason}"
-
-
-@register_event
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ServiceUp(Event):
-    """The first healthy verdict on a service since paramedic started watching it."""
-
-    kind: ClassVar[str] = "service.up"
-    reason: str
-
-    def summary(self) -> str:
-        return f"{self.service}: up ({self.reason})"
 
 
 @register_event
@@ -132,22 +79,6 @@ class ProcessRestartScheduled(Event):
 
 @register_event
 @dataclass(frozen=True, slots=True, kw_only=True)
-class WatchdogGaveUp(Event):
-    """Too many restarts in the window: the watchdog stops, a human must act."""
-
-    kind: ClassVar[str] = "watchdog.gave_up"
-    restarts: int
-    window_s: float
-
-    def summary(self) -> str:
-        return (
-            f"{self.service}: watchdog gave up after {self.restarts} restarts in"
-            f" {duration(self.window_s)}; needs a human"
-        )
-
-
-@register_event
-@dataclass(frozen=True, slots=True, kw_only=True)
 class WatchdogKilledHung(Event):
     """A hung process was sent its stop signal (then SIGKILL after the grace)."""
 
@@ -159,19 +90,6 @@ class WatchdogKilledHung(Event):
     def summary(self) -> str:
         grace = f"grace {duration(self.grace_s)}"
         return f"{self.service}: stopping hung pid {self.pid} ({grace}): {self.reason}"
-
-
-@register_event
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProcessAttached(Event):
-    """paramedic started watching a process it did not start (by pid or pid file)."""
-
-    kind: ClassVar[str] = "process.attached"
-    pid: int
-    source: str
-
-    def summary(self) -> str:
-        return f"{self.service}: watching pid {self.pid} ({self.source}), not started by paramedic"
 
 
 @register_event

@@ -33,15 +33,10 @@ from typing import Literal
 
 from paramedic.core.clock import Instant
 from paramedic.core.events import Event
+from paramedic.core.failure_events import FailureCleared, FailureDetected, ServiceUp
 from paramedic.core.ids import new_id
 from paramedic.core.text import duration
-from paramedic.detect.events import (
-    FailureCleared,
-    FailureDetected,
-    ServiceFlapping,
-    ServiceUp,
-    SignalChanged,
-)
+from paramedic.detect.events import ServiceFlapping, SignalChanged
 from paramedic.detect.signals import FAILURE_KINDS, FailureKind, Signal
 
 __all__ = ["HealthPolicy", "HealthState", "OpenIncident", "ServiceHealth"]

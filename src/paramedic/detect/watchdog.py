@@ -11,19 +11,18 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from paramedic.core.bus import Published
 from paramedic.core.clock import Clock
+from paramedic.core.contracts import Record
 from paramedic.core.errors import ProcessError
-from paramedic.core.events import Event, ProcessSpawned
-from paramedic.detect.events import ProcessRestartScheduled, WatchdogGaveUp, WatchdogKilledHung
+from paramedic.core.failure_events import WatchdogGaveUp
+from paramedic.core.process_events import ProcessSpawned
+from paramedic.detect.events import ProcessRestartScheduled, WatchdogKilledHung
 from paramedic.detect.restart_policy import RestartPlanner
 from paramedic.process.managed import ExitStatus, ManagedProcess
 
 __all__ = ["Watchdog"]
 
 log = structlog.get_logger("paramedic.watchdog")
-
-Record = Callable[[Event], Awaitable[Published]]
 
 
 class Watchdog:

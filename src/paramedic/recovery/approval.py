@@ -19,14 +19,14 @@ from paramedic.config.recovery_policy import ApprovalRequire, Method
 from paramedic.core.clock import Clock, TimerHandle
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event
-from paramedic.core.text import duration
-from paramedic.recovery.events import (
+from paramedic.core.incident_events import (
     ApprovalGranted,
     ApprovalRejected,
     ApprovalRequested,
     ApprovalTimedOut,
     EscalationTriggered,
 )
+from paramedic.core.text import duration
 
 __all__ = ["ApprovalGate", "Outcome", "PendingApproval", "needs_approval"]
 

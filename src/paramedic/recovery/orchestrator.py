@@ -24,14 +24,11 @@ from paramedic.checks import CheckResult
 from paramedic.config.recovery_plan import MethodConfig, RecoveryPlan
 from paramedic.config.recovery_policy import Method, RecoveryPolicy
 from paramedic.core.clock import Clock, Instant, TimerHandle
+from paramedic.core.contracts import Record
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event, NoteAdded
-from paramedic.core.text import duration
-from paramedic.detect.events import FailureCleared, FailureDetected
-from paramedic.recovery.approval import ApprovalGate, needs_approval
-from paramedic.recovery.calendar import calendar_from
-from paramedic.recovery.decision import METHOD_ORDER, Decision, DecisionInput, decide
-from paramedic.recovery.events import (
+from paramedic.core.failure_events import FailureCleared, FailureDetected
+from paramedic.core.incident_events import (
     EscalationTrigger,
     EscalationTriggered,
     RecoveryDecided,
@@ -40,6 +37,10 @@ from paramedic.recovery.events import (
     RecoveryStepFinished,
     RecoveryStepStarted,
 )
+from paramedic.core.text import duration
+from paramedic.recovery.approval import ApprovalGate, needs_approval
+from paramedic.recovery.calendar import calendar_from
+from paramedic.recovery.decision import METHOD_ORDER, Decision, DecisionInput, decide
 from paramedic.recovery.orchestrator_inputs import gather_inputs
 from paramedic.recovery.orchestrator_replay import Replayed, decode, replay
 from paramedic.recovery.orchestrator_views import resumption_body, status_body
@@ -130,7 +131,7 @@ class RecoveryOrchestrator:
         policy: RecoveryPolicy,
         *,
         clock: Clock,
-        record: Callable[[Event], Awaitable[Any]],
+        record: Record,
         hooks: RecoveryHooks,
         session: aiohttp.ClientSession | None,
         step_history: Callable[[str], list[float]] = _no_history,

@@ -15,8 +15,7 @@ import structlog
 from paramedic.config.recovery_policy import Method
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event, event_from_record
-from paramedic.recovery.decision import Decision
-from paramedic.recovery.events import (
+from paramedic.core.incident_events import (
     ApprovalGranted,
     ApprovalRejected,
     ApprovalRequested,
@@ -28,6 +27,7 @@ from paramedic.recovery.events import (
     RecoveryStepFinished,
     RecoveryStepStarted,
 )
+from paramedic.recovery.decision import Decision
 from paramedic.recovery.states import Incident, IncidentState
 from paramedic.store.protocol import StoredEvent
 

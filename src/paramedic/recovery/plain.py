@@ -14,14 +14,15 @@ and resolve it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from paramedic.core.clock import Clock
+from paramedic.core.contracts import Record
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event
+from paramedic.core.failure_events import FailureCleared, FailureDetected, ServiceUp, WatchdogGaveUp
 from paramedic.core.text import duration
-from paramedic.detect.events import FailureCleared, FailureDetected, ServiceUp, WatchdogGaveUp
 from paramedic.recovery.orchestrator_replay import decode, replay
 from paramedic.recovery.orchestrator_views import resumption_body, status_body
 from paramedic.recovery.states import Incident, IncidentState, open_incident, plan_transition
@@ -56,7 +57,7 @@ class PlainIncidents:
         service: str,
         *,
         clock: Clock,
-        record: Callable[[Event], Awaitable[Any]],
+        record: Record,
         is_up: Callable[[], bool],
     ) -> None:
         self.service = service

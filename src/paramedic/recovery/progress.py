@@ -22,8 +22,8 @@ from typing import Any, Literal
 from paramedic.core.clock import Clock, Instant, TimerHandle
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event
+from paramedic.core.incident_events import EscalationTriggered, RecoveryProgress
 from paramedic.core.text import duration
-from paramedic.recovery.events import EscalationTriggered, RecoveryProgress
 from paramedic.recovery.states import IncidentState
 
 __all__ = ["EtaSource", "ProgressTracker", "RtoWatch"]

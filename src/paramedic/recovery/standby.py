@@ -12,16 +12,16 @@ standing failure of kind `degradation` (P2 under the default severity rules, pag
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 
 from paramedic.config.recovery_plan import StandbySource
 from paramedic.core.clock import Clock, TimerHandle
-from paramedic.core.events import Event
+from paramedic.core.contracts import Job, Record
+from paramedic.core.failure_events import FailureCleared, FailureDetected
 from paramedic.core.ids import new_id
-from paramedic.detect.events import FailureCleared, FailureDetected
 from paramedic.recovery.orchestrator_inputs import read_json_source
 
 __all__ = ["STANDBY_SOURCE", "StandbyWatch"]
@@ -39,9 +39,9 @@ class StandbyWatch:
         source: StandbySource,
         *,
         clock: Clock,
-        record: Callable[[Event], Awaitable[Any]],
+        record: Record,
         session: Callable[[], Awaitable[aiohttp.ClientSession]],
-        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        spawn: Job,
     ) -> None:
         self._service, self._source = service, source
         self._clock, self._record, self._session, self._spawn = clock, record, session, spawn

@@ -16,8 +16,8 @@ from enum import StrEnum
 
 from paramedic.core.clock import Instant
 from paramedic.core.errors import RecoveryError
-from paramedic.detect.events import FailureDetected
-from paramedic.recovery.events import IncidentOpened, IncidentTransitioned
+from paramedic.core.failure_events import FailureDetected
+from paramedic.core.incident_events import IncidentOpened, IncidentTransitioned
 
 __all__ = [
     "LEGAL_TRANSITIONS",

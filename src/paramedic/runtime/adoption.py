@@ -17,14 +17,13 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from paramedic.core.bus import Published
 from paramedic.core.clock import Clock
-from paramedic.core.events import Event, ProcessExited
-from paramedic.process.events import OrphanEnded
+from paramedic.core.contracts import Record
+from paramedic.core.process_events import OrphanEnded, ProcessExited
 from paramedic.process.identity import ProcessIdentity, identify, kill_group, open_if_same
 from paramedic.process.managed import SPAWN_ID_ENV
 from paramedic.store.protocol import StoredEvent
@@ -44,8 +43,6 @@ __all__ = [
 # In every supervised child's environment: which paramedic (by its store) started it.
 SUPERVISOR_ENV = "PARAMEDIC_SUPERVISOR"
 
-
-Record = Callable[[Event], Awaitable[Published]]
 
 _TRACKED = ("process.spawned", "process.adopted", "process.left_running")
 

@@ -34,15 +34,15 @@ from paramedic.core.bus import EventBus, Published
 from paramedic.core.clock import Clock, SystemClock
 from paramedic.core.errors import LifecycleError, ParamedicError, StoreError
 from paramedic.core.events import ParamedicStarted, ParamedicStopping
+from paramedic.core.failure_events import FailureCleared, FailureDetected, ServiceUp, WatchdogGaveUp
 from paramedic.core.failures import FailureKind
 from paramedic.core.ids import new_id
-from paramedic.detect.events import FailureCleared, FailureDetected, ServiceUp, WatchdogGaveUp
+from paramedic.core.incident_events import RecoveryStepFinished
+from paramedic.core.process_events import ProcessLeftRunning
 from paramedic.detect.probes import ServiceProbes
 from paramedic.detect.signals import Signal
-from paramedic.process.events import ProcessLeftRunning
 from paramedic.process.ledger import CommandLedger, current_ledger
 from paramedic.process.managed import ExitStatus, ManagedProcess
-from paramedic.recovery.events import RecoveryStepFinished
 from paramedic.recovery.orchestrator import VALIDATION_SOURCE, RecoveryOrchestrator
 from paramedic.recovery.orchestrator_replay import decode
 from paramedic.recovery.plain import IncidentOwner, PlainIncidents
@@ -240,7 +240,7 @@ class Paramedic:
             clock=self.clock,
             store=self.store,
             channels=channels,
-            record=self.recorder.submit,
+            submit=self.recorder.submit,
             job=self._job,
             service_facts=self._service_facts,
             dashboard_url=self.config.dashboard_url,

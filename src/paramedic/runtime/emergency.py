@@ -11,18 +11,18 @@ the metrics, and silences the dead man's switch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 
-from paramedic.alerting.channels.base import Channel, Notification, Severity
+from paramedic.alerting.channels.base import Channel, Notification
 from paramedic.core.bus import Published
 from paramedic.core.clock import Clock
-from paramedic.core.events import Event
+from paramedic.core.contracts import Job, Submit
+from paramedic.core.failure_events import FailureDetected
 from paramedic.core.ids import new_id
-from paramedic.detect.events import FailureDetected
+from paramedic.core.severity import Severity
 from paramedic.runtime.store_trouble import EmergencyPageSent, StoreTrouble
 
 __all__ = ["EmergencyPager"]
@@ -41,8 +41,8 @@ class EmergencyPager:
         trouble: StoreTrouble,
         clock: Clock,
         *,
-        submit: Callable[[Iterable[Event]], None],
-        job: Callable[[Coroutine[Any, Any, None]], None],
+        submit: Submit,
+        job: Job,
     ) -> None:
         self._channels = dict(channels)
         self._trouble = trouble

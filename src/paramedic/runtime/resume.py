@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from paramedic.core.events import Event, NoteAdded
-from paramedic.detect.events import FailureCleared, FailureDetected, ServiceUp, SignalChanged
+from paramedic.core.failure_events import FailureCleared, FailureDetected, ServiceUp
+from paramedic.detect.events import SignalChanged
 from paramedic.recovery.orchestrator_replay import decode
 from paramedic.store.protocol import Store, StoredEvent
 

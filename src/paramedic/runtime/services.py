@@ -9,23 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from paramedic.checks import HealthReport
 from paramedic.config.model import ServiceConfig
 from paramedic.core.clock import Clock
-from paramedic.core.events import ProcessExited
+from paramedic.core.contracts import Job
+from paramedic.core.process_events import (
+    CommandStarted,
+    ProcessAdopted,
+    ProcessAttached,
+    ProcessExited,
+)
 from paramedic.core.text import duration
-from paramedic.detect.events import ProcessAttached
 from paramedic.detect.probes import ServiceProbes
 from paramedic.detect.resource_monitor import ResourceMonitor
 from paramedic.detect.restart_policy import Backoff, RestartPlanner
 from paramedic.detect.service_health import HealthPolicy, ServiceHealth
 from paramedic.detect.signals import Signal
 from paramedic.detect.watchdog import Watchdog
-from paramedic.process.events import CommandStarted, ProcessAdopted
 from paramedic.process.identity import (
     ProcessIdentity,
     boot_id,
@@ -41,8 +44,6 @@ from paramedic.runtime.adoption import lost_exit
 from paramedic.runtime.recorder import OrderedRecorder
 
 __all__ = ["ServiceRuntime"]
-
-Job = Callable[[Coroutine[Any, Any, None]], None]
 
 
 def exit_sentence(status: ExitStatus) -> str:

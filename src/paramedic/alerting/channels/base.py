@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
+from paramedic.core.severity import Severity
 from paramedic.core.text import one_line
 
 __all__ = [
@@ -24,13 +25,11 @@ __all__ = [
     "Now",
     "Outcome",
     "PreparedSend",
-    "Severity",
     "one_line",
     "utc_now",
 ]
 
 Action = Literal["trigger", "acknowledge", "resolve"]
-Severity = Literal["P0", "P1", "P2", "P3"]
 Outcome = Literal["delivered", "retry", "failed"]
 Now = Callable[[], datetime]
 """A wall-clock source for timestamps shown to humans and providers (never for deadlines)."""

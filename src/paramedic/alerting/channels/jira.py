@@ -23,9 +23,10 @@ from collections.abc import Mapping, Sequence
 from pydantic import SecretStr
 
 from paramedic.alerting.channels._http import JsonPost
-from paramedic.alerting.channels.base import DeliveryResult, Notification, Severity
+from paramedic.alerting.channels.base import DeliveryResult, Notification
 from paramedic.checks import HttpPool
 from paramedic.core.jsoncodec import dumps
+from paramedic.core.severity import Severity
 
 __all__ = ["DEFAULT_PRIORITIES", "JiraChannel", "adf"]
 

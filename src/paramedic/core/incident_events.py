@@ -3,6 +3,9 @@
 They are the only way the recovery room speaks to the rest of paramedic: each is recorded
 durably before anything acts on it, so the timeline alone explains an incident afterwards.
 Payloads stay JSON-friendly (str, int, float, bool, tuples) so the store needs no migration.
+Recovery produces them; they live in core because alerting and the screens read them too, and
+those rooms do not import recovery. Their `kind` strings and payloads are stored: they never
+change.
 """
 
 from __future__ import annotations
