@@ -59,7 +59,8 @@ def contracts_for_fixture() -> str:
         for key, value in contract.items():
             kept = value if key in ("id", "name", "type") else move(value)
             lines.append(f"{key} = {json.dumps(kept)}")
-        lines.append('unmatched_ignore_imports_alerting = "none"')
+        if "unmatched_ignore_imports_alerting" not in contract:
+            lines.append('unmatched_ignore_imports_alerting = "none"')
         lines.append("")
     return "\n".join(lines)
 
