@@ -18,7 +18,8 @@ from paramedic.core.clock import SystemClock
 from paramedic.core.events import Event
 from paramedic.detect.events import FailureDetected
 from paramedic.recovery.events import RecoveryDecided, RecoveryFinished, RecoveryStepFinished
-from paramedic.recovery.orchestrator import RecoveryHooks, RecoveryOrchestrator
+from paramedic.recovery.hooks import RecoveryHooks
+from paramedic.recovery.orchestrator import RecoveryOrchestrator
 
 pytestmark = pytest.mark.integration
 

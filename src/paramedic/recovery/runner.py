@@ -23,9 +23,9 @@ from paramedic.config.durations import format_duration
 from paramedic.config.recovery_plan import MethodConfig, StepConfig
 from paramedic.core.errors import RecoveryError
 from paramedic.core.text import one_line
+from paramedic.recovery.hooks import StepContext
 from paramedic.recovery.steps import (
     StepAction,
-    StepContext,
     StepOutcome,
     call_command,
     call_http,

@@ -22,7 +22,7 @@ from paramedic.core.clock import Clock, TimerHandle
 from paramedic.core.events import Event
 from paramedic.core.ids import new_id
 from paramedic.detect.events import FailureCleared, FailureDetected
-from paramedic.recovery.orchestrator_inputs import read_json_source
+from paramedic.recovery.sources import read_json_source
 
 __all__ = ["STANDBY_SOURCE", "StandbyWatch"]
 

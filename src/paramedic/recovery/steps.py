@@ -4,8 +4,8 @@ A step either does something to the world (run a program, call an API, restart t
 or waits for something (healthy, heartbeat). The difference matters when a step is cut short:
 a timed-out wait changed nothing, but a timed-out promotion may or may not have promoted, so
 every outcome says whether it is *known* and the runner refuses to guess on the operator's
-behalf. Process and service hooks come from the integrator through `StepContext`, which keeps
-this module free of the runtime's internals.
+behalf. Process and service hooks come from the integrator through `StepContext`
+(`recovery/hooks.py`), which keeps this module free of the runtime's internals.
 
 Durations are `time.perf_counter` readings: they describe real I/O, not an injected clock.
 """
@@ -16,23 +16,23 @@ import json
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
 from paramedic.config.probes import CommandAction
 from paramedic.config.recovery_plan import HttpCall
-from paramedic.core.errors import ParamedicError, RecoveryError
+from paramedic.core.errors import ParamedicError
 from paramedic.core.jsonpath import MISSING, json_mismatch
 from paramedic.core.text import ms, one_line
 from paramedic.detect.probe_actions import read_capped
 from paramedic.process.command import run_command
+from paramedic.recovery.hooks import StepContext
 
 __all__ = [
     "HttpAnswer",
     "StepAction",
-    "StepContext",
     "StepOutcome",
     "call_command",
     "call_http",
@@ -41,8 +41,6 @@ __all__ = [
     "http_request",
     "wait_step",
 ]
-
-_H = TypeVar("_H")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,48 +51,6 @@ class StepOutcome:
     sentence: str
     duration: float
     outcome_known: bool = True
-
-
-@dataclass(slots=True)
-class StepContext:
-    """What a step may touch; every hook is the integrator's, so steps never reach into it."""
-
-    service: str
-    session: aiohttp.ClientSession
-    env: Mapping[str, str] = field(default_factory=dict)
-    incident_id: str = ""
-    method: str = ""
-    restart_hook: Callable[[], Awaitable[str | None]] | None = None
-    stop_hook: Callable[[], Awaitable[str | None]] | None = None
-    wait_healthy_hook: Callable[[float], Awaitable[bool]] | None = None
-    wait_heartbeat_hook: Callable[[float], Awaitable[bool]] | None = None
-    # Told (label, pid) of every command a step starts: recorded so that a restart of
-    # paramedic can end a command its crash left running.
-    command_hook: Callable[[str, int], None] | None = None
-
-    def command_started(self, label: str) -> Callable[[int], None] | None:
-        hook = self.command_hook
-        return None if hook is None else lambda pid: hook(label, pid)
-
-    async def restart_process(self) -> str | None:
-        return await _need(self.restart_hook, "restart_process")()
-
-    async def stop_process(self) -> str | None:
-        return await _need(self.stop_hook, "stop_process")()
-
-    # The integrator's wait honours the bound itself (it may wait on a probe's own deadline).
-    async def wait_healthy(self, timeout: float) -> bool:  # noqa: ASYNC109
-        return await _need(self.wait_healthy_hook, "wait_healthy")(timeout)
-
-    async def wait_heartbeat(self, timeout: float) -> bool:  # noqa: ASYNC109
-        return await _need(self.wait_heartbeat_hook, "wait_heartbeat")(timeout)
-
-
-def _need(hook: _H | None, what: str) -> _H:
-    if hook is None:
-        msg = f"no {what} hook was given to this recovery run"
-        raise RecoveryError(msg)
-    return hook
 
 
 StepAction = Callable[[StepContext], Awaitable[StepOutcome]]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from paramedic.core.events import Event, NoteAdded
 from paramedic.detect.events import FailureCleared, FailureDetected, ServiceUp, SignalChanged
-from paramedic.recovery.orchestrator_replay import decode
+from paramedic.recovery.orchestrator import decode
 from paramedic.store.protocol import Store, StoredEvent
 
 __all__ = ["Left", "ServiceLeft", "folded", "read_back", "read_store"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +21,9 @@ import aiohttp
 from paramedic.config.recovery_plan import CheckpointSource, JsonSource, RecoveryPlan
 from paramedic.core.clock import Clock
 from paramedic.core.text import one_line
-from paramedic.process.command import run_command
-from paramedic.recovery.steps import fetch_json
+from paramedic.recovery.sources import read_json_source
 
-__all__ = ["GatheredInputs", "gather_inputs", "read_json_source"]
+__all__ = ["GatheredInputs", "gather_inputs"]
 
 
 @dataclass(slots=True)
@@ -41,36 +39,6 @@ class GatheredInputs:
     data_corruption: bool = False
     corruption_detail: str = ""
     problems: list[str] = field(default_factory=list)
-
-
-async def read_json_source(
-    source: JsonSource, session: Callable[[], Awaitable[aiohttp.ClientSession]]
-) -> Any:
-    """The JSON document a source answers; ValueError with a sentence for anything else."""
-    try:
-        async with asyncio.timeout(source.timeout):
-            if source.http is not None:
-                call = source.http
-                return await fetch_json(
-                    await session(), call.verb, call.url, body=call.body, headers=call.headers
-                )
-            assert source.command is not None
-            cmd = source.command
-            try:
-                result = await run_command(cmd.argv, env={**os.environ, **cmd.env}, cwd=cmd.cwd)
-            except OSError as exc:
-                msg = f"{cmd.argv[0]} cannot run: {exc.strerror or exc}"
-                raise ValueError(msg) from exc
-            if result.returncode != 0:
-                raise ValueError(result.describe(cmd.argv[0]))
-            try:
-                return json.loads(result.output)
-            except ValueError:
-                msg = f"{cmd.argv[0]} did not print JSON: {one_line(result.output)!r}"
-                raise ValueError(msg) from None
-    except TimeoutError:
-        msg = f"no answer within {source.timeout:g} s"
-        raise ValueError(msg) from None
 
 
 def _number(doc: Any, key: str) -> float | None:
