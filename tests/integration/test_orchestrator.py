@@ -19,7 +19,8 @@ from paramedic.core.clock import SystemClock
 from paramedic.core.events import Event
 from paramedic.core.failure_events import FailureDetected
 from paramedic.core.incident_events import RecoveryDecided, RecoveryFinished, RecoveryStepFinished
-from paramedic.recovery.orchestrator import RecoveryHooks, RecoveryOrchestrator
+from paramedic.recovery.hooks import RecoveryHooks
+from paramedic.recovery.orchestrator import RecoveryOrchestrator
 
 pytestmark = pytest.mark.integration
 

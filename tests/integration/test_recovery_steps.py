@@ -15,8 +15,8 @@ from aiohttp import web
 
 from paramedic.checks import CheckResult
 from paramedic.config.recovery_plan import MethodConfig, StepConfig
+from paramedic.recovery.hooks import RecoveryHooks, StepContext
 from paramedic.recovery.runner import build_step, build_steps, run_method
-from paramedic.recovery.steps import StepContext
 
 pytestmark = pytest.mark.integration
 
@@ -171,8 +171,7 @@ async def test_failing_step_stops_method_and_callbacks_are_awaited_in_order(
         log.append(f"waiting {within:g}")
         return False
 
-    ctx.restart_hook = restart
-    ctx.wait_healthy_hook = never_healthy
+    ctx.hooks = RecoveryHooks(restart_process=restart, wait_healthy=never_healthy)
 
     async def started(name: str) -> None:
         log.append(f"start {name}")

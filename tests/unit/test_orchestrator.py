@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,8 @@ from paramedic.core.incident_events import (
     RecoveryFinished,
     RecoveryStepStarted,
 )
-from paramedic.recovery.orchestrator import RecoveryHooks, RecoveryOrchestrator
-from paramedic.recovery.steps import StepContext
+from paramedic.recovery.hooks import RecoveryHooks, StepContext
+from paramedic.recovery.orchestrator import RecoveryOrchestrator
 from paramedic.store.protocol import StoredEvent
 from paramedic.testing import FakeClock
 
@@ -83,8 +83,10 @@ class Harness:
         self.policy = RecoveryPolicy.model_validate(policy)
         self.orch = self.make()
 
-    def make(self) -> RecoveryOrchestrator:
-        async def record(event: Event) -> None:
+    def make(
+        self, record: Callable[[Event], Awaitable[None]] | None = None
+    ) -> RecoveryOrchestrator:
+        async def append(event: Event) -> None:
             self.events.append(event)
 
         async def restart() -> str | None:
@@ -99,7 +101,7 @@ class Harness:
             self.plan,
             self.policy,
             clock=self.clock,
-            record=record,
+            record=record or append,
             hooks=hooks,
             session=None,
             base_dir=self.tmp,
@@ -401,7 +403,7 @@ async def test_the_request_is_published_once_the_incident_awaits_approval(
         if isinstance(event, ApprovalRequested):
             seen.append(h.orch.status()["state"])
 
-    h.orch._record = record  # type: ignore[method-assign]
+    h.orch = h.make(record)
     await h.orch.on_failure(h.failure())
     await h.orch.settle()
     assert ["AWAITING_APPROVAL"] == seen

@@ -23,8 +23,8 @@ from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event
 from paramedic.core.failure_events import FailureCleared, FailureDetected, ServiceUp, WatchdogGaveUp
 from paramedic.core.text import duration
-from paramedic.recovery.orchestrator_replay import decode, replay
-from paramedic.recovery.orchestrator_views import resumption_body, status_body
+from paramedic.recovery.orchestrator.replay import decode, replay
+from paramedic.recovery.orchestrator.views import resumption_body, status_body
 from paramedic.recovery.states import Incident, IncidentState, open_incident, plan_transition
 from paramedic.store.protocol import StoredEvent
 

@@ -23,7 +23,8 @@ from paramedic.checks import CheckResult, command_check, http_check
 from paramedic.config.recovery_plan import MethodConfig, StepConfig
 from paramedic.core.errors import RecoveryError
 from paramedic.core.text import duration, one_line
-from paramedic.recovery.steps import StepAction, StepContext, hook_step, wait_step
+from paramedic.recovery.hooks import StepContext
+from paramedic.recovery.steps import StepAction, hook_step, wait_step
 
 __all__ = [
     "MethodResult",

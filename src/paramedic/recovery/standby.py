@@ -22,7 +22,7 @@ from paramedic.core.clock import Clock, TimerHandle
 from paramedic.core.contracts import Job, Record
 from paramedic.core.failure_events import FailureCleared, FailureDetected
 from paramedic.core.ids import new_id
-from paramedic.recovery.orchestrator_inputs import read_json_source
+from paramedic.recovery.sources import read_json_source
 
 __all__ = ["STANDBY_SOURCE", "StandbyWatch"]
 

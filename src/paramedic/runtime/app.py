@@ -43,8 +43,7 @@ from paramedic.detect.probes import ServiceProbes
 from paramedic.detect.signals import Signal
 from paramedic.process.ledger import CommandLedger, current_ledger
 from paramedic.process.managed import ExitStatus, ManagedProcess
-from paramedic.recovery.orchestrator import VALIDATION_SOURCE, RecoveryOrchestrator
-from paramedic.recovery.orchestrator_replay import decode
+from paramedic.recovery.orchestrator import VALIDATION_SOURCE, RecoveryOrchestrator, decode
 from paramedic.recovery.plain import IncidentOwner, PlainIncidents
 from paramedic.recovery.standby import STANDBY_SOURCE
 from paramedic.runtime.adoption import (

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from paramedic.core.events import Event, NoteAdded
 from paramedic.core.failure_events import FailureCleared, FailureDetected, ServiceUp
 from paramedic.detect.events import SignalChanged
-from paramedic.recovery.orchestrator_replay import decode
+from paramedic.recovery.orchestrator.replay import decode
 from paramedic.store.protocol import Store, StoredEvent
 
 __all__ = ["Left", "ServiceLeft", "folded", "read_back", "read_store"]

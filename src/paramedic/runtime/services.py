@@ -39,7 +39,8 @@ from paramedic.process.identity import (
 )
 from paramedic.process.managed import ExitStatus, ManagedProcess
 from paramedic.process.watched import WatchedProcess
-from paramedic.recovery.orchestrator import RecoveryHooks, RecoveryOrchestrator
+from paramedic.recovery.hooks import RecoveryHooks
+from paramedic.recovery.orchestrator import RecoveryOrchestrator
 from paramedic.runtime.adoption import lost_exit
 from paramedic.runtime.recorder import OrderedRecorder
 

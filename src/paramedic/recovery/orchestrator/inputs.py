@@ -18,12 +18,12 @@ from typing import Any
 
 import aiohttp
 
-from paramedic.checks import command_json, fetch_json
 from paramedic.config.recovery_plan import CheckpointSource, JsonSource, RecoveryPlan
 from paramedic.core.clock import Clock
-from paramedic.core.text import duration, one_line
+from paramedic.core.text import one_line
+from paramedic.recovery.sources import read_json_source
 
-__all__ = ["GatheredInputs", "gather_inputs", "read_json_source"]
+__all__ = ["GatheredInputs", "gather_inputs"]
 
 
 @dataclass(slots=True)
@@ -39,24 +39,6 @@ class GatheredInputs:
     data_corruption: bool = False
     corruption_detail: str = ""
     problems: list[str] = field(default_factory=list)
-
-
-async def read_json_source(
-    source: JsonSource, session: Callable[[], Awaitable[aiohttp.ClientSession]]
-) -> Any:
-    """The JSON document a source answers; ValueError with a sentence for anything else."""
-    try:
-        async with asyncio.timeout(source.timeout):
-            if source.http is not None:
-                call = source.http
-                return await fetch_json(
-                    await session(), call.method, call.url, body=call.body, headers=call.headers
-                )
-            assert source.command is not None
-            return await command_json(source.command)
-    except TimeoutError:
-        msg = f"no answer within {duration(source.timeout)}"
-        raise ValueError(msg) from None
 
 
 def _number(doc: Any, key: str) -> float | None:
