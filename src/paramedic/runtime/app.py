@@ -28,6 +28,7 @@ from paramedic.alerting.service import AlertingService
 from paramedic.alerting.silence_admin import SilenceAdmin
 from paramedic.api.app import ApiContext, create_app
 from paramedic.api.auth import TokenAuth
+from paramedic.api.readiness import CheckRegistry
 from paramedic.api.server import ApiServer
 from paramedic.config.model import Config, ServiceConfig
 from paramedic.core.bus import EventBus, Published
@@ -56,7 +57,6 @@ from paramedic.runtime.adoption import (
     scan_unrecorded,
     supervisor_token,
 )
-from paramedic.runtime.checks import CheckRegistry
 from paramedic.runtime.deadman import DeadMansSwitch
 from paramedic.runtime.emergency import EmergencyPager
 from paramedic.runtime.heartbeats import Heartbeats
