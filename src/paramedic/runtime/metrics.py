@@ -18,7 +18,7 @@ from paramedic.alerting.stats import HELD_REASONS
 
 if TYPE_CHECKING:
     from paramedic.alerting.service import AlertingService
-    from paramedic.runtime.app import Paramedic
+    from paramedic.runtime.build import Parts
 
 __all__ = ["RuntimeCollector"]
 
@@ -28,7 +28,7 @@ SEVERITIES = ("P0", "P1", "P2", "P3")
 class RuntimeCollector(Collector):
     """Uptime, loop lag, events published and supervised processes."""
 
-    def __init__(self, paramedic: Paramedic, monotonic: Callable[[], float]) -> None:
+    def __init__(self, paramedic: Parts, monotonic: Callable[[], float]) -> None:
         self._p = paramedic
         self._monotonic = monotonic
 
@@ -217,7 +217,7 @@ STATE_CODES = {
 }
 
 
-def _recovery_metrics(p: Paramedic) -> Iterator[Metric]:
+def _recovery_metrics(p: Parts) -> Iterator[Metric]:
     progress = GaugeMetricFamily(
         "recovery_progress_pct",
         "Progress of the current recovery (seed 3.3); never goes down, a failure keeps its figure.",
