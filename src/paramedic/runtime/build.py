@@ -75,7 +75,6 @@ class Parts:
     clock: Clock
     instance: str  # tells one run from the next on the timeline
     store: Store
-    log_dir: Path
     supervisor: str  # the token in every child's environment: which paramedic started it
     commands: CommandLedger
     bus: EventBus
@@ -314,7 +313,6 @@ def build(
         clock=clock,
         instance=new_id("run_"),
         store=store,
-        log_dir=log_dir,
         supervisor=supervisor,
         commands=CommandLedger(store_path.with_name(store_path.name + ".commands")),
         bus=bus,
