@@ -83,6 +83,7 @@ class Paramedic:
         self._left = Left()  # the timeline as the previous run left it, read at start
         self._history: dict[str, list[StoredEvent]] = {}  # per service, for the rebuild
         self._store_open = False
+        self._alerting_started = False  # a store that recovers before needs no catch-up
         self._stop_requested = asyncio.Event()
         self.stop_reason = ""
         self.stop_requested_mono = 0.0  # when the signal came: the shutdown deadline's origin
@@ -225,6 +226,7 @@ class Paramedic:
             log.warning("alerting caught up after a crash", raised=raised, resolved=resolved)
         p.bus.add_listener(p.alerting.on_published)
         p.tasks.loop(p.alerting.run(), "outbox")
+        self._alerting_started = True
 
     async def _stop_alerting(self) -> None:
         await self.parts.tasks.cancel_loops("alerting")
@@ -389,6 +391,8 @@ class Paramedic:
         """The backlog is written: raise the alerts whose rows could not be written while the
         store was degraded (the same catch-up as after a crash; an alert is never raised
         twice, its id being the incident's)."""
+        if not self._alerting_started:
+            return
         left = await read_store(self.parts.store)
         raised, resolved = await self.parts.alerting.catch_up(left.open_failures(), left.cleared)
         if raised or resolved:
