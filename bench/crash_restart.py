@@ -48,6 +48,7 @@ import structlog
 from paramedic.config import parse_config
 from paramedic.core.bus import Published
 from paramedic.runtime.app import Paramedic
+from paramedic.runtime.build import build
 
 CHILD = """\
 import time
@@ -238,10 +239,10 @@ async def run_paramedic_and_bare(
     config = parse_config(
         paramedic_yaml(argv_for(p_ready.path), synchronous), env=dict(os.environ), base_dir=tmp
     )
-    paramedic = Paramedic(config, base_dir=tmp)
+    paramedic = Paramedic(build(config, base_dir=tmp))
     stamps = Stamps()
-    paramedic.bus.add_listener(stamps)
-    proc = paramedic.processes["child"]
+    paramedic.parts.bus.add_listener(stamps)
+    proc = paramedic.parts.processes["child"]
     marks: dict[str, int] = {}
 
     # Stamps around ManagedProcess without touching it: the pidfd notice and spawn() return.

@@ -32,6 +32,7 @@ import structlog
 from paramedic.config import parse_config
 from paramedic.core.bus import Published
 from paramedic.runtime.app import Paramedic
+from paramedic.runtime.build import build
 
 TARGET_MB = 200.0
 SENDER = Path(__file__).with_name("hb_sender.py")
@@ -83,21 +84,21 @@ async def bench(args: argparse.Namespace) -> None:
         parse_s = time.perf_counter() - t
         marks.append(("config parsed and validated", rss_mb()))
         t = time.perf_counter()
-        paramedic = Paramedic(config, base_dir=tmp)
+        paramedic = Paramedic(build(config, base_dir=tmp))
         kinds: dict[str, int] = {}
 
         def count(published: Published) -> None:
             kinds[published.event.kind] = kinds.get(published.event.kind, 0) + 1
 
-        paramedic.bus.add_listener(count)
+        paramedic.parts.bus.add_listener(count)
         build_s = time.perf_counter() - t
         marks.append(("Paramedic built", rss_mb()))
         t = time.perf_counter()
         await paramedic.start()
         start_s = time.perf_counter() - t
         marks.append(("started (10k evaluate tasks, 10k timers)", rss_mb()))
-        assert paramedic.heartbeats is not None
-        receiver = paramedic.heartbeats.receiver
+        assert paramedic.parts.heartbeats is not None
+        receiver = paramedic.parts.heartbeats.receiver
         sender = subprocess.Popen(  # noqa: ASYNC220 (replies read in a thread)
             [sys.executable, str(SENDER), secret.encode().hex(), str(args.services)],
             stdin=subprocess.PIPE,
@@ -115,15 +116,15 @@ async def bench(args: argparse.Namespace) -> None:
             while not reply_task.done():
                 await asyncio.sleep(0.5)
                 samples.append(rss_mb())
-                if not seen_all and paramedic.heartbeats.monitor.heard >= args.services:
+                if not seen_all and paramedic.parts.heartbeats.monitor.heard >= args.services:
                     seen_all = True
                     marks.append(("every service heard once", rss_mb()))
             reply = reply_task.result().split()
             await asyncio.sleep(0.5)
             gc.collect()
             marks.append((f"steady state after {args.seconds:g} s of heartbeats", rss_mb()))
-            up = sum(1 for s in paramedic.services.values() if s.health.state == "up")
-            max_lag = paramedic.loop_monitor.max_lag
+            up = sum(1 for s in paramedic.parts.services.values() if s.health.state == "up")
+            max_lag = paramedic.parts.loop_monitor.max_lag
         finally:
             sender.stdin.write("quit\n")
             sender.stdin.flush()

@@ -16,6 +16,7 @@ from paramedic.config import parse_config
 from paramedic.core.bus import Published
 from paramedic.core.events import Event
 from paramedic.runtime.app import Paramedic
+from paramedic.runtime.build import build
 
 
 class Timeline:
@@ -68,9 +69,9 @@ async def running_paramedic(
     """
     text = "store:\n  path: p.db\napi:\n  listen: 127.0.0.1:0\n" + config_yaml
     config = parse_config(text, env=env or {}, base_dir=tmp_path)
-    paramedic = Paramedic(config, base_dir=tmp_path)
+    paramedic = Paramedic(build(config, base_dir=tmp_path))
     timeline = Timeline()
-    paramedic.bus.add_listener(timeline)
+    paramedic.parts.bus.add_listener(timeline)
     await paramedic.start()
     try:
         yield paramedic, timeline
@@ -80,14 +81,14 @@ async def running_paramedic(
 
 def api(p: Paramedic, token: str | None = None) -> httpx.AsyncClient:
     """A client of `p`'s API, with `token` as its bearer (None: anonymous)."""
-    host, port = p.api.address
+    host, port = p.parts.api.address
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return httpx.AsyncClient(base_url=f"http://{host}:{port}", headers=headers, timeout=10)
 
 
 async def kill_engine(p: Paramedic, timeline: Timeline) -> Any:
     """SIGKILL the running engine; return the failure.detected it causes."""
-    pid = p.processes["engine"].pid
+    pid = p.parts.processes["engine"].pid
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
     return await timeline.wait_for("failure.detected")

@@ -35,7 +35,7 @@ async def test_one_added_severity_rule_still_pages_oncall_for_a_tier1_crash(
         env = {"PD_KEY": "R0UTINGKEY0123456789abcdef012345"}
         async with running_paramedic(tmp_path, config(pd.url), env=env) as (p, timeline):
             await timeline.wait_for("process.spawned")
-            pid = p.processes["engine"].pid
+            pid = p.parts.processes["engine"].pid
             assert pid is not None
             os.kill(pid, signal.SIGKILL)
             raised = await timeline.wait_for("alert.raised")

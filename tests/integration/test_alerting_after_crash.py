@@ -27,6 +27,7 @@ from paramedic.core.events import Event
 from paramedic.core.failure_events import FailureDetected
 from paramedic.detect.events import SignalChanged
 from paramedic.runtime.app import Paramedic
+from paramedic.runtime.build import build
 from paramedic.store.sqlite import SQLiteStore
 from tests.conftest import free_port
 from tests.integration.harness import Timeline
@@ -75,10 +76,11 @@ async def gated_paramedic(
         "services:\n  engine: {health: {up_after: 1, evaluate_every: 50ms}}\n"
     )
     store = GatedStore(tmp_path / "p.db")
-    paramedic = Paramedic(parse_config(text, env=ENV, base_dir=tmp_path), base_dir=tmp_path,
-                          store=store)  # fmt: skip
+    paramedic = Paramedic(
+        build(parse_config(text, env=ENV, base_dir=tmp_path), base_dir=tmp_path, store=store)
+    )
     timeline = Timeline()
-    paramedic.bus.add_listener(timeline)
+    paramedic.parts.bus.add_listener(timeline)
     await paramedic.start()
     try:
         await timeline.wait_for("service.up")
@@ -109,7 +111,7 @@ async def test_webhook_answers_only_once_the_failure_it_opened_is_durable(
     (on the old code: 200 at once, nothing durable). Release them: 200, and signal.changed
     and failure.detected are already in the store."""
     async with gated_paramedic(tmp_path, "olga") as (paramedic, store):
-        host, port = paramedic.api.address
+        host, port = paramedic.parts.api.address
         async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
             store.gate.clear()
             post = asyncio.create_task(
@@ -144,7 +146,7 @@ async def test_real_alertmanager_gets_its_2xx_only_once_the_failure_is_durable(
     commits are held: Alertmanager's notification does not complete (no 2xx that would stop
     its retries); released, it completes without a failure, and the failure is durable."""
     async with gated_paramedic(tmp_path, "am") as (paramedic, store):
-        host, port = paramedic.api.address
+        host, port = paramedic.parts.api.address
         hook = webhook(f"http://{host}:{port}/api/v1/alertmanager", TOKEN)
         config = {
             "route": route("paramedic"),

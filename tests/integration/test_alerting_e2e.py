@@ -45,7 +45,7 @@ async def test_crash_pages_oncall_on_pagerduty_then_ack_and_resolve_follow(tmp_p
         yaml_text = config(pd.url)
         async with running_paramedic(tmp_path, yaml_text, env=env) as (p, timeline):
             await timeline.wait_for("service.up")
-            pid = p.processes["engine"].pid
+            pid = p.parts.processes["engine"].pid
             assert pid is not None
             os.kill(pid, signal.SIGKILL)
             detected = await timeline.wait_for("failure.detected")
@@ -61,7 +61,7 @@ async def test_crash_pages_oncall_on_pagerduty_then_ack_and_resolve_follow(tmp_p
             assert detected.reason in str(trigger["payload"]["custom_details"])  # type: ignore[attr-defined]
             assert "https://wiki.example/runbooks/engine-crash" in str(trigger)
 
-            host, port = p.api.address
+            host, port = p.parts.api.address
             api = f"http://{host}:{port}"
             auth = {"Authorization": f"Bearer {TOKEN}"}
             async with httpx.AsyncClient(base_url=api, headers=auth, timeout=10) as client:
@@ -92,7 +92,7 @@ async def test_crash_pages_oncall_on_pagerduty_then_ack_and_resolve_follow(tmp_p
             assert all(
                 n["attempts"][-1]["outcome"] == "delivered" for n in delivered if n["attempts"]
             )
-            audit = await p.store.audit_log(target=alert_id)  # type: ignore[attr-defined]
+            audit = await p.parts.store.audit_log(target=alert_id)  # type: ignore[attr-defined]
             assert [("olga", "resolve"), ("olga", "acknowledge")] == [
                 (a.actor, a.action) for a in audit
             ]

@@ -233,7 +233,7 @@ services:
         paramedic,
         timeline,
     ):
-        host, port = paramedic.api.address
+        host, port = paramedic.parts.api.address
         hook = webhook(f"http://{host}:{port}/api/v1/alertmanager", TOKEN)
         config = {
             "route": route("paramedic"),

@@ -50,7 +50,7 @@ async def test_every_mutating_route_refuses_without_a_token_or_with_a_weak_role(
     PATCH and DELETE of the OpenAPI; the timeline, audit trail, alerts, silences and
     incidents are byte for byte what they were (a refusal is counted, not stored)."""
     async with running_paramedic(tmp_path, CONFIG, env=TOKENS) as (p, _timeline):
-        host, port = p.api.address
+        host, port = p.parts.api.address
         async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
             spec = (await client.get("/openapi.json")).json()
             routes = [
@@ -82,7 +82,7 @@ async def test_every_admitted_mutating_call_leaves_one_audit_row_with_its_outcom
     """With an operator token, each mutating route (called with an empty body, so most answer
     422) writes exactly one audit row: who, role, ISO time, address, action, outcome."""
     async with running_paramedic(tmp_path, CONFIG, env=TOKENS) as (p, _timeline):
-        host, port = p.api.address
+        host, port = p.parts.api.address
         ops = _bearer("OPS_T")
         async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
             spec = (await client.get("/openapi.json")).json()
@@ -109,7 +109,7 @@ async def test_the_reason_of_a_chunked_body_is_in_its_audit_row(tmp_path: Path) 
     """A body sent chunked (no Content-Length) is audited with the caller's own words all the
     same (the audit reads the body guard's parse; it used to read only declared lengths)."""
     async with running_paramedic(tmp_path, CONFIG, env=TOKENS) as (p, _timeline):
-        host, port = p.api.address
+        host, port = p.parts.api.address
         ops = {**_bearer("OPS_T"), "Content-Type": "application/json"}
 
         async def chunks() -> Any:

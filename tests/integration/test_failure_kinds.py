@@ -69,7 +69,7 @@ async def test_exchange_down_in_health_is_a_network_partition(tmp_path: Path) ->
         )
         await timeline.wait_for("signal.changed", lambda e: e.source == "probe:ready")  # type: ignore[attr-defined]
         assert 1 == len(timeline.of("failure.detected"))
-        assert p.processes["engine"].running  # a partition is not fixed by killing the engine
+        assert p.parts.processes["engine"].running  # a partition is not fixed by killing the engine
 
 
 async def test_sigkill_is_a_crash(tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ async def test_sigkill_is_a_crash(tmp_path: Path) -> None:
     port = free_port()
     async with running_paramedic(tmp_path, engine_config(port)) as (p, timeline):
         await timeline.wait_for("service.up")
-        pid = p.processes["engine"].pid
+        pid = p.parts.processes["engine"].pid
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
         detected = await only_incident(timeline)
@@ -92,7 +92,7 @@ async def test_stuck_liveness_is_a_hang_and_the_watchdog_kills_it(tmp_path: Path
     port = free_port()
     async with running_paramedic(tmp_path, engine_config(port, restart="always")) as (p, timeline):
         await timeline.wait_for("service.up")
-        first = p.processes["engine"].pid
+        first = p.parts.processes["engine"].pid
         await chaos(port, "hang")
         detected = await only_incident(timeline)
         assert "hang" == detected.failure_kind
@@ -164,7 +164,7 @@ async def test_growing_rss_is_a_memory_leak_with_a_projected_time(tmp_path: Path
             r"RSS [\d.]+ MiB growing [\d.]+ [MG]iB/min \(R² [\d.]+\); reaches limit 4 GiB in .+",
             detected.reason,
         ), detected.reason
-        assert p.processes["engine"].running  # a leak is scheduled for a restart, not killed
+        assert p.parts.processes["engine"].running  # a leak is scheduled for a restart, not killed
         assert 1 == len(timeline.of("failure.detected"))
 
 
@@ -246,4 +246,4 @@ async def test_five_different_failures_in_a_row_are_five_incidents(tmp_path: Pat
         resolved = {e.alert_id for e in timeline.of("alert.resolved")}  # type: ignore[attr-defined]
         assert {f"{e.incident}:failure" for e in detections[:3]} <= resolved
         assert [] == timeline.of("service.flapping")
-        assert "down" == p.services["engine"].health.state
+        assert "down" == p.parts.services["engine"].health.state

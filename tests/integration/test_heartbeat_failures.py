@@ -53,7 +53,7 @@ async def test_sigstop_is_a_hang_within_the_timeout(tmp_path: Path) -> None:
     """SIGSTOP of a heartbeating engine: one hang incident, silent just past 300 ms."""
     async with running_paramedic(tmp_path, heartbeat_config(tmp_path)) as (p, timeline):
         await timeline.wait_for("service.up")
-        pid = p.processes["engine"].pid
+        pid = p.parts.processes["engine"].pid
         assert pid is not None
         os.kill(pid, signal.SIGSTOP)
         try:
@@ -73,7 +73,7 @@ async def test_sigstop_hang_is_killed_and_restarted_by_the_watchdog(tmp_path: Pa
     config = heartbeat_config(tmp_path, restart="always")
     async with running_paramedic(tmp_path, config) as (p, timeline):
         await timeline.wait_for("service.up")
-        first = p.processes["engine"].pid
+        first = p.parts.processes["engine"].pid
         assert first is not None
         os.kill(first, signal.SIGSTOP)
         killed = await timeline.wait_for("watchdog.killed_hung")
@@ -91,13 +91,13 @@ async def test_stalled_trading_loop_is_a_hang_while_the_process_lives(tmp_path: 
     config = heartbeat_config(tmp_path)
     async with running_paramedic(tmp_path, config) as (p, timeline):
         await timeline.wait_for("service.up")
-        port = p.config.services["engine"].process.argv[-1]  # type: ignore[union-attr]
+        port = p.parts.config.services["engine"].process.argv[-1]  # type: ignore[union-attr]
         async with httpx.AsyncClient() as client:
             await client.post(f"http://127.0.0.1:{port}/chaos/hang", timeout=5)
         detected = await timeline.wait_for("failure.detected", within=10)
         assert ("hang", "heartbeat:stall") == (detected.failure_kind, detected.source)  # type: ignore[attr-defined]
         assert detected.reason.startswith("trading loop stalled: sender alive but no beat() for ")  # type: ignore[attr-defined]
-        assert p.processes["engine"].running
+        assert p.parts.processes["engine"].running
         assert 1 == len(timeline.of("failure.detected"))
 
 
@@ -107,7 +107,7 @@ async def test_a_slow_booting_replacement_is_not_killed_as_hung(tmp_path: Path) 
     config = heartbeat_config(tmp_path, restart="always", start_delay=0.5)
     async with running_paramedic(tmp_path, config) as (p, timeline):
         await timeline.wait_for("service.up")
-        first = p.processes["engine"].pid
+        first = p.parts.processes["engine"].pid
         assert first is not None
         os.kill(first, signal.SIGKILL)
         await timeline.wait_for("heartbeat.restart_seen")
@@ -121,7 +121,7 @@ async def test_restart_faster_than_the_timeout_is_still_seen(tmp_path: Path) -> 
     config = heartbeat_config(tmp_path, restart="always")
     async with running_paramedic(tmp_path, config) as (p, timeline):
         await timeline.wait_for("service.up")
-        first = p.processes["engine"].pid
+        first = p.parts.processes["engine"].pid
         assert first is not None
         os.kill(first, signal.SIGKILL)
         seen = await timeline.wait_for("heartbeat.restart_seen")

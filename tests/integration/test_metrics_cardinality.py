@@ -37,9 +37,9 @@ def _alert(n: int) -> Alert:
 
 async def _drain(p: Paramedic) -> None:
     """Until the outbox has delivered everything (no event says so: bounded poll)."""
-    assert p.alerting is not None
+    assert p.parts.alerting is not None
     deadline = asyncio.get_running_loop().time() + 20
-    while p.alerting.outbox.pending:
+    while p.parts.alerting.outbox.pending:
         assert asyncio.get_running_loop().time() < deadline, "outbox never drained"
         await asyncio.sleep(0.02)
 
@@ -53,15 +53,15 @@ async def test_series_do_not_grow_with_the_number_of_alerts(tmp_path: Path) -> N
     """20 alerts (each severity, some acknowledged, some resolved), then 180 more of the same
     mix: the set of series is identical; the dashboard metrics are there with sane values."""
     async with running_paramedic(tmp_path, CONFIG, env=TOKENS) as (p, _timeline):
-        assert p.alerting is not None
-        host, port = p.api.address
+        assert p.parts.alerting is not None
+        host, port = p.parts.api.address
         ops = {"Authorization": f"Bearer {TOKENS['OPS_T']}"}
         async with httpx.AsyncClient(base_url=f"http://{host}:{port}", headers=ops) as client:
 
             async def wave(first: int, last: int) -> dict[str, float]:
-                assert p.alerting is not None
+                assert p.parts.alerting is not None
                 for n in range(first, last):
-                    await p.alerting.raise_alert(_alert(n))
+                    await p.parts.alerting.raise_alert(_alert(n))
                 for n in range(first, last, 5):
                     answer = await client.post(f"/api/alerts/bench-{n}/ack", json={"reason": "x"})
                     assert 200 == answer.status_code, answer.text

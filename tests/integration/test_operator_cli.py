@@ -62,7 +62,7 @@ async def test_a_crash_under_a_silence_is_held_then_paged_when_the_silence_expir
         LoopbackReceiver() as hook,
         running_paramedic(tmp_path, config(hook.url), env=TOKENS) as (p, timeline),
     ):
-        host, port = p.api.address
+        host, port = p.parts.api.address
         url = f"http://{host}:{port}"
         await timeline.wait_for("service.up")
         for args, words in [
@@ -99,7 +99,7 @@ async def test_a_crash_under_a_silence_is_held_then_paged_when_the_silence_expir
         assert 0 == code, err
         silence_id = out.split()[1]
         assert silence_id.startswith("sil_")
-        pid = p.processes["engine"].pid
+        pid = p.parts.processes["engine"].pid
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
         raised = await timeline.wait_for("alert.raised")
@@ -137,12 +137,12 @@ async def test_alerts_prints_whole_ids_at_80_columns_and_ack_takes_a_unique_pref
         LoopbackReceiver() as hook,
         running_paramedic(tmp_path, config(hook.url), env=TOKENS) as (p, _timeline),
     ):
-        assert p.alerting is not None
-        host, port = p.api.address
+        assert p.parts.alerting is not None
+        host, port = p.parts.api.address
         url = f"http://{host}:{port}"
         ids = [f"inc_01kzzzzzzzzzzzzzzzzzzzzzz{n}:failure-of-a-long-named-service" for n in "ab"]
         for aid in ids:
-            await p.alerting.raise_alert(_alert(aid))
+            await p.parts.alerting.raise_alert(_alert(aid))
         code, out, err = await cli(url, "alerts")
         assert 0 == code, err
         assert max(len(line) for line in out.splitlines()) <= 80, out
@@ -152,12 +152,12 @@ async def test_alerts_prints_whole_ids_at_80_columns_and_ack_takes_a_unique_pref
         assert 2 == code
         assert "matches 2 open alerts" in err
         assert all(aid in err for aid in ids)
-        assert {"firing"} == {a.state for a in p.alerting.alerts.values()}
+        assert {"firing"} == {a.state for a in p.parts.alerting.alerts.values()}
         unique = ids[1][: ids[1].index("b:") + 1]
         code, out, err = await cli(url, "ack", unique, "-r", "mine", "--for", "30m")
         assert 0 == code, err
         assert out.startswith(f"acknowledged {ids[1]} until ")
-        assert "acknowledged" == p.alerting.alerts[ids[1]].state
+        assert "acknowledged" == p.parts.alerting.alerts[ids[1]].state
         code, out, err = await cli(url, "ack", ids[0], "-r", "x", "--for", "2d")
         assert 2 == code
         assert "for: " in err

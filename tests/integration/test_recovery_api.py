@@ -30,7 +30,7 @@ CONFIG = TOKENS + engine_plan(recovery=APPROVE_COLD)
 
 async def crash_and_wait_for_approval(p: object, timeline: object) -> str:
     await timeline.wait_for("service.up")  # type: ignore[attr-defined]
-    pid = p.processes["engine"].pid  # type: ignore[attr-defined]
+    pid = p.parts.processes["engine"].pid  # type: ignore[attr-defined]
     os.kill(pid, signal.SIGKILL)
     requested = await timeline.wait_for("approval.requested")  # type: ignore[attr-defined]
     return str(requested.incident)
@@ -48,7 +48,7 @@ async def test_approval_needs_an_operator_then_the_recovery_runs(tmp_path: Path)
         ):
             status = (await anonymous.get("/recovery/status")).json()
             assert "AWAITING_APPROVAL" == status["state"]
-            assert not p.processes["engine"].running  # no action before a human says so
+            assert not p.parts.processes["engine"].running  # no action before a human says so
             body = {"reason": "positions reconciled by hand"}
             assert (
                 401
@@ -70,7 +70,7 @@ async def test_approval_needs_an_operator_then_the_recovery_runs(tmp_path: Path)
             assert "RECOVERED" == (await anonymous.get("/recovery/status")).json()["state"]
             again = await operator.post(f"/api/incidents/{incident}/approve", json=body)
             assert 409 == again.status_code
-        assert p.processes["engine"].running
+        assert p.parts.processes["engine"].running
 
 
 async def test_rejection_leaves_it_to_a_human_and_runs_nothing(tmp_path: Path) -> None:
@@ -88,7 +88,7 @@ async def test_rejection_leaves_it_to_a_human_and_runs_nothing(tmp_path: Path) -
             assert "MANUAL_RECOVERY" == status["state"]
             detail = (await operator.get(f"/api/incidents/{incident}")).json()
         assert [] == timeline.of("recovery.step_started")
-        assert not p.processes["engine"].running
+        assert not p.parts.processes["engine"].running
         assert "AWAITING_APPROVAL" in [h["to"] for h in detail["history"]]
 
 
@@ -103,7 +103,7 @@ async def test_cli_approve_history_incident_and_the_recovery_gauges(tmp_path: Pa
 
     async with running_paramedic(tmp_path, CONFIG, env=ENV) as (p, timeline):
         incident = await crash_and_wait_for_approval(p, timeline)
-        host, port = p.api.address
+        host, port = p.parts.api.address
         env = {
             "PARAMEDIC_URL": f"http://{host}:{port}",
             "PARAMEDIC_TOKEN": OPERATOR,
@@ -152,7 +152,7 @@ async def test_a_failed_gate_holds_resumption_at_monitoring_only(tmp_path: Path)
     config = engine_plan(plan=resumption)
     async with running_paramedic(tmp_path, config) as (p, timeline):
         await timeline.wait_for("service.up")
-        os.kill(p.processes["engine"].pid, signal.SIGKILL)  # type: ignore[arg-type]
+        os.kill(p.parts.processes["engine"].pid, signal.SIGKILL)  # type: ignore[arg-type]
         await timeline.wait_for("recovery.finished", within=20)
         escalation = await timeline.wait_for(
             "escalation.triggered",

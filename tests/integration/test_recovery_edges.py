@@ -112,7 +112,7 @@ async def test_a_late_approval_still_works_and_the_escalation_goes_on(tmp_path: 
             finished = await timeline.wait_for("recovery.finished", within=20)
             assert finished.ok  # type: ignore[attr-defined]
             assert "RECOVERED" == (await operator.get("/recovery/status")).json()["state"]
-        audit = await p.store.audit_log(target=incident)
+        audit = await p.parts.store.audit_log(target=incident)
         assert [("olga", "approve", "was in a tunnel")] == [
             (a.actor, a.action, a.reason) for a in audit
         ]
@@ -151,7 +151,7 @@ async def test_an_operator_takes_it_to_manual_then_resolves_it(tmp_path: Path) -
             assert 409 == again.status_code
             sizing = (await operator.get("/api/services/engine/resumption")).json()
             assert ("halted", False) == (sizing["phase"], sizing["should_trade"])
-            host, port = p.api.address
+            host, port = p.parts.api.address
             env = {"PARAMEDIC_URL": f"http://{host}:{port}", "PARAMEDIC_TOKEN": OPERATOR}
             result = await asyncio.to_thread(
                 CliRunner().invoke,
@@ -166,7 +166,7 @@ async def test_an_operator_takes_it_to_manual_then_resolves_it(tmp_path: Path) -
             sizing = (await operator.get("/api/services/engine/resumption")).json()
             assert ("monitoring_only", 0.0) == (sizing["phase"], sizing["size_multiplier"])
         assert [] == timeline.of("recovery.step_started")
-        audit = await p.store.audit_log(target=incident)
+        audit = await p.parts.store.audit_log(target=incident)
         assert {("olga", "take_manual"), ("olga", "resolve_incident")} == {
             (a.actor, a.action) for a in audit
         }
@@ -184,7 +184,7 @@ async def test_cli_manual_takes_over_an_incident(tmp_path: Path) -> None:
         await timeline.wait_for("service.up")
         await kill_engine(p, timeline)
         incident = (await timeline.wait_for("approval.requested")).incident  # type: ignore[attr-defined]
-        host, port = p.api.address
+        host, port = p.parts.api.address
         env = {"PARAMEDIC_URL": f"http://{host}:{port}", "PARAMEDIC_TOKEN": OPERATOR}
         result = await asyncio.to_thread(
             CliRunner().invoke, app, ["manual", incident, "--reason", "mine now"], env=env
@@ -333,7 +333,7 @@ async def test_progress_only_goes_up_and_a_failure_keeps_its_figure(tmp_path: Pa
         await kill_engine(p, timeline)
         await timeline.wait_for("recovery.finished", within=20)
         first = [e.percentage for e in timeline.of("recovery.progress")]  # type: ignore[attr-defined]
-        lines = list(p.recovery["engine"].log_lines)
+        lines = list(p.parts.recovery["engine"].log_lines)
     assert [0, 33, 66, 95, 100] == first
     assert "[RECOVERY] [95%] Validating recovered state" in lines
 
@@ -347,7 +347,7 @@ async def test_a_failed_run_logs_its_last_figure_not_minus_one(tmp_path: Path) -
         await kill_engine(p, timeline)
         await timeline.wait_for("recovery.finished", within=20)
         failed = [e for e in timeline.of("recovery.progress") if e.state == "RECOVERY_FAILED"]  # type: ignore[attr-defined]
-        lines = list(p.recovery["engine"].log_lines)
+        lines = list(p.parts.recovery["engine"].log_lines)
     assert [0] == [e.percentage for e in failed]  # type: ignore[attr-defined]
     assert any(line.startswith("[RECOVERY] [0%] Recovery failed:") for line in lines), lines
     assert not any("[-1%]" in line for line in lines)
@@ -501,7 +501,7 @@ services:
             assert degraded.reason.startswith("running without a standby")  # type: ignore[attr-defined]
             assert f"after the hot recovery of incident {incident}" in degraded.reason  # type: ignore[attr-defined]
             status, listed, _sizing = await three_views(p)
-            assert 1 == len(p.recovery["engine"].incidents())  # not a second recovery
+            assert 1 == len(p.parts.recovery["engine"].incidents())  # not a second recovery
             assert [] == [
                 e for e in timeline.of("failure.cleared") if e.incident == degraded.incident
             ]  # type: ignore[attr-defined]
@@ -512,7 +512,7 @@ services:
                 within=20,
             )
             assert "standby back" in cleared.reason  # type: ignore[attr-defined]
-            after = p.recovery["engine"].status()
+            after = p.parts.recovery["engine"].status()
     finally:
         standby.close()
     assert status["state"] in ("RECOVERED", "HEALTHY")
@@ -563,7 +563,7 @@ services:
                 if e.incident == degraded.incident  # type: ignore[attr-defined]
             ]
             assert (
-                p.recovery["engine"]
+                p.parts.recovery["engine"]
                 .status()["status_message"]
                 .endswith("; running without a standby")
             )

@@ -32,7 +32,7 @@ services:
 async def test_kill_9_gives_one_crash_incident_then_restart_then_clear(tmp_path: Path) -> None:
     """kill -9 of the child: exactly one crash incident naming the signal, a new pid, cleared."""
     async with running_paramedic(tmp_path, service()) as (p, timeline):
-        first = p.processes["engine"].pid
+        first = p.parts.processes["engine"].pid
         assert first is not None
         os.kill(first, signal.SIGKILL)
         detected = await timeline.wait_for("failure.detected")
@@ -42,7 +42,7 @@ async def test_kill_9_gives_one_crash_incident_then_restart_then_clear(tmp_path:
         assert "crash" == detected.failure_kind
         assert detected.reason.startswith(f"pid {first} killed by SIGKILL after ")
         assert detected.incident == cleared.incident  # type: ignore[attr-defined]
-        assert p.processes["engine"].pid == respawned.pid  # type: ignore[attr-defined]
+        assert p.parts.processes["engine"].pid == respawned.pid  # type: ignore[attr-defined]
         assert 1 == len(timeline.of("failure.detected"))
         kinds = [e.kind for e in timeline.events]
         # Recorded before acted on: the exit and the incident precede the restart.
@@ -68,7 +68,7 @@ async def test_crash_loop_hits_the_burst_limit_and_calls_a_human(tmp_path: Path)
         incidents = timeline.of("failure.detected")
         assert 1 == len(incidents)
         assert "exited with code 7" in incidents[0].reason  # type: ignore[attr-defined]
-        assert not p.processes["engine"].running
+        assert not p.parts.processes["engine"].running
 
 
 async def test_clean_exit_with_on_failure_is_not_restarted(tmp_path: Path) -> None:

@@ -121,5 +121,5 @@ async def test_dead_pid_or_garbage_pid_file_at_start_opens_one_incident(
     async with running_paramedic(tmp_path, config) as (p, timeline):
         detected = await timeline.wait_for("failure.detected")
         assert ("crash", sentence) == (detected.failure_kind, detected.reason)  # type: ignore[attr-defined]
-        assert "down" == p.services["engine"].health.state
+        assert "down" == p.parts.services["engine"].health.state
         assert 1 == len(timeline.of("failure.detected"))

@@ -45,7 +45,7 @@ async def test_foreign_process_exit_is_a_crash_incident(tmp_path: Path) -> None:
             assert detected.reason.startswith(f"pid {pid} exited after ")  # type: ignore[attr-defined]
             assert detected.reason.endswith("(not paramedic's child: exit status unknown)")  # type: ignore[attr-defined]
             assert 1 == len(timeline.of("failure.detected"))
-            assert p.services["engine"].watched is not None
+            assert p.parts.services["engine"].watched is not None
     finally:
         if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)

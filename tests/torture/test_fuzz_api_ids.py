@@ -39,7 +39,7 @@ UNKNOWN_IDS = [
 async def test_unknown_ids_answer_4xx_never_5xx(tmp_path: Path) -> None:
     """Each (method, route with an id, unknown id), as an operator with a well-formed body."""
     async with running_paramedic(tmp_path, CONFIG, env=TOKENS) as (p, _timeline):
-        host, port = p.api.address
+        host, port = p.parts.api.address
         ops = {"Authorization": f"Bearer {TOKENS['OPS_T']}"}
         async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
             spec = (await client.get("/openapi.json")).json()

@@ -18,10 +18,10 @@ from paramedic.alerting.service import AlertingService
 from paramedic.alerting.views import ladder_view
 from paramedic.api.app import ApiContext, create_app
 from paramedic.api.auth import TokenAuth
+from paramedic.api.readiness import CheckRegistry
 from paramedic.config import parse_config
 from paramedic.config.alerting import AlertingConfig
 from paramedic.core.bus import EventBus
-from paramedic.runtime.checks import CheckRegistry
 from paramedic.store.sqlite import SQLiteStore
 from paramedic.testing import CapturingChannel as Capture
 from paramedic.testing import FakeClock

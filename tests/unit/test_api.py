@@ -11,9 +11,9 @@ from prometheus_client import CollectorRegistry, Counter
 
 from paramedic.api.app import ApiContext, create_app
 from paramedic.api.auth import TokenAuth
+from paramedic.api.readiness import CheckRegistry
 from paramedic.config import parse_config
 from paramedic.core.bus import EventBus
-from paramedic.runtime.checks import CheckRegistry
 from paramedic.store.sqlite import SQLiteStore
 from paramedic.testing import FakeClock
 

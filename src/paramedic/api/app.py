@@ -23,6 +23,7 @@ from paramedic.api.audit import router as audit_router
 from paramedic.api.audit_trail import AuditOutcome
 from paramedic.api.auth import Principal, TokenAuth, require
 from paramedic.api.body_guard import DEFAULT_MAX_BODY_BYTES, install_body_guard
+from paramedic.api.readiness import CheckRegistry, CheckResult
 from paramedic.api.recovery import router as recovery_router
 from paramedic.api.silences import router as silences_router
 from paramedic.core.bus import EventBus
@@ -31,7 +32,6 @@ from paramedic.core.errors import StoreError
 from paramedic.core.events import NoteAdded
 from paramedic.detect.signals import Signal
 from paramedic.recovery.plain import IncidentOwner
-from paramedic.runtime.checks import CheckRegistry, CheckResult
 from paramedic.store.protocol import Store
 
 __all__ = ["ApiContext", "create_app"]

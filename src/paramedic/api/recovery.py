@@ -9,9 +9,12 @@ from pydantic import BaseModel, Field
 
 from paramedic.api.auth import Principal, require
 from paramedic.core.errors import RecoveryError
+from paramedic.core.events import Event
+from paramedic.core.incident_events import IncidentOpened, RecoveryFinished, RecoveryStepFinished
 from paramedic.recovery.plain import IncidentOwner
 from paramedic.recovery.states import Incident
 from paramedic.store.protocol import Store
+from paramedic.store.timeline import read_events
 
 __all__ = ["router"]
 
@@ -107,24 +110,30 @@ async def get_incident(
         raise HTTPException(404, detail=f"no incident {incident_id!r}")
     incident = found[0]
     timeline = [
-        e for e in await _all(store, incident.service) if e.payload.get("incident") == incident_id
+        e
+        for e in await read_events(store, service=incident.service)
+        if getattr(e, "incident", None) == incident_id
     ]
     steps = [
-        {"step": e.payload["step"], "ok": e.payload["ok"], "duration_s": e.payload["duration_s"]}
+        {"step": e.step, "ok": e.ok, "duration_s": e.duration_s}
         for e in timeline
-        if e.kind == "recovery.step_finished"
+        if isinstance(e, RecoveryStepFinished)
     ]
-    finished = [e for e in timeline if e.kind == "recovery.finished"]
+    finished = [e for e in timeline if isinstance(e, RecoveryFinished)]
     return {
         **_incident(incident),
         "history": [
             {"from": str(t.from_state), "to": str(t.to_state), "reason": t.reason, "at": t.wall}
             for t in incident.history
         ],
-        "timeline": [{"at": e.wall, "kind": e.kind, "summary": e.summary} for e in timeline],
+        "timeline": [_line(e) for e in timeline],
         "steps": steps,
-        "rto_s": finished[-1].payload["duration_s"] if finished else None,
+        "rto_s": finished[-1].duration_s if finished else None,
     }
+
+
+def _line(e: Event) -> dict[str, Any]:
+    return {"at": e.at.wall, "kind": e.kind, "summary": e.summary()}
 
 
 @router.get("/api/recoveries")
@@ -132,24 +141,20 @@ async def recoveries(
     store: TimelineStore, _who: Viewer, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
     """Recovery history: time, failure type, method, RTO, success."""
-    events = await _all(store, None)
-    kinds = {
-        e.payload.get("incident"): e.payload.get("failure_kind")
-        for e in events
-        if e.kind == "incident.opened"
-    }
+    events = await read_events(store, kinds=(IncidentOpened.kind, RecoveryFinished.kind))
+    kinds = {e.incident: e.failure_kind for e in events if isinstance(e, IncidentOpened)}
     rows = [
         {
-            "time": e.wall,
+            "time": e.at.wall,
             "service": e.service,
-            "incident": e.payload["incident"],
-            "failure_type": kinds.get(e.payload["incident"]),
-            "method": e.payload["method"],
-            "rto_s": e.payload["duration_s"],
-            "success": e.payload["ok"],
+            "incident": e.incident,
+            "failure_type": kinds.get(e.incident),
+            "method": e.method,
+            "rto_s": e.duration_s,
+            "success": e.ok,
         }
         for e in events
-        if e.kind == "recovery.finished"
+        if isinstance(e, RecoveryFinished)
     ]
     return {"recoveries": list(reversed(rows))[:limit]}
 
@@ -251,14 +256,3 @@ def _owner(orchestrators: dict[str, IncidentOwner], incident_id: str) -> Inciden
         if any(i.id == incident_id for i in orchestrator.incidents()):
             return orchestrator
     raise HTTPException(404, detail=f"no incident {incident_id!r}")
-
-
-async def _all(store: Store, service: str | None) -> list[Any]:
-    events: list[Any] = []
-    after = 0
-    while True:
-        page = await store.timeline(after_seq=after, limit=1000, service=service)
-        events += page
-        if len(page) < 1000:
-            return events
-        after = page[-1].seq

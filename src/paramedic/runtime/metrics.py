@@ -23,13 +23,13 @@ from paramedic.runtime.self_metrics import SupervisorCollector
 from paramedic.store.metrics import StoreCollector
 
 if TYPE_CHECKING:
-    from paramedic.runtime.app import Paramedic
+    from paramedic.runtime.build import Parts
 
 __all__ = ["register_collectors"]
 
 
 def register_collectors(
-    registry: CollectorRegistry, paramedic: Paramedic, monotonic: Callable[[], float]
+    registry: CollectorRegistry, paramedic: Parts, monotonic: Callable[[], float]
 ) -> None:
     """Register every room's collector for `paramedic` on `registry`."""
     p = paramedic

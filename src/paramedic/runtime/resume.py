@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from paramedic.core.events import Event, NoteAdded
 from paramedic.core.failure_events import FailureCleared, FailureDetected, ServiceUp
 from paramedic.detect.events import SignalChanged
-from paramedic.recovery.orchestrator.replay import decode
-from paramedic.store.protocol import Store, StoredEvent
+from paramedic.store.protocol import Store
+from paramedic.store.timeline import decode, read_rows
 
 __all__ = ["Left", "ServiceLeft", "folded", "read_back", "read_store"]
 
@@ -76,7 +76,8 @@ async def read_store(store: Store, page: int = 5000) -> Left:
     """`read_back` over the store, reading little: the failure records of every service,
     then, for a service with a failure open, only its signals since it was last seen well
     (the Alertmanager verdicts that can still be failing)."""
-    marks = await _read(store, (FailureDetected.kind, FailureCleared.kind, ServiceUp.kind), page)
+    kinds = (FailureDetected.kind, FailureCleared.kind, ServiceUp.kind)
+    marks = await read_rows(store, kinds=kinds, page=page)
     left = read_back(decode(marks))
     for name, found in left.services.items():
         if not found.open:
@@ -87,24 +88,14 @@ async def read_store(store: Store, page: int = 5000) -> Left:
             (r.seq for r in marks if r.service == name and r.seq < opened and r.kind != _FD),
             default=0,
         )
-        signals = await _read(store, (SignalChanged.kind,), page, service=name, after=since)
+        signals = await read_rows(
+            store, kinds=(SignalChanged.kind,), page=page, service=name, after=since
+        )
         found.failing = read_back(decode(signals)).services.get(name, ServiceLeft()).failing
     return left
 
 
 _FD = FailureDetected.kind
-
-
-async def _read(
-    store: Store, kinds: tuple[str, ...], page: int, *, service: str | None = None, after: int = 0
-) -> list[StoredEvent]:
-    rows: list[StoredEvent] = []
-    while True:
-        got = await store.timeline(after_seq=after, limit=page, service=service, kinds=kinds)
-        rows += got
-        if len(got) < page:
-            return rows
-        after = got[-1].seq
 
 
 def folded(failure: FailureDetected, events: Iterable[Event]) -> bool:

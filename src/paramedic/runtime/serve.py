@@ -14,6 +14,7 @@ from paramedic.config.model import Config
 from paramedic.core.errors import LifecycleError
 from paramedic.core.text import duration
 from paramedic.runtime.app import Paramedic
+from paramedic.runtime.build import build
 
 __all__ = ["serve"]
 
@@ -27,7 +28,7 @@ async def serve(
     on_started: Callable[[Paramedic], None] | None = None,
 ) -> int:
     """Run until a signal; 0 after a clean stop, 1 if it could not start or stop in time."""
-    paramedic = Paramedic(config, base_dir=base_dir)
+    paramedic = Paramedic(build(config, base_dir=base_dir))
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
@@ -43,7 +44,7 @@ async def serve(
         reason = await paramedic.wait_stop_requested()
         # The deadline runs from the signal, and the caller exits at once after this returns
         # (`cli.run` skips the interpreter's teardown, which took 0.2-0.9 s, measured).
-        spent = paramedic.clock.monotonic() - paramedic.stop_requested_mono
+        spent = paramedic.parts.clock.monotonic() - paramedic.stop_requested_mono
         try:
             async with asyncio.timeout(max(0.0, config.shutdown_timeout - spent)):
                 await paramedic.stop(reason)

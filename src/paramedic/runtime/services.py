@@ -7,7 +7,6 @@ dead one) run as jobs that first await the durable record of why.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -43,6 +42,7 @@ from paramedic.recovery.hooks import RecoveryHooks
 from paramedic.recovery.orchestrator import RecoveryOrchestrator
 from paramedic.runtime.adoption import lost_exit
 from paramedic.runtime.recorder import OrderedRecorder
+from paramedic.runtime.waiters import HealthWaiters
 
 __all__ = ["ServiceRuntime"]
 
@@ -98,7 +98,7 @@ class ServiceRuntime:
         self.probes: ServiceProbes | None = None
         self.resources: ResourceMonitor | None = None
         self.recovery: RecoveryOrchestrator | None = None
-        self._waiters: list[tuple[Callable[[], bool], asyncio.Future[bool]]] = []
+        self._waiters = HealthWaiters()
         self.watchdog: Watchdog | None = None
         self.lost: str | None = None  # the process that died while paramedic was down
         self._handed_over = False
@@ -136,7 +136,7 @@ class ServiceRuntime:
         if events:
             self._recorder.submit(events)
         if self._waiters:
-            self._wake_waiters()
+            self._waiters.wake()
         if (
             not signal.ok
             and signal.kind == "hang"
@@ -156,7 +156,7 @@ class ServiceRuntime:
         if events:
             self._recorder.submit(events)
         if self._waiters:
-            self._wake_waiters()
+            self._waiters.wake()
 
     # -- recovery ------------------------------------------------------------------------------
 
@@ -172,8 +172,10 @@ class ServiceRuntime:
         return RecoveryHooks(
             restart_process=self._restart_process,
             stop_process=self._stop_process,
-            wait_healthy=functools.partial(self._wait_until, lambda: self.health.state == "up"),
-            wait_heartbeat=functools.partial(self._wait_until, self._heartbeat_vouches),
+            wait_healthy=functools.partial(
+                self._waiters.wait_until, lambda: self.health.state == "up"
+            ),
+            wait_heartbeat=functools.partial(self._waiters.wait_until, self._heartbeat_vouches),
             pid=lambda: self.pid,
             command_started=self._command_started,
         )
@@ -211,27 +213,6 @@ class ServiceRuntime:
 
     def _heartbeat_vouches(self) -> bool:
         return "heartbeat" not in self.health.pending and "heartbeat" not in self.health.failing
-
-    async def _wait_until(self, condition: Callable[[], bool], within: float) -> bool:
-        """Wait, without polling, for a health condition that signals and ticks can change."""
-        if condition():
-            return True
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        entry = (condition, future)
-        self._waiters.append(entry)
-        try:
-            async with asyncio.timeout(within):
-                return await future
-        except TimeoutError:
-            return False
-        finally:
-            if entry in self._waiters:
-                self._waiters.remove(entry)
-
-    def _wake_waiters(self) -> None:
-        for condition, future in list(self._waiters):
-            if not future.done() and condition():
-                future.set_result(True)
 
     # -- a process watched by pid ---------------------------------------------------------------
 
