@@ -81,7 +81,7 @@ def _events(p: RunningParamedic, kind: str) -> list[dict[str, Any]]:
 
 def _heartbeats_accepted(p: RunningParamedic) -> float:
     for line in p.get("/metrics").text.splitlines():
-        if line.startswith("heartbeats_accepted_total "):
+        if line.startswith("paramedic_heartbeats_accepted_total "):
             return float(line.split()[1])
     return 0.0
 
