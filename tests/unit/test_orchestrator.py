@@ -31,6 +31,7 @@ from paramedic.core.incident_events import (
 from paramedic.recovery.hooks import RecoveryHooks, StepContext
 from paramedic.recovery.orchestrator import RecoveryOrchestrator
 from paramedic.store.protocol import StoredEvent
+from paramedic.store.timeline import decode
 from paramedic.testing import FakeClock
 
 HERE = "tests.unit.test_orchestrator"
@@ -339,7 +340,7 @@ async def test_rebuild_unknown_step_goes_manual(tmp_path: Path) -> None:
     rows = h.rows()
     h.events.clear()
     h.orch = h.make()
-    await h.orch.rebuild(rows)
+    await h.orch.rebuild(decode(rows))
     await h.orch.settle()
     why = (
         'paramedic restarted during step 2/3 "s2" of the warm method;'
@@ -363,7 +364,7 @@ async def test_rebuild_after_finished_step_resumes_at_next(tmp_path: Path) -> No
     MODE["block"] = False
     h.events.clear()
     h.orch = h.make()
-    await h.orch.rebuild(rows)
+    await h.orch.rebuild(decode(rows))
     await h.orch.settle()
     assert [(2, "s2"), (3, "s3")] == [(e.index, e.step) for e in h.of(RecoveryStepStarted)]
     assert ("VALIDATING", "RECOVERED") == h.moves()[-1]
@@ -379,7 +380,7 @@ async def test_rebuild_awaiting_approval_rearms_remaining_time(tmp_path: Path) -
     h.events.clear()
     h.clock.advance(100)
     h.orch = h.make()
-    await h.orch.rebuild(rows)
+    await h.orch.rebuild(decode(rows))
     assert "AWAITING_APPROVAL" == h.orch.status()["state"]
     h.clock.advance(199)
     await h.orch.settle()
@@ -421,7 +422,7 @@ async def test_rebuild_between_the_move_and_the_request_asks_again(tmp_path: Pat
     assert cut == len(rows)  # the request was the last record
     h.events.clear()
     h.orch = h.make()
-    await h.orch.rebuild(rows)
+    await h.orch.rebuild(decode(rows))
     await h.orch.settle()
     assert "AWAITING_APPROVAL" == h.orch.status()["state"]
     assert ["warm"] == [e.method for e in h.of(ApprovalRequested)]
@@ -446,7 +447,7 @@ async def test_rebuild_after_an_approval_timeout_keeps_the_request_answerable(
     h.events.clear()
     h.clock.advance(100)
     h.orch = h.make()
-    await h.orch.rebuild(rows)
+    await h.orch.rebuild(decode(rows))
     h.clock.advance(199)
     await h.orch.settle()
     assert [] == h.of(ApprovalTimedOut)
@@ -568,7 +569,7 @@ async def test_rebuild_during_the_windows_runs_them_again_then_records_the_succe
     rows = h.rows()
     h.events.clear()
     h.orch = h.make()
-    await h.orch.rebuild(rows)
+    await h.orch.rebuild(decode(rows))
     for _ in range(2):
         assert [] == h.of(RecoveryFinished)
         h.clock.advance(60)
@@ -607,14 +608,14 @@ async def test_rebuild_after_a_failed_validation_goes_to_a_human_not_a_fallback(
     assert "inc_1_validation" == page.incident
     h.events.clear()
     h.orch = h.make()
-    await h.orch.rebuild(cut)
+    await h.orch.rebuild(decode(cut))
     await h.orch.settle()
     assert [("RECOVERY_FAILED", "MANUAL_RECOVERY")] == h.moves()
     assert [] == h.of(RecoveryStepStarted)
     await h.orch.close()
     h.events.clear()
     h.orch = h.make()
-    await h.orch.rebuild(everything)
+    await h.orch.rebuild(decode(everything))
     await h.orch.resolve("inc_1", by="olga", why="positions fixed by hand")
     cleared = [e for e in h.events if e.kind == "failure.cleared"]
     assert ["inc_1_validation"] == [e.incident for e in cleared]
@@ -638,7 +639,7 @@ async def test_rebuild_between_recovered_and_its_record_finishes_the_record(
     rows = h.rows(upto=recovered + 1)
     h.events.clear()
     h.orch = h.make()
-    await h.orch.rebuild(rows)
+    await h.orch.rebuild(decode(rows))
     await h.orch.settle()
     assert [("warm", True)] == [(e.method, e.ok) for e in h.of(RecoveryFinished)]
     assert [] == h.of(RecoveryStepStarted)

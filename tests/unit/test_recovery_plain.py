@@ -12,6 +12,7 @@ from paramedic.core.events import Event
 from paramedic.core.failure_events import FailureCleared, FailureDetected, ServiceUp, WatchdogGaveUp
 from paramedic.recovery.plain import PlainIncidents
 from paramedic.store.protocol import StoredEvent
+from paramedic.store.timeline import decode
 from paramedic.testing import FakeClock
 
 
@@ -104,7 +105,7 @@ async def test_an_incident_left_open_by_a_previous_run_closes_on_the_first_up() 
     rows = p.rows()
     p.events.clear()
     p.incidents = p.make()
-    await p.incidents.rebuild(rows)
+    await p.incidents.rebuild(decode(rows))
     assert ["FAILURE_DETECTED"] == p.states()
     await p.incidents.on_event(ServiceUp(at=p.clock.now(), service="api", reason="probe ok"))
     assert ["HEALTHY"] == p.states()

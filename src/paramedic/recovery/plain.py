@@ -23,10 +23,9 @@ from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event
 from paramedic.core.failure_events import FailureCleared, FailureDetected, ServiceUp, WatchdogGaveUp
 from paramedic.core.text import duration
-from paramedic.recovery.orchestrator.replay import decode, replay
+from paramedic.recovery.orchestrator.replay import replay
 from paramedic.recovery.orchestrator.views import resumption_body, status_body
 from paramedic.recovery.states import Incident, IncidentState, open_incident, plan_transition
-from paramedic.store.protocol import StoredEvent
 
 __all__ = ["IncidentOwner", "PlainIncidents"]
 
@@ -139,9 +138,9 @@ class PlainIncidents:
         if event.needs_human:
             await self._move(incident, S.MANUAL_RECOVERY, f"{event.reason}; a human must act")
 
-    async def rebuild(self, events: list[StoredEvent]) -> None:
+    async def rebuild(self, events: list[Event]) -> None:
         """The incidents the timeline holds; an open one waits for its clear, as before."""
-        for rep in replay(decode(events), self.service).values():
+        for rep in replay(events, self.service).values():
             rep.incident.note_decision("no recovery plan: the watchdog's restart policy applies")
             self._incidents.setdefault(rep.incident.id, rep.incident)
         self._trim()

@@ -251,16 +251,16 @@ class Paramedic:
             rows = self._history.pop(name, None)
             if rows is None:
                 rows = await read_rows(p.store, service=name)
+            events = decode(rows)
             plain = p.plain.get(name)
             if plain is not None:
-                await plain.rebuild(rows)
+                await plain.rebuild(events)
                 continue
             orchestrator = p.recovery[name]
-            events = decode(rows)
             for e in events:
                 if isinstance(e, RecoveryStepFinished) and e.ok:
                     p.step_history[(name, e.step)].append(e.duration_s)
-            await orchestrator.rebuild(rows)
+            await orchestrator.rebuild(events)
             failure = self._left.services.get(name, ServiceLeft()).open_failure
             if failure is not None and not folded(failure, events):
                 await orchestrator.on_failure(failure)  # no-op if its incident opened

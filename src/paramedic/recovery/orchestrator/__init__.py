@@ -10,6 +10,5 @@ from __future__ import annotations
 
 from paramedic.recovery.orchestrator.face import RecoveryOrchestrator
 from paramedic.recovery.orchestrator.ledger import VALIDATION_SOURCE
-from paramedic.recovery.orchestrator.replay import decode
 
-__all__ = ["VALIDATION_SOURCE", "RecoveryOrchestrator", "decode"]
+__all__ = ["VALIDATION_SOURCE", "RecoveryOrchestrator"]

@@ -24,6 +24,7 @@ from paramedic.config.recovery_policy import RecoveryPolicy
 from paramedic.core.clock import Clock
 from paramedic.core.contracts import Record
 from paramedic.core.errors import RecoveryError
+from paramedic.core.events import Event
 from paramedic.core.failure_events import FailureDetected
 from paramedic.recovery.calendar import calendar_from
 from paramedic.recovery.hooks import RecoveryHooks
@@ -35,7 +36,6 @@ from paramedic.recovery.orchestrator.validate import Aftercare
 from paramedic.recovery.orchestrator.views import resumption_body, status_body
 from paramedic.recovery.standby import STANDBY_SOURCE, StandbyWatch
 from paramedic.recovery.states import Incident, IncidentState, open_incident
-from paramedic.store.protocol import StoredEvent
 
 __all__ = ["RecoveryOrchestrator"]
 
@@ -157,7 +157,7 @@ class RecoveryOrchestrator:
         except TakenOver:
             log.info("decision dropped: an operator took over", incident=incident.id)
 
-    async def rebuild(self, events: list[StoredEvent]) -> None:
+    async def rebuild(self, events: list[Event]) -> None:
         """Replay the timeline, then resume each open incident from what is proven durable."""
         await self._rebuilder.rebuild(events)
 

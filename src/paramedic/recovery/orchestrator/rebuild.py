@@ -15,14 +15,14 @@ import aiohttp
 
 from paramedic.config.recovery_plan import RecoveryPlan
 from paramedic.config.recovery_policy import Method, RecoveryPolicy
+from paramedic.core.events import Event
 from paramedic.core.failure_events import FailureCleared, FailureDetected
 from paramedic.recovery.orchestrator.ledger import VALIDATION_SOURCE, Ledger, Live, page_id
-from paramedic.recovery.orchestrator.replay import Replayed, decode, replay
+from paramedic.recovery.orchestrator.replay import Replayed, replay
 from paramedic.recovery.orchestrator.run import method_config
 from paramedic.recovery.standby import STANDBY_SOURCE, StandbyWatch
 from paramedic.recovery.states import Incident, IncidentState
 from paramedic.recovery.validation import Validator
-from paramedic.store.protocol import StoredEvent
 
 __all__ = ["Rebuilder"]
 
@@ -104,10 +104,9 @@ class Rebuilder:
         self._decider, self._runner, self._after = decider, runner, aftercare
         self._standby = standby
 
-    async def rebuild(self, events: list[StoredEvent]) -> None:
+    async def rebuild(self, decoded: list[Event]) -> None:
         """Replay the timeline, then resume each open incident from what is proven durable."""
         book = self._book
-        decoded = decode(events)
         book.service_failures.extend(
             book.as_mono(e.at.wall)
             for e in decoded

@@ -14,7 +14,7 @@ import structlog
 
 from paramedic.config.recovery_policy import Method
 from paramedic.core.errors import RecoveryError
-from paramedic.core.events import Event, event_from_record
+from paramedic.core.events import Event
 from paramedic.core.incident_events import (
     ApprovalGranted,
     ApprovalRejected,
@@ -29,9 +29,8 @@ from paramedic.core.incident_events import (
 )
 from paramedic.recovery.decision import Decision
 from paramedic.recovery.states import Incident, IncidentState
-from paramedic.store.protocol import StoredEvent
 
-__all__ = ["Replayed", "StepMark", "decode", "replay"]
+__all__ = ["Replayed", "StepMark", "replay"]
 
 log = structlog.get_logger("paramedic.recovery")
 
@@ -62,26 +61,6 @@ class Replayed:
     failed_after_recovered: bool = False  # RECOVERY_FAILED entered from RECOVERED
     recovered_from: str = ""  # the state the last move to RECOVERED came from
     validations_s: list[float] = field(default_factory=list)  # passed immediate validations
-
-
-def decode(rows: list[StoredEvent]) -> list[Event]:
-    """Stored rows back to events; kinds this build does not know are skipped, not fatal."""
-    events: list[Event] = []
-    for row in rows:
-        try:
-            events.append(
-                event_from_record(
-                    row.kind,
-                    id=row.id,
-                    mono=row.mono,
-                    wall=row.wall,
-                    service=row.service,
-                    payload=row.payload,
-                )
-            )
-        except (KeyError, TypeError):
-            continue
-    return events
 
 
 def replay(events: list[Event], service: str) -> dict[str, Replayed]:
