@@ -8,12 +8,20 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 
 from paramedic.config import InvalidConfig, parse_config
+from paramedic.core.clock import Instant
+from paramedic.core.events import Event
+from paramedic.core.process_events import (
+    CommandStarted,
+    OrphanEnded,
+    ProcessExited,
+    ProcessLeftRunning,
+    ProcessSpawned,
+)
 from paramedic.process.identity import ProcessIdentity, boot_id, identify, open_if_same
 from paramedic.process.ledger import CommandLedger
 from paramedic.runtime.adoption import (
@@ -24,6 +32,7 @@ from paramedic.runtime.adoption import (
     supervisor_token,
 )
 from paramedic.store.protocol import StoredEvent
+from paramedic.store.timeline import decode
 
 SLEEPER = "import signal; signal.pause()"
 
@@ -78,8 +87,7 @@ def test_only_the_very_process_is_opened(child: subprocess.Popen[bytes]) -> None
     assert (None, "is no longer running") == open_if_same(identity)
 
 
-def row(seq: int, kind: str, **payload: Any) -> StoredEvent:
-    return StoredEvent(seq, f"evt_{seq}", kind, 0.0, 0.0, "engine", kind, payload)
+AT = Instant(mono=0.0, wall=0.0)
 
 
 def test_the_leftover_is_the_last_process_tracked_without_an_exit() -> None:
@@ -87,22 +95,33 @@ def test_the_leftover_is_the_last_process_tracked_without_an_exit() -> None:
     tracking; an exit of another pid changes nothing; commands are all kept until ended."""
     first = {"pid": 10, "start_time": 5, "boot_id": "b"}
     second = {"pid": 11, "start_time": 6, "boot_id": "b"}
-    events = [
-        row(1, "process.spawned", argv=[], **first),
-        row(2, "process.exited", pid=10),
-        row(3, "process.spawned", argv=[], **second),
-        row(4, "process.exited", pid=99),
-        row(5, "command.started", pid=20, start_time=7, boot_id="b", label="step a"),
-        row(6, "command.started", pid=21, start_time=8, boot_id="b", label="step b"),
-        row(7, "process.orphan_ended", pid=20, label="step a", sentence=""),
+
+    def exited(pid: int) -> ProcessExited:
+        return ProcessExited(
+            at=AT, service="engine", pid=pid, returncode=0, signal=None, runtime_s=1.0,
+            expected=False,
+        )  # fmt: skip
+
+    events: list[Event] = [
+        ProcessSpawned(at=AT, service="engine", argv=(), **first),
+        exited(10),
+        ProcessSpawned(at=AT, service="engine", argv=(), **second),
+        exited(99),
+        CommandStarted(at=AT, service="engine", pid=20, start_time=7, boot_id="b", label="step a"),
+        CommandStarted(at=AT, service="engine", pid=21, start_time=8, boot_id="b", label="step b"),
+        OrphanEnded(at=AT, service="engine", pid=20, label="step a", sentence=""),
     ]
     found = find_leftovers(events)
     assert ProcessIdentity(11, 6, "b") == found.process
     assert {21: (ProcessIdentity(21, 8, "b"), "step b")} == found.commands
     assert find_leftovers(events[:2]).process is None
-    kept = [*events[:2], row(3, "process.left_running", **second)]
+    kept = [*events[:2], ProcessLeftRunning(at=AT, service="engine", **second)]
     assert ProcessIdentity(11, 6, "b") == find_leftovers(kept).process
-    old = [row(1, "process.spawned", pid=10, argv=[])]  # a row from before start times
+    # a row from before start times, read back through the store's decoder
+    row = StoredEvent(
+        1, "evt_1", "process.spawned", 0.0, 0.0, "engine", "", {"pid": 10, "argv": []}
+    )
+    old = decode([row])
     assert ProcessIdentity(10, 0, "") == find_leftovers(old).process
 
 

@@ -23,10 +23,17 @@ from pathlib import Path
 
 from paramedic.core.clock import Clock
 from paramedic.core.contracts import Record
-from paramedic.core.process_events import OrphanEnded, ProcessExited
+from paramedic.core.events import Event
+from paramedic.core.process_events import (
+    CommandStarted,
+    OrphanEnded,
+    ProcessAdopted,
+    ProcessExited,
+    ProcessLeftRunning,
+    ProcessSpawned,
+)
 from paramedic.process.identity import ProcessIdentity, identify, kill_group, open_if_same
 from paramedic.process.managed import SPAWN_ID_ENV
-from paramedic.store.protocol import StoredEvent
 
 __all__ = [
     "SUPERVISOR_ENV",
@@ -44,9 +51,6 @@ __all__ = [
 SUPERVISOR_ENV = "PARAMEDIC_SUPERVISOR"
 
 
-_TRACKED = ("process.spawned", "process.adopted", "process.left_running")
-
-
 @dataclass(slots=True)
 class Leftovers:
     """One service's processes that the timeline says were alive when paramedic stopped."""
@@ -57,17 +61,7 @@ class Leftovers:
     commands: dict[int, tuple[ProcessIdentity, str]] = field(default_factory=dict)
 
 
-def _identity(payload: dict[str, object]) -> ProcessIdentity:
-    start = payload.get("start_time", 0)
-    boot = payload.get("boot_id", "")
-    pid = payload["pid"]
-    assert isinstance(pid, int)
-    return ProcessIdentity(
-        pid, start if isinstance(start, int) else 0, boot if isinstance(boot, str) else ""
-    )
-
-
-def find_leftovers(events: list[StoredEvent]) -> Leftovers:
+def find_leftovers(events: Iterable[Event]) -> Leftovers:
     """The process tracked last with no exit recorded after it, and every recorded command.
 
     A command needs no end record: one that ended has no live process with its start time,
@@ -75,19 +69,19 @@ def find_leftovers(events: list[StoredEvent]) -> Leftovers:
     """
     found = Leftovers()
     for e in events:
-        if e.kind in _TRACKED:
-            found.process = _identity(e.payload)
-            found.spawn_id = str(e.payload.get("spawn_id") or "")
+        if isinstance(e, ProcessSpawned | ProcessAdopted | ProcessLeftRunning):
+            found.process = ProcessIdentity(e.pid, e.start_time, e.boot_id)
+            found.spawn_id = e.spawn_id
             if found.spawn_id:
                 found.spawn_ids.add(found.spawn_id)
-        elif e.kind == "process.exited" and found.process is not None:
-            if e.payload.get("pid") == found.process.pid:
+        elif isinstance(e, ProcessExited) and found.process is not None:
+            if e.pid == found.process.pid:
                 found.process = None
-        elif e.kind == "command.started":
-            found.commands[e.payload["pid"]] = (_identity(e.payload), str(e.payload["label"]))
-        elif e.kind == "process.orphan_ended":
-            found.commands.pop(e.payload["pid"], None)
-            if found.process is not None and e.payload["pid"] == found.process.pid:
+        elif isinstance(e, CommandStarted):
+            found.commands[e.pid] = (ProcessIdentity(e.pid, e.start_time, e.boot_id), e.label)
+        elif isinstance(e, OrphanEnded):
+            found.commands.pop(e.pid, None)
+            if found.process is not None and e.pid == found.process.pid:
                 found.process = None
     return found
 

@@ -33,7 +33,7 @@ import structlog
 from paramedic import __version__
 from paramedic.core.bus import Published
 from paramedic.core.errors import LifecycleError, ParamedicError, StoreError
-from paramedic.core.events import ParamedicStarted, ParamedicStopping
+from paramedic.core.events import Event, ParamedicStarted, ParamedicStopping
 from paramedic.core.failure_events import FailureCleared, FailureDetected, ServiceUp, WatchdogGaveUp
 from paramedic.core.failures import FailureKind
 from paramedic.core.incident_events import RecoveryStepFinished
@@ -45,8 +45,7 @@ from paramedic.runtime.build import Parts
 from paramedic.runtime.readopt import leave_running, readopt
 from paramedic.runtime.resume import Left, ServiceLeft, folded, read_store
 from paramedic.runtime.services import ServiceRuntime
-from paramedic.store.protocol import StoredEvent
-from paramedic.store.timeline import decode, read_rows
+from paramedic.store.timeline import read_events
 
 __all__ = ["Paramedic", "Phase", "StartFailed"]
 
@@ -81,7 +80,7 @@ class Paramedic:
     def __init__(self, parts: Parts) -> None:
         self.parts = parts
         self._left = Left()  # the timeline as the previous run left it, read at start
-        self._history: dict[str, list[StoredEvent]] = {}  # per service, for the rebuild
+        self._history: dict[str, list[Event]] = {}  # per service, for the rebuild
         self._store_open = False
         self._alerting_started = False  # a store that recovers before needs no catch-up
         self._stop_requested = asyncio.Event()
@@ -248,10 +247,9 @@ class Paramedic:
         one; a failure recorded before the crash whose incident never opened is opened now."""
         p = self.parts
         for name, service in p.services.items():
-            rows = self._history.pop(name, None)
-            if rows is None:
-                rows = await read_rows(p.store, service=name)
-            events = decode(rows)
+            events = self._history.pop(name, None)
+            if events is None:
+                events = await read_events(p.store, service=name)
             plain = p.plain.get(name)
             if plain is not None:
                 await plain.rebuild(events)

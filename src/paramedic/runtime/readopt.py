@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from paramedic.core.errors import StoreError
+from paramedic.core.events import Event
 from paramedic.core.process_events import ProcessLeftRunning
 from paramedic.runtime.adoption import (
     Unrecorded,
@@ -22,8 +23,7 @@ from paramedic.runtime.adoption import (
     pick_unrecorded,
     scan_unrecorded,
 )
-from paramedic.store.protocol import StoredEvent
-from paramedic.store.timeline import read_rows
+from paramedic.store.timeline import read_events
 
 if TYPE_CHECKING:
     from paramedic.runtime.build import Parts
@@ -33,13 +33,13 @@ __all__ = ["leave_running", "readopt"]
 log = structlog.get_logger("paramedic")
 
 
-async def readopt(p: Parts) -> dict[str, list[StoredEvent]]:
+async def readopt(p: Parts) -> dict[str, list[Event]]:
     """What paramedic's previous run left running: the supervised process each service
     re-adopts, and the commands that are ended here. Both before the recovery rebuild,
     which hands an unfinished step to a human and may resume a run that restarts the
     process (it must find the re-adopted one, not start a second). Returns the timelines
     read, by service, for the rebuild."""
-    history: dict[str, list[StoredEvent]] = {}
+    history: dict[str, list[Event]] = {}
     record = p.recorder.record
     # The ledger's commands are ended last: one the timeline also knows (a recovery
     # step's) is ended, and named, by its service first.
@@ -48,7 +48,7 @@ async def readopt(p: Parts) -> dict[str, list[StoredEvent]]:
     for name, svc in p.config.services.items():
         if svc.process is None and svc.recovery is None:
             continue
-        events = history[name] = await read_rows(p.store, service=name)
+        events = history[name] = await read_events(p.store, service=name)
         leftovers = find_leftovers(events)
         await end_commands(name, leftovers.commands.values(), p.clock, record)
         if svc.process is None:
