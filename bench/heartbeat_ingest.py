@@ -43,7 +43,6 @@ from paramedic.detect.self_pause import SelfPauseGuard
 from paramedic.detect.signals import Signal
 from paramedic.wire import (
     DEFAULT_MAX_SKEW_NS,
-    HEAD,
     HEADER_SIZE,
     TAG_SIZE,
     Heartbeat,
@@ -51,6 +50,7 @@ from paramedic.wire import (
     KeyRing,
     decode,
 )
+from paramedic.wire.layout import HEAD
 
 SENDER = Path(__file__).with_name("hb_sender.py")
 TARGET_RATE = 200_000
