@@ -27,6 +27,7 @@ import signal
 import sqlite3
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,35 @@ CRASHER = (
 def pending(db: Path) -> int:
     count: int = read(db, "SELECT count(*) FROM notifications WHERE status = 'pending'")[0][0]
     return count
+
+
+class Quiet:
+    """Settled: nothing pending, no alert still open whose failure has cleared (its resolve
+    would be queued next), and the timeline unchanged for `QUIET_S` (ten evaluation periods:
+    a signal that changed is followed by its clear within one). A resolve
+    follows a clear by a few evaluation periods, so "nothing pending" alone can be true in
+    the instant before it is queued; a stop then leaves that resolve pending (durable, sent
+    at the next start), which the test would count as lost."""
+
+    QUIET_S = 0.5
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self.last_seq = -1
+        self.since = time.monotonic()
+
+    def __call__(self) -> bool:
+        seq = read(self.db, "SELECT coalesce(max(seq), 0) FROM timeline")[0][0]
+        if seq != self.last_seq:
+            self.last_seq, self.since = seq, time.monotonic()
+        unchanged = time.monotonic() - self.since >= self.QUIET_S
+        open_cleared = read(
+            self.db,
+            "SELECT count(*) FROM alerts a WHERE a.state != 'resolved' AND EXISTS (SELECT 1"
+            " FROM timeline t WHERE t.kind = 'failure.cleared'"
+            " AND json_extract(t.payload, '$.incident') = a.incident)",
+        )[0][0]
+        return unchanged and open_cleared == 0 and pending(self.db) == 0
 
 
 def write_config(tmp_path: Path, hook_url: str) -> Path:
@@ -164,11 +194,7 @@ async def test_20_kill_9s_lose_nothing_and_resend_only_what_was_in_flight(
         try:
             # Settle: every notification delivered (or cancelled by a resolve). Another
             # process: polled, bounded.
-            await until(
-                "no notification pending",
-                lambda: not pending(db),
-                30,
-            )
+            await until("no notification pending, nothing left to resolve", Quiet(db), 30)
             last.signal(signal.SIGTERM)
             assert 0 == await asyncio.to_thread(last.wait, 15)
         finally:
