@@ -84,16 +84,24 @@ class Recoveries:
         return None
 
     def fold(self, events: Iterable[Event]) -> dict[str, str]:
-        """Rebuild from the stored incident events (oldest first), replacing what was known.
-        Returns the incidents whose alert should have been resolved by a move: incident ->
-        why (a restart resolves those a crash left open)."""
+        """Rebuild from the stored incident events (oldest first). What the events name
+        is replaced; an incident they do not name (opened live after they were read, while
+        the store was catching up) is kept. Returns the incidents whose alert should have
+        been resolved by a move: incident -> why (a restart resolves those a crash left open)."""
+        live = dict(self.open)
         self.open.clear()
+        named: set[str] = set()
         ended: dict[str, str] = {}
         for event in events:
             if isinstance(event, IncidentOpened):
+                named.add(event.incident)
                 ended.update(self.opened(event))
             elif isinstance(event, IncidentTransitioned):
+                named.add(event.incident)
                 why = self.moved(event)
                 if why is not None:
                     ended[event.incident] = why
+        for incident, found in live.items():
+            if incident not in named:
+                self.open[incident] = found
         return ended
