@@ -55,7 +55,7 @@ async def test_one_crash_is_one_page_line_and_one_resolved_line(tmp_path: Path) 
         }
         receivers = re.search(r"receivers=(.*?)(?= \w+=|$)", page.rstrip())
         assert receivers is not None, page
-        named = receivers[1].split(", ")
+        named = receivers[1].split(",")
         assert sorted(logged) == sorted(named), page
         assert len(named) > 1, page
         assert "service=engine" in page

@@ -72,7 +72,7 @@ class LogChannel:
         # A page says what happened; its resolve says why it is over (the alert's status).
         said = n.fields.get("status") if n.action == "resolve" else n.fields.get("what")
         what = one_line(said or n.fields.get("what") or n.body, 300)
-        to = ", ".join(batch.receivers) or "-"
+        to = ",".join(batch.receivers) or "-"  # no space: the console log shows it bare
         line = f"{_SAID.get(n.action, n.action)}: {n.title}: {what}"
         getattr(self._log, level)(
             line,
