@@ -15,57 +15,89 @@ from paramedic.alerting.channels.log import LogChannel
 NOW = datetime(2025, 11, 25, 10, 15, 23, tzinfo=UTC)
 
 
-def n(action: str = "trigger", severity: str = "P0") -> Notification:
+def n(
+    action: str = "trigger", severity: str = "P0", receiver: str = "oncall", nid: str = "ntf_1"
+) -> Notification:
     return Notification(
-        id="ntf_1",
+        id=nid,
         alert_id="alr_42",
         action=action,  # type: ignore[arg-type]
         severity=severity,  # type: ignore[arg-type]
         title="[P0] engine crash",
-        body="What: crash",
-        fields={"what": "crash"},
-        labels={"service": "engine"},
-        idempotency_key="ntf_1:alr_42",
+        body="What: crash\nWhen: now",
+        fields={"what": "pid 7 killed by SIGKILL", "status": "resolved by olga: fixed"},
+        labels={"service": "engine", "receiver": receiver},
+        idempotency_key=f"alr_42:{action}:{receiver}:log:0",
         links={"runbook": "https://wiki/r"},
     )
 
 
 @pytest.mark.parametrize(
-    ("action", "severity", "level"),
+    ("action", "severity", "level", "line"),
     [
-        ("trigger", "P0", "critical"),
-        ("trigger", "P1", "error"),
-        ("acknowledge", "P2", "warning"),
-        ("trigger", "P3", "info"),
-        ("resolve", "P0", "info"),
+        ("trigger", "P0", "critical", "page: [P0] engine crash: pid 7 killed by SIGKILL"),
+        ("trigger", "P1", "error", "page: [P0] engine crash: pid 7 killed by SIGKILL"),
+        (
+            "acknowledge",
+            "P2",
+            "warning",
+            "acknowledged: [P0] engine crash: pid 7 killed by SIGKILL",
+        ),
+        ("trigger", "P3", "info", "page: [P0] engine crash: pid 7 killed by SIGKILL"),
+        ("resolve", "P0", "info", "resolved: [P0] engine crash: resolved by olga: fixed"),
     ],
 )
-async def test_log_channel_writes_one_structured_line(
-    action: str, severity: str, level: str
+async def test_log_channel_writes_one_readable_line_and_the_body_at_debug(
+    action: str, severity: str, level: str, line: str
 ) -> None:
-    """One event per notification, at a level matching the severity (a resolve is info), with
-    every field a reader needs; it is always delivered."""
+    """One readable line per notification (issue 13 changed it on purpose: it was the whole
+    body as a repr): what happened (or, for a resolve, why it is over), the service and the
+    receiver, at a level matching the severity (a resolve is info); the rendered body comes
+    after it at debug. It is always delivered."""
     channel = LogChannel("audit", structlog.get_logger("paramedic.alerts"))
     with capture_logs() as logs:
         result = await channel.send(n(action, severity))
     assert "delivered" == result.outcome
     assert [
         {
-            "event": "alert",
+            "event": line,
             "log_level": level,
-            "channel": "audit",
-            "notification_id": "ntf_1",
+            "service": "engine",
+            "receivers": "oncall",
             "alert_id": "alr_42",
             "action": action,
             "severity": severity,
-            "title": "[P0] engine crash",
-            "body": "What: crash",
-            "fields": {"what": "crash"},
-            "labels": {"service": "engine"},
+            "channel": "audit",
+        },
+        {
+            "event": "alert body",
+            "log_level": "debug",
+            "alert_id": "alr_42",
+            "action": action,
+            "body": "What: crash\nWhen: now",
+            "fields": {"what": "pid 7 killed by SIGKILL", "status": "resolved by olga: fixed"},
             "links": {"runbook": "https://wiki/r"},
-            "idempotency_key": "ntf_1:alr_42",
-        }
+            "idempotency_key": f"alr_42:{action}:oncall:log:0",
+        },
     ] == logs
+
+
+async def test_the_receivers_of_one_page_share_one_line() -> None:
+    """Seven receivers' notifications of one alert arriving together (the default policy
+    with no channel but the log) are one line naming all seven, not seven bodies; a later
+    notification of the same alert (the resolve) is a line of its own."""
+    import asyncio
+
+    channel = LogChannel("log", structlog.get_logger("paramedic.alerts"))
+    names = [f"r{i}" for i in range(7)]
+    with capture_logs() as logs:
+        results = await asyncio.gather(
+            *(channel.send(n(receiver=r, nid=f"ntf_{r}")) for r in names)
+        )
+        await channel.send(n("resolve", receiver="r0"))
+    assert ["delivered"] * 7 == [r.outcome for r in results]
+    lines = [(e["log_level"], e["receivers"]) for e in logs if e["log_level"] != "debug"]
+    assert [("critical", ",".join(names)), ("info", "r0")] == lines
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,9 @@ class AlertBook:
     # The lapsed ack, in wall time (as stored in the alert's row and shown by the API),
     # until the next ack or the resolve.
     expired_acks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Open alerts whose failure cleared while their incident's recovery is still open, and
+    # the sentence why they still fire (kept in the row): they resolve with the incident.
+    kept: dict[str, str] = field(default_factory=dict)
 
     def get(self, alert_id: str) -> Alert:
         alert = self.alerts.get(alert_id)
@@ -75,6 +78,7 @@ class AlertBook:
         del self.alerts[alert_id]
         self.started_wall.pop(alert_id, None)
         self.routed.pop(alert_id, None)
+        self.kept.pop(alert_id, None)
         for channel in channels:
             self.failures.pop((alert_id, channel), None)
 
@@ -101,6 +105,7 @@ class AlertBook:
                 "held_by": hold.by if hold else None,
                 "ack_expired": self.expired_acks.get(alert.id),
                 "members": sorted(self.summaries.get(alert.id, ())),
+                "kept": self.kept.get(alert.id),
             },
         )
 

@@ -12,6 +12,7 @@ __all__ = [
     "AlertAcknowledged",
     "AlertEscalated",
     "AlertHeld",
+    "AlertKept",
     "AlertRaised",
     "AlertReleased",
     "AlertResolved",
@@ -48,6 +49,23 @@ class AlertHeld(Event):
 
     def summary(self) -> str:
         return f"alert {self.alert_id} not sent to {self.receiver}: {self.reason}"
+
+
+@register_event
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertKept(Event):
+    """The failure cleared while its incident's recovery is still open (recovering,
+    validating, resuming, manual): the alert stays firing until the incident is recovered
+    (HEALTHY) or a human resolves it, so nobody is told "resolved" before a validation."""
+
+    kind: ClassVar[str] = "alert.kept"
+    alert_id: str
+    incident: str
+    state: str
+    reason: str
+
+    def summary(self) -> str:
+        return f"alert {self.alert_id} kept firing: {self.reason}"
 
 
 @register_event

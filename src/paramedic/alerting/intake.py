@@ -3,7 +3,12 @@
 This is the only place that knows which events page. Each event type has one handler,
 registered in one table (`Intake.__init__`): adding an event type that pages is adding one
 handler there; nothing downstream (dispatch, escalation, channels) knows events at all.
-A handler runs as a job of its own, so the bus listener never waits on the store.
+A handler runs as a job of its own, so the bus listener never waits on the store (jobs
+start in bus order, and a handler notes what it learns before its first await).
+
+A failure's alert resolves when the failure clears, unless a recovery plan still owns its
+incident (`recovering.py`): then it is kept firing (`alert.kept`) until the incident is
+recovered or a human resolves it.
 """
 
 from __future__ import annotations
@@ -16,13 +21,16 @@ import structlog
 from paramedic.alerting.answers import Answers
 from paramedic.alerting.book import AlertBook
 from paramedic.alerting.dispatch import Dispatch
+from paramedic.alerting.events import AlertKept
 from paramedic.alerting.model import Alert, alert_from_failure
 from paramedic.alerting.model import alert_id as failure_alert_id
+from paramedic.alerting.recovering import Planned, Recoveries
 from paramedic.alerting.severity import SeverityDecision, SeverityFacts, SeverityPolicy
 from paramedic.core.bus import Published
-from paramedic.core.contracts import Job
+from paramedic.core.contracts import Job, Submit
 from paramedic.core.events import Event
 from paramedic.core.failure_events import FailureCleared, FailureDetected
+from paramedic.core.incident_events import IncidentOpened, IncidentTransitioned
 from paramedic.core.severity import SEVERITIES
 from paramedic.store.outbox import OutboxStore
 
@@ -48,6 +56,8 @@ class Intake:
         dispatch: Dispatch,
         answers: Answers,
         job: Job,
+        submit: Submit,
+        planned: Planned,
     ) -> None:
         self._severity = severity
         self._service_facts = service_facts
@@ -57,10 +67,14 @@ class Intake:
         self._dispatch = dispatch
         self._answers = answers
         self._job = job
+        self._submit = submit
+        self._recoveries = Recoveries(planned)
         # The events that page, one handler each (by exact type: a lookup, not a scan).
         self._handlers: dict[type[Event], Handler] = {
             FailureDetected: self.raise_for_failure,
             FailureCleared: self._failure_cleared,
+            IncidentOpened: self._incident_opened,
+            IncidentTransitioned: self._incident_moved,
         }
 
     def on_published(self, published: Published) -> None:
@@ -100,20 +114,72 @@ class Intake:
         return await self._dispatch.raise_alert(alert)
 
     async def _failure_cleared(self, event: FailureCleared) -> Alert | None:
-        """The failure is over: its alert resolves."""
-        return await self._answers.resolve(
-            failure_alert_id(event.incident, "failure"), by="paramedic", why=event.reason
+        """The failure is over: its alert resolves, unless a recovery plan still owns its
+        incident (the validation may yet fail): then it is kept firing, and says why."""
+        state = self._recoveries.state(event.incident)
+        alert_id = failure_alert_id(event.incident, "failure")
+        if state is None:
+            return await self._answers.resolve(alert_id, by="paramedic", why=event.reason)
+        await self._keep(alert_id, event.incident, state, event.reason)
+        return None
+
+    async def _incident_opened(self, event: IncidentOpened) -> None:
+        """A recovery plan owns the incident from here on; an older incident of the service
+        it supersedes (a relapse) has its alert resolved: the new one's carries the outage."""
+        for incident, why in self._recoveries.opened(event):
+            await self._answers.resolve(
+                failure_alert_id(incident, "failure"), by="paramedic", why=why
+            )
+
+    async def _incident_moved(self, event: IncidentTransitioned) -> None:
+        """A planned incident recovered (HEALTHY) or resolved by a human: its alert resolves."""
+        why = self._recoveries.moved(event)
+        if why is not None:
+            await self._answers.resolve(
+                failure_alert_id(event.incident, "failure"), by="paramedic", why=why
+            )
+
+    async def _keep(self, alert_id: str, incident: str, state: str, cleared: str) -> None:
+        """Keep an open alert firing after its failure cleared: the reason in its row (a
+        restart reloads it) and on the timeline, once."""
+        alert = self._book.alerts.get(alert_id)
+        if alert is None or alert.state == "resolved" or alert_id in self._book.kept:
+            return
+        why = (
+            f"the failure cleared ({cleared}) but incident {incident} is {state}; the alert"
+            " resolves when the incident is recovered (HEALTHY) or a human resolves it"
+        )
+        self._book.kept[alert_id] = why
+        await self._book.save(alert)
+        self._submit(
+            [
+                AlertKept(
+                    at=self._book.clock.now(),
+                    service=alert.labels.get("service"),
+                    alert_id=alert_id,
+                    incident=incident,
+                    state=state,
+                    reason=why,
+                )
+            ]
         )
 
     # -- after a crash -----------------------------------------------------------------------
 
     async def catch_up(
-        self, failures: Sequence[FailureDetected], cleared: Mapping[str, FailureCleared]
+        self,
+        failures: Sequence[FailureDetected],
+        cleared: Mapping[str, FailureCleared],
+        incidents: Sequence[Event] = (),
     ) -> tuple[int, int]:
         """After the restart: finish what a crash cut off. A failure the timeline holds
         without its alert row gets its alert now (the row's id is the incident's, so one
         that did commit is not raised twice); an open alert whose failure cleared before the
-        resolve committed is resolved. Returns (raised, resolved)."""
+        resolve committed is resolved, unless a recovery plan still owns its incident (kept,
+        as it would have been); one whose incident recovered, was resolved by a human or was
+        superseded before the resolve committed is resolved. `incidents` are the stored
+        incident events (opened, transitioned), oldest first. Returns (raised, resolved)."""
+        ended = self._recoveries.fold(incidents)
         raised = 0
         for failure in failures:
             if await self._store.get_alert(failure_alert_id(failure.incident, "failure")) is None:
@@ -122,9 +188,18 @@ class Intake:
                 raised += 1
         resolved = 0
         for alert in list(self._book.alerts.values()):
-            clear = cleared.get(alert.incident or "")
-            if clear is not None and alert.id == failure_alert_id(clear.incident, "failure"):
-                done = await self._answers.resolve(alert.id, by="paramedic", why=clear.reason)
+            incident = alert.incident or ""
+            if alert.id != failure_alert_id(incident, "failure"):
+                continue
+            why = ended.get(incident)
+            clear = cleared.get(incident)
+            if why is None and clear is not None:
+                if (state := self._recoveries.state(incident)) is not None:
+                    await self._keep(alert.id, incident, state, clear.reason)
+                    continue
+                why = clear.reason
+            if why is not None:
+                done = await self._answers.resolve(alert.id, by="paramedic", why=why)
                 resolved += done is not None
         return raised, resolved
 

@@ -53,6 +53,8 @@ async def resume(
         snapshot = row.data.get("escalation")
         started_wall = float(row.data.get("started_wall", row.opened_wall))
         book.started_wall[alert.id] = started_wall
+        if kept := row.data.get("kept"):
+            book.kept[alert.id] = str(kept)
         if lapsed := row.data.get("ack_expired"):
             book.expired_acks[alert.id] = lapsed
         withheld = row.data.get("withheld") or []

@@ -31,6 +31,7 @@ from paramedic.alerting.intake import Intake, ServiceFacts
 from paramedic.alerting.model import Alert
 from paramedic.alerting.notices import Notices
 from paramedic.alerting.outbox import OutboxWorker
+from paramedic.alerting.recovering import Planned
 from paramedic.alerting.restart import resume
 from paramedic.alerting.routing import Router
 from paramedic.alerting.severity import SeverityPolicy
@@ -43,6 +44,7 @@ from paramedic.config.alerting import AlertingConfig
 from paramedic.core.bus import Published
 from paramedic.core.clock import Clock
 from paramedic.core.contracts import Job, Submit
+from paramedic.core.events import Event
 from paramedic.core.failure_events import FailureCleared, FailureDetected
 from paramedic.store.outbox import OutboxStore
 
@@ -66,6 +68,7 @@ class AlertingService:
         service_facts: ServiceFacts = lambda name: (None, {}, ""),
         dashboard_url: str = "",
         depends_on: Mapping[str, Iterable[str]] | None = None,
+        planned: Planned = lambda name: False,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -176,6 +179,8 @@ class AlertingService:
             dispatch=self._dispatch,
             answers=self._answers,
             job=job,
+            submit=submit,
+            planned=planned,
         )
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -194,11 +199,15 @@ class AlertingService:
         )
 
     async def catch_up(
-        self, failures: Sequence[FailureDetected], cleared: Mapping[str, FailureCleared]
+        self,
+        failures: Sequence[FailureDetected],
+        cleared: Mapping[str, FailureCleared],
+        incidents: Sequence[Event] = (),
     ) -> tuple[int, int]:
-        """After `start`: raise the alerts and resolves a crash cut off (`Intake.catch_up`).
+        """After `start`: raise the alerts and resolves a crash cut off (`Intake.catch_up`);
+        `incidents` (the stored incident events) say which alerts a recovery keeps open.
         Returns (raised, resolved)."""
-        return await self._intake.catch_up(failures, cleared)
+        return await self._intake.catch_up(failures, cleared, incidents)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:

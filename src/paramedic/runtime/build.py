@@ -211,6 +211,10 @@ def build(
             return None, {}, ""
         return svc.tier, dict(svc.labels), svc.runbook
 
+    def has_plan(name: str) -> bool:
+        svc = config.services.get(name)
+        return svc is not None and svc.recovery is not None
+
     alerting = AlertingService(
         config.alerting,
         clock=clock,
@@ -221,6 +225,7 @@ def build(
         service_facts=service_facts,
         dashboard_url=config.dashboard_url,
         depends_on={name: svc.depends_on for name, svc in config.services.items()},
+        planned=has_plan,
     )
     silences = SilenceAdmin(alerting, store, clock, tasks.job)
     step_history: StepHistory = defaultdict(list)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from paramedic.core.events import Event, NoteAdded
 from paramedic.core.failure_events import FailureCleared, FailureDetected, ServiceUp
+from paramedic.core.incident_events import IncidentOpened, IncidentTransitioned
 from paramedic.detect.events import SignalChanged
 from paramedic.store.protocol import Store
 from paramedic.store.timeline import decode, read_rows
@@ -44,6 +45,8 @@ class ServiceLeft:
 class Left:
     services: dict[str, ServiceLeft] = field(default_factory=dict)
     cleared: dict[str, FailureCleared] = field(default_factory=dict)  # by incident id
+    # Every incident opened and moved, oldest first: which alerts a recovery keeps open.
+    incidents: list[Event] = field(default_factory=list)
 
     def open_failures(self) -> list[FailureDetected]:
         return [f for s in self.services.values() for f in s.open.values()]
@@ -92,6 +95,11 @@ async def read_store(store: Store, page: int = 5000) -> Left:
             store, kinds=(SignalChanged.kind,), page=page, service=name, after=since
         )
         found.failing = read_back(decode(signals)).services.get(name, ServiceLeft()).failing
+    # Read apart: an incident's moves must not count as the service "seen well" above.
+    moves = await read_rows(
+        store, kinds=(IncidentOpened.kind, IncidentTransitioned.kind), page=page
+    )
+    left.incidents = list(decode(moves))
     return left
 
 
