@@ -220,7 +220,9 @@ class Paramedic:
         # Stored silences first: a rung that fell due while we were down is held as it was.
         await p.silences.load()
         await p.alerting.start()
-        raised, resolved = await p.alerting.catch_up(left.open_failures(), left.cleared)
+        raised, resolved = await p.alerting.catch_up(
+            left.open_failures(), left.cleared, left.open_approvals()
+        )
         if raised or resolved:
             log.warning("alerting caught up after a crash", raised=raised, resolved=resolved)
         p.bus.add_listener(p.alerting.on_published)
@@ -392,6 +394,8 @@ class Paramedic:
         if not self._alerting_started:
             return
         left = await read_store(self.parts.store)
-        raised, resolved = await self.parts.alerting.catch_up(left.open_failures(), left.cleared)
+        raised, resolved = await self.parts.alerting.catch_up(
+            left.open_failures(), left.cleared, left.open_approvals()
+        )
         if raised or resolved:
             log.warning("alerting caught up after store trouble", raised=raised, resolved=resolved)
