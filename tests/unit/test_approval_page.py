@@ -282,3 +282,39 @@ def test_approvers_are_checked_against_the_contacts(tmp_path: Path) -> None:
         "  routes: {receivers: [oncall]}\n"
     )
     assert ["oncall"] == load_config(replaced).recovery.approval.approvers
+
+
+def test_config_check_warns_when_no_approver_is_on_a_configured_channel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service with a recovery plan, a pager configured, but the approvers (here only the
+    team lead, on phone and slack, neither configured) reach only the log: a warning at
+    recovery.approval.approvers. With the on-call among them (pagerduty configured), none."""
+    from paramedic.alerting.reach import review
+
+    monkeypatch.setenv("HOOK_SECRET", "hook-secret-0123456789")
+    body = """
+channels:
+  pagerduty: {webhook: {url: "http://127.0.0.1:9/hook", secret_env: HOOK_SECRET}}
+recovery:
+  approval: {approvers: [%s]}
+services:
+  engine:
+    process: {argv: [/bin/true]}
+    recovery: {methods: {cold: {steps: [{name: Restart, restart_process: {}, timeout: 10s}]}}}
+"""
+    path = tmp_path / "p.yaml"
+    path.write_text(body % "team-lead")
+    warnings: list[Any] = []
+    load_config(path, warnings=warnings, review=review)
+    assert [
+        (
+            ("recovery", "approval", "approvers"),
+            "an approval request would page no one: the approvers (team-lead) are reached on"
+            " phone, slack, and none of that is a configured channel other than the log",
+        )
+    ] == [(w.loc, w.message) for w in warnings if w.loc[0] == "recovery"]
+    path.write_text(body % "team-lead, oncall")
+    warnings.clear()
+    load_config(path, warnings=warnings, review=review)
+    assert [] == [w for w in warnings if w.loc[0] == "recovery"]
