@@ -22,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from paramedic.alerting.approval_page import APPROVAL_TYPE
 from paramedic.alerting.book import AlertBook, Hold, ack_data
 from paramedic.alerting.escalation import EscalationEngine
 from paramedic.alerting.events import AlertAckExpired, AlertEscalated, AlertHeld, AlertRaised
@@ -152,6 +153,8 @@ class Dispatch:
         """The ladder starts before the commit so that its state, and the rows of any +0 rung
         naming people the route did not, go in the same commit as the alert: one fsync
         before the first page, and no rung marked fired whose pages a crash could lose."""
+        if alert.type == APPROVAL_TYPE:
+            return  # its timeout is its escalation (approval.timed_out), not a ladder
         if self._escalation.covers(alert.severity) and alert.id not in self._escalation.levels():
             self.escalated(self._escalation.start(alert), commit)
 

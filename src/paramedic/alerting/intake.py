@@ -19,6 +19,14 @@ from typing import Any
 import structlog
 
 from paramedic.alerting.answers import Answers
+from paramedic.alerting.approval_page import (
+    APPROVAL_TYPE,
+    answered,
+    approval_alert,
+    approval_alert_id,
+    approval_severity,
+    timed_out,
+)
 from paramedic.alerting.book import AlertBook
 from paramedic.alerting.dispatch import Dispatch
 from paramedic.alerting.events import AlertKept
@@ -27,10 +35,18 @@ from paramedic.alerting.model import alert_id as failure_alert_id
 from paramedic.alerting.recovering import Planned, Recoveries
 from paramedic.alerting.severity import SeverityDecision, SeverityFacts, SeverityPolicy
 from paramedic.core.bus import Published
+from paramedic.core.clock import Clock
 from paramedic.core.contracts import Job, Submit
 from paramedic.core.events import Event
 from paramedic.core.failure_events import FailureCleared, FailureDetected
-from paramedic.core.incident_events import IncidentOpened, IncidentTransitioned
+from paramedic.core.incident_events import (
+    ApprovalGranted,
+    ApprovalRejected,
+    ApprovalRequested,
+    ApprovalTimedOut,
+    IncidentOpened,
+    IncidentTransitioned,
+)
 from paramedic.core.severity import SEVERITIES
 from paramedic.store.outbox import OutboxStore
 
@@ -51,6 +67,8 @@ class Intake:
         severity: SeverityPolicy,
         service_facts: ServiceFacts,
         dashboard_url: str,
+        api_url: str,
+        clock: Clock,
         store: OutboxStore,
         book: AlertBook,
         dispatch: Dispatch,
@@ -62,6 +80,8 @@ class Intake:
         self._severity = severity
         self._service_facts = service_facts
         self._dashboard = dashboard_url
+        self._api_url = api_url
+        self._clock = clock
         self._store = store
         self._book = book
         self._dispatch = dispatch
@@ -74,7 +94,11 @@ class Intake:
             FailureDetected: self.raise_for_failure,
             FailureCleared: self._failure_cleared,
             IncidentOpened: self._incident_opened,
-            IncidentTransitioned: self._incident_moved,
+            IncidentTransitioned: self._incident_transitioned,
+            ApprovalRequested: self.raise_for_approval,
+            ApprovalGranted: self._approval_answered,
+            ApprovalRejected: self._approval_answered,
+            ApprovalTimedOut: self._approval_timed_out,
         }
 
     def on_published(self, published: Published) -> None:
@@ -131,6 +155,12 @@ class Intake:
                 failure_alert_id(incident, "failure"), by="paramedic", why=why
             )
 
+    async def _incident_transitioned(self, event: IncidentTransitioned) -> None:
+        """One handler per event type: a move can end a planned incident's alert and the
+        approval page of the question it left unanswered."""
+        await self._incident_moved(event)
+        await self._left_awaiting_approval(event)
+
     async def _incident_moved(self, event: IncidentTransitioned) -> None:
         """A planned incident recovered (HEALTHY) or resolved by a human: its alert resolves."""
         why = self._recoveries.moved(event)
@@ -164,6 +194,53 @@ class Intake:
             ]
         )
 
+    async def raise_for_approval(self, event: ApprovalRequested) -> Alert:
+        """A human must decide: the approvers are paged (the route of approval pages), at the
+        incident's severity, never below P1."""
+        # No await before the alert is in the book: an answer handled meanwhile finds it.
+        if (page := self._book.alerts.get(approval_alert_id(event))) is not None:
+            return page  # one page per request
+        failure = self._book.alerts.get(failure_alert_id(event.incident, "failure"))
+        severity, why = approval_severity(failure.severity if failure else None)
+        service = event.service or ""
+        _tier, labels, runbook = self._service_facts(service)
+        alert = approval_alert(
+            event,
+            severity=severity,
+            severity_reason=why,
+            now_wall=self._clock.wall(),
+            api_url=self._api_url,
+            dashboard=self._dashboard,
+            labels=labels,
+            runbook=runbook,
+        )
+        return await self._dispatch.raise_alert(alert)
+
+    async def _approval_answered(self, event: ApprovalGranted | ApprovalRejected) -> None:
+        """Approved or rejected: the page resolves, naming who answered."""
+        await self._resolve_approval(event.incident, by=event.by, why=answered(event))
+
+    async def _approval_timed_out(self, event: ApprovalTimedOut) -> None:
+        """Nobody answered in time: the page resolves saying so (the escalation that
+        follows is its own page); a late answer still works, the request stays open."""
+        await self._resolve_approval(event.incident, by="paramedic", why=timed_out(event))
+
+    async def _left_awaiting_approval(self, event: IncidentTransitioned) -> None:
+        """The question went away unanswered (taken to manual, the failure cleared)."""
+        if event.from_state == "AWAITING_APPROVAL":
+            await self._resolve_approval(event.incident, by="paramedic", why=event.reason)
+
+    async def _resolve_approval(self, incident: str, *, by: str, why: str) -> None:
+        # At most one request of an incident is open at a time; its page is the open alert
+        # of that incident with the approval type.
+        pages = [
+            a.id
+            for a in self._book.alerts.values()
+            if a.incident == incident and a.type == APPROVAL_TYPE and a.state != "resolved"
+        ]
+        for page in pages:
+            await self._answers.resolve(page, by=by, why=why)
+
     # -- after a crash -----------------------------------------------------------------------
 
     async def catch_up(
@@ -171,6 +248,7 @@ class Intake:
         failures: Sequence[FailureDetected],
         cleared: Mapping[str, FailureCleared],
         incidents: Sequence[Event] = (),
+        approvals: Sequence[ApprovalRequested] | None = None,
     ) -> tuple[int, int]:
         """After the restart: finish what a crash cut off. A failure the timeline holds
         without its alert row gets its alert now (the row's id is the incident's, so one
@@ -178,13 +256,22 @@ class Intake:
         resolve committed is resolved, unless a recovery plan still owns its incident (kept,
         as it would have been); one whose incident recovered, was resolved by a human or was
         superseded before the resolve committed is resolved. `incidents` are the stored
-        incident events (opened, transitioned), oldest first. Returns (raised, resolved)."""
+        incident events (opened, transitioned), oldest first. `approvals`, the requests still
+        waiting for an answer (None: not read), likewise: each gets its page unless its row
+        exists, and an open approval page whose request was answered, timed out or went away
+        while the resolve had not committed is resolved. Returns (raised, resolved)."""
         ended = self._recoveries.fold(incidents)
         raised = 0
         for failure in failures:
             if await self._store.get_alert(failure_alert_id(failure.incident, "failure")) is None:
                 log.warning("raising an alert a crash cut off", incident=failure.incident)
                 await self.raise_for_failure(failure)
+                raised += 1
+        waiting = {approval_alert_id(r) for r in approvals or ()}
+        for request in approvals or ():
+            if await self._store.get_alert(approval_alert_id(request)) is None:
+                log.warning("raising an approval page a crash cut off", incident=request.incident)
+                await self.raise_for_approval(request)
                 raised += 1
         resolved = 0
         for alert in list(self._book.alerts.values()):
@@ -201,6 +288,12 @@ class Intake:
             if why is not None:
                 done = await self._answers.resolve(alert.id, by="paramedic", why=why)
                 resolved += done is not None
+        if approvals is not None:
+            for alert in list(self._book.alerts.values()):
+                if alert.type == APPROVAL_TYPE and alert.id not in waiting:
+                    why = "the request was answered or timed out while paramedic was down"
+                    done = await self._answers.resolve(alert.id, by="paramedic", why=why)
+                    resolved += done is not None
         return raised, resolved
 
 

@@ -148,6 +148,8 @@ def review(config: Config) -> Review:
             )
     if out.errors:
         return out  # reach is computed on a consistent config only
+    if (warning := _approvers_unreached(config, pagers)) is not None:
+        out.warnings.append((("recovery", "approval", "approvers"), warning))
     for name in tier1:
         reach = crash_reach(config, name)
         human = [p for p in reach.pages if p.channel in pagers]
@@ -173,6 +175,31 @@ def review(config: Config) -> Review:
                 )
             )
     return out
+
+
+def _approvers_unreached(config: Config, pagers: set[str]) -> str | None:
+    """A sentence when a plan's approval request would reach nobody on a configured channel
+    other than the log (the approvers' channels all fall back to it)."""
+    approvers = config.recovery.approval.approvers
+    if not approvers or not any(s.recovery for s in config.services.values()):
+        return None  # no approvers: the page follows the routes, checked above
+    contacts = config.alerting.contacts
+    reached = [
+        channel
+        for receiver in approvers
+        for channel in (
+            [receiver.partition(":")[2]]
+            if ":" in receiver
+            else contacts[receiver.partition(":")[0]].channels
+        )
+    ]
+    if any(c in pagers for c in reached):
+        return None
+    return (
+        f"an approval request would page no one: the approvers ({', '.join(approvers)}) are"
+        f" reached on {', '.join(dict.fromkeys(reached))}, and none of that is a configured"
+        " channel other than the log"
+    )
 
 
 def _unconfigured(config: Config) -> dict[tuple[str, str], list[str]]:

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import structlog
 
 from paramedic.alerting.answers import Answers, SilencesEnded
+from paramedic.alerting.approval_page import approval_route
 from paramedic.alerting.book import AlertBook
 from paramedic.alerting.channels.base import Channel
 from paramedic.alerting.dispatch import Dispatch
@@ -46,6 +47,7 @@ from paramedic.core.clock import Clock
 from paramedic.core.contracts import Job, Submit
 from paramedic.core.events import Event
 from paramedic.core.failure_events import FailureCleared, FailureDetected
+from paramedic.core.incident_events import ApprovalRequested
 from paramedic.store.outbox import OutboxStore
 
 __all__ = ["AlertingService", "ServiceFacts"]
@@ -67,6 +69,8 @@ class AlertingService:
         job: Job,
         service_facts: ServiceFacts = lambda name: (None, {}, ""),
         dashboard_url: str = "",
+        api_url: str = "",
+        approvers: Sequence[str] = (),
         depends_on: Mapping[str, Iterable[str]] | None = None,
         planned: Planned = lambda name: False,
     ) -> None:
@@ -80,7 +84,9 @@ class AlertingService:
         self.muter = Muter.from_config(
             config.silences, config.inhibit_rules, config.maintenance_windows, depends_on
         )
-        router = Router.from_config(config.routes, config.contacts)
+        # Approval pages go to the approvers (recovery.approval.approvers) rather than down
+        # the tree; with none, they follow the tree like any alert.
+        router = Router.from_config(approval_route(config.routes, approvers), config.contacts)
         fatigue = FatiguePolicy.from_config(config)
         # The ladder's timer and the outbox's results call back into stages built after
         # them: each is bound late, through the stage that handles it.
@@ -174,6 +180,8 @@ class AlertingService:
             severity=SeverityPolicy.from_config(config.severity_rules),
             service_facts=service_facts,
             dashboard_url=dashboard_url,
+            api_url=api_url,
+            clock=clock,
             store=store,
             book=self.book,
             dispatch=self._dispatch,
@@ -203,11 +211,12 @@ class AlertingService:
         failures: Sequence[FailureDetected],
         cleared: Mapping[str, FailureCleared],
         incidents: Sequence[Event] = (),
+        approvals: Sequence[ApprovalRequested] | None = None,
     ) -> tuple[int, int]:
         """After `start`: raise the alerts and resolves a crash cut off (`Intake.catch_up`);
         `incidents` (the stored incident events) say which alerts a recovery keeps open.
         Returns (raised, resolved)."""
-        return await self._intake.catch_up(failures, cleared, incidents)
+        return await self._intake.catch_up(failures, cleared, incidents, approvals)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:

@@ -350,4 +350,31 @@ class Config(StrictModel):
                     " top-level heartbeat section (heartbeats are always authenticated)"
                 )
                 raise ValueError(msg)
+        self._approvers()
         return self
+
+    def _approvers(self) -> None:
+        """The approvers are receivers of the alerting config. Written by the user, each must
+        name a contact (and one of its channels); left at the default, those the contacts
+        lack are dropped (with `replace_defaults: [contacts]` there may be no `team-lead`),
+        and none left means the approval page follows the alerting routes."""
+        approval = self.recovery.approval
+        contacts = self.alerting.contacts
+        if "approvers" not in approval.model_fields_set:
+            approval.approvers = [a for a in approval.approvers if a in contacts]
+            return
+        problems = []
+        for i, receiver in enumerate(approval.approvers):
+            contact, _, channel = receiver.partition(":")
+            known = contacts.get(contact)
+            where = f"recovery.approval.approvers.{i}"
+            if known is None:
+                names = ", ".join(sorted(contacts)) or "none"
+                problems.append(f"{where}: unknown contact {contact!r}; contacts are {names}")
+            elif channel and channel not in known.channels:
+                problems.append(
+                    f"{where}: contact {contact!r} has no channel {channel!r}"
+                    f" (its channels: {', '.join(known.channels)})"
+                )
+        if problems:
+            raise ValueError("\n".join(problems))

@@ -15,6 +15,7 @@ from pydantic import BeforeValidator, Field, field_validator
 from paramedic.config.types import Duration, StrictModel, TimeZoneName
 
 __all__ = [
+    "DEFAULT_APPROVERS",
     "ApprovalPolicy",
     "ApprovalRequire",
     "DecisionThresholds",
@@ -83,11 +84,17 @@ class ApprovalRequire(StrictModel):
         return value
 
 
+DEFAULT_APPROVERS = ("oncall", "team-lead")
+
+
 class ApprovalPolicy(StrictModel):
-    """How long a request waits before escalating (and still doing nothing)."""
+    """How long a request waits before escalating (and still doing nothing), and who is
+    paged to answer it: `approvers` are receivers of the alerting config (`contact` or
+    `contact:channel`), checked against its contacts (`Config`)."""
 
     timeout: Duration = Field(default=300.0, gt=0)
     require: ApprovalRequire = Field(default_factory=ApprovalRequire)
+    approvers: list[str] = Field(default_factory=lambda: list(DEFAULT_APPROVERS))
 
 
 class SessionConfig(StrictModel):

@@ -221,7 +221,7 @@ class Paramedic:
         await p.silences.load()
         await p.alerting.start()
         raised, resolved = await p.alerting.catch_up(
-            left.open_failures(), left.cleared, left.incidents
+            left.open_failures(), left.cleared, left.incidents, left.open_approvals()
         )
         if raised or resolved:
             log.warning("alerting caught up after a crash", raised=raised, resolved=resolved)
@@ -395,7 +395,7 @@ class Paramedic:
             return
         left = await read_store(self.parts.store)
         raised, resolved = await self.parts.alerting.catch_up(
-            left.open_failures(), left.cleared, left.incidents
+            left.open_failures(), left.cleared, left.incidents, left.open_approvals()
         )
         if raised or resolved:
             log.warning("alerting caught up after store trouble", raised=raised, resolved=resolved)

@@ -14,6 +14,7 @@ import asyncio
 import functools
 import os
 import signal
+import socket
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -224,6 +225,8 @@ def build(
         job=tasks.job,
         service_facts=service_facts,
         dashboard_url=config.dashboard_url,
+        api_url=_api_url(config.api.host, config.api.port),
+        approvers=config.recovery.approval.approvers,
         depends_on={name: svc.depends_on for name, svc in config.services.items()},
         planned=has_plan,
     )
@@ -406,3 +409,13 @@ def _log_event(published: Published) -> None:
 
 def _past_durations(history: StepHistory, service: str, step: str) -> list[float]:
     return list(history.get((service, step), ()))
+
+
+def _api_url(host: str, port: int) -> str:
+    """Where a person (the approval page's CLI command, its API call) reaches the API: a
+    wildcard address is reached by this machine's name."""
+    if host in ("0.0.0.0", "::"):  # noqa: S104 (naming the wildcard, not binding it)
+        host = socket.gethostname()
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"

@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 
 from paramedic.core.events import Event, NoteAdded
 from paramedic.core.failure_events import FailureCleared, FailureDetected, ServiceUp
-from paramedic.core.incident_events import IncidentOpened, IncidentTransitioned
+from paramedic.core.incident_events import (
+    ApprovalGranted,
+    ApprovalRejected,
+    ApprovalRequested,
+    ApprovalTimedOut,
+    IncidentOpened,
+    IncidentTransitioned,
+)
 from paramedic.detect.events import SignalChanged
 from paramedic.store.protocol import Store
 from paramedic.store.timeline import decode, read_rows
@@ -47,9 +54,14 @@ class Left:
     cleared: dict[str, FailureCleared] = field(default_factory=dict)  # by incident id
     # Every incident opened and moved, oldest first: which alerts a recovery keeps open.
     incidents: list[Event] = field(default_factory=list)
+    # Approval requests still waiting for an answer and not timed out: their page is open.
+    approvals: dict[str, ApprovalRequested] = field(default_factory=dict)  # by incident id
 
     def open_failures(self) -> list[FailureDetected]:
         return [f for s in self.services.values() for f in s.open.values()]
+
+    def open_approvals(self) -> list[ApprovalRequested]:
+        return list(self.approvals.values())
 
 
 def read_back(events: Iterable[Event]) -> Left:
@@ -59,7 +71,13 @@ def read_back(events: Iterable[Event]) -> Left:
         if event.service is None:
             continue
         service = left.services.setdefault(event.service, ServiceLeft())
-        if isinstance(event, FailureDetected):
+        if isinstance(event, ApprovalRequested):
+            left.approvals[event.incident] = event
+        elif isinstance(event, _ANSWERS) or (
+            isinstance(event, IncidentTransitioned) and event.from_state == "AWAITING_APPROVAL"
+        ):
+            left.approvals.pop(event.incident, None)
+        elif isinstance(event, FailureDetected):
             service.open[event.incident] = event
         elif isinstance(event, FailureCleared):
             left.cleared[event.incident] = event
@@ -76,10 +94,16 @@ def read_back(events: Iterable[Event]) -> Left:
 
 
 async def read_store(store: Store, page: int = 5000) -> Left:
-    """`read_back` over the store, reading little: the failure records of every service,
+    """`read_back` over the store, reading little: the failure records of every service and
+    the approval requests with what ended them (answers, timeouts, moves out of waiting),
     then, for a service with a failure open, only its signals since it was last seen well
     (the Alertmanager verdicts that can still be failing)."""
-    kinds = (FailureDetected.kind, FailureCleared.kind, ServiceUp.kind)
+    kinds = (
+        FailureDetected.kind,
+        FailureCleared.kind,
+        ServiceUp.kind,
+        *(e.kind for e in (ApprovalRequested, *_ANSWERS, IncidentTransitioned)),
+    )
     marks = await read_rows(store, kinds=kinds, page=page)
     left = read_back(decode(marks))
     for name, found in left.services.items():
@@ -88,7 +112,7 @@ async def read_store(store: Store, page: int = 5000) -> Left:
         first = next(iter(found.open.values()))
         opened = next(r.seq for r in marks if r.id == first.id)
         since = max(
-            (r.seq for r in marks if r.service == name and r.seq < opened and r.kind != _FD),
+            (r.seq for r in marks if r.service == name and r.seq < opened and r.kind in _WELL),
             default=0,
         )
         signals = await read_rows(
@@ -103,7 +127,8 @@ async def read_store(store: Store, page: int = 5000) -> Left:
     return left
 
 
-_FD = FailureDetected.kind
+_WELL = (FailureCleared.kind, ServiceUp.kind)  # seen well: the signals before are over
+_ANSWERS = (ApprovalGranted, ApprovalRejected, ApprovalTimedOut)
 
 
 def folded(failure: FailureDetected, events: Iterable[Event]) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -26,6 +27,9 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.time)
+    """Wall time of arrival (the body read), for latency measured against paramedic's
+    timeline, whose times are wall times too."""
 
     def json(self) -> Any:
         return json.loads(self.body)
