@@ -13,10 +13,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import signal
 import socket
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,14 +43,15 @@ from paramedic.process.ledger import CommandLedger
 from paramedic.process.managed import ExitStatus, ManagedProcess
 from paramedic.recovery.orchestrator import RecoveryOrchestrator
 from paramedic.recovery.plain import IncidentOwner, PlainIncidents
-from paramedic.runtime.adoption import SUPERVISOR_ENV, supervisor_token
+from paramedic.runtime.adoption import supervisor_token
 from paramedic.runtime.deadman import DeadMansSwitch
 from paramedic.runtime.emergency import EmergencyPager
 from paramedic.runtime.heartbeats import Heartbeats
 from paramedic.runtime.loop_monitor import LoopMonitor
 from paramedic.runtime.metrics import register_collectors
+from paramedic.runtime.processes import log_files, managed_process, resolve
 from paramedic.runtime.recorder import OrderedRecorder
-from paramedic.runtime.sdnotify import NOTIFY_ENV_KEYS, SdNotifier
+from paramedic.runtime.sdnotify import SdNotifier
 from paramedic.runtime.selfcheck import add_checks, health_metrics
 from paramedic.runtime.services import ServiceRuntime
 from paramedic.runtime.store_trouble import StoreTrouble
@@ -107,7 +106,7 @@ class Parts:
 
     def path(self, path: Path) -> Path:
         """Relative paths in the config are relative to the config file's folder."""
-        return _resolve(self.base_dir, path)
+        return resolve(self.base_dir, path)
 
     def store_failed(self, exc: StoreError) -> None:
         """A write outside the timeline (an alert row, a probe) was refused."""
@@ -125,17 +124,13 @@ class Parts:
             await self.channels_http.close()
 
 
-def _resolve(base_dir: Path, path: Path) -> Path:
-    return path if path.is_absolute() else base_dir / path
-
-
 def build(
     config: Config, *, base_dir: Path, clock: Clock | None = None, store: Store | None = None
 ) -> Parts:
     """Construct every component of one paramedic from `config` (paths relative to
     `base_dir`); `clock` and `store` may be given (tests)."""
     clock = clock or SystemClock()
-    store_path = _resolve(base_dir, config.store.path)
+    store_path = resolve(base_dir, config.store.path)
     store = store or SQLiteStore(store_path, synchronous=config.store.synchronous)
     log_dir = store_path.parent / "logs"
     supervisor = supervisor_token(store_path)
@@ -150,11 +145,11 @@ def build(
     def log_path(name: str, svc: ServiceConfig) -> Path:
         spec = svc.process
         assert spec is not None
-        return _resolve(base_dir, spec.log_file) if spec.log_file else log_dir / f"{name}.log"
+        return resolve(base_dir, spec.log_file) if spec.log_file else log_dir / f"{name}.log"
 
     services: dict[str, ServiceRuntime] = {}  # filled below; exits come once running
     processes = {
-        name: _managed(
+        name: managed_process(
             name,
             svc,
             clock,
@@ -245,7 +240,7 @@ def build(
             )
             continue
         hooks = service.hooks()
-        hooks.log_files = functools.partial(_log_files, config, name, log_path)
+        hooks.log_files = functools.partial(log_files, config, name, log_path)
         recovery[name] = RecoveryOrchestrator(
             name,
             plan,
@@ -355,50 +350,8 @@ def build(
     return parts
 
 
-def _managed(
-    name: str,
-    svc: ServiceConfig,
-    clock: Clock,
-    supervisor: str,
-    base_dir: Path,
-    log_path: Path,
-    *,
-    on_exit: Callable[[ExitStatus], None],
-) -> ManagedProcess:
-    spec = svc.process
-    assert spec is not None
-    env = dict(os.environ) if spec.inherit_env else {"PATH": os.environ.get("PATH", os.defpath)}
-    for key in NOTIFY_ENV_KEYS:  # systemd's socket is paramedic's, not its children's
-        env.pop(key, None)
-    env.update(spec.env)
-    env["PARAMEDIC_SERVICE"] = name
-    env[SUPERVISOR_ENV] = supervisor
-    return ManagedProcess(
-        name,
-        spec.argv,
-        clock=clock,
-        env=env,
-        cwd=_resolve(base_dir, spec.cwd) if spec.cwd else base_dir,
-        log_path=log_path,
-        stop_signal=signal.Signals[spec.stop_signal],
-        stop_timeout=spec.stop_timeout,
-        on_exit=on_exit,
-    )
-
-
 def _exited(services: dict[str, ServiceRuntime], tasks: Tasks, name: str, st: ExitStatus) -> None:
     tasks.job(services[name].process_exited(st))
-
-
-def _log_files(
-    config: Config, name: str, log_path: Callable[[str, ServiceConfig], Path]
-) -> list[Path]:
-    """The output paramedic captured for `name`: its log file and rotated siblings."""
-    svc = config.services[name]
-    if svc.process is None:
-        return []
-    path = log_path(name, svc)
-    return [path, *sorted(path.parent.glob(path.name + ".*"))]
 
 
 def _log_event(published: Published) -> None:
