@@ -1,4 +1,5 @@
-"""Recovery endpoints: the seed's 3.4 status, incidents, recovery history, approvals, sizing."""
+"""Recovery endpoints: the recovery status document, incidents, recovery history, approvals,
+sizing."""
 
 from __future__ import annotations
 
