@@ -96,16 +96,20 @@ def read_back(events: Iterable[Event]) -> Left:
 async def read_store(store: Store, page: int = 5000) -> Left:
     """`read_back` over the store, reading little: the failure records of every service and
     the approval requests with what ended them (answers, timeouts, moves out of waiting),
-    then, for a service with a failure open, only its signals since it was last seen well
+    every incident's opening and moves, in one read; then, for a service with a failure open, only its signals since it was last seen well
     (the Alertmanager verdicts that can still be failing)."""
     kinds = (
         FailureDetected.kind,
         FailureCleared.kind,
         ServiceUp.kind,
-        *(e.kind for e in (ApprovalRequested, *_ANSWERS, IncidentTransitioned)),
+        *(e.kind for e in (ApprovalRequested, *_ANSWERS, IncidentOpened, IncidentTransitioned)),
     )
     marks = await read_rows(store, kinds=kinds, page=page)
-    left = read_back(decode(marks))
+    events = decode(marks)
+    left = read_back(events)
+    # Every incident opened and moved (which alerts a recovery keeps open): from the same
+    # read. They are not "seen well" marks below (`_WELL` names only clears and ups).
+    left.incidents = [e for e in events if isinstance(e, IncidentOpened | IncidentTransitioned)]
     for name, found in left.services.items():
         if not found.open:
             continue
@@ -119,11 +123,6 @@ async def read_store(store: Store, page: int = 5000) -> Left:
             store, kinds=(SignalChanged.kind,), page=page, service=name, after=since
         )
         found.failing = read_back(decode(signals)).services.get(name, ServiceLeft()).failing
-    # Read apart: an incident's moves must not count as the service "seen well" above.
-    moves = await read_rows(
-        store, kinds=(IncidentOpened.kind, IncidentTransitioned.kind), page=page
-    )
-    left.incidents = list(decode(moves))
     return left
 
 
