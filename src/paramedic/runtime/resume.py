@@ -94,10 +94,11 @@ def read_back(events: Iterable[Event]) -> Left:
 
 
 async def read_store(store: Store, page: int = 5000) -> Left:
-    """`read_back` over the store, reading little: the failure records of every service and
-    the approval requests with what ended them (answers, timeouts, moves out of waiting),
-    every incident's opening and moves, in one read; then, for a service with a failure open, only its signals since it was last seen well
-    (the Alertmanager verdicts that can still be failing)."""
+    """`read_back` over the store, reading little: the failure records of every service,
+    the approval requests with what ended them (answers, timeouts, moves out of waiting) and
+    every incident's opening and moves, in one read; then, for a service with a failure
+    open, only its signals since it was last seen well (the Alertmanager verdicts that can
+    still be failing)."""
     kinds = (
         FailureDetected.kind,
         FailureCleared.kind,
