@@ -127,3 +127,51 @@ async def test_an_exchange_outage_inhibits_engine_alerts_for_its_venue_until_res
     triggers = [n for n in await store.notifications_for("nyse-1") if n.action == "trigger"]
     assert triggers
     await store.close()
+
+
+async def test_one_resolve_that_ends_two_summaries_resolves_both(tmp_path: Path) -> None:
+    """An alert rate-limited at both receivers of the P2 route is named by two summaries
+    (one per receiver); resolving it ends both in one call. The first summary's own resolve
+    re-enters the summary bookkeeping and ends the second there: the outer pass must not end
+    it again (it raised KeyError and left the resolve half done)."""
+    store = SQLiteStore(tmp_path / "p.db")
+    await store.open()
+    clock = FakeClock()
+    recorded: list[Any] = []
+    config = AlertingConfig.model_validate(
+        {"grouping": {"severities": []}, "rate_limit": {"max_per_receiver": 1}}
+    )
+    tasks: set[asyncio.Task[Any]] = set()
+    service = AlertingService(
+        config,
+        clock=clock,
+        store=store,
+        channels={"log": Capture()},
+        submit=recorded.extend,
+        job=lambda coro: tasks.add(asyncio.ensure_future(coro)),
+    )
+    runner = asyncio.create_task(service.outbox.run())
+    await service.raise_alert(p2(1))
+    limited = p2(2)
+    await service.raise_alert(
+        Alert(
+            id=limited.id,
+            type="memory_leak",
+            source=limited.source,
+            severity="P2",
+            title="engine memory grows",
+            labels={"service": "engine", "kind": "memory_leak"},
+            what="rss +40 MB/min",
+        )
+    )
+    clock.advance(3601.0)
+    await service.flush_summaries()
+    raised = {e.alert_id for e in recorded if e.kind == "alert.raised"}
+    summaries = {s for s in raised if s.startswith("summary:")}
+    assert len(summaries) == 2
+    await service.resolve("alert-2", by="test", why="fixed")
+    resolved = {e.alert_id for e in recorded if e.kind == "alert.resolved"}
+    assert summaries | {"alert-2"} <= resolved
+    runner.cancel()
+    await asyncio.gather(runner, *tasks, return_exceptions=True)
+    await store.close()

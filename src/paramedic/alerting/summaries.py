@@ -121,5 +121,6 @@ class Summaries:
             if not members & self._book.alerts.keys():
                 done.append(summary_id)
         for summary_id in done:
-            del summaries[summary_id]
-            await resolve(summary_id, "paramedic", _ALL_RESOLVED)
+            # A summary's own resolve comes back here and may end another one of `done`.
+            if summaries.pop(summary_id, None) is not None:
+                await resolve(summary_id, "paramedic", _ALL_RESOLVED)
