@@ -30,6 +30,7 @@ from paramedic.cli._http import (
 from paramedic.cli._http import get as _get
 from paramedic.cli._http import post as _post
 from paramedic.cli.audit import audit_command
+from paramedic.cli.incidents import incident_app
 from paramedic.cli.silences import silence_app
 from paramedic.config import ConfigIssue, InvalidConfig, load_config
 from paramedic.config.model import LogConfig
@@ -298,7 +299,7 @@ def history(
     Console().print(table)
 
 
-@app.command()
+@incident_app.command("show")
 def incident(
     incident_id: Annotated[str, typer.Argument(help="The incident to show.")],
     url: UrlOption = DEFAULT_URL,
@@ -374,6 +375,7 @@ def _run_loop(coro: Any) -> int:
 
 app.add_typer(silence_app, name="silence")
 app.command("audit")(audit_command)
+app.add_typer(incident_app, name="incident")
 
 
 def main() -> None:
