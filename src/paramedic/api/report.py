@@ -172,7 +172,8 @@ def build_report(
         "lessons": _lessons(mine),
         "timeline": [
             {**at(e), "kind": e.kind, "summary": e.summary()}
-            for e in sorted([*mine, *(n for n, _ in notes)], key=lambda e: e.at.wall)
+            for e in events  # in the order recorded (the store's seq), notes among them
+            if getattr(e, "incident", None) == incident or any(e is n for n, _ in notes)
         ],
     }
 
@@ -264,10 +265,16 @@ def _page(page: Page, t: Offset) -> dict[str, Any]:
         min(resolves) if resolves else (row.updated_wall if row.state == "resolved" else None)
     )
     deliveries = []
+    # Grouped by action in the order the actions first happened (trigger, acknowledge,
+    # resolve...), then by receiver and channel: a reader scans one action at a time.
+    first: dict[str, float] = {}
+    for d in page.deliveries:
+        n = d.notification
+        first[n.action] = min(first.get(n.action, n.created_wall), n.created_wall)
     for d in sorted(
         page.deliveries,
         key=lambda d: (
-            d.notification.created_wall,
+            first[d.notification.action],
             d.notification.action,
             receiver(d.notification),
             d.notification.channel,
