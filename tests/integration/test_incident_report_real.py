@@ -97,7 +97,7 @@ def events(p: RunningParamedic, kind: str) -> list[dict[str, Any]]:
     return [e for e in listed if e["kind"] == kind]
 
 
-async def cli(url: str, *args: str) -> tuple[int, str, str]:
+async def cli(url: str, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
     """`python -m paramedic.cli ARGS` as a user runs it (token from the environment)."""
     env = {**os.environ, "PARAMEDIC_URL": url, "PARAMEDIC_TOKEN": TOKEN, "COLUMNS": "200"}
     proc = await asyncio.create_subprocess_exec(
@@ -106,10 +106,11 @@ async def cli(url: str, *args: str) -> tuple[int, str, str]:
         "paramedic.cli",
         *args,
         env=env,
+        stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin else b""), 30)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
@@ -179,7 +180,8 @@ async def test_the_report_of_a_scripted_incident_matches_its_golden_files(tmp_pa
     """kill -9 the engine; the on-call acks the crash's page with `paramedic ack`, approves
     the cold restart with `paramedic approve`; the recovery runs its two steps, validates,
     resumes through three phases and closes HEALTHY; `paramedic incident lessons` writes the
-    lessons. The Markdown and JSON reports (through the CLI) match the golden files after
+    lessons three times (from a file, as an argument, from standard input: the last counts).
+    The Markdown (to a file) and JSON (by id prefix) reports match the golden files after
     normalisation; the JSON validates against its schema; the checklist has validation,
     documentation, metrics and lessons ticked (the all-clear is not sent by this build)."""
     async with LoopbackReceiver() as hook:
@@ -214,16 +216,32 @@ async def test_the_report_of_a_scripted_incident_matches_its_golden_files(tmp_pa
                     and not p.get("/api/alerts?state=acknowledged").json()["alerts"]
                 ),
             )
+            said = f"lessons learned of {incident} recorded\n"
+            draft = tmp_path / "lessons.md"
+            draft.write_text("A first draft.\n")
+            code, out, err = await cli(p.url, "incident", "lessons", incident, "--file", str(draft))
+            assert (0, said) == (code, out), err
             lesson = "Alert on the engine's memory before it is killed.\nRehearse cold restarts."
             code, out, err = await cli(p.url, "incident", "lessons", incident, lesson)
-            assert (0, f"lessons learned of {incident} recorded\n") == (code, out), err
+            assert (0, said) == (code, out), err
+            final = lesson + "\n\nFrom standard input."
+            code, out, err = await cli(
+                p.url, "incident", "lessons", incident, "--file", "-", stdin=final
+            )
+            assert (0, said) == (code, out), err
 
-            code, md, err = await cli(p.url, "incident", "report", incident, "--format", "md")
-            assert 0 == code, err
-            code, raw, err = await cli(p.url, "incident", "report", incident, "--format", "json")
+            written = tmp_path / "report.md"
+            code, _, err = await cli(
+                p.url, "incident", "report", incident, "--format", "md", "-o", str(written)
+            )
+            assert (0, f"wrote {written}\n") == (code, err)
+            md = written.read_text(encoding="utf-8")
+            prefix = incident[:10]  # any unique prefix names the incident
+            code, raw, err = await cli(p.url, "incident", "report", prefix, "--format", "json")
             assert 0 == code, err
             report = json.loads(raw)
             jsonschema.validate(report, json.loads(SCHEMA.read_text(encoding="utf-8")))
+            assert (final, 3) == (report["lessons"]["text"], report["lessons"]["revisions"])
             done = {i["item"]: i["done"] for i in report["checklist"]}
             assert {
                 "validation_complete": True,
