@@ -325,6 +325,10 @@ def incident(
     console.print(steps)
     if body.get("rto_s") is not None:
         console.print(f"Total recovery time: {body['rto_s']:.3f} seconds")
+    for item in body.get("checklist", []):
+        mark = "x" if item["done"] else " "
+        # Not markup: a detail quoting a check may hold brackets.
+        console.print(f"[{mark}] {item['label']}: {item['detail']}", markup=False)
     for e in body.get("timeline", []):
         when = datetime.fromtimestamp(e["at"], UTC).strftime("%H:%M:%S.%f")[:-3]
         console.print(f"{when}  {e['summary']}")
