@@ -57,6 +57,7 @@ def build_report(
     incidents' events are ignored); `pages` the alerts the outbox holds for this incident."""
     mine = [e for e in events if getattr(e, "incident", None) == incident]
     notes = _notes(events, incident)
+    noted = {id(n) for n, _ in notes}
     opened = next((e for e in mine if isinstance(e, IncidentOpened)), None)
     detected = next((e for e in mine if isinstance(e, FailureDetected)), None)
     start = opened.at.wall if opened else detected.at.wall if detected else generated_wall
@@ -82,27 +83,7 @@ def build_report(
     return {
         "schema": REPORT_SCHEMA,
         "generated_at": iso(generated_wall),
-        "incident": {
-            "id": incident,
-            "service": opened.service if opened else detected.service if detected else None,
-            "failure_kind": opened.failure_kind
-            if opened
-            else detected.failure_kind
-            if detected
-            else None,
-            "state": moves[-1].to_state if moves else ("FAILURE_DETECTED" if opened else None),
-            "method": rto.method
-            if rto
-            else next((m.method for m in reversed(moves) if m.method), None),
-            "attempts": max((m.attempt for m in moves), default=0),
-            "opened_at": iso(start),
-            "detection": {
-                "layer": opened.source if opened else detected.source if detected else None,
-                "sentence": opened.reason if opened else detected.reason if detected else None,
-                "evidence": list(detected.evidence) if detected else [],
-                "at": iso(start),
-            },
-        },
+        "incident": _incident(incident, opened or detected, detected, moves, rto, start),
         "decision": [
             {
                 **at(e),
@@ -173,8 +154,36 @@ def build_report(
         "timeline": [
             {**at(e), "kind": e.kind, "summary": e.summary()}
             for e in events  # in the order recorded (the store's seq), notes among them
-            if getattr(e, "incident", None) == incident or any(e is n for n, _ in notes)
+            if getattr(e, "incident", None) == incident or id(e) in noted
         ],
+    }
+
+
+def _incident(
+    incident: str,
+    origin: IncidentOpened | FailureDetected | None,
+    detected: FailureDetected | None,
+    moves: Sequence[IncidentTransitioned],
+    rto: RecoveryFinished | None,
+    start: float,
+) -> dict[str, Any]:
+    """Who, what, where it stands, and how it was detected (the opening record quotes the
+    failure; the failure itself adds the evidence)."""
+    method = rto.method if rto else next((m.method for m in reversed(moves) if m.method), None)
+    return {
+        "id": incident,
+        "service": origin.service if origin else None,
+        "failure_kind": origin.failure_kind if origin else None,
+        "state": moves[-1].to_state if moves else ("FAILURE_DETECTED" if origin else None),
+        "method": method,
+        "attempts": max((m.attempt for m in moves), default=0),
+        "opened_at": iso(start),
+        "detection": {
+            "layer": origin.source if origin else None,
+            "sentence": origin.reason if origin else None,
+            "evidence": list(detected.evidence) if detected else [],
+            "at": iso(start),
+        },
     }
 
 
