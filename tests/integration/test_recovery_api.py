@@ -126,6 +126,8 @@ async def test_cli_approve_history_incident_and_the_recovery_gauges(tmp_path: Pa
         shown = await asyncio.to_thread(cli, "incident", incident)
         assert "Restart engine" in shown
         assert "Total recovery time:" in shown
+        assert "[x] Post-recovery validation complete" in shown  # the checklist, ticked
+        assert "[ ] Lessons learned captured: no lessons written yet" in shown
         async with api(p, None) as client:
             metrics = (await client.get("/metrics")).text
         assert 'recovery_system_state{service="engine"} 5.0' in metrics  # RECOVERED

@@ -31,6 +31,8 @@ STORED: dict[str, tuple[str, ...]] = {
         "needs_human",
         "severity",
     ),
+    "incident.documented": ("incident", "by", "format"),
+    "incident.lessons": ("incident", "by", "text"),
     "incident.opened": ("incident", "failure_kind", "reason", "source"),
     "incident.transitioned": ("incident", "from_state", "to_state", "reason", "method", "attempt"),
     "process.adopted": ("pid", "start_time", "boot_id", "sentence", "spawn_id"),
@@ -54,7 +56,9 @@ STORED: dict[str, tuple[str, ...]] = {
     ),
     "recovery.step_finished": ("incident", "step", "ok", "duration_s", "detail"),
     "recovery.step_started": ("incident", "step", "index", "total"),
+    "resumption.phase": ("incident", "phase", "multiplier", "held", "sentence"),
     "service.up": ("reason",),
+    "validation.checked": ("incident", "window", "ok", "sentence", "checks"),
     "watchdog.gave_up": ("restarts", "window_s"),
 }
 
@@ -112,3 +116,21 @@ def _sample(cls: type[Event], name: str) -> object:
     if kind.startswith("bool"):
         return True
     return "x"
+
+
+def test_a_validation_verdict_reads_back_with_each_check() -> None:
+    """`validation.checked` keeps every check as (name, ok, critical, sentence, duration_s):
+    the JSON lists a store gives back decode to the same nested tuples."""
+    checks = (("positions", True, True, "positions: agree", 0.012),)
+    payload = {
+        "incident": "inc_1",
+        "window": "immediate",
+        "ok": True,
+        "sentence": "immediate validation passed: 1 checks",
+        "checks": [list(c) for c in checks],
+    }
+    event = event_from_record(
+        "validation.checked", id="evt_1", mono=1.0, wall=2.0, service="engine", payload=payload
+    )
+    assert isinstance(event, incident_events.ValidationChecked)
+    assert checks == event.checks

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from paramedic.api.auth import Principal, require
+from paramedic.api.checklist import checklist
+from paramedic.api.incident_report import load_pages
 from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event
 from paramedic.core.incident_events import IncidentOpened, RecoveryFinished, RecoveryStepFinished
@@ -110,11 +112,8 @@ async def get_incident(
     if not found:
         raise HTTPException(404, detail=f"no incident {incident_id!r}")
     incident = found[0]
-    timeline = [
-        e
-        for e in await read_events(store, service=incident.service)
-        if getattr(e, "incident", None) == incident_id
-    ]
+    events = await read_events(store, service=incident.service)
+    timeline = [e for e in events if getattr(e, "incident", None) == incident_id]
     steps = [
         {"step": e.step, "ok": e.ok, "duration_s": e.duration_s}
         for e in timeline
@@ -130,6 +129,9 @@ async def get_incident(
         "timeline": [_line(e) for e in timeline],
         "steps": steps,
         "rto_s": finished[-1].duration_s if finished else None,
+        "checklist": checklist(
+            incident_id, events, await load_pages(store, incident_id, scan=False)
+        ),
     }
 
 

@@ -30,6 +30,7 @@ from paramedic.cli._http import (
 from paramedic.cli._http import get as _get
 from paramedic.cli._http import post as _post
 from paramedic.cli.audit import audit_command
+from paramedic.cli.incidents import incident_app
 from paramedic.cli.silences import silence_app
 from paramedic.config import ConfigIssue, InvalidConfig, load_config
 from paramedic.config.model import LogConfig
@@ -298,7 +299,7 @@ def history(
     Console().print(table)
 
 
-@app.command()
+@incident_app.command("show")
 def incident(
     incident_id: Annotated[str, typer.Argument(help="The incident to show.")],
     url: UrlOption = DEFAULT_URL,
@@ -324,6 +325,10 @@ def incident(
     console.print(steps)
     if body.get("rto_s") is not None:
         console.print(f"Total recovery time: {body['rto_s']:.3f} seconds")
+    for item in body.get("checklist", []):
+        mark = "x" if item["done"] else " "
+        # Not markup: a detail quoting a check may hold brackets.
+        console.print(f"[{mark}] {item['label']}: {item['detail']}", markup=False)
     for e in body.get("timeline", []):
         when = datetime.fromtimestamp(e["at"], UTC).strftime("%H:%M:%S.%f")[:-3]
         console.print(f"{when}  {e['summary']}")
@@ -374,6 +379,7 @@ def _run_loop(coro: Any) -> int:
 
 app.add_typer(silence_app, name="silence")
 app.command("audit")(audit_command)
+app.add_typer(incident_app, name="incident")
 
 
 def main() -> None:

@@ -24,13 +24,17 @@ __all__ = [
     "ApprovalTimedOut",
     "EscalationTrigger",
     "EscalationTriggered",
+    "IncidentDocumented",
     "IncidentOpened",
     "IncidentTransitioned",
+    "LessonsCaptured",
     "RecoveryDecided",
     "RecoveryFinished",
     "RecoveryProgress",
     "RecoveryStepFinished",
     "RecoveryStepStarted",
+    "ResumptionPhaseEntered",
+    "ValidationChecked",
 ]
 
 EscalationTrigger = Literal[
@@ -263,3 +267,75 @@ class EscalationTriggered(Event):
 
     def summary(self) -> str:
         return f"{self.service}: escalation ({self.trigger}): {self.reason}"
+
+
+CheckOutcome = tuple[str, bool, bool, str, float]
+"""One validation check as stored: (name, ok, critical, sentence, duration_s)."""
+
+
+@register_event
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ValidationChecked(Event):
+    """One validation window's verdict with every check's outcome: the immediate window once,
+    a short/medium window at its first critical failure or when all the windows passed.
+    The post-mortem reads these, not the notes written beside them."""
+
+    kind: ClassVar[str] = "validation.checked"
+    incident: str
+    window: str
+    ok: bool
+    sentence: str
+    checks: tuple[CheckOutcome, ...] = ()
+
+    def summary(self) -> str:
+        return f"{self.service}: incident {self.incident}: {self.sentence}"
+
+
+@register_event
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResumptionPhaseEntered(Event):
+    """Trading resumption entered a phase, or held one after a failed gate."""
+
+    kind: ClassVar[str] = "resumption.phase"
+    incident: str
+    phase: str
+    multiplier: float
+    held: bool
+    sentence: str
+
+    def summary(self) -> str:
+        held = " (held)" if self.held else ""
+        return (
+            f"{self.service}: incident {self.incident}: resumption {self.phase}"
+            f" at {self.multiplier:g}x{held}: {self.sentence}"
+        )
+
+
+@register_event
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncidentDocumented(Event):
+    """The incident's report was generated for the first time (the checklist's "incident
+    documented"); who asked for it, in which format."""
+
+    kind: ClassVar[str] = "incident.documented"
+    incident: str
+    by: str
+    format: str
+
+    def summary(self) -> str:
+        fmt = self.format
+        return f"{self.service}: incident {self.incident} documented ({fmt} report, {self.by})"
+
+
+@register_event
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LessonsCaptured(Event):
+    """An operator wrote the lessons learned of an incident; the latest text is the one shown."""
+
+    kind: ClassVar[str] = "incident.lessons"
+    incident: str
+    by: str
+    text: str
+
+    def summary(self) -> str:
+        return f"{self.service}: incident {self.incident}: lessons learned written by {self.by}"

@@ -220,6 +220,8 @@ def _report(window: str, results: Sequence[CheckResult]) -> ValidationReport:
 OnFailure = Callable[[str, CheckResult], Awaitable[None]]
 """Awaited once per failing check and window; `result.critical` says whether it counts."""
 OnDone = Callable[[], Awaitable[None]]
+OnRun = Callable[[ValidationReport], Awaitable[None]]
+"""Awaited after every run of a short/medium window, before its failures are reported."""
 
 
 class Validator:
@@ -234,10 +236,13 @@ class Validator:
         short: Sequence[Check] = (),
         medium: Sequence[Check] = (),
         config: ValidationConfig | None = None,
+        on_run: OnRun | None = None,
     ) -> None:
         cfg = config if config is not None else ValidationConfig()
         self._clock = clock
         self._on_failure = on_failure
+        self._on_run = on_run
+        self._last: dict[str, ValidationReport] = {}
         self._immediate = list(immediate)
         self._windows = {
             "short": (list(short), cfg.short_window, cfg.short_every),
@@ -262,6 +267,10 @@ class Validator:
                 "immediate", False, (), f"immediate validation did not finish within {window}"
             )
         return _report("immediate", results)
+
+    def last_reports(self) -> list[ValidationReport]:
+        """The latest run of each short/medium window that has run (for the record)."""
+        return list(self._last.values())
 
     @property
     def has_windows(self) -> bool:
@@ -294,7 +303,11 @@ class Validator:
 
     async def _run_window(self, window: str) -> None:
         try:
-            for result in await run_checks(self._windows[window][0]):
+            results = await run_checks(self._windows[window][0])
+            report = self._last[window] = _report(window, results)
+            if self._on_run is not None:
+                await self._on_run(report)
+            for result in results:
                 key = (window, result.name)
                 # One escalation per check per window: a check failing every 30 s is one fact.
                 if not result.ok and key not in self._reported:

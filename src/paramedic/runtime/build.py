@@ -309,6 +309,7 @@ def build(
         known_services=frozenset(config.services),
         service_up=lambda name: services[name].health.state == "up",
         max_body_bytes=config.api.max_body_size,
+        target_rto_s=config.recovery.target_rto,
     )
     parts = Parts(
         config=config,

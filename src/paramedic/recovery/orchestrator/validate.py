@@ -17,6 +17,7 @@ from paramedic.config.recovery_plan import RecoveryPlan
 from paramedic.config.recovery_policy import RecoveryPolicy
 from paramedic.core.errors import RecoveryError
 from paramedic.core.failure_events import FailureCleared, FailureDetected
+from paramedic.core.incident_events import ResumptionPhaseEntered, ValidationChecked
 from paramedic.core.text import duration
 from paramedic.recovery.hooks import RecoveryHooks
 from paramedic.recovery.orchestrator.ledger import (
@@ -30,7 +31,13 @@ from paramedic.recovery.progress import ProgressTracker
 from paramedic.recovery.resumption import GateResult, Phase, Resumption, ResumptionState
 from paramedic.recovery.standby import StandbyWatch
 from paramedic.recovery.states import Incident, IncidentState
-from paramedic.recovery.validation import Check, Validator, build_check, run_checks
+from paramedic.recovery.validation import (
+    Check,
+    ValidationReport,
+    Validator,
+    build_check,
+    run_checks,
+)
 
 __all__ = ["Aftercare", "Fallback"]
 
@@ -80,9 +87,19 @@ class Aftercare:
                 return
             await self._validation_failed(incident, method, window, result)
 
+        failed: set[str] = set()
+
+        async def window_ran(report: ValidationReport) -> None:
+            # A window's verdict is recorded at its first critical failure; its passes are
+            # recorded once, when every window is over (`windows_passed`), not every 30 s.
+            if not report.ok and report.window not in failed:
+                failed.add(report.window)
+                await self._checked(incident, report)
+
         return Validator(
             clock=self._book.clock,
             on_failure=window_failed,
+            on_run=window_ran,
             immediate=self._checks(cfg.immediate, session),
             short=self._checks(cfg.short, session),
             medium=self._checks(cfg.medium, session),
@@ -103,6 +120,7 @@ class Aftercare:
         validator = self.validator(incident, method, await book.get_session())
         began = book.clock.monotonic()
         report = await validator.run_immediate()
+        await self._checked(incident, report)
         if incident.state is S.MANUAL_RECOVERY:
             raise TakenOver(incident.id)
         if not report.ok:
@@ -134,9 +152,30 @@ class Aftercare:
         if incident.state is not S.RECOVERED or not live.validating:
             return
         live.validating = False
+        if live.validator is not None:
+            for report in live.validator.last_reports():
+                await self._checked(incident, report)
         why = "immediate, short and medium validation passed"
         await self._book.finish(incident, method, ok=True, duration_s=rto, reason=why)
         await self._maybe_healthy(incident)
+
+    async def _checked(self, incident: Incident, report: ValidationReport) -> None:
+        """A window's verdict as a typed event, every check with its outcome and duration."""
+        book = self._book
+        await book.record(
+            ValidationChecked(
+                at=book.clock.now(),
+                service=book.service,
+                incident=incident.id,
+                window=report.window,
+                ok=report.ok,
+                sentence=report.sentence,
+                checks=tuple(
+                    (r.name, r.ok, r.critical, r.sentence, round(r.duration, 6))
+                    for r in report.results
+                ),
+            )
+        )
 
     async def _validation_failed(
         self, incident: Incident, method: str, window: str, result: CheckResult
@@ -215,6 +254,7 @@ class Aftercare:
         configs = {p.name: p for p in self._plan.resumption.phases}
         session = await book.get_session()
         held: set[str] = set()
+        shown: list[tuple[str, bool]] = []
 
         async def run_gate(phase: Phase) -> GateResult:
             results = await run_checks(self._checks(configs[phase.name].gate, session))
@@ -228,6 +268,19 @@ class Aftercare:
 
         async def on_phase(state: ResumptionState) -> None:
             await book.note(incident, f"resumption: {state.sentence}")
+            if not shown or shown[-1] != (state.phase, state.held):  # changes, not retries
+                shown.append((state.phase, state.held))
+                await book.record(
+                    ResumptionPhaseEntered(
+                        at=book.clock.now(),
+                        service=book.service,
+                        incident=incident.id,
+                        phase=state.phase,
+                        multiplier=state.size_multiplier,
+                        held=state.held,
+                        sentence=state.sentence,
+                    )
+                )
             if state.held and state.phase not in held:  # one page per held phase, not per retry
                 held.add(state.phase)
                 await book.escalate(incident, "validation_failed", state.sentence)
