@@ -84,7 +84,8 @@ def _line_with(text: str, needle: str) -> str:
 def test_top_once_and_ids_by_prefix_through_an_incident(tmp_path: Path) -> None:
     """Both engines up: `top --once` shows each healthy, paramedic healthy, nothing open.
     SIGKILL both: `top` shows both awaiting approval with both incidents' and alerts' ids
-    whole, each on one line, at 80 columns. `approve inc_` and `ack inc_` are ambiguous:
+    whole, each on one line, at 80 columns, and /metrics no longer has their last /health
+    readings. `approve inc_` and `ack inc_` are ambiguous:
     exit 2, every candidate listed, nothing approved. A unique prefix acknowledges gateway's
     alert and rejects its incident (named in full); approving engine's by prefix runs its
     recovery, and `top` mid-recovery shows it recovering with its step, progress and ETA.
@@ -116,6 +117,8 @@ def test_top_once_and_ids_by_prefix_through_an_incident(tmp_path: Path) -> None:
             return found if len(found) == 2 else {}
 
         ids = wait_until("both incidents awaiting approval", awaiting)
+        # Dead and not restarted before approval: no key metric of theirs is left on /metrics.
+        assert "paramedic_service_health_metric{" not in p.get("/metrics").text
 
         def failure_alerts() -> list[str]:
             listed = p.get("/api/alerts?state=firing").json()["alerts"]

@@ -37,9 +37,26 @@ def test_a_health_reading_is_exported_as_labelled_gauges() -> None:
     assert 25.0 == samples[(metric, (("metric", "open_orders"), *engine))]
 
 
-def test_no_series_before_the_first_reading() -> None:
-    """A service whose /health was never read reports nothing (not zeros that look real)."""
-    assert not [k for k in _samples(HealthReading()) if "health" in k[0]]
+def _gauges(reading: HealthReading) -> list[str]:
+    return [k[0] for k in _samples(reading) if "health" in k[0] and "dropped" not in k[0]]
+
+
+def test_no_series_before_the_first_reading_nor_after_the_process_exits() -> None:
+    """A service whose /health was never read reports nothing (not zeros that look real);
+    once its process exits, its last reading goes too, until it answers again."""
+    assert [] == _gauges(HealthReading())
+    reading = HealthReading()
+    reading.record(True, {"positions": True}, {"open_orders": 25.0}, 1e9)
+    assert _gauges(reading)
+    reading.clear()
+    assert [] == _gauges(reading)
+    reading.record(True, {}, {"open_orders": 3.0}, 1e9 + 5)
+    assert (
+        3.0
+        == _samples(reading)[
+            ("paramedic_service_health_metric", (("metric", "open_orders"), ("service", "engine")))
+        ]
+    )
 
 
 def test_names_a_service_invents_are_bounded_and_counted() -> None:

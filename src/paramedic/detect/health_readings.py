@@ -39,6 +39,13 @@ class HealthReading:
         self._keep(self.components, {k: 1.0 if v else 0.0 for k, v in components.items()})
         self._keep(self.metrics, metrics)
 
+    def clear(self) -> None:
+        """The process is gone: its last body no longer describes it (the series vanish
+        until the next reading; the dropped count stays a counter)."""
+        self.healthy = self.reported_wall = None
+        self.components.clear()
+        self.metrics.clear()
+
     def _keep(self, table: dict[str, float], values: Mapping[str, float]) -> None:
         for name, value in values.items():
             known = name in table

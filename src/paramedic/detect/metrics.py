@@ -111,6 +111,7 @@ def _reported_health(readings: Mapping[str, HealthReading]) -> Iterator[Metric]:
         labels=["service"],
     )
     for name, reading in sorted(readings.items()):
+        dropped.add_metric([name], reading.dropped)
         if reading.healthy is None or reading.reported_wall is None:
             continue
         healthy.add_metric([name], 1.0 if reading.healthy else 0.0)
@@ -119,5 +120,4 @@ def _reported_health(readings: Mapping[str, HealthReading]) -> Iterator[Metric]:
             components.add_metric([name, component], value)
         for metric, value in sorted(reading.metrics.items()):
             metrics.add_metric([name, metric], value)
-        dropped.add_metric([name], reading.dropped)
     yield from (healthy, reported, components, metrics, dropped)

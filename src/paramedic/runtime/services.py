@@ -139,6 +139,8 @@ class ServiceRuntime:
             self._recorder.submit(events)
         if self._waiters:
             self._waiters.wake()
+        if signal.source == "process" and not signal.ok:
+            self.reading.clear()  # a dead process's last /health is not what it reports now
         if (
             not signal.ok
             and signal.kind == "hang"
