@@ -5,9 +5,12 @@ printed whole at 80 columns, an ambiguous prefix refused with the candidates lis
 from __future__ import annotations
 
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -182,6 +185,50 @@ def test_top_once_and_ids_by_prefix_through_an_incident(tmp_path: Path) -> None:
         assert 0 == history.returncode, history.stderr
         assert ids["engine"] in history.stdout
     finally:
+        p.ensure_dead()
+
+
+def _read_until(fd: int, needle: str, within: float = 20.0) -> str:
+    """What the terminal got until `needle` appears (another process: a bounded poll)."""
+    seen = ""
+    deadline = time.monotonic() + within
+    while needle not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {needle!r} within {within} s; the terminal showed:\n{seen[-2000:]}"
+        if select.select([fd], [], [], min(left, 0.5))[0]:
+            seen += os.read(fd, 65536).decode(errors="replace")
+    return seen
+
+
+def test_top_live_refreshes_in_a_terminal_and_ctrl_c_exits_cleanly(tmp_path: Path) -> None:
+    """`paramedic top` in a terminal (a pty) draws the engines' rows, draws them again on
+    the next refresh, and Ctrl-C (SIGINT) ends it with exit 0."""
+    p = RunningParamedic(_config(tmp_path), env={"OPS_TOKEN": OPERATOR_TOKEN})
+    master, slave = pty.openpty()
+    try:
+        url = p.wait_started()
+        top = subprocess.Popen(
+            [sys.executable, "-m", "paramedic.cli", "top", "--url", url, "--interval", "0.2"],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env={**os.environ, "COLUMNS": "100", "LINES": "60", "TERM": "xterm"},
+            start_new_session=True,
+        )
+        try:
+            first = _read_until(master, "gateway")
+            assert "engine" in first
+            again = _read_until(master, "paramedic top")  # the next frame is drawn
+            assert again
+            top.send_signal(signal.SIGINT)
+            assert 0 == top.wait(timeout=15)
+        finally:
+            if top.poll() is None:
+                top.kill()
+                top.wait()
+    finally:
+        os.close(master)
+        os.close(slave)
         p.ensure_dead()
 
 
