@@ -239,3 +239,30 @@ def test_top_once_says_when_paramedic_is_unreachable() -> None:
     assert 2 == answer.returncode
     assert f"cannot reach {url}" in answer.stderr
     assert "is `paramedic run` up?" in answer.stderr
+
+
+def test_top_live_says_it_is_retrying_while_paramedic_is_unreachable() -> None:
+    """Nothing listens at the URL: the live view says it cannot reach it and is retrying
+    (it does not exit), and Ctrl-C ends it with exit 0."""
+    url = f"http://127.0.0.1:{free_port()}"
+    master, slave = pty.openpty()
+    top = subprocess.Popen(
+        [sys.executable, "-m", "paramedic.cli", "top", "--url", url, "--interval", "0.2"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
+        start_new_session=True,
+    )
+    try:
+        shown = _read_until(master, "retrying every 0.2 s")
+        assert f"cannot reach {url}" in shown
+        assert top.poll() is None
+        top.send_signal(signal.SIGINT)
+        assert 0 == top.wait(timeout=15)
+    finally:
+        if top.poll() is None:
+            top.kill()
+            top.wait()
+        os.close(master)
+        os.close(slave)
