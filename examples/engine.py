@@ -41,6 +41,7 @@ class Engine:
             "orders": True,
             "risk": True,
             "disk": True,
+            "positions": True,  # positions reconciled with the exchange's
         }
         self.latency_p99_us = 180.0
         self.hung = False
@@ -63,6 +64,9 @@ class Engine:
                 "market_data_lag_us": round(random.uniform(20, 60), 1),
                 "cpu_usage_pct": round(random.uniform(5, 15), 1),
                 "memory_usage_pct": round(random.uniform(20, 25) + len(self.leak) / 100, 1),
+                "open_orders": random.randint(20, 30),
+                "exchange_connections_up": 3 if components["exchange"] else 0,
+                "exchange_connections_total": 3,
             },
         }
 

@@ -31,11 +31,25 @@ ONE_PER_ROOM = {
     "paramedic_alerts_raised",  # alerting
     "recovery_system_state",  # recovery
 }
+# The Grafana dashboard's families beyond the four names above (deploy/grafana).
+DASHBOARD_FAMILIES = {
+    "paramedic_service_reported_healthy",
+    "paramedic_service_health_reported_timestamp_seconds",
+    "paramedic_service_health_component",
+    "paramedic_service_health_metric",
+    "paramedic_service_health_names_dropped",
+    "paramedic_recovery_failure_detected_timestamp_seconds",
+    "paramedic_recovery_eta_timestamp_seconds",
+    "paramedic_recovery_duration_seconds",
+    "paramedic_alerts_open",
+}
 
 
 def test_every_metric_family_is_prefixed_or_a_dashboard_name(tmp_path: Path) -> None:
     """Scrape /metrics of `paramedic run` with heartbeats, alerting and a recovery plan: each
-    family is `paramedic_*` or one of the four dashboard names, and every room reports."""
+    family is `paramedic_*` or one of the four dashboard names, every room reports, and every
+    family the Grafana dashboard reads is there (empty until a /health is read or a
+    recovery finishes)."""
     (tmp_path / "hb.key").write_bytes(b"k" * 32)
     config = config_file(
         tmp_path,
@@ -66,3 +80,5 @@ recovery:
     stray = {n for n in names if not n.startswith("paramedic_") and n not in DASHBOARD_NAMES}
     assert set() == stray
     assert set() == ONE_PER_ROOM - names
+    assert set() == DASHBOARD_NAMES - names
+    assert set() == DASHBOARD_FAMILIES - names

@@ -94,7 +94,8 @@ async def test_rejection_leaves_it_to_a_human_and_runs_nothing(tmp_path: Path) -
 
 async def test_cli_approve_history_incident_and_the_recovery_gauges(tmp_path: Path) -> None:
     """`paramedic approve` (token from PARAMEDIC_TOKEN) runs the recovery; `history` and
-    `incident` show it; /metrics has recovery_system_state, _progress_pct, _rto_seconds."""
+    `incident` show it; /metrics has recovery_system_state, _progress_pct, _rto_seconds,
+    recovery_state and the recovery-history histogram's row for this cold crash recovery."""
     import asyncio
 
     from typer.testing import CliRunner
@@ -133,6 +134,12 @@ async def test_cli_approve_history_incident_and_the_recovery_gauges(tmp_path: Pa
         assert 'recovery_system_state{service="engine"} 5.0' in metrics  # RECOVERED
         assert 'recovery_progress_pct{service="engine"} 100.0' in metrics
         assert 'recovery_rto_seconds{service="engine"}' in metrics
+        assert 'recovery_state{service="engine"} 0.0' in metrics  # healthy again
+        history_count = (
+            'paramedic_recovery_duration_seconds_count{failure_kind="crash",'
+            'method="cold",outcome="recovered",service="engine"} 1.0'
+        )
+        assert history_count in metrics
 
 
 async def test_a_failed_gate_holds_resumption_at_monitoring_only(tmp_path: Path) -> None:

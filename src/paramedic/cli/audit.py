@@ -6,10 +6,16 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from paramedic.cli._http import DEFAULT_URL, JsonOption, TokenOption, UrlOption, get, print_json
+from paramedic.cli._http import (
+    DEFAULT_URL,
+    JsonOption,
+    TokenOption,
+    UrlOption,
+    get,
+    print_json,
+    show_with_ids,
+)
 
 __all__ = ["audit_command"]
 
@@ -31,16 +37,20 @@ def audit_command(
     if json:
         print_json(body)
         return
-    table = Table("when (UTC)", "who", "role", "from", "action", "target", "reason", "outcome")
-    for e in body.get("entries", []):
-        table.add_row(
-            e["at"].replace("+00:00", "")[:23],
-            e["who"],
-            e["role"],
-            e["address"],
-            e["action"],
+    # The target is an id the reader may type next (ack, approve, incident): printed whole.
+    rows: list[tuple[str, tuple[str, ...]]] = [
+        (
             e["target"],
-            e["reason"],
-            e["outcome"],
+            (
+                e["at"].replace("+00:00", "")[:23],
+                e["who"],
+                e["role"],
+                e["address"],
+                e["action"],
+                e["reason"],
+                e["outcome"],
+            ),
         )
-    Console().print(table)
+        for e in body.get("entries", [])
+    ]
+    show_with_ids(("when (UTC)", "who", "role", "from", "action", "reason", "outcome"), rows)

@@ -32,6 +32,7 @@ from paramedic.cli._http import post as _post
 from paramedic.cli.audit import audit_command
 from paramedic.cli.incidents import incident_app
 from paramedic.cli.silences import silence_app
+from paramedic.cli.top import top_command
 from paramedic.config import ConfigIssue, InvalidConfig, load_config
 from paramedic.config.model import LogConfig
 from paramedic.core.text import duration
@@ -285,18 +286,22 @@ def history(
     if json:
         print_json(body)
         return
-    table = Table("time (UTC)", "service", "failure", "method", "RTO", "success")
-    for r in body.get("recoveries", []):
-        when = datetime.fromtimestamp(r["time"], UTC).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(
-            when,
-            r.get("service") or "",
-            r.get("failure_type") or "",
-            r["method"],
-            duration(r["rto_s"]),
-            "[green]yes[/]" if r["success"] else "[red]no[/]",
+    # The incident id is what `paramedic incident` takes: printed whole.
+    rows: list[tuple[str, tuple[str, ...]]] = [
+        (
+            r.get("incident") or "",
+            (
+                datetime.fromtimestamp(r["time"], UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                r.get("service") or "",
+                r.get("failure_type") or "",
+                r["method"],
+                duration(r["rto_s"]),
+                "yes" if r["success"] else "no",
+            ),
         )
-    Console().print(table)
+        for r in body.get("recoveries", [])
+    ]
+    show_with_ids(("time (UTC)", "service", "failure", "method", "RTO", "success"), rows)
 
 
 @incident_app.command("show")
@@ -380,6 +385,7 @@ def _run_loop(coro: Any) -> int:
 app.add_typer(silence_app, name="silence")
 app.command("audit")(audit_command)
 app.add_typer(incident_app, name="incident")
+app.command("top")(top_command)
 
 
 def main() -> None:

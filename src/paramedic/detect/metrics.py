@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from paramedic.detect.health_readings import HealthReading
 from paramedic.detect.heartbeat import HeartbeatReceiver
 from paramedic.detect.heartbeat_monitor import HeartbeatMonitor
 from paramedic.detect.service_health import ServiceHealth
@@ -19,15 +20,18 @@ __all__ = ["DetectCollector"]
 
 
 class DetectCollector(Collector):
-    """`paramedic_service_up` per service and, when heartbeats are received, their counts."""
+    """`paramedic_service_up` per service, the key metrics each service's `/health` reports
+    and, when heartbeats are received, their counts."""
 
     def __init__(
         self,
         health: Mapping[str, ServiceHealth],
         heartbeats: tuple[HeartbeatReceiver, HeartbeatMonitor] | None = None,
+        readings: Mapping[str, HealthReading] | None = None,
     ) -> None:
         self._health = health
         self._heartbeats = heartbeats
+        self._readings = readings or {}
 
     def collect(self) -> Iterator[Metric]:
         state = GaugeMetricFamily(
@@ -39,6 +43,7 @@ class DetectCollector(Collector):
             if health.state != "unknown":
                 state.add_metric([name], 1.0 if health.state == "up" else 0.0)
         yield state
+        yield from _reported_health(self._readings)
         if self._heartbeats is not None:
             yield from _heartbeat_metrics(*self._heartbeats)
 
@@ -75,3 +80,44 @@ def _heartbeat_metrics(receiver: HeartbeatReceiver, monitor: HeartbeatMonitor) -
         "Ticks on which paramedic convicted no one because it was itself stalled.",
         value=monitor.held,
     )
+
+
+def _reported_health(readings: Mapping[str, HealthReading]) -> Iterator[Metric]:
+    """The service's own `/health` values, re-exported: the dashboard's key metrics
+    (positions, open orders, exchange connections, market data lag, order latency)."""
+    healthy = GaugeMetricFamily(
+        "paramedic_service_reported_healthy",
+        "The `healthy` field of the service's last /health body (1 true, 0 false).",
+        labels=["service"],
+    )
+    reported = GaugeMetricFamily(
+        "paramedic_service_health_reported_timestamp_seconds",
+        "When the service's last /health body was read (Unix time).",
+        labels=["service"],
+    )
+    components = GaugeMetricFamily(
+        "paramedic_service_health_component",
+        "A component of the service's last /health body: 1 true, 0 false.",
+        labels=["service", "component"],
+    )
+    metrics = GaugeMetricFamily(
+        "paramedic_service_health_metric",
+        "A number of the service's last /health body's metrics, as reported.",
+        labels=["service", "metric"],
+    )
+    dropped = CounterMetricFamily(
+        "paramedic_service_health_names_dropped",
+        "/health names not exported: past the per-service bound or too long.",
+        labels=["service"],
+    )
+    for name, reading in sorted(readings.items()):
+        dropped.add_metric([name], reading.dropped)
+        if reading.healthy is None or reading.reported_wall is None:
+            continue
+        healthy.add_metric([name], 1.0 if reading.healthy else 0.0)
+        reported.add_metric([name], reading.reported_wall)
+        for component, value in sorted(reading.components.items()):
+            components.add_metric([name, component], value)
+        for metric, value in sorted(reading.metrics.items()):
+            metrics.add_metric([name, metric], value)
+    yield from (healthy, reported, components, metrics, dropped)

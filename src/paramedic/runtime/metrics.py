@@ -2,8 +2,8 @@
 its room's live state at scrape time (prometheus_client's custom-collector style), all on
 the registry passed in. Nothing is registered globally at import.
 
-Every name is prefixed `paramedic_` except the recovery dashboard's gauges
-(`recovery_progress_pct`, `recovery_system_state`, `recovery_rto_seconds`), whose names
+Every name is prefixed `paramedic_` except the recovery dashboard's gauges (`recovery_state`,
+`recovery_progress_pct`, `recovery_system_state`, `recovery_rto_seconds`), whose names
 Grafana dashboards already query.
 """
 
@@ -42,6 +42,7 @@ def register_collectors(
         DetectCollector(
             {name: service.health for name, service in p.services.items()},
             None if heartbeats is None else (heartbeats.receiver, heartbeats.monitor),
+            {name: service.reading for name, service in p.services.items()},
         )
     )
     registry.register(ApiCollector(p.api_auth.refused))

@@ -22,6 +22,7 @@ from paramedic.core.process_events import (
     ProcessExited,
 )
 from paramedic.core.text import duration
+from paramedic.detect.health_readings import HealthReading
 from paramedic.detect.probes import ServiceProbes
 from paramedic.detect.resource_monitor import ResourceMonitor
 from paramedic.detect.restart_policy import Backoff, RestartPlanner
@@ -97,6 +98,7 @@ class ServiceRuntime:
         self.on_restart: list[Callable[[int], None]] = []
         self.probes: ServiceProbes | None = None
         self.resources: ResourceMonitor | None = None
+        self.reading = HealthReading()  # the last /health body, for the key-metrics gauges
         self.recovery: RecoveryOrchestrator | None = None
         self._waiters = HealthWaiters()
         self.watchdog: Watchdog | None = None
@@ -137,6 +139,8 @@ class ServiceRuntime:
             self._recorder.submit(events)
         if self._waiters:
             self._waiters.wake()
+        if signal.source == "process" and not signal.ok:
+            self.reading.clear()  # a dead process's last /health is not what it reports now
         if (
             not signal.ok
             and signal.kind == "hang"
@@ -267,6 +271,7 @@ class ServiceRuntime:
 
     def observe_health(self, _service: str, report: HealthReport) -> None:
         """A /health body read by a probe: its metrics feed the threshold detectors."""
+        self.reading.record(report.healthy, report.components, report.metrics, self._clock.wall())
         if self.resources is not None:
             self.resources.observe_metrics(self.name, report.metrics, report.at)
 

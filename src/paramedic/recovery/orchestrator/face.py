@@ -27,6 +27,7 @@ from paramedic.core.errors import RecoveryError
 from paramedic.core.events import Event
 from paramedic.core.failure_events import FailureDetected
 from paramedic.recovery.calendar import calendar_from
+from paramedic.recovery.history import RtoHistory
 from paramedic.recovery.hooks import RecoveryHooks
 from paramedic.recovery.orchestrator.decide import Decider
 from paramedic.recovery.orchestrator.ledger import VALIDATION_SOURCE, Ledger, Live, TakenOver
@@ -227,6 +228,15 @@ class RecoveryOrchestrator:
     def last_rto(self) -> float | None:
         """Seconds the last finished recovery took (for the recovery_rto_seconds gauge)."""
         return self._book.last_rto
+
+    def failure_detected_wall(self) -> float | None:
+        """When the open incident's failure was detected (Unix seconds); None without one."""
+        incident = self._book.current()
+        return None if incident is None or incident.closed else incident.opened_wall
+
+    def rto_history(self) -> RtoHistory:
+        """Every recovery this run finished (for the recovery-history histogram)."""
+        return self._book.history
 
     def resumption(self) -> dict[str, Any]:
         """What a trading loop may do now: halted while an incident is open and unresolved."""

@@ -30,6 +30,7 @@ from paramedic.core.incident_events import (
 )
 from paramedic.recovery.approval import ApprovalGate
 from paramedic.recovery.decision import Decision
+from paramedic.recovery.history import RtoHistory
 from paramedic.recovery.progress import ProgressTracker, RtoWatch
 from paramedic.recovery.resumption import Resumption
 from paramedic.recovery.states import Incident, IncidentState, plan_transition
@@ -110,6 +111,7 @@ class Ledger:
         self.service_failures: list[float] = []
         self.validations: list[float] = []  # seconds each passed immediate validation took
         self.last_rto: float | None = None
+        self.history = RtoHistory()  # the recovery-history histogram's counts
         self.tasks: set[asyncio.Task[None]] = set()
         self.closed = False
         self.log_lines: list[str] = []
@@ -240,6 +242,7 @@ class Ledger:
         self, incident: Incident, method: str, *, ok: bool, duration_s: float, reason: str
     ) -> None:
         """The Recovery History row (seed 3.x): method, RTO and whether it worked."""
+        self.history.observe(method, incident.kind, ok, duration_s)
         await self.record(
             RecoveryFinished(
                 at=self.clock.now(),
