@@ -31,6 +31,7 @@ from paramedic.alerting.ladder import AckLapsed, Due, EscalationStep
 from paramedic.alerting.model import Alert
 from paramedic.alerting.notices import Notices
 from paramedic.alerting.outbox import OutboxWorker
+from paramedic.alerting.recovery_escalation import ESCALATION_TYPE
 from paramedic.alerting.routing import Delivery, Router
 from paramedic.alerting.silences import Muter
 from paramedic.alerting.stats import AlertStats, held_reason
@@ -153,8 +154,8 @@ class Dispatch:
         """The ladder starts before the commit so that its state, and the rows of any +0 rung
         naming people the route did not, go in the same commit as the alert: one fsync
         before the first page, and no rung marked fired whose pages a crash could lose."""
-        if alert.type == APPROVAL_TYPE:
-            return  # its timeout is its escalation (approval.timed_out), not a ladder
+        if alert.type in (APPROVAL_TYPE, ESCALATION_TYPE):
+            return  # its timeout, or the outage ladder that chose it, is its escalation
         if self._escalation.covers(alert.severity) and alert.id not in self._escalation.levels():
             self.escalated(self._escalation.start(alert), commit)
 

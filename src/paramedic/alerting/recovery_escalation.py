@@ -1,0 +1,413 @@
+"""Escalation during recovery: who an `escalation.triggered` wakes, and what the page says.
+
+Recovery records a trigger (RTO exceeded by 50%, recovery failed, repeated failures, data
+corruption, a failed critical validation, an approval nobody answered); this turns it into
+pages. The levels are the outage ladder of the P0 escalation policy (its +0 rung, the
+on-call, and its `until: resolve` rungs: team lead at 15 min, manager at 30, CTO at 60, CEO
+at 120 by default), so one table says who is called at which outage length. A trigger pages
+the on-call with its facts, and every level the outage's length has reached that was not
+yet paged for this incident (by an earlier trigger, or by the failure alert's own outage
+rung of the same name): each level once per incident. A recovery that ends in manual
+recovery is paged as "Manual intervention required", with what was tried, where the failed
+state was preserved and the runbook.
+
+Pure: the fold (`EscalationFacts`) reads the incident events (live from the bus, or from the
+stored timeline after a restart) and `pages` returns the alerts; the intake raises them.
+Every page has a derived id (the trigger's event id for the on-call, incident + level for a
+level), so a restart that plans the same pages again raises only those without a row.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from paramedic.alerting.model import Alert, alert_id
+from paramedic.config.alerting import EscalationPolicyConfig, RouteConfig
+from paramedic.core.clock import Instant
+from paramedic.core.events import Event, NoteAdded
+from paramedic.core.incident_events import (
+    EscalationTrigger,
+    EscalationTriggered,
+    IncidentOpened,
+    IncidentTransitioned,
+    RecoveryDecided,
+    RecoveryFinished,
+)
+from paramedic.core.severity import Severity, severity_rank
+from paramedic.core.text import duration
+
+__all__ = [
+    "ESCALATION_TYPE",
+    "EscalationFacts",
+    "IncidentFacts",
+    "Level",
+    "Levels",
+    "PageContext",
+    "escalation_route",
+    "page_floor",
+]
+
+ESCALATION_TYPE = "recovery_escalation"
+"""The alert type of an escalation page: routed to its level's contacts, no ladder of its own
+(the outage ladder is what chooses its levels)."""
+
+LEVEL_LABEL = "escalation_level"
+_MANUAL = "MANUAL_RECOVERY"
+_RESOLVED_BY_HAND = frozenset({"RECOVERED", "HEALTHY"})
+_KEEP = 10_000  # incidents remembered; the oldest are let go first
+_P0_TRIGGERS = frozenset({"recovery_failed", "data_corruption", "validation_failed"})
+# The severity rules name 3+ failed attempts by the failure kind they share with detection.
+_RULE_KIND = {"repeated_failures": "repeated_recovery_failures"}
+_PRESERVED = re.compile(r"^incident (\S+): preserved \d+ files \(\d+ bytes\) in (.+?)(?:; |$)")
+
+TRIGGER_TEXT: Mapping[EscalationTrigger, str] = {
+    "rto_exceeded": "recovery over its RTO by 50%",
+    "recovery_failed": "automated recovery failed",
+    "repeated_failures": "repeated recovery failures",
+    "data_corruption": "data corruption detected",
+    "validation_failed": "critical validation failed",
+    "approval_timeout": "no answer to an approval request",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """One level of the outage ladder: reached at `after` seconds of outage."""
+
+    name: str
+    after: float
+    number: int
+    receivers: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"level {self.number} ({', '.join(self.receivers)})"
+
+
+@dataclass(frozen=True, slots=True)
+class Levels:
+    """The on-call (paged by every trigger) and the levels above, by outage length."""
+
+    on_call: Level | None = None
+    ladder: tuple[Level, ...] = ()
+
+    @classmethod
+    def from_policy(cls, policy: EscalationPolicyConfig | None) -> Levels:
+        """The P0 policy's +0 rungs (the on-call) and its `until: resolve` rungs."""
+        if policy is None:
+            return cls()
+        first = [s for s in policy.steps if s.after <= 0]
+        on_call = None
+        if first:
+            receivers = [r for s in first for r in _receivers(s.contacts, s.channels)]
+            on_call = Level(first[0].name, 0.0, min(s.level for s in first), tuple(receivers))
+        ladder = sorted(
+            (s for s in policy.steps if s.until == "resolve" and s.after > 0),
+            key=lambda s: s.after,
+        )
+        return cls(
+            on_call,
+            tuple(
+                Level(s.name, s.after, s.level, tuple(_receivers(s.contacts, s.channels)))
+                for s in ladder
+            ),
+        )
+
+    def reached(self, elapsed: float) -> list[Level]:
+        return [lv for lv in self.ladder if lv.after <= elapsed + 1e-9]
+
+    def next_after(self, elapsed: float) -> Level | None:
+        return next((lv for lv in self.ladder if lv.after > elapsed + 1e-9), None)
+
+
+def _receivers(contacts: Iterable[str], channels: Iterable[str]) -> list[str]:
+    chans = list(channels)
+    return [f"{c}:{ch}" for c in contacts for ch in chans] if chans else list(contacts)
+
+
+def escalation_route(root: RouteConfig, levels: Levels) -> RouteConfig:
+    """The route tree with one route per level first: a level's page goes to its contacts
+    alone; every other alert walks `root` as before. No levels: `root` unchanged."""
+    every = [lv for lv in (levels.on_call, *levels.ladder) if lv is not None]
+    if not every:
+        return root
+    pages = [
+        RouteConfig(
+            matchers=[f"type={ESCALATION_TYPE}", f"{LEVEL_LABEL}={lv.name}"],
+            receivers=list(lv.receivers),
+        )
+        for lv in every
+    ]
+    return RouteConfig(routes=[*pages, root])
+
+
+def page_floor(trigger: str, manual: bool) -> Severity:
+    """The least severity a trigger pages at: P0 when the recovery failed, data is corrupt,
+    a critical check failed or the recovery ended in manual recovery; P1 otherwise."""
+    return "P0" if manual or trigger in _P0_TRIGGERS else "P1"
+
+
+def rule_kind(trigger: str) -> str:
+    """The kind the severity rules know a trigger by."""
+    return _RULE_KIND.get(trigger, trigger)
+
+
+def louder(a: Severity, b: Severity) -> Severity:
+    return a if severity_rank(a) <= severity_rank(b) else b
+
+
+# -- the fold -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Tried:
+    """One method run and how it ended (a `recovery.finished`)."""
+
+    method: str
+    ok: bool
+    duration_s: float
+    reason: str
+
+    def line(self) -> str:
+        outcome = "recovered" if self.ok else "failed"
+        return f"tried {self.method}: {outcome} after {duration(self.duration_s)}: {self.reason}"
+
+
+@dataclass(slots=True)
+class IncidentFacts:
+    """What the pages of one incident name; `live`: opened while this process listened
+    (its monotonic instant is comparable with a live trigger's)."""
+
+    service: str
+    opened: Instant
+    live: bool
+    failure: str = ""
+    state: str = "FAILURE_DETECTED"
+    decided: list[str] = field(default_factory=list)
+    tried: list[Tried] = field(default_factory=list)
+    preserved: list[str] = field(default_factory=list)
+    paged: set[str] = field(default_factory=set)
+
+    def elapsed(self, at: Instant, live: bool) -> float:
+        """Outage length at `at`: monotonic when both instants are this run's, else wall
+        (the only clock two runs share)."""
+        if live and self.live:
+            return max(0.0, at.mono - self.opened.mono)
+        return max(0.0, at.wall - self.opened.wall)
+
+
+@dataclass(frozen=True, slots=True)
+class PageContext:
+    """What the intake knows beyond the events: the severity decided by the rules (already
+    floored), the runbooks and where the API and the console are."""
+
+    severity: Severity
+    severity_reason: str
+    labels: Mapping[str, str]
+    runbook: str
+    manual_runbook: str
+    api_url: str
+    dashboard: str
+    also_paged: frozenset[str] = frozenset()
+    """Levels a rung of the same name on the failure alert already paged."""
+
+
+@dataclass(slots=True)
+class EscalationFacts:
+    """The open incidents of services with a plan, as their escalation pages need them."""
+
+    levels: Levels
+    open: dict[str, IncidentFacts] = field(default_factory=dict)
+
+    def observe(self, event: Event, *, live: bool = True) -> None:
+        """Fold one event (every bus event passes here; the others are ignored)."""
+        if isinstance(event, IncidentOpened):
+            service = event.service or ""
+            for old in [i for i, f in self.open.items() if f.service == service]:
+                del self.open[old]  # superseded by a relapse: the new incident carries on
+            self.open[event.incident] = IncidentFacts(
+                service, event.at, live, failure=f"{event.failure_kind}: {event.reason}"
+            )
+            while len(self.open) > _KEEP:
+                del self.open[next(iter(self.open))]
+        elif isinstance(event, IncidentTransitioned):
+            facts = self.open.get(event.incident)
+            if facts is None:
+                return
+            healthy = event.to_state == "HEALTHY" and event.from_state != _MANUAL
+            by_hand = event.from_state == _MANUAL and event.to_state in _RESOLVED_BY_HAND
+            if healthy or by_hand:
+                del self.open[event.incident]
+            else:
+                facts.state = event.to_state
+        elif isinstance(event, RecoveryDecided):
+            if (facts := self.open.get(event.incident)) is not None:
+                facts.decided.append(event.sentence)
+        elif isinstance(event, RecoveryFinished):
+            if (facts := self.open.get(event.incident)) is not None:
+                facts.tried.append(Tried(event.method, event.ok, event.duration_s, event.reason))
+        elif isinstance(event, NoteAdded) and event.author == "paramedic":
+            found = _PRESERVED.match(event.text)
+            if found is not None and (facts := self.open.get(found.group(1))) is not None:
+                facts.preserved.append(found.group(2))
+
+    def is_open(self, incident: str) -> bool:
+        return incident in self.open
+
+    def facts(self, event: EscalationTriggered, live: bool) -> IncidentFacts:
+        found = self.open.get(event.incident)
+        if found is None:  # its opening was not seen: its outage counts from here
+            found = self.open[event.incident] = IncidentFacts(event.service or "", event.at, live)
+        return found
+
+    def manual(self, event: EscalationTriggered) -> bool:
+        """The recovery ended in manual recovery without a human taking it over: automation
+        moved the incident to MANUAL_RECOVERY and says why with `recovery_failed`."""
+        found = self.open.get(event.incident)
+        return event.trigger == "recovery_failed" and found is not None and found.state == _MANUAL
+
+    def pages(
+        self, event: EscalationTriggered, ctx: PageContext, *, live: bool = True
+    ) -> list[Alert]:
+        """The pages of one trigger: the on-call's (unless a failed validation window is
+        paged by its own failure page), then each level reached and not yet paged, which
+        is marked paged here (before any await: a second trigger sees it)."""
+        facts = self.facts(event, live)
+        elapsed = facts.elapsed(event.at, live)
+        manual = self.manual(event)
+        reached = [
+            lv
+            for lv in self.levels.reached(elapsed)
+            if lv.name not in facts.paged and lv.name not in ctx.also_paged
+        ]
+        facts.paged.update(lv.name for lv in reached)
+        nxt = self.levels.next_after(elapsed)
+        content = _Content(event, facts, ctx, elapsed, manual, nxt)
+        out: list[Alert] = []
+        # A failed validation window (named checks) pages through its own failure page.
+        if not (event.trigger == "validation_failed" and event.checks):
+            out.append(content.alert(self.levels.on_call, f"escalation:{event.id}"))
+        out += [content.alert(lv, f"escalation:{lv.name}") for lv in reached]
+        return out
+
+    def fold(self, events: Iterable[Event]) -> list[EscalationTriggered]:
+        """Rebuild from the stored events (oldest first); returns the triggers of incidents
+        still open, in order, for their pages to be planned again. Incidents the events do
+        not name (opened live meanwhile) are kept."""
+        live = dict(self.open)
+        self.open.clear()
+        named: set[str] = set()
+        triggers: list[EscalationTriggered] = []
+        for event in events:
+            incident = getattr(event, "incident", None)
+            if isinstance(incident, str):
+                named.add(incident)
+            self.observe(event, live=False)
+            if isinstance(event, EscalationTriggered):
+                triggers.append(event)
+        for incident, facts in live.items():
+            if incident not in named:
+                self.open[incident] = facts
+        return [t for t in triggers if t.incident in self.open]
+
+
+@dataclass(frozen=True, slots=True)
+class _Content:
+    """One trigger's page content, shared by the on-call's page and the levels'."""
+
+    event: EscalationTriggered
+    facts: IncidentFacts
+    ctx: PageContext
+    elapsed: float
+    manual: bool
+    nxt: Level | None
+
+    def alert(self, level: Level | None, trigger: str) -> Alert:
+        event, facts, ctx = self.event, self.facts, self.ctx
+        service = facts.service or event.service or ""
+        incident = event.incident
+        out = duration(self.elapsed)
+        if self.manual:
+            headline = "automated recovery failed - Manual intervention required"
+        else:
+            headline = f"escalation: {TRIGGER_TEXT[event.trigger]}"
+        to = "" if level is None or level.after <= 0 else f" (to {level.describe()})"
+        labels = {
+            "service": service,
+            "kind": event.trigger,
+            **ctx.labels,
+            "trigger": event.trigger,
+            LEVEL_LABEL: level.name if level is not None else "",
+        }
+        return Alert(
+            id=alert_id(incident, trigger),
+            type=ESCALATION_TYPE,
+            source=alert_id(incident, trigger),  # its own: never a duplicate of another level's
+            severity=ctx.severity,
+            title=f"{service}: {headline}{to}, incident {incident}, down {out}",
+            labels=labels,
+            what=self._what(),
+            when_wall=event.at.wall,
+            impact=(
+                f"{service} out for {out} since {_utc(facts.opened.wall)}"
+                + (f" ({facts.failure})" if facts.failure else "")
+            ),
+            status=self._status(level),
+            actions=self._actions(),
+            runbook=(ctx.manual_runbook or ctx.runbook) if self.manual else ctx.runbook,
+            dashboard=ctx.dashboard,
+            severity_reason=ctx.severity_reason,
+            incident=incident,
+        )
+
+    def _what(self) -> str:
+        event = self.event
+        what = f"{event.trigger}: {event.reason}"
+        if event.checks:
+            what += f" (failing checks: {', '.join(event.checks)})"
+        return what
+
+    def _status(self, level: Level | None) -> str:
+        state = self.facts.state
+        if self.manual:
+            head = "manual recovery: automation stopped, a human must recover the service"
+        else:
+            head = f"incident {state.lower().replace('_', ' ')}"
+        who = "on-call" if level is None or level.after <= 0 else level.describe()
+        tail = f"; paged: {who} at {duration(self.elapsed)} of outage"
+        if self.nxt is not None:
+            tail += f"; next: {self.nxt.describe()} at {duration(self.nxt.after)}"
+        return head + tail
+
+    def _actions(self) -> tuple[str, ...]:
+        event, facts, ctx = self.event, self.facts, self.ctx
+        lines: list[str] = []
+        if event.rto_target_s:
+            ratio = self.elapsed / event.rto_target_s
+            lines.append(
+                f"RTO target {duration(event.rto_target_s)}, outage {duration(self.elapsed)}"
+                f" ({ratio:.1f}x the target)"
+            )
+        if event.checks:
+            lines.append(f"failing checks: {', '.join(event.checks)}")
+        lines += [f"decided: {d}" for d in facts.decided]
+        lines += [t.line() for t in facts.tried]
+        if not facts.tried:
+            lines.append("tried: no recovery method has finished yet")
+        lines += [f"preserved state: {p}" for p in facts.preserved]
+        if self.manual:
+            if not facts.preserved:
+                lines.append("preserved state: none recorded")
+            incident, url = shlex.quote(event.incident), shlex.quote(ctx.api_url)
+            lines.append(
+                f"when fixed: paramedic resolve-incident {incident} --url {url}"
+                " --reason '<what was done>'"
+            )
+        return tuple(lines)
+
+
+def _utc(wall: float) -> str:
+    return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

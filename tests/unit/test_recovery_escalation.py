@@ -1,0 +1,450 @@
+"""Escalation during recovery pages people (issue 13, item 2), on a FakeClock.
+
+The incident events arrive as the bus hands them over (`on_published`, each handler a job);
+what is asserted is which pages were raised (their ids, severity, the receivers their route
+named on `alert.raised`) and what they say. The levels are the default P0 policy's outage
+ladder: the on-call at once, team lead at 15 min, manager at 30, CTO at 60, CEO at 120.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from paramedic.alerting.model import Alert
+from paramedic.alerting.recovery_escalation import ESCALATION_TYPE, Levels
+from paramedic.alerting.service import AlertingService
+from paramedic.config.alerting import AlertingConfig, default_policy_models
+from paramedic.core.bus import Published
+from paramedic.core.events import Event, NoteAdded
+from paramedic.core.failure_events import FailureDetected
+from paramedic.core.incident_events import (
+    EscalationTrigger,
+    EscalationTriggered,
+    IncidentOpened,
+    IncidentTransitioned,
+    RecoveryDecided,
+    RecoveryFinished,
+)
+from paramedic.core.text import duration
+from paramedic.store.sqlite import SQLiteStore
+from paramedic.testing import CapturingChannel, FakeClock
+
+MIN = 60.0
+RUNBOOK = "https://wiki/engine"
+MANUAL_RUNBOOK = "https://wiki/manual-recovery"
+
+
+class Rig:
+    """An AlertingService with the default policy; `engine` has a recovery plan."""
+
+    def __init__(self, store: SQLiteStore, clock: FakeClock, tier: int | None) -> None:
+        self.store, self.clock = store, clock
+        self.recorded: list[Any] = []
+        self.jobs: list[asyncio.Future[Any]] = []
+        self.service = AlertingService(
+            AlertingConfig(),
+            clock=clock,
+            store=store,
+            channels={"log": CapturingChannel()},
+            submit=self.recorded.extend,
+            job=lambda coro: self.jobs.append(asyncio.ensure_future(coro)),
+            service_facts=lambda name: (tier, {"desk": "fx"}, RUNBOOK),
+            api_url="http://127.0.0.1:8080",
+            planned=lambda name: name == "engine",
+            manual_runbook=lambda name: MANUAL_RUNBOOK,
+        )
+        self.seq = 0
+        self.history: list[Event] = []
+
+    async def publish(self, *events: Event) -> None:
+        """Hand the events over in bus order, then wait for their handlers."""
+        for event in events:
+            self.seq += 1
+            self.history.append(event)
+            self.service.on_published(Published(self.seq, event))
+        while self.jobs:
+            jobs, self.jobs = self.jobs, []
+            await asyncio.gather(*jobs)
+
+    def opened(self, incident: str = "inc_1") -> IncidentOpened:
+        return IncidentOpened(
+            at=self.clock.now(),
+            service="engine",
+            incident=incident,
+            failure_kind="crash",
+            reason="pid 4242 killed by SIGKILL after 12.3 s",
+        )
+
+    def failure(self, incident: str = "inc_1") -> FailureDetected:
+        return FailureDetected(
+            at=self.clock.now(),
+            service="engine",
+            incident=incident,
+            failure_kind="crash",
+            reason="pid 4242 killed by SIGKILL after 12.3 s",
+            source="process",
+        )
+
+    def trigger(
+        self, trigger: EscalationTrigger, reason: str, incident: str = "inc_1", **kw: Any
+    ) -> EscalationTriggered:
+        return EscalationTriggered(
+            at=self.clock.now(),
+            service="engine",
+            incident=incident,
+            trigger=trigger,
+            reason=reason,
+            **kw,
+        )
+
+    def move(self, a: str, b: str, incident: str = "inc_1") -> IncidentTransitioned:
+        return IncidentTransitioned(
+            at=self.clock.now(),
+            service="engine",
+            incident=incident,
+            from_state=a,
+            to_state=b,
+            reason=f"{a} -> {b} because the test says so",
+        )
+
+    def raised(self) -> dict[str, tuple[str, ...]]:
+        """Escalation pages raised so far: alert id -> the receivers its route named."""
+        return {
+            e.alert_id: e.receivers
+            for e in self.recorded
+            if e.kind == "alert.raised" and ":escalation:" in e.alert_id
+        }
+
+    def page(self, alert_id: str) -> Alert:
+        return self.service.alerts[alert_id]
+
+
+async def rig(
+    tmp_path: Path, tier: int | None = None, clock: FakeClock | None = None, db: str = "p.db"
+) -> Rig:
+    store = SQLiteStore(tmp_path / db)
+    await store.open()
+    r = Rig(store, clock or FakeClock(), tier)
+    await r.service.start()
+    return r
+
+
+def test_the_levels_are_the_p0_policys_outage_ladder() -> None:
+    """The on-call is the P0 policy's +0 rung; the levels above are its `until: resolve`
+    rungs at 15/30/60/120 min, with their contacts (one table, not a second one)."""
+    levels = Levels.from_policy(default_policy_models()["P0"])
+    assert levels.on_call is not None
+    assert ("oncall", 0.0, 1, ("oncall",)) == (
+        levels.on_call.name,
+        levels.on_call.after,
+        levels.on_call.number,
+        levels.on_call.receivers,
+    )
+    assert [
+        ("outage-team-lead", 15 * MIN, 2, ("team-lead",)),
+        ("outage-manager", 30 * MIN, 3, ("engineering-manager",)),
+        ("outage-cto", 60 * MIN, 4, ("cto",)),
+        ("outage-ceo", 120 * MIN, 5, ("ceo",)),
+    ] == [(lv.name, lv.after, lv.number, lv.receivers) for lv in levels.ladder]
+    assert Levels() == Levels.from_policy(None)
+
+
+@pytest.mark.parametrize(
+    ("minutes", "levels"),
+    [
+        (3, []),
+        (14.9, []),
+        (15, ["outage-team-lead"]),
+        (30, ["outage-team-lead", "outage-manager"]),
+        (60, ["outage-team-lead", "outage-manager", "outage-cto"]),
+        (120, ["outage-team-lead", "outage-manager", "outage-cto", "outage-ceo"]),
+    ],
+)
+async def test_an_rto_escalation_pages_the_levels_the_outage_reached(
+    tmp_path: Path, minutes: float, levels: list[str]
+) -> None:
+    """The incident opens; `minutes` later the RTO is exceeded by 50%: the on-call gets the
+    page (P1, naming the trigger, the reason, the RTO target against the outage), and so
+    does every level the outage length reached, each through its own contacts."""
+    r = await rig(tmp_path)
+    await r.publish(r.opened())
+    r.clock.advance(minutes * MIN)
+    event = r.trigger(
+        "rto_exceeded",
+        "recovery running 3 s, over 1.5 x the target RTO of 2 s",
+        rto_target_s=2 * MIN,
+    )
+    await r.publish(event)
+    expected = {f"inc_1:escalation:{event.id}": ("oncall",)}
+    receivers = {
+        "outage-team-lead": ("team-lead",),
+        "outage-manager": ("engineering-manager",),
+        "outage-cto": ("cto",),
+        "outage-ceo": ("ceo",),
+    }
+    expected |= {f"inc_1:escalation:{lv}": receivers[lv] for lv in levels}
+    assert expected == r.raised()
+    page = r.page(f"inc_1:escalation:{event.id}")
+    assert ("P1", ESCALATION_TYPE, "inc_1") == (page.severity, page.type, page.incident)
+    assert "escalation: recovery over its RTO by 50%" in page.title
+    assert page.what == "rto_exceeded: recovery running 3 s, over 1.5 x the target RTO of 2 s"
+    ratio = minutes / 2
+    assert page.actions[0] == (
+        f"RTO target 2 min, outage {_dur(minutes * MIN)} ({ratio:.1f}x the target)"
+    )
+    assert page.impact.startswith(f"engine out for {_dur(minutes * MIN)} since 20")
+    assert "(crash: pid 4242 killed by SIGKILL after 12.3 s)" in page.impact
+    assert RUNBOOK == page.runbook
+    for lv in levels:
+        up = r.page(f"inc_1:escalation:{lv}")
+        assert (page.what, page.severity) == (up.what, up.severity)
+        assert "(to level" in up.title
+
+
+async def state_of(store: SQLiteStore, alert_id: str) -> str | None:
+    row = await store.get_alert(alert_id)
+    return None if row is None else row.state
+
+
+def _dur(seconds: float) -> str:
+    return duration(seconds)
+
+
+async def test_each_level_is_paged_once_per_incident(tmp_path: Path) -> None:
+    """RTO exceeded at 16 min: on-call and team lead. Recovery then fails to manual at
+    35 min: the on-call gets the new facts (P0, manual intervention required), the manager
+    is paged, the team lead is not paged again. A third trigger at 36 min: the on-call only.
+    Another incident starts its own count."""
+    r = await rig(tmp_path)
+    await r.publish(r.opened())
+    r.clock.advance(16 * MIN)
+    rto = r.trigger("rto_exceeded", "recovery running 16 min", rto_target_s=10 * MIN)
+    await r.publish(rto)
+    r.clock.advance(19 * MIN)
+    failed = r.trigger("recovery_failed", "cold failed; no automatic method left")
+    await r.publish(r.move("RECOVERY_IN_PROGRESS", "RECOVERY_FAILED"))
+    await r.publish(r.move("RECOVERY_FAILED", "MANUAL_RECOVERY"), failed)
+    r.clock.advance(1 * MIN)
+    again = r.trigger("approval_timeout", "no one approved manual within 5 min")
+    await r.publish(again)
+    assert {
+        f"inc_1:escalation:{rto.id}": ("oncall",),
+        "inc_1:escalation:outage-team-lead": ("team-lead",),
+        f"inc_1:escalation:{failed.id}": ("oncall",),
+        "inc_1:escalation:outage-manager": ("engineering-manager",),
+        f"inc_1:escalation:{again.id}": ("oncall",),
+    } == r.raised()
+    assert "P0" == r.page(f"inc_1:escalation:{failed.id}").severity
+    assert "P1" == r.page(f"inc_1:escalation:{again.id}").severity
+    r.clock.advance(20 * MIN)
+    await r.publish(r.opened("inc_2"))
+    r.clock.advance(16 * MIN)
+    other = r.trigger("rto_exceeded", "recovery running 16 min", incident="inc_2")
+    await r.publish(other)
+    assert {f"inc_2:escalation:{other.id}", "inc_2:escalation:outage-team-lead"} == {
+        a for a in r.raised() if a.startswith("inc_2")
+    }
+
+
+async def test_a_recovery_ending_in_manual_pages_manual_intervention_required(
+    tmp_path: Path,
+) -> None:
+    """Hot then cold failed, the failed state was preserved, no method left: the incident
+    goes to manual and `recovery_failed` is recorded. The on-call's P0 says "Manual
+    intervention required", what was tried (each method, its outcome and duration), where
+    the state was preserved, the manual runbook and the command that resolves it."""
+    r = await rig(tmp_path)
+    await r.publish(
+        r.opened(),
+        RecoveryDecided(
+            at=r.clock.now(),
+            service="engine",
+            incident="inc_1",
+            method="hot",
+            requires_approval=False,
+            sentence="hot restart: checkpoint 2 s old",
+            fallback_chain=("cold",),
+        ),
+    )
+    r.clock.advance(4.0)
+    await r.publish(
+        RecoveryFinished(
+            at=r.clock.now(),
+            service="engine",
+            incident="inc_1",
+            method="hot",
+            ok=False,
+            duration_s=4.0,
+            reason="step 1/2 (Restart engine) failed: exit 3",
+        ),
+        NoteAdded(
+            at=r.clock.now(),
+            service="engine",
+            author="paramedic",
+            text="incident inc_1: preserved 3 files (1200 bytes) in /var/lib/p/engine-hot-1;"
+            " core dump skipped: disabled in config (preserve.gcore)",
+        ),
+    )
+    r.clock.advance(6.0)
+    why = "step 1/1 (Cold start) failed: exit 1; no automatic method left"
+    await r.publish(
+        RecoveryFinished(
+            at=r.clock.now(),
+            service="engine",
+            incident="inc_1",
+            method="cold",
+            ok=False,
+            duration_s=10.0,
+            reason="step 1/1 (Cold start) failed: exit 1",
+        ),
+        r.move("RECOVERY_FAILED", "MANUAL_RECOVERY"),
+        failed := r.trigger("recovery_failed", why),
+    )
+    page = r.page(f"inc_1:escalation:{failed.id}")
+    assert "P0" == page.severity
+    assert "automated recovery failed - Manual intervention required" in page.title
+    assert page.status.startswith("manual recovery: automation stopped")
+    assert (
+        "decided: hot restart: checkpoint 2 s old",
+        "tried hot: failed after 4 s: step 1/2 (Restart engine) failed: exit 3",
+        "tried cold: failed after 10 s: step 1/1 (Cold start) failed: exit 1",
+        "preserved state: /var/lib/p/engine-hot-1",
+        "when fixed: paramedic resolve-incident inc_1 --url http://127.0.0.1:8080"
+        " --reason '<what was done>'",
+    ) == page.actions
+    assert MANUAL_RUNBOOK == page.runbook
+    assert f"recovery_failed: {why}" == page.what
+
+
+async def test_an_operator_taking_over_is_not_paged(tmp_path: Path) -> None:
+    """An operator's own `manual` records no trigger: nothing is paged; an approval timeout
+    (a trigger outside manual recovery) pages the on-call at P1 without "manual"."""
+    r = await rig(tmp_path)
+    await r.publish(r.opened(), r.move("FAILURE_DETECTED", "MANUAL_RECOVERY"))
+    assert {} == r.raised()
+    timeout = r.trigger("approval_timeout", "no one approved cold within 5 min")
+    await r.publish(timeout)
+    page = r.page(f"inc_1:escalation:{timeout.id}")
+    assert ("P1", False) == (page.severity, "Manual intervention" in page.title)
+
+
+async def test_a_failed_validation_window_is_paged_once(tmp_path: Path) -> None:
+    """A critical short-window check fails at 20 min: recovery records `validation_failed`
+    naming the check and pages it through its own P0 failure (validate.py). The escalation
+    adds no second on-call page for the same cause, only the level the outage reached,
+    naming the failing check; an immediate validation failure (no check named) is paged."""
+    r = await rig(tmp_path)
+    await r.publish(r.opened())
+    r.clock.advance(20 * MIN)
+    window = r.trigger(
+        "validation_failed", "short validation failed: orders: 500", checks=("orders",)
+    )
+    await r.publish(window)
+    assert {"inc_1:escalation:outage-team-lead": ("team-lead",)} == r.raised()
+    lead = r.page("inc_1:escalation:outage-team-lead")
+    assert "P0" == lead.severity
+    assert "failing checks: orders" in lead.actions
+    assert lead.what.endswith("(failing checks: orders)")
+    immediate = r.trigger("validation_failed", "1 of 2 immediate checks failed: orders")
+    await r.publish(immediate)
+    assert f"inc_1:escalation:{immediate.id}" in r.raised()
+
+
+async def test_the_pages_resolve_when_the_incident_is_healthy_or_resolved_by_hand(
+    tmp_path: Path,
+) -> None:
+    """The pages of an incident stay open while it recovers and resolve at HEALTHY; those
+    of a manual incident resolve when a human resolves it; another incident's stay open."""
+    r = await rig(tmp_path)
+    await r.publish(r.opened("inc_1"))
+    r.clock.advance(16 * MIN)
+    await r.publish(r.trigger("rto_exceeded", "slow"))
+    await r.publish(r.move("RECOVERY_IN_PROGRESS", "VALIDATING"))
+    await r.publish(r.move("VALIDATING", "RECOVERED"))
+    open_ids = set(r.raised())
+    assert {a.state for a in map(r.page, open_ids)} == {"firing"}
+    await r.publish(r.move("RECOVERED", "HEALTHY"))
+    for alert_id in open_ids:
+        assert "resolved" == await state_of(r.store, alert_id), alert_id
+        assert alert_id not in r.service.alerts
+
+    other = await rig(tmp_path, db="other.db")
+    await other.publish(other.opened("inc_9"))
+    await other.publish(other.move("RECOVERY_FAILED", "MANUAL_RECOVERY", "inc_9"))
+    await other.publish(failed := other.trigger("recovery_failed", "no method", "inc_9"))
+    page_id = f"inc_9:escalation:{failed.id}"
+    assert "firing" == other.page(page_id).state
+    await other.publish(other.move("MANUAL_RECOVERY", "RECOVERED", "inc_9"))
+    assert "resolved" == await state_of(other.store, page_id)
+
+
+async def test_levels_already_paged_by_the_failure_alerts_outage_rung_are_not_paged_again(
+    tmp_path: Path,
+) -> None:
+    """A tier-1 crash is P0: its alert's outage rung pages the team lead at 15 min. An
+    RTO escalation at 16 min pages the on-call with its facts, not the team lead again."""
+    r = await rig(tmp_path, tier=1)
+    await r.publish(r.failure(), r.opened())
+    r.clock.advance(15 * MIN)
+    await r.publish()
+    ladder = r.service.escalation.snapshot_of("inc_1:failure")
+    assert ladder is not None
+    assert "outage-team-lead" in ladder["fired"]
+    r.clock.advance(1 * MIN)
+    await r.publish(rto := r.trigger("rto_exceeded", "slow"))
+    assert {f"inc_1:escalation:{rto.id}": ("oncall",)} == r.raised()
+
+
+async def test_after_a_crash_no_level_is_paged_twice_and_none_is_lost(tmp_path: Path) -> None:
+    """paramedic paged the RTO escalation at 16 min (on-call, team lead), then recorded a
+    failed recovery at 35 min and died before its pages committed. The restarted alerting,
+    handed the stored events, raises the lost pages (the on-call's manual page and the
+    manager) and nothing that was already paged; at HEALTHY, all of them resolve. A second
+    catch-up (the store coming back from trouble) raises nothing."""
+    clock = FakeClock()
+    first = await rig(tmp_path, clock=clock)
+    await first.publish(first.opened())
+    clock.advance(16 * MIN)
+    await first.publish(rto := first.trigger("rto_exceeded", "slow", rto_target_s=60.0))
+    clock.advance(19 * MIN)
+    lost = [
+        first.move("RECOVERY_FAILED", "MANUAL_RECOVERY"),
+        failed := first.trigger("recovery_failed", "no automatic method left"),
+    ]
+    stored = [*first.history, *lost]  # the timeline holds them; their pages never committed
+    paged_before = set(first.raised())
+    clock.advance(1.0)
+
+    second = await rig(tmp_path, clock=clock)
+    raised, _ = await second.service.catch_up([], {}, stored)
+    assert 2 == raised
+    assert {f"inc_1:escalation:{failed.id}", "inc_1:escalation:outage-manager"} == set(
+        second.raised()
+    )
+    assert paged_before == {f"inc_1:escalation:{rto.id}", "inc_1:escalation:outage-team-lead"}
+    assert "P0" == second.page(f"inc_1:escalation:{failed.id}").severity
+    assert (0, 0) == await second.service.catch_up([], {}, stored)
+    await second.publish(second.move("MANUAL_RECOVERY", "RECOVERED"))
+    for alert_id in paged_before | set(second.raised()):
+        assert "resolved" == await state_of(second.store, alert_id), alert_id
+
+
+async def test_after_a_crash_the_pages_of_an_incident_that_ended_are_resolved(
+    tmp_path: Path,
+) -> None:
+    """Pages were out; the incident recovered while paramedic was down (HEALTHY on the
+    timeline, the resolves never committed): the restart resolves them."""
+    clock = FakeClock()
+    first = await rig(tmp_path, clock=clock)
+    await first.publish(first.opened())
+    clock.advance(16 * MIN)
+    await first.publish(first.trigger("rto_exceeded", "slow"))
+    stored = [*first.history, first.move("RECOVERED", "HEALTHY")]
+    second = await rig(tmp_path, clock=clock)
+    assert (0, 2) == await second.service.catch_up([], {}, stored)
+    for alert_id in first.raised():
+        assert "resolved" == await state_of(second.store, alert_id), alert_id
