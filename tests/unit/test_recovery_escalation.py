@@ -17,7 +17,13 @@ import pytest
 from paramedic.alerting.model import Alert
 from paramedic.alerting.recovery_escalation import ESCALATION_TYPE, Levels
 from paramedic.alerting.service import AlertingService
-from paramedic.config.alerting import AlertingConfig, default_policy_models
+from paramedic.config.alerting import (
+    AlertingConfig,
+    EscalationConfig,
+    EscalationPolicyConfig,
+    EscalationStepConfig,
+    default_policy_models,
+)
 from paramedic.core.bus import Published
 from paramedic.core.events import Event, NoteAdded
 from paramedic.core.failure_events import FailureDetected
@@ -41,12 +47,19 @@ MANUAL_RUNBOOK = "https://wiki/manual-recovery"
 class Rig:
     """An AlertingService with the default policy; `engine` has a recovery plan."""
 
-    def __init__(self, store: SQLiteStore, clock: FakeClock, tier: int | None) -> None:
+    def __init__(
+        self,
+        store: SQLiteStore,
+        clock: FakeClock,
+        tier: int | None,
+        config: AlertingConfig | None = None,
+        manual_runbook: str = MANUAL_RUNBOOK,
+    ) -> None:
         self.store, self.clock = store, clock
         self.recorded: list[Any] = []
         self.jobs: list[asyncio.Future[Any]] = []
         self.service = AlertingService(
-            AlertingConfig(),
+            config or AlertingConfig(),
             clock=clock,
             store=store,
             channels={"log": CapturingChannel()},
@@ -55,7 +68,7 @@ class Rig:
             service_facts=lambda name: (tier, {"desk": "fx"}, RUNBOOK),
             api_url="http://127.0.0.1:8080",
             planned=lambda name: name == "engine",
-            manual_runbook=lambda name: MANUAL_RUNBOOK,
+            manual_runbook=lambda name: manual_runbook,
         )
         self.seq = 0
         self.history: list[Event] = []
@@ -124,11 +137,16 @@ class Rig:
 
 
 async def rig(
-    tmp_path: Path, tier: int | None = None, clock: FakeClock | None = None, db: str = "p.db"
+    tmp_path: Path,
+    tier: int | None = None,
+    clock: FakeClock | None = None,
+    db: str = "p.db",
+    config: AlertingConfig | None = None,
+    manual_runbook: str = MANUAL_RUNBOOK,
 ) -> Rig:
     store = SQLiteStore(tmp_path / db)
     await store.open()
-    r = Rig(store, clock or FakeClock(), tier)
+    r = Rig(store, clock or FakeClock(), tier, config, manual_runbook)
     await r.service.start()
     return r
 
@@ -199,6 +217,7 @@ async def test_an_rto_escalation_pages_the_levels_the_outage_reached(
     assert page.impact.startswith(f"engine out for {_dur(minutes * MIN)} since 20")
     assert "(crash: pid 4242 killed by SIGKILL after 12.3 s)" in page.impact
     assert RUNBOOK == page.runbook
+    assert r.service.escalation.snapshot_of(page.id) is None  # no ladder of its own
     for lv in levels:
         up = r.page(f"inc_1:escalation:{lv}")
         assert (page.what, page.severity) == (up.what, up.severity)
@@ -448,3 +467,111 @@ async def test_after_a_crash_the_pages_of_an_incident_that_ended_are_resolved(
     assert (0, 2) == await second.service.catch_up([], {}, stored)
     for alert_id in first.raised():
         assert "resolved" == await state_of(second.store, alert_id), alert_id
+
+
+@pytest.mark.parametrize(
+    ("trigger", "severity"),
+    [
+        ("rto_exceeded", "P1"),
+        ("recovery_failed", "P0"),
+        ("repeated_failures", "P0"),
+        ("data_corruption", "P0"),
+        ("validation_failed", "P0"),
+        ("approval_timeout", "P1"),
+    ],
+)
+async def test_each_trigger_pages_at_its_severity(
+    tmp_path: Path, trigger: EscalationTrigger, severity: str
+) -> None:
+    """The default severity of each trigger's page (no check named: the on-call is paged)."""
+    r = await rig(tmp_path)
+    await r.publish(r.opened(), event := r.trigger(trigger, "because"))
+    page = r.page(f"inc_1:escalation:{event.id}")
+    assert (severity, f"{trigger}: because") == (page.severity, page.what)
+
+
+async def test_rules_make_a_page_louder_never_quieter(tmp_path: Path) -> None:
+    """A user's rule making rto_exceeded P0 is followed; one making recovery_failed P3 is
+    not: it pages at P0 all the same, saying why."""
+    config = AlertingConfig.model_validate(
+        {
+            "severity_rules": [
+                {"severity": "P0", "kinds": ["rto_exceeded"], "reason": "our RTO is law"},
+                {"severity": "P3", "kinds": ["recovery_failed"], "reason": "quiet please"},
+            ]
+        }
+    )
+    r = await rig(tmp_path, config=config)
+    await r.publish(r.opened(), rto := r.trigger("rto_exceeded", "slow"))
+    await r.publish(failed := r.trigger("recovery_failed", "no method left"))
+    louder = r.page(f"inc_1:escalation:{rto.id}")
+    assert "P0" == louder.severity
+    assert "our RTO is law" in louder.severity_reason
+    floored = r.page(f"inc_1:escalation:{failed.id}")
+    assert ("P0", "recovery_failed pages at P0 at least") == (
+        floored.severity,
+        floored.severity_reason,
+    )
+
+
+async def test_the_levels_follow_a_changed_p0_outage_ladder(tmp_path: Path) -> None:
+    """`escalation.policies.P0` with the on-call and the backup at 0 and the team lead's
+    outage rung at 5 min on Slack: an escalation at 6 min pages the on-call and the backup,
+    and the team lead on Slack alone."""
+    config = AlertingConfig(
+        escalation=EscalationConfig(
+            policies={
+                "P0": EscalationPolicyConfig(
+                    steps=[
+                        EscalationStepConfig(
+                            name="first",
+                            after="0s",
+                            contacts=["oncall", "backup-oncall"],
+                            level=1,
+                        ),
+                        EscalationStepConfig(
+                            name="lead",
+                            after="5m",
+                            contacts=["team-lead"],
+                            channels=["slack"],
+                            level=2,
+                            until="resolve",
+                        ),
+                    ]
+                ),
+                **{k: v for k, v in default_policy_models().items() if k != "P0"},
+            }
+        )
+    )
+    r = await rig(tmp_path, config=config)
+    await r.publish(r.opened())
+    r.clock.advance(6 * MIN)
+    await r.publish(event := r.trigger("rto_exceeded", "slow"))
+    assert {
+        f"inc_1:escalation:{event.id}": ("oncall", "backup-oncall"),
+        "inc_1:escalation:lead": ("team-lead",),
+    } == r.raised()
+    rows = await r.store.notifications_for("inc_1:escalation:lead")
+    # Slack is not configured here: the row goes to the log, its key names Slack.
+    assert ["inc_1:escalation:lead:trigger:team-lead:slack:0"] == [n.idempotency_key for n in rows]
+
+
+async def test_a_relapse_resolves_the_superseded_incidents_pages(tmp_path: Path) -> None:
+    """A new incident of the same service supersedes the old one: its pages resolve (the
+    new incident's pages carry the outage on)."""
+    r = await rig(tmp_path)
+    await r.publish(r.opened("inc_1"), event := r.trigger("rto_exceeded", "slow"))
+    await r.publish(r.opened("inc_2"))
+    assert "resolved" == await state_of(r.store, f"inc_1:escalation:{event.id}")
+
+
+async def test_without_a_manual_runbook_the_manual_page_gives_the_services(
+    tmp_path: Path,
+) -> None:
+    """No `methods.manual.runbook` in the plan: the manual page names the service's runbook."""
+    r = await rig(tmp_path, manual_runbook="")
+    await r.publish(r.opened(), r.move("RECOVERY_FAILED", "MANUAL_RECOVERY"))
+    await r.publish(failed := r.trigger("recovery_failed", "no method left"))
+    page = r.page(f"inc_1:escalation:{failed.id}")
+    assert ("P0", RUNBOOK) == (page.severity, page.runbook)
+    assert "Manual intervention required" in page.title
