@@ -404,8 +404,9 @@ async def test_the_pages_resolve_when_the_incident_is_healthy_or_resolved_by_han
 async def test_levels_already_paged_by_the_failure_alerts_outage_rung_are_not_paged_again(
     tmp_path: Path,
 ) -> None:
-    """A tier-1 crash is P0: its alert's outage rung pages the team lead at 15 min. An
-    RTO escalation at 16 min pages the on-call with its facts, not the team lead again."""
+    """A tier-1 crash is P0: its alert's outage rungs page the team lead at 15 min and the
+    manager at 30. An RTO escalation at 16 min pages the on-call with its facts, not the
+    team lead again, and the escalation's own timer leaves the manager to that rung."""
     r = await rig(tmp_path, tier=1)
     await r.publish(r.failure(), r.opened())
     r.clock.advance(15 * MIN)
@@ -416,40 +417,94 @@ async def test_levels_already_paged_by_the_failure_alerts_outage_rung_are_not_pa
     r.clock.advance(1 * MIN)
     await r.publish(rto := r.trigger("rto_exceeded", "slow"))
     assert {f"inc_1:escalation:{rto.id}": ("oncall",)} == r.raised()
+    r.clock.advance(15 * MIN)  # 31 min: the failure alert's outage rung pages the manager
+    await r.publish()
+    ladder = r.service.escalation.snapshot_of("inc_1:failure")
+    assert ladder is not None
+    assert "outage-manager" in ladder["fired"]
+    assert {f"inc_1:escalation:{rto.id}": ("oncall",)} == r.raised()
 
 
 async def test_after_a_crash_no_level_is_paged_twice_and_none_is_lost(tmp_path: Path) -> None:
-    """paramedic paged the RTO escalation at 16 min (on-call, team lead), then recorded a
-    failed recovery at 35 min and died before its pages committed. The restarted alerting,
-    handed the stored events, raises the lost pages (the on-call's manual page and the
-    manager) and nothing that was already paged; at HEALTHY, all of them resolve. A second
-    catch-up (the store coming back from trouble) raises nothing."""
+    """paramedic paged the RTO escalation at 16 min (on-call, team lead) and, at 30 min of
+    outage, the manager; it recorded a failed recovery at 35 min and died before its page
+    committed. It is started again at 61 min of outage: handed the stored events, it raises
+    the lost manual page and the CTO (reached while it was down), nothing already paged; a
+    second catch-up (the store back from trouble) raises nothing; the CEO follows at
+    120 min; resolving the incident by hand resolves them all."""
     clock = FakeClock()
     first = await rig(tmp_path, clock=clock)
     await first.publish(first.opened())
     clock.advance(16 * MIN)
     await first.publish(rto := first.trigger("rto_exceeded", "slow", rto_target_s=60.0))
     clock.advance(19 * MIN)
+    await first.publish()  # the timer's page of the manager, at 30 min
     lost = [
         first.move("RECOVERY_FAILED", "MANUAL_RECOVERY"),
         failed := first.trigger("recovery_failed", "no automatic method left"),
     ]
     stored = [*first.history, *lost]  # the timeline holds them; their pages never committed
     paged_before = set(first.raised())
-    clock.advance(1.0)
+    assert {
+        f"inc_1:escalation:{rto.id}",
+        "inc_1:escalation:outage-team-lead",
+        "inc_1:escalation:outage-manager",
+    } == paged_before
 
-    second = await rig(tmp_path, clock=clock)
+    later = FakeClock(mono=90_000.0, wall=clock.wall() + 26 * MIN)  # another boot
+    second = await rig(tmp_path, clock=later)
     raised, _ = await second.service.catch_up([], {}, stored)
     assert 2 == raised
-    assert {f"inc_1:escalation:{failed.id}", "inc_1:escalation:outage-manager"} == set(
-        second.raised()
-    )
-    assert paged_before == {f"inc_1:escalation:{rto.id}", "inc_1:escalation:outage-team-lead"}
+    assert {f"inc_1:escalation:{failed.id}", "inc_1:escalation:outage-cto"} == set(second.raised())
     assert "P0" == second.page(f"inc_1:escalation:{failed.id}").severity
     assert (0, 0) == await second.service.catch_up([], {}, stored)
+    later.advance(59 * MIN)
+    await second.publish()
+    assert "inc_1:escalation:outage-ceo" in second.raised()
+    assert 3 == len(second.raised())
     await second.publish(second.move("MANUAL_RECOVERY", "RECOVERED"))
     for alert_id in paged_before | set(second.raised()):
         assert "resolved" == await state_of(second.store, alert_id), alert_id
+
+
+async def test_the_levels_follow_the_outage_after_a_trigger(tmp_path: Path) -> None:
+    """RTO exceeded at 2 min: the on-call. The incident stays unrecovered: at 15, 30, 60
+    and 120 min of outage the team lead, the manager, the CTO and the CEO are paged, each
+    once, each page naming the trigger's facts; at HEALTHY they all resolve and nobody is
+    paged after."""
+    r = await rig(tmp_path)
+    await r.publish(r.opened())
+    r.clock.advance(2 * MIN)
+    await r.publish(rto := r.trigger("rto_exceeded", "recovery running 2 min", rto_target_s=80))
+    seen = [set(r.raised())]
+    for minutes in (14.9, 15, 29.9, 30, 59.9, 60, 119.9, 120):
+        r.clock.advance(minutes * MIN - (r.clock.monotonic() - r.history[0].at.mono))
+        await r.publish()
+        seen.append(set(r.raised()) - set().union(*seen))
+    lv = "inc_1:escalation:outage-"
+    assert [
+        {f"inc_1:escalation:{rto.id}"},
+        set(),
+        {f"{lv}team-lead"},
+        set(),
+        {f"{lv}manager"},
+        set(),
+        {f"{lv}cto"},
+        set(),
+        {f"{lv}ceo"},
+    ] == seen
+    ceo = r.page(f"{lv}ceo")
+    assert ceo.title.startswith(
+        "engine: still not recovered, escalation: recovery over its RTO by 50% (to level 5"
+    )
+    assert "down 2 h" in ceo.title
+    assert "rto_exceeded: recovery running 2 min" == ceo.what
+    assert ("P1", ("ceo",)) == (ceo.severity, r.raised()[f"{lv}ceo"])
+    await r.publish(r.move("RECOVERED", "HEALTHY"))
+    assert {"resolved"} == {await state_of(r.store, a) for a in r.raised()}
+    r.clock.advance(10 * 60 * MIN)
+    await r.publish()
+    assert 5 == len(r.raised())
 
 
 async def test_after_a_crash_the_pages_of_an_incident_that_ended_are_resolved(

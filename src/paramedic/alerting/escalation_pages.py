@@ -30,8 +30,10 @@ from paramedic.alerting.recovery_escalation import (
     rule_kind,
 )
 from paramedic.alerting.severity import SeverityFacts, SeverityPolicy
+from paramedic.core.clock import Clock, TimerHandle
+from paramedic.core.contracts import Job
 from paramedic.core.events import Event
-from paramedic.core.incident_events import EscalationTriggered
+from paramedic.core.incident_events import EscalationTriggered, IncidentOpened, IncidentTransitioned
 from paramedic.store.outbox import OutboxStore
 
 __all__ = ["EscalationPages"]
@@ -57,6 +59,8 @@ class EscalationPages:
         book: AlertBook,
         dispatch: Dispatch,
         answers: Answers,
+        clock: Clock,
+        job: Job,
     ) -> None:
         self._facts = EscalationFacts(levels)
         self._severity = severity
@@ -68,17 +72,30 @@ class EscalationPages:
         self._book = book
         self._dispatch = dispatch
         self._answers = answers
+        self._clock = clock
+        self._job = job
+        # One timer per escalated open incident, at the outage length of its next level.
+        self._timers: dict[str, TimerHandle] = {}
 
     def observe(self, event: Event) -> None:
         """Every bus event, before its handler runs (the pages name what came before)."""
         self._facts.observe(event)
+        if isinstance(event, IncidentOpened | IncidentTransitioned):
+            for incident in [i for i in self._timers if not self._facts.is_open(i)]:
+                self._timers.pop(incident).cancel()  # ended (or superseded): no level left
 
     def triggered(self, event: EscalationTriggered) -> Coroutine[Any, Any, list[Alert]]:
-        """Plan now (in bus order), raise in the returned job."""
-        return self._raise(event.incident, self.plan(event, live=True))
+        """Plan now (in bus order), raise in the returned job; the timer then waits for
+        the next level."""
+        pages = self.plan(event, live=True)
+        self._arm(event.incident)
+        return self._raise(event.incident, pages)
 
     def plan(self, event: EscalationTriggered, *, live: bool) -> list[Alert]:
         """The trigger's pages at the severity the rules give it, never below its floor."""
+        return self._facts.pages(event, self._context(event), live=live)
+
+    def _context(self, event: EscalationTriggered) -> PageContext:
         service = event.service or ""
         tier, labels, runbook = self._service_facts(service)
         manual = self._facts.manual(event)
@@ -98,7 +115,10 @@ class EscalationPages:
             ending = " ending in manual recovery" if manual else ""
             why = f"{event.trigger}{ending} pages at {floor} at least"
         ladder = self._book.ladder_of(alert_id(event.incident, "failure"))
-        ctx = PageContext(
+        owned: set[str] = set()
+        if ladder is not None:
+            owned = {str(s) for s in ladder["fired"]} | {str(p["step"]) for p in ladder["pending"]}
+        return PageContext(
             severity=severity,
             severity_reason=why,
             labels=dict(labels),
@@ -106,9 +126,35 @@ class EscalationPages:
             manual_runbook=self._manual_runbook(service),
             api_url=self._api_url,
             dashboard=self._dashboard,
-            also_paged=frozenset(ladder["fired"]) if ladder else frozenset(),
+            also_paged=frozenset(owned),
         )
-        return self._facts.pages(event, ctx, live=live)
+
+    def _overdue(self, incident: str) -> list[Alert]:
+        """The levels the outage reached since the last trigger (with its facts)."""
+        last = self._facts.open[incident].last if self._facts.is_open(incident) else None
+        if last is None:
+            return []
+        return self._facts.overdue(incident, self._clock.now(), self._context(last))
+
+    def _arm(self, incident: str) -> None:
+        timer = self._timers.pop(incident, None)
+        if timer is not None:
+            timer.cancel()
+        wait = self._facts.wait(incident, self._clock.now())
+        if wait is not None:
+            self._timers[incident] = self._clock.call_later(wait, lambda: self._due(incident))
+
+    def _due(self, incident: str) -> None:
+        """The timer: the outage reached a level; page it (once), wait for the next."""
+        self._timers.pop(incident, None)
+        try:
+            pages = self._overdue(incident)
+            self._arm(incident)
+        except Exception:  # the edge of a timer tick: log, the next trigger plans again
+            log.exception("escalation timer failed", incident=incident)
+            return
+        if pages:
+            self._job(self._raise(incident, pages))
 
     async def _raise(self, incident: str, pages: list[Alert]) -> list[Alert]:
         raised: list[Alert] = []
@@ -137,11 +183,18 @@ class EscalationPages:
         order) and a page without its row is raised; the pages of incidents that ended while
         paramedic was down are resolved. Returns (raised, resolved)."""
         raised = 0
-        for trigger in self._facts.fold(incidents):
-            for page in self.plan(trigger, live=False):
+        triggers = self._facts.fold(incidents)
+        planned = [(t.incident, self.plan(t, live=False)) for t in triggers]
+        # The levels the outage reached while paramedic was down (or after the last
+        # trigger, on the previous run's timer): planned now, raised if never raised.
+        planned += [(i, self._overdue(i)) for i in dict.fromkeys(t.incident for t in triggers)]
+        for incident, pages in planned:
+            for page in pages:
                 if await self._store.get_alert(page.id) is None:
                     log.warning("raising an escalation page a crash cut off", alert=page.id)
-                    raised += len(await self._raise(trigger.incident, [page]))
+                    raised += len(await self._raise(incident, [page]))
+        for incident in dict.fromkeys(t.incident for t in triggers):
+            self._arm(incident)
         resolved = 0
         for alert in list(self._book.alerts.values()):
             incident = alert.incident or ""

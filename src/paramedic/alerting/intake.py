@@ -105,6 +105,8 @@ class Intake:
             book=book,
             dispatch=dispatch,
             answers=answers,
+            clock=clock,
+            job=job,
         )
         # The events that page, one handler each (by exact type: a lookup, not a scan).
         self._handlers: dict[type[Event], Handler] = {

@@ -190,6 +190,7 @@ class IncidentFacts:
     tried: list[Tried] = field(default_factory=list)
     preserved: list[str] = field(default_factory=list)
     paged: set[str] = field(default_factory=set)
+    last: EscalationTriggered | None = None  # the latest trigger: what a later level reads
 
     def elapsed(self, at: Instant, live: bool) -> float:
         """Outage length at `at`: monotonic when both instants are this run's, else wall
@@ -212,7 +213,8 @@ class PageContext:
     api_url: str
     dashboard: str
     also_paged: frozenset[str] = frozenset()
-    """Levels a rung of the same name on the failure alert already paged."""
+    """Levels the failure alert's own ladder has a rung of the same name for (fired or
+    pending): that rung pages them; a level is paged once per incident."""
 
 
 @dataclass(slots=True)
@@ -276,22 +278,51 @@ class EscalationFacts:
         paged by its own failure page), then each level reached and not yet paged, which
         is marked paged here (before any await: a second trigger sees it)."""
         facts = self.facts(event, live)
+        facts.last = event
         elapsed = facts.elapsed(event.at, live)
-        manual = self.manual(event)
-        reached = [
-            lv
-            for lv in self.levels.reached(elapsed)
-            if lv.name not in facts.paged and lv.name not in ctx.also_paged
-        ]
-        facts.paged.update(lv.name for lv in reached)
+        reached = self._reached(facts, elapsed, ctx)
         nxt = self.levels.next_after(elapsed)
-        content = _Content(event, facts, ctx, elapsed, manual, nxt)
+        content = _Content(event, facts, ctx, elapsed, self.manual(event), nxt)
         out: list[Alert] = []
         # A failed validation window (named checks) pages through its own failure page.
         if not (event.trigger == "validation_failed" and event.checks):
             out.append(content.alert(self.levels.on_call, f"escalation:{event.id}"))
         out += [content.alert(lv, f"escalation:{lv.name}") for lv in reached]
         return out
+
+    def overdue(self, incident: str, now: Instant, ctx: PageContext) -> list[Alert]:
+        """An escalated incident still open at `now` (this run's instant): the levels its
+        outage has reached since its last trigger, each once, with that trigger's facts."""
+        facts = self.open.get(incident)
+        if facts is None or facts.last is None:
+            return []
+        elapsed = facts.elapsed(now, True)
+        reached = self._reached(facts, elapsed, ctx)
+        if not reached:
+            return []
+        nxt = self.levels.next_after(elapsed)
+        last = facts.last
+        manual = last.trigger == "recovery_failed" and facts.state == _MANUAL
+        content = _Content(last, facts, ctx, elapsed, manual, nxt, late=True)
+        return [content.alert(lv, f"escalation:{lv.name}") for lv in reached]
+
+    def wait(self, incident: str, now: Instant) -> float | None:
+        """Seconds from `now` until the outage of an escalated incident reaches a level not
+        yet paged (None: not escalated, ended, or no level left)."""
+        facts = self.open.get(incident)
+        if facts is None or facts.last is None:
+            return None
+        elapsed = facts.elapsed(now, True)
+        left = [lv.after for lv in self.levels.ladder if lv.name not in facts.paged]
+        return max(0.0, min(left) - elapsed) if left else None
+
+    def _reached(self, facts: IncidentFacts, elapsed: float, ctx: PageContext) -> list[Level]:
+        """The levels reached at `elapsed` that nobody paged yet; marked paged here (before
+        any await: the next trigger, or the timer, sees it). A level the failure alert's
+        ladder owns is marked too: its rung pages it."""
+        due = [lv for lv in self.levels.reached(elapsed) if lv.name not in facts.paged]
+        facts.paged.update(lv.name for lv in due)
+        return [lv for lv in due if lv.name not in ctx.also_paged]
 
     def fold(self, events: Iterable[Event]) -> list[EscalationTriggered]:
         """Rebuild from the stored events (oldest first); returns the triggers of incidents
@@ -324,6 +355,7 @@ class _Content:
     elapsed: float
     manual: bool
     nxt: Level | None
+    late: bool = False  # a level the outage reached after the trigger, not the trigger's own
 
     def alert(self, level: Level | None, trigger: str) -> Alert:
         event, facts, ctx = self.event, self.facts, self.ctx
@@ -335,6 +367,8 @@ class _Content:
         else:
             headline = f"escalation: {TRIGGER_TEXT[event.trigger]}"
         to = "" if level is None or level.after <= 0 else f" (to {level.describe()})"
+        if self.late:
+            headline = f"still not recovered, {headline}"
         labels = {
             "service": service,
             "kind": event.trigger,
