@@ -2,17 +2,17 @@
 
 Recovery records a trigger (RTO exceeded by 50%, recovery failed, repeated failures, data
 corruption, a failed critical validation, an approval nobody answered); this turns it into
-pages. The levels are the outage ladder of the P0 escalation policy (its +0 rung, the
-on-call, and its `until: resolve` rungs: team lead at 15 min, manager at 30, CTO at 60, CEO
-at 120 by default), so one table says who is called at which outage length. A trigger pages
-the on-call with its facts, and every level the outage's length has reached that was not
-yet paged for this incident (by an earlier trigger, or by the failure alert's own outage
-rung of the same name): each level once per incident. A recovery that ends in manual
-recovery is paged as "Manual intervention required", with what was tried, where the failed
-state was preserved and the runbook.
+pages. The levels are the P0 policy's outage ladder (`escalation_levels.py`). A trigger
+pages the on-call with its facts, and every level the outage's length has reached that was
+not yet paged for this incident; while the incident stays open, each further level is
+paged when the outage reaches it (`overdue`, on the stage's timer), with the last trigger's
+facts. Each level once per incident: a level the failure alert's own outage rung of the
+same name pages is left to it. A recovery that ends in manual recovery is paged as "Manual
+intervention required", with what was tried, where the failed state was preserved and the
+runbook.
 
 Pure: the fold (`EscalationFacts`) reads the incident events (live from the bus, or from the
-stored timeline after a restart) and `pages` returns the alerts; the intake raises them.
+stored timeline after a restart) and returns the alerts; `escalation_pages.py` raises them.
 Every page has a derived id (the trigger's event id for the on-call, incident + level for a
 level), so a restart that plans the same pages again raises only those without a row.
 """
@@ -25,8 +25,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from paramedic.alerting.escalation_levels import (
+    ESCALATION_TYPE,
+    LEVEL_LABEL,
+    Level,
+    Levels,
+    escalation_route,
+    louder,
+    page_floor,
+    rule_kind,
+)
 from paramedic.alerting.model import Alert, alert_id
-from paramedic.config.alerting import EscalationPolicyConfig, RouteConfig
 from paramedic.core.clock import Instant
 from paramedic.core.events import Event, NoteAdded
 from paramedic.core.incident_events import (
@@ -37,7 +46,7 @@ from paramedic.core.incident_events import (
     RecoveryDecided,
     RecoveryFinished,
 )
-from paramedic.core.severity import Severity, severity_rank
+from paramedic.core.severity import Severity
 from paramedic.core.text import duration
 
 __all__ = [
@@ -48,20 +57,14 @@ __all__ = [
     "Levels",
     "PageContext",
     "escalation_route",
+    "louder",
     "page_floor",
+    "rule_kind",
 ]
 
-ESCALATION_TYPE = "recovery_escalation"
-"""The alert type of an escalation page: routed to its level's contacts, no ladder of its own
-(the outage ladder is what chooses its levels)."""
-
-LEVEL_LABEL = "escalation_level"
 _MANUAL = "MANUAL_RECOVERY"
 _RESOLVED_BY_HAND = frozenset({"RECOVERED", "HEALTHY"})
 _KEEP = 10_000  # incidents remembered; the oldest are let go first
-_P0_TRIGGERS = frozenset({"recovery_failed", "data_corruption", "validation_failed"})
-# The severity rules name 3+ failed attempts by the failure kind they share with detection.
-_RULE_KIND = {"repeated_failures": "repeated_recovery_failures"}
 _PRESERVED = re.compile(r"^incident (\S+): preserved \d+ files \(\d+ bytes\) in (.+?)(?:; |$)")
 
 TRIGGER_TEXT: Mapping[EscalationTrigger, str] = {
@@ -72,91 +75,6 @@ TRIGGER_TEXT: Mapping[EscalationTrigger, str] = {
     "validation_failed": "critical validation failed",
     "approval_timeout": "no answer to an approval request",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Level:
-    """One level of the outage ladder: reached at `after` seconds of outage."""
-
-    name: str
-    after: float
-    number: int
-    receivers: tuple[str, ...]
-
-    def describe(self) -> str:
-        return f"level {self.number} ({', '.join(self.receivers)})"
-
-
-@dataclass(frozen=True, slots=True)
-class Levels:
-    """The on-call (paged by every trigger) and the levels above, by outage length."""
-
-    on_call: Level | None = None
-    ladder: tuple[Level, ...] = ()
-
-    @classmethod
-    def from_policy(cls, policy: EscalationPolicyConfig | None) -> Levels:
-        """The P0 policy's +0 rungs (the on-call) and its `until: resolve` rungs."""
-        if policy is None:
-            return cls()
-        first = [s for s in policy.steps if s.after <= 0]
-        on_call = None
-        if first:
-            receivers = [r for s in first for r in _receivers(s.contacts, s.channels)]
-            on_call = Level(first[0].name, 0.0, min(s.level for s in first), tuple(receivers))
-        ladder = sorted(
-            (s for s in policy.steps if s.until == "resolve" and s.after > 0),
-            key=lambda s: s.after,
-        )
-        return cls(
-            on_call,
-            tuple(
-                Level(s.name, s.after, s.level, tuple(_receivers(s.contacts, s.channels)))
-                for s in ladder
-            ),
-        )
-
-    def reached(self, elapsed: float) -> list[Level]:
-        return [lv for lv in self.ladder if lv.after <= elapsed + 1e-9]
-
-    def next_after(self, elapsed: float) -> Level | None:
-        return next((lv for lv in self.ladder if lv.after > elapsed + 1e-9), None)
-
-
-def _receivers(contacts: Iterable[str], channels: Iterable[str]) -> list[str]:
-    chans = list(channels)
-    return [f"{c}:{ch}" for c in contacts for ch in chans] if chans else list(contacts)
-
-
-def escalation_route(root: RouteConfig, levels: Levels) -> RouteConfig:
-    """The route tree with one route per level first: a level's page goes to its contacts
-    alone; every other alert walks `root` as before. No levels: `root` unchanged."""
-    every = [lv for lv in (levels.on_call, *levels.ladder) if lv is not None]
-    if not every:
-        return root
-    pages = [
-        RouteConfig(
-            matchers=[f"type={ESCALATION_TYPE}", f"{LEVEL_LABEL}={lv.name}"],
-            receivers=list(lv.receivers),
-        )
-        for lv in every
-    ]
-    return RouteConfig(routes=[*pages, root])
-
-
-def page_floor(trigger: str, manual: bool) -> Severity:
-    """The least severity a trigger pages at: P0 when the recovery failed, data is corrupt,
-    a critical check failed or the recovery ended in manual recovery; P1 otherwise."""
-    return "P0" if manual or trigger in _P0_TRIGGERS else "P1"
-
-
-def rule_kind(trigger: str) -> str:
-    """The kind the severity rules know a trigger by."""
-    return _RULE_KIND.get(trigger, trigger)
-
-
-def louder(a: Severity, b: Severity) -> Severity:
-    return a if severity_rank(a) <= severity_rank(b) else b
 
 
 # -- the fold -------------------------------------------------------------------------------
