@@ -32,14 +32,15 @@ MANUAL_RUNBOOK = "https://wiki.example/engine-manual-recovery"
 ESCALATION = ":escalation:"
 
 
-def write_config(tmp_path: Path, hook: str, *, sleep_s: float) -> Path:
+def write_config(tmp_path: Path, hook: str, *, sleep_s: float, exit_code: int = 0) -> Path:
     """engine (examples/engine.py, tier 2) with a 1 s target RTO; its cold recovery first
     runs a command that sleeps `sleep_s` (longer than 1.5 x the RTO), then restarts the
-    engine and waits until it is healthy; one resumption phase, a 300 ms watch period.
+    engine and waits until it is healthy (`exit_code` other than 0: the command fails, and
+    with it the only method); one resumption phase, a 300 ms watch period.
     The on-call's pager and the team lead's chat are webhooks to `hook` (/pager, /chat)."""
     port = free_port()
     path = tmp_path / "paramedic.yaml"
-    sleep = f"import time; time.sleep({sleep_s})"
+    sleep = f"import time; time.sleep({sleep_s}); raise SystemExit({exit_code})"
     path.write_text(
         f"""
 api:
@@ -88,28 +89,30 @@ class Inbox:
 
     def __init__(self, hook: LoopbackReceiver) -> None:
         self.hook = hook
-        self.seen: list[dict[str, Any]] = []
 
     async def next(self, path: str, action: str, kind: str = ESCALATION) -> dict[str, Any]:
         """The next request on `path` of `action` for an alert id containing `kind`."""
         while True:
             got: Recorded = await asyncio.wait_for(self.hook.next_request(), 30)
             body = got.json()
-            body["path"] = got.path
-            self.seen.append(body)
             if got.path == path and body["action"] == action and kind in body["alert_id"]:
                 return body
+
+    def received(self) -> list[dict[str, Any]]:
+        """Every request the receiver got so far, taken or not."""
+        return [{**r.json(), "path": r.path} for r in self.hook.requests]
 
     def escalation_keys(self) -> dict[str, set[str]]:
         """Every escalation trigger received: alert id -> its idempotency keys."""
         out: dict[str, set[str]] = {}
-        for body in self.seen:
+        for body in self.received():
             if body["action"] == "trigger" and ESCALATION in body["alert_id"]:
                 out.setdefault(body["alert_id"], set()).add(body["idempotency_key"])
         return out
 
     def triggers(self, alert_id: str) -> list[dict[str, Any]]:
-        return [b for b in self.seen if b["alert_id"] == alert_id and b["action"] == "trigger"]
+        got = self.received()
+        return [b for b in got if b["alert_id"] == alert_id and b["action"] == "trigger"]
 
 
 def kill_engine(p: RunningParamedic) -> None:
@@ -175,7 +178,8 @@ async def test_a_recovery_slower_than_its_rto_pages_the_on_call_once_with_its_fa
         assert "HEALTHY" == moves[-1], moves
         assert {page["alert_id"]: {page["idempotency_key"]}} == inbox.escalation_keys()
         assert 1 == len(inbox.triggers(page["alert_id"]))
-        assert [] == [b for b in inbox.seen if b["path"] == "/chat" and ESCALATION in b["alert_id"]]
+        chat = [b for b in inbox.received() if b["path"] == "/chat"]
+        assert [] == [b for b in chat if ESCALATION in b["alert_id"]]
         p.signal(signal.SIGTERM)
         assert 0 == await asyncio.to_thread(p.wait, 15)
 
@@ -231,3 +235,38 @@ async def test_after_a_kill_9_no_level_is_paged_twice_and_the_cut_off_recovery_p
             } == inbox.escalation_keys()
             second.signal(signal.SIGTERM)
             assert 0 == await asyncio.to_thread(second.wait, 15)
+
+
+async def test_a_recovery_that_fails_to_manual_pages_what_was_tried_and_where_the_state_is(
+    tmp_path: Path,
+) -> None:
+    """The cold recovery's first step exits 3: the method failed, the failed state is
+    preserved, no automatic method is left, the incident goes to manual recovery. The
+    on-call's pager gets ONE P0 "Manual intervention required" saying what was tried (cold,
+    failed, with its sentence), where the state was preserved (the snapshot folder that
+    exists on disk), the manual runbook and how to resolve the incident."""
+    config = write_config(tmp_path, "", sleep_s=0, exit_code=3)
+    async with LoopbackReceiver() as hook:
+        config.write_text(config.read_text().replace('url: "/', f'url: "{hook.url}/'))
+        async with running(config) as p:
+            await until("the engine up", lambda: events(p, "service.up"))
+            kill_engine(p)
+            inbox = Inbox(hook)
+            page = await inbox.next("/pager", "trigger")
+            [escalated] = events(p, "escalation.triggered")
+            [finished] = events(p, "recovery.finished")
+            assert "recovery_failed" == escalated["payload"]["trigger"]
+            assert "P0" == page["severity"]
+            assert "automated recovery failed - Manual intervention required" in page["title"]
+            actions = page["fields"]["actions"]
+            assert "tried cold: failed after " in actions
+            assert finished["payload"]["reason"] in actions
+            [folder] = (tmp_path / "var" / "snapshots").iterdir()
+            assert f"preserved state: {folder}" in actions
+            assert (folder / "manifest.json").is_file()
+            assert MANUAL_RUNBOOK == page["fields"]["runbook"]
+            assert page["fields"]["status"].startswith("manual recovery: automation stopped")
+            p.signal(signal.SIGTERM)
+            assert 0 == await asyncio.to_thread(p.wait, 15)
+        assert {page["alert_id"]: {page["idempotency_key"]}} == inbox.escalation_keys()
+        assert 1 == len(inbox.triggers(page["alert_id"]))
