@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from paramedic.alerting.escalation_levels import ESCALATION_TYPE, Levels
 from paramedic.alerting.model import Alert
-from paramedic.alerting.recovery_escalation import ESCALATION_TYPE, Levels
 from paramedic.alerting.service import AlertingService
 from paramedic.config.alerting import (
     AlertingConfig,

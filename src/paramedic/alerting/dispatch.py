@@ -25,13 +25,13 @@ import structlog
 from paramedic.alerting.approval_page import APPROVAL_TYPE
 from paramedic.alerting.book import AlertBook, Hold, ack_data
 from paramedic.alerting.escalation import EscalationEngine
+from paramedic.alerting.escalation_levels import ESCALATION_TYPE
 from paramedic.alerting.events import AlertAckExpired, AlertEscalated, AlertHeld, AlertRaised
 from paramedic.alerting.fatigue import FatiguePolicy
 from paramedic.alerting.ladder import AckLapsed, Due, EscalationStep
 from paramedic.alerting.model import Alert
 from paramedic.alerting.notices import Notices
 from paramedic.alerting.outbox import OutboxWorker
-from paramedic.alerting.recovery_escalation import ESCALATION_TYPE
 from paramedic.alerting.routing import Delivery, Router
 from paramedic.alerting.silences import Muter
 from paramedic.alerting.stats import AlertStats, held_reason

@@ -1,12 +1,13 @@
 """The escalation pages' stage: plan a trigger's pages, raise them, resolve them at the end.
 
-The content and the choice of levels are pure (`recovery_escalation.py`); this adds what
-the intake knows (the severity rules, the service's labels and runbooks, the failure alert's
-ladder) and does the I/O. A trigger's pages are planned synchronously when the bus hands the
-event over, so two triggers in a row mark the levels paged in order; they are raised by the
-job that follows. After a restart every trigger of an open incident is planned again from
-the stored timeline and only a page without its row is raised: no level is paged twice and
-none is lost.
+The levels and the content are pure (`escalation_levels.py`, `recovery_escalation.py`);
+this adds what the intake knows (the severity rules, the service's labels and runbooks, the
+failure alert's ladder) and does the I/O. A trigger's pages are planned synchronously when
+the bus hands the event over, so two triggers in a row mark the levels paged in order; they
+are raised by the job that follows. One timer per escalated open incident pages the next
+level when the outage reaches it. After a restart every trigger of an open incident is
+planned again from the stored timeline, with the levels reached while paramedic was down,
+and only a page without its row is raised: no level is paged twice and none is lost.
 """
 
 from __future__ import annotations
@@ -19,16 +20,15 @@ import structlog
 from paramedic.alerting.answers import Answers
 from paramedic.alerting.book import AlertBook
 from paramedic.alerting.dispatch import Dispatch
-from paramedic.alerting.model import Alert, alert_id
-from paramedic.alerting.recovery_escalation import (
+from paramedic.alerting.escalation_levels import (
     ESCALATION_TYPE,
-    EscalationFacts,
     Levels,
-    PageContext,
     louder,
     page_floor,
     rule_kind,
 )
+from paramedic.alerting.model import Alert, alert_id
+from paramedic.alerting.recovery_escalation import EscalationFacts, PageContext
 from paramedic.alerting.severity import SeverityFacts, SeverityPolicy
 from paramedic.core.clock import Clock, TimerHandle
 from paramedic.core.contracts import Job

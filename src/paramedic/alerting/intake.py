@@ -29,12 +29,12 @@ from paramedic.alerting.approval_page import (
 )
 from paramedic.alerting.book import AlertBook
 from paramedic.alerting.dispatch import Dispatch
+from paramedic.alerting.escalation_levels import Levels
 from paramedic.alerting.escalation_pages import EscalationPages
 from paramedic.alerting.events import AlertKept
 from paramedic.alerting.model import Alert, alert_from_failure
 from paramedic.alerting.model import alert_id as failure_alert_id
 from paramedic.alerting.recovering import Planned, Recoveries
-from paramedic.alerting.recovery_escalation import Levels
 from paramedic.alerting.severity import SeverityDecision, SeverityFacts, SeverityPolicy
 from paramedic.core.bus import Published
 from paramedic.core.clock import Clock
@@ -282,7 +282,8 @@ class Intake:
         incident events (opened, transitioned), oldest first. `approvals`, the requests still
         waiting for an answer (None: not read), likewise: each gets its page unless its row
         exists, and an open approval page whose request was answered, timed out or went away
-        while the resolve had not committed is resolved. Returns (raised, resolved)."""
+        while the resolve had not committed is resolved. The escalation pages are caught up
+        from the same incident events (`escalation_pages.py`). Returns (raised, resolved)."""
         ended = self._recoveries.fold(incidents)
         raised, resolved = await self._escalations.catch_up(incidents)
         for failure in failures:

@@ -25,16 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from paramedic.alerting.escalation_levels import (
-    ESCALATION_TYPE,
-    LEVEL_LABEL,
-    Level,
-    Levels,
-    escalation_route,
-    louder,
-    page_floor,
-    rule_kind,
-)
+from paramedic.alerting.escalation_levels import ESCALATION_TYPE, LEVEL_LABEL, Level, Levels
 from paramedic.alerting.model import Alert, alert_id
 from paramedic.core.clock import Instant
 from paramedic.core.events import Event, NoteAdded
@@ -49,18 +40,7 @@ from paramedic.core.incident_events import (
 from paramedic.core.severity import Severity
 from paramedic.core.text import duration
 
-__all__ = [
-    "ESCALATION_TYPE",
-    "EscalationFacts",
-    "IncidentFacts",
-    "Level",
-    "Levels",
-    "PageContext",
-    "escalation_route",
-    "louder",
-    "page_floor",
-    "rule_kind",
-]
+__all__ = ["TRIGGER_TEXT", "EscalationFacts", "IncidentFacts", "PageContext", "Tried"]
 
 _MANUAL = "MANUAL_RECOVERY"
 _RESOLVED_BY_HAND = frozenset({"RECOVERED", "HEALTHY"})

@@ -25,6 +25,7 @@ from paramedic.alerting.book import AlertBook
 from paramedic.alerting.channels.base import Channel
 from paramedic.alerting.dispatch import Dispatch
 from paramedic.alerting.escalation import EscalationEngine
+from paramedic.alerting.escalation_levels import Levels, escalation_route
 from paramedic.alerting.fatigue import FatiguePolicy
 from paramedic.alerting.feedback import DeliveryFeedback
 from paramedic.alerting.held import HeldAlerts
@@ -33,7 +34,6 @@ from paramedic.alerting.model import Alert
 from paramedic.alerting.notices import Notices
 from paramedic.alerting.outbox import OutboxWorker
 from paramedic.alerting.recovering import Planned
-from paramedic.alerting.recovery_escalation import Levels, escalation_route
 from paramedic.alerting.restart import resume
 from paramedic.alerting.routing import Router
 from paramedic.alerting.severity import SeverityPolicy
