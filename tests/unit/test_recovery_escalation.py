@@ -16,7 +16,7 @@ import pytest
 
 from paramedic.alerting.escalation_levels import ESCALATION_TYPE, Levels
 from paramedic.alerting.model import Alert
-from paramedic.alerting.service import AlertingService
+from paramedic.alerting.service import AlertingService, ServiceFacts
 from paramedic.config.alerting import (
     AlertingConfig,
     EscalationConfig,
@@ -54,6 +54,7 @@ class Rig:
         tier: int | None,
         config: AlertingConfig | None = None,
         manual_runbook: str = MANUAL_RUNBOOK,
+        facts: ServiceFacts | None = None,
     ) -> None:
         self.store, self.clock = store, clock
         self.recorded: list[Any] = []
@@ -65,7 +66,7 @@ class Rig:
             channels={"log": CapturingChannel()},
             submit=self.recorded.extend,
             job=lambda coro: self.jobs.append(asyncio.ensure_future(coro)),
-            service_facts=lambda name: (tier, {"desk": "fx"}, RUNBOOK),
+            service_facts=facts or (lambda name: (tier, {"desk": "fx"}, RUNBOOK)),
             api_url="http://127.0.0.1:8080",
             planned=lambda name: name == "engine",
             manual_runbook=lambda name: manual_runbook,
@@ -143,10 +144,11 @@ async def rig(
     db: str = "p.db",
     config: AlertingConfig | None = None,
     manual_runbook: str = MANUAL_RUNBOOK,
+    facts: ServiceFacts | None = None,
 ) -> Rig:
     store = SQLiteStore(tmp_path / db)
     await store.open()
-    r = Rig(store, clock or FakeClock(), tier, config, manual_runbook)
+    r = Rig(store, clock or FakeClock(), tier, config, manual_runbook, facts)
     await r.service.start()
     return r
 
@@ -630,3 +632,21 @@ async def test_without_a_manual_runbook_the_manual_page_gives_the_services(
     page = r.page(f"inc_1:escalation:{failed.id}")
     assert ("P0", RUNBOOK) == (page.severity, page.runbook)
     assert "Manual intervention required" in page.title
+
+
+async def test_a_failure_planning_the_pages_never_reaches_the_bus(tmp_path: Path) -> None:
+    """Planning runs on the bus's listener path: if it raises (here the service's facts
+    cannot be read), the listener returns, nothing is paged, and the next event is handled."""
+    broken = [True]
+
+    def facts(name: str) -> tuple[int | None, dict[str, str], str]:
+        if broken[0]:
+            raise RuntimeError("facts unavailable")
+        return None, {}, RUNBOOK
+
+    r = await rig(tmp_path, facts=facts)
+    await r.publish(r.opened(), r.trigger("rto_exceeded", "slow"))
+    assert {} == r.raised()
+    broken[0] = False
+    await r.publish(again := r.trigger("approval_timeout", "nobody answered"))
+    assert [f"inc_1:escalation:{again.id}"] == list(r.raised())

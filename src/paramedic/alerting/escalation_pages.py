@@ -79,7 +79,10 @@ class EscalationPages:
 
     def observe(self, event: Event) -> None:
         """Every bus event, before its handler runs (the pages name what came before)."""
-        self._facts.observe(event)
+        try:  # on the bus's listener path: a failure here must not reach the bus
+            self._facts.observe(event)
+        except Exception:
+            log.exception("folding an event for escalation pages failed", kind=event.kind)
         if isinstance(event, IncidentOpened | IncidentTransitioned):
             for incident in [i for i in self._timers if not self._facts.is_open(i)]:
                 self._timers.pop(incident).cancel()  # ended (or superseded): no level left
@@ -87,8 +90,12 @@ class EscalationPages:
     def triggered(self, event: EscalationTriggered) -> Coroutine[Any, Any, list[Alert]]:
         """Plan now (in bus order), raise in the returned job; the timer then waits for
         the next level."""
-        pages = self.plan(event, live=True)
-        self._arm(event.incident)
+        try:  # on the bus's listener path: a failure here must not reach the bus
+            pages = self.plan(event, live=True)
+            self._arm(event.incident)
+        except Exception:
+            log.exception("planning escalation pages failed", incident=event.incident)
+            pages = []
         return self._raise(event.incident, pages)
 
     def plan(self, event: EscalationTriggered, *, live: bool) -> list[Alert]:
