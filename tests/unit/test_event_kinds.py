@@ -19,7 +19,7 @@ STORED: dict[str, tuple[str, ...]] = {
     "approval.requested": ("incident", "method", "sentence", "timeout_s", "market_open"),
     "approval.timed_out": ("incident", "method", "waited_s"),
     "command.started": ("pid", "start_time", "boot_id", "label"),
-    "escalation.triggered": ("incident", "trigger", "reason", "checks"),
+    "escalation.triggered": ("incident", "trigger", "reason", "checks", "rto_target_s"),
     "failure.cleared": ("incident", "downtime_s", "reason", "failure_kind"),
     "failure.detected": (
         "incident",

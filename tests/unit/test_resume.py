@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from paramedic.core.clock import Instant
-from paramedic.core.events import Event
+from paramedic.core.events import Event, NoteAdded
 from paramedic.core.failure_events import FailureCleared, FailureDetected, ServiceUp
+from paramedic.core.incident_events import (
+    EscalationTriggered,
+    IncidentOpened,
+    IncidentTransitioned,
+    RecoveryDecided,
+    RecoveryFinished,
+)
 from paramedic.detect.events import SignalChanged
 from paramedic.runtime.resume import read_store
 from paramedic.store.sqlite import SQLiteStore
@@ -67,3 +75,27 @@ async def test_open_failures_and_failing_alertmanager_verdicts(tmp_path: Path) -
     assert left.services["billing"].open_failure is None
     assert {"inc_1", "inc_g"} == set(left.cleared)
     assert ["inc_2"] == [f.incident for f in left.open_failures()]
+
+
+async def test_the_incident_events_carry_what_escalation_pages_name(tmp_path: Path) -> None:
+    """The incident events read back (for the alerting catch-up) include, in timeline order,
+    the escalations and what their pages name: decisions, finished methods and the notes
+    (where the failed state was preserved); other kinds stay out."""
+    inc: dict[str, Any] = {"at": AT, "service": "engine", "incident": "inc_1"}
+    events: list[Event] = [
+        IncidentOpened(**inc, failure_kind="crash", reason="killed"),
+        RecoveryDecided(**inc, method="cold", requires_approval=False, sentence="cold"),
+        signal("engine", "process", False),
+        RecoveryFinished(**inc, method="cold", ok=False, duration_s=1.0, reason="exit 3"),
+        NoteAdded(at=AT, service="engine", author="paramedic", text="incident inc_1: preserved"),
+        IncidentTransitioned(**inc, from_state="A", to_state="MANUAL_RECOVERY", reason="r"),
+        EscalationTriggered(**inc, trigger="recovery_failed", reason="no method left"),
+    ]
+    store = SQLiteStore(tmp_path / "p.db")
+    await store.open()
+    await store.append_many(events)
+    left = await read_store(store, page=2)
+    await store.close()
+    assert [e.kind for e in events if e.kind != "signal.changed"] == [
+        e.kind for e in left.incidents
+    ]

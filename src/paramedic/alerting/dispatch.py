@@ -25,6 +25,7 @@ import structlog
 from paramedic.alerting.approval_page import APPROVAL_TYPE
 from paramedic.alerting.book import AlertBook, Hold, ack_data
 from paramedic.alerting.escalation import EscalationEngine
+from paramedic.alerting.escalation_levels import ESCALATION_TYPE
 from paramedic.alerting.events import AlertAckExpired, AlertEscalated, AlertHeld, AlertRaised
 from paramedic.alerting.fatigue import FatiguePolicy
 from paramedic.alerting.ladder import AckLapsed, Due, EscalationStep
@@ -153,8 +154,8 @@ class Dispatch:
         """The ladder starts before the commit so that its state, and the rows of any +0 rung
         naming people the route did not, go in the same commit as the alert: one fsync
         before the first page, and no rung marked fired whose pages a crash could lose."""
-        if alert.type == APPROVAL_TYPE:
-            return  # its timeout is its escalation (approval.timed_out), not a ladder
+        if alert.type in (APPROVAL_TYPE, ESCALATION_TYPE):
+            return  # its timeout, or the outage ladder that chose it, is its escalation
         if self._escalation.covers(alert.severity) and alert.id not in self._escalation.levels():
             self.escalated(self._escalation.start(alert), commit)
 

@@ -29,6 +29,8 @@ from paramedic.alerting.approval_page import (
 )
 from paramedic.alerting.book import AlertBook
 from paramedic.alerting.dispatch import Dispatch
+from paramedic.alerting.escalation_levels import Levels
+from paramedic.alerting.escalation_pages import EscalationPages
 from paramedic.alerting.events import AlertKept
 from paramedic.alerting.model import Alert, alert_from_failure
 from paramedic.alerting.model import alert_id as failure_alert_id
@@ -44,6 +46,7 @@ from paramedic.core.incident_events import (
     ApprovalRejected,
     ApprovalRequested,
     ApprovalTimedOut,
+    EscalationTriggered,
     IncidentOpened,
     IncidentTransitioned,
 )
@@ -76,6 +79,8 @@ class Intake:
         job: Job,
         submit: Submit,
         planned: Planned,
+        levels: Levels | None = None,
+        manual_runbook: Callable[[str], str] = lambda name: "",
     ) -> None:
         self._severity = severity
         self._service_facts = service_facts
@@ -89,6 +94,20 @@ class Intake:
         self._job = job
         self._submit = submit
         self._recoveries = Recoveries(planned)
+        self._escalations = EscalationPages(
+            levels=levels or Levels(),
+            severity=severity,
+            service_facts=service_facts,
+            manual_runbook=manual_runbook,
+            api_url=api_url,
+            dashboard_url=dashboard_url,
+            store=store,
+            book=book,
+            dispatch=dispatch,
+            answers=answers,
+            clock=clock,
+            job=job,
+        )
         # The events that page, one handler each (by exact type: a lookup, not a scan).
         self._handlers: dict[type[Event], Handler] = {
             FailureDetected: self.raise_for_failure,
@@ -99,9 +118,11 @@ class Intake:
             ApprovalGranted: self._approval_answered,
             ApprovalRejected: self._approval_answered,
             ApprovalTimedOut: self._approval_timed_out,
+            EscalationTriggered: self._escalations.triggered,  # escalation_pages.py
         }
 
     def on_published(self, published: Published) -> None:
+        self._escalations.observe(published.event)  # before the handler plans its pages
         handler = self._handlers.get(type(published.event))
         if handler is not None:
             self._job(handler(published.event))
@@ -154,6 +175,7 @@ class Intake:
             await self._answers.resolve(
                 failure_alert_id(incident, "failure"), by="paramedic", why=why
             )
+            await self._escalations.end(incident, why)
 
     async def _incident_transitioned(self, event: IncidentTransitioned) -> None:
         """One handler per event type: a move can end a planned incident's alert and the
@@ -168,6 +190,7 @@ class Intake:
             await self._answers.resolve(
                 failure_alert_id(event.incident, "failure"), by="paramedic", why=why
             )
+            await self._escalations.end(event.incident, why)
 
     async def _keep(self, alert_id: str, incident: str, state: str, cleared: str) -> None:
         """Keep an open alert firing after its failure cleared: the reason in its row (a
@@ -259,9 +282,10 @@ class Intake:
         incident events (opened, transitioned), oldest first. `approvals`, the requests still
         waiting for an answer (None: not read), likewise: each gets its page unless its row
         exists, and an open approval page whose request was answered, timed out or went away
-        while the resolve had not committed is resolved. Returns (raised, resolved)."""
+        while the resolve had not committed is resolved. The escalation pages are caught up
+        from the same incident events (`escalation_pages.py`). Returns (raised, resolved)."""
         ended = self._recoveries.fold(incidents)
-        raised = 0
+        raised, resolved = await self._escalations.catch_up(incidents)
         for failure in failures:
             if await self._store.get_alert(failure_alert_id(failure.incident, "failure")) is None:
                 log.warning("raising an alert a crash cut off", incident=failure.incident)
@@ -273,7 +297,6 @@ class Intake:
                 log.warning("raising an approval page a crash cut off", incident=request.incident)
                 await self.raise_for_approval(request)
                 raised += 1
-        resolved = 0
         for alert in list(self._book.alerts.values()):
             incident = alert.incident or ""
             if alert.id != failure_alert_id(incident, "failure"):

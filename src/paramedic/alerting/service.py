@@ -15,7 +15,7 @@ ladders (overdue rungs fire once); `catch_up` finishes what the crash cut off.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import structlog
 
@@ -25,6 +25,7 @@ from paramedic.alerting.book import AlertBook
 from paramedic.alerting.channels.base import Channel
 from paramedic.alerting.dispatch import Dispatch
 from paramedic.alerting.escalation import EscalationEngine
+from paramedic.alerting.escalation_levels import Levels, escalation_route
 from paramedic.alerting.fatigue import FatiguePolicy
 from paramedic.alerting.feedback import DeliveryFeedback
 from paramedic.alerting.held import HeldAlerts
@@ -73,6 +74,7 @@ class AlertingService:
         approvers: Sequence[str] = (),
         depends_on: Mapping[str, Iterable[str]] | None = None,
         planned: Planned = lambda name: False,
+        manual_runbook: Callable[[str], str] = lambda name: "",
     ) -> None:
         self.config = config
         self.clock = clock
@@ -86,7 +88,10 @@ class AlertingService:
         )
         # Approval pages go to the approvers (recovery.approval.approvers) rather than down
         # the tree; with none, they follow the tree like any alert.
-        router = Router.from_config(approval_route(config.routes, approvers), config.contacts)
+        # Escalation pages during a recovery go to the level of the P0 outage ladder they name.
+        levels = Levels.from_policy(config.escalation.policies.get("P0"))
+        root = escalation_route(approval_route(config.routes, approvers), levels)
+        router = Router.from_config(root, config.contacts)
         fatigue = FatiguePolicy.from_config(config)
         # The ladder's timer and the outbox's results call back into stages built after
         # them: each is bound late, through the stage that handles it.
@@ -189,6 +194,8 @@ class AlertingService:
             job=job,
             submit=submit,
             planned=planned,
+            levels=levels,
+            manual_runbook=manual_runbook,
         )
 
     # -- lifecycle -----------------------------------------------------------------------------

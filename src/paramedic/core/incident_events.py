@@ -264,6 +264,8 @@ class EscalationTriggered(Event):
     reason: str
     checks: tuple[str, ...] = ()
     """The failing checks' names, for a validation failure (also named in `reason`)."""
+    rto_target_s: float | None = None
+    """The recovery's target RTO, for `rto_exceeded` (the page compares it with the outage)."""
 
     def summary(self) -> str:
         return f"{self.service}: escalation ({self.trigger}): {self.reason}"

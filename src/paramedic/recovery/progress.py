@@ -306,6 +306,7 @@ class RtoWatch:
                 service=self._service,
                 incident=self._incident,
                 trigger="rto_exceeded",
+                rto_target_s=self._target,
                 reason=(
                     f"recovery running {duration(elapsed)}, over {self._factor:g} x the target"
                     f" RTO of {duration(self._target)}"

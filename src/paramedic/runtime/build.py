@@ -211,6 +211,11 @@ def build(
         svc = config.services.get(name)
         return svc is not None and svc.recovery is not None
 
+    def manual_runbook(name: str) -> str:
+        svc = config.services.get(name)
+        plan = svc.recovery if svc is not None else None
+        return (plan.methods.manual.runbook or "") if plan is not None else ""
+
     alerting = AlertingService(
         config.alerting,
         clock=clock,
@@ -224,6 +229,7 @@ def build(
         approvers=config.recovery.approval.approvers,
         depends_on={name: svc.depends_on for name, svc in config.services.items()},
         planned=has_plan,
+        manual_runbook=manual_runbook,
     )
     silences = SilenceAdmin(alerting, store, clock, tasks.job)
     step_history: StepHistory = defaultdict(list)

@@ -22,8 +22,11 @@ from paramedic.core.incident_events import (
     ApprovalRejected,
     ApprovalRequested,
     ApprovalTimedOut,
+    EscalationTriggered,
     IncidentOpened,
     IncidentTransitioned,
+    RecoveryDecided,
+    RecoveryFinished,
 )
 from paramedic.detect.events import SignalChanged
 from paramedic.store.protocol import Store
@@ -52,7 +55,8 @@ class ServiceLeft:
 class Left:
     services: dict[str, ServiceLeft] = field(default_factory=dict)
     cleared: dict[str, FailureCleared] = field(default_factory=dict)  # by incident id
-    # Every incident opened and moved, oldest first: which alerts a recovery keeps open.
+    # Every incident opened and moved, oldest first: which alerts a recovery keeps open;
+    # with its escalations and what their pages name (`read_store`).
     incidents: list[Event] = field(default_factory=list)
     # Approval requests still waiting for an answer and not timed out: their page is open.
     approvals: dict[str, ApprovalRequested] = field(default_factory=dict)  # by incident id
@@ -104,13 +108,15 @@ async def read_store(store: Store, page: int = 5000) -> Left:
         FailureCleared.kind,
         ServiceUp.kind,
         *(e.kind for e in (ApprovalRequested, *_ANSWERS, IncidentOpened, IncidentTransitioned)),
+        *(e.kind for e in _ESCALATION_FACTS),
     )
     marks = await read_rows(store, kinds=kinds, page=page)
     events = decode(marks)
     left = read_back(events)
     # Every incident opened and moved (which alerts a recovery keeps open): from the same
     # read. They are not "seen well" marks below (`_WELL` names only clears and ups).
-    left.incidents = [e for e in events if isinstance(e, IncidentOpened | IncidentTransitioned)]
+    _incident = (IncidentOpened, IncidentTransitioned, *_ESCALATION_FACTS)
+    left.incidents = [e for e in events if isinstance(e, _incident)]
     for name, found in left.services.items():
         if not found.open:
             continue
@@ -129,6 +135,9 @@ async def read_store(store: Store, page: int = 5000) -> Left:
 
 _WELL = (FailureCleared.kind, ServiceUp.kind)  # seen well: the signals before are over
 _ANSWERS = (ApprovalGranted, ApprovalRejected, ApprovalTimedOut)
+# What an escalation page names (alerting/recovery_escalation.py): the triggers, the methods
+# decided and tried, the notes saying where the failed state was preserved.
+_ESCALATION_FACTS = (EscalationTriggered, RecoveryDecided, RecoveryFinished, NoteAdded)
 
 
 def folded(failure: FailureDetected, events: Iterable[Event]) -> bool:
