@@ -295,7 +295,10 @@ def _comments(model: type[BaseModel]) -> dict[str, str]:
 
 def _doc(model: type[BaseModel]) -> str:
     text = inspect.cleandoc(model.__doc__ or "")
-    return re.sub(r"\s*\(seed[^)]*\)", "", text)
+    # The docstrings cite the product spec for the code's readers; the page is for users.
+    text = re.sub(r"\s*\((seed )?\d+(\.\d+)*\)|\s*\(seed[^)]*\)", "", text)
+    text = re.sub(r"\b[Ss]eed \d+(\.\d+)*'s ", "The ", text)
+    return re.sub(r"\b([Tt])he seed's ", r"\1he ", text)
 
 
 def _escape(text: str) -> str:

@@ -34,7 +34,7 @@ Conventions used below:
   YAML (e.g. `# yaml-language-server: $schema=paramedic.schema.json` at the top of the file).
 """
 
-_ONE_OF = "Exactly one of {choices} is given; it decides what this {what} does."
+_ONE_OF = "Exactly one of {choices} is given: the {what}."
 _REFERENCE_RULE = (
     "`{ref}` is a secret: it is never written inline (`{ref}:` is refused); give `{ref}_env`"
     " or `{ref}_file`, exactly one."
@@ -157,7 +157,7 @@ def rule_for(model: type[BaseModel], validator: str) -> tuple[str, ...]:
     if validator == "_one" and choices:
         what: str = getattr(model, "_what", "section")
         listed = ", ".join(f"`{c}`" for c in choices)
-        return (_ONE_OF.format(choices=listed, what=what.split()[-1]),)
+        return (_ONE_OF.format(choices=listed, what=what),)
     ref: Any = getattr(model, "_ref", None)
     if validator in ("_no_inline_secret", "_load_secret") and isinstance(ref, str):
         return (
