@@ -11,6 +11,7 @@ from typing import Any, cast
 import pytest
 
 from paramedic.checks import CheckResult
+from paramedic.config.recovery_plan import RecoveryPlan, StepConfig
 from paramedic.config.recovery_policy import ApprovalRequire, DecisionThresholds
 from paramedic.core.clock import Instant
 from paramedic.core.events import event_from_record
@@ -24,7 +25,7 @@ from paramedic.recovery.facts import (
     step_facts,
 )
 from paramedic.recovery.hooks import StepContext
-from paramedic.recovery.runner import Step, run_method
+from paramedic.recovery.runner import Step, build_step, build_steps, run_method
 from paramedic.recovery.sources import (
     CHECKPOINT_FORMAT,
     CORRUPTION_FORMAT,
@@ -228,3 +229,52 @@ def test_decided_facts_survive_the_store() -> None:
     )
     assert isinstance(back, RecoveryDecided)
     assert facts_env(dict(back.facts)) == facts_env(facts())
+
+
+def test_which_steps_get_the_facts_file() -> None:
+    """Programs (command, a command promotion) and python steps get the file; HTTP calls are
+    sent as configured; process hooks and waits run nothing of the user's."""
+    plan = RecoveryPlan.model_validate(
+        {
+            "methods": {
+                "warm": {
+                    "steps": [
+                        {"name": "a", "command": {"argv": ["true"]}},
+                        {"name": "b", "promote_standby": {"command": {"argv": ["true"]}}},
+                        {"name": "c", "python": {"entry_point": f"{__name__}:python_step"}},
+                        {"name": "d", "http": {"url": "http://127.0.0.1:1/x"}},
+                        {"name": "e", "promote_standby": {"http": {"url": "http://127.0.0.1:1"}}},
+                        {"name": "f", "restart_process": {}},
+                        {"name": "g", "wait_healthy": {}},
+                    ]
+                }
+            }
+        }
+    )
+    assert plan.methods.warm is not None
+    steps = build_steps(plan.methods.warm)
+    assert ["a", "b", "c"] == [s.name for s in steps if s.reads_facts]
+
+
+PYTHON_SEEN: dict[str, Any] = {}
+
+
+async def python_step(ctx: StepContext) -> str:
+    """A custom step (entry point of the test below): it reads ctx.facts and the file."""
+    PYTHON_SEEN["facts"] = dict(ctx.facts)
+    PYTHON_SEEN["file"] = json.loads(Path(ctx.env[FACTS_FILE_ENV]).read_text())  # noqa: ASYNC240
+    return "read the facts"
+
+
+async def test_a_python_step_finds_the_facts_on_its_context() -> None:
+    """A `python` step is handed the facts as `ctx.facts` and the file in `ctx.env`."""
+    step = build_step(
+        StepConfig.model_validate(
+            {"name": "py", "python": {"entry_point": f"{__name__}:python_step"}}
+        )
+    )
+    ctx = StepContext(
+        service="engine", session=cast(Any, None), env=facts_env(facts()), facts=facts()
+    )
+    assert (await run_method("warm", [step], ctx)).ok
+    assert "inc_1" == PYTHON_SEEN["facts"]["incident"] == PYTHON_SEEN["file"]["incident"]
