@@ -10,6 +10,7 @@ removed after the step.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -23,25 +24,28 @@ import pytest
 
 from paramedic.recovery.sources import STANDBY_FORMAT
 from tests.conftest import REPO, free_port
+from tests.integration.configs import SLEEPER
 from tests.integration.runner import OPERATOR_TOKEN, RunningParamedic, config_file, started, until
 
 pytestmark = pytest.mark.integration
 
 ENGINE = str(REPO / "examples" / "engine.py")
 
-# The step's program: its environment and its facts file (content, modes, path) to argv[1].
+# The step's program: its environment and its facts file (content, modes, path) to argv[1],
+# with INCIDENT replaced by the incident's id (a later incident's run writes elsewhere).
 REPORT = """
 import json, os, stat, sys
 path = os.environ["PARAMEDIC_FACTS_FILE"]
+target = sys.argv[1].replace("INCIDENT", os.environ["PARAMEDIC_INCIDENT"])
 doc = {
     "env": {k: v for k, v in os.environ.items() if k.startswith("PARAMEDIC_")},
     "facts": json.load(open(path)),
     "file_mode": stat.S_IMODE(os.stat(path).st_mode),
     "dir_mode": stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode),
 }
-with open(sys.argv[1] + ".tmp", "w") as out:
+with open(target + ".tmp", "w") as out:
     json.dump(doc, out)
-os.replace(sys.argv[1] + ".tmp", sys.argv[1])
+os.replace(target + ".tmp", target)
 """
 
 
@@ -93,7 +97,7 @@ async def test_a_warm_step_reads_the_decisions_facts_and_their_file_is_removed(
     (tmp_path / "state").mkdir()
     checkpoint = tmp_path / "state" / "checkpoint.bin"
     checkpoint.write_bytes(b"positions")
-    report = tmp_path / "step-report.json"
+    report = tmp_path / "report-INCIDENT.json"
     p = await started(write_config(tmp_path, report), env={"OPS_TOKEN": OPERATOR_TOKEN})
     pids: list[int] = []
     try:
@@ -103,7 +107,8 @@ async def test_a_warm_step_reads_the_decisions_facts_and_their_file_is_removed(
         os.utime(checkpoint, (time.time(), time.time()))  # fresh at the crash
         os.kill(spawned["payload"]["pid"], signal.SIGKILL)
         [decided] = await until("the decision", lambda: events(p, "recovery.decided"))
-        doc = json.loads(await until("the step's report", lambda: _read(report)))
+        mine = Path(str(report).replace("INCIDENT", decided["payload"]["incident"]))
+        doc = json.loads(await until("the step's report", lambda: _read(mine)))
         finished = await until(
             "the run's end", lambda: _all_three(events(p, "recovery.step_finished"))
         )
@@ -155,3 +160,78 @@ def _read(path: Path) -> str | None:
         return path.read_text()
     except FileNotFoundError:
         return None
+
+
+def resume_config(tmp_path: Path, report: Path, healthy: Path) -> Path:
+    step = [sys.executable, "-c", REPORT, str(report)]
+    probe = [
+        sys.executable,
+        "-c",
+        f"import os, sys; sys.exit(not os.path.exists({str(healthy)!r}))",
+    ]
+    return config_file(
+        tmp_path,
+        f"""recovery:
+  approval: {{require: {{market_open: [manual], market_closed: [manual]}}}}
+services:
+  engine:
+    process: {{argv: {SLEEPER}}}
+    probes:
+      - {{name: ready, role: readiness, command: {{argv: {json.dumps(probe)}}},
+          period: 200ms, timeout: 200ms, failure_threshold: 3}}
+    health: {{up_after: 1, evaluate_every: 50ms}}
+    recovery:
+      methods:
+        cold:
+          steps:
+            - {{name: Wait until healthy, wait_healthy: {{}}, timeout: 60s}}
+            - {{name: Report, command: {{argv: {json.dumps(step)}}}, timeout: 10s}}
+""",
+        operator=None,
+    )
+
+
+async def test_a_run_resumed_after_kill_9_tells_its_steps_the_first_decisions_facts(
+    tmp_path: Path,
+) -> None:
+    """paramedic is killed (-9) while the run waits at its first step; the next paramedic
+    resumes the run without deciding again, and the step after the wait is told the facts
+    of the decision the first paramedic recorded (its sentence and time)."""
+    report, healthy = tmp_path / "report-INCIDENT.json", tmp_path / "healthy"
+    healthy.touch()
+    config = resume_config(tmp_path, report, healthy)
+    first = RunningParamedic(config)
+    pids: list[int] = []
+    try:
+        await asyncio.to_thread(first.wait_started)
+        await until("the engine up", lambda: events(first, "service.up"))
+        pids += first.child_pids()
+        healthy.unlink()
+        os.kill(pids[0], signal.SIGKILL)
+        await asyncio.to_thread(first.wait_for_line, "step 1/2 started: Wait until healthy")
+        [decided] = events(first, "recovery.decided")
+        first.signal(signal.SIGKILL)
+        await asyncio.to_thread(first.wait, 10)
+        second = await started(config)
+        try:
+            healthy.touch()
+            mine = Path(str(report).replace("INCIDENT", decided["payload"]["incident"]))
+            doc = json.loads(await until("the step's report", lambda: _read(mine)))
+            pids += second.child_pids()
+            incident = decided["payload"]["incident"]
+            again = events(second, "recovery.decided")
+            assert [decided["id"]] == [
+                e["id"] for e in again if e["payload"]["incident"] == incident
+            ]
+        finally:
+            second.ensure_dead()
+    finally:
+        first.ensure_dead()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    env = doc["env"]
+    assert decided["payload"]["sentence"] == env["PARAMEDIC_DECISION"]
+    assert dict(decided["payload"]["facts"])["decided_at"] == env["PARAMEDIC_DECIDED_AT"]
+    assert ("cold", "crash") == (env["PARAMEDIC_METHOD"], env["PARAMEDIC_FAILURE_KIND"])
+    assert decided["payload"]["incident"] == env["PARAMEDIC_INCIDENT"]
