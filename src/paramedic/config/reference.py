@@ -51,6 +51,8 @@ class Section:
 
     path: str
     model: type[BaseModel]
+    also: tuple[str, ...] = ()
+    """Other paths the same model is found at (a check kind, a duration block...)."""
 
 
 def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
@@ -80,8 +82,8 @@ def _suffix(annotation: Any) -> str:
 
 def sections() -> list[Section]:
     """Every model under `Config`, breadth first, each at the first path that reaches it."""
-    found: list[Section] = [Section("(top level)", Config)]
-    seen: set[type[BaseModel]] = {Config}
+    first: dict[type[BaseModel], str] = {Config: "(top level)"}
+    others: dict[type[BaseModel], list[str]] = {}
     queue: list[tuple[str, type[BaseModel]]] = [("", Config)]
     while queue:
         prefix, model = queue.pop(0)
@@ -89,11 +91,15 @@ def sections() -> list[Section]:
             key = info.alias or name
             path = f"{prefix}{key}{_suffix(info.annotation)}"
             for child in _models_in(info.annotation):
-                if child not in seen:
-                    seen.add(child)
-                    found.append(Section(path, child))
-                    queue.append((f"{path}.", child))
-    return found
+                if child in first:
+                    # Only the paths of the sections that hold the model directly: below a
+                    # repeated section the same keys would be listed again under each path.
+                    if not prefix.startswith(first[child]):
+                        others.setdefault(child, []).append(path)
+                    continue
+                first[child] = path
+                queue.append((f"{path}.", child))
+    return [Section(path, model, tuple(others.get(model, ()))) for model, path in first.items()]
 
 
 def _validator_func(meta: Any) -> Any:
@@ -319,6 +325,8 @@ def _secret_note(model: type[BaseModel], name: str) -> str:
 def _section(section: Section) -> list[str]:
     model = section.model
     out = [f"### {model.__name__}", "", f"Path: `{section.path}`", ""]
+    if section.also:
+        out[-1:] = ["", "Also at: " + ", ".join(f"`{p}`" for p in section.also), ""]
     doc = _doc(model)
     if doc:
         out += [doc, ""]
