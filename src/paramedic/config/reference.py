@@ -222,6 +222,8 @@ def _default(info: FieldInfo, unit: str | None, derived: str | None = None) -> s
     value = factory() if factory is not None else info.default
     if value is PydanticUndefined or value is None:
         return "unset"
+    if value == "":
+        return '`""`'
     if isinstance(value, BaseModel):
         shown = value.model_dump(mode="json", exclude_defaults=True, by_alias=True)
         return "defaults below" if not shown else "built-in defaults"
