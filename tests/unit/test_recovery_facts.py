@@ -278,3 +278,13 @@ async def test_a_python_step_finds_the_facts_on_its_context() -> None:
     )
     assert (await run_method("warm", [step], ctx)).ok
     assert "inc_1" == PYTHON_SEEN["facts"]["incident"] == PYTHON_SEEN["file"]["incident"]
+
+
+def test_docs_list_every_fact_and_its_variable() -> None:
+    """docs/recovery.md's table names every key of the facts and its PARAMEDIC_* variable,
+    and its example file has exactly the keys a step gets."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "recovery.md").read_text()
+    for key, name in zip(facts(), facts_env(dict.fromkeys(facts(), "x")), strict=True):
+        assert f"| `{name}` | `{key}` |" in page
+    example = page.split("```json\n", 1)[1].split("```", 1)[0]
+    assert sorted(facts()) == sorted(json.loads(example))
