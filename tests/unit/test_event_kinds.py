@@ -41,7 +41,14 @@ STORED: dict[str, tuple[str, ...]] = {
     "process.left_running": ("pid", "start_time", "boot_id", "spawn_id"),
     "process.orphan_ended": ("pid", "label", "sentence"),
     "process.spawned": ("pid", "argv", "start_time", "boot_id", "spawn_id"),
-    "recovery.decided": ("incident", "method", "requires_approval", "sentence", "fallback_chain"),
+    "recovery.decided": (
+        "incident",
+        "method",
+        "requires_approval",
+        "sentence",
+        "fallback_chain",
+        "facts",
+    ),
     "recovery.finished": ("incident", "method", "ok", "duration_s", "reason"),
     "recovery.progress": (
         "incident",

@@ -82,6 +82,15 @@ def config_check(
     typer.echo(f"ok ({len(warnings)} warning(s))" if warnings else "ok")
 
 
+@config_app.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of the configuration file (durations and sizes as written,
+    `5s`, `512MiB`), for editors that validate YAML; the keys are in docs/configuration.md."""
+    from paramedic.config.schema import config_json_schema_text
+
+    typer.echo(config_json_schema_text(), nl=False)
+
+
 @app.command()
 def run(
     config: Annotated[Path, typer.Option("--config", "-c", help="The YAML configuration.")],

@@ -11,7 +11,7 @@ change.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from paramedic.core.events import Event, register_event
 from paramedic.core.text import duration
@@ -105,6 +105,9 @@ class RecoveryDecided(Event):
     requires_approval: bool
     sentence: str
     fallback_chain: tuple[str, ...] = ()
+    # What the decision saw (checkpoint age, standby...), (key, value) pairs: the facts
+    # every step of the run is told, the same after a restart of paramedic.
+    facts: tuple[tuple[str, Any], ...] = ()
 
     def summary(self) -> str:
         gate = " (needs approval)" if self.requires_approval else ""

@@ -33,7 +33,9 @@ class DecisionInput:
     """What the decision looks at, gathered by the caller at one instant.
 
     `checkpoint_age_s` is None when there is no checkpoint; volatility figures are None when
-    no market data is wired in (then volatility cannot veto anything). `methods` lists the
+    no market data is wired in (then volatility cannot veto anything); `volatility_unknown`
+    says a configured volatility check could not be read, which vetoes a cold restart as a
+    hot market would. `methods` lists the
     automatic methods this service has configured; manual is always possible.
     `recent_failures` counts the failures of the service in the window, this one included,
     whether their recoveries worked or not (seed 6.1: "multiple failures" go to a human).
@@ -48,6 +50,7 @@ class DecisionInput:
     recent_failures: int = 0
     volatility_current: float | None = None
     volatility_average: float | None = None
+    volatility_unknown: bool = False
     market_open: bool = True
     methods: frozenset[Method] = frozenset({"hot", "warm", "cold"})
     service: str = "the service"
@@ -106,6 +109,11 @@ def _choose(inp: DecisionInput, t: DecisionThresholds) -> tuple[Method, str]:
     ratio = _volatility_ratio(inp)
     if ratio is not None and ratio > t.volatility_ratio:
         return "manual", f"manual: volatility {ratio:.1f}x average (limit {t.volatility_ratio:g}x)"
+    if inp.volatility_unknown and "cold" in inp.methods:
+        return (
+            "manual",
+            f"manual: volatility unknown, a cold restart waits for a human; {why_not_warm}",
+        )
     if "cold" in inp.methods:
         return "cold", f"cold restart: {why_not_warm}; {why_not_hot}"
     return "manual", f"manual: no automatic method applies ({why_not_warm}; {why_not_hot})"

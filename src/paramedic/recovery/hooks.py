@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from paramedic.core.errors import RecoveryError
 
@@ -65,7 +65,10 @@ class RecoveryHooks:
 
 @dataclass(slots=True)
 class StepContext:
-    """What a step may touch: the run's identity, an HTTP session, and the runtime's hooks."""
+    """What a step may touch: the run's identity, an HTTP session, and the runtime's hooks.
+
+    `facts` are what the decision saw (`recovery/facts.py`); `env` carries them as
+    `PARAMEDIC_*` variables for the programs a step runs."""
 
     service: str
     session: aiohttp.ClientSession
@@ -73,6 +76,7 @@ class StepContext:
     incident_id: str = ""
     method: str = ""
     hooks: RecoveryHooks = field(default_factory=RecoveryHooks)
+    facts: Mapping[str, Any] = field(default_factory=dict)
 
     def command_started(self, label: str) -> Callable[[int], None] | None:
         hook = self.hooks.command_started

@@ -13,6 +13,7 @@ the decision module's business, not this one's.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,6 +24,7 @@ from paramedic.checks import CheckResult, command_check, http_check
 from paramedic.config.recovery_plan import MethodConfig, StepConfig
 from paramedic.core.errors import RecoveryError
 from paramedic.core.text import duration, one_line
+from paramedic.recovery.facts import FACTS_FILE_ENV, facts_file
 from paramedic.recovery.hooks import StepContext
 from paramedic.recovery.steps import StepAction, hook_step, wait_step
 
@@ -43,7 +45,8 @@ OnStepFinished = Callable[[str, CheckResult], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """A built step; `side_effects=False` marks a pure wait: its timeout leaves nothing unknown."""
+    """A built step; `side_effects=False` marks a pure wait: its timeout leaves nothing unknown.
+    `reads_facts`: it runs a program or a python step, which get the facts file."""
 
     name: str
     kind: str
@@ -51,6 +54,7 @@ class Step:
     expected: float | None
     action: StepAction
     side_effects: bool = True
+    reads_facts: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +112,12 @@ async def run_method(
     for step in steps:
         if on_step_started is not None:
             await on_step_started(step.name)
-        outcome = await _run_step(step, ctx)
+        if step.reads_facts and ctx.facts:
+            async with facts_file(ctx.facts) as path:
+                env = {**ctx.env, FACTS_FILE_ENV: str(path)}
+                outcome = await _run_step(step, dataclasses.replace(ctx, env=env))
+        else:
+            outcome = await _run_step(step, ctx)
         records.append(StepRecord(step.name, outcome))
         if on_step_finished is not None:
             await on_step_finished(step.name, outcome)
@@ -164,6 +173,9 @@ def build_step(config: StepConfig) -> Step:
     kind = config.action_kind
     action: StepAction
     side_effects = True
+    reads_facts = kind in ("command", "python") or (
+        config.promote_standby is not None and config.promote_standby.command is not None
+    )
     label = f"command of recovery step {config.name!r}"
     if config.command is not None:
         command = config.command
@@ -193,7 +205,9 @@ def build_step(config: StepConfig) -> Step:
     else:
         assert config.python is not None
         action = _python_step(config.python.entry_point)
-    return Step(config.name, kind, config.timeout, config.expected, action, side_effects)
+    return Step(
+        config.name, kind, config.timeout, config.expected, action, side_effects, reads_facts
+    )
 
 
 def build_steps(method: MethodConfig) -> list[Step]:

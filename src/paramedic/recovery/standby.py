@@ -13,7 +13,6 @@ standing failure of kind `degradation` (P2 under the default severity rules, pag
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import aiohttp
 
@@ -22,7 +21,7 @@ from paramedic.core.clock import Clock, TimerHandle
 from paramedic.core.contracts import Job, Record
 from paramedic.core.failure_events import FailureCleared, FailureDetected
 from paramedic.core.ids import new_id
-from paramedic.recovery.sources import read_json_source
+from paramedic.recovery.sources import StandbyAnswer, read_json_source, read_standby
 
 __all__ = ["STANDBY_SOURCE", "StandbyWatch"]
 
@@ -62,9 +61,8 @@ class StandbyWatch:
         """Ask the standby check once; open or clear the failure; re-arm while missing."""
         self._timer = None
         try:
-            doc = await read_json_source(self._source.check, self._session)
-            there = isinstance(doc, dict) and doc.get("available") is True
-            why = "" if there and doc.get("synced") is True else _why_not(doc)
+            answer = read_standby(await read_json_source(self._source.check, self._session))
+            why = "" if answer.available and answer.synced else _why_not(answer)
         except ValueError as exc:
             why = f"standby check failed: {exc}"
         now = self._clock.now()
@@ -113,10 +111,8 @@ class StandbyWatch:
             self._timer = None
 
 
-def _why_not(doc: Any) -> str:
-    if not isinstance(doc, dict):
-        return "the standby check did not answer an object"
-    if doc.get("available") is not True:
+def _why_not(answer: StandbyAnswer) -> str:
+    if not answer.available:
         return "the standby check answers none available"
-    lag = doc.get("lag_seconds")
-    return "the standby is not synced" + (f" (lag {lag} s)" if lag is not None else "")
+    lag = answer.lag_s
+    return "the standby is not synced" + (f" (lag {lag:g} s)" if lag is not None else "")

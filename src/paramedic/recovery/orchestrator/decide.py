@@ -17,6 +17,7 @@ from paramedic.core.incident_events import RecoveryDecided
 from paramedic.core.text import duration
 from paramedic.recovery.approval import ApprovalGate, needs_approval
 from paramedic.recovery.decision import METHOD_ORDER, Decision, DecisionInput, decide
+from paramedic.recovery.facts import decision_facts
 from paramedic.recovery.orchestrator.inputs import gather_inputs
 from paramedic.recovery.orchestrator.ledger import Ledger
 from paramedic.recovery.states import Incident, IncidentState
@@ -66,6 +67,7 @@ class Decider:
                 recent_failures=recent,
                 volatility_current=got.volatility_current,
                 volatility_average=got.volatility_average,
+                volatility_unknown=got.volatility_unknown,
                 market_open=market_open,
                 methods=self._configured(),
                 service=book.service,
@@ -77,7 +79,25 @@ class Decider:
         decision = Decision(
             decision.method, decision.requires_approval, sentence, decision.fallback_chain
         )
+        facts = decision_facts(
+            decided_at_wall=book.clock.wall(),
+            sentence=sentence,
+            market_open=market_open,
+            recent_failures=recent,
+            checkpoint_path=got.checkpoint_path,
+            checkpoint_age_s=got.checkpoint_age_s,
+            standby_url=got.standby_url,
+            standby_available=got.backup_available,
+            standby_synced=got.backup_synced,
+            standby_lag_s=got.backup_lag_s,
+            volatility_current=got.volatility_current,
+            volatility_average=got.volatility_average,
+            data_corrupt=got.data_corruption,
+            corruption_detail=got.corruption_detail,
+            problems=got.problems,
+        )
         book.live[incident.id].decision = decision
+        book.live[incident.id].facts = facts
         await book.record(
             RecoveryDecided(
                 at=book.clock.now(),
@@ -87,6 +107,7 @@ class Decider:
                 requires_approval=decision.requires_approval,
                 sentence=sentence,
                 fallback_chain=decision.fallback_chain,
+                facts=tuple(facts.items()),
             )
         )
         incident.note_decision(sentence)

@@ -3,25 +3,30 @@
 Each source is asked once, bounded by its own timeout, and never raises: a source that does
 not answer becomes a fact with a sentence ("standby check failed: refused"), because the
 decision must still be taken in the worst minute of the day. What an unanswered source means
-is chosen on the cautious side: no standby, no checkpoint, and *possibly corrupt* data (seed
-4.1: a system up with wrong positions is worse than one that is down).
+is chosen on the cautious side: no standby, no checkpoint, *possibly corrupt* data (seed
+4.1: a system up with wrong positions is worse than one that is down), and a market too
+volatile for a cold restart. An answer in the wrong format counts as no answer, with a
+sentence saying what was expected (`recovery/sources.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
 from paramedic.config.recovery_plan import CheckpointSource, JsonSource, RecoveryPlan
 from paramedic.core.clock import Clock
-from paramedic.core.text import one_line
-from paramedic.recovery.sources import read_json_source
+from paramedic.recovery.sources import (
+    read_checkpoint_age,
+    read_corruption,
+    read_json_source,
+    read_standby,
+    read_volatility,
+)
 
 __all__ = ["GatheredInputs", "gather_inputs"]
 
@@ -36,16 +41,19 @@ class GatheredInputs:
     backup_lag_s: float | None = None
     volatility_current: float | None = None
     volatility_average: float | None = None
+    volatility_unknown: bool = False
     data_corruption: bool = False
     corruption_detail: str = ""
     problems: list[str] = field(default_factory=list)
+    checkpoint_path: str | None = None
+    standby_url: str | None = None
 
 
-def _number(doc: Any, key: str) -> float | None:
-    value = doc.get(key) if isinstance(doc, dict) else None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return None
+def checkpoint_path(source: CheckpointSource | None, base_dir: Path) -> Path | None:
+    """The checkpoint file a plan names (absolute), or None when a command reports the age."""
+    if source is None or source.path is None:
+        return None
+    return source.path if source.path.is_absolute() else base_dir / source.path
 
 
 async def _checkpoint_age(
@@ -65,11 +73,7 @@ async def _checkpoint_age(
         return max(0.0, clock.wall() - mtime)
     assert source.command is not None
     doc = await read_json_source(JsonSource(command=source.command), session)
-    age = _number(doc, "age_seconds")
-    if age is None:
-        msg = f"checkpoint command printed no number age_seconds: {one_line(json.dumps(doc))}"
-        raise ValueError(msg)
-    return age
+    return read_checkpoint_age(doc)
 
 
 async def gather_inputs(
@@ -81,6 +85,10 @@ async def gather_inputs(
 ) -> GatheredInputs:
     """Ask every configured source at once; the slowest bounds the decision's latency."""
     got = GatheredInputs()
+    path = checkpoint_path(plan.checkpoint, base_dir)
+    got.checkpoint_path = None if path is None else str(path)
+    if plan.standby is not None and plan.standby.check.http is not None:
+        got.standby_url = plan.standby.check.http.url
 
     async def checkpoint() -> None:
         if plan.checkpoint is None:
@@ -94,42 +102,42 @@ async def gather_inputs(
         if plan.standby is None:
             return
         try:
-            doc = await read_json_source(plan.standby.check, session)
+            answer = read_standby(await read_json_source(plan.standby.check, session))
         except ValueError as exc:
-            got.problems.append(f"standby check failed: {exc}")
+            got.problems.append(f"standby unknown, treated as none: {exc}")
             return
-        if isinstance(doc, dict):
-            got.backup_available = doc.get("available") is True
-            got.backup_synced = doc.get("synced") is True
-            got.backup_lag_s = _number(doc, "lag_seconds")
+        got.backup_available, got.backup_synced = answer.available, answer.synced
+        got.backup_lag_s = answer.lag_s
 
     async def volatility() -> None:
         if plan.volatility is None:
             return
         try:
             doc = await read_json_source(plan.volatility.check, session)
+            got.volatility_current, got.volatility_average = read_volatility(doc)
         except ValueError as exc:
-            got.problems.append(f"volatility check failed: {exc}")
-            return
-        got.volatility_current = _number(doc, "current")
-        got.volatility_average = _number(doc, "average")
+            # The check is there to stop a slow cold rebuild in a hot market; unread, it
+            # cannot say the market is calm, so a cold restart waits for a human.
+            got.volatility_unknown = True
+            got.problems.append(f"volatility unknown, no cold restart without a human: {exc}")
 
     async def corruption() -> None:
         if plan.corruption is None:
             return
         try:
-            doc = await read_json_source(plan.corruption.check, session)
+            corrupt, detail = read_corruption(
+                await read_json_source(plan.corruption.check, session)
+            )
         except ValueError as exc:
             # Unknown integrity is treated as corrupt: an automatic restart on bad state is
             # the one outcome worse than waiting for a human.
             got.data_corruption = True
             got.corruption_detail = f"corruption check failed ({exc}); treated as corrupt"
+            got.problems.append(f"integrity unknown, treated as corrupt: {exc}")
             return
-        corrupt = not isinstance(doc, dict) or doc.get("corrupt") is not False
         if corrupt:
             got.data_corruption = True
-            detail = doc.get("detail") if isinstance(doc, dict) else None
-            got.corruption_detail = str(detail or f"corruption check answered {json.dumps(doc)}")
+            got.corruption_detail = detail or "the corruption check answered corrupt"
 
     await asyncio.gather(checkpoint(), standby(), volatility(), corruption())
     return got

@@ -69,6 +69,7 @@ class Live:
     """What an incident has in memory besides its state: timers and trackers, all droppable."""
 
     decision: Decision | None = None
+    facts: dict[str, Any] = field(default_factory=dict)  # the decision's, for the steps
     gate: ApprovalGate | None = None
     tracker: ProgressTracker | None = None
     logged: int = 0

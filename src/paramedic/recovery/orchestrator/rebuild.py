@@ -132,7 +132,7 @@ class Rebuilder:
             if rep.incident.id in book.incidents:
                 continue
             book.incidents[rep.incident.id] = rep.incident
-            live = book.live[rep.incident.id] = Live(decision=rep.decision)
+            live = book.live[rep.incident.id] = Live(decision=rep.decision, facts=rep.facts)
             if page_id(rep.incident.id) in pages:
                 live.page = page_id(rep.incident.id)
             book.failures.extend(book.as_mono(w) for w in rep.failures_wall)

@@ -8,7 +8,7 @@ call, made from what these records prove was durable before paramedic stopped.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import structlog
 
@@ -49,6 +49,7 @@ class Replayed:
 
     incident: Incident
     decision: Decision | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
     approval: ApprovalRequested | None = None
     approval_outcome: str | None = None
     approval_timeouts: int = 0
@@ -103,6 +104,7 @@ def _apply(rep: Replayed, event: Event) -> None:
             rep.last_step = None
     elif isinstance(event, RecoveryDecided):
         rep.incident.note_decision(event.sentence)
+        rep.facts = dict(event.facts)
         rep.decision = Decision(
             method=cast(Method, event.method),
             requires_approval=event.requires_approval,

@@ -25,6 +25,7 @@ from paramedic.core.incident_events import RecoveryStepFinished, RecoveryStepSta
 from paramedic.core.text import duration
 from paramedic.recovery.approval import needs_approval
 from paramedic.recovery.decision import METHOD_ORDER
+from paramedic.recovery.facts import facts_env, step_facts
 from paramedic.recovery.hooks import RecoveryHooks, StepContext
 from paramedic.recovery.orchestrator.ledger import Ledger, TakenOver
 from paramedic.recovery.preserve import preserve_state
@@ -110,13 +111,22 @@ class Runner:
         self, incident: Incident, method: str, session: aiohttp.ClientSession
     ) -> StepContext:
         service = self._book.service
+        facts = step_facts(
+            self._book.live[incident.id].facts,
+            service=service,
+            incident=incident.id,
+            method=method,
+            failure_kind=incident.kind,
+            incident_sentence=incident.reason,
+        )
         return StepContext(
             service=service,
             session=session,
-            env={"PARAMEDIC_SERVICE": service, "PARAMEDIC_INCIDENT": incident.id},
+            env=facts_env(facts),
             incident_id=incident.id,
             method=method,
             hooks=self._hooks,
+            facts=facts,
         )
 
     async def run(self, incident: Incident, method: str, start: int) -> None:
