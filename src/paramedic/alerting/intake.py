@@ -32,12 +32,13 @@ from paramedic.alerting.dispatch import Dispatch
 from paramedic.alerting.events import AlertKept
 from paramedic.alerting.model import Alert, alert_from_failure
 from paramedic.alerting.model import alert_id as failure_alert_id
+from paramedic.alerting.progress_push import ProgressPushes
 from paramedic.alerting.recovering import Planned, Recoveries
 from paramedic.alerting.severity import SeverityDecision, SeverityFacts, SeverityPolicy
 from paramedic.core.bus import Published
 from paramedic.core.clock import Clock
 from paramedic.core.contracts import Job, Submit
-from paramedic.core.events import Event
+from paramedic.core.events import Event, NoteAdded
 from paramedic.core.failure_events import FailureCleared, FailureDetected
 from paramedic.core.incident_events import (
     ApprovalGranted,
@@ -46,6 +47,9 @@ from paramedic.core.incident_events import (
     ApprovalTimedOut,
     IncidentOpened,
     IncidentTransitioned,
+    RecoveryFinished,
+    RecoveryProgress,
+    RecoveryStepFinished,
 )
 from paramedic.core.severity import SEVERITIES
 from paramedic.store.outbox import OutboxStore
@@ -76,6 +80,7 @@ class Intake:
         job: Job,
         submit: Submit,
         planned: Planned,
+        pushes: ProgressPushes,
     ) -> None:
         self._severity = severity
         self._service_facts = service_facts
@@ -89,6 +94,7 @@ class Intake:
         self._job = job
         self._submit = submit
         self._recoveries = Recoveries(planned)
+        self._pushes = pushes
         # The events that page, one handler each (by exact type: a lookup, not a scan).
         self._handlers: dict[type[Event], Handler] = {
             FailureDetected: self.raise_for_failure,
@@ -99,6 +105,11 @@ class Intake:
             ApprovalGranted: self._approval_answered,
             ApprovalRejected: self._approval_answered,
             ApprovalTimedOut: self._approval_timed_out,
+            # the recovery's progress pushes and all-clear (progress_push.py)
+            RecoveryProgress: pushes.on_event,
+            RecoveryStepFinished: pushes.on_event,
+            RecoveryFinished: pushes.on_event,
+            NoteAdded: pushes.on_event,
         }
 
     def on_published(self, published: Published) -> None:
@@ -150,6 +161,7 @@ class Intake:
     async def _incident_opened(self, event: IncidentOpened) -> None:
         """A recovery plan owns the incident from here on; an older incident of the service
         it supersedes (a relapse) has its alert resolved: the new one's carries the outage."""
+        self._job(self._pushes.on_event(event))  # folded first: bus order
         for incident, why in self._recoveries.opened(event):
             await self._answers.resolve(
                 failure_alert_id(incident, "failure"), by="paramedic", why=why
@@ -157,7 +169,8 @@ class Intake:
 
     async def _incident_transitioned(self, event: IncidentTransitioned) -> None:
         """One handler per event type: a move can end a planned incident's alert and the
-        approval page of the question it left unanswered."""
+        approval page of the question it left unanswered; the move's progress notices."""
+        self._job(self._pushes.on_event(event))  # folded first: bus order
         await self._incident_moved(event)
         await self._left_awaiting_approval(event)
 

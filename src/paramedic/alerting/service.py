@@ -32,6 +32,7 @@ from paramedic.alerting.intake import Intake, ServiceFacts
 from paramedic.alerting.model import Alert
 from paramedic.alerting.notices import Notices
 from paramedic.alerting.outbox import OutboxWorker
+from paramedic.alerting.progress_push import PUSH_KINDS, ProgressPushes, Timeline
 from paramedic.alerting.recovering import Planned
 from paramedic.alerting.restart import resume
 from paramedic.alerting.routing import Router
@@ -73,6 +74,8 @@ class AlertingService:
         approvers: Sequence[str] = (),
         depends_on: Mapping[str, Iterable[str]] | None = None,
         planned: Planned = lambda name: False,
+        target_rto_s: float | None = None,
+        timeline: Timeline | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -176,6 +179,20 @@ class AlertingService:
             channels=self.channels.keys(),
             submit=submit,
         )
+        self._timeline = timeline  # the stored events a restart folds for progress notices
+        self.pushes = ProgressPushes(
+            clock=clock,
+            store=store,
+            book=self.book,
+            outbox=self.outbox,
+            notices=notices,
+            contacts=config.contacts,
+            updates=config.updates,
+            channel_kinds={k: str(getattr(c, "kind", "")) for k, c in self.channels.items()},
+            submit=submit,
+            dashboard_url=dashboard_url,
+            target_rto_s=target_rto_s,
+        )
         self._intake = Intake(
             severity=SeverityPolicy.from_config(config.severity_rules),
             service_facts=service_facts,
@@ -189,6 +206,7 @@ class AlertingService:
             job=job,
             submit=submit,
             planned=planned,
+            pushes=self.pushes,
         )
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -215,8 +233,11 @@ class AlertingService:
     ) -> tuple[int, int]:
         """After `start`: raise the alerts and resolves a crash cut off (`Intake.catch_up`);
         `incidents` (the stored incident events) say which alerts a recovery keeps open.
-        Returns (raised, resolved)."""
-        return await self._intake.catch_up(failures, cleared, incidents, approvals)
+        Returns (raised, resolved); the progress notices a crash cut off are sent too."""
+        done = await self._intake.catch_up(failures, cleared, incidents, approvals)
+        if self._timeline is not None:
+            await self.pushes.catch_up(await self._timeline(PUSH_KINDS))
+        return done
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
