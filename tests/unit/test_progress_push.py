@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
+from structlog.testing import capture_logs
 
 from paramedic.alerting.channels.base import Notification
+from paramedic.alerting.channels.log import LogChannel
 from paramedic.alerting.service import AlertingService
 from paramedic.config.alerting import AlertingConfig
 from paramedic.core.bus import Published
@@ -366,3 +369,35 @@ def test_updates_config_is_checked_and_defaults_adapt() -> None:
         {"replace_defaults": ["contacts"], "contacts": {"oncall": {"channels": ["ntfy"]}}}
     )
     assert ["oncall"] == replaced.updates["P0"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "line"),
+    [
+        ("recovery_update", "update: engine: Recovery 50% Complete: progressing"),
+        ("all_clear", "all clear: engine: all clear, recovered in 5 s: progressing"),
+    ],
+)
+async def test_the_log_channel_says_a_notice_is_not_a_page(kind: str, line: str) -> None:
+    """In a log-only setup (the demo's inbox) a progress push reads `update: ...` and the
+    all-clear `all clear: ...`, at info whatever their priority: they are not pages."""
+    title = (
+        "engine: Recovery 50% Complete"
+        if kind != "all_clear"
+        else "engine: all clear, recovered in 5 s"
+    )
+    notice = Notification(
+        id="ntf_1",
+        alert_id="inc_1:progress:50",
+        action="trigger",
+        severity="P1",
+        title=title,
+        body="",
+        fields={"what": "progressing"},
+        labels={"service": "engine", "receiver": "oncall", "kind": kind},
+        idempotency_key="k",
+        links={},
+    )
+    with capture_logs() as logs:
+        await LogChannel("log", structlog.get_logger("paramedic.alerts")).send(notice)
+    assert (line, "info") == (logs[0]["event"], logs[0]["log_level"])
