@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 
 from paramedic.alerting.channels.base import Notification
 from paramedic.alerting.channels.log import LogChannel
+from paramedic.alerting.progress_story import Story, all_clear_what
 from paramedic.alerting.service import AlertingService
 from paramedic.config.alerting import AlertingConfig
 from paramedic.core.bus import Published
@@ -401,3 +402,26 @@ async def test_the_log_channel_says_a_notice_is_not_a_page(kind: str, line: str)
     with capture_logs() as logs:
         await LogChannel("log", structlog.get_logger("paramedic.alerts")).send(notice)
     assert (line, "info") == (logs[0]["event"], logs[0]["log_level"])
+
+
+async def test_a_jump_crosses_every_figure_it_passes_once(tmp_path: Path) -> None:
+    """A two-step plan reports 33 % then 66 % then validating at 95 %: 25 goes out at 33,
+    50 at 66, 75 at 95; each once."""
+    r = await rig(tmp_path)
+    await r.publish(*r.failure("inc_1"))
+    await r.publish(r.move("inc_1", "FAILURE_DETECTED", "RECOVERY_IN_PROGRESS"))
+    await r.publish(r.progress("inc_1", 33))
+    assert ["inc_1:progress:started", "inc_1:progress:25"] == [n.alert_id for n in r.pushes()]
+    await r.publish(r.progress("inc_1", 66), r.progress("inc_1", 95, "VALIDATING"))
+    assert ["inc_1:progress:50", "inc_1:progress:75"] == [n.alert_id for n in r.pushes()[2:]]
+    await r.store.close()
+
+
+def test_the_all_clear_says_when_the_target_was_missed() -> None:
+    """An RTO over the target is said with how much it was missed by."""
+    story = Story("inc_1", "engine", opened_wall=100.0, opened_mono=10.0, method="warm")
+    story.recovered = (55.0, 145.0)
+    what = all_clear_what(story, 30.0)
+    assert (
+        "recovered by the warm method, RTO 45 s against a target of 30 s (missed by 15 s)" in what
+    )
