@@ -425,3 +425,13 @@ def test_the_all_clear_says_when_the_target_was_missed() -> None:
     assert (
         "recovered by the warm method, RTO 45 s against a target of 30 s (missed by 15 s)" in what
     )
+
+
+async def test_no_notice_while_the_incidents_alert_is_silenced(tmp_path: Path) -> None:
+    """A silence on the service holds the failure's alert (nobody paged): the recovery's
+    notices are not sent either."""
+    silence = {"matchers": ["service=engine"], "until_resolved": True, "author": "bob"}
+    r = await rig(tmp_path, {**CONFIG, "silences": [{**silence, "comment": "rebuild"}]})
+    await to_fifty(r)
+    assert [] == r.pushes() + r.pushes("slack")
+    await r.store.close()

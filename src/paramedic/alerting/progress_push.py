@@ -131,9 +131,15 @@ class ProgressPushes:
 
     async def _send_all(self, story: Story | None, milestones: list[Milestone]) -> int:
         sent = 0
-        for milestone in milestones:
+        for i, milestone in enumerate(milestones):
             assert story is not None
-            sent += await self._send(story, milestone)
+            try:
+                sent += await self._send(story, milestone)
+            except BaseException:
+                # Not sent: a later catch-up (the store back, a restart) may send them.
+                for left in milestones[i:]:
+                    self._claimed.pop(milestone_id(story.incident, left), None)
+                raise
         return sent
 
     async def catch_up(self, events: Iterable[Event]) -> int:
@@ -173,8 +179,14 @@ class ProgressPushes:
         notice_id = milestone_id(story.incident, milestone)
         if await self._store.get_alert(notice_id) is not None:
             return 0  # sent before a restart: its pending rows are the outbox's
+        failure = failure_alert_id(story.incident, "failure")
+        if failure in self._book.holding:
+            return 0  # held (silenced, in a maintenance window, a duplicate): no noise either
         severity = await self._incident_severity(story.incident)
-        if severity is None or severity == "P3" or severity not in self._updates:
+        if severity is None:
+            self._claimed.pop(notice_id, None)  # its alert row is not written yet: later
+            return 0
+        if severity == "P3" or severity not in self._updates:
             return 0  # P3 incidents get no notices
         alert = self._alert(story, milestone)
         receivers = self._receivers(self._updates[severity])
