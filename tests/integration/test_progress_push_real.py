@@ -4,7 +4,9 @@ The example engine (examples/engine.py, its /health read by a readiness probe) h
 three-step recovery plan: two command steps, then a wait until it is healthy again. Nothing
 restarts the engine inside the plan, so the wait blocks until the test releases it: a
 restart of paramedic spawns the dead engine again (and a wait is safe to resume). The
-on-call's push app (`ntfy`, a signed webhook on a loopback receiver) gets the notices.
+on-call's push apps get the notices: `ntfy`, a signed webhook on a loopback receiver, and
+`mobile`, the real Apprise library (its json:// plugin: no throttle, unlike ntfy://, whose
+5.5 s spacing test_channel_apprise.py covers) posting to a second loopback receiver.
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
 from tests.conftest import REPO, free_port
-from tests.integration.runner import OPERATOR_TOKEN, config_file, started, until
+from tests.integration.runner import (
+    OPERATOR_TOKEN,
+    RunningParamedic,
+    config_file,
+    started,
+    until,
+)
 from tests.integration.test_resolve_recovered import (
     crash_engine,
     engines_ended,
@@ -36,15 +44,17 @@ MILESTONES = ["started", "25", "50", "75", "complete"]
 
 
 def write_config(tmp_path: Path, hook_url: str) -> Path:
+    """The push apps: `ntfy` (webhook, /push) and `mobile` (Apprise, its URL in MOBILE_URL)."""
     port = free_port()
     return config_file(
         tmp_path,
         f"""channels:
   pagerduty: {{webhook: {{url: "{hook_url}/page", secret_env: HOOK_SECRET}}}}
   ntfy: {{webhook: {{url: "{hook_url}/push", secret_env: HOOK_SECRET}}}}
+  mobile: {{apprise: {{url_env: MOBILE_URL}}}}
 alerting:
   contacts:
-    oncall: {{display: "On-call engineer", channels: [pagerduty, ntfy]}}
+    oncall: {{display: "On-call engineer", channels: [pagerduty, ntfy, mobile]}}
 recovery:
   approval: {{require: {{market_open: [manual], market_closed: [manual]}}}}
   target_rto: 1m
@@ -86,22 +96,34 @@ def pushed(hook: LoopbackReceiver, incident: str) -> list[dict[str, Any]]:
     ]
 
 
+def delivered(p: RunningParamedic, alert_id: str) -> bool:
+    """Every notification of `alert_id` recorded delivered (GET /api/alerts)."""
+    auth = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    alerts = p.get("/api/alerts", params={"limit": 1000}, headers=auth).json()["alerts"]
+    rows = [n for a in alerts if a["id"] == alert_id for n in a["notifications"]]
+    return bool(rows) and all(n["status"] == "delivered" for n in rows)
+
+
 async def test_each_push_arrives_once_across_a_kill_9_between_50_and_75(tmp_path: Path) -> None:
     """kill -9 the engine: started, 25 % and 50 % arrive; paramedic is killed with SIGKILL
     while the plan waits at 50 %; restarted, it spawns the engine, the wait ends, and 75 %,
     complete and the all-clear arrive. Each notice exactly once; the all-clear names the
     RTO against the 1 min target, the cold method and each step with its duration."""
-    async with LoopbackReceiver() as hook, engines_ended(tmp_path) as pids:
+    async with (
+        LoopbackReceiver() as hook,
+        LoopbackReceiver() as mobile,
+        engines_ended(tmp_path) as pids,
+    ):
         config = write_config(tmp_path, hook.url)
-        first = await started(config, ENV)
+        env = {**ENV, "MOBILE_URL": f"json://127.0.0.1:{mobile.port}/push"}
+        first = await started(config, env)
         try:
             incident = await crash_engine(first)
             pids += [e["payload"]["pid"] for e in events(first, "process.spawned")]
             fifty = f"{incident}:progress:50"
-            await until(
-                "the 50 % push",
-                lambda: [b for b in pushed(hook, incident) if b["alert_id"] == fifty],
-            )
+            # Killed at a quiet point: the 50 % push delivered on every channel and recorded
+            # so (a send in flight at a kill is sent again: at least once, idempotency key).
+            await until("the 50 % push delivered", lambda: delivered(first, fifty), within=30)
             [waiting] = [
                 e for e in events(first, "recovery.step_started") if e["payload"]["index"] == 3
             ]
@@ -113,7 +135,7 @@ async def test_each_push_arrives_once_across_a_kill_9_between_50_and_75(tmp_path
         before = [b["alert_id"] for b in pushed(hook, incident)]
         assert [f"{incident}:progress:{m}" for m in ("started", "25", "50")] == before
 
-        second = await started(config, ENV)
+        second = await started(config, env)
         try:
             clear = f"{incident}:all-clear"
             await until(
@@ -135,6 +157,22 @@ async def test_each_push_arrives_once_across_a_kill_9_between_50_and_75(tmp_path
                 assert f"step {step}: done in " in actions
             assert "validation: " in actions
             assert "resumption: " in actions
+            # Through Apprise: each notice once, by its title.
+            await until(
+                "the all-clear through Apprise",
+                lambda: [r for r in mobile.requests if "all clear" in r.json()["title"]],
+            )
+            titles = Counter(r.json()["title"] for r in mobile.requests)
+            expected_titles = [
+                "[P1] engine: Recovery Started (cold)",
+                "[P2] engine: Recovery 25% Complete",
+                "[P2] engine: Recovery 50% Complete",
+                "[P2] engine: Recovery 75% Complete",
+                "[P1] engine: Recovery Complete",
+            ]
+            assert {t: 1 for t in expected_titles} == {t: titles[t] for t in expected_titles}
+            [closing] = [t for t in titles if "all clear" in t]
+            assert 1 == titles[closing]
             # Everyone paged for the incident hears it: the on-call's pager got it too.
             paged = [r.json() for r in hook.requests if r.path == "/page"]
             assert 1 == len([b for b in paged if b["alert_id"] == clear])
