@@ -435,3 +435,17 @@ async def test_no_notice_while_the_incidents_alert_is_silenced(tmp_path: Path) -
     await to_fifty(r)
     assert [] == r.pushes() + r.pushes("slack")
     await r.store.close()
+
+
+async def test_a_move_and_progress_handed_over_together_keep_their_order(
+    tmp_path: Path,
+) -> None:
+    """The recovery's start and its first progress reach alerting in one bus batch: the
+    progress is folded after the move (jobs start in bus order), so 25 % is not lost."""
+    r = await rig(tmp_path)
+    await r.publish(*r.failure("inc_1"))
+    await r.publish(
+        r.move("inc_1", "FAILURE_DETECTED", "RECOVERY_IN_PROGRESS"), r.progress("inc_1", 25)
+    )
+    assert ["inc_1:progress:started", "inc_1:progress:25"] == [n.alert_id for n in r.pushes()]
+    await r.store.close()

@@ -106,10 +106,10 @@ class Intake:
             ApprovalRejected: self._approval_answered,
             ApprovalTimedOut: self._approval_timed_out,
             # the recovery's progress pushes and all-clear (progress_push.py)
-            RecoveryProgress: pushes.on_event,
-            RecoveryStepFinished: pushes.on_event,
-            RecoveryFinished: pushes.on_event,
-            NoteAdded: pushes.on_event,
+            RecoveryProgress: self._progress,
+            RecoveryStepFinished: self._progress,
+            RecoveryFinished: self._progress,
+            NoteAdded: self._progress,
         }
 
     def on_published(self, published: Published) -> None:
@@ -181,6 +181,12 @@ class Intake:
             await self._answers.resolve(
                 failure_alert_id(event.incident, "failure"), by="paramedic", why=why
             )
+
+    async def _progress(self, event: Event) -> int:
+        """The recovery's progress, steps, runs and notes: folded as this job starts (jobs
+        start in bus order, so never before the move that started the recovery, which the
+        move's handler folds as it starts too); its notices sent (`progress_push.py`)."""
+        return await self._pushes.on_event(event)
 
     async def _keep(self, alert_id: str, incident: str, state: str, cleared: str) -> None:
         """Keep an open alert firing after its failure cleared: the reason in its row (a

@@ -18,6 +18,7 @@ be a page nobody can resolve.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -114,32 +115,56 @@ class ProgressPushes:
         self._target = target_rto_s
         self.stories: dict[str, Story] = {}
         self._claimed: dict[str, None] = {}  # notice ids being sent or sent by this process
+        self._tails: dict[str, asyncio.Future[None]] = {}  # per incident: its last sender
 
     # -- in --------------------------------------------------------------------------------------
 
     def on_event(self, event: Event) -> Coroutine[Any, Any, int]:
         """A committed event: folded NOW (the intake calls this in bus order, so a progress
         event never overtakes the move that started the recovery); the coroutine returned
-        sends what it crossed and returns how many notices went out."""
+        sends what it crossed, after the notices an earlier event of the incident crossed
+        (committed in the order crossed), and returns how many notices went out."""
         crossed = fold(self.stories, event)
         self._bound()
         incident = getattr(event, "incident", None)
         if not crossed or not isinstance(incident, str):
-            return self._send_all(None, [])
+            return self._send_all(None, [], None)
         story = self.stories[incident]
-        return self._send_all(story, [m for m in crossed if self._claim(story, m)])
+        claimed = [m for m in crossed if self._claim(story, m)]
+        return self._send_all(story, claimed, self._queue(incident))
 
-    async def _send_all(self, story: Story | None, milestones: list[Milestone]) -> int:
+    def _queue(self, incident: str) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
+        """(the previous sender of `incident` to wait for, this one's turn to signal)."""
+        before = self._tails.get(incident)
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._tails[incident] = mine
+        return before, mine
+
+    async def _send_all(
+        self,
+        story: Story | None,
+        milestones: list[Milestone],
+        turn: tuple[asyncio.Future[None] | None, asyncio.Future[None]] | None,
+    ) -> int:
+        before, mine = turn if turn is not None else (None, None)
         sent = 0
-        for i, milestone in enumerate(milestones):
-            assert story is not None
-            try:
-                sent += await self._send(story, milestone)
-            except BaseException:
-                # Not sent: a later catch-up (the store back, a restart) may send them.
-                for left in milestones[i:]:
-                    self._claimed.pop(milestone_id(story.incident, left), None)
-                raise
+        try:
+            if before is not None:
+                await asyncio.shield(before)
+            for i, milestone in enumerate(milestones):
+                assert story is not None
+                try:
+                    sent += await self._send(story, milestone)
+                except BaseException:
+                    # Not sent: a later catch-up (the store back, a restart) may send them.
+                    for left in milestones[i:]:
+                        self._claimed.pop(milestone_id(story.incident, left), None)
+                    raise
+        finally:
+            if mine is not None:
+                mine.set_result(None)
+                if story is not None and self._tails.get(story.incident) is mine:
+                    del self._tails[story.incident]
         return sent
 
     async def catch_up(self, events: Iterable[Event]) -> int:
