@@ -178,7 +178,7 @@ async def to_fifty(r: Rig, incident: str = "inc_1") -> None:
     await r.publish(*r.step(incident, "Reload positions", 1.5), r.progress(incident, 50))
 
 
-async def fifty_to_healthy(r: Rig, incident: str = "inc_1", *, down: bool = False) -> None:
+async def fifty_to_recovered(r: Rig, incident: str = "inc_1", *, down: bool = False) -> None:
     await r.publish(*r.step(incident, "Wait until healthy", 2.0), down=down)
     await r.publish(r.progress(incident, 75), down=down)
     await r.publish(r.move(incident, "RECOVERY_IN_PROGRESS", "VALIDATING"), down=down)
@@ -196,6 +196,9 @@ async def fifty_to_healthy(r: Rig, incident: str = "inc_1", *, down: bool = Fals
     passed = "post-recovery validation passed: health endpoint ok (12 ms)"
     await r.publish(finished, r.move(incident, "VALIDATING", "RECOVERED", passed), down=down)
     await r.publish(r.progress(incident, 100, "RECOVERED"), down=down)
+
+
+async def recovered_to_healthy(r: Rig, incident: str = "inc_1", *, down: bool = False) -> None:
     note = NoteAdded(
         at=r.now(),
         service="engine",
@@ -224,7 +227,8 @@ async def test_each_milestone_goes_out_once_with_its_priority(tmp_path: Path) ->
     r = await rig(tmp_path)
     await to_fifty(r)
     await r.publish(r.progress("inc_1", 50))  # a resumed run says 50 % again
-    await fifty_to_healthy(r)
+    await fifty_to_recovered(r)
+    await recovered_to_healthy(r)
     got = r.pushes()
     assert TITLES == [n.title.removeprefix("[P1] ").removeprefix("[P2] ") for n in got]
     assert ["P1", "P2", "P2", "P2", "P1", "P1"] == [n.severity for n in got]
@@ -251,7 +255,8 @@ async def test_the_all_clear_says_rto_method_steps_validation_and_resumption(
     each step with its duration, the validation result and the resumption phases."""
     r = await rig(tmp_path)
     await to_fifty(r)
-    await fifty_to_healthy(r)
+    await fifty_to_recovered(r)
+    await recovered_to_healthy(r)
     slack = [n for n in r.pushes("slack") if n.alert_id == "inc_1:all-clear"]
     [phone] = [n for n in r.pushes() if n.alert_id == "inc_1:all-clear"]
     # the failure's page reached the team lead and the team on Slack: so does the all-clear
@@ -279,19 +284,35 @@ async def test_the_all_clear_says_rto_method_steps_validation_and_resumption(
 async def test_a_restart_sends_what_was_crossed_while_down_and_nothing_twice(
     tmp_path: Path,
 ) -> None:
-    """kill -9 between 50 % and 75 %: the milestones after it are committed events while
-    paramedic is down; the restarted pipeline sends 75, complete and the all-clear once,
-    and never started, 25 or 50 again (their rows exist)."""
+    """kill -9 between 50 % and 75 %: 75 % and the validation passing are committed events
+    without their pushes (the crash came first); the restarted pipeline sends 75 and
+    complete once, never started, 25 or 50 again (their rows exist); the all-clear follows
+    live, once; a third start sends nothing."""
     r = await rig(tmp_path)
     await to_fifty(r)
     before = [n.alert_id for n in r.pushes()]
-    await fifty_to_healthy(r, down=True)
+    await fifty_to_recovered(r, down=True)
     again = await restarted(r)
-    after = [n.alert_id for n in again.pushes()]
     assert ["inc_1:progress:started", "inc_1:progress:25", "inc_1:progress:50"] == before
-    assert ["inc_1:progress:75", "inc_1:progress:complete", "inc_1:all-clear"] == after
+    assert ["inc_1:progress:75", "inc_1:progress:complete"] == [n.alert_id for n in again.pushes()]
+    await recovered_to_healthy(again)
+    assert "inc_1:all-clear" == again.pushes()[-1].alert_id
     third = await restarted(again)
     assert [] == third.pushes()
+    await r.store.close()
+
+
+async def test_a_restart_after_the_incident_closed_sends_only_the_all_clear(
+    tmp_path: Path,
+) -> None:
+    """The incident went HEALTHY and the crash came before any later push was stored: its
+    progress is history, so the restart sends the all-clear alone, once."""
+    r = await rig(tmp_path)
+    await to_fifty(r)
+    await fifty_to_recovered(r, down=True)
+    await recovered_to_healthy(r, down=True)
+    again = await restarted(r)
+    assert ["inc_1:all-clear"] == [n.alert_id for n in again.pushes()]
     await r.store.close()
 
 
@@ -336,7 +357,8 @@ async def test_p3_incidents_get_no_pushes(tmp_path: Path) -> None:
     rules = [{"severity": "P3", "kinds": ["crash"], "reason": "lab engine"}]
     r = await rig(tmp_path, {**CONFIG, "severity_rules": rules})
     await to_fifty(r)
-    await fifty_to_healthy(r)
+    await fifty_to_recovered(r)
+    await recovered_to_healthy(r)
     assert [] == r.pushes() + r.pushes("slack")
     await r.store.close()
 
@@ -348,7 +370,8 @@ async def test_an_incident_closed_before_pushes_existed_is_left_alone(tmp_path: 
     await r.publish(*r.failure("inc_old"))  # its page went out
     await r.publish(r.move("inc_old", "FAILURE_DETECTED", "RECOVERY_IN_PROGRESS"), down=True)
     await r.publish(r.progress("inc_old", 50), down=True)
-    await fifty_to_healthy(r, "inc_old", down=True)
+    await fifty_to_recovered(r, "inc_old", down=True)
+    await recovered_to_healthy(r, "inc_old", down=True)
     again = await restarted(r)
     assert [] == again.pushes() + again.pushes("slack")
     await r.store.close()

@@ -170,8 +170,9 @@ class ProgressPushes:
     async def catch_up(self, events: Iterable[Event]) -> int:
         """After a restart (or the store's return): fold the stored events and send each
         milestone crossed whose notice a crash cut off. Incidents folded live are kept as
-        they are (they saw every event); an incident already closed for which no notice was
-        ever stored (before this feature, or a P3 one) is left alone. Returns how many."""
+        they are (they saw every event); of an incident already closed only the all-clear
+        is still sent, and not at all when no notice of it was ever stored (before this
+        feature, or a P3 one). Returns how many."""
         stored: dict[str, Story] = {}
         for event in events:
             fold(stored, event)
@@ -180,10 +181,13 @@ class ProgressPushes:
             live = self.stories.setdefault(incident, story)
             if not live.reached:
                 continue
-            first = milestone_id(incident, live.reached[0])
-            if live.closed and await self._store.get_alert(first) is None:
-                continue
-            for milestone in list(live.reached):
+            due = list(live.reached)
+            if live.closed:  # its progress is history: only its all-clear is still news
+                first = milestone_id(incident, live.reached[0])
+                if ALL_CLEAR not in due or await self._store.get_alert(first) is None:
+                    continue
+                due = [ALL_CLEAR]
+            for milestone in due:
                 if self._claim(live, milestone):
                     sent += await self._send(live, milestone)
         self._bound()
