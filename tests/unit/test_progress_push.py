@@ -472,3 +472,17 @@ async def test_a_move_and_progress_handed_over_together_keep_their_order(
     )
     assert ["inc_1:progress:started", "inc_1:progress:25"] == [n.alert_id for n in r.pushes()]
     await r.store.close()
+
+
+async def test_a_failing_read_back_never_stops_the_start(tmp_path: Path) -> None:
+    """The stored events cannot be read: the restart's catch-up logs it and goes on (the
+    failures' own catch-up still ran); informational notices never stop a start."""
+    r = await rig(tmp_path)
+
+    async def broken(kinds: Sequence[str]) -> list[Event]:
+        msg = "disk I/O error"
+        raise OSError(msg)
+
+    r.service._timeline = broken
+    assert (0, 0) == await r.service.catch_up([], {}, [])
+    await r.store.close()

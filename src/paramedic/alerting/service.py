@@ -236,7 +236,10 @@ class AlertingService:
         Returns (raised, resolved); the progress notices a crash cut off are sent too."""
         done = await self._intake.catch_up(failures, cleared, incidents, approvals)
         if self._timeline is not None:
-            await self.pushes.catch_up(await self._timeline(PUSH_KINDS))
+            try:
+                await self.pushes.catch_up(await self._timeline(PUSH_KINDS))
+            except Exception:  # informational notices never stop a start; the next catch-up
+                log.exception("sending the progress notices a crash cut off failed")
         return done
 
     async def run(self) -> None:
