@@ -5,7 +5,6 @@ store, with capturing channels: what each receiver got, once, across a simulated
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ CONFIG: dict[str, Any] = {
 
 class Rig:
     """An AlertingService whose on-call has PagerDuty and an ntfy push app, the team Slack;
-    `timeline` is what a restart reads back (every event published so far)."""
+    each event published is stored first (what a restart reads back), as the bus does."""
 
     def __init__(self, store: SQLiteStore, clock: FakeClock, config: dict[str, Any]) -> None:
         self.store, self.clock = store, clock
@@ -56,9 +55,6 @@ class Rig:
             "log": CapturingChannel(),
         }
 
-        async def read(kinds: Sequence[str]) -> list[Event]:
-            return [e for e in self.timeline if e.kind in kinds]
-
         self.service = AlertingService(
             AlertingConfig.model_validate(config),
             clock=clock,
@@ -68,7 +64,7 @@ class Rig:
             job=lambda coro: self.jobs.append(asyncio.ensure_future(coro)),
             planned=lambda name: True,
             target_rto_s=30.0,
-            timeline=read,
+            timeline=store,
         )
 
     def now(self) -> Instant:
@@ -79,6 +75,7 @@ class Rig:
         was down, so only the timeline has them)."""
         for event in events:
             self.timeline.append(event)
+            await self.store.append(event)
             if not down:
                 self.service.on_published(Published(len(self.timeline), event))
         await self.settle()
@@ -164,8 +161,9 @@ async def restarted(r: Rig) -> Rig:
     but what the store and the timeline hold), caught up."""
     again = Rig(r.store, r.clock, CONFIG)
     again.timeline = list(r.timeline)
+    moves = [e for e in r.timeline if isinstance(e, IncidentOpened | IncidentTransitioned)]
     await again.service.start()
-    await again.service.catch_up([], {}, [])
+    await again.service.catch_up([], {}, moves)
     await again.settle()
     return again
 
@@ -475,14 +473,24 @@ async def test_a_move_and_progress_handed_over_together_keep_their_order(
 
 
 async def test_a_failing_read_back_never_stops_the_start(tmp_path: Path) -> None:
-    """The stored events cannot be read: the restart's catch-up logs it and goes on (the
-    failures' own catch-up still ran); informational notices never stop a start."""
+    """The stored events cannot be read back: the restart's catch-up logs it and goes on
+    (the failures' own catch-up still ran); informational notices never stop a start."""
     r = await rig(tmp_path)
+    await to_fifty(r)
+    again = Rig(r.store, r.clock, CONFIG)
+    moves = [e for e in r.timeline if isinstance(e, IncidentOpened | IncidentTransitioned)]
+    await r.store.close()  # every read fails from here on
+    assert (0, 0) == await again.service.catch_up([], {}, moves)
 
-    async def broken(kinds: Sequence[str]) -> list[Event]:
-        msg = "disk I/O error"
-        raise OSError(msg)
 
-    r.service._timeline = broken
-    assert (0, 0) == await r.service.catch_up([], {}, [])
+async def test_an_all_clear_is_owed_for_a_day_only(tmp_path: Path) -> None:
+    """The incident closed while its all-clear was cut off, and paramedic comes back two
+    days later: that all-clear is stale, so nothing is sent (nor any other notice)."""
+    r = await rig(tmp_path)
+    await to_fifty(r)
+    await fifty_to_recovered(r, down=True)
+    await recovered_to_healthy(r, down=True)
+    r.clock.advance(2 * 86_400.0)
+    again = await restarted(r)
+    assert [] == again.pushes()
     await r.store.close()

@@ -19,7 +19,7 @@ be a page nobody can resolve.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -58,8 +58,10 @@ from paramedic.core.incident_events import (
 )
 from paramedic.core.severity import SEVERITIES, Severity
 from paramedic.store.outbox import NotificationRow, OutboxStore
+from paramedic.store.protocol import Store
+from paramedic.store.timeline import decode, read_rows
 
-__all__ = ["PUSH_KINDS", "ProgressPushes", "Timeline"]
+__all__ = ["PUSH_KINDS", "ProgressPushes"]
 
 log = structlog.get_logger("paramedic.alerting")
 
@@ -74,11 +76,9 @@ PUSH_KINDS: tuple[str, ...] = tuple(
         NoteAdded,
     )
 )
-"""The stored events a restart folds to find the milestones crossed while paramedic was down."""
+"""The stored events a restart folds to find the milestones crossed before the crash."""
 
-Timeline = Callable[[Sequence[str]], Awaitable[Sequence[Event]]]
-"""Reads the stored events of those kinds, oldest first."""
-
+_RECENT_S = 86_400.0  # a closed incident's all-clear is still owed this long after it closed
 # Channels whose every message opens an incident: a notice there could never be resolved.
 _INCIDENT_CHANNELS = frozenset({"pagerduty", "alertmanager", "jira"})
 _KEEP = 10_000  # incidents remembered; the oldest are let go first
@@ -167,24 +167,36 @@ class ProgressPushes:
                     del self._tails[story.incident]
         return sent
 
-    async def catch_up(self, events: Iterable[Event]) -> int:
-        """After a restart (or the store's return): fold the stored events and send each
-        milestone crossed whose notice a crash cut off. Incidents folded live are kept as
-        they are (they saw every event); of an incident already closed only the all-clear
-        is still sent, and not at all when no notice of it was ever stored (before this
+    async def catch_up(self, timeline: Store, incidents: Sequence[Event]) -> int:
+        """After a restart (or the store's return): send each milestone crossed whose notice
+        a crash cut off. `incidents` are the stored incident openings and moves (oldest
+        first); they name the incidents that can still owe a notice: those still open, and
+        those closed within the last day (their all-clear; their progress is history). Only
+        their services' recovery events since the first of them opened are read back.
+        Incidents folded live are kept as they are (they saw every event); nothing is sent
+        for an incident of which no notice was ever stored once it is closed (before this
         feature, or a P3 one). Returns how many."""
+        moves: dict[str, Story] = {}
+        for event in incidents:
+            fold(moves, event)
+        since = self._clock.wall() - _RECENT_S
+        wanted = {
+            k: story
+            for k, story in moves.items()
+            if k not in self.stories
+            and story.reached
+            and (not story.closed or (ALL_CLEAR in story.reached and story.closed_wall >= since))
+        }
         stored: dict[str, Story] = {}
-        for event in events:
+        for event in await _read_back(timeline, wanted.values()):
             fold(stored, event)
         sent = 0
-        for incident, story in stored.items():
-            live = self.stories.setdefault(incident, story)
-            if not live.reached:
-                continue
+        for incident in wanted:
+            live = self.stories.setdefault(incident, stored.get(incident) or moves[incident])
             due = list(live.reached)
-            if live.closed:  # its progress is history: only its all-clear is still news
+            if live.closed:
                 first = milestone_id(incident, live.reached[0])
-                if ALL_CLEAR not in due or await self._store.get_alert(first) is None:
+                if await self._store.get_alert(first) is None:
                     continue
                 due = [ALL_CLEAR]
             for milestone in due:
@@ -332,3 +344,18 @@ def _merged(
         chans = out.setdefault(receiver, [])
         chans.extend(c for c in channels if c not in chans)
     return {k: tuple(v) for k, v in out.items()}
+
+
+async def _read_back(timeline: Store, stories: Iterable[Story]) -> list[Event]:
+    """The recovery events of the stories' services since the first of them opened (one
+    small read of the openings per service to find where that is), oldest first."""
+    firsts: dict[str, set[str]] = {}
+    for story in stories:
+        firsts.setdefault(story.service, set()).add(story.incident)
+    events: list[Event] = []
+    for service, names in firsts.items():
+        opened = await read_rows(timeline, service=service, kinds=(IncidentOpened.kind,))
+        seqs = [r.seq for r in opened if r.payload.get("incident") in names]
+        after = min(seqs) - 1 if seqs else 0
+        events += decode(await read_rows(timeline, service=service, kinds=PUSH_KINDS, after=after))
+    return events

@@ -95,6 +95,7 @@ class Story:
     validation: str = ""
     recovered: tuple[float, float] | None = None  # (mono, wall) validation passed
     healthy: str = ""
+    closed_wall: float = 0.0
     failed: str = ""
     resumption: list[str] = field(default_factory=list)
     reached: list[Milestone] = field(default_factory=list)
@@ -151,6 +152,8 @@ def fold(stories: dict[str, Story], event: Event) -> list[Milestone]:
 
 def _moved(story: Story, event: IncidentTransitioned) -> list[Milestone]:
     before, story.state = story.state, event.to_state
+    if event.to_state == "HEALTHY":
+        story.closed_wall = event.at.wall
     story.method = event.method or story.method
     to, since = event.to_state, event.from_state
     if to == "RECOVERY_IN_PROGRESS":

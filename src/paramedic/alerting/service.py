@@ -32,7 +32,7 @@ from paramedic.alerting.intake import Intake, ServiceFacts
 from paramedic.alerting.model import Alert
 from paramedic.alerting.notices import Notices
 from paramedic.alerting.outbox import OutboxWorker
-from paramedic.alerting.progress_push import PUSH_KINDS, ProgressPushes, Timeline
+from paramedic.alerting.progress_push import ProgressPushes
 from paramedic.alerting.recovering import Planned
 from paramedic.alerting.restart import resume
 from paramedic.alerting.routing import Router
@@ -50,6 +50,7 @@ from paramedic.core.events import Event
 from paramedic.core.failure_events import FailureCleared, FailureDetected
 from paramedic.core.incident_events import ApprovalRequested
 from paramedic.store.outbox import OutboxStore
+from paramedic.store.protocol import Store
 
 __all__ = ["AlertingService", "ServiceFacts"]
 
@@ -75,7 +76,7 @@ class AlertingService:
         depends_on: Mapping[str, Iterable[str]] | None = None,
         planned: Planned = lambda name: False,
         target_rto_s: float | None = None,
-        timeline: Timeline | None = None,
+        timeline: Store | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -179,7 +180,7 @@ class AlertingService:
             channels=self.channels.keys(),
             submit=submit,
         )
-        self._timeline = timeline  # the stored events a restart folds for progress notices
+        self._timeline = timeline  # the events a restart reads back for progress notices
         self.pushes = ProgressPushes(
             clock=clock,
             store=store,
@@ -237,7 +238,7 @@ class AlertingService:
         done = await self._intake.catch_up(failures, cleared, incidents, approvals)
         if self._timeline is not None:
             try:
-                await self.pushes.catch_up(await self._timeline(PUSH_KINDS))
+                await self.pushes.catch_up(self._timeline, incidents)
             except Exception:  # informational notices never stop a start; the next catch-up
                 log.exception("sending the progress notices a crash cut off failed")
         return done

@@ -58,7 +58,6 @@ from paramedic.runtime.store_trouble import StoreTrouble
 from paramedic.runtime.tasks import Tasks
 from paramedic.store.protocol import Store
 from paramedic.store.sqlite import SQLiteStore
-from paramedic.store.timeline import read_events
 
 __all__ = ["Parts", "StepHistory", "build"]
 
@@ -226,7 +225,7 @@ def build(
         depends_on={name: svc.depends_on for name, svc in config.services.items()},
         planned=has_plan,
         target_rto_s=config.recovery.target_rto,
-        timeline=lambda kinds: read_events(store, kinds=kinds),
+        timeline=store,
     )
     silences = SilenceAdmin(alerting, store, clock, tasks.job)
     step_history: StepHistory = defaultdict(list)
