@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 from pydantic import SecretStr
@@ -59,3 +61,20 @@ def test_unknown_apprise_url_is_refused_naming_only_the_scheme() -> None:
     assert "channel phone: apprise does not accept this URL (scheme 'nosuchscheme')" == str(
         caught.value
     )
+
+
+async def test_ntfy_notices_in_a_row_each_arrive_once_and_are_delivered(
+    server: LoopbackReceiver,
+) -> None:
+    """Apprise spaces two ntfy requests by its 5.5 s throttle: two notices sent at once (a
+    progress push at 25 % then 50 %) are both reported delivered, and each arrives once
+    (a send reported timed out while Apprise still sent it was retried: a duplicate)."""
+    channel = AppriseChannel("push", url=SecretStr(f"ntfy://127.0.0.1:{server.port}/paramedic"))
+    results = await asyncio.gather(
+        channel.send(replace(note(), title="engine: Recovery 25% Complete")),
+        channel.send(replace(note(), title="engine: Recovery 50% Complete")),
+    )
+    await channel.close()
+    assert ["delivered", "delivered"] == [r.outcome for r in results]
+    titles = [r.json()["title"] for r in server.requests]
+    assert ["engine: Recovery 25% Complete", "engine: Recovery 50% Complete"] == titles

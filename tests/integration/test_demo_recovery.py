@@ -85,3 +85,42 @@ def test_killing_the_demo_engine_shows_a_full_recovery(tmp_path: Path) -> None:
         assert not any(pid_alive(pid) for pid in new_engines)
     finally:
         p.ensure_dead()
+
+
+def test_the_demo_inbox_shows_the_page_the_pushes_and_the_all_clear(tmp_path: Path) -> None:
+    """The demo's inbox is its terminal (every notification one log line): kill -9 the demo's
+    engine and the terminal shows the P0 page, the progress pushes (started, 25, 50, 75 %,
+    complete) and the all-clear with the RTO against the demo's 10 s target, each once.
+    (The demo's resumption phases and watch period are shortened here: the all-clear comes
+    when they are over, about a minute after the recovery in the real demo.)"""
+    config, _port = demo_copy(tmp_path)
+    text = config.read_text().replace("duration: 20s", "duration: 200ms")
+    config.write_text(text.replace("watch_period: 1m", "watch_period: 1s"))
+    env = {
+        "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}",
+        "PARAMEDIC_LISTEN": f"127.0.0.1:{free_port()}",
+    }
+    p = RunningParamedic(config, env=env)
+    try:
+        p.wait_started()
+        p.wait_for_line("engine: up")
+        [engine] = p.child_pids()
+        os.kill(engine, signal.SIGKILL)
+        clear = p.wait_for_line("all clear: [P1] engine: all clear, recovered in", within=60)
+        assert "RTO " in clear
+        assert "against a target of 10 s (met)" in clear
+        expected = [
+            "page: [P0] engine crash: pid ",
+            "update: [P1] engine: Recovery Started (cold)",
+            "update: [P2] engine: Recovery 25% Complete",
+            "update: [P2] engine: Recovery 50% Complete",
+            "update: [P2] engine: Recovery 75% Complete",
+            "update: [P1] engine: Recovery Complete",
+            "all clear: [P1] engine: all clear",
+        ]
+        seen = {line: sum(line in out for out in p.output) for line in expected}
+        assert dict.fromkeys(expected, 1) == seen
+        p.signal(signal.SIGTERM)
+        assert 0 == p.wait(timeout=20)
+    finally:
+        p.ensure_dead()

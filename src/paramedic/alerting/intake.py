@@ -34,12 +34,13 @@ from paramedic.alerting.escalation_pages import EscalationPages
 from paramedic.alerting.events import AlertKept
 from paramedic.alerting.model import Alert, alert_from_failure
 from paramedic.alerting.model import alert_id as failure_alert_id
+from paramedic.alerting.progress_push import ProgressPushes
 from paramedic.alerting.recovering import Planned, Recoveries
 from paramedic.alerting.severity import SeverityDecision, SeverityFacts, SeverityPolicy
 from paramedic.core.bus import Published
 from paramedic.core.clock import Clock
 from paramedic.core.contracts import Job, Submit
-from paramedic.core.events import Event
+from paramedic.core.events import Event, NoteAdded
 from paramedic.core.failure_events import FailureCleared, FailureDetected
 from paramedic.core.incident_events import (
     ApprovalGranted,
@@ -49,6 +50,9 @@ from paramedic.core.incident_events import (
     EscalationTriggered,
     IncidentOpened,
     IncidentTransitioned,
+    RecoveryFinished,
+    RecoveryProgress,
+    RecoveryStepFinished,
 )
 from paramedic.core.severity import SEVERITIES
 from paramedic.store.outbox import OutboxStore
@@ -81,6 +85,7 @@ class Intake:
         planned: Planned,
         levels: Levels | None = None,
         manual_runbook: Callable[[str], str] = lambda name: "",
+        pushes: ProgressPushes,
     ) -> None:
         self._severity = severity
         self._service_facts = service_facts
@@ -108,6 +113,7 @@ class Intake:
             clock=clock,
             job=job,
         )
+        self._pushes = pushes
         # The events that page, one handler each (by exact type: a lookup, not a scan).
         self._handlers: dict[type[Event], Handler] = {
             FailureDetected: self.raise_for_failure,
@@ -119,6 +125,11 @@ class Intake:
             ApprovalRejected: self._approval_answered,
             ApprovalTimedOut: self._approval_timed_out,
             EscalationTriggered: self._escalations.triggered,  # escalation_pages.py
+            # the recovery's progress pushes and all-clear (progress_push.py)
+            RecoveryProgress: self._progress,
+            RecoveryStepFinished: self._progress,
+            RecoveryFinished: self._progress,
+            NoteAdded: self._progress,
         }
 
     def on_published(self, published: Published) -> None:
@@ -171,6 +182,7 @@ class Intake:
     async def _incident_opened(self, event: IncidentOpened) -> None:
         """A recovery plan owns the incident from here on; an older incident of the service
         it supersedes (a relapse) has its alert resolved: the new one's carries the outage."""
+        self._job(self._pushes.on_event(event))  # folded first: bus order
         for incident, why in self._recoveries.opened(event):
             await self._answers.resolve(
                 failure_alert_id(incident, "failure"), by="paramedic", why=why
@@ -179,7 +191,8 @@ class Intake:
 
     async def _incident_transitioned(self, event: IncidentTransitioned) -> None:
         """One handler per event type: a move can end a planned incident's alert and the
-        approval page of the question it left unanswered."""
+        approval page of the question it left unanswered; the move's progress notices."""
+        self._job(self._pushes.on_event(event))  # folded first: bus order
         await self._incident_moved(event)
         await self._left_awaiting_approval(event)
 
@@ -191,6 +204,12 @@ class Intake:
                 failure_alert_id(event.incident, "failure"), by="paramedic", why=why
             )
             await self._escalations.end(event.incident, why)
+
+    async def _progress(self, event: Event) -> int:
+        """The recovery's progress, steps, runs and notes: folded as this job starts (jobs
+        start in bus order, so never before the move that started the recovery, which the
+        move's handler folds as it starts too); its notices sent (`progress_push.py`)."""
+        return await self._pushes.on_event(event)
 
     async def _keep(self, alert_id: str, incident: str, state: str, cleared: str) -> None:
         """Keep an open alert firing after its failure cleared: the reason in its row (a

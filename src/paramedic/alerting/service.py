@@ -33,6 +33,7 @@ from paramedic.alerting.intake import Intake, ServiceFacts
 from paramedic.alerting.model import Alert
 from paramedic.alerting.notices import Notices
 from paramedic.alerting.outbox import OutboxWorker
+from paramedic.alerting.progress_push import ProgressPushes
 from paramedic.alerting.recovering import Planned
 from paramedic.alerting.restart import resume
 from paramedic.alerting.routing import Router
@@ -50,6 +51,7 @@ from paramedic.core.events import Event
 from paramedic.core.failure_events import FailureCleared, FailureDetected
 from paramedic.core.incident_events import ApprovalRequested
 from paramedic.store.outbox import OutboxStore
+from paramedic.store.protocol import Store
 
 __all__ = ["AlertingService", "ServiceFacts"]
 
@@ -75,6 +77,8 @@ class AlertingService:
         depends_on: Mapping[str, Iterable[str]] | None = None,
         planned: Planned = lambda name: False,
         manual_runbook: Callable[[str], str] = lambda name: "",
+        target_rto_s: float | None = None,
+        timeline: Store | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -181,6 +185,20 @@ class AlertingService:
             channels=self.channels.keys(),
             submit=submit,
         )
+        self._timeline = timeline  # the events a restart reads back for progress notices
+        self.pushes = ProgressPushes(
+            clock=clock,
+            store=store,
+            book=self.book,
+            outbox=self.outbox,
+            notices=notices,
+            contacts=config.contacts,
+            updates=config.updates,
+            channel_kinds={k: str(getattr(c, "kind", "")) for k, c in self.channels.items()},
+            submit=submit,
+            dashboard_url=dashboard_url,
+            target_rto_s=target_rto_s,
+        )
         self._intake = Intake(
             severity=SeverityPolicy.from_config(config.severity_rules),
             service_facts=service_facts,
@@ -196,6 +214,7 @@ class AlertingService:
             planned=planned,
             levels=levels,
             manual_runbook=manual_runbook,
+            pushes=self.pushes,
         )
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -222,8 +241,14 @@ class AlertingService:
     ) -> tuple[int, int]:
         """After `start`: raise the alerts and resolves a crash cut off (`Intake.catch_up`);
         `incidents` (the stored incident events) say which alerts a recovery keeps open.
-        Returns (raised, resolved)."""
-        return await self._intake.catch_up(failures, cleared, incidents, approvals)
+        Returns (raised, resolved); the progress notices a crash cut off are sent too."""
+        done = await self._intake.catch_up(failures, cleared, incidents, approvals)
+        if self._timeline is not None:
+            try:
+                await self.pushes.catch_up(self._timeline, incidents)
+            except Exception:  # informational notices never stop a start; the next catch-up
+                log.exception("sending the progress notices a crash cut off failed")
+        return done
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:

@@ -50,7 +50,7 @@ from datetime import datetime, time
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -298,6 +298,9 @@ class AlertingConfig(StrictModel):
     # Channels paged directly (no outbox row, no store write) when the store is degraded and
     # for each failure detected while it is: the page that works when the disk is full.
     store_failure_channels: list[str] = []
+    # Who gets the recovery's progress pushes and the all-clear, by the incident's severity
+    # (P3 incidents get none); a severity the user writes replaces that default list.
+    updates: dict[Severity, list[str]] = Field(default_factory=lambda: default_updates())
 
     _notes: list[str] = PrivateAttr(default_factory=list)
     _user_contacts: frozenset[str] = PrivateAttr(default=frozenset())
@@ -328,3 +331,42 @@ class AlertingConfig(StrictModel):
         self._notes = merged.notes
         self._user_contacts = merged.user_contacts
         return self
+
+    @model_validator(mode="after")
+    def _merge_updates(self) -> AlertingConfig:
+        """After `_merge_defaults` (the contacts are the effective ones): the user's lists
+        are checked; a default list naming a contact the user removed is adapted."""
+        user = self.updates if "updates" in self.model_fields_set else {}
+        problems = [
+            f"updates.{sev}.{i}: {problem}"
+            for sev, receivers in user.items()
+            for i, receiver in enumerate(receivers)
+            if (problem := _update_problem(sev, receiver, self.contacts)) is not None
+        ]
+        if problems:
+            raise ValueError("\n".join(problems))
+        merged = {
+            sev: [r for r in receivers if _update_problem(sev, r, self.contacts) is None]
+            for sev, receivers in default_updates().items()
+        }
+        self.updates = {**merged, **{sev: list(r) for sev, r in user.items()}}
+        return self
+
+
+def default_updates() -> dict[Severity, list[str]]:
+    return cast("dict[Severity, list[str]]", defaults.default_updates())
+
+
+def _update_problem(sev: str, receiver: str, contacts: Mapping[str, ContactConfig]) -> str | None:
+    if sev == "P3":
+        return "P3 incidents get no progress pushes; list receivers under P0, P1 or P2"
+    contact, _, channel = receiver.partition(":")
+    known = contacts.get(contact)
+    if known is None:
+        return f"unknown contact {contact!r}; contacts are {', '.join(sorted(contacts))}"
+    if channel and channel not in known.channels:
+        return (
+            f"contact {contact!r} has no channel {channel!r}"
+            f" (its channels: {', '.join(known.channels)})"
+        )
+    return None

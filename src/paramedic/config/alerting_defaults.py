@@ -24,6 +24,7 @@ __all__ = [
     "default_policies",
     "default_routes",
     "default_severity_rules",
+    "default_updates",
 ]
 
 
@@ -177,3 +178,11 @@ def default_severity_rules() -> list[dict[str, Any]]:
         {"severity": "P2", "kinds": ["memory_leak"], "reason": "memory usage climbing"},
         {"severity": "P3", "reason": "informational"},
     ]
+
+
+def default_updates() -> dict[str, list[str]]:
+    """Seed 5.4's progress pushes and the all-clear: the team's channel and the on-call, for
+    P0-P2 incidents (P3 ones get none). Channels that open incidents (PagerDuty, Alertmanager,
+    Jira) are skipped for these notices: give the on-call a push channel (ntfy, Pushover)."""
+    both = ["team:slack", "oncall"]
+    return {"P0": list(both), "P1": list(both), "P2": list(both)}

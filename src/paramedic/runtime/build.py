@@ -230,6 +230,8 @@ def build(
         depends_on={name: svc.depends_on for name, svc in config.services.items()},
         planned=has_plan,
         manual_runbook=manual_runbook,
+        target_rto_s=config.recovery.target_rto,
+        timeline=store,
     )
     silences = SilenceAdmin(alerting, store, clock, tasks.job)
     step_history: StepHistory = defaultdict(list)

@@ -4,7 +4,8 @@ It is the seed's P3 destination ("log only") and the floor under every route: wh
 fails, the log still says what would have been sent. The default policy sends every receiver's
 page here when no other channel is configured, so one alert reaches it once per receiver, all
 in the same instant: those are written as ONE line naming every receiver (severity, what
-happened, service, who), at the severity's level; the rendered body follows at debug. The line
+happened, service, who), at the severity's level; the rendered body follows at debug. The
+recovery's informational notices read `update: ...` and `all clear: ...`, at info. The line
 is written synchronously like the rest of paramedic's logging, one loop turn after the first
 of its receivers' notifications arrives (every send returns once it is written).
 """
@@ -24,6 +25,8 @@ __all__ = ["LogChannel"]
 
 _LEVEL = {"P0": "critical", "P1": "error", "P2": "warning", "P3": "info"}
 _SAID = {"trigger": "page", "acknowledge": "acknowledged", "resolve": "resolved"}
+# Informational notices (progress_story.py's alert types) are not pages: said so, at info.
+_NOTICES = {"recovery_update": "update", "all_clear": "all clear"}
 
 
 @dataclass(slots=True)
@@ -67,13 +70,14 @@ class LogChannel:
 
     def _lines(self, batch: _Batch) -> None:
         n = batch.first
-        level = "info" if n.action == "resolve" else _LEVEL[n.severity]
+        notice = _NOTICES.get(n.labels.get("kind", "")) if n.action == "trigger" else None
+        level = "info" if n.action == "resolve" or notice else _LEVEL[n.severity]
         service = n.labels.get("service") or n.fields.get("service") or "-"
         # A page says what happened; its resolve says why it is over (the alert's status).
         said = n.fields.get("status") if n.action == "resolve" else n.fields.get("what")
         what = one_line(said or n.fields.get("what") or n.body, 300)
         to = ",".join(batch.receivers) or "-"  # no space: the console log shows it bare
-        line = f"{_SAID.get(n.action, n.action)}: {n.title}: {what}"
+        line = f"{notice or _SAID.get(n.action, n.action)}: {n.title}: {what}"
         getattr(self._log, level)(
             line,
             service=service,
