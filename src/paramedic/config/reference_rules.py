@@ -73,6 +73,11 @@ RULES: dict[str, tuple[str, ...]] = {
         "Every receiver of a route and every contact of an escalation step is a contact of"
         " `contacts`, and a `contact:channel` receiver names one of that contact's channels.",
     ),
+    "AlertingConfig._merge_updates": (
+        "Every receiver of `updates` is a contact of `contacts` (or `contact:channel` naming one"
+        " of its channels), listed under P0, P1 or P2: P3 incidents get no progress pushes. A"
+        " severity you do not list keeps its default list.",
+    ),
     "SilenceConfig._has_end": (
         "A silence has `ends` or `until_resolved: true` (silences never last forever);"
         " `starts` and `ends` carry a time zone.",
