@@ -26,6 +26,7 @@ from paramedic.api.body_guard import DEFAULT_MAX_BODY_BYTES, install_body_guard
 from paramedic.api.readiness import CheckRegistry, CheckResult
 from paramedic.api.recovery import router as recovery_router
 from paramedic.api.silences import router as silences_router
+from paramedic.api.stream import router as stream_router
 from paramedic.core.bus import EventBus
 from paramedic.core.clock import Clock
 from paramedic.core.errors import StoreError
@@ -98,6 +99,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(alertmanager_router)
     app.include_router(audit_router)
     app.include_router(silences_router)
+    app.include_router(stream_router)
 
     @app.get("/livez", response_class=PlainTextResponse, tags=["probes"])
     async def livez(c: Ctx, verbose: str | None = None, exclude: Exclude = None) -> Response:
