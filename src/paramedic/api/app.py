@@ -26,6 +26,8 @@ from paramedic.api.body_guard import DEFAULT_MAX_BODY_BYTES, install_body_guard
 from paramedic.api.readiness import CheckRegistry, CheckResult
 from paramedic.api.recovery import router as recovery_router
 from paramedic.api.silences import router as silences_router
+from paramedic.api.console_files import router as console_router
+from paramedic.api.services import router as services_router
 from paramedic.api.stream import router as stream_router
 from paramedic.core.bus import EventBus
 from paramedic.core.clock import Clock
@@ -100,6 +102,8 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(silences_router)
     app.include_router(stream_router)
+    app.include_router(services_router)
+    app.include_router(console_router)
 
     @app.get("/livez", response_class=PlainTextResponse, tags=["probes"])
     async def livez(c: Ctx, verbose: str | None = None, exclude: Exclude = None) -> Response:

@@ -1,0 +1,266 @@
+"""The web console in a real Chromium (Debian's `chromium`, driven by Playwright) against a real
+`paramedic run` whose real child (examples/engine.py) is killed with SIGKILL. Nothing reloads
+the page: every change arrives through the event stream. Screenshots are saved in each
+test's tmp_path (CI keeps them as artifacts).
+
+Skipped, saying why, only when chromium or Playwright is not installed (`.ci/run` installs
+chromium, the dev extra Playwright)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from paramedic.alerting.channels.loopback import LoopbackReceiver
+from tests.conftest import REPO, free_port
+from tests.integration.runner import OPERATOR_TOKEN, RunningParamedic, started, until
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+if not os.path.exists(CHROMIUM):
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+playwright_api = pytest.importorskip(
+    "playwright.async_api", reason="Playwright is not installed (pip install -e '.[dev]')"
+)
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ENV = {"OPS_TOKEN": OPERATOR_TOKEN, "HOOK_SECRET": "hook-secret-0123456789"}
+ENGINE = str(REPO / "examples" / "engine.py")
+SLOW_STEP = f'[{sys.executable!r}, "-c", "import time; time.sleep(1.5)"]'
+WAIT_MS = 30_000
+
+
+def engine(port: int, extra: str = "", restart: str = "always") -> str:
+    """The example engine as `engine` (tier 1), ready when its /health answers 200; then
+    `extra` (more keys of the service)."""
+    return f"""
+  engine:
+    tier: 1
+    process:
+      argv: [{sys.executable!r}, {ENGINE!r}, --port, "{port}"]
+      stop_timeout: 1s
+      restart: {{policy: {restart}}}
+    probes:
+      - {{name: ready, role: readiness, http: {{url: "http://127.0.0.1:{port}/health"}},
+          period: 100ms, timeout: 80ms, failure_threshold: 2}}
+    health: {{up_after: 1, evaluate_every: 50ms}}
+{extra}"""
+
+
+def write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "paramedic.yaml"
+    path.write_text(
+        f"""
+api:
+  listen: 127.0.0.1:{free_port()}
+  tokens: [{{name: olga, role: operator, token_env: OPS_TOKEN}}]
+store: {{path: var/p.db}}
+{body}"""
+    )
+    return path
+
+
+def timeline(p: RunningParamedic, kind: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = p.get("/api/timeline", params={"limit": 1000}).json()["events"]
+    return [e for e in found if e["kind"] == kind]
+
+
+def child_pid(p: RunningParamedic) -> int:
+    pid: int = timeline(p, "process.spawned")[-1]["payload"]["pid"]
+    return pid
+
+
+@asynccontextmanager
+async def browser_on(p: RunningParamedic, tmp_path: Path) -> AsyncIterator[Any]:
+    """A Chromium page on the console of `p`, phone-sized when `p` asks nothing else."""
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+            await page.goto(p.url + "/")
+            await page.wait_for_selector("#conn.ok", timeout=WAIT_MS)
+            yield page
+            assert [] == errors
+        finally:
+            await browser.close()
+
+
+async def card_state(page: Any, state: str) -> None:
+    await page.wait_for_selector(f"#card-engine[data-state={state}]", timeout=WAIT_MS)
+
+
+@asynccontextmanager
+async def running(tmp_path: Path, body: str) -> AsyncIterator[RunningParamedic]:
+    p = await started(write(tmp_path, body), env=ENV)
+    try:
+        await until("the engine up", lambda: timeline(p, "service.up"), within=30)
+        yield p
+        p.signal(signal.SIGTERM)
+        assert 0 == await asyncio.to_thread(p.wait, 15)
+    finally:
+        await asyncio.to_thread(p.ensure_dead)
+
+
+PLAN = f"""
+    recovery:
+      methods:
+        cold:
+          steps:
+            - {{name: Restart engine, restart_process: {{}}, timeout: 10s}}
+            - {{name: Replay journal, command: {{argv: {SLOW_STEP}}}, timeout: 10s}}
+            - {{name: Wait until healthy, wait_healthy: {{}}, timeout: 10s}}
+      resumption: {{phases: [{{name: normal, size_multiplier: 1.0}}]}}
+"""
+
+
+async def test_a_crash_turns_the_card_to_recovering_and_back_to_healthy_live(
+    tmp_path: Path,
+) -> None:
+    """The card is healthy; kill -9 the engine: without a reload the card turns recovering
+    with the detection sentence, the progress bar advances (a later reading is higher than
+    the first), the current step is named, and the card returns to healthy; the live log
+    shows the failure, and the recovery history gains a row."""
+    body = f"""
+recovery:
+  approval: {{require: {{market_open: [manual], market_closed: [manual]}}}}
+  watch_period: 300ms
+services:{engine(free_port(), PLAN)}"""
+    async with running(tmp_path, body) as p, browser_on(p, tmp_path) as page:
+        await card_state(page, "healthy")
+        await page.screenshot(path=str(tmp_path / "1-healthy.png"), full_page=True)
+        os.kill(child_pid(p), signal.SIGKILL)
+        await card_state(page, "recovering")
+        first = int(await page.get_attribute("#card-engine", "data-progress") or 0)
+        await page.screenshot(path=str(tmp_path / "2-recovering.png"), full_page=True)
+        await page.wait_for_function(
+            "(first) => Number(document.querySelector("
+            "'#card-engine[data-state=recovering]')?.dataset.progress) > first",
+            arg=first,
+            timeout=WAIT_MS,
+        )
+        step = await page.text_content("#card-engine .step")
+        assert step is not None and step.startswith("Current step: ")
+        assert "killed by SIGKILL" in (await page.text_content("#card-engine .reason") or "")
+        await card_state(page, "healthy")
+        await page.wait_for_selector("#history-table tbody tr", timeout=WAIT_MS)
+        log = await page.text_content("#log-lines")
+        assert log is not None and "failure.detected" in log
+        await page.screenshot(path=str(tmp_path / "3-healthy-again.png"), full_page=True)
+        assert 1 == await page.evaluate("() => performance.getEntriesByType('navigation').length")
+
+
+APPROVAL = """
+recovery:
+  approval:
+    timeout: 5m
+    require: {market_open: [cold, manual], market_closed: [cold, manual]}
+  watch_period: 300ms
+"""
+
+
+async def test_approve_is_refused_without_a_token_and_starts_the_recovery_with_one(
+    tmp_path: Path,
+) -> None:
+    """A cold restart needs approval: kill -9 the engine and the approval appears on the
+    console with its sentence and the time left. Approve without a token: refused, and the
+    page says why (a bearer token with role operator is needed); nothing ran. Enter the
+    operator token, approve again: the recovery starts (approval.granted by olga) and the
+    card goes back to healthy."""
+    body = APPROVAL + f"services:{engine(free_port(), PLAN)}"
+    async with running(tmp_path, body) as p, browser_on(p, tmp_path) as page:
+        await card_state(page, "healthy")
+        os.kill(child_pid(p), signal.SIGKILL)
+        await card_state(page, "awaiting_approval")
+        box = page.locator("#approval-engine")
+        await box.wait_for(timeout=WAIT_MS)
+        [asked] = timeline(p, "approval.requested")
+        assert asked["payload"]["sentence"] == await box.locator(".sentence").text_content()
+        remaining = await box.locator(".remaining").text_content()
+        assert remaining is not None and " min " in remaining
+        await page.screenshot(path=str(tmp_path / "1-awaiting-approval.png"), full_page=True)
+        await box.locator("button.approve").click()
+        await page.wait_for_selector("#notice:not([hidden])", timeout=WAIT_MS)
+        refused = await page.text_content("#notice")
+        assert refused is not None
+        assert refused.startswith("refused (401): this endpoint needs a bearer token")
+        await page.screenshot(path=str(tmp_path / "2-refused.png"), full_page=True)
+        assert [] == timeline(p, "approval.granted")
+        await page.fill("#token", OPERATOR_TOKEN)
+        await page.click("#token-save")
+        await page.wait_for_selector("#role.ok", timeout=WAIT_MS)
+        await page.wait_for_selector("#conn.ok", timeout=WAIT_MS)
+        await box.locator("button.approve").click()
+        await page.wait_for_selector("#notice.ok", timeout=WAIT_MS)
+        [granted] = await until("approval.granted", lambda: timeline(p, "approval.granted"))
+        assert "olga" == granted["payload"]["by"]
+        await card_state(page, "healthy")
+        assert await page.locator("#approvals-section").is_hidden()
+        await page.screenshot(path=str(tmp_path / "3-approved-healthy.png"), full_page=True)
+
+
+RUNG_S = 4.0
+
+
+async def test_an_acknowledgement_from_the_console_stops_the_escalation(tmp_path: Path) -> None:
+    """The engine (tier 1, never restarted) is killed: a P0 pages the on-call at once, and the
+    ladder would page backup-oncall at +4 s. The operator acknowledges it from the console
+    before then: the row turns acknowledged, and by +6 s the receiver got no page for
+    backup-oncall (the ladder stopped); the ack is recorded with olga's name."""
+    async with LoopbackReceiver() as hook:
+        body = f"""
+channels:
+  pagerduty: {{webhook: {{url: "{hook.url}/hook", secret_env: HOOK_SECRET}}}}
+alerting:
+  escalation:
+    policies:
+      P0:
+        steps: [{{name: backup-oncall, after: {RUNG_S:g}s, contacts: [backup-oncall], level: 1}}]
+services:{engine(free_port(), restart="never")}"""
+        async with running(tmp_path, body) as p, browser_on(p, tmp_path) as page:
+            await page.fill("#token", OPERATOR_TOKEN)
+            await page.click("#token-save")
+            await page.wait_for_selector("#role.ok", timeout=WAIT_MS)
+            os.kill(child_pid(p), signal.SIGKILL)
+            [raised] = await until("alert.raised", lambda: timeline(p, "alert.raised"))
+            alert_id = raised["payload"]["alert_id"]
+            row = page.locator(f"tr[id='alert-{alert_id}']")
+            await row.locator("button.ack").click(timeout=WAIT_MS)
+            await page.wait_for_selector(
+                f"tr[id='alert-{alert_id}'][data-state=acknowledged]", timeout=WAIT_MS
+            )
+            acked_after = time.time() - raised["wall"]
+            assert acked_after < RUNG_S, f"too slow: acknowledged {acked_after:.1f} s after"
+            await page.screenshot(path=str(tmp_path / "acknowledged.png"), full_page=True)
+            # the rung was due at +4 s: wait past it, then look at what the receiver got
+            await asyncio.sleep(max(0.0, raised["wall"] + RUNG_S + 2.0 - time.time()))
+            paged = [
+                r.json()["labels"]["receiver"]
+                for r in hook.requests
+                if r.json()["alert_id"] == alert_id and r.json()["action"] == "trigger"
+            ]
+            assert "backup-oncall" not in paged
+            assert paged, "the on-call was never paged"
+            [acked] = timeline(p, "alert.acknowledged")
+            assert "olga" == acked["payload"]["by"]
