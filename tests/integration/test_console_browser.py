@@ -29,7 +29,9 @@ pytestmark = pytest.mark.integration
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM):
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+    pytest.skip(
+        "Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True
+    )
 playwright_api = pytest.importorskip(
     "playwright.async_api", reason="Playwright is not installed (pip install -e '.[dev]')"
 )
@@ -161,12 +163,14 @@ services:{engine(free_port(), PLAN)}"""
             timeout=WAIT_MS,
         )
         step = await page.text_content("#card-engine .step")
-        assert step is not None and step.startswith("Current step: ")
+        assert step is not None
+        assert step.startswith("Current step: ")
         assert "killed by SIGKILL" in (await page.text_content("#card-engine .reason") or "")
         await card_state(page, "healthy")
         await page.wait_for_selector("#history-table tbody tr", timeout=WAIT_MS)
         log = await page.text_content("#log-lines")
-        assert log is not None and "failure.detected" in log
+        assert log is not None
+        assert "failure.detected" in log
         await page.screenshot(path=str(tmp_path / "3-healthy-again.png"), full_page=True)
         assert 1 == await page.evaluate("() => performance.getEntriesByType('navigation').length")
 
@@ -198,7 +202,8 @@ async def test_approve_is_refused_without_a_token_and_starts_the_recovery_with_o
         [asked] = timeline(p, "approval.requested")
         assert asked["payload"]["sentence"] == await box.locator(".sentence").text_content()
         remaining = await box.locator(".remaining").text_content()
-        assert remaining is not None and " min " in remaining
+        assert remaining is not None
+        assert " min " in remaining
         await page.screenshot(path=str(tmp_path / "1-awaiting-approval.png"), full_page=True)
         await box.locator("button.approve").click()
         await page.wait_for_selector("#notice:not([hidden])", timeout=WAIT_MS)
@@ -264,3 +269,70 @@ services:{engine(free_port(), restart="never")}"""
             assert paged, "the on-call was never paged"
             [acked] = timeline(p, "alert.acknowledged")
             assert "olga" == acked["payload"]["by"]
+
+
+# Healthy for its first 10 answers (so the service comes up), then a component named in markup
+# reported false.
+HOSTILE = """\
+import http.server, sys
+NAME = "<script>__p=2</script><img src=x onerror=__p=1>"
+BODY = ('{"healthy": false, "components": {"%s": false}}' % NAME).encode()
+GOOD = b'{"healthy": true, "components": {}, "metrics": {}}'
+seen = []
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        seen.append(1)
+        body = GOOD if len(seen) <= 10 else BODY
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+
+
+async def test_markup_from_a_services_health_is_shown_as_text_never_run(tmp_path: Path) -> None:
+    """A service whose /health, once up, reports a component named `<script>__p=2</script>
+    <img src=x onerror=__p=1>` false: the failure's sentence names it, and the console shows
+    it on the card,
+    in the incidents table and in the live log as literal text; no script ran (`__p` is
+    undefined), no <script> or <img> element came from it, and the page's CSP forbids inline
+    script anyway. The same page at a phone's width (390 px) has no horizontal scroll."""
+    script = tmp_path / "hostile.py"
+    script.write_text(HOSTILE)
+    port = free_port()
+    body = f"""
+services:
+  engine:
+    process:
+      argv: [{sys.executable!r}, {str(script)!r}, "{port}"]
+      restart: {{policy: never}}
+    probes:
+      - {{name: ready, role: readiness, http: {{url: "http://127.0.0.1:{port}/health"}},
+          period: 100ms, timeout: 80ms, failure_threshold: 2}}
+    health: {{evaluate_every: 50ms}}
+"""
+    p = await started(write(tmp_path, body), env=ENV)
+    try:
+        await until("the probe failing", lambda: timeline(p, "failure.detected"), within=30)
+        async with browser_on(p, tmp_path) as page:
+            await page.wait_for_selector("#card-engine .reason", timeout=WAIT_MS)
+            reason = await page.text_content("#card-engine .reason")
+            assert reason is not None
+            assert "<script>__p=2</script><img src=x" in reason
+            assert "<script>__p=2" in (await page.text_content("#incidents-table") or "")
+            assert None is await page.evaluate("() => window.__p ?? null")
+            assert 1 == await page.locator("script").count()  # the console's own app.js
+            assert 0 == await page.locator("img").count()
+            csp = (await page.request.get(p.url + "/")).headers["content-security-policy"]
+            assert "script-src 'self'" in csp
+            assert "unsafe-inline" not in csp
+            await page.screenshot(path=str(tmp_path / "hostile.png"), full_page=True)
+            await page.set_viewport_size({"width": 390, "height": 844})
+            width = await page.evaluate("() => document.documentElement.scrollWidth")
+            assert width <= 390
+            await page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+    finally:
+        await asyncio.to_thread(p.ensure_dead)

@@ -23,11 +23,11 @@ from paramedic.api.audit import router as audit_router
 from paramedic.api.audit_trail import AuditOutcome
 from paramedic.api.auth import Principal, TokenAuth, require
 from paramedic.api.body_guard import DEFAULT_MAX_BODY_BYTES, install_body_guard
+from paramedic.api.console_files import router as console_router
 from paramedic.api.readiness import CheckRegistry, CheckResult
 from paramedic.api.recovery import router as recovery_router
-from paramedic.api.silences import router as silences_router
-from paramedic.api.console_files import router as console_router
 from paramedic.api.services import router as services_router
+from paramedic.api.silences import router as silences_router
 from paramedic.api.stream import router as stream_router
 from paramedic.core.bus import EventBus
 from paramedic.core.clock import Clock

@@ -102,7 +102,7 @@ function card(s) {
     node.append(el("p", { className: "reason" }, s.incident.reason));
     node.append(el("p", {}, "incident ", incidentLink(s.incident.id)));
   }
-  if (s.state !== "healthy" && s.incident) {
+  if (s.state !== "healthy" && s.state !== "degraded" && s.incident) {
     const pct = Math.max(0, Math.min(100, Number(status.progress_percentage) || 0));
     const fill = el("div", { className: "progress-fill" }, el("span", {}, pct + "%"));
     fill.style.width = pct + "%";
