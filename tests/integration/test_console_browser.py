@@ -92,8 +92,8 @@ def child_pid(p: RunningParamedic) -> int:
 
 
 @asynccontextmanager
-async def browser_on(p: RunningParamedic, tmp_path: Path) -> AsyncIterator[Any]:
-    """A Chromium page on the console of `p`, phone-sized when `p` asks nothing else."""
+async def browser_on(p: RunningParamedic, tmp_path: Path, url: str = "") -> AsyncIterator[Any]:
+    """A Chromium page on the console of `p` (at `url` if given: a proxy in front of it)."""
     async with playwright_api.async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
@@ -101,7 +101,7 @@ async def browser_on(p: RunningParamedic, tmp_path: Path) -> AsyncIterator[Any]:
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
-            await page.goto(p.url + "/")
+            await page.goto((url or p.url) + "/")
             await page.wait_for_selector("#conn.ok", timeout=WAIT_MS)
             yield page
             assert [] == errors
@@ -336,3 +336,110 @@ services:
             await page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
     finally:
         await asyncio.to_thread(p.ensure_dead)
+
+
+class CuttableProxy:
+    """A loopback TCP proxy between the browser and paramedic that the test can cut: every
+    connection through it is closed at once and new ones are refused until `restore`."""
+
+    def __init__(self, upstream: str) -> None:
+        host, port = upstream.removeprefix("http://").split(":")
+        self.upstream = (host, int(port))
+        self.down = False
+        self.writers: set[asyncio.StreamWriter] = set()
+        self.url = ""
+
+    async def __aenter__(self) -> CuttableProxy:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.cut()
+        self.server.close()
+
+    def cut(self) -> None:
+        self.down = True
+        for writer in list(self.writers):
+            writer.transport.abort()
+        self.writers.clear()
+
+    def restore(self) -> None:
+        self.down = False
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.down:
+            writer.transport.abort()
+            return
+        up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        self.writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.transport.abort()
+                self.writers.discard(dst)
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+async def test_a_connection_cut_mid_recovery_resumes_and_misses_nothing(tmp_path: Path) -> None:
+    """The browser reaches paramedic through a proxy the test can cut. Kill -9 the engine;
+    while the recovery runs, cut every connection (and refuse new ones): the console says
+    "disconnected, retrying". Restored after the recovery finished, it reconnects from
+    the last event id it had: its live log then holds every timeline event from its first
+    line on, each once, in order (compared with GET /api/timeline), and the card is healthy,
+    all without a reload."""
+    body = f"""
+recovery:
+  approval: {{require: {{market_open: [manual], market_closed: [manual]}}}}
+  watch_period: 300ms
+services:{engine(free_port(), PLAN)}"""
+    async with (
+        running(tmp_path, body) as p,
+        CuttableProxy(p.url) as proxy,
+        browser_on(p, tmp_path, proxy.url) as page,
+    ):
+        await card_state(page, "healthy")
+        os.kill(child_pid(p), signal.SIGKILL)
+        await card_state(page, "recovering")
+        proxy.cut()
+        await page.wait_for_selector("#conn.bad", timeout=WAIT_MS)
+        assert "disconnected, retrying" == await page.text_content("#conn")
+        await page.screenshot(path=str(tmp_path / "1-disconnected.png"), full_page=True)
+        cut_at = int(await page.get_attribute("#log-lines li:first-child", "data-seq") or 0)
+
+        def healthy() -> bool:
+            return any(
+                e["payload"]["to_state"] == "HEALTHY" for e in timeline(p, "incident.transitioned")
+            )
+
+        await until("the incident healthy", healthy, within=30)
+        assert cut_at < timeline(p, "recovery.finished")[-1]["seq"]
+        proxy.restore()
+        await page.wait_for_selector("#conn.ok", timeout=WAIT_MS)
+        await card_state(page, "healthy")
+        last = max(e["seq"] for e in timeline(p, "incident.transitioned"))
+        await page.wait_for_selector(f"#log-lines li[data-seq='{last}']", timeout=WAIT_MS)
+        shown = [
+            int(s)
+            for s in await page.eval_on_selector_all(
+                "#log-lines li", "(lines) => lines.map((li) => li.dataset.seq)"
+            )
+        ]
+        shown.reverse()  # newest first on the page
+        stored = [
+            e["seq"]
+            for e in p.get("/api/timeline", params={"after": shown[0] - 1, "limit": 1000}).json()[
+                "events"
+            ]
+            if e["seq"] <= shown[-1]
+        ]
+        assert stored == shown
+        await page.screenshot(path=str(tmp_path / "2-reconnected.png"), full_page=True)
+        assert 1 == await page.evaluate("() => performance.getEntriesByType('navigation').length")

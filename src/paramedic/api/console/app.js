@@ -244,6 +244,7 @@ function logLine(data) {
   const line = el("li", {}, when(data.wall) + " [" + (data.service || "paramedic") + "] " +
     data.kind + ": " + data.summary);
   line.dataset.service = data.service || "";
+  line.dataset.seq = String(data.seq);
   line.hidden = filter !== "" && filter !== line.dataset.service;
   const list = $("log-lines");
   list.prepend(line);
