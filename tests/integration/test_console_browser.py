@@ -45,6 +45,7 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+AUTH = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 ENV = {"OPS_TOKEN": OPERATOR_TOKEN, "HOOK_SECRET": "hook-secret-0123456789"}
 ENGINE = str(REPO / "examples" / "engine.py")
 SLOW_STEP = f'[{sys.executable!r}, "-c", "import time; time.sleep(1.5)"]'
@@ -68,21 +69,26 @@ def engine(port: int, extra: str = "", restart: str = "always") -> str:
 {extra}"""
 
 
-def write(tmp_path: Path, body: str) -> Path:
+def write(tmp_path: Path, body: str, api: str = "") -> Path:
+    """paramedic.yaml: the API on a free port with olga's operator token (then `api`, more
+    keys of that section), the store in var/, then `body`."""
     path = tmp_path / "paramedic.yaml"
     path.write_text(
         f"""
 api:
   listen: 127.0.0.1:{free_port()}
   tokens: [{{name: olga, role: operator, token_env: OPS_TOKEN}}]
-store: {{path: var/p.db}}
+{api}store: {{path: var/p.db}}
 {body}"""
     )
     return path
 
 
 def timeline(p: RunningParamedic, kind: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = p.get("/api/timeline", params={"limit": 1000}).json()["events"]
+    params = {"limit": 1000}
+    found: list[dict[str, Any]] = p.get("/api/timeline", params=params, headers=AUTH).json()[
+        "events"
+    ]
     return [e for e in found if e["kind"] == kind]
 
 
@@ -92,8 +98,11 @@ def child_pid(p: RunningParamedic) -> int:
 
 
 @asynccontextmanager
-async def browser_on(p: RunningParamedic, tmp_path: Path, url: str = "") -> AsyncIterator[Any]:
-    """A Chromium page on the console of `p` (at `url` if given: a proxy in front of it)."""
+async def browser_on(
+    p: RunningParamedic, url: str = "", token: str | None = None
+) -> AsyncIterator[Any]:
+    """A Chromium page on the console of `p` (at `url` if given: a proxy in front of it),
+    `token` entered in its token field, once its event stream is live."""
     async with playwright_api.async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
@@ -102,6 +111,10 @@ async def browser_on(p: RunningParamedic, tmp_path: Path, url: str = "") -> Asyn
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
             await page.goto((url or p.url) + "/")
+            if token is not None:
+                await page.fill("#token", token)
+                await page.click("#token-save")
+                await page.wait_for_selector("#role.ok", timeout=WAIT_MS)
             await page.wait_for_selector("#conn.ok", timeout=WAIT_MS)
             yield page
             assert [] == errors
@@ -114,8 +127,8 @@ async def card_state(page: Any, state: str) -> None:
 
 
 @asynccontextmanager
-async def running(tmp_path: Path, body: str) -> AsyncIterator[RunningParamedic]:
-    p = await started(write(tmp_path, body), env=ENV)
+async def running(tmp_path: Path, body: str, api: str = "") -> AsyncIterator[RunningParamedic]:
+    p = await started(write(tmp_path, body, api), env=ENV)
     try:
         await until("the engine up", lambda: timeline(p, "service.up"), within=30)
         yield p
@@ -149,7 +162,7 @@ recovery:
   approval: {{require: {{market_open: [manual], market_closed: [manual]}}}}
   watch_period: 300ms
 services:{engine(free_port(), PLAN)}"""
-    async with running(tmp_path, body) as p, browser_on(p, tmp_path) as page:
+    async with running(tmp_path, body) as p, browser_on(p) as page:
         await card_state(page, "healthy")
         await page.screenshot(path=str(tmp_path / "1-healthy.png"), full_page=True)
         os.kill(child_pid(p), signal.SIGKILL)
@@ -193,7 +206,7 @@ async def test_approve_is_refused_without_a_token_and_starts_the_recovery_with_o
     operator token, approve again: the recovery starts (approval.granted by olga) and the
     card goes back to healthy."""
     body = APPROVAL + f"services:{engine(free_port(), PLAN)}"
-    async with running(tmp_path, body) as p, browser_on(p, tmp_path) as page:
+    async with running(tmp_path, body) as p, browser_on(p) as page:
         await card_state(page, "healthy")
         os.kill(child_pid(p), signal.SIGKILL)
         await card_state(page, "awaiting_approval")
@@ -229,10 +242,12 @@ RUNG_S = 4.0
 
 
 async def test_an_acknowledgement_from_the_console_stops_the_escalation(tmp_path: Path) -> None:
-    """The engine (tier 1, never restarted) is killed: a P0 pages the on-call at once, and the
-    ladder would page backup-oncall at +4 s. The operator acknowledges it from the console
-    before then: the row turns acknowledged, and by +6 s the receiver got no page for
-    backup-oncall (the ladder stopped); the ack is recorded with olga's name."""
+    """Reads need a token here: the console, given the operator token, reads with it and opens
+    its event stream with a ticket. The engine (tier 1, never restarted) is killed: a P0
+    pages the on-call at once, and the ladder would page backup-oncall at +4 s. The operator
+    acknowledges it from the console before then: the row turns acknowledged, and by +6 s
+    the receiver got no page for backup-oncall (the ladder stopped); the ack is recorded
+    with olga's name."""
     async with LoopbackReceiver() as hook:
         body = f"""
 channels:
@@ -243,10 +258,11 @@ alerting:
       P0:
         steps: [{{name: backup-oncall, after: {RUNG_S:g}s, contacts: [backup-oncall], level: 1}}]
 services:{engine(free_port(), restart="never")}"""
-        async with running(tmp_path, body) as p, browser_on(p, tmp_path) as page:
-            await page.fill("#token", OPERATOR_TOKEN)
-            await page.click("#token-save")
-            await page.wait_for_selector("#role.ok", timeout=WAIT_MS)
+        async with (
+            running(tmp_path, body, api="  read_requires_token: true\n") as p,
+            browser_on(p, token=OPERATOR_TOKEN) as page,
+        ):
+            assert 401 == p.get("/api/events/stream").status_code
             os.kill(child_pid(p), signal.SIGKILL)
             [raised] = await until("alert.raised", lambda: timeline(p, "alert.raised"))
             alert_id = raised["payload"]["alert_id"]
@@ -317,7 +333,7 @@ services:
     p = await started(write(tmp_path, body), env=ENV)
     try:
         await until("the probe failing", lambda: timeline(p, "failure.detected"), within=30)
-        async with browser_on(p, tmp_path) as page:
+        async with browser_on(p) as page:
             await page.wait_for_selector("#card-engine .reason", timeout=WAIT_MS)
             reason = await page.text_content("#card-engine .reason")
             assert reason is not None
@@ -403,7 +419,7 @@ services:{engine(free_port(), PLAN)}"""
     async with (
         running(tmp_path, body) as p,
         CuttableProxy(p.url) as proxy,
-        browser_on(p, tmp_path, proxy.url) as page,
+        browser_on(p, proxy.url) as page,
     ):
         await card_state(page, "healthy")
         os.kill(child_pid(p), signal.SIGKILL)

@@ -13,9 +13,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from paramedic.api.app import ApiContext, create_app
-from paramedic.api.auth import TokenAuth
+from paramedic.api.auth import Principal, TokenAuth
 from paramedic.api.readiness import CheckRegistry
-from paramedic.api.stream import event_frames
+from paramedic.api.stream import MAX_STREAMS, MAX_TICKETS, StreamGate, event_frames
 from paramedic.config import parse_config
 from paramedic.core.bus import EventBus
 from paramedic.core.clock import Instant
@@ -132,3 +132,42 @@ async def test_the_stream_needs_a_token_or_a_ticket_when_reads_do(api: httpx.Asy
     assert 60 == one["expires_in_seconds"]
     assert one["ticket"] != two["ticket"]
     assert len(one["ticket"]) >= 32
+
+
+async def test_an_event_recorded_nowhere_is_sent_without_an_id(store: SQLiteStore) -> None:
+    """While the store is degraded the bus hands events on unrecorded (seq 0): the stream
+    sends them without `id:`, so the browser's last id stays the last durable one."""
+    bus = EventBus(store)
+    frames = event_frames(bus, store, None, heartbeat_s=5)
+    await anext(frames)
+    bus.fan_out_unrecorded([note("unrecorded")])
+    assert (None, "unrecorded") == parse(await anext(frames))
+    await frames.aclose()
+
+
+def test_a_ticket_lasts_60_s_and_the_table_is_bounded() -> None:
+    """A ticket opens the stream for 60 s after it was issued, not after; at most 1,000 are
+    kept (the oldest forgotten first), so asking for tickets cannot grow memory."""
+    gate = StreamGate()
+    who = Principal("vic", "viewer")
+    ticket = gate.issue(who, now=100.0)
+    assert who == gate.check(ticket, now=159.9)
+    assert None is gate.check(ticket, now=160.0)
+    first = gate.issue(who, now=200.0)
+    for _ in range(MAX_TICKETS):
+        gate.issue(who, now=200.0)
+    assert None is gate.check(first, now=201.0)
+    assert MAX_TICKETS == len(gate._tickets)
+
+
+async def test_one_stream_too_many_is_refused(api: httpx.AsyncClient) -> None:
+    """With 200 streams open the next is refused at once (503 saying so), never queued."""
+    bearer = {"Authorization": "Bearer viewer-token-0123456789"}
+    await api.get("/api/events/ticket", headers=bearer)  # the gate exists once used
+    app = api._transport.app  # type: ignore[attr-defined]
+    app.state.streams.open = MAX_STREAMS
+    got = await api.get("/api/events/stream", headers=bearer)
+    assert (503, "200 event streams are open; try again later") == (
+        got.status_code,
+        got.json()["detail"],
+    )

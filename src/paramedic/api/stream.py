@@ -36,7 +36,7 @@ from paramedic.core.bus import EventBus, Published
 from paramedic.core.jsoncodec import dumps_text
 from paramedic.store.protocol import Store, StoredEvent
 
-__all__ = ["MAX_STREAMS", "QUEUE_SIZE", "StreamGate", "event_frames", "router"]
+__all__ = ["MAX_STREAMS", "MAX_TICKETS", "QUEUE_SIZE", "StreamGate", "event_frames", "router"]
 
 router = APIRouter(tags=["timeline"])
 _viewer = require("viewer")
