@@ -264,9 +264,16 @@ services:{engine(free_port(), restart="never")}"""
         ):
             assert 401 == p.get("/api/events/stream").status_code
             os.kill(child_pid(p), signal.SIGKILL)
-            [raised] = await until("alert.raised", lambda: timeline(p, "alert.raised"))
+
+            def crash_alert() -> list[dict[str, Any]]:
+                return [e for e in timeline(p, "alert.raised") if " crash " in e["summary"]]
+
+            [raised] = await until("the crash's alert", crash_alert)
             alert_id = raised["payload"]["alert_id"]
             row = page.locator(f"tr[id='alert-{alert_id}']")
+            ladder = await row.locator(".alert-state").text_content(timeout=WAIT_MS)
+            assert ladder is not None
+            assert "next: backup-oncall" in ladder  # the rung the ack must stop is armed
             await row.locator("button.ack").click(timeout=WAIT_MS)
             await page.wait_for_selector(
                 f"tr[id='alert-{alert_id}'][data-state=acknowledged]", timeout=WAIT_MS
