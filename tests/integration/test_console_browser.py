@@ -64,7 +64,7 @@ def engine(port: int, extra: str = "", restart: str = "always") -> str:
       restart: {{policy: {restart}}}
     probes:
       - {{name: ready, role: readiness, http: {{url: "http://127.0.0.1:{port}/health"}},
-          period: 100ms, timeout: 80ms, failure_threshold: 2}}
+          period: 250ms, timeout: 250ms, failure_threshold: 3}}
     health: {{up_after: 1, evaluate_every: 50ms}}
 {extra}"""
 
@@ -156,7 +156,8 @@ async def test_a_crash_turns_the_card_to_recovering_and_back_to_healthy_live(
     """The card is healthy; kill -9 the engine: without a reload the card turns recovering
     with the detection sentence, the progress bar advances (a later reading is higher than
     the first), the current step is named, and the card returns to healthy; the live log
-    shows the failure, and the recovery history gains a row."""
+    shows the failure, and the recovery history gains a row. The incident's page (one click,
+    no reload) lists its steps with durations and its timeline."""
     body = f"""
 recovery:
   approval: {{require: {{market_open: [manual], market_closed: [manual]}}}}
@@ -185,6 +186,15 @@ services:{engine(free_port(), PLAN)}"""
         assert log is not None
         assert "failure.detected" in log
         await page.screenshot(path=str(tmp_path / "3-healthy-again.png"), full_page=True)
+        await page.click("#incidents-table a")
+        await page.wait_for_selector("#incident-page:not([hidden]) .timeline li", timeout=WAIT_MS)
+        steps = await page.text_content("#incident-body ol")
+        assert steps is not None
+        assert "Replay journal: ok in 1." in steps
+        shown = await page.text_content("#incident-body .timeline")
+        assert shown is not None
+        assert "recovery.finished" in shown
+        await page.screenshot(path=str(tmp_path / "4-incident-page.png"), full_page=True)
         assert 1 == await page.evaluate("() => performance.getEntriesByType('navigation').length")
 
 
@@ -334,7 +344,7 @@ services:
       restart: {{policy: never}}
     probes:
       - {{name: ready, role: readiness, http: {{url: "http://127.0.0.1:{port}/health"}},
-          period: 100ms, timeout: 80ms, failure_threshold: 2}}
+          period: 250ms, timeout: 250ms, failure_threshold: 3}}
     health: {{evaluate_every: 50ms}}
 """
     p = await started(write(tmp_path, body), env=ENV)
