@@ -5,10 +5,12 @@ every event since, once, in order (the same seqs `GET /api/timeline` lists), the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -130,5 +132,33 @@ async def test_a_bad_last_event_id_is_refused_naming_the_header(tmp_path: Path) 
         )
         assert 400 == got.status_code
         assert got.json()["detail"].startswith("Last-Event-ID:")
+    finally:
+        await asyncio.to_thread(p.ensure_dead)
+
+
+async def test_a_stop_with_a_stream_open_says_so_and_exits_promptly(tmp_path: Path) -> None:
+    """SIGTERM while a client holds the stream open: the client gets `paramedic.stopping`
+    before the connection closes (a browser then retries until paramedic is back), and
+    paramedic exits 0 at once: an open stream does not hold its stop."""
+    p = await started(config_file(tmp_path, engine_plan()), env=ENV)
+    try:
+        await until("the engine up", lambda: [e for e in timeline(p) if e["kind"] == "service.up"])
+        got: list[str] = []
+        async with (
+            httpx.AsyncClient(base_url=p.url, timeout=30) as client,
+            client.stream("GET", "/api/events/stream") as response,
+        ):
+            lines = response.aiter_lines()
+            assert "retry: 1000" == await anext(lines)
+            start = time.monotonic()
+            p.signal(signal.SIGTERM)
+            assert 0 == await asyncio.to_thread(p.wait, 15)
+            took = time.monotonic() - start
+            with contextlib.suppress(httpx.RemoteProtocolError):  # cut, not ended: fine
+                async for line in lines:
+                    got.append(line)
+        print(f"exit {took * 1000:.0f} ms after SIGTERM with a stream open")
+        assert any('"kind":"paramedic.stopping"' in line for line in got)
+        assert took < 1.5
     finally:
         await asyncio.to_thread(p.ensure_dead)
