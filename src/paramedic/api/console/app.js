@@ -5,7 +5,7 @@
 
 const TOKEN_KEY = "paramedic.operator_token";
 const state = { lastSeq: null, source: null, retry: null, refreshTimer: null, services: [],
-  offset: 0, logServices: new Set() };
+  offset: 0, logServices: new Set(), dirty: new Set(), openIncidents: "?", firing: "?", busy: false };
 
 function $(id) { return document.getElementById(id); }
 
@@ -211,27 +211,60 @@ async function renderIncidentPage() {
       el("li", {}, when(e.at) + " " + e.kind + ": " + e.summary))));
 }
 
-async function refresh() {
-  state.refreshTimer = null;
-  try {
-    const [services, health, incidents, alerts, history] = await Promise.all([
-      getJSON("/api/services"), getJSON("/health"), getJSON("/api/incidents"),
-      getJSON("/api/alerts?limit=50"), getJSON("/api/recoveries?limit=20")]);
-    renderServices(services);
+// What each view reads and how it is drawn; an event marks only the views it can change.
+const VIEWS = {
+  services: ["/api/services", renderServices],
+  health: ["/health", (health) => {
     const self = $("self");
     self.textContent = "paramedic: " + (health.healthy ? "healthy" : "unhealthy");
     self.className = "pill " + (health.healthy ? "ok" : "bad");
-    const firing = renderAlerts(alerts);
-    const open = renderIncidents(incidents);
-    $("counts").textContent = "open incidents: " + open + " · unacknowledged alerts: " + firing;
-    renderHistory(history);
-    await renderIncidentPage();
-  } catch (e) {
-    notice(String(e.message || e), false);
+  }],
+  incidents: ["/api/incidents", (body) => { state.openIncidents = renderIncidents(body); }],
+  alerts: ["/api/alerts?limit=50", (body) => { state.firing = renderAlerts(body); }],
+  history: ["/api/recoveries?limit=20", renderHistory],
+};
+const ALL = Object.keys(VIEWS);
+
+function viewsFor(kind) {
+  if (kind.startsWith("alert.")) return ["alerts", "health"];
+  if (kind.startsWith("note.")) return ["incidents"];
+  if (kind === "recovery.finished") return ["services", "incidents", "history", "health"];
+  return ["services", "incidents", "health"];
+}
+
+async function refresh() {
+  if (state.busy) {  // one refresh at a time, so an older answer never overwrites a newer one
+    state.refreshTimer = setTimeout(refresh, 100);
+    return;
+  }
+  state.refreshTimer = null;
+  state.busy = true;
+  try {
+    await refreshViews();
+  } finally {
+    state.busy = false;
   }
 }
 
-function scheduleRefresh() {
+async function refreshViews() {
+  const names = Array.from(state.dirty);
+  state.dirty.clear();
+  // One failing read (alerting not running, say) must not blank the others.
+  const results = await Promise.allSettled(names.map(async (name) => {
+    const [path, render] = VIEWS[name];
+    render(await getJSON(path));
+  }));
+  const failed = results.filter((r) => r.status === "rejected");
+  if (failed.length) notice(String(failed[0].reason.message || failed[0].reason), false);
+  $("counts").textContent = "open incidents: " + state.openIncidents +
+    " · unacknowledged alerts: " + state.firing;
+  if (names.includes("incidents")) {
+    await renderIncidentPage().catch((e) => notice(String(e.message || e), false));
+  }
+}
+
+function scheduleRefresh(views) {
+  for (const name of views || ALL) state.dirty.add(name);
   if (state.refreshTimer === null) state.refreshTimer = setTimeout(refresh, 100);
 }
 
@@ -280,8 +313,9 @@ async function connect() {
   source.onopen = () => { connected(true); scheduleRefresh(); };
   source.onmessage = (message) => {
     if (message.lastEventId) state.lastSeq = Number(message.lastEventId);
-    logLine(JSON.parse(message.data));
-    scheduleRefresh();
+    const data = JSON.parse(message.data);
+    logLine(data);
+    scheduleRefresh(viewsFor(data.kind));
   };
   source.onerror = () => {
     connected(false);
@@ -332,5 +366,5 @@ document.addEventListener("DOMContentLoaded", () => {
   showRole();
   setInterval(tick, 1000);
   connect();
-  refresh();
+  scheduleRefresh();
 });
