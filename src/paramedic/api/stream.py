@@ -29,9 +29,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials
 
-from paramedic.api.auth import Principal, require
+from paramedic.api.auth import Bearer, Principal, require
 from paramedic.core.bus import EventBus, Published
 from paramedic.core.jsoncodec import dumps_text
 from paramedic.store.protocol import Store, StoredEvent
@@ -163,18 +162,18 @@ def _position(last_event_id: str | None, after: int | None) -> int | None:
     return value
 
 
-async def _reader(request: Request, ticket: str | None = None) -> Principal:
+async def _reader(
+    request: Request,
+    credentials: Bearer,
+    ticket: Annotated[str | None, Query(max_length=64)] = None,
+) -> Principal:
     """The viewer role from the bearer header, or from a ticket (an EventSource has no
     headers)."""
-    if ticket is not None and "authorization" not in request.headers:
+    if ticket is not None and credentials is None:
         who = _gate(request).check(ticket, request.app.state.context.clock.monotonic())
         if who is None:
             raise HTTPException(401, detail="ticket: unknown or expired; ask for a new one")
         return who
-    bearer = request.headers.get("authorization")
-    credentials = None
-    if bearer and bearer.lower().startswith("bearer "):
-        credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=bearer[7:])
     return await _viewer(request, credentials)
 
 
