@@ -166,8 +166,10 @@ services:{engine(free_port(), PLAN)}"""
     async with running(tmp_path, body) as p, browser_on(p) as page:
         await card_state(page, "healthy")
         await page.screenshot(path=str(tmp_path / "1-healthy.png"), full_page=True)
+        killed = time.monotonic()
         os.kill(child_pid(p), signal.SIGKILL)
         await card_state(page, "recovering")
+        print(f"kill -9 -> card recovering in {(time.monotonic() - killed) * 1000:.0f} ms")
         first = int(await page.get_attribute("#card-engine", "data-progress") or 0)
         await page.screenshot(path=str(tmp_path / "2-recovering.png"), full_page=True)
         await page.wait_for_function(
