@@ -156,8 +156,9 @@ async def test_a_crash_turns_the_card_to_recovering_and_back_to_healthy_live(
     """The card is healthy; kill -9 the engine: without a reload the card turns recovering
     with the detection sentence, the progress bar advances (a later reading is higher than
     the first), the current step is named, and the card returns to healthy; the live log
-    shows the failure, and the recovery history gains a row. The incident's page (one click,
-    no reload) lists its steps with durations and its timeline."""
+    shows the failure, and the recovery history gains a row and a bar in its RTO chart.
+    The incident's page (one click, no reload) lists its steps with durations and its
+    timeline."""
     body = f"""
 recovery:
   approval: {{require: {{market_open: [manual], market_closed: [manual]}}}}
@@ -184,6 +185,7 @@ services:{engine(free_port(), PLAN)}"""
         assert "killed by SIGKILL" in (await page.text_content("#card-engine .reason") or "")
         await card_state(page, "healthy")
         await page.wait_for_selector("#history-table tbody tr", timeout=WAIT_MS)
+        await page.wait_for_selector("#rto-chart rect.ok", timeout=WAIT_MS)
         log = await page.text_content("#log-lines")
         assert log is not None
         assert "failure.detected" in log
@@ -192,7 +194,7 @@ services:{engine(free_port(), PLAN)}"""
         await page.wait_for_selector("#incident-page:not([hidden]) .timeline li", timeout=WAIT_MS)
         steps = await page.text_content("#incident-body ol")
         assert steps is not None
-        assert "Replay journal: ok in 1." in steps
+        assert "Replay journal: ok in 1." in steps  # 1.5 s and some
         shown = await page.text_content("#incident-body .timeline")
         assert shown is not None
         assert "recovery.finished" in shown

@@ -73,6 +73,11 @@ async function act(path, what) {
   scheduleRefresh();
 }
 
+// How long, as the API's sentences spell it: 37.1 ms, 1.58 s.
+function took(seconds) {
+  return seconds < 1 ? (seconds * 1000).toFixed(1) + " ms" : seconds.toFixed(2) + " s";
+}
+
 function ago(seconds) {
   seconds = Math.max(0, Math.round(seconds));
   if (seconds < 60) return seconds + " s";
@@ -183,11 +188,41 @@ function renderIncidents(body) {
   return body.incidents.filter((i) => !i.closed).length;
 }
 
+// RTO over time: one bar per recovery, oldest on the left, red when it failed. Built as SVG
+// elements (no chart library, nothing parsed from strings).
+function rtoChart(recoveries) {
+  const NS = "http://www.w3.org/2000/svg";
+  const rows = recoveries.filter((r) => r.rto_s !== null).slice().reverse();
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("id", "rto-chart");
+  svg.setAttribute("viewBox", "0 0 400 100");
+  svg.setAttribute("preserveAspectRatio", "none");
+  const top = Math.max(...rows.map((r) => r.rto_s), 0.001);
+  const width = Math.min(40, 400 / Math.max(rows.length, 1));
+  rows.forEach((r, i) => {
+    const bar = document.createElementNS(NS, "rect");
+    const height = Math.max(1, (r.rto_s / top) * 90);
+    bar.setAttribute("x", String(i * width + 1));
+    bar.setAttribute("y", String(100 - height));
+    bar.setAttribute("width", String(Math.max(1, width - 2)));
+    bar.setAttribute("height", String(height));
+    bar.setAttribute("class", r.success ? "ok" : "bad");
+    const title = document.createElementNS(NS, "title");
+    title.textContent = (r.service || "") + " " + (r.method || "") + ": " + took(r.rto_s);
+    bar.append(title);
+    svg.append(bar);
+  });
+  return el("figure", { className: "chart" }, svg,
+    el("figcaption", {}, "RTO of the last " + rows.length + " recoveries (highest " +
+      (rows.length ? took(top) : "-") + ")"));
+}
+
 function renderHistory(body) {
+  $("rto").replaceChildren(rtoChart(body.recoveries));
   document.querySelector("#history-table tbody").replaceChildren(...body.recoveries.map((r) =>
     el("tr", {}, el("td", {}, when(r.time)), el("td", {}, r.service || ""),
       el("td", {}, r.failure_type || ""), el("td", {}, r.method || ""),
-      el("td", {}, r.rto_s === null ? "" : r.rto_s.toFixed(2) + " s"),
+      el("td", {}, r.rto_s === null ? "" : took(r.rto_s)),
       el("td", {}, r.success ? "recovered" : "failed"))));
 }
 
@@ -202,10 +237,10 @@ async function renderIncidentPage() {
     el("p", {}, i.service + " · " + i.kind + " · " + i.state + (i.method ? " · " + i.method : "")),
     el("p", {}, i.reason),
     i.decision ? el("p", {}, "decision: " + i.decision) : null,
-    i.rto_s !== null ? el("p", {}, "RTO: " + i.rto_s.toFixed(2) + " s") : null,
+    i.rto_s !== null ? el("p", {}, "RTO: " + took(i.rto_s)) : null,
     el("h3", {}, "steps"),
     el("ol", {}, ...i.steps.map((s) => el("li", {},
-      s.step + ": " + (s.ok ? "ok" : "failed") + " in " + s.duration_s.toFixed(2) + " s"))),
+      s.step + ": " + (s.ok ? "ok" : "failed") + " in " + took(s.duration_s)))),
     el("h3", {}, "timeline"),
     el("ol", { className: "timeline" }, ...i.timeline.map((e) =>
       el("li", {}, when(e.at) + " " + e.kind + ": " + e.summary))));
