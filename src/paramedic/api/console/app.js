@@ -193,6 +193,7 @@ function renderIncidents(body) {
 function rtoChart(recoveries) {
   const NS = "http://www.w3.org/2000/svg";
   const rows = recoveries.filter((r) => r.rto_s !== null).slice().reverse();
+  if (rows.length === 0) return el("p", { className: "state" }, "no recovery yet");
   const svg = document.createElementNS(NS, "svg");
   svg.setAttribute("id", "rto-chart");
   svg.setAttribute("viewBox", "0 0 400 100");
