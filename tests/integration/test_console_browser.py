@@ -157,8 +157,8 @@ async def test_a_crash_turns_the_card_to_recovering_and_back_to_healthy_live(
     with the detection sentence, the progress bar advances (a later reading is higher than
     the first), the current step is named, and the card returns to healthy; the live log
     shows the failure, and the recovery history gains a row and a bar in its RTO chart.
-    The incident's page (one click, no reload) lists its steps with durations and its
-    timeline."""
+    The incident's page (one click, no reload) shows its resumption, who was paged on which
+    channel, its steps with durations and its timeline."""
     body = f"""
 recovery:
   approval: {{require: {{market_open: [manual], market_closed: [manual]}}}}
@@ -198,6 +198,11 @@ services:{engine(free_port(), PLAN)}"""
         shown = await page.text_content("#incident-body .timeline")
         assert shown is not None
         assert "recovery.finished" in shown
+        resumption = await page.text_content("#incident-body .resumption")
+        assert "resumption: normal at 1x size" == resumption
+        pages = await page.text_content("#incident-body ul")
+        assert pages is not None
+        assert "P0 trigger to oncall via log: delivered" in pages
         await page.screenshot(path=str(tmp_path / "4-incident-page.png"), full_page=True)
         assert 1 == await page.evaluate("() => performance.getEntriesByType('navigation').length")
 

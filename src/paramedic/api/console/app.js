@@ -5,7 +5,7 @@
 
 const TOKEN_KEY = "paramedic.operator_token";
 const state = { lastSeq: null, source: null, retry: null, refreshTimer: null, services: [],
-  offset: 0, logServices: new Set(), dirty: new Set(), openIncidents: "?", firing: "?", busy: false };
+  offset: 0, logServices: new Set(), dirty: new Set(), openIncidents: "?", firing: "?", busy: false, incidents: [], alerts: [] };
 
 function $(id) { return document.getElementById(id); }
 
@@ -227,6 +227,28 @@ function renderHistory(body) {
       el("td", {}, r.success ? "recovered" : "failed"))));
 }
 
+// Trading's resumption after the recovery, as /api/incidents reports it.
+function resumptionLine(id) {
+  const found = state.incidents.find((i) => i.id === id);
+  const r = found && found.resumption;
+  if (!r) return null;
+  return el("p", { className: "resumption" }, "resumption: " + r.phase + " at " +
+    r.size_multiplier + "x size" + (r.held ? " (held)" : "") +
+    (r.should_trade ? "" : ", not trading"));
+}
+
+// Who was paged about this incident, on which channel, and how delivery went.
+function pagesOf(id) {
+  const lines = [];
+  for (const a of state.alerts.filter((x) => x.incident === id)) {
+    for (const n of a.notifications || []) {
+      lines.push(el("li", {}, a.severity + " " + n.action + " to " + (n.receiver || "?") +
+        " via " + n.channel + ": " + n.status + " (alert " + a.id + ", " + a.state + ")"));
+    }
+  }
+  return lines.length ? lines : [el("li", {}, "nobody paged")];
+}
+
 async function renderIncidentPage() {
   const match = /^#incident=(.+)$/.exec(location.hash);
   $("incident-page").hidden = !match;
@@ -239,6 +261,9 @@ async function renderIncidentPage() {
     el("p", {}, i.reason),
     i.decision ? el("p", {}, "decision: " + i.decision) : null,
     i.rto_s !== null ? el("p", {}, "RTO: " + took(i.rto_s)) : null,
+    resumptionLine(id),
+    el("h3", {}, "pages"),
+    el("ul", {}, ...pagesOf(id)),
     el("h3", {}, "steps"),
     el("ol", {}, ...i.steps.map((s) => el("li", {},
       s.step + ": " + (s.ok ? "ok" : "failed") + " in " + took(s.duration_s)))),
@@ -255,8 +280,14 @@ const VIEWS = {
     self.textContent = "paramedic: " + (health.healthy ? "healthy" : "unhealthy");
     self.className = "pill " + (health.healthy ? "ok" : "bad");
   }],
-  incidents: ["/api/incidents", (body) => { state.openIncidents = renderIncidents(body); }],
-  alerts: ["/api/alerts?limit=50", (body) => { state.firing = renderAlerts(body); }],
+  incidents: ["/api/incidents", (body) => {
+    state.incidents = body.incidents;
+    state.openIncidents = renderIncidents(body);
+  }],
+  alerts: ["/api/alerts?limit=50", (body) => {
+    state.alerts = body.alerts;
+    state.firing = renderAlerts(body);
+  }],
   history: ["/api/recoveries?limit=20", renderHistory],
 };
 const ALL = Object.keys(VIEWS);
@@ -294,7 +325,7 @@ async function refreshViews() {
   if (failed.length) notice(String(failed[0].reason.message || failed[0].reason), false);
   $("counts").textContent = "open incidents: " + state.openIncidents +
     " · unacknowledged alerts: " + state.firing;
-  if (names.includes("incidents")) {
+  if (names.includes("incidents") || names.includes("alerts")) {
     await renderIncidentPage().catch((e) => notice(String(e.message || e), false));
   }
 }
