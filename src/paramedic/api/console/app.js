@@ -4,8 +4,10 @@
 "use strict";
 
 const TOKEN_KEY = "paramedic.operator_token";
-const state = { lastSeq: null, source: null, retry: null, refreshTimer: null, services: [],
-  offset: 0, logServices: new Set(), dirty: new Set(), openIncidents: "?", firing: "?", busy: false, incidents: [], alerts: [] };
+const state = {
+  lastSeq: null, source: null, retry: null, refreshTimer: null, busy: false, dirty: new Set(),
+  offset: 0, logServices: new Set(), openIncidents: "?", firing: "?", incidents: [], alerts: [],
+};
 
 function $(id) { return document.getElementById(id); }
 
@@ -30,7 +32,8 @@ function headers(extra) {
 
 async function getJSON(path) {
   const response = await fetch(path, { headers: headers(), cache: "no-store" });
-  if (!response.ok && response.status !== 503) {
+  // /health answers 503 with its body when paramedic is unhealthy: that is a reading too.
+  if (!response.ok && !(path === "/health" && response.status === 503)) {
     throw new Error(path + ": " + response.status + " " + (await detail(response)));
   }
   return response.json();
@@ -125,7 +128,6 @@ function card(s) {
 
 function renderServices(body) {
   state.offset = body.now - Date.now() / 1000;
-  state.services = body.services;
   $("cards").replaceChildren(...body.services.map(card));
   const waiting = body.services.filter((s) => s.approval);
   $("approvals-section").hidden = waiting.length === 0;
