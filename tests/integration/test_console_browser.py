@@ -266,7 +266,7 @@ async def test_an_acknowledgement_from_the_console_stops_the_escalation(tmp_path
     pages the on-call at once, and the ladder would page backup-oncall at +4 s. The operator
     acknowledges it from the console before then: the row turns acknowledged, and by +6 s
     the receiver got no page for backup-oncall (the ladder stopped); the ack is recorded
-    with olga's name."""
+    with olga's name. Neither the token nor a ticket appears in paramedic's log."""
     async with LoopbackReceiver() as hook:
         body = f"""
 channels:
@@ -312,6 +312,9 @@ services:{engine(free_port(), restart="never")}"""
             assert paged, "the on-call was never paged"
             [acked] = timeline(p, "alert.acknowledged")
             assert "olga" == acked["payload"]["by"]
+            logged = "".join(p.output)
+            assert "ticket=" not in logged
+            assert OPERATOR_TOKEN not in logged
 
 
 # Healthy for its first 10 answers (so the service comes up), then a component named in markup
