@@ -489,3 +489,51 @@ services:{engine(free_port(), PLAN)}"""
         assert stored == shown
         await page.screenshot(path=str(tmp_path / "2-reconnected.png"), full_page=True)
         assert 1 == await page.evaluate("() => performance.getEntriesByType('navigation').length")
+
+
+async def test_the_live_log_filters_by_service(tmp_path: Path) -> None:
+    """Two services. kill -9 gateway's process and post a note on engine: the live log shows
+    both as they happen; filtered to engine it shows only the note, to gateway only
+    gateway's lines (while events keep coming), to all none is hidden."""
+    sleeper = f'[{sys.executable!r}, "-c", "import signal; signal.pause()"]'
+    body = f"""
+services:
+  engine:
+    process: {{argv: {sleeper}}}
+  gateway:
+    process: {{argv: {sleeper}}}
+"""
+    p = await started(write(tmp_path, body), env=ENV)
+    try:
+        await until("both up", lambda: len(timeline(p, "service.up")) == 2, within=30)
+        async with browser_on(p) as page:
+            [gateway] = [e for e in timeline(p, "process.spawned") if e["service"] == "gateway"]
+            os.kill(gateway["payload"]["pid"], signal.SIGKILL)
+            note = p.post(
+                "/api/timeline/notes",
+                json={"text": "engine checked", "service": "engine"},
+                headers=AUTH,
+            )
+            assert 201 == note.status_code
+            await page.wait_for_selector(
+                f"#log-lines li[data-seq='{note.json()['seq']}']", timeout=WAIT_MS
+            )
+            await page.wait_for_selector("#log-lines li[data-service=gateway]", timeout=WAIT_MS)
+
+            async def visible() -> list[str]:
+                shown: list[str] = await page.eval_on_selector_all(
+                    "#log-lines li:not([hidden])",
+                    "(lines) => lines.map((li) => li.dataset.service)",
+                )
+                return shown
+
+            await page.select_option("#log-filter", "engine")
+            assert ["engine"] == await visible()
+            await page.select_option("#log-filter", "gateway")
+            only_gateway = await visible()
+            assert only_gateway
+            assert {"gateway"} == set(only_gateway)
+            await page.select_option("#log-filter", "")
+            assert 0 == await page.locator("#log-lines li[hidden]").count()
+    finally:
+        await asyncio.to_thread(p.ensure_dead)
