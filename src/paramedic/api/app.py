@@ -23,10 +23,13 @@ from paramedic.api.audit import router as audit_router
 from paramedic.api.audit_trail import AuditOutcome
 from paramedic.api.auth import Principal, TokenAuth, require
 from paramedic.api.body_guard import DEFAULT_MAX_BODY_BYTES, install_body_guard
+from paramedic.api.console_files import router as console_router
 from paramedic.api.incident_report import router as incident_report_router
 from paramedic.api.readiness import CheckRegistry, CheckResult
 from paramedic.api.recovery import router as recovery_router
+from paramedic.api.services import router as services_router
 from paramedic.api.silences import router as silences_router
+from paramedic.api.stream import router as stream_router
 from paramedic.core.bus import EventBus
 from paramedic.core.clock import Clock
 from paramedic.core.errors import StoreError
@@ -101,6 +104,9 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(silences_router)
     app.include_router(incident_report_router)
+    app.include_router(stream_router)
+    app.include_router(services_router)
+    app.include_router(console_router)
 
     @app.get("/livez", response_class=PlainTextResponse, tags=["probes"])
     async def livez(c: Ctx, verbose: str | None = None, exclude: Exclude = None) -> Response:

@@ -94,9 +94,10 @@ class EventBus:
                 except asyncio.QueueFull:
                     sub.dropped += 1
 
-    def subscribe(self, name: str, *prefixes: str) -> Subscription:
-        """A queue of the events whose kind starts with one of `prefixes` (all if none)."""
-        sub = Subscription(name, prefixes, asyncio.Queue(self._queue_size))
+    def subscribe(self, name: str, *prefixes: str, queue_size: int | None = None) -> Subscription:
+        """A queue of the events whose kind starts with one of `prefixes` (all if none),
+        holding at most `queue_size` (default: the bus's) before it drops."""
+        sub = Subscription(name, prefixes, asyncio.Queue(queue_size or self._queue_size))
         self._subscriptions.append(sub)
         return sub
 
