@@ -23,6 +23,7 @@ from pydantic import (
 
 from paramedic.config.alerting import AlertingConfig
 from paramedic.config.channels import Channels
+from paramedic.config.chaos import ChaosConfig
 from paramedic.config.probes import HealthReading, ProbeList
 from paramedic.config.recovery_plan import RecoveryPlan
 from paramedic.config.recovery_policy import RecoveryPolicy
@@ -297,6 +298,7 @@ class ServiceConfig(StrictModel):
     recovery: RecoveryPlan | None = None
     health: HealthConfig = Field(default_factory=HealthConfig)
     depends_on: list[str] = Field(default_factory=list)
+    chaos: ChaosConfig = Field(default_factory=ChaosConfig)
 
     @model_validator(mode="after")
     def _owned_or_watched(self) -> ServiceConfig:
