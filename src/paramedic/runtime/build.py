@@ -45,6 +45,7 @@ from paramedic.recovery.orchestrator import RecoveryOrchestrator
 from paramedic.recovery.plain import IncidentOwner, PlainIncidents
 from paramedic.runtime.adoption import supervisor_token
 from paramedic.runtime.deadman import DeadMansSwitch
+from paramedic.runtime.drills import Drills
 from paramedic.runtime.emergency import EmergencyPager
 from paramedic.runtime.heartbeats import Heartbeats
 from paramedic.runtime.loop_monitor import LoopMonitor
@@ -101,6 +102,8 @@ class Parts:
     registry: CollectorRegistry
     api_auth: TokenAuth  # its refusal counts are a metric
     api: ApiServer
+    drills: Drills
+    preflight_ok: dict[str, bool] = field(default_factory=dict)  # the last preflight, by item
     started: asyncio.Event = field(default_factory=asyncio.Event)
     started_mono: float = 0.0  # reset when the start begins: uptime counts from there
 
@@ -201,11 +204,21 @@ def build(
         job=tasks.job,
     )
 
+    drills = Drills(
+        config,
+        clock=clock,
+        bus=bus,
+        record=recorder.record,
+        store=store,
+        pid_of=lambda name: services[name].pid,
+        session=lambda: http,
+    )
+
     def service_facts(name: str) -> tuple[int | None, dict[str, str], str]:
         svc = config.services.get(name)
         if svc is None:
             return None, {}, ""
-        return svc.tier, dict(svc.labels), svc.runbook
+        return svc.tier, {**svc.labels, **drills.labels(name)}, svc.runbook
 
     def has_plan(name: str) -> bool:
         svc = config.services.get(name)
@@ -309,6 +322,7 @@ def build(
         known_services=frozenset(config.services),
         service_up=lambda name: services[name].health.state == "up",
         max_body_bytes=config.api.max_body_size,
+        drills=drills,
     )
     parts = Parts(
         config=config,
@@ -342,6 +356,7 @@ def build(
         registry=registry,
         api_auth=auth,
         api=ApiServer(create_app(context), config.api.host, config.api.port),
+        drills=drills,
         started_mono=clock.monotonic(),
     )
     bus.add_listener(_log_event)
