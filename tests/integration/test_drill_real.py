@@ -31,12 +31,18 @@ pytestmark = pytest.mark.integration
 ENGINE = str(REPO / "examples" / "engine.py")
 
 
-def write_config(tmp_path: Path, hook: str, port: int) -> Path:
+def write_config(
+    tmp_path: Path, hook: str, port: int, *, pager: str = "", dashboard: str = ""
+) -> Path:
+    """The engine (tier 1, cold-restart plan, a `disconnect` chaos hook); oncall's channel
+    `pagerduty` posts to `pager` (default: the receiver's /pagerduty), the team's `slack`
+    to the receiver's /slack."""
     base = f"http://127.0.0.1:{port}"
     return config_file(
         tmp_path,
-        f"""channels:
-  pagerduty: {{webhook: {{url: "{hook}/pagerduty", secret_env: HOOK_SECRET}}}}
+        f"""dashboard_url: "{dashboard}"
+channels:
+  pagerduty: {{webhook: {{url: "{pager or hook + "/pagerduty"}", secret_env: HOOK_SECRET}}}}
   slack: {{webhook: {{url: "{hook}/slack", secret_env: HOOK_SECRET}}}}
 recovery:
   approval: {{require: {{market_open: [manual], market_closed: [manual]}}}}

@@ -25,6 +25,8 @@ from paramedic.api.auth import Principal, TokenAuth, require
 from paramedic.api.body_guard import DEFAULT_MAX_BODY_BYTES, install_body_guard
 from paramedic.api.drills import DrillStarter
 from paramedic.api.drills import router as drills_router
+from paramedic.api.preflight import PreflightRunner
+from paramedic.api.preflight import router as preflight_router
 from paramedic.api.readiness import CheckRegistry, CheckResult
 from paramedic.api.recovery import router as recovery_router
 from paramedic.api.silences import router as silences_router
@@ -66,6 +68,7 @@ class ApiContext:
     service_up: Callable[[str], bool] = field(default=lambda service: False)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     drills: DrillStarter | None = None
+    preflight: PreflightRunner | None = None
 
 
 class NoteIn(BaseModel):
@@ -102,6 +105,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(silences_router)
     app.include_router(drills_router)
+    app.include_router(preflight_router)
 
     @app.get("/livez", response_class=PlainTextResponse, tags=["probes"])
     async def livez(c: Ctx, verbose: str | None = None, exclude: Exclude = None) -> Response:

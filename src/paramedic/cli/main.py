@@ -31,6 +31,7 @@ from paramedic.cli._http import get as _get
 from paramedic.cli._http import post as _post
 from paramedic.cli.audit import audit_command
 from paramedic.cli.drill import drill_command
+from paramedic.cli.preflight import preflight_command
 from paramedic.cli.silences import silence_app
 from paramedic.config import ConfigIssue, InvalidConfig, load_config
 from paramedic.config.model import LogConfig
@@ -376,6 +377,7 @@ def _run_loop(coro: Any) -> int:
 app.add_typer(silence_app, name="silence")
 app.command("audit")(audit_command)
 app.command("drill")(drill_command)
+app.command("preflight")(preflight_command)
 
 
 def main() -> None:

@@ -50,6 +50,7 @@ from paramedic.runtime.emergency import EmergencyPager
 from paramedic.runtime.heartbeats import Heartbeats
 from paramedic.runtime.loop_monitor import LoopMonitor
 from paramedic.runtime.metrics import register_collectors
+from paramedic.runtime.preflight import Preflight
 from paramedic.runtime.processes import log_files, managed_process, resolve
 from paramedic.runtime.recorder import OrderedRecorder
 from paramedic.runtime.sdnotify import SdNotifier
@@ -103,7 +104,7 @@ class Parts:
     api_auth: TokenAuth  # its refusal counts are a metric
     api: ApiServer
     drills: Drills
-    preflight_ok: dict[str, bool] = field(default_factory=dict)  # the last preflight, by item
+    preflight: Preflight
     started: asyncio.Event = field(default_factory=asyncio.Event)
     started_mono: float = 0.0  # reset when the start begins: uptime counts from there
 
@@ -305,6 +306,16 @@ def build(
         return True
 
     incident_owners: dict[str, IncidentOwner] = {**plain, **recovery}
+    preflight = Preflight(
+        config,
+        clock=clock,
+        store=store,
+        alerting=alerting,
+        services=services,
+        last_drill=drills.last_success,
+        session=lambda: http,
+        api_url=lambda: _local_url(parts.api.address),
+    )
     context = ApiContext(
         clock=clock,
         store=store,
@@ -323,6 +334,7 @@ def build(
         service_up=lambda name: services[name].health.state == "up",
         max_body_bytes=config.api.max_body_size,
         drills=drills,
+        preflight=preflight,
     )
     parts = Parts(
         config=config,
@@ -357,6 +369,7 @@ def build(
         api_auth=auth,
         api=ApiServer(create_app(context), config.api.host, config.api.port),
         drills=drills,
+        preflight=preflight,
         started_mono=clock.monotonic(),
     )
     bus.add_listener(_log_event)
@@ -377,6 +390,16 @@ def _log_event(published: Published) -> None:
 
 def _past_durations(history: StepHistory, service: str, step: str) -> list[float]:
     return list(history.get((service, step), ()))
+
+
+def _local_url(address: tuple[str, int]) -> str:
+    """The API as this process reaches itself (a wildcard address through loopback)."""
+    host, port = address
+    if host in ("0.0.0.0", ""):  # noqa: S104 (naming the wildcard, not binding it)
+        host = "127.0.0.1"
+    elif host == "::" or ":" in host:
+        host = "[::1]" if host == "::" else f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def _api_url(host: str, port: int) -> str:

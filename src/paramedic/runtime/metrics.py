@@ -49,4 +49,4 @@ def register_collectors(
     # Alerting and the recovery plans are built when paramedic starts: read at each scrape.
     registry.register(AlertingCollector(lambda: p.alerting))
     registry.register(RecoveryCollector(p.recovery))
-    registry.register(ProofCollector(p.drills.last_success, lambda: p.preflight_ok))
+    registry.register(ProofCollector(p.drills.last_success, lambda: p.preflight.ok))
