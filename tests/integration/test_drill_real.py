@@ -79,10 +79,10 @@ services:
     )
 
 
-async def drill(url: str, kind: str) -> dict[str, Any]:
-    """`paramedic drill engine --kind KIND --json`: waits for the end, exit 0 (HEALTHY)."""
+async def drill(url: str, kind: str, *more: str) -> dict[str, Any]:
+    """`paramedic drill engine --kind KIND --json MORE`: waits for the end, exit 0."""
     env = {**os.environ, "PARAMEDIC_URL": url, "PARAMEDIC_TOKEN": OPERATOR_TOKEN}
-    argv = ["drill", "engine", "--kind", kind, "--timeout", "40s", "--json"]
+    argv = ["drill", "engine", "--kind", kind, "--timeout", "40s", "--json", *more]
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "paramedic.cli", *argv, env=env, stdout=PIPE, stderr=PIPE
     )
@@ -93,13 +93,15 @@ async def drill(url: str, kind: str) -> dict[str, Any]:
     return report
 
 
-def assert_drill_pages(report: dict[str, Any], hook: LoopbackReceiver, before: int) -> None:
-    """Every page of the drill was delivered, to oncall on pagerduty, titled DRILL; the
+def assert_drill_pages(
+    report: dict[str, Any], hook: LoopbackReceiver, before: int, to: str = "oncall"
+) -> None:
+    """Every page of the drill was delivered, to `to` on pagerduty, titled DRILL; the
     receiver got nothing else since `before` (no /slack: the team was not paged)."""
     triggers = [p for p in report["pages"] if p["action"] == "trigger"]
     assert triggers, report
     for page in report["pages"]:
-        assert ("oncall", "pagerduty", "delivered") == (
+        assert (to, "pagerduty", "delivered") == (
             page["receiver"],
             page["channel"],
             page["status"],
@@ -109,7 +111,7 @@ def assert_drill_pages(report: dict[str, Any], hook: LoopbackReceiver, before: i
     arrived = hook.requests[before:]
     assert {"/pagerduty"} == {r.path for r in arrived}
     assert all("[DRILL]" in r.json()["title"] for r in arrived)
-    assert {"oncall"} == {r.json()["labels"]["receiver"] for r in arrived}
+    assert {to} == {r.json()["labels"]["receiver"] for r in arrived}
     assert len(arrived) == len(report["pages"])
 
 
@@ -117,8 +119,9 @@ async def test_drills_measure_detection_decision_rto_and_pages(tmp_path: Path) -
     """crash (SIGKILL): convicted as a crash by the process watch, decision cold, path to
     HEALTHY, RTO under the 20 s target, the DRILL P0 delivered to oncall only. hang (SIGSTOP):
     convicted as a hang by the liveness probe, restarted cold. disconnect (the engine's
-    chaos hook over HTTP): a network partition read from /health. A kind without a hook is
-    refused naming the key to add; `drill report` prints the Markdown; the metric is set."""
+    chaos hook over HTTP): a network partition read from /health. `--contacts backup-oncall`:
+    the pages reach the backup alone. A kind without a hook is refused naming the key to
+    add; `drill report` prints the Markdown; the metric is set."""
     port = free_port()
     async with LoopbackReceiver() as hook, engines_ended(tmp_path) as pids:
         p = await started(write_config(tmp_path, hook.url, port), ENV)
@@ -166,6 +169,11 @@ async def test_drills_measure_detection_decision_rto_and_pages(tmp_path: Path) -
             assert "network_partition" == cut["detected"]["failure_kind"]
             assert "HEALTHY" == cut["outcome"]
             assert_drill_pages(cut, hook, hang_pages)
+            cut_pages = len(hook.requests)
+
+            backup = await drill(p.url, "crash", "--contacts", "backup-oncall")
+            assert ["backup-oncall"] == backup["contacts"]
+            assert_drill_pages(backup, hook, cut_pages, to="backup-oncall")
 
             code, _, err = await cli(p.url, "drill", "engine", "--kind", "latency")
             assert 2 == code
@@ -175,7 +183,7 @@ async def test_drills_measure_detection_decision_rto_and_pages(tmp_path: Path) -
             metrics = p.get("/metrics").text
             assert 'paramedic_drill_last_success_timestamp_seconds{service="engine"}' in metrics
             history = p.get("/api/drills").json()["drills"]
-            assert ["disconnect", "hang", "crash"] == [d["kind"] for d in history]
+            assert ["crash", "disconnect", "hang", "crash"] == [d["kind"] for d in history]
         finally:
             pids += p.child_pids()
             p.ensure_dead()

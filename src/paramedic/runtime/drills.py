@@ -28,7 +28,7 @@ import structlog
 from paramedic.checks.run import run_check
 from paramedic.config.chaos import DRILL_KINDS, hook_key
 from paramedic.config.model import Config
-from paramedic.core.bus import EventBus, Subscription
+from paramedic.core.bus import EventBus, Published, Subscription
 from paramedic.core.clock import Clock
 from paramedic.core.contracts import Record
 from paramedic.core.drill_events import DrillFinished, DrillInjected, DrillStarted
@@ -264,24 +264,37 @@ class Drills:
     async def _follow(
         self, active: Active, sub: Subscription, follow_s: float
     ) -> tuple[str, bool, str, str]:
-        """Wait for the service's next conviction, then for its incident to end."""
+        """Wait for the service's next conviction, then for its incident to end; the
+        drill's timeout runs on the injected clock."""
         incident = ""
+        expired = asyncio.Event()
+        timer = self._clock.call_later(follow_s, expired.set)
+        deadline = asyncio.ensure_future(expired.wait())
+        getter: asyncio.Future[Published] | None = None
         try:
-            async with asyncio.timeout(follow_s):
-                async for item in sub:
-                    event = item.event
-                    if isinstance(event, FailureDetected):
-                        if event.service == active.service and not incident:
-                            incident = event.incident
-                    elif (
-                        isinstance(event, IncidentTransitioned)
-                        and event.incident == incident
-                        and event.to_state in ENDS
-                    ):
-                        ok = event.to_state == "HEALTHY"
-                        return event.to_state, ok, incident, event.reason
-        except TimeoutError:
-            pass
+            while True:
+                getter = asyncio.ensure_future(sub.queue.get())
+                done, _ = await asyncio.wait(
+                    {getter, deadline}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if getter not in done:
+                    break
+                event = getter.result().event
+                if isinstance(event, FailureDetected):
+                    if event.service == active.service and not incident:
+                        incident = event.incident
+                elif (
+                    isinstance(event, IncidentTransitioned)
+                    and event.incident == incident
+                    and event.to_state in ENDS
+                ):
+                    ok = event.to_state == "HEALTHY"
+                    return event.to_state, ok, incident, event.reason
+        finally:
+            timer.cancel()
+            deadline.cancel()
+            if getter is not None:
+                getter.cancel()
         if not incident:
             return "not_detected", False, "", f"nothing was detected within {duration(follow_s)}"
         why = f"incident {incident} had not ended within {duration(follow_s)}"

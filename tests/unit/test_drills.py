@@ -1,0 +1,201 @@
+"""The drill runner in-process (FakeClock, a real SQLite timeline, a real bus): what it
+refuses and why (changing nothing), a chaos hook exec'd without a shell, the incident
+followed to its end or the timeout on the injected clock, the report read back from the
+store, and a drill cut off by a crash finished as interrupted at the next start."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from paramedic.api.drill_report import drill_history, drill_report
+from paramedic.config.model import Config
+from paramedic.core.bus import EventBus, Subscription
+from paramedic.core.drill_events import DrillStarted
+from paramedic.core.failure_events import FailureDetected
+from paramedic.core.incident_events import IncidentTransitioned
+from paramedic.runtime.drills import DrillRefused, Drills
+from paramedic.store.sqlite import SQLiteStore
+from paramedic.testing import FakeClock
+
+
+@dataclass
+class Rig:
+    drills: Drills
+    bus: EventBus
+    store: SQLiteStore
+    clock: FakeClock
+    ends: Subscription
+
+    async def kinds(self) -> list[str]:
+        return [r.kind for r in await self.store.timeline(limit=1000)]
+
+    async def finished(self) -> dict[str, Any]:
+        """The payload of the next drill.finished, once it is recorded."""
+        published = await asyncio.wait_for(self.ends.queue.get(), 10)
+        return published.event.payload()
+
+
+def config(tmp_path: Path) -> Config:
+    marker = tmp_path / "latency-on"
+    argv = [sys.executable, "-c", f"open({str(marker)!r}, 'w').write('on')"]
+    return Config.model_validate(
+        {
+            "services": {
+                "engine": {
+                    "tier": 1,
+                    "chaos": {"latency": {"command": {"argv": argv}}},
+                }
+            }
+        }
+    )
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    store = SQLiteStore(tmp_path / "p.db")
+    await store.open()
+    bus = EventBus(store)
+    clock = FakeClock()
+    drills = Drills(
+        config(tmp_path),
+        clock=clock,
+        bus=bus,
+        record=bus.publish,
+        store=store,
+        pid_of=lambda name: None,
+        session=lambda: None,
+    )
+    yield Rig(drills, bus, store, clock, bus.subscribe("ends", "drill.finished"))
+    await drills.stop()
+    await store.close()
+
+
+async def test_refusals_name_what_to_fix_and_record_nothing(rig: Rig) -> None:
+    """Unknown service (404), a kind without a hook (names the key to add), crash of a
+    service with no running process (409), an unknown contact: each refused, nothing on the
+    timeline, no drill active."""
+    cases = [
+        (("nope", "crash"), {}, 404, "unknown service 'nope'"),
+        (("engine", "leak"), {}, 422, "add services.engine.chaos.leak"),
+        (("engine", "crash"), {}, 409, "no running process to crash"),
+        (("engine", "latency"), {"contacts": ["ceo", "bob"]}, 422, "unknown contact bob"),
+    ]
+    for (service, kind), kw, status, words in cases:
+        with pytest.raises(DrillRefused) as caught:
+            await rig.drills.start(service, kind, by="olga", **kw)
+        assert status == caught.value.status
+        assert words in str(caught.value)
+    assert [] == await rig.kinds()
+    assert {} == rig.drills.active
+
+
+def test_a_chaos_hook_is_one_of_http_or_command() -> None:
+    """A hook naming both (or neither) is a config error that says which keys to choose."""
+    both = {"http": {"url": "http://127.0.0.1:1/x"}, "command": {"argv": ["true"]}}
+    with pytest.raises(ValidationError, match="give exactly one chaos hook of http or command"):
+        Config.model_validate({"services": {"e": {"chaos": {"leak": both}}}})
+
+
+async def test_a_hook_drill_labels_pages_follows_the_incident_and_reports_it(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """latency through its command hook (the program ran: its marker file exists); while it
+    runs the service's alerts get drill labels naming oncall; the incident the bus then
+    reports ends HEALTHY: drill.finished ok, the last-success time set, the report names the
+    layer, the path and the RTO; after it, no label is added."""
+    injected = rig.bus.subscribe("test", "drill.injected")
+    drill = await rig.drills.start("engine", "latency", by="olga", follow_s=60)
+    assert {"drill": drill, "drill_to": "oncall"} == rig.drills.labels("engine")
+    await asyncio.wait_for(injected.queue.get(), 10)  # the hook is a real program
+    assert (tmp_path / "latency-on").read_text() == "on"
+    rig.clock.advance(0.25)
+    await rig.bus.publish(
+        FailureDetected(
+            at=rig.clock.now(),
+            service="engine",
+            incident="inc_1",
+            failure_kind="degradation",
+            reason="p99 latency 40 ms over 10 ms",
+            source="health",
+        )
+    )
+    for to in ("RECOVERY_IN_PROGRESS", "RECOVERED", "HEALTHY"):
+        rig.clock.advance(1.0)
+        await rig.bus.publish(
+            IncidentTransitioned(
+                at=rig.clock.now(),
+                service="engine",
+                incident="inc_1",
+                from_state="x",
+                to_state=to,
+                reason=f"to {to}",
+            )
+        )
+    assert {"outcome": "HEALTHY", "ok": True, "incident": "inc_1"}.items() <= (
+        await rig.finished()
+    ).items()
+    assert {} == rig.drills.labels("engine")
+    assert rig.clock.wall() == rig.drills.last_success["engine"]
+    report = await drill_report(rig.store, drill)
+    assert report is not None
+    assert ("health", 0.25, 2.25) == (
+        report["detected"]["layer"],
+        report["detected"]["time_to_detect_s"],
+        report["rto_s"],
+    )
+    assert ["x", "RECOVERY_IN_PROGRESS", "RECOVERED", "HEALTHY"] == report["path"]
+    assert report["rto_met"] is True
+    assert [("latency", "HEALTHY")] == [
+        (d["kind"], d["outcome"]) for d in await drill_history(rig.store)
+    ]
+
+
+async def test_nothing_detected_by_the_timeout_is_a_failed_drill(rig: Rig) -> None:
+    """The hook ran but nothing was convicted: at the drill's timeout (FakeClock) it finishes
+    `not_detected`, not ok, and a second drill of the service may start."""
+    injected = rig.bus.subscribe("test", "drill.injected")
+    await rig.drills.start("engine", "latency", by="olga", follow_s=30)
+    await asyncio.wait_for(injected.queue.get(), 10)
+    rig.clock.advance(29)
+    await asyncio.sleep(0)
+    assert "drill.finished" not in await rig.kinds()
+    rig.clock.advance(1)
+    finished = await rig.finished()
+    assert ("not_detected", False) == (finished["outcome"], finished["ok"])
+    assert "nothing was detected within 30 s" == finished["sentence"]
+    assert {} == rig.drills.last_success
+
+
+async def test_a_drill_a_crash_cut_off_is_finished_as_interrupted_at_start(rig: Rig) -> None:
+    """A drill.started with no drill.finished (paramedic was killed mid-drill): `load`
+    records drill.finished `interrupted`, so no drill reads as running forever."""
+    await rig.bus.publish(
+        DrillStarted(
+            at=rig.clock.now(),
+            service="engine",
+            drill="drl_x",
+            drill_kind="crash",
+            contacts=("oncall",),
+            by="olga",
+            timeout_s=60,
+            target_rto_s=30,
+        )
+    )
+    await rig.drills.load()
+    [row] = await rig.store.timeline(kinds=("drill.finished",))
+    assert ("drl_x", "interrupted", False) == (
+        row.payload["drill"],
+        row.payload["outcome"],
+        row.payload["ok"],
+    )
+    report = await drill_report(rig.store, "drl_x")
+    assert report is not None
+    assert "finished" == report["state"]
