@@ -36,9 +36,9 @@ class PreflightIn(BaseModel):
     `reach_days`: how recent an on-call contact's last delivered test page must be;
     `drill_days`: how recent each tier-1 service's last successful drill must be."""
 
-    send_test: bool = False
-    reach_days: float = Field(default=31.0, gt=0, le=3650)
-    drill_days: float = Field(default=90.0, gt=0, le=3650)
+    send_test: bool = Field(default=False, strict=True)
+    reach_days: float = Field(default=31.0, gt=0, le=3650, strict=True)
+    drill_days: float = Field(default=90.0, gt=0, le=3650, strict=True)
 
 
 def _runner(request: Request) -> PreflightRunner:
