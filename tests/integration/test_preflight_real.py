@@ -43,8 +43,8 @@ async def test_preflight_fails_what_is_unproven_then_passes_after_a_drill_and_a_
 ) -> None:
     """Fresh: monitoring, alerts and dashboards pass; on_call and escalation fail naming
     oncall and engine (exit 1). After a crash drill, `preflight --send-test` pages oncall (a
-    TEST page on the receiver) and passes all five (exit 0); `paramedic_preflight_ok` is 1
-    for each item."""
+    TEST page on the receiver) and passes all five (exit 0); `GET /api/preflight` and
+    `paramedic_preflight_ok` say so for each item."""
     port = free_port()
     async with (
         LoopbackReceiver() as hook,
@@ -80,6 +80,7 @@ async def test_preflight_fails_what_is_unproven_then_passes_after_a_drill_and_a_
                 "[TEST]" in t["title"] and t["labels"]["receiver"] == "oncall" for t in tests
             )
 
+            assert {"ok": dict.fromkeys(expected, True)} == p.get("/api/preflight").json()
             scraped = text_string_to_metric_families(p.get("/metrics").text)
             [family] = [f for f in scraped if f.name == "paramedic_preflight_ok"]
             assert {s.labels["item"]: s.value for s in family.samples} == dict.fromkeys(

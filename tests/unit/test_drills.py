@@ -51,7 +51,10 @@ def config(tmp_path: Path) -> Config:
             "services": {
                 "engine": {
                     "tier": 1,
-                    "chaos": {"latency": {"command": {"argv": argv}}},
+                    "chaos": {
+                        "latency": {"command": {"argv": argv}},
+                        "crash": {"command": {"argv": [sys.executable, "-c", "exit(3)"]}},
+                    },
                 }
             }
         }
@@ -79,13 +82,13 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 
 async def test_refusals_name_what_to_fix_and_record_nothing(rig: Rig) -> None:
-    """Unknown service (404), a kind without a hook (names the key to add), crash of a
+    """Unknown service (404), a kind without a hook (names the key to add), hang of a
     service with no running process (409), an unknown contact: each refused, nothing on the
     timeline, no drill active."""
     cases = [
         (("nope", "crash"), {}, 404, "unknown service 'nope'"),
         (("engine", "leak"), {}, 422, "add services.engine.chaos.leak"),
-        (("engine", "crash"), {}, 409, "no running process to crash"),
+        (("engine", "hang"), {}, 409, "no running process to hang"),
         (("engine", "latency"), {"contacts": ["ceo", "bob"]}, 422, "unknown contact bob"),
     ]
     for (service, kind), kw, status, words in cases:
@@ -199,3 +202,61 @@ async def test_a_drill_a_crash_cut_off_is_finished_as_interrupted_at_start(rig: 
     report = await drill_report(rig.store, "drl_x")
     assert report is not None
     assert "finished" == report["state"]
+
+
+async def test_a_failing_hook_is_used_instead_of_the_signal_and_finishes_not_injected(
+    rig: Rig,
+) -> None:
+    """crash has a hook (no process needed): the hook runs, exits 3, and the drill finishes
+    `not_injected` with the hook's sentence; nothing is followed."""
+    await rig.drills.start("engine", "crash", by="olga")
+    finished = await rig.finished()
+    assert ("not_injected", False) == (finished["outcome"], finished["ok"])
+    assert "3" in finished["sentence"]
+    [injected] = await rig.store.timeline(kinds=("drill.injected",))
+    assert injected.payload["ok"] is False
+
+
+def state_of(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+async def stopped(pid: int, want: bool) -> bool:
+    """Whether the process is (or is no longer) stopped, polled across the process boundary
+    for at most 5 s: a signal's effect shows in /proc a moment after kill() returns."""
+    for _ in range(500):
+        if (state_of(pid) == "T") == want:
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
+async def test_a_hang_drill_never_leaves_the_process_stopped(rig: Rig, tmp_path: Path) -> None:
+    """hang of a real child with no hook: SIGSTOP (its state is T); nothing convicts it and
+    the drill times out (FakeClock): the drill sends SIGCONT, the child runs again."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import time; time.sleep(60)"
+    )
+    try:
+        drills = Drills(
+            Config.model_validate({"services": {"engine": {}}}),
+            clock=rig.clock,
+            bus=rig.bus,
+            record=rig.bus.publish,
+            store=rig.store,
+            pid_of=lambda name: child.pid,
+            session=lambda: None,
+        )
+        injected = rig.bus.subscribe("test", "drill.injected")
+        await drills.start("engine", "hang", by="olga", follow_s=5)
+        published = await asyncio.wait_for(injected.queue.get(), 10)
+        assert published.event.payload()["how"] == f"SIGSTOP sent to process {child.pid} of engine"
+        assert await stopped(child.pid, True)
+        rig.clock.advance(5)
+        finished = await rig.finished()
+        assert "not_detected" == finished["outcome"]
+        assert await stopped(child.pid, False)
+    finally:
+        child.kill()
+        await child.wait()

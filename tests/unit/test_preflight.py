@@ -1,0 +1,112 @@
+"""The preflight items that need no running service, in-process (FakeClock, real SQLite,
+real loopback HTTP): alert routes that reach nobody, dashboards that do not answer or do
+not exist, on-call contacts never test-paged, tier-1 services never or long ago drilled."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from paramedic.alerting.channels.loopback import LoopbackReceiver
+from paramedic.alerting.service import AlertingService
+from paramedic.config.model import Config
+from paramedic.runtime.preflight import Preflight
+from paramedic.store.sqlite import SQLiteStore
+from paramedic.testing import FakeClock
+from tests.conftest import free_port
+
+DAY = 86400.0
+Make = Callable[..., Preflight]
+
+
+@pytest.fixture
+async def make(tmp_path: Path) -> AsyncIterator[Make]:
+    store = SQLiteStore(tmp_path / "p.db")
+    await store.open()
+    clock = FakeClock()
+    tasks: set[asyncio.Task[Any]] = set()
+
+    def build(
+        config: dict[str, Any], *, api: str, last_drill: dict[str, float] | None = None
+    ) -> Preflight:
+        cfg = Config.model_validate(config)
+        alerting = AlertingService(
+            cfg.alerting,
+            clock=clock,
+            store=store,
+            channels={},
+            submit=lambda events: None,
+            job=lambda coro: tasks.add(asyncio.ensure_future(coro)),
+        )
+        return Preflight(
+            cfg,
+            clock=clock,
+            store=store,
+            alerting=alerting,
+            services={},
+            last_drill=last_drill or {},
+            session=lambda: None,
+            api_url=lambda: api,
+        )
+
+    yield build
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await store.close()
+
+
+async def test_an_unconfigured_paramedic_fails_alerts_dashboards_on_call_and_drills(
+    make: Make,
+) -> None:
+    """No channel at all: P0, P1 and P2 reach nobody (P3 goes to the log); no dashboard_url
+    and nothing served at `/`: nothing to check; oncall never test-paged; the tier-1 engine
+    never drilled. Each fails with the sentence that says what to do; the verdicts are kept
+    for the metric."""
+    async with LoopbackReceiver(status=404) as api:
+        preflight = make({"services": {"engine": {"tier": 1}}}, api=api.url)
+        items = {i.name: i for i in await preflight.run(by="olga")}
+    assert {"monitoring": True, "alerts": False, "dashboards": False} == {
+        n: items[n].ok for n in ("monitoring", "alerts", "dashboards")
+    }
+    alerts = items["alerts"].sentence
+    assert "P0 routes to no configured channel that reaches a person" in alerts
+    assert "P1 routes to no configured channel that reaches a person" in alerts
+    assert "P2 routes to no existing channel" in alerts
+    assert "P3" not in alerts
+    assert items["dashboards"].sentence.startswith("no dashboard to check: set dashboard_url")
+    assert not items["on_call"].ok
+    assert "no test page delivered to oncall within 31 days" in items["on_call"].sentence
+    assert not items["escalation"].ok
+    assert "no successful drill of engine within 90 days" in items["escalation"].sentence
+    assert {"alerts": False, "on_call": False} == {
+        k: v for k, v in preflight.ok.items() if k in ("alerts", "on_call")
+    }
+
+
+async def test_a_dashboard_on_a_dead_port_fails_naming_it(make: Make) -> None:
+    """dashboard_url on a port nobody listens on: the item fails naming the URL."""
+    dead = f"http://127.0.0.1:{free_port()}/d/recovery"
+    async with LoopbackReceiver(status=404) as api:
+        preflight = make({"dashboard_url": dead}, api=api.url)
+        [item] = [i for i in await preflight.run(by="olga") if i.name == "dashboards"]
+    assert not item.ok
+    assert item.sentence.startswith(f"{dead} did not answer")
+
+
+async def test_a_drill_counts_within_the_bound_only(make: Make) -> None:
+    """A successful drill a day ago passes `escalation`; one 100 days ago fails it (bound 90
+    days); a service that is not tier 1 needs none."""
+    config = {"services": {"engine": {"tier": 1}, "reports": {"tier": 3}}}
+    async with LoopbackReceiver() as api:
+        recent = make(config, api=api.url, last_drill={"engine": FakeClock().wall() - DAY})
+        old = make(config, api=api.url, last_drill={"engine": FakeClock().wall() - 100 * DAY})
+        [fresh] = [i for i in await recent.run(by="olga") if i.name == "escalation"]
+        [stale] = [i for i in await old.run(by="olga") if i.name == "escalation"]
+    assert fresh.ok
+    assert fresh.sentence.startswith("last successful drill: engine at ")
+    assert not stale.ok
+    assert "engine" in stale.sentence
+    assert "reports" not in stale.sentence
