@@ -93,6 +93,13 @@ async def drill(url: str, kind: str, *more: str) -> dict[str, Any]:
     return report
 
 
+async def drill_started(url: str, kind: str) -> str:
+    """`paramedic drill engine --kind KIND --no-wait`: the drill's id."""
+    code, out, err = await cli(url, "drill", "engine", "--kind", kind, "--no-wait")
+    assert 0 == code, err
+    return out.strip()
+
+
 def assert_drill_pages(
     report: dict[str, Any], hook: LoopbackReceiver, before: int, to: str = "oncall"
 ) -> None:

@@ -38,12 +38,15 @@ class DrillStarted(Event):
 @register_event
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DrillInjected(Event):
-    """The failure was caused (`ok`), or could not be: `how` says which, in one sentence."""
+    """The failure was caused (`ok`), or could not be: `how` says which, in one sentence.
+    `stopped_pid`: the process a hang drill stopped (SIGSTOP), to continue if the drill is
+    cut off by a crash of paramedic."""
 
     kind: ClassVar[str] = "drill.injected"
     drill: str
     ok: bool
     how: str
+    stopped_pid: int | None = None
 
     def summary(self) -> str:
         verb = "injected" if self.ok else "not injected"

@@ -100,19 +100,21 @@ class Drills:
 
     async def load(self) -> None:
         """At start: each service's last successful drill (the metric), and drills a crash
-        or a stop cut off finished as `interrupted`, so none reads as still running."""
-        started: dict[str, DrillStarted | None] = {}
-        services: dict[str, str] = {}
+        or a stop cut off finished as `interrupted`, so none reads as still running; a
+        process such a hang drill stopped, still the service's, is continued."""
+        started: dict[str, str] = {}  # drill -> service, while not finished
+        stopped: dict[str, int] = {}  # drill -> the pid its hang stopped
         after = 0
+        kinds = ("drill.started", "drill.injected", "drill.finished")
         while True:
-            rows = await self._store.timeline(
-                after_seq=after, limit=1000, kinds=("drill.started", "drill.finished")
-            )
+            rows = await self._store.timeline(after_seq=after, limit=1000, kinds=kinds)
             for row in rows:
                 drill = str(row.payload.get("drill", ""))
                 if row.kind == "drill.started":
-                    started[drill] = None
-                    services[drill] = row.service or ""
+                    started[drill] = row.service or ""
+                elif row.kind == "drill.injected":
+                    if isinstance(pid := row.payload.get("stopped_pid"), int):
+                        stopped[drill] = pid
                 else:
                     started.pop(drill, None)
                     if row.payload.get("ok") and row.service:
@@ -120,11 +122,12 @@ class Drills:
             if len(rows) < 1000:
                 break
             after = rows[-1].seq
-        for drill in started:
+        for drill, service in started.items():
             why = "paramedic stopped or crashed while the drill ran"
-            await self._finish(
-                services[drill], drill, "interrupted", ok=False, incident="", why=why
-            )
+            if drill in stopped:
+                cut = Active(drill, service, "hang", (), stopped_pid=stopped[drill])
+                self._continue(cut)
+            await self._finish(service, drill, "interrupted", ok=False, incident="", why=why)
 
     async def stop(self) -> None:
         """Cancel the drills in flight: each finishes as `interrupted` (a stopped process is
@@ -215,6 +218,7 @@ class Drills:
                     drill=active.drill,
                     ok=injected,
                     how=how,
+                    stopped_pid=active.stopped_pid,
                 )
             )
             if not injected:
