@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from paramedic.alerting.events import AlertAcknowledged, AlertEscalated, AlertRaised
+from paramedic.alerting.views import iso
 from paramedic.api.drill_report import drill_history, drill_report
 from paramedic.config.model import Config
 from paramedic.core.bus import EventBus, Subscription
@@ -22,6 +24,7 @@ from paramedic.core.drill_events import DrillStarted
 from paramedic.core.failure_events import FailureDetected
 from paramedic.core.incident_events import IncidentTransitioned
 from paramedic.runtime.drills import DrillRefused, Drills
+from paramedic.store.outbox import AttemptRow, NotificationRow
 from paramedic.store.sqlite import SQLiteStore
 from paramedic.testing import FakeClock
 
@@ -260,3 +263,85 @@ async def test_a_hang_drill_never_leaves_the_process_stopped(rig: Rig, tmp_path:
     finally:
         child.kill()
         await child.wait()
+
+
+async def test_the_report_gives_each_page_its_delivery_ack_and_escalation(rig: Rig) -> None:
+    """The report reads the outbox: a DRILL page to oncall on pagerduty, delivered 40 ms
+    after its commit and acknowledged by bob, and the backup's rung (level 1) that fired:
+    each with its times in UTC; an alert of another service in the window is not the
+    drill's."""
+    clock = rig.clock
+    start = DrillStarted(
+        at=clock.now(),
+        service="engine",
+        drill="drl_p",
+        drill_kind="crash",
+        contacts=("oncall", "backup-oncall"),
+        by="olga",
+        timeout_s=60,
+        target_rto_s=30,
+    )
+    await rig.bus.publish(start)
+    now = clock.wall()
+    for alert, service in (("a1", "engine"), ("other", "gateway")):
+        raised = AlertRaised(
+            at=clock.now(),
+            service=service,
+            alert_id=alert,
+            severity="P0",
+            title=f"[DRILL] {service} crash",
+            severity_reason="tier 1",
+            receivers=("oncall",),
+        )
+        await rig.bus.publish(raised)
+        row = NotificationRow(
+            id=f"ntf_{alert}",
+            alert_id=alert,
+            channel="pagerduty",
+            action="trigger",
+            severity="P0",
+            idempotency_key=f"{alert}:trigger:oncall",
+            status="pending",
+            attempts=0,
+            due_wall=now,
+            created_wall=now,
+            last_detail="",
+            payload={"labels": {"receiver": "oncall"}},
+        )
+        await rig.store.enqueue([row], starting={row.id})
+        done = AttemptRow(row.id, 1, now + 0.01, 0.03, "delivered", 200, "200 OK")
+        await rig.store.record_attempts([(done, "delivered", now)])
+    clock.advance(60)
+    await rig.bus.publish(
+        AlertEscalated(
+            at=clock.now(),
+            service="engine",
+            alert_id="a1",
+            level=1,
+            step="backup-oncall",
+            contacts=("backup-oncall",),
+            reason="not acknowledged",
+        )
+    )
+    clock.advance(30)
+    await rig.bus.publish(
+        AlertAcknowledged(at=clock.now(), service="engine", alert_id="a1", by="bob", why="mine")
+    )
+    report = await drill_report(rig.store, "drl_p")
+    assert report is not None
+    [page] = report["pages"]
+    assert {
+        "alert": "a1",
+        "receiver": "oncall",
+        "channel": "pagerduty",
+        "status": "delivered",
+        "created_at": iso(now),
+        "delivered_at": iso(now + 0.01 + 0.03),  # started + duration
+        "acknowledged_at": iso(now + 90),
+        "acknowledged_by": "bob",
+        "title": "[DRILL] engine crash",
+    }.items() <= page.items()
+    assert [(1, "backup-oncall", ["backup-oncall"])] == [
+        (e["level"], e["step"], list(e["contacts"])) for e in report["escalation"]
+    ]
+    assert "running" == report["state"]
