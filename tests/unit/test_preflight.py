@@ -7,14 +7,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
 from paramedic.alerting.service import AlertingService
 from paramedic.config.model import Config
+from paramedic.detect.service_health import ServiceHealth
+from paramedic.detect.signals import Signal
 from paramedic.runtime.preflight import Preflight
+from paramedic.runtime.services import ServiceRuntime
 from paramedic.store.sqlite import SQLiteStore
 from paramedic.testing import FakeClock
 from tests.conftest import free_port
@@ -31,7 +35,11 @@ async def make(tmp_path: Path) -> AsyncIterator[Make]:
     tasks: set[asyncio.Task[Any]] = set()
 
     def build(
-        config: dict[str, Any], *, api: str, last_drill: dict[str, float] | None = None
+        config: dict[str, Any],
+        *,
+        api: str,
+        last_drill: dict[str, float] | None = None,
+        services: dict[str, ServiceHealth] | None = None,
     ) -> Preflight:
         cfg = Config.model_validate(config)
         alerting = AlertingService(
@@ -47,7 +55,11 @@ async def make(tmp_path: Path) -> AsyncIterator[Make]:
             clock=clock,
             store=store,
             alerting=alerting,
-            services={},
+            # What the item reads of a service is its health verdict.
+            services={
+                n: cast(ServiceRuntime, SimpleNamespace(health=h))
+                for n, h in (services or {}).items()
+            },
             last_drill=last_drill or {},
             session=lambda: None,
             api_url=lambda: api,
@@ -110,3 +122,23 @@ async def test_a_drill_counts_within_the_bound_only(make: Make) -> None:
     assert not stale.ok
     assert "engine" in stale.sentence
     assert "reports" not in stale.sentence
+
+
+async def test_monitoring_names_a_detector_that_has_not_reported(make: Make) -> None:
+    """engine expects its process watch and its liveness probe; only the process has
+    reported: the item fails naming the probe. Once the probe reports too, it passes; a
+    service no detector watches fails it."""
+    health = ServiceHealth("engine")
+    health.expect("process", "probe:live")
+    health.observe(Signal("engine", "process", True, "running", 1000.0), FakeClock().now())
+    async with LoopbackReceiver() as api:
+        preflight = make({}, api=api.url, services={"engine": health})
+        [item] = [i for i in await preflight.run(by="olga") if i.name == "monitoring"]
+        assert (False, "engine: probe:live not reporting yet") == (item.ok, item.sentence)
+        health.observe(Signal("engine", "probe:live", True, "200", 1000.0), FakeClock().now())
+        [item] = [i for i in await preflight.run(by="olga") if i.name == "monitoring"]
+        assert item.ok
+        assert "engine (probe:live, process)" in item.sentence
+        idle = make({}, api=api.url, services={"reports": ServiceHealth("reports")})
+        [item] = [i for i in await idle.run(by="olga") if i.name == "monitoring"]
+        assert (False, "reports: no detector watches it") == (item.ok, item.sentence)

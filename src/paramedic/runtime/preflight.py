@@ -41,7 +41,7 @@ ITEMS = ("monitoring", "alerts", "dashboards", "on_call", "escalation")
 DAY = 86400.0
 PERSON: tuple[Severity, ...] = ("P0", "P1")  # must reach a person, not only the log
 SETTLE_POLL_S = 0.1  # how often a sent test page's outcome is read back
-FETCH_TIMEOUT_S = 5.0
+FETCH_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +156,9 @@ class Preflight:
         targets.append((self._api_url() + "/", True))  # the console, if one is served there
         answered = []
         problems = []
-        for url, optional in targets:
-            status, error = await self._fetch(url)
+        # At once, each bounded: the whole checklist answers within the CLI's patience.
+        results = await asyncio.gather(*(self._fetch(url) for url, _ in targets))
+        for (url, optional), (status, error) in zip(targets, results, strict=True):
             if status is not None and status < 400:
                 answered.append(f"{url} answered {status}")
             elif optional and status == 404:
