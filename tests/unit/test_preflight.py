@@ -14,7 +14,10 @@ import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
 from paramedic.alerting.service import AlertingService
+from paramedic.alerting.views import iso
 from paramedic.config.model import Config
+from paramedic.core.clock import Instant
+from paramedic.core.drill_events import TestPageDelivered
 from paramedic.detect.service_health import ServiceHealth
 from paramedic.detect.signals import Signal
 from paramedic.runtime.preflight import Preflight
@@ -142,3 +145,23 @@ async def test_monitoring_names_a_detector_that_has_not_reported(make: Make) -> 
         idle = make({}, api=api.url, services={"reports": ServiceHealth("reports")})
         [item] = [i for i in await idle.run(by="olga") if i.name == "monitoring"]
         assert (False, "reports: no detector watches it") == (item.ok, item.sentence)
+
+
+async def test_a_scheduled_test_page_delivered_counts_for_on_call(make: Make) -> None:
+    """`test_page.delivered` for oncall 40 and 10 days ago: `on_call` passes (bound 31 days)
+    naming the newer one; with a 5-day bound it fails."""
+    async with LoopbackReceiver() as api:
+        preflight = make({}, api=api.url)
+        store = preflight._store
+        clock = FakeClock()
+        for days_ago in (40, 10):
+            at = Instant(mono=clock.monotonic(), wall=clock.wall() - days_ago * DAY)
+            proof = TestPageDelivered(
+                at=at, service="paramedic", contact="oncall", channel="pagerduty", alert_id="t"
+            )
+            await store.append(proof)
+        [item] = [i for i in await preflight.run(by="olga") if i.name == "on_call"]
+        assert item.ok
+        assert item.sentence == f"last test page delivered: oncall at {iso(at.wall)}"
+        [item] = [i for i in await preflight.run(by="olga", reach_days=5) if i.name == "on_call"]
+        assert not item.ok

@@ -28,6 +28,7 @@ from paramedic.config.probes import HealthReading, ProbeList
 from paramedic.config.recovery_plan import RecoveryPlan
 from paramedic.config.recovery_policy import RecoveryPolicy
 from paramedic.config.resources import ResourcesConfig, Size
+from paramedic.config.schedules import TestPageSchedule
 from paramedic.config.selfwatch import SelfWatchConfig
 from paramedic.config.types import (
     Argv,
@@ -323,6 +324,7 @@ class Config(StrictModel):
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     dashboard_url: str = ""
     services: dict[ServiceName, ServiceConfig] = Field(default_factory=dict)
+    test_pages: TestPageSchedule | None = None
 
     @model_validator(mode="after")
     def _references(self) -> Config:
@@ -353,6 +355,11 @@ class Config(StrictModel):
                 )
                 raise ValueError(msg)
         self._approvers()
+        if self.test_pages is not None:
+            unknown = [c for c in self.test_pages.contacts if c not in self.alerting.contacts]
+            if unknown:
+                msg = f"test_pages.contacts: unknown contact {', '.join(unknown)}"
+                raise ValueError(msg)
         return self
 
     def _approvers(self) -> None:

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from paramedic.core.events import Event, register_event
 
-__all__ = ["DrillFinished", "DrillInjected", "DrillStarted"]
+__all__ = ["DrillFinished", "DrillInjected", "DrillStarted", "TestPageDelivered"]
 
 
 @register_event
@@ -68,3 +68,20 @@ class DrillFinished(Event):
 
     def summary(self) -> str:
         return f"{self.service}: drill {self.drill} finished ({self.outcome}): {self.sentence}"
+
+
+@register_event
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TestPageDelivered(Event):
+    """A scheduled test page reached one contact method: proof preflight's on-call item
+    reads (a test page sent to one channel does not otherwise say whose it was)."""
+
+    __test__ = False  # not a pytest class, whatever its name
+
+    kind: ClassVar[str] = "test_page.delivered"
+    contact: str
+    channel: str
+    alert_id: str
+
+    def summary(self) -> str:
+        return f"scheduled test page delivered to {self.contact} on {self.channel}"

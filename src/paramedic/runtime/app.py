@@ -110,6 +110,7 @@ class Paramedic:
             Phase("api", self._serve_api, self._stop_api),
             Phase("services", self._start_services, self._stop_services),
             Phase("health evaluation", self._evaluate),
+            Phase("scheduled test pages", p.test_pages.start),
             Phase("ready", self._ready),
         ]
 

@@ -58,6 +58,7 @@ from paramedic.runtime.selfcheck import add_checks, health_metrics
 from paramedic.runtime.services import ServiceRuntime
 from paramedic.runtime.store_trouble import StoreTrouble
 from paramedic.runtime.tasks import Tasks
+from paramedic.runtime.test_pages import TestPageScheduler
 from paramedic.store.protocol import Store
 from paramedic.store.sqlite import SQLiteStore
 
@@ -105,6 +106,7 @@ class Parts:
     api: ApiServer
     drills: Drills
     preflight: Preflight
+    test_pages: TestPageScheduler
     started: asyncio.Event = field(default_factory=asyncio.Event)
     started_mono: float = 0.0  # reset when the start begins: uptime counts from there
 
@@ -370,6 +372,14 @@ def build(
         api=ApiServer(create_app(context), config.api.host, config.api.port),
         drills=drills,
         preflight=preflight,
+        test_pages=TestPageScheduler(
+            config,
+            clock=clock,
+            store=store,
+            alerting=alerting,
+            loop=tasks.loop,
+            record=recorder.record,
+        ),
         started_mono=clock.monotonic(),
     )
     bus.add_listener(_log_event)

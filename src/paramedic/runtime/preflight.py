@@ -248,28 +248,38 @@ class Preflight:
         return failed
 
     async def _last_delivered_tests(self, contacts: list[str], since: float) -> dict[str, float]:
-        """Per contact, when its newest delivered test page (since `since`) arrived."""
+        """Per contact, when its newest delivered test page (since `since`) was sent: test
+        pages routed to it (`paramedic test-alert`, `preflight --send-test`) and scheduled
+        test pages that reached one of its channels (`test_page.delivered`)."""
         last: dict[str, float] = {}
+
+        def saw(contact: str, wall: float) -> None:
+            if contact in contacts and wall >= since:
+                last[contact] = max(last.get(contact, 0.0), wall)
+
+        kinds = ("alert.raised", "test_page.delivered")
         after = 0
-        raised = []
         while True:
             rows = await self._store.timeline(
-                after_seq=after, limit=1000, service="paramedic", kinds=("alert.raised",)
+                after_seq=after, limit=1000, service="paramedic", kinds=kinds
             )
-            raised += [r for r in rows if r.wall >= since and r.payload["alert_id"][:5] == "test:"]
+            for row in rows:
+                if row.wall < since:
+                    continue
+                if row.kind == "test_page.delivered":
+                    saw(row.payload["contact"], row.wall)
+                    continue
+                alert_id = row.payload["alert_id"]
+                if not alert_id.startswith("test:") or not set(row.payload["receivers"]) & set(
+                    contacts
+                ):
+                    continue
+                for n in await self._store.notifications_for(alert_id):
+                    if n.status == "delivered":
+                        saw(n.payload.get("labels", {}).get("receiver", ""), row.wall)
             if len(rows) < 1000:
-                break
+                return last
             after = rows[-1].seq
-        for row in reversed(raised):
-            if set(contacts) <= set(last):
-                break
-            if not set(row.payload["receivers"]) & (set(contacts) - set(last)):
-                continue
-            for n in await self._store.notifications_for(row.payload["alert_id"]):
-                receiver = n.payload.get("labels", {}).get("receiver", "")
-                if receiver in contacts and receiver not in last and n.status == "delivered":
-                    last[receiver] = row.wall
-        return last
 
     async def _fetch(self, url: str) -> tuple[int | None, str]:
         session = self._session()
