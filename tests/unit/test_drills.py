@@ -158,6 +158,8 @@ async def test_a_hook_drill_labels_pages_follows_the_incident_and_reports_it(
         report["rto_s"],
     )
     assert ["x", "RECOVERY_IN_PROGRESS", "RECOVERED", "HEALTHY"] == report["path"]
+    # no recovery plan decided: the decision is the first move's reason
+    assert {"method": None, "reason": "to RECOVERY_IN_PROGRESS"} == report["decision"]
     assert report["rto_met"] is True
     assert [("latency", "HEALTHY")] == [
         (d["kind"], d["outcome"]) for d in await drill_history(rig.store)
@@ -345,3 +347,15 @@ async def test_the_report_gives_each_page_its_delivery_ack_and_escalation(rig: R
         (e["level"], e["step"], list(e["contacts"])) for e in report["escalation"]
     ]
     assert "running" == report["state"]
+
+
+async def test_a_drill_cut_off_by_a_stop_finishes_interrupted(rig: Rig) -> None:
+    """paramedic stops while a drill follows its incident: the drill is finished as
+    `interrupted` and the service's alerts carry no drill label any more."""
+    injected = rig.bus.subscribe("test", "drill.injected")
+    await rig.drills.start("engine", "latency", by="olga", follow_s=600)
+    await asyncio.wait_for(injected.queue.get(), 10)
+    await rig.drills.stop()
+    finished = await rig.finished()
+    assert ("interrupted", False) == (finished["outcome"], finished["ok"])
+    assert {} == rig.drills.labels("engine")

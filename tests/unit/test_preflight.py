@@ -23,7 +23,7 @@ from paramedic.detect.signals import Signal
 from paramedic.runtime.preflight import Preflight
 from paramedic.runtime.services import ServiceRuntime
 from paramedic.store.sqlite import SQLiteStore
-from paramedic.testing import FakeClock
+from paramedic.testing import CapturingChannel, FakeClock
 from tests.conftest import free_port
 
 DAY = 86400.0
@@ -165,3 +165,53 @@ async def test_a_scheduled_test_page_delivered_counts_for_on_call(make: Make) ->
         assert item.sentence == f"last test page delivered: oncall at {iso(at.wall)}"
         [item] = [i for i in await preflight.run(by="olga", reach_days=5) if i.name == "on_call"]
         assert not item.ok
+
+
+async def test_send_test_pages_p0_too_when_the_p1_route_misses_an_on_call_contact(
+    tmp_path: Path,
+) -> None:
+    """The P1 route reaches only the team; oncall is the first rung of P0 and P1: --send-test
+    sends a P1 test page and a P0 one (which reaches oncall), both delivered (to the log
+    channel here), so on_call passes."""
+    store = SQLiteStore(tmp_path / "t.db")
+    await store.open()
+    clock = FakeClock()
+    p1_team = {"routes": [{"name": "P1", "matchers": ["severity=P1"], "receivers": ["team"]}]}
+    cfg = Config.model_validate({"alerting": {"routes": p1_team}})
+    tasks: set[asyncio.Task[Any]] = set()
+    alerting = AlertingService(
+        cfg.alerting,
+        clock=clock,
+        store=store,
+        channels={"log": CapturingChannel()},
+        # the timeline is where preflight finds the test pages (alert.raised)
+        submit=lambda events: tasks.add(asyncio.ensure_future(store.append_many(list(events)))),
+        job=lambda coro: tasks.add(asyncio.ensure_future(coro)),
+    )
+    running = asyncio.ensure_future(alerting.run())
+    try:
+        async with LoopbackReceiver() as api:
+            preflight = Preflight(
+                cfg,
+                clock=clock,
+                store=store,
+                alerting=alerting,
+                services={},
+                last_drill={},
+                session=lambda: None,
+                api_url=lambda: api.url,
+            )
+            task = asyncio.ensure_future(preflight.run(by="olga", send_test=True))
+            for _ in range(300):
+                if task.done():
+                    break
+                await asyncio.sleep(0.01)
+                clock.advance(0.1)
+            items = {i.name: i for i in await asyncio.wait_for(task, 5)}
+        tests = [a for a in await store.alerts(limit=10) if a.id.startswith("test:")]
+        assert ["P0", "P1"] == sorted(a.severity for a in tests)
+        assert items["on_call"].ok, items["on_call"].sentence
+    finally:
+        running.cancel()
+        await asyncio.gather(running, *tasks, return_exceptions=True)
+        await store.close()

@@ -240,7 +240,7 @@ class Preflight:
         for alert_id in sent:
             rows = await self._store.notifications_for(alert_id)
             while any(_unsettled(r) for r in rows) and self._clock.monotonic() < deadline:
-                await asyncio.sleep(SETTLE_POLL_S)
+                await self._clock.sleep(SETTLE_POLL_S)
                 rows = await self._store.notifications_for(alert_id)
             for row in rows:
                 if row.status != "delivered":
