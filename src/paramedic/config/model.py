@@ -28,7 +28,7 @@ from paramedic.config.probes import HealthReading, ProbeList
 from paramedic.config.recovery_plan import RecoveryPlan
 from paramedic.config.recovery_policy import RecoveryPolicy
 from paramedic.config.resources import ResourcesConfig, Size
-from paramedic.config.schedules import TestPageSchedule
+from paramedic.config.schedules import DrillSchedule, TestPageSchedule
 from paramedic.config.selfwatch import SelfWatchConfig
 from paramedic.config.types import (
     Argv,
@@ -325,6 +325,7 @@ class Config(StrictModel):
     dashboard_url: str = ""
     services: dict[ServiceName, ServiceConfig] = Field(default_factory=dict)
     test_pages: TestPageSchedule | None = None
+    drills: list[DrillSchedule] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references(self) -> Config:
@@ -360,7 +361,24 @@ class Config(StrictModel):
             if unknown:
                 msg = f"test_pages.contacts: unknown contact {', '.join(unknown)}"
                 raise ValueError(msg)
+        for n, drill in enumerate(self.drills):
+            self._scheduled_drill(f"drills[{n}]", drill)
         return self
+
+    def _scheduled_drill(self, where: str, drill: DrillSchedule) -> None:
+        svc = self.services.get(drill.service)
+        if svc is None:
+            msg = f"{where}.service: unknown service {drill.service!r}"
+            raise ValueError(msg)
+        if drill.kind not in ("crash", "hang") and svc.chaos.hook(drill.kind) is None:
+            key = drill.kind.replace("-", "_")
+            msg = f"{where}.kind: {drill.service} has no chaos hook for {drill.kind}"
+            msg += f" (services.{drill.service}.chaos.{key})"
+            raise ValueError(msg)
+        unknown = [c for c in drill.contacts or () if c not in self.alerting.contacts]
+        if unknown:
+            msg = f"{where}.contacts: unknown contact {', '.join(unknown)}"
+            raise ValueError(msg)
 
     def _approvers(self) -> None:
         """The approvers are receivers of the alerting config. Written by the user, each must

@@ -8,6 +8,8 @@ test_pages:
   contacts: [oncall, backup-oncall]
   deliver_within: 2m          # not delivered by then: a P2 naming the contact and channel
   while_market_open: false    # postponed to the close (needs recovery.market)
+drills:                       # periodic drills
+  - {service: engine, kind: crash, cron: "0 18 * * 6", contacts: [oncall]}
 ```
 """
 
@@ -15,11 +17,20 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from paramedic.config.chaos import DrillKind
 from paramedic.config.types import PositiveDuration, StrictModel, TimeZoneName
 from paramedic.core.cron import Cron, CronError
 from paramedic.core.severity import Severity
 
-__all__ = ["TestPageSchedule"]
+__all__ = ["DrillSchedule", "TestPageSchedule"]
+
+
+def _valid_cron(value: str) -> str:
+    try:
+        Cron.parse(value)
+    except CronError as exc:
+        raise ValueError(str(exc)) from None
+    return value
 
 
 class TestPageSchedule(StrictModel):
@@ -34,11 +45,19 @@ class TestPageSchedule(StrictModel):
     deliver_within: PositiveDuration = 120.0
     while_market_open: bool = False
 
-    @field_validator("cron")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        try:
-            Cron.parse(value)
-        except CronError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+    _cron = field_validator("cron")(_valid_cron)
+
+
+class DrillSchedule(StrictModel):
+    """A periodic drill (a game day on a timer): which service, which failure, when, who is
+    paged (default: the on-call contact), how long the incident is followed."""
+
+    service: str = Field(min_length=1)
+    kind: DrillKind = "crash"
+    cron: str = Field(min_length=1, max_length=200)
+    timezone: TimeZoneName = "UTC"
+    contacts: list[str] | None = None
+    timeout: PositiveDuration = 300.0
+    while_market_open: bool = False
+
+    _cron = field_validator("cron")(_valid_cron)

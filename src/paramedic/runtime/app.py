@@ -111,6 +111,7 @@ class Paramedic:
             Phase("services", self._start_services, self._stop_services),
             Phase("health evaluation", self._evaluate),
             Phase("scheduled test pages", p.test_pages.start),
+            Phase("scheduled drills", p.drill_schedule.start),
             Phase("ready", self._ready),
         ]
 

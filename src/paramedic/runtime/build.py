@@ -45,6 +45,7 @@ from paramedic.recovery.orchestrator import RecoveryOrchestrator
 from paramedic.recovery.plain import IncidentOwner, PlainIncidents
 from paramedic.runtime.adoption import supervisor_token
 from paramedic.runtime.deadman import DeadMansSwitch
+from paramedic.runtime.drill_schedule import DrillScheduler
 from paramedic.runtime.drills import Drills
 from paramedic.runtime.emergency import EmergencyPager
 from paramedic.runtime.heartbeats import Heartbeats
@@ -107,6 +108,7 @@ class Parts:
     drills: Drills
     preflight: Preflight
     test_pages: TestPageScheduler
+    drill_schedule: DrillScheduler
     started: asyncio.Event = field(default_factory=asyncio.Event)
     started_mono: float = 0.0  # reset when the start begins: uptime counts from there
 
@@ -379,6 +381,9 @@ def build(
             alerting=alerting,
             loop=tasks.loop,
             record=recorder.record,
+        ),
+        drill_schedule=DrillScheduler(
+            config, clock=clock, drills=drills, loop=tasks.loop, record=recorder.record
         ),
         started_mono=clock.monotonic(),
     )

@@ -31,12 +31,25 @@ from paramedic.core.text import duration
 from paramedic.recovery.calendar import MarketCalendar
 from paramedic.store.protocol import Store
 
-__all__ = ["TestPageScheduler"]
+__all__ = ["TestPageScheduler", "next_firing"]
 
 log = structlog.get_logger("paramedic.test_pages")
 
 POLL_S = 1.0  # how often a sent page's outcome is read back from the outbox
 Loop = Callable[[Coroutine[Any, Any, None], str], None]
+
+
+def next_firing(
+    cron: str, timezone: str, wall: float, market: MarketCalendar | None, while_open: bool
+) -> float:
+    """The next firing of `cron` (read in `timezone`) after `wall`, postponed to the
+    market's close when it falls while the market is open, unless `while_open`."""
+    at = Cron.parse(cron).next_after(dt.datetime.fromtimestamp(wall, ZoneInfo(timezone)))
+    due = at.timestamp()
+    if market is not None and not while_open and market.is_open(due):
+        close = market.next_change(due)
+        due = close if close is not None else due
+    return due
 
 
 class TestPageScheduler:
@@ -85,14 +98,9 @@ class TestPageScheduler:
         it falls while the market is open and that is not allowed."""
         schedule = self._schedule
         assert schedule is not None
-        zone = ZoneInfo(schedule.timezone)
-        at = Cron.parse(schedule.cron).next_after(dt.datetime.fromtimestamp(wall, zone))
-        due = at.timestamp()
-        market = self._market
-        if market is not None and not schedule.while_market_open and market.is_open(due):
-            close = market.next_change(due)
-            due = close if close is not None else due
-        return due
+        return next_firing(
+            schedule.cron, schedule.timezone, wall, self._market, schedule.while_market_open
+        )
 
     def methods(self) -> list[tuple[str, str]]:
         """(contact, channel) for each channel of each scheduled contact, in config order."""
