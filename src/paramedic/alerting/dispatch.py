@@ -24,6 +24,7 @@ import structlog
 
 from paramedic.alerting.approval_page import APPROVAL_TYPE
 from paramedic.alerting.book import AlertBook, Hold, ack_data
+from paramedic.alerting.drill import drill_alert, drill_deliveries, drill_rung
 from paramedic.alerting.escalation import EscalationEngine
 from paramedic.alerting.escalation_levels import ESCALATION_TYPE
 from paramedic.alerting.events import AlertAckExpired, AlertEscalated, AlertHeld, AlertRaised
@@ -91,11 +92,13 @@ class Dispatch:
     async def raise_alert(self, alert: Alert) -> Alert:
         """Record the alert, notify its receivers (fatigue and silences permitting), escalate."""
         now = self._clock.now()
+        alert = drill_alert(alert)
         book = self._book
         book.alerts[alert.id] = alert
         book.started_wall[alert.id] = now.wall
         self.alerts_total[alert.severity] += 1
-        deliveries = self._router.route(alert.all_labels())
+        routed = self._router.route(alert.all_labels())
+        deliveries = drill_deliveries(alert, routed, self._contacts)
         book.routed[alert.id] = {d.receiver for d in deliveries}
         commit = Commit()  # its timeline follows AlertRaised, which is built after the commit
         held = self.admit(alert, deliveries, now, commit)
@@ -176,7 +179,9 @@ class Dispatch:
 
     def _page(self, alert: Alert, step: EscalationStep, commit: Commit | None) -> None:
         """A rung fired: page its contacts, recording it first."""
-        contacts = step.contacts
+        contacts = drill_rung(alert, step.contacts)
+        if not contacts and step.contacts:
+            return  # a drill's alert: it names none of this rung's people
         if step.after == 0 and commit is not None:
             # The first rung and the route usually name the same people: page them once.
             # (Only as the ladder starts: a +0 rung paged again, when an ack lapsed or on a

@@ -24,7 +24,11 @@ from paramedic.api.audit_trail import AuditOutcome
 from paramedic.api.auth import Principal, TokenAuth, require
 from paramedic.api.body_guard import DEFAULT_MAX_BODY_BYTES, install_body_guard
 from paramedic.api.console_files import router as console_router
+from paramedic.api.drills import DrillStarter
+from paramedic.api.drills import router as drills_router
 from paramedic.api.incident_report import router as incident_report_router
+from paramedic.api.preflight import PreflightRunner
+from paramedic.api.preflight import router as preflight_router
 from paramedic.api.readiness import CheckRegistry, CheckResult
 from paramedic.api.recovery import router as recovery_router
 from paramedic.api.services import router as services_router
@@ -68,6 +72,8 @@ class ApiContext:
     service_up: Callable[[str], bool] = field(default=lambda service: False)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     target_rto_s: float = 30.0  # recovery.target_rto: what the incident report measures against
+    drills: DrillStarter | None = None
+    preflight: PreflightRunner | None = None
 
 
 class NoteIn(BaseModel):
@@ -106,6 +112,8 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(incident_report_router)
     app.include_router(stream_router)
     app.include_router(services_router)
+    app.include_router(drills_router)
+    app.include_router(preflight_router)
     app.include_router(console_router)
 
     @app.get("/livez", response_class=PlainTextResponse, tags=["probes"])

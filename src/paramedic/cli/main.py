@@ -30,7 +30,9 @@ from paramedic.cli._http import (
 from paramedic.cli._http import get as _get
 from paramedic.cli._http import post as _post
 from paramedic.cli.audit import audit_command
+from paramedic.cli.drill import drill_command
 from paramedic.cli.incidents import incident_app
+from paramedic.cli.preflight import preflight_command
 from paramedic.cli.silences import silence_app
 from paramedic.cli.top import top_command
 from paramedic.config import ConfigIssue, InvalidConfig, load_config
@@ -395,6 +397,8 @@ app.add_typer(silence_app, name="silence")
 app.command("audit")(audit_command)
 app.add_typer(incident_app, name="incident")
 app.command("top")(top_command)
+app.command("drill")(drill_command)
+app.command("preflight")(preflight_command)
 
 
 def main() -> None:

@@ -23,10 +23,12 @@ from pydantic import (
 
 from paramedic.config.alerting import AlertingConfig
 from paramedic.config.channels import Channels
+from paramedic.config.chaos import ChaosConfig
 from paramedic.config.probes import HealthReading, ProbeList
 from paramedic.config.recovery_plan import RecoveryPlan
 from paramedic.config.recovery_policy import RecoveryPolicy
 from paramedic.config.resources import ResourcesConfig, Size
+from paramedic.config.schedules import DrillSchedule, TestPageSchedule
 from paramedic.config.selfwatch import SelfWatchConfig
 from paramedic.config.types import (
     Argv,
@@ -297,6 +299,7 @@ class ServiceConfig(StrictModel):
     recovery: RecoveryPlan | None = None
     health: HealthConfig = Field(default_factory=HealthConfig)
     depends_on: list[str] = Field(default_factory=list)
+    chaos: ChaosConfig = Field(default_factory=ChaosConfig)
 
     @model_validator(mode="after")
     def _owned_or_watched(self) -> ServiceConfig:
@@ -321,6 +324,8 @@ class Config(StrictModel):
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     dashboard_url: str = ""
     services: dict[ServiceName, ServiceConfig] = Field(default_factory=dict)
+    test_pages: TestPageSchedule | None = None
+    drills: list[DrillSchedule] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references(self) -> Config:
@@ -351,7 +356,29 @@ class Config(StrictModel):
                 )
                 raise ValueError(msg)
         self._approvers()
+        if self.test_pages is not None:
+            unknown = [c for c in self.test_pages.contacts if c not in self.alerting.contacts]
+            if unknown:
+                msg = f"test_pages.contacts: unknown contact {', '.join(unknown)}"
+                raise ValueError(msg)
+        for n, drill in enumerate(self.drills):
+            self._scheduled_drill(f"drills[{n}]", drill)
         return self
+
+    def _scheduled_drill(self, where: str, drill: DrillSchedule) -> None:
+        svc = self.services.get(drill.service)
+        if svc is None:
+            msg = f"{where}.service: unknown service {drill.service!r}"
+            raise ValueError(msg)
+        if drill.kind not in ("crash", "hang") and svc.chaos.hook(drill.kind) is None:
+            key = drill.kind.replace("-", "_")
+            msg = f"{where}.kind: {drill.service} has no chaos hook for {drill.kind}"
+            msg += f" (services.{drill.service}.chaos.{key})"
+            raise ValueError(msg)
+        unknown = [c for c in drill.contacts or () if c not in self.alerting.contacts]
+        if unknown:
+            msg = f"{where}.contacts: unknown contact {', '.join(unknown)}"
+            raise ValueError(msg)
 
     def _approvers(self) -> None:
         """The approvers are receivers of the alerting config. Written by the user, each must

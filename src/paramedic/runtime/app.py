@@ -106,9 +106,12 @@ class Paramedic:
             Phase("recovery rebuild", self._rebuild, self._close_recovery),
             Phase("health resume", self._resume_health),
             *([Phase("dead man's switch", self._run_deadman)] if p.deadman is not None else []),
+            Phase("drills", p.drills.load, p.drills.stop),
             Phase("api", self._serve_api, self._stop_api),
             Phase("services", self._start_services, self._stop_services),
             Phase("health evaluation", self._evaluate),
+            Phase("scheduled test pages", p.test_pages.start),
+            Phase("scheduled drills", p.drill_schedule.start),
             Phase("ready", self._ready),
         ]
 

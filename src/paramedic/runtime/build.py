@@ -45,10 +45,13 @@ from paramedic.recovery.orchestrator import RecoveryOrchestrator
 from paramedic.recovery.plain import IncidentOwner, PlainIncidents
 from paramedic.runtime.adoption import supervisor_token
 from paramedic.runtime.deadman import DeadMansSwitch
+from paramedic.runtime.drill_schedule import DrillScheduler
+from paramedic.runtime.drills import Drills
 from paramedic.runtime.emergency import EmergencyPager
 from paramedic.runtime.heartbeats import Heartbeats
 from paramedic.runtime.loop_monitor import LoopMonitor
 from paramedic.runtime.metrics import register_collectors
+from paramedic.runtime.preflight import Preflight
 from paramedic.runtime.processes import log_files, managed_process, resolve
 from paramedic.runtime.recorder import OrderedRecorder
 from paramedic.runtime.sdnotify import SdNotifier
@@ -56,6 +59,7 @@ from paramedic.runtime.selfcheck import add_checks, health_metrics
 from paramedic.runtime.services import ServiceRuntime
 from paramedic.runtime.store_trouble import StoreTrouble
 from paramedic.runtime.tasks import Tasks
+from paramedic.runtime.test_pages import TestPageScheduler
 from paramedic.store.protocol import Store
 from paramedic.store.sqlite import SQLiteStore
 
@@ -101,6 +105,10 @@ class Parts:
     registry: CollectorRegistry
     api_auth: TokenAuth  # its refusal counts are a metric
     api: ApiServer
+    drills: Drills
+    preflight: Preflight
+    test_pages: TestPageScheduler
+    drill_schedule: DrillScheduler
     started: asyncio.Event = field(default_factory=asyncio.Event)
     started_mono: float = 0.0  # reset when the start begins: uptime counts from there
 
@@ -201,11 +209,21 @@ def build(
         job=tasks.job,
     )
 
+    drills = Drills(
+        config,
+        clock=clock,
+        bus=bus,
+        record=recorder.record,
+        store=store,
+        pid_of=lambda name: services[name].pid,
+        session=lambda: http,
+    )
+
     def service_facts(name: str) -> tuple[int | None, dict[str, str], str]:
         svc = config.services.get(name)
         if svc is None:
             return None, {}, ""
-        return svc.tier, dict(svc.labels), svc.runbook
+        return svc.tier, {**svc.labels, **drills.labels(name)}, svc.runbook
 
     def has_plan(name: str) -> bool:
         svc = config.services.get(name)
@@ -300,6 +318,16 @@ def build(
         return True
 
     incident_owners: dict[str, IncidentOwner] = {**plain, **recovery}
+    preflight = Preflight(
+        config,
+        clock=clock,
+        store=store,
+        alerting=alerting,
+        services=services,
+        last_drill=drills.last_success,
+        session=lambda: http,
+        api_url=lambda: _local_url(parts.api.address),
+    )
     context = ApiContext(
         clock=clock,
         store=store,
@@ -318,6 +346,8 @@ def build(
         service_up=lambda name: services[name].health.state == "up",
         max_body_bytes=config.api.max_body_size,
         target_rto_s=config.recovery.target_rto,
+        drills=drills,
+        preflight=preflight,
     )
     parts = Parts(
         config=config,
@@ -351,6 +381,19 @@ def build(
         registry=registry,
         api_auth=auth,
         api=ApiServer(create_app(context), config.api.host, config.api.port),
+        drills=drills,
+        preflight=preflight,
+        test_pages=TestPageScheduler(
+            config,
+            clock=clock,
+            store=store,
+            alerting=alerting,
+            loop=tasks.loop,
+            record=recorder.record,
+        ),
+        drill_schedule=DrillScheduler(
+            config, clock=clock, drills=drills, loop=tasks.loop, record=recorder.record
+        ),
         started_mono=clock.monotonic(),
     )
     bus.add_listener(_log_event)
@@ -371,6 +414,16 @@ def _log_event(published: Published) -> None:
 
 def _past_durations(history: StepHistory, service: str, step: str) -> list[float]:
     return list(history.get((service, step), ()))
+
+
+def _local_url(address: tuple[str, int]) -> str:
+    """The API as this process reaches itself (a wildcard address through loopback)."""
+    host, port = address
+    if host in ("0.0.0.0", ""):  # noqa: S104 (naming the wildcard, not binding it)
+        host = "127.0.0.1"
+    elif host == "::" or ":" in host:
+        host = "[::1]" if host == "::" else f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def _api_url(host: str, port: int) -> str:

@@ -19,6 +19,7 @@ from paramedic.api.metrics import ApiCollector
 from paramedic.detect.metrics import DetectCollector
 from paramedic.process.metrics import SupervisedProcessCollector
 from paramedic.recovery.metrics import RecoveryCollector
+from paramedic.runtime.drill_metrics import ProofCollector
 from paramedic.runtime.self_metrics import SupervisorCollector
 from paramedic.store.metrics import StoreCollector
 
@@ -49,3 +50,4 @@ def register_collectors(
     # Alerting and the recovery plans are built when paramedic starts: read at each scrape.
     registry.register(AlertingCollector(lambda: p.alerting))
     registry.register(RecoveryCollector(p.recovery))
+    registry.register(ProofCollector(p.drills.last_success, lambda: p.preflight.ok))

@@ -1,0 +1,91 @@
+"""A drill's pages (labels `drill`, `drill_to`) read DRILL and reach only the contacts the
+drill names: the route tree and every rung of the ladder naming anyone else are skipped,
+while the same alert without the label pages the default P0 route and climbs the ladder
+(FakeClock, a real SQLite outbox)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from paramedic.alerting.model import Alert
+from paramedic.alerting.service import AlertingService
+from paramedic.config.alerting import AlertingConfig
+from paramedic.store.sqlite import SQLiteStore
+from paramedic.testing import CapturingChannel as Capture
+from paramedic.testing import FakeClock
+
+MIN = 60.0
+
+
+def p0(aid: str, **labels: str) -> Alert:
+    return Alert(
+        id=aid,
+        type="crash",
+        source="engine",
+        severity="P0",
+        title="engine crash",
+        labels={"service": "engine", "kind": "crash", **labels},
+    )
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[tuple[AlertingService, FakeClock, list[Any]]]:
+    store = SQLiteStore(tmp_path / "p.db")
+    await store.open()
+    clock = FakeClock()
+    recorded: list[Any] = []
+    tasks: set[asyncio.Task[Any]] = set()
+    service = AlertingService(
+        AlertingConfig(),
+        clock=clock,
+        store=store,
+        channels={"log": Capture()},
+        submit=recorded.extend,
+        job=lambda coro: tasks.add(asyncio.ensure_future(coro)),
+    )
+    yield service, clock, recorded
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await store.close()
+
+
+async def receivers(service: AlertingService, alert_id: str) -> list[str]:
+    rows = await service.store.notifications_for(alert_id)
+    return sorted({r.payload["labels"]["receiver"] for r in rows if r.action == "trigger"})
+
+
+async def test_a_drill_pages_only_the_named_contact_and_reads_drill(rig: Any) -> None:
+    """drill_to=oncall: the P0 is paged to oncall alone (not team, not compliance), its title
+    starts with [DRILL], and 20 minutes of ladder page nobody else (backup-oncall, team lead,
+    CTO, CEO are skipped); without the label the same P0 reaches the route and the ladder."""
+    service, clock, recorded = rig
+    drilled = await service.raise_alert(p0("d1", drill="drl_1", drill_to="oncall"))
+    assert drilled.title == "[DRILL] engine crash"
+    assert ["oncall"] == await receivers(service, "d1")
+    [row] = await service.store.notifications_for("d1")
+    assert "[P0] [DRILL] engine crash" == row.payload["title"]
+    clock.advance(20 * MIN)
+    assert [] == [e.step for e in recorded if e.kind == "alert.escalated"]
+
+    await service.resolve("d1", by="olga", why="drill over")
+    plain = await service.raise_alert(p0("real"))
+    assert plain.title == "engine crash"
+    assert ["compliance", "oncall", "team"] == await receivers(service, "real")
+    clock.advance(20 * MIN)
+    steps = [e.step for e in recorded if e.kind == "alert.escalated"]
+    assert {"backup-oncall", "team-lead", "cto", "ceo"} <= set(steps)
+
+
+async def test_a_drill_that_names_the_backup_exercises_that_rung_only(rig: Any) -> None:
+    """drill_to=oncall,backup-oncall: the backup's rung (+2 min) fires, naming only the
+    backup; the team lead's, CTO's and CEO's rungs do not."""
+    service, clock, recorded = rig
+    await service.raise_alert(p0("d2", drill="drl_2", drill_to="oncall,backup-oncall"))
+    assert ["backup-oncall", "oncall"] == await receivers(service, "d2")
+    clock.advance(20 * MIN)
+    escalated = [(e.step, e.contacts) for e in recorded if e.kind == "alert.escalated"]
+    assert [("backup-oncall", ("backup-oncall",))] == escalated
