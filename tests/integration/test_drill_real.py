@@ -19,12 +19,15 @@ from asyncio.subprocess import PIPE
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
 from tests.conftest import REPO, free_port
 from tests.integration.runner import OPERATOR_TOKEN, config_file, started, until
 from tests.integration.test_resolve_recovered import ENV, cli, engines_ended, events
+
+AUTH = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +93,19 @@ async def drill(url: str, kind: str, *more: str) -> dict[str, Any]:
     out, err = stdout.decode(), stderr.decode()
     assert 0 == proc.returncode, err + out
     report: dict[str, Any] = json.loads(out)
-    return report
+    if report["outcome"] != "HEALTHY":
+        return report
+    # The drill ends at HEALTHY; the incident's all-clear is committed right after it. The
+    # report is read from the store, so read it again once the all-clear is delivered.
+
+    def closed() -> dict[str, Any] | None:
+        got = httpx.get(f"{url}/api/drills/{report['id']}", headers=AUTH, timeout=5)
+        again: dict[str, Any] = got.json()
+        pages = again["pages"]
+        done = any(str(p["alert"]).endswith(":all-clear") for p in pages)
+        return again if done and all(p["status"] == "delivered" for p in pages) else None
+
+    return await until("the drill's all-clear delivered", closed)
 
 
 async def drill_started(url: str, kind: str) -> str:

@@ -19,12 +19,15 @@ be a page nobody can resolve.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from typing import Any
 
 import structlog
 
 from paramedic.alerting.book import AlertBook
+from paramedic.alerting.codec import alert_from_data
+from paramedic.alerting.drill import DRILL_LABEL, DRILL_TO_LABEL, drill_alert, drill_contacts
 from paramedic.alerting.events import AlertRaised
 from paramedic.alerting.model import Alert
 from paramedic.alerting.model import alert_id as failure_alert_id
@@ -223,16 +226,22 @@ class ProgressPushes:
         failure = failure_alert_id(story.incident, "failure")
         if failure in self._book.holding:
             return 0  # held (silenced, in a maintenance window, a duplicate): no noise either
-        severity = await self._incident_severity(story.incident)
-        if severity is None:
+        paged = await self._failure_alert(story.incident)
+        if paged is None:
             self._claimed.pop(notice_id, None)  # its alert row is not written yet: later
             return 0
+        severity = paged.severity
         if severity == "P3" or severity not in self._updates:
             return 0  # P3 incidents get no notices
         alert = self._alert(story, milestone)
         receivers = self._receivers(self._updates[severity])
         if milestone == ALL_CLEAR:
             receivers = _merged(await self._paged(story.incident), receivers)
+        named = drill_contacts(paged)
+        if named is not None:  # a drill's incident: its notices too go only to its contacts
+            drill = {k: paged.labels[k] for k in (DRILL_LABEL, DRILL_TO_LABEL) if k in paged.labels}
+            alert = drill_alert(dataclasses.replace(alert, labels={**alert.labels, **drill}))
+            receivers = {k: v for k, v in receivers.items() if k in named}
         rows: list[NotificationRow] = []
         rendered: dict[TemplateKind, str] = {}
         for receiver, channels in receivers.items():
@@ -285,17 +294,18 @@ class ProgressPushes:
             incident=story.incident,
         )
 
-    async def _incident_severity(self, incident: str) -> Severity | None:
-        """The severity the incident paged at: its failure alert's (open, or stored)."""
+    async def _failure_alert(self, incident: str) -> Alert | None:
+        """The incident's failure alert (open, or stored): its severity is the notices', and
+        a drill's labels on it make them a drill's."""
         found = failure_alert_id(incident, "failure")
         alert = self._book.alerts.get(found)
         if alert is not None:
-            return alert.severity
+            return alert
         row = await self._store.get_alert(found)
         if row is None or row.severity not in SEVERITIES:
             log.info("no alert for the incident; no progress notice", incident=incident)
             return None
-        return row.severity
+        return alert_from_data(row.data["alert"])
 
     def _receivers(self, names: Iterable[str]) -> dict[str, tuple[str, ...]]:
         """`contact` or `contact:channel` -> the contact's channels that may carry a notice."""

@@ -104,7 +104,7 @@ async def drill_report(store: Store, drill: str) -> dict[str, Any] | None:
         "rto_s": None if rto is None else round(rto, 3),
         "target_rto_s": target,
         "rto_met": None if rto is None else rto <= target,
-        "pages": await _pages(store, window),
+        "pages": await _pages(store, window + await _closing(store, finished, incident)),
         "escalation": [
             {
                 "level": e.payload["level"],
@@ -136,6 +136,19 @@ async def _window(store: Store, started: StoredEvent) -> list[StoredEvent]:
         if len(rows) < PAGE:
             return window
         after = rows[-1].seq
+
+
+async def _closing(store: Store, finished: StoredEvent | None, incident: str) -> list[StoredEvent]:
+    """What the incident said to people once the drill had ended (its all-clear is
+    committed right after HEALTHY): the `alert.raised` of its ids (`<incident>:...`) among
+    the service's next events."""
+    if finished is None or not incident:
+        return []
+    rows = await store.timeline(after_seq=finished.seq, limit=PAGE, service=finished.service)
+    mine = f"{incident}:"
+    return [
+        r for r in rows if r.kind == "alert.raised" and str(r.payload["alert_id"]).startswith(mine)
+    ]
 
 
 def _first(events: list[StoredEvent], kind: str, **payload: str) -> StoredEvent | None:
