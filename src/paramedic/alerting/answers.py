@@ -114,6 +114,7 @@ class Answers:
         book.holding.pop(alert_id, None)
         book.expired_acks.pop(alert_id, None)
         await self._outbox.cancel(alert_id, action="trigger", reason=f"resolved by {by}")
+        await self._outbox.cancel(alert_id, action="update", reason=f"resolved by {by}")
         # The resolved row with its follow-ups, one commit: a crash before it leaves the alert
         # firing in the store, and a restart resolves it again (`Intake.catch_up`).
         await self._follow_up(resolved, "resolve", save=True)

@@ -30,10 +30,12 @@ from paramedic.alerting.approval_page import (
 from paramedic.alerting.book import AlertBook
 from paramedic.alerting.dispatch import Dispatch
 from paramedic.alerting.events import AlertKept
+from paramedic.alerting.live_status import first_eta
 from paramedic.alerting.model import Alert, alert_from_failure
 from paramedic.alerting.model import alert_id as failure_alert_id
 from paramedic.alerting.recovering import Planned, Recoveries
 from paramedic.alerting.severity import SeverityDecision, SeverityFacts, SeverityPolicy
+from paramedic.alerting.updates import StatusUpdates
 from paramedic.core.bus import Published
 from paramedic.core.clock import Clock
 from paramedic.core.contracts import Job, Submit
@@ -47,7 +49,7 @@ from paramedic.core.incident_events import (
     IncidentOpened,
     IncidentTransitioned,
 )
-from paramedic.core.severity import SEVERITIES
+from paramedic.core.severity import SEVERITIES, Severity
 from paramedic.store.outbox import OutboxStore
 
 __all__ = ["Intake", "ServiceFacts"]
@@ -56,6 +58,7 @@ log = structlog.get_logger("paramedic.alerting")
 
 ServiceFacts = Callable[[str], tuple[int | None, Mapping[str, str], str]]  # tier, labels, runbook
 Handler = Callable[[Any], Coroutine[Any, Any, object]]
+OnCall = Callable[[Severity], tuple[str, ...]]  # who the first rung of a severity pages
 
 
 class Intake:
@@ -76,6 +79,8 @@ class Intake:
         job: Job,
         submit: Submit,
         planned: Planned,
+        updates: StatusUpdates | None = None,
+        on_call: OnCall = lambda severity: (),
     ) -> None:
         self._severity = severity
         self._service_facts = service_facts
@@ -89,6 +94,9 @@ class Intake:
         self._job = job
         self._submit = submit
         self._recoveries = Recoveries(planned)
+        self._planned = planned
+        self._updates = updates
+        self._on_call = on_call
         # The events that page, one handler each (by exact type: a lookup, not a scan).
         self._handlers: dict[type[Event], Handler] = {
             FailureDetected: self.raise_for_failure,
@@ -102,6 +110,8 @@ class Intake:
         }
 
     def on_published(self, published: Published) -> None:
+        if self._updates is not None:  # every alert carries its incident's live status
+            self._updates.observe(published.event)
         handler = self._handlers.get(type(published.event))
         if handler is not None:
             self._job(handler(published.event))
@@ -132,9 +142,13 @@ class Intake:
             decision.reason,
             labels=labels,
             runbook=runbook,
-            dashboard=self._dashboard,
+            dashboard=dashboard_link(self._dashboard, event.incident),
             impact=_impact(event),
+            on_call=self._on_call(decision.severity),
+            eta=first_eta(planned=self._planned(service), needs_human=event.needs_human),
         )
+        if self._updates is not None:
+            alert = self._updates.current(alert)
         return await self._dispatch.raise_alert(alert)
 
     async def _failure_cleared(self, event: FailureCleared) -> Alert | None:
@@ -261,6 +275,8 @@ class Intake:
         exists, and an open approval page whose request was answered, timed out or went away
         while the resolve had not committed is resolved. Returns (raised, resolved)."""
         ended = self._recoveries.fold(incidents)
+        if self._updates is not None:
+            self._updates.fold(list(incidents))
         raised = 0
         for failure in failures:
             if await self._store.get_alert(failure_alert_id(failure.incident, "failure")) is None:
@@ -295,6 +311,12 @@ class Intake:
                     done = await self._answers.resolve(alert.id, by="paramedic", why=why)
                     resolved += done is not None
         return raised, resolved
+
+
+def dashboard_link(url: str, incident: str) -> str:
+    """`dashboard_url` as configured, `{incident}` in it replaced by the incident's id (a
+    dashboard that shows one incident); empty stays empty."""
+    return url.replace("{incident}", incident)
 
 
 def _impact(event: FailureDetected) -> str:

@@ -47,8 +47,11 @@ class Notices:
         rendered: dict[TemplateKind, str] | None = None,
         *,
         repeat: str = "",
+        thread: str = "",
     ) -> list[NotificationRow]:
-        """`rendered` is shared by the caller across receivers of the same alert."""
+        """`rendered` is shared by the caller across receivers of the same alert; `thread`
+        is the idempotency key of the message this one follows (a status update's trigger),
+        for channels that thread replies (email's In-Reply-To)."""
         now = self._clock.now()
         cache = {} if rendered is None else rendered
 
@@ -79,6 +82,7 @@ class Notices:
                 idempotency_key=f"{alert.id}:{action}:{receiver}:{channel}:{level}"
                 + (f":{repeat}" if repeat else ""),
                 links=links,
+                thread=thread,
             )
             rows.append(
                 notification_row(

@@ -55,7 +55,13 @@ from typing import Literal, get_args
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from paramedic.config import alerting_defaults as defaults
-from paramedic.config.types import Duration, StrictModel, TimeZoneName, repeated
+from paramedic.config.types import (
+    Duration,
+    PositiveDuration,
+    StrictModel,
+    TimeZoneName,
+    repeated,
+)
 from paramedic.core.labels import Matcher
 from paramedic.core.severity import Severity
 
@@ -298,6 +304,9 @@ class AlertingConfig(StrictModel):
     # Channels paged directly (no outbox row, no store write) when the store is degraded and
     # for each failure detected while it is: the page that works when the disk is full.
     store_failure_channels: list[str] = []
+    # A recovering incident's alert is updated at every change of phase, and with its
+    # progress at most this often on the channels that can update a sent message.
+    status_updates_every: PositiveDuration = 30.0
 
     _notes: list[str] = PrivateAttr(default_factory=list)
     _user_contacts: frozenset[str] = PrivateAttr(default=frozenset())

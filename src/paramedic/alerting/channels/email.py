@@ -3,7 +3,9 @@
 STARTTLS on 587 by default (RFC 3207), implicit TLS on 465 (RFC 8314), or plain for a relay on
 localhost. `Message-ID` is derived from the idempotency key, so a retried notification is the
 same message to any mail system that deduplicates on it, and `References` names the alert so
-clients thread trigger, acknowledge and resolve together. SMTP reply codes decide the outcome
+clients thread trigger, acknowledge and resolve together. A status update is a reply to the
+first message (RFC 5322 3.6.4): `In-Reply-To` is the trigger's Message-ID, which `References`
+names too, and its subject starts with `Re: `. SMTP reply codes decide the outcome
 (RFC 5321 4.2.1): 4yz is transient, 5yz permanent; connection problems are transient.
 """
 
@@ -40,6 +42,7 @@ _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 class EmailChannel:
     kind = "email"
+    updates = True  # a reply in the first message's thread
 
     def __init__(
         self,
@@ -71,12 +74,16 @@ class EmailChannel:
 
     def message(self, n: Notification) -> EmailMessage:
         msg = EmailMessage()
-        msg["Subject"] = n.title
+        msg["Subject"] = f"Re: {n.title}" if n.thread else n.title
         msg["From"] = self._sender
         msg["To"] = ", ".join(self._to)
         msg["Date"] = format_datetime(self._now())
-        msg["Message-ID"] = f"<{_ID_UNSAFE.sub('_', n.idempotency_key)}@{self._domain}>"
-        msg["References"] = f"<alert-{_ID_UNSAFE.sub('_', n.alert_id)}@{self._domain}>"
+        msg["Message-ID"] = self._message_id(n.idempotency_key)
+        references = f"<alert-{_ID_UNSAFE.sub('_', n.alert_id)}@{self._domain}>"
+        if n.thread:
+            msg["In-Reply-To"] = self._message_id(n.thread)
+            references += f" {self._message_id(n.thread)}"
+        msg["References"] = references
         msg["X-Paramedic-Idempotency-Key"] = n.idempotency_key
         msg["X-Paramedic-Alert-Id"] = n.alert_id
         msg["X-Paramedic-Action"] = n.action
@@ -87,6 +94,10 @@ class EmailChannel:
         lines = [n.body.rstrip(), ""] + [f"{text.title()}: {h}" for text, h in n.links.items()]
         msg.set_content("\n".join(lines).rstrip() + "\n")
         return msg
+
+    def _message_id(self, key: str) -> str:
+        """The Message-ID of the notification with idempotency key `key`."""
+        return f"<{_ID_UNSAFE.sub('_', key)}@{self._domain}>"
 
     async def send(self, n: Notification) -> DeliveryResult:
         label = f"email {self.name}"

@@ -25,12 +25,18 @@ __all__ = ["COLORS", "RESOLVED_COLOR", "SlackChannel"]
 
 COLORS = {"P0": "#d00000", "P1": "#ff8c00", "P2": "#f2c744", "P3": "#9e9e9e"}
 RESOLVED_COLOR = "#2eb67d"
-_PREFIX = {"trigger": "", "acknowledge": "Acknowledged: ", "resolve": "Resolved: "}
+_PREFIX = {
+    "trigger": "",
+    "acknowledge": "Acknowledged: ",
+    "resolve": "Resolved: ",
+    "update": "Update: ",
+}
 _SHORT = 40  # Slack lays out `short` fields two per row; longer values would wrap badly.
 
 
 class SlackChannel:
     kind = "slack"
+    updates = False  # an incoming webhook cannot edit what it posted: phase changes only
 
     def __init__(
         self,
