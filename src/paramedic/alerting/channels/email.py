@@ -15,7 +15,10 @@ import asyncio
 import re
 import ssl
 from collections.abc import Sequence
+from email import _header_value_parser as hvp
+from email.headerregistry import HeaderRegistry, MessageIDHeader
 from email.message import EmailMessage
+from email.policy import default as default_policy
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Literal
@@ -38,6 +41,33 @@ __all__ = ["EmailChannel", "Security"]
 Security = Literal["starttls", "tls", "none"]
 _DEFAULT_PORT = {"starttls": 587, "tls": 465, "none": 25}
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def _message_ids(value: str) -> hvp.TokenList:
+    """A References value: message ids separated by white space."""
+    ids = hvp.TokenList()
+    rest = value.strip()
+    while rest:
+        token, rest = hvp.get_msg_id(rest)
+        ids.append(token)
+        if rest[:1].isspace() or (rest and not str(token)[-1:].isspace()):
+            ids.append(hvp.WhiteSpaceTerminal(" ", "fws"))
+        rest = rest.lstrip()
+    return ids
+
+
+class _ReferencesHeader(MessageIDHeader):
+    """A message id longer than a 78-column line, in an unstructured header (what In-Reply-To
+    and References are by default), is folded into RFC 2047 encoded words, which no mail
+    client matches to the message it names: these headers are lists of message ids."""
+
+    value_parser = staticmethod(_message_ids)  # type: ignore[assignment]  # a list of ids
+
+
+_HEADERS = HeaderRegistry()
+_HEADERS.map_to_type("in-reply-to", MessageIDHeader)  # type: ignore[arg-type]  # a mixin
+_HEADERS.map_to_type("references", _ReferencesHeader)  # type: ignore[arg-type]
+_POLICY = default_policy.clone(header_factory=_HEADERS)
 
 
 class EmailChannel:
@@ -73,7 +103,7 @@ class EmailChannel:
         self._domain = sender.rpartition("@")[2] or "paramedic.invalid"
 
     def message(self, n: Notification) -> EmailMessage:
-        msg = EmailMessage()
+        msg = EmailMessage(policy=_POLICY)
         msg["Subject"] = f"Re: {n.title}" if n.thread else n.title
         msg["From"] = self._sender
         msg["To"] = ", ".join(self._to)
