@@ -327,3 +327,28 @@ async def test_the_first_page_without_a_plan_says_the_eta_is_unknown(tmp_path: P
     rows = await store.notifications_for("inc_w:failure")
     assert [] == [n for n in rows if n.action == "update"]
     await store.close()
+
+
+async def test_a_restart_sends_a_change_of_phase_a_crash_cut_off_once(tmp_path: Path) -> None:
+    """paramedic dies after the move into recovery was recorded and before its update was
+    committed. The restart (the stored incident events folded) sends that phase to every
+    channel that got the trigger; a second restart sends nothing more (same keys)."""
+    clock = FakeClock()
+    s = Script(clock)
+    store = SQLiteStore(tmp_path / "p.db")
+    await store.open()
+    first = Rig(store, clock)
+    await first.service.start()
+    await first.publish(s.failure(), s.opened())
+    assert [] == await first.updates()
+    moves: list[Event] = [s.opened(), s.move("FAILURE_DETECTED", "RECOVERY_IN_PROGRESS", "cold")]
+    for run in range(2):
+        again = Rig(store, clock)
+        await again.service.start()
+        await again.service.catch_up([s.failure()], {}, moves)
+        await again.settle()
+        updates = await again.updates()
+        assert {"recovering 0% (cold recovery)"} == {status for _, status in updates}, run
+        assert {"pagerduty", "slack"} <= {channel for channel, _ in updates}
+        assert len(updates) == len({channel for channel, _ in updates}), "each channel once"
+    await store.close()

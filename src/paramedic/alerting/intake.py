@@ -304,6 +304,8 @@ class Intake:
             if why is not None:
                 done = await self._answers.resolve(alert.id, by="paramedic", why=why)
                 resolved += done is not None
+        if self._updates is not None:  # a change of phase a crash cut off
+            await self._updates.catch_up()
         if approvals is not None:
             for alert in list(self._book.alerts.values()):
                 if alert.type == APPROVAL_TYPE and alert.id not in waiting:

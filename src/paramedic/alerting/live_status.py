@@ -79,6 +79,7 @@ class LiveStatus:
     total: int = 0
     eta_wall: float | None = None
     resuming: str = ""  # "resuming at 10% (canary)" while the resumption ramps up
+    resuming_pct: int = 0
     actions: list[str] = field(default_factory=list)
     dropped: int = 0  # action lines let go of (the oldest after the first)
 
@@ -126,8 +127,9 @@ class LiveStatus:
 
     def fingerprint(self) -> str:
         """Names this status among the updates of one alert (the idempotency key's tail): the
-        same status folded again after a restart makes the same key, so it is not sent twice."""
-        return f"{self.state}-{self.percentage}-{self.index}-{len(self.actions) + self.dropped}"
+        same status folded again after a restart (from the incident's moves alone) makes the
+        same key, so it is not sent twice. An action line alone makes no new update."""
+        return f"{self.state}-{self.percentage}-{self.index}-{self.resuming_pct}"
 
     def act(self, wall: float, text: str) -> None:
         self.actions.append(f"{clock_time(wall)} {text}")
@@ -184,6 +186,7 @@ class LiveStatuses:
         before = status.phase
         pct = round(float(found[3]) * 100)
         status.resuming = "" if pct >= 100 else f"resuming at {pct}% ({found[2]})"
+        status.resuming_pct = pct
         status.act(note.at.wall, f"resumption: {found[2]} at {pct}% size")
         return Change(status.incident, phase_changed=status.phase != before)
 

@@ -105,6 +105,23 @@ class StatusUpdates:
                 self._followed.add(event.incident)
             self.statuses.observe(event)
 
+    async def catch_up(self) -> int:
+        """After a restart (once `fold` has run): each open alert of a followed incident gets
+        its current phase, unless that status was sent before the crash (its key is stored):
+        a kill between an incident's move and its update's commit loses no change of phase.
+        Returns how many alerts were updated."""
+        sent = 0
+        for incident in list(self._followed):
+            status = self.statuses.get(incident)
+            aid = alert_id(incident, "failure")
+            alert = self._book.alerts.get(aid)
+            if status is None or alert is None or alert.state == "resolved":
+                continue
+            self._book.alerts[aid] = self.current(alert)
+            if status.phase != "detected":  # the trigger itself said that
+                sent += await self._send(aid, phase=True)
+        return sent
+
     async def _changed(self, incident: str, *, phase: bool) -> None:
         aid = alert_id(incident, "failure")
         alert = self._book.alerts.get(aid)
@@ -128,7 +145,8 @@ class StatusUpdates:
                 wait, lambda: self._job(self._send(aid, phase=False))
             )
 
-    async def _send(self, aid: str, *, phase: bool) -> None:
+    async def _send(self, aid: str, *, phase: bool) -> int:
+        """Returns how many rows were committed."""
         timer = self._timers.pop(aid, None)
         if timer is not None:
             timer.cancel()
@@ -136,12 +154,12 @@ class StatusUpdates:
         alert = self._book.alerts.get(aid)
         status = self.statuses.get(alert.incident or "") if alert is not None else None
         if alert is None or status is None or alert.state == "resolved":
-            return
+            return 0
         sent = await self._store.notifications_for(aid)
         alert = self._book.alerts.get(aid)
         if alert is None or alert.state == "resolved":  # resolved meanwhile: that says it all
             self._let_go(aid)
-            return
+            return 0
         done = self._keys.setdefault(aid, set())
         done.update(n.idempotency_key for n in sent)
         first: dict[tuple[str, str], str] = {}  # (receiver, channel) -> its trigger's key
@@ -169,6 +187,7 @@ class StatusUpdates:
         if rows:
             log.debug("status update", alert=aid, status=alert.status, rows=len(rows))
         await self._outbox.submit(rows, alert=self._book.row(alert))
+        return len(rows)
 
     def _let_go(self, aid: str) -> None:
         """The alert is over: nothing kept for it outlives it."""
