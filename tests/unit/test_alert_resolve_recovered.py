@@ -233,7 +233,8 @@ async def test_a_restart_keeps_what_was_kept_and_resolves_what_recovered(tmp_pat
     third = await rig(tmp_path, clock)
     healthy = r.moves("inc_1", "RECOVERED", "HEALTHY")
     assert (0, 1) == await third.service.catch_up([], {"inc_1": cleared}, history + healthy)
-    assert ("resolved", ["resolve", "trigger"]) == (
+    # `update`: the live status the first run sent at each change of phase.
+    assert ("resolved", ["resolve", "trigger", "update"]) == (
         await third.state("inc_1"),
         await third.actions("inc_1"),
     )
