@@ -149,6 +149,7 @@ async def test_the_alert_at_50_percent_shows_the_status_the_step_and_an_eta(
                 if r.json()["action"] == "trigger" and r.json()["alert_id"] == alert_id
             ]
             assert "detected" == trigger["fields"]["status"]
+            assert trigger["idempotency_key"] == update["thread"]
             assert (
                 'recovering 50%, step 3 of 3 "Reconcile positions" (cold recovery)'
                 == fields["status"]
@@ -170,6 +171,10 @@ async def test_the_alert_at_50_percent_shows_the_status_the_step_and_an_eta(
             left = EXPECTED["Reconcile positions"]
             assert int(progress_at + left) - 1 <= eta <= progress_at + left + 1, fields["eta"]
             assert int(snapshot["payload"]["eta_wall"]) == eta
+
+            listed = p.get("/api/alerts", params={"limit": 1000}).json()["alerts"]
+            [stored] = [a["alert"] for a in listed if a["id"] == alert_id]
+            assert stored["status"].startswith("recovering 50%"), stored["status"]
 
             pd_bodies = [r.json() for r in pd.requests]
             assert [alert_id] == [b["dedup_key"] for b in pd_bodies[:1]]

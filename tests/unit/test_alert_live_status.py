@@ -14,6 +14,10 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+from paramedic.alerting.channels.email import EmailChannel
+from paramedic.alerting.channels.pagerduty import PagerDutyChannel
+from paramedic.alerting.channels.slack import SlackChannel
+from paramedic.alerting.channels.webhook import WebhookChannel
 from paramedic.alerting.live_status import LiveStatuses, apply
 from paramedic.alerting.model import Alert
 from paramedic.alerting.service import AlertingService, first_rung
@@ -202,6 +206,35 @@ def test_phases_validating_resuming_recovered_and_failed() -> None:
     statuses.observe(s.move("RECOVERY_FAILED", "MANUAL_RECOVERY"))
     assert "failed: manual intervention required" == status.status_line()
     assert "unknown: depends on manual intervention" == status.eta_text(clock.wall())
+
+
+def test_a_long_recovery_keeps_the_first_action_and_the_last_eleven() -> None:
+    """The page stays readable: 12 action lines at most, the first (what opened the incident)
+    and the most recent; the timeline keeps them all."""
+    clock = FakeClock()
+    s = Script(clock)
+    statuses = LiveStatuses()
+    statuses.observe(s.opened())
+    for n in range(20):
+        clock.advance(1.0)
+        statuses.observe(s.finished(1, float(n)))
+    status = statuses.get("inc_1")
+    assert status is not None
+    assert 12 == len(status.actions)
+    assert "detected: crash" in status.actions[0]
+    assert status.actions[-1].endswith('"Restart engine" done in 19 s')
+    assert status.actions[1].endswith('"Restart engine" done in 9 s')
+
+
+def test_which_channels_update_a_sent_message() -> None:
+    """PagerDuty (re-trigger, same dedup_key), email (a reply) and the webhook get every
+    update; a Slack incoming webhook cannot edit what it posted: phase changes only."""
+    assert (True, True, True, False) == (
+        PagerDutyChannel.updates,
+        EmailChannel.updates,
+        WebhookChannel.updates,
+        SlackChannel.updates,
+    )
 
 
 def test_the_on_call_is_the_first_rung_of_the_severity() -> None:
