@@ -385,3 +385,25 @@ async def test_a_restart_sends_a_change_of_phase_a_crash_cut_off_once(tmp_path: 
         assert {"pagerduty", "slack"} <= {channel for channel, _ in updates}
         assert len(updates) == len({channel for channel, _ in updates}), "each channel once"
     await store.close()
+
+
+async def test_a_later_rung_pages_the_live_status(tmp_path: Path) -> None:
+    """The ladder's +2 min rung (the backup on-call) pages the alert as it is then, mid
+    recovery, not as it was when the ladder started."""
+    store = SQLiteStore(tmp_path / "p.db")
+    await store.open()
+    clock = FakeClock()
+    r = Rig(store, clock)
+    await r.service.start()
+    s = Script(clock)
+    await r.publish(s.failure(), s.opened(), s.decided())
+    await r.publish(s.move("FAILURE_DETECTED", "RECOVERY_IN_PROGRESS", "cold"), s.started(1))
+    clock.advance(120.0)
+    await r.settle()
+    rows = await store.notifications_for("inc_1:failure")
+    backup = [n for n in rows if n.action == "trigger" and ":backup-oncall:" in n.idempotency_key]
+    assert backup, [n.idempotency_key for n in rows]
+    assert {'recovering 0%, step 1 of 3 "Restart engine" (cold recovery)'} == {
+        n.payload["fields"]["status"] for n in backup
+    }
+    await store.close()
