@@ -9,7 +9,9 @@ https://developer.pagerduty.com/docs/events-api-v2/acknowledge-events/ (resolve-
 `dedup_key` is the alert id, so every action and every retry of one incident lands on the same
 PagerDuty incident and a retried trigger cannot open a second one. A status update is a trigger
 again under the same `dedup_key`: PagerDuty deduplicates it into the open alert, whose details
-then show the new `custom_details` (the live status, the step, the ETA).
+then show the new `custom_details` (the live status, the step, the ETA). An acknowledged
+incident generates no notification for it; a resolved one would open a new incident, so no
+update follows a resolve (pending ones are cancelled by it).
 Responses: 202 accepted (`{status, message, dedup_key}`); 400 invalid event (permanent);
 429 rate limited and 5xx transient (https://developer.pagerduty.com/docs/events-api-v2/overview/).
 """
