@@ -14,6 +14,7 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+from paramedic.alerting.channels.base import DeliveryResult, Notification
 from paramedic.alerting.channels.email import EmailChannel
 from paramedic.alerting.channels.pagerduty import PagerDutyChannel
 from paramedic.alerting.channels.slack import SlackChannel
@@ -406,4 +407,42 @@ async def test_a_later_rung_pages_the_live_status(tmp_path: Path) -> None:
     assert {'recovering 0%, step 1 of 3 "Restart engine" (cold recovery)'} == {
         n.payload["fields"]["status"] for n in backup
     }
+    await store.close()
+
+
+class Refusing(CapturingChannel):
+    """A PagerDuty that accepts the trigger and answers every update with a 503."""
+
+    updates = True
+
+    async def send(self, notification: Notification) -> DeliveryResult:
+        if notification.action == "update":
+            return DeliveryResult("retry", "503", status=503)
+        return await super().send(notification)
+
+
+async def test_a_resolve_cancels_the_updates_still_pending(tmp_path: Path) -> None:
+    """An update being retried when the incident recovers is cancelled by the resolve: a
+    re-trigger after it would open a new PagerDuty incident."""
+    store = SQLiteStore(tmp_path / "p.db")
+    await store.open()
+    clock = FakeClock()
+    r = Rig(store, clock)
+    r.service.channels["pagerduty"] = Refusing("pagerduty", "pagerduty")  # the outbox's too
+    await r.service.start()
+    s = Script(clock)
+    await r.publish(s.failure(), s.opened())
+    await r.publish(s.move("FAILURE_DETECTED", "RECOVERY_IN_PROGRESS", "cold"))
+    rows = await store.notifications_for("inc_1:failure")
+    [pending] = [n for n in rows if n.action == "update" and n.channel == "pagerduty"]
+    assert "pending" == pending.status
+    await r.publish(s.move("RECOVERY_IN_PROGRESS", "VALIDATING"), s.move("VALIDATING", "RECOVERED"))
+    await r.publish(s.move("RECOVERED", "HEALTHY"))
+    rows = await store.notifications_for("inc_1:failure")
+    assert {"cancelled"} == {
+        n.status for n in rows if n.action == "update" and n.channel == "pagerduty"
+    }
+    row = await store.get_alert("inc_1:failure")
+    assert row is not None
+    assert "resolved" == row.state
     await store.close()
