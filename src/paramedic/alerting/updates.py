@@ -44,6 +44,8 @@ __all__ = ["StatusUpdates"]
 
 log = structlog.get_logger("paramedic.alerting")
 
+_KEEP = 10_000  # incidents followed at once (as `recovering.py` remembers them)
+
 
 class StatusUpdates:
     """Keeps each recovering incident's alert current and tells its receivers."""
@@ -71,7 +73,7 @@ class StatusUpdates:
         self._job = job
         self.every = every
         self.statuses = LiveStatuses()
-        self._followed: set[str] = set()  # incidents of planned services
+        self._followed: dict[str, None] = {}  # incidents of planned services, oldest first
         self._last: dict[str, float] = {}  # alert -> monotonic time of its last update
         self._timers: dict[str, TimerHandle] = {}
         # Keys submitted per open alert: two changes handled in one tick read the store
@@ -84,7 +86,7 @@ class StatusUpdates:
         if isinstance(event, IncidentOpened):
             if not self._planned(event.service or ""):
                 return
-            self._followed.add(event.incident)
+            self._follow(event.incident)
         change = self.statuses.observe(event)
         if change is None or change.incident not in self._followed:
             return
@@ -102,8 +104,16 @@ class StatusUpdates:
         (what they said was sent before the crash, or is superseded by the next event)."""
         for event in events:
             if isinstance(event, IncidentOpened) and self._planned(event.service or ""):
-                self._followed.add(event.incident)
+                self._follow(event.incident)
             self.statuses.observe(event)
+
+    def _follow(self, incident: str) -> None:
+        self._followed[incident] = None
+        while len(self._followed) > _KEEP:  # incidents never closed age out, oldest first
+            oldest = next(iter(self._followed))
+            del self._followed[oldest]
+            self.statuses.forget(oldest)
+            self._let_go(alert_id(oldest, "failure"))
 
     async def catch_up(self) -> int:
         """After a restart (once `fold` has run): each open alert of a followed incident gets
@@ -125,8 +135,10 @@ class StatusUpdates:
     async def _changed(self, incident: str, *, phase: bool) -> None:
         aid = alert_id(incident, "failure")
         alert = self._book.alerts.get(aid)
-        if alert is None or alert.state == "resolved":
+        if alert is None or alert.state == "resolved":  # over: the incident is let go of too
             self._let_go(aid)
+            self._followed.pop(incident, None)
+            self.statuses.forget(incident)
             return
         self._book.alerts[aid] = self.current(alert)
         now = self._clock.monotonic()
@@ -190,7 +202,7 @@ class StatusUpdates:
         return len(rows)
 
     def _let_go(self, aid: str) -> None:
-        """The alert is over: nothing kept for it outlives it."""
+        """The alert is over (or aged out): nothing kept for it outlives it."""
         self._keys.pop(aid, None)
         self._last.pop(aid, None)
         timer = self._timers.pop(aid, None)
