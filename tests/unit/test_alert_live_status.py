@@ -446,3 +446,27 @@ async def test_a_resolve_cancels_the_updates_still_pending(tmp_path: Path) -> No
     assert row is not None
     assert "resolved" == row.state
     await store.close()
+
+
+async def test_an_acknowledgement_keeps_the_live_status(tmp_path: Path) -> None:
+    """Acknowledged mid recovery: the alert (as the API reads it) still says where the
+    recovery is, and the next change still updates PagerDuty."""
+    store = SQLiteStore(tmp_path / "p.db")
+    await store.open()
+    clock = FakeClock()
+    r = Rig(store, clock)
+    await r.service.start()
+    s = Script(clock)
+    await r.publish(s.failure(), s.opened())
+    await r.publish(s.move("FAILURE_DETECTED", "RECOVERY_IN_PROGRESS", "cold"), s.started(1))
+    acked = await r.service.acknowledge("inc_1:failure", by="olga", why="on it")
+    assert ("acknowledged", 'recovering 0%, step 1 of 3 "Restart engine" (cold recovery)') == (
+        acked.state,
+        acked.status,
+    )
+    row = await store.get_alert("inc_1:failure")
+    assert row is not None
+    assert acked.status == row.data["alert"]["status"]
+    await r.publish(s.move("RECOVERY_IN_PROGRESS", "VALIDATING"))
+    assert ("pagerduty", "validating (0%)") in await r.updates()
+    await store.close()

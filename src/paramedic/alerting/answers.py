@@ -79,6 +79,8 @@ class Answers:
         now = self._clock.now()
         if alert_id in self._escalation.levels():
             acked, fired = self._escalation.acknowledge(alert_id, by, why, ttl)
+            if acked.ack is not None:  # the ladder's copy is the alert as it started
+                acked = alert.acknowledge(acked.ack)  # keep its live status
             self._dispatch.escalated(fired)
         else:  # held (nobody paged yet) or a severity without a ladder: nothing to pause
             acked = alert.acknowledge(self._escalation.new_ack(by, why, ttl))

@@ -172,6 +172,8 @@ class StatusUpdates:
         if alert is None or alert.state == "resolved":  # resolved meanwhile: that says it all
             self._let_go(aid)
             return 0
+        # Events folded during the read: the content must be the status the key names.
+        alert = self._book.alerts[aid] = self.current(alert)
         done = self._keys.setdefault(aid, set())
         done.update(n.idempotency_key for n in sent)
         first: dict[tuple[str, str], str] = {}  # (receiver, channel) -> its trigger's key
