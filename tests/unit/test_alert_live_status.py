@@ -171,16 +171,24 @@ def test_the_status_at_50_percent_names_the_step_the_actions_and_the_eta() -> No
 
 
 def test_phases_validating_resuming_recovered_and_failed() -> None:
-    """Each phase the page names: validating, resuming at 10% (the resumption's note), then
-    recovered at full size; a failed run says manual intervention is required."""
+    """Each phase the page names: awaiting approval (its ETA: after approval), validating,
+    resuming at 10% (the resumption's note), then recovered at full size; a failed run says
+    manual intervention is required."""
     clock = FakeClock()
     s = Script(clock)
     statuses = LiveStatuses()
     statuses.observe(s.opened())
-    statuses.observe(s.move("FAILURE_DETECTED", "RECOVERY_IN_PROGRESS"))
-    assert statuses.observe(s.move("RECOVERY_IN_PROGRESS", "VALIDATING")) is not None
+    statuses.observe(s.decided())
+    statuses.observe(s.move("FAILURE_DETECTED", "AWAITING_APPROVAL"))
     status = statuses.get("inc_1")
     assert status is not None
+    assert ("detected: awaiting approval of cold", "awaiting approval") == (
+        status.status_line(),
+        status.phase,
+    )
+    assert status.eta_text(clock.wall()).startswith("after approval")
+    statuses.observe(s.move("AWAITING_APPROVAL", "RECOVERY_IN_PROGRESS"))
+    assert statuses.observe(s.move("RECOVERY_IN_PROGRESS", "VALIDATING")) is not None
     assert "validating (0%)" == status.status_line()
     statuses.observe(s.move("VALIDATING", "RECOVERED"))
     note = NoteAdded(
@@ -385,6 +393,12 @@ async def test_a_restart_sends_a_change_of_phase_a_crash_cut_off_once(tmp_path: 
         assert {"recovering 0% (cold recovery)"} == {status for _, status in updates}, run
         assert {"pagerduty", "slack"} <= {channel for channel, _ in updates}
         assert len(updates) == len({channel for channel, _ in updates}), "each channel once"
+        keys = [
+            n.idempotency_key
+            for n in await store.notifications_for("inc_1:failure")
+            if n.action == "update" and n.channel == "pagerduty"
+        ]
+        assert ["inc_1:failure:update:oncall:pagerduty:0:RECOVERY_IN_PROGRESS-0-0-0"] == keys
     await store.close()
 
 
