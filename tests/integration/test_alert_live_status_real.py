@@ -5,7 +5,8 @@ The example engine (examples/engine.py) has a three-step cold recovery with expe
 durations; its last step ("Reconcile positions") waits for a file the test creates, so the
 recovery stands at 50% for as long as the test looks. The crash pages three real receivers
 on loopback: PagerDuty Events v2 (its URL pointed at a loopback receiver), a signed webhook
-(as the team's `slack` channel) and email through a real SMTP server (aiosmtpd). Updates are
+and Slack's Web API (a bot token; a loopback "Slack" answering with the message's `ts`) for
+the team, and email through a real SMTP server (aiosmtpd). Updates are
 throttled to one a second here (`status_updates_every: 1s`; 30 s by default).
 """
 
@@ -39,6 +40,7 @@ from tests.integration.test_resolve_recovered import (
 
 pytestmark = pytest.mark.integration
 
+SLACK_POSTED = '{"ok": true, "channel": "C0123456789", "ts": "1764065723.000100"}'
 EXPECTED = {"Restart engine": 1.0, "Wait until healthy": 2.0, "Reconcile positions": 20.0}
 
 
@@ -51,18 +53,26 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
     controller.stop()
 
 
-def write_config(tmp_path: Path, pd_url: str, hook_url: str, smtp_port: int, gate: Path) -> Path:
+def write_config(
+    tmp_path: Path, pd_url: str, hook_url: str, slack_url: str, smtp_port: int, gate: Path
+) -> Path:
     port = free_port()
     wait = f"import os, time\nwhile not os.path.exists({str(gate)!r}): time.sleep(0.02)"
     return config_file(
         tmp_path,
         f"""channels:
   pagerduty: {{pagerduty: {{routing_key_env: PD_KEY, url: "{pd_url}/v2/enqueue"}}}}
-  slack: {{webhook: {{url: "{hook_url}/hook", secret_env: HOOK_SECRET}}}}
+  hook: {{webhook: {{url: "{hook_url}/hook", secret_env: HOOK_SECRET}}}}
+  slack: {{slack_bot: {{token_env: SLACK_TOKEN, channel: C0123456789, url: "{slack_url}/api"}}}}
   email: {{email: {{host: 127.0.0.1, port: {smtp_port}, security: none,
           sender: paramedic@example.com, to: [compliance@example.com]}}}}
 alerting:
   status_updates_every: 1s
+  contacts: {{team: {{display: All team members, channels: [slack, hook]}}}}
+  routes:
+    routes:
+      - {{name: P0, matchers: [severity=P0],
+          receivers: ["oncall:pagerduty", "team:slack", "team:hook", "compliance:email"]}}
 dashboard_url: "https://console.example/incidents/{{incident}}"
 recovery:
   approval: {{require: {{market_open: [manual], market_closed: [manual]}}}}
@@ -115,18 +125,20 @@ async def test_the_alert_at_50_percent_shows_the_status_the_step_and_an_eta(
     its actions name the finished steps with their times, and its ETA is the tracker's: 20 s
     (step 3's expected duration, validation having no checks) after the 50% snapshot. The
     same status reaches PagerDuty as a trigger under the first page's dedup_key, and email as
-    a reply (In-Reply-To the first message's Message-ID). Releasing step 3, the incident
+    a reply (In-Reply-To the first message's Message-ID), and Slack as chat.update of the
+    message the page posted (its `ts`). Releasing step 3, the incident
     recovers: validating, recovered, resuming at 0% (the resumption's first phase), recovered
     at full size, each sent at once; then the alert resolves."""
     inbox, smtp_port = smtp
     gate = tmp_path / "positions-reconciled"
-    env = {**ENV, "PD_KEY": "pd-routing-key-0123456789"}
+    env = {**ENV, "PD_KEY": "pd-routing-key-0123456789", "SLACK_TOKEN": "xoxb-0123456789"}
     async with (
         LoopbackReceiver(status=202) as pd,
         LoopbackReceiver() as hook,
+        LoopbackReceiver(reply=SLACK_POSTED) as slack,
         engines_ended(tmp_path) as pids,
     ):
-        config = write_config(tmp_path, pd.url, hook.url, smtp_port, gate)
+        config = write_config(tmp_path, pd.url, hook.url, slack.url, smtp_port, gate)
         p = await started(config, env)
         try:
             incident = await crash_engine(p)
@@ -188,6 +200,13 @@ async def test_the_alert_at_50_percent_shows_the_status_the_step_and_an_eta(
             assert {("trigger", alert_id)} == {(b["event_action"], b["dedup_key"]) for b in pd_50}
             assert fields["eta"] == pd_50[0]["payload"]["custom_details"]["eta"]
 
+            # Slack (a bot token): the page was posted once; the update edits that message.
+            assert "/api/chat.postMessage" == slack.requests[0].path
+            edits = [r.json() for r in slack.requests if r.path == "/api/chat.update"]
+            edits_50 = [e for e in edits if "recovering 50%" in _slack_status(e)]
+            assert edits_50, [_slack_status(e) for e in edits]
+            assert {"1764065723.000100"} == {e["ts"] for e in edits_50}
+
             def mail_50() -> list[Message]:
                 return [m for m in mails(inbox, "update") if "recovering 50%" in _body(m)]
 
@@ -223,6 +242,11 @@ async def test_the_alert_at_50_percent_shows_the_status_the_step_and_an_eta(
         finally:
             gate.touch()
             await asyncio.to_thread(p.ensure_dead)
+
+
+def _slack_status(body: dict[str, Any]) -> str:
+    fields = {f["title"]: f["value"] for f in body["attachments"][0]["fields"]}
+    return str(fields.get("Status", ""))
 
 
 def _body(message: Message) -> str:

@@ -18,6 +18,7 @@ from paramedic.alerting.channels.base import DeliveryResult, Notification
 from paramedic.alerting.channels.email import EmailChannel
 from paramedic.alerting.channels.pagerduty import PagerDutyChannel
 from paramedic.alerting.channels.slack import SlackChannel
+from paramedic.alerting.channels.slack_bot import SlackBotChannel
 from paramedic.alerting.channels.webhook import WebhookChannel
 from paramedic.alerting.live_status import LiveStatuses, apply
 from paramedic.alerting.model import Alert
@@ -236,11 +237,13 @@ def test_a_long_recovery_keeps_the_first_action_and_the_last_eleven() -> None:
 
 
 def test_which_channels_update_a_sent_message() -> None:
-    """PagerDuty (re-trigger, same dedup_key), email (a reply) and the webhook get every
-    update; a Slack incoming webhook cannot edit what it posted: phase changes only."""
-    assert (True, True, True, False) == (
+    """PagerDuty (re-trigger, same dedup_key), email (a reply), Slack with a bot token
+    (chat.update) and the webhook get every update; a Slack incoming webhook cannot edit what
+    it posted: phase changes only."""
+    assert (True, True, True, True, False) == (
         PagerDutyChannel.updates,
         EmailChannel.updates,
+        SlackBotChannel.updates,
         WebhookChannel.updates,
         SlackChannel.updates,
     )

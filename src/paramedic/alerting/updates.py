@@ -9,8 +9,9 @@ page read it), and an update goes to each channel that got its trigger:
   change a sent message gets it as a follow-up message);
 - progress within a phase (a step finished, a new ETA) goes only to channels that can update
   what they sent (`Channel.updates`: PagerDuty re-triggers the same `dedup_key` with new
-  details, an email replies in the first message's thread, a webhook receiver gets the
-  document again), and at most once per `every` seconds per alert: a change inside the
+  details, an email replies in the first message's thread, Slack with a bot token edits the
+  posted message, a webhook receiver gets the document again), and at most once per `every`
+  seconds per alert: a change inside the
   interval is sent when it ends, carrying whatever is true by then.
 
 Updates are notification rows like any page: committed with the alert's row before the
@@ -22,6 +23,7 @@ without one resolves its alert when the failure clears, and has nothing to repor
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import structlog
@@ -45,6 +47,9 @@ __all__ = ["StatusUpdates"]
 log = structlog.get_logger("paramedic.alerting")
 
 _KEEP = 10_000  # incidents followed at once (as `recovering.py` remembers them)
+# A channel that names what it posted says `ref=<id>` in a delivered attempt's detail
+# (slack_bot.py: the message's `ts`), which the outbox stores with the notification.
+_REF = re.compile(r"\bref=(\S+)")
 
 
 class StatusUpdates:
@@ -176,14 +181,16 @@ class StatusUpdates:
         alert = self._book.alerts[aid] = self.current(alert)
         done = self._keys.setdefault(aid, set())
         done.update(n.idempotency_key for n in sent)
-        first: dict[tuple[str, str], str] = {}  # (receiver, channel) -> its trigger's key
+        # (receiver, channel) -> its trigger's key, and what the provider called it
+        first: dict[tuple[str, str], tuple[str, str]] = {}
         for n in sent:
             if n.action == "trigger":
                 target = (n.payload["labels"].get("receiver", ""), n.channel)
-                first.setdefault(target, n.idempotency_key)
+                ref = _REF.search(n.last_detail) if n.status == "delivered" else None
+                first.setdefault(target, (n.idempotency_key, ref[1] if ref else ""))
         rendered: dict[TemplateKind, str] = {}
         rows: list[NotificationRow] = []
-        for (receiver, channel), thread in sorted(first.items()):
+        for (receiver, channel), (thread, reference) in sorted(first.items()):
             if not phase and not getattr(self._channels.get(channel), "updates", False):
                 continue
             rows += self._notices.rows(
@@ -195,6 +202,7 @@ class StatusUpdates:
                 rendered,
                 repeat=status.fingerprint(),
                 thread=thread,
+                reference=reference,
             )
         rows = [row for row in rows if row.idempotency_key not in done]
         done.update(row.idempotency_key for row in rows)

@@ -71,6 +71,8 @@ class Notification:
     links: Mapping[str, str]
     thread: str = ""
     """The idempotency key of the message this one follows up (an update's trigger)."""
+    reference: str = ""
+    """What the provider called that message when it took it (Slack's `ts`), if it said."""
 
     def as_data(self) -> dict[str, object]:
         """Plain JSON-ready data: the outbox row's payload and the webhook body's core."""
@@ -88,6 +90,8 @@ class Notification:
         }
         if self.thread:  # only updates carry one: other payloads stay as they were
             data["thread"] = self.thread
+        if self.reference:
+            data["reference"] = self.reference
         return data
 
     def ordered_fields(self) -> list[tuple[str, str]]:
