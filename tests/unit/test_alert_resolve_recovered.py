@@ -127,7 +127,11 @@ async def test_a_cleared_failure_is_kept_firing_until_the_incident_is_healthy(
     await r.publish(*r.moves("inc_1", *TO_RECOVERED[:3]))
     r.clock.advance(2.0)
     await r.publish(r.cleared("inc_1"))
-    assert ("firing", ["trigger"]) == (await r.state("inc_1"), await r.actions("inc_1"))
+    # Each change of phase sent the live status (`update`); nothing resolved it.
+    assert ("firing", ["trigger", "update"]) == (
+        await r.state("inc_1"),
+        await r.actions("inc_1"),
+    )
     [kept] = r.kinds("alert.kept")
     assert ("inc_1:failure", "VALIDATING") == (kept.alert_id, kept.state)
     assert "incident inc_1 is VALIDATING" in kept.reason
@@ -136,7 +140,7 @@ async def test_a_cleared_failure_is_kept_firing_until_the_incident_is_healthy(
     assert "firing" == await r.state("inc_1")
     r.clock.advance(300.0)
     await r.publish(*r.moves("inc_1", "RECOVERED", "HEALTHY"))
-    assert ("resolved", ["resolve", "trigger"]) == (
+    assert ("resolved", ["resolve", "trigger", "update"]) == (
         await r.state("inc_1"),
         await r.actions("inc_1"),
     )
@@ -155,7 +159,10 @@ async def test_a_failed_validation_keeps_it_until_a_human_resolves_the_incident(
     await r.publish(r.failure("inc_1"), r.opened("inc_1"), *r.moves("inc_1", *TO_RECOVERED))
     await r.publish(r.cleared("inc_1"))
     await r.publish(*r.moves("inc_1", "RECOVERED", "RECOVERY_FAILED", "MANUAL_RECOVERY"))
-    assert ("firing", ["trigger"]) == (await r.state("inc_1"), await r.actions("inc_1"))
+    assert ("firing", ["trigger", "update"]) == (
+        await r.state("inc_1"),
+        await r.actions("inc_1"),
+    )
     await r.publish(*r.moves("inc_1", "MANUAL_RECOVERY", "RECOVERED"))
     assert "resolved" == await r.state("inc_1")
     [resolved] = r.kinds("alert.resolved")
@@ -226,7 +233,8 @@ async def test_a_restart_keeps_what_was_kept_and_resolves_what_recovered(tmp_pat
     third = await rig(tmp_path, clock)
     healthy = r.moves("inc_1", "RECOVERED", "HEALTHY")
     assert (0, 1) == await third.service.catch_up([], {"inc_1": cleared}, history + healthy)
-    assert ("resolved", ["resolve", "trigger"]) == (
+    # `update`: the live status the first run sent at each change of phase.
+    assert ("resolved", ["resolve", "trigger", "update"]) == (
         await third.state("inc_1"),
         await third.actions("inc_1"),
     )

@@ -45,6 +45,7 @@ FULL: dict[str, Any] = {
     },
     "phone": {"apprise": {"url_env": "APPRISE_URL"}},
     "audit": {"log": {}},
+    "team-bot": {"slack_bot": {"token_env": "PD_KEY", "channel": "C0123456789"}},
 }
 
 
@@ -72,6 +73,7 @@ def test_every_kind_validates_with_defaults() -> None:
         "compliance": "email",
         "phone": "apprise",
         "audit": "log",
+        "team-bot": "slack_bot",
     } == {name: c.kind for name, c in channels.items()}
     pd = channels["oncall"].pagerduty
     assert pd is not None
@@ -86,6 +88,13 @@ def test_every_kind_validates_with_defaults() -> None:
     am = channels["am"].alertmanager
     assert am is not None
     assert 86400.0 == am.hold
+    bot = channels["team-bot"].slack_bot
+    assert bot is not None
+    assert ("https://slack.com/api", "C0123456789", TOKEN) == (
+        bot.url,
+        bot.channel,
+        bot.secret.get_secret_value(),
+    )
 
 
 def test_secrets_never_in_repr() -> None:
@@ -117,6 +126,26 @@ def test_secret_from_a_file(tmp_path: Path) -> None:
                     "x.slack",
                     "Value error, webhook_url: secrets are never written inline;"
                     " give webhook_url_env or webhook_url_file",
+                )
+            ],
+        ),
+        (
+            {"x": {"slack_bot": {"token": TOKEN, "channel": "C0123456789"}}},
+            [
+                (
+                    "x.slack_bot",
+                    "Value error, token: secrets are never written inline;"
+                    " give token_env or token_file",
+                )
+            ],
+        ),
+        (
+            {"x": {"slack_bot": {"token_env": "PD_KEY", "channel": "#trading"}}},
+            [
+                (
+                    "x.slack_bot.channel",
+                    "Value error, '#trading' is not a channel id: give the id Slack shows in"
+                    " the channel's details (such as C0123456789), not its name",
                 )
             ],
         ),
@@ -155,7 +184,8 @@ def test_secret_from_a_file(tmp_path: Path) -> None:
                 (
                     "x",
                     "Value error, a channel names exactly one kind of webhook, slack,"
-                    " pagerduty, alertmanager, jira, email, apprise, log; got slack, log",
+                    " pagerduty, alertmanager, jira, email, apprise, log, slack_bot;"
+                    " got slack, log",
                 )
             ],
         ),
@@ -165,7 +195,7 @@ def test_secret_from_a_file(tmp_path: Path) -> None:
                 (
                     "x",
                     "Value error, a channel names exactly one kind of webhook, slack,"
-                    " pagerduty, alertmanager, jira, email, apprise, log; got none",
+                    " pagerduty, alertmanager, jira, email, apprise, log, slack_bot; got none",
                 )
             ],
         ),

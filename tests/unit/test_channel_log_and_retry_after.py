@@ -45,6 +45,8 @@ def n(
         ),
         ("trigger", "P3", "info", "page: [P0] engine crash: pid 7 killed by SIGKILL"),
         ("resolve", "P0", "info", "resolved: [P0] engine crash: resolved by olga: fixed"),
+        # A live-status update says where the recovery is (its status), at info.
+        ("update", "P0", "info", "status update: [P0] engine crash: resolved by olga: fixed"),
     ],
 )
 async def test_log_channel_writes_one_readable_line_and_the_body_at_debug(

@@ -79,6 +79,8 @@ class Answers:
         now = self._clock.now()
         if alert_id in self._escalation.levels():
             acked, fired = self._escalation.acknowledge(alert_id, by, why, ttl)
+            if acked.ack is not None:  # the ladder's copy is the alert as it started
+                acked = alert.acknowledge(acked.ack)  # keep its live status
             self._dispatch.escalated(fired)
         else:  # held (nobody paged yet) or a severity without a ladder: nothing to pause
             acked = alert.acknowledge(self._escalation.new_ack(by, why, ttl))
@@ -114,6 +116,7 @@ class Answers:
         book.holding.pop(alert_id, None)
         book.expired_acks.pop(alert_id, None)
         await self._outbox.cancel(alert_id, action="trigger", reason=f"resolved by {by}")
+        await self._outbox.cancel(alert_id, action="update", reason=f"resolved by {by}")
         # The resolved row with its follow-ups, one commit: a crash before it leaves the alert
         # firing in the store, and a restart resolves it again (`Intake.catch_up`).
         await self._follow_up(resolved, "resolve", save=True)

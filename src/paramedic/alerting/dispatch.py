@@ -173,7 +173,9 @@ class Dispatch:
                     log.exception("ack expiry hook failed", alert=due.alert.id)
                 continue
             try:
-                self._page(due.alert, due.step, commit)
+                # The ladder holds the alert as it started; a rung pages what is true now
+                # (the live status of a recovering incident).
+                self._page(self._book.alerts.get(due.alert.id, due.alert), due.step, commit)
             except Exception:  # a failing page must not stop the next rung
                 log.exception("escalation notify failed", alert=due.alert.id, step=due.step.name)
 

@@ -32,11 +32,13 @@ from paramedic.alerting.dispatch import Dispatch
 from paramedic.alerting.escalation_levels import Levels
 from paramedic.alerting.escalation_pages import EscalationPages
 from paramedic.alerting.events import AlertKept
+from paramedic.alerting.live_status import first_eta
 from paramedic.alerting.model import Alert, alert_from_failure
 from paramedic.alerting.model import alert_id as failure_alert_id
 from paramedic.alerting.progress_push import ProgressPushes
 from paramedic.alerting.recovering import Planned, Recoveries
 from paramedic.alerting.severity import SeverityDecision, SeverityFacts, SeverityPolicy
+from paramedic.alerting.updates import StatusUpdates
 from paramedic.core.bus import Published
 from paramedic.core.clock import Clock
 from paramedic.core.contracts import Job, Submit
@@ -54,7 +56,7 @@ from paramedic.core.incident_events import (
     RecoveryProgress,
     RecoveryStepFinished,
 )
-from paramedic.core.severity import SEVERITIES
+from paramedic.core.severity import SEVERITIES, Severity
 from paramedic.store.outbox import OutboxStore
 
 __all__ = ["Intake", "ServiceFacts"]
@@ -63,6 +65,7 @@ log = structlog.get_logger("paramedic.alerting")
 
 ServiceFacts = Callable[[str], tuple[int | None, Mapping[str, str], str]]  # tier, labels, runbook
 Handler = Callable[[Any], Coroutine[Any, Any, object]]
+OnCall = Callable[[Severity], tuple[str, ...]]  # who the first rung of a severity pages
 
 
 class Intake:
@@ -86,6 +89,8 @@ class Intake:
         levels: Levels | None = None,
         manual_runbook: Callable[[str], str] = lambda name: "",
         pushes: ProgressPushes,
+        updates: StatusUpdates | None = None,
+        on_call: OnCall = lambda severity: (),
     ) -> None:
         self._severity = severity
         self._service_facts = service_facts
@@ -114,6 +119,9 @@ class Intake:
             job=job,
         )
         self._pushes = pushes
+        self._planned = planned
+        self._updates = updates
+        self._on_call = on_call
         # The events that page, one handler each (by exact type: a lookup, not a scan).
         self._handlers: dict[type[Event], Handler] = {
             FailureDetected: self.raise_for_failure,
@@ -134,6 +142,8 @@ class Intake:
 
     def on_published(self, published: Published) -> None:
         self._escalations.observe(published.event)  # before the handler plans its pages
+        if self._updates is not None:  # every alert carries its incident's live status
+            self._updates.observe(published.event)
         handler = self._handlers.get(type(published.event))
         if handler is not None:
             self._job(handler(published.event))
@@ -164,9 +174,13 @@ class Intake:
             decision.reason,
             labels=labels,
             runbook=runbook,
-            dashboard=self._dashboard,
+            dashboard=dashboard_link(self._dashboard, event.incident),
             impact=_impact(event),
+            on_call=self._on_call(decision.severity),
+            eta=first_eta(planned=self._planned(service), needs_human=event.needs_human),
         )
+        if self._updates is not None:
+            alert = self._updates.current(alert)
         return await self._dispatch.raise_alert(alert)
 
     async def _failure_cleared(self, event: FailureCleared) -> Alert | None:
@@ -305,6 +319,8 @@ class Intake:
         from the same incident events (`escalation_pages.py`). Returns (raised, resolved)."""
         ended = self._recoveries.fold(incidents)
         raised, resolved = await self._escalations.catch_up(incidents)
+        if self._updates is not None:
+            self._updates.fold(list(incidents))
         for failure in failures:
             if await self._store.get_alert(failure_alert_id(failure.incident, "failure")) is None:
                 log.warning("raising an alert a crash cut off", incident=failure.incident)
@@ -330,6 +346,8 @@ class Intake:
             if why is not None:
                 done = await self._answers.resolve(alert.id, by="paramedic", why=why)
                 resolved += done is not None
+        if self._updates is not None:  # a change of phase a crash cut off
+            await self._updates.catch_up()
         if approvals is not None:
             for alert in list(self._book.alerts.values()):
                 if alert.type == APPROVAL_TYPE and alert.id not in waiting:
@@ -337,6 +355,12 @@ class Intake:
                     done = await self._answers.resolve(alert.id, by="paramedic", why=why)
                     resolved += done is not None
         return raised, resolved
+
+
+def dashboard_link(url: str, incident: str) -> str:
+    """`dashboard_url` as configured, `{incident}` in it replaced by the incident's id (a
+    dashboard that shows one incident); empty stays empty."""
+    return url.replace("{incident}", incident)
 
 
 def _impact(event: FailureDetected) -> str:

@@ -111,6 +111,7 @@ def alert_from_failure(
     runbook: str = "",
     dashboard: str = "",
     on_call: tuple[str, ...] = (),
+    eta: str = "",
 ) -> Alert:
     """The alert an incident opens with: the detector's sentence is the "What"."""
     service = event.service or event.source
@@ -125,7 +126,9 @@ def alert_from_failure(
         what=event.reason,
         when_wall=event.at.wall,
         impact=impact,
-        status="human action needed" if event.needs_human else "recovery starting",
+        # Where the recovery is then goes on in the alert's updates (`live_status.py`).
+        status="human action needed" if event.needs_human else "detected",
+        eta=eta,
         runbook=runbook,
         dashboard=dashboard,
         on_call=on_call,

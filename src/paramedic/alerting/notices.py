@@ -47,8 +47,13 @@ class Notices:
         rendered: dict[TemplateKind, str] | None = None,
         *,
         repeat: str = "",
+        thread: str = "",
+        reference: str = "",
     ) -> list[NotificationRow]:
-        """`rendered` is shared by the caller across receivers of the same alert."""
+        """`rendered` is shared by the caller across receivers of the same alert; `thread`
+        is the idempotency key of the message this one follows (a status update's trigger),
+        for channels that thread replies (email's In-Reply-To); `reference` what the provider
+        called that message (Slack's `ts`, for chat.update)."""
         now = self._clock.now()
         cache = {} if rendered is None else rendered
 
@@ -73,12 +78,14 @@ class Notices:
                 action=action,  # type: ignore[arg-type]
                 severity=alert.severity,
                 title=render("email_subject").strip(),
-                body=render("slack" if kind == "slack" else "text"),
+                body=render("slack" if kind in ("slack", "slack_bot") else "text"),
                 fields=fields,
                 labels=labels,
                 idempotency_key=f"{alert.id}:{action}:{receiver}:{channel}:{level}"
                 + (f":{repeat}" if repeat else ""),
                 links=links,
+                thread=thread,
+                reference=reference,
             )
             rows.append(
                 notification_row(

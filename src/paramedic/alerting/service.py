@@ -43,6 +43,7 @@ from paramedic.alerting.stats import AlertStats
 from paramedic.alerting.summaries import Summaries
 from paramedic.alerting.templates import AlertRenderer
 from paramedic.alerting.testpage import TestPager
+from paramedic.alerting.updates import StatusUpdates
 from paramedic.config.alerting import AlertingConfig
 from paramedic.core.bus import Published
 from paramedic.core.clock import Clock
@@ -50,10 +51,11 @@ from paramedic.core.contracts import Job, Submit
 from paramedic.core.events import Event
 from paramedic.core.failure_events import FailureCleared, FailureDetected
 from paramedic.core.incident_events import ApprovalRequested
+from paramedic.core.severity import Severity
 from paramedic.store.outbox import OutboxStore
 from paramedic.store.protocol import Store
 
-__all__ = ["AlertingService", "ServiceFacts"]
+__all__ = ["AlertingService", "ServiceFacts", "first_rung"]
 
 log = structlog.get_logger("paramedic.alerting")
 
@@ -199,6 +201,17 @@ class AlertingService:
             dashboard_url=dashboard_url,
             target_rto_s=target_rto_s,
         )
+        self.status_updates = StatusUpdates(
+            clock=clock,
+            store=store,
+            book=self.book,
+            outbox=self.outbox,
+            notices=notices,
+            channels=self.channels,
+            planned=planned,
+            job=job,
+            every=config.status_updates_every,
+        )
         self._intake = Intake(
             severity=SeverityPolicy.from_config(config.severity_rules),
             service_facts=service_facts,
@@ -215,6 +228,8 @@ class AlertingService:
             levels=levels,
             manual_runbook=manual_runbook,
             pushes=self.pushes,
+            updates=self.status_updates,
+            on_call=lambda severity: first_rung(config, severity),
         )
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -325,3 +340,14 @@ class AlertingService:
     async def flush_summaries(self) -> int:
         """Send what grouping and rate limits held back as one summary per group/receiver."""
         return await self._summaries.flush()
+
+
+def first_rung(config: AlertingConfig, severity: Severity) -> tuple[str, ...]:
+    """Who is on call for an alert: the contacts its ladder pages at once (display names
+    where the config gives them), the first of them the on-call, the others backups."""
+    policy = config.escalation.policies.get(severity)
+    if policy is None:
+        return ()
+    names = [c for step in policy.steps if step.after == 0 for c in step.contacts]
+    shown = [config.contacts[n].display or n if n in config.contacts else n for n in names]
+    return tuple(dict.fromkeys(shown))

@@ -55,7 +55,13 @@ from typing import Literal, cast, get_args
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from paramedic.config import alerting_defaults as defaults
-from paramedic.config.types import Duration, StrictModel, TimeZoneName, repeated
+from paramedic.config.types import (
+    Duration,
+    PositiveDuration,
+    StrictModel,
+    TimeZoneName,
+    repeated,
+)
 from paramedic.core.labels import Matcher
 from paramedic.core.severity import Severity
 
@@ -301,6 +307,9 @@ class AlertingConfig(StrictModel):
     # Who gets the recovery's progress pushes and the all-clear, by the incident's severity
     # (P3 incidents get none); a severity the user writes replaces that default list.
     updates: dict[Severity, list[str]] = Field(default_factory=lambda: default_updates())
+    # A recovering incident's alert is updated at every change of phase, and with its
+    # progress at most this often on the channels that can update a sent message.
+    status_updates_every: PositiveDuration = 30.0
 
     _notes: list[str] = PrivateAttr(default_factory=list)
     _user_contacts: frozenset[str] = PrivateAttr(default=frozenset())

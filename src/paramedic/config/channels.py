@@ -5,6 +5,7 @@ Shape (each channel names exactly one kind)::
     channels:
       oncall:    {pagerduty: {routing_key_env: PD_ROUTING_KEY}}
       team:      {slack: {webhook_url_file: /run/secrets/slack_url, timeout: 3s}}
+      team-bot:  {slack_bot: {token_env: SLACK_BOT_TOKEN, channel: C0123456789}}
       internal:  {webhook: {url: "https://hooks.example/paramedic", secret_env: HOOK_SECRET}}
       am:        {alertmanager: {url: "http://alertmanager:9093"}}
       tickets:   {jira: {url: "https://acme.atlassian.net", project: OPS,
@@ -21,6 +22,7 @@ one (`config.types.SecretRef`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
@@ -54,7 +56,17 @@ __all__ = [
     "validate_channels",
 ]
 
-CHANNEL_KINDS = ("webhook", "slack", "pagerduty", "alertmanager", "jira", "email", "apprise", "log")
+CHANNEL_KINDS = (
+    "webhook",
+    "slack",
+    "pagerduty",
+    "alertmanager",
+    "jira",
+    "email",
+    "apprise",
+    "log",
+    "slack_bot",
+)
 
 
 def _http_url(value: str) -> str:
@@ -110,6 +122,26 @@ class SlackConfig(_Kind):
     _ref = "webhook_url"
     webhook_url_env: str | None = None
     webhook_url_file: Path | None = None
+
+
+def _slack_channel_id(value: str) -> str:
+    if not re.fullmatch(r"[A-Z0-9]{9,}", value):
+        msg = (
+            f"{value!r} is not a channel id: give the id Slack shows in the channel's details"
+            " (such as C0123456789), not its name"
+        )
+        raise ValueError(msg)
+    return value
+
+
+class SlackBotConfig(_Kind):
+    """Slack's Web API with a bot token (chat:write): pages that are updated in place."""
+
+    _ref = "token"
+    token_env: str | None = None
+    token_file: Path | None = None
+    channel: Annotated[str, AfterValidator(_slack_channel_id)]
+    url: HttpUrl = "https://slack.com/api"
 
 
 class PagerDutyConfig(_Kind):
@@ -204,6 +236,7 @@ class ChannelConfig(StrictModel):
     email: EmailConfig | None = None
     apprise: AppriseConfig | None = None
     log: LogChannelConfig | None = None
+    slack_bot: SlackBotConfig | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -27,7 +27,12 @@ from paramedic.core.errors import AlertingError
 
 __all__ = ["AppriseChannel"]
 
-_PREFIX = {"trigger": "", "acknowledge": "Acknowledged: ", "resolve": "Resolved: "}
+_PREFIX = {
+    "trigger": "",
+    "acknowledge": "Acknowledged: ",
+    "resolve": "Resolved: ",
+    "update": "Update: ",
+}
 _TYPE = {
     "P0": apprise.NotifyType.FAILURE,
     "P1": apprise.NotifyType.FAILURE,

@@ -29,7 +29,8 @@ __all__ = [
     "utc_now",
 ]
 
-Action = Literal["trigger", "acknowledge", "resolve"]
+Action = Literal["trigger", "acknowledge", "resolve", "update"]
+"""`update`: the alert's live status changed (`alerting/updates.py`); the trigger stands."""
 Outcome = Literal["delivered", "retry", "failed"]
 Now = Callable[[], datetime]
 """A wall-clock source for timestamps shown to humans and providers (never for deadlines)."""
@@ -68,10 +69,14 @@ class Notification:
     labels: Mapping[str, str]
     idempotency_key: str
     links: Mapping[str, str]
+    thread: str = ""
+    """The idempotency key of the message this one follows up (an update's trigger)."""
+    reference: str = ""
+    """What the provider called that message when it took it (Slack's `ts`), if it said."""
 
     def as_data(self) -> dict[str, object]:
         """Plain JSON-ready data: the outbox row's payload and the webhook body's core."""
-        return {
+        data: dict[str, object] = {
             "id": self.id,
             "alert_id": self.alert_id,
             "action": self.action,
@@ -83,6 +88,11 @@ class Notification:
             "links": dict(self.links),
             "idempotency_key": self.idempotency_key,
         }
+        if self.thread:  # only updates carry one: other payloads stay as they were
+            data["thread"] = self.thread
+        if self.reference:
+            data["reference"] = self.reference
+        return data
 
     def ordered_fields(self) -> list[tuple[str, str]]:
         """The known fields first in reading order, then any extra ones by name."""
@@ -109,6 +119,10 @@ class Channel(Protocol):
     the network (payload, encoding, signature, request bytes), so the outbox can build the
     first attempt while the notification's commit syncs to disk and send it the moment the
     commit returns. `send(n)` must mean `prepare(n)()` for such a channel.
+
+    A channel that can change or thread what it sent sets `updates = True`: it gets every
+    status update of a recovering incident (throttled); the others get only the changes of
+    phase, as follow-up messages (`alerting/updates.py`). Absent means False.
     """
 
     name: str

@@ -3,7 +3,9 @@
 STARTTLS on 587 by default (RFC 3207), implicit TLS on 465 (RFC 8314), or plain for a relay on
 localhost. `Message-ID` is derived from the idempotency key, so a retried notification is the
 same message to any mail system that deduplicates on it, and `References` names the alert so
-clients thread trigger, acknowledge and resolve together. SMTP reply codes decide the outcome
+clients thread trigger, acknowledge and resolve together. A status update is a reply to the
+first message (RFC 5322 3.6.4): `In-Reply-To` is the trigger's Message-ID, which `References`
+names too, and its subject starts with `Re: `. SMTP reply codes decide the outcome
 (RFC 5321 4.2.1): 4yz is transient, 5yz permanent; connection problems are transient.
 """
 
@@ -13,7 +15,10 @@ import asyncio
 import re
 import ssl
 from collections.abc import Sequence
+from email import _header_value_parser as hvp
+from email.headerregistry import HeaderRegistry, MessageIDHeader
 from email.message import EmailMessage
+from email.policy import default as default_policy
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Literal
@@ -38,8 +43,36 @@ _DEFAULT_PORT = {"starttls": 587, "tls": 465, "none": 25}
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
+def _message_ids(value: str) -> hvp.TokenList:
+    """A References value: message ids separated by white space."""
+    ids = hvp.TokenList()
+    rest = value.strip()
+    while rest:
+        token, rest = hvp.get_msg_id(rest)
+        ids.append(token)
+        if rest[:1].isspace() or (rest and not str(token)[-1:].isspace()):
+            ids.append(hvp.WhiteSpaceTerminal(" ", "fws"))
+        rest = rest.lstrip()
+    return ids
+
+
+class _ReferencesHeader(MessageIDHeader):
+    """A message id longer than a 78-column line, in an unstructured header (what In-Reply-To
+    and References are by default), is folded into RFC 2047 encoded words, which no mail
+    client matches to the message it names: these headers are lists of message ids."""
+
+    value_parser = staticmethod(_message_ids)  # type: ignore[assignment]  # a list of ids
+
+
+_HEADERS = HeaderRegistry()
+_HEADERS.map_to_type("in-reply-to", MessageIDHeader)  # type: ignore[arg-type]  # a mixin
+_HEADERS.map_to_type("references", _ReferencesHeader)  # type: ignore[arg-type]
+_POLICY = default_policy.clone(header_factory=_HEADERS)
+
+
 class EmailChannel:
     kind = "email"
+    updates = True  # a reply in the first message's thread
 
     def __init__(
         self,
@@ -70,13 +103,17 @@ class EmailChannel:
         self._domain = sender.rpartition("@")[2] or "paramedic.invalid"
 
     def message(self, n: Notification) -> EmailMessage:
-        msg = EmailMessage()
-        msg["Subject"] = n.title
+        msg = EmailMessage(policy=_POLICY)
+        msg["Subject"] = f"Re: {n.title}" if n.thread else n.title
         msg["From"] = self._sender
         msg["To"] = ", ".join(self._to)
         msg["Date"] = format_datetime(self._now())
-        msg["Message-ID"] = f"<{_ID_UNSAFE.sub('_', n.idempotency_key)}@{self._domain}>"
-        msg["References"] = f"<alert-{_ID_UNSAFE.sub('_', n.alert_id)}@{self._domain}>"
+        msg["Message-ID"] = self._message_id(n.idempotency_key)
+        references = f"<alert-{_ID_UNSAFE.sub('_', n.alert_id)}@{self._domain}>"
+        if n.thread:
+            msg["In-Reply-To"] = self._message_id(n.thread)
+            references += f" {self._message_id(n.thread)}"
+        msg["References"] = references
         msg["X-Paramedic-Idempotency-Key"] = n.idempotency_key
         msg["X-Paramedic-Alert-Id"] = n.alert_id
         msg["X-Paramedic-Action"] = n.action
@@ -87,6 +124,10 @@ class EmailChannel:
         lines = [n.body.rstrip(), ""] + [f"{text.title()}: {h}" for text, h in n.links.items()]
         msg.set_content("\n".join(lines).rstrip() + "\n")
         return msg
+
+    def _message_id(self, key: str) -> str:
+        """The Message-ID of the notification with idempotency key `key`."""
+        return f"<{_ID_UNSAFE.sub('_', key)}@{self._domain}>"
 
     async def send(self, n: Notification) -> DeliveryResult:
         label = f"email {self.name}"

@@ -24,7 +24,12 @@ from paramedic.core.text import one_line
 __all__ = ["LogChannel"]
 
 _LEVEL = {"P0": "critical", "P1": "error", "P2": "warning", "P3": "info"}
-_SAID = {"trigger": "page", "acknowledge": "acknowledged", "resolve": "resolved"}
+_SAID = {
+    "trigger": "page",
+    "acknowledge": "acknowledged",
+    "resolve": "resolved",
+    "update": "status update",
+}
 # Informational notices (progress_story.py's alert types) are not pages: said so, at info.
 _NOTICES = {"recovery_update": "update", "all_clear": "all clear"}
 
@@ -71,10 +76,11 @@ class LogChannel:
     def _lines(self, batch: _Batch) -> None:
         n = batch.first
         notice = _NOTICES.get(n.labels.get("kind", "")) if n.action == "trigger" else None
-        level = "info" if n.action == "resolve" or notice else _LEVEL[n.severity]
+        level = "info" if n.action in ("resolve", "update") or notice else _LEVEL[n.severity]
         service = n.labels.get("service") or n.fields.get("service") or "-"
         # A page says what happened; its resolve says why it is over (the alert's status).
-        said = n.fields.get("status") if n.action == "resolve" else n.fields.get("what")
+        # An update says where the recovery is (the same status line).
+        said = n.fields.get("status") if n.action in ("resolve", "update") else n.fields.get("what")
         what = one_line(said or n.fields.get("what") or n.body, 300)
         to = ",".join(batch.receivers) or "-"  # no space: the console log shows it bare
         line = f"{notice or _SAID.get(n.action, n.action)}: {n.title}: {what}"

@@ -7,7 +7,11 @@ https://developer.pagerduty.com/docs/events-api-v2/acknowledge-events/ (resolve-
 (critical|error|warning|info), timestamp, component, group, class, custom_details}, `links`
 [{href, text}], `client` and `client_url`; acknowledge and resolve carry only the three keys.
 `dedup_key` is the alert id, so every action and every retry of one incident lands on the same
-PagerDuty incident and a retried trigger cannot open a second one.
+PagerDuty incident and a retried trigger cannot open a second one. A status update is a trigger
+again under the same `dedup_key`: PagerDuty deduplicates it into the open alert, whose details
+then show the new `custom_details` (the live status, the step, the ETA). An acknowledged
+incident generates no notification for it; a resolved one would open a new incident, so no
+update follows a resolve (pending ones are cancelled by it).
 Responses: 202 accepted (`{status, message, dedup_key}`); 400 invalid event (permanent);
 429 rate limited and 5xx transient (https://developer.pagerduty.com/docs/events-api-v2/overview/).
 """
@@ -33,6 +37,7 @@ _DEDUP_MAX = 255
 
 class PagerDutyChannel:
     kind = "pagerduty"
+    updates = True  # a re-trigger with the same dedup_key carries the new details
 
     def __init__(
         self,
@@ -55,12 +60,13 @@ class PagerDutyChannel:
         self._now = now
 
     def payload(self, n: Notification) -> dict[str, object]:
+        action = "trigger" if n.action == "update" else n.action
         event: dict[str, object] = {
             "routing_key": self._key.get_secret_value(),
-            "event_action": n.action,
+            "event_action": action,
             "dedup_key": n.alert_id[:_DEDUP_MAX],
         }
-        if n.action != "trigger":
+        if action != "trigger":
             return event
         service = n.labels.get("service") or n.fields.get("service", "")
         kind = n.labels.get("kind") or n.fields.get("kind", "")

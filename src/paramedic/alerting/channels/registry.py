@@ -16,6 +16,7 @@ from paramedic.alerting.channels.jira import JiraChannel
 from paramedic.alerting.channels.log import LogChannel
 from paramedic.alerting.channels.pagerduty import PagerDutyChannel
 from paramedic.alerting.channels.slack import SlackChannel
+from paramedic.alerting.channels.slack_bot import SlackBotChannel
 from paramedic.alerting.channels.webhook import WebhookChannel
 from paramedic.checks import HttpPool
 from paramedic.config.channels import ChannelConfig
@@ -30,6 +31,11 @@ def build_channel(name: str, config: ChannelConfig, http: HttpPool) -> Channel:
         return WebhookChannel(name, http, url=w.url, secret=w.secret, timeout=w.timeout)
     if c.slack is not None:
         return SlackChannel(name, http, webhook_url=c.slack.secret, timeout=c.slack.timeout)
+    if c.slack_bot is not None:
+        b = c.slack_bot
+        return SlackBotChannel(
+            name, http, token=b.secret, channel=b.channel, url=b.url, timeout=b.timeout
+        )
     if c.pagerduty is not None:
         p = c.pagerduty
         return PagerDutyChannel(

@@ -21,16 +21,22 @@ from paramedic.alerting.channels.base import DeliveryResult, Notification, Now, 
 from paramedic.checks import HttpPool
 from paramedic.core.jsoncodec import dumps
 
-__all__ = ["COLORS", "RESOLVED_COLOR", "SlackChannel"]
+__all__ = ["COLORS", "RESOLVED_COLOR", "SlackChannel", "slack_message"]
 
 COLORS = {"P0": "#d00000", "P1": "#ff8c00", "P2": "#f2c744", "P3": "#9e9e9e"}
 RESOLVED_COLOR = "#2eb67d"
-_PREFIX = {"trigger": "", "acknowledge": "Acknowledged: ", "resolve": "Resolved: "}
+_PREFIX = {
+    "trigger": "",
+    "acknowledge": "Acknowledged: ",
+    "resolve": "Resolved: ",
+    "update": "Update: ",
+}
 _SHORT = 40  # Slack lays out `short` fields two per row; longer values would wrap badly.
 
 
 class SlackChannel:
     kind = "slack"
+    updates = False  # an incoming webhook cannot edit what it posted: phase changes only
 
     def __init__(
         self,
@@ -48,24 +54,7 @@ class SlackChannel:
         self._now = now
 
     def payload(self, n: Notification) -> dict[str, object]:
-        text = _PREFIX[n.action] + n.title
-        color = RESOLVED_COLOR if n.action == "resolve" else COLORS[n.severity]
-        fields = [
-            {"title": title, "value": value, "short": len(value) <= _SHORT and "\n" not in value}
-            for title, value in n.ordered_fields()
-        ]
-        attachment: dict[str, object] = {
-            "color": color,
-            "fallback": text,
-            "title": text,
-            "text": n.body,
-            "fields": fields,
-            "footer": "paramedic",
-            "ts": int(self._now().timestamp()),
-        }
-        if link := n.links.get("dashboard") or n.links.get("runbook"):
-            attachment["title_link"] = link
-        return {"text": text, "attachments": [attachment]}
+        return slack_message(n, int(self._now().timestamp()))
 
     def prepare(self, n: Notification) -> JsonPost:
         url = self._url.get_secret_value()
@@ -89,3 +78,26 @@ def _tokens(url: str) -> list[str]:
     """The URL's path parts that identify or authorise (/services/T.../B.../token), which a proxy
     or an error page may echo on their own."""
     return [part for part in urlsplit(url).path.split("/") if len(part) >= 9]
+
+
+def slack_message(n: Notification, ts: int) -> dict[str, object]:
+    """The message a notification is on Slack: `text` and one attachment (also what the
+    Web API's chat.postMessage and chat.update take); `ts` the footer's time, epoch seconds."""
+    text = _PREFIX[n.action] + n.title
+    color = RESOLVED_COLOR if n.action == "resolve" else COLORS[n.severity]
+    fields = [
+        {"title": title, "value": value, "short": len(value) <= _SHORT and "\n" not in value}
+        for title, value in n.ordered_fields()
+    ]
+    attachment: dict[str, object] = {
+        "color": color,
+        "fallback": text,
+        "title": text,
+        "text": n.body,
+        "fields": fields,
+        "footer": "paramedic",
+        "ts": ts,
+    }
+    if link := n.links.get("dashboard") or n.links.get("runbook"):
+        attachment["title_link"] = link
+    return {"text": text, "attachments": [attachment]}

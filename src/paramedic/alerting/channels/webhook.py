@@ -12,6 +12,9 @@ Body (version 1)::
 
     {"version": 1, "id", "alert_id", "action", "severity", "title", "body",
      "fields": {...}, "labels": {...}, "links": {...}, "idempotency_key", "sent_at"}
+
+`action` is trigger, acknowledge, resolve or update (a recovering incident's live status:
+the same `alert_id`, new `fields`; an update also names the trigger it follows in `thread`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 class WebhookChannel:
     kind = "webhook"
+    updates = True  # the receiver gets the document again, `action: update`, same `alert_id`
 
     def __init__(
         self,
