@@ -157,6 +157,8 @@ async def test_each_push_arrives_once_across_a_kill_9_between_50_and_75(tmp_path
                 assert f"step {step}: done in " in actions
             assert "validation: " in actions
             assert "resumption: " in actions
+            # No dashboard_url in this config: the link is the console's incident page.
+            assert f"{second.url}/#incident={incident}" == done["fields"]["dashboard"]
             # Through Apprise: each notice once, by its title.
             await until(
                 "the all-clear through Apprise",

@@ -27,7 +27,7 @@ from paramedic.alerting.escalation_levels import (
     page_floor,
     rule_kind,
 )
-from paramedic.alerting.model import Alert, alert_id
+from paramedic.alerting.model import Alert, alert_id, dashboard_link
 from paramedic.alerting.recovery_escalation import EscalationFacts, PageContext
 from paramedic.alerting.severity import SeverityFacts, SeverityPolicy
 from paramedic.core.clock import Clock, TimerHandle
@@ -132,7 +132,7 @@ class EscalationPages:
             runbook=runbook,
             manual_runbook=self._manual_runbook(service),
             api_url=self._api_url,
-            dashboard=self._dashboard,
+            dashboard=dashboard_link(self._dashboard, event.incident),
             also_paged=frozenset(owned),
         )
 

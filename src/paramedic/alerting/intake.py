@@ -33,7 +33,7 @@ from paramedic.alerting.escalation_levels import Levels
 from paramedic.alerting.escalation_pages import EscalationPages
 from paramedic.alerting.events import AlertKept
 from paramedic.alerting.live_status import first_eta
-from paramedic.alerting.model import Alert, alert_from_failure
+from paramedic.alerting.model import Alert, alert_from_failure, dashboard_link
 from paramedic.alerting.model import alert_id as failure_alert_id
 from paramedic.alerting.progress_push import ProgressPushes
 from paramedic.alerting.recovering import Planned, Recoveries
@@ -266,7 +266,7 @@ class Intake:
             severity_reason=why,
             now_wall=self._clock.wall(),
             api_url=self._api_url,
-            dashboard=self._dashboard,
+            dashboard=dashboard_link(self._dashboard, event.incident),
             labels=labels,
             runbook=runbook,
         )
@@ -355,12 +355,6 @@ class Intake:
                     done = await self._answers.resolve(alert.id, by="paramedic", why=why)
                     resolved += done is not None
         return raised, resolved
-
-
-def dashboard_link(url: str, incident: str) -> str:
-    """`dashboard_url` as configured, `{incident}` in it replaced by the incident's id (a
-    dashboard that shows one incident); empty stays empty."""
-    return url.replace("{incident}", incident)
 
 
 def _impact(event: FailureDetected) -> str:

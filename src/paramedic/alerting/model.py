@@ -22,6 +22,7 @@ __all__ = [
     "AlertState",
     "alert_from_failure",
     "alert_id",
+    "dashboard_link",
 ]
 
 AlertState = Literal["firing", "acknowledged", "resolved"]
@@ -135,3 +136,10 @@ def alert_from_failure(
         severity_reason=severity_reason,
         incident=event.incident,
     )
+
+
+def dashboard_link(url: str, incident: str) -> str:
+    """`dashboard_url` as configured, `{incident}` in it replaced by the incident's id (a
+    dashboard that shows one incident; the default is the console's incident page); empty
+    stays empty."""
+    return url.replace("{incident}", incident)

@@ -29,7 +29,7 @@ from paramedic.alerting.book import AlertBook
 from paramedic.alerting.codec import alert_from_data
 from paramedic.alerting.drill import DRILL_LABEL, DRILL_TO_LABEL, drill_alert, drill_contacts
 from paramedic.alerting.events import AlertRaised
-from paramedic.alerting.model import Alert
+from paramedic.alerting.model import Alert, dashboard_link
 from paramedic.alerting.model import alert_id as failure_alert_id
 from paramedic.alerting.notices import Notices
 from paramedic.alerting.outbox import OutboxWorker
@@ -289,7 +289,7 @@ class ProgressPushes:
             impact="informational: no action or acknowledgement needed",
             status=f"{story.state} ({story.percentage}%)",
             actions=actions,
-            dashboard=self._dashboard,
+            dashboard=dashboard_link(self._dashboard, story.incident),
             severity_reason=f"{priority} recovery notice ({milestone})",
             incident=story.incident,
         )

@@ -322,6 +322,8 @@ class Config(StrictModel):
     recovery: RecoveryPolicy = Field(default_factory=RecoveryPolicy)
     channels: Channels = Field(default_factory=dict)
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
+    # The link every page gives; `{incident}` is replaced by the incident's id. Empty: the
+    # console paramedic serves, at the incident's page (`<api>/#incident=<id>`).
     dashboard_url: str = ""
     services: dict[ServiceName, ServiceConfig] = Field(default_factory=dict)
     test_pages: TestPageSchedule | None = None

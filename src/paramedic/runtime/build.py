@@ -242,7 +242,9 @@ def build(
         submit=recorder.submit,
         job=tasks.job,
         service_facts=service_facts,
-        dashboard_url=config.dashboard_url,
+        # Without a dashboard of the user's, a page links the console's incident page.
+        dashboard_url=config.dashboard_url
+        or f"{_api_url(config.api.host, config.api.port)}/#incident={{incident}}",
         api_url=_api_url(config.api.host, config.api.port),
         approvers=config.recovery.approval.approvers,
         depends_on={name: svc.depends_on for name, svc in config.services.items()},
