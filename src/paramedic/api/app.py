@@ -6,7 +6,7 @@ paramedics (or two tests) can run in one process.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -34,10 +34,12 @@ from paramedic.api.recovery import router as recovery_router
 from paramedic.api.services import router as services_router
 from paramedic.api.silences import router as silences_router
 from paramedic.api.stream import router as stream_router
+from paramedic.config.resources import MetricThreshold
 from paramedic.core.bus import EventBus
 from paramedic.core.clock import Clock
 from paramedic.core.errors import StoreError
 from paramedic.core.events import NoteAdded
+from paramedic.detect.health_readings import HealthReading
 from paramedic.detect.signals import Signal
 from paramedic.recovery.plain import IncidentOwner
 from paramedic.store.protocol import Store
@@ -74,6 +76,10 @@ class ApiContext:
     target_rto_s: float = 30.0  # recovery.target_rto: what the incident report measures against
     drills: DrillStarter | None = None
     preflight: PreflightRunner | None = None
+    # The last /health reading per service (the key-metrics gauges' source) and the limits
+    # its config states (`resources.metrics`), for GET /api/services.
+    health_readings: Mapping[str, HealthReading] = field(default_factory=dict)
+    metric_limits: Mapping[str, Sequence[MetricThreshold]] = field(default_factory=dict)
 
 
 class NoteIn(BaseModel):
@@ -152,9 +158,16 @@ def create_app(context: ApiContext) -> FastAPI:
         after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,  # SQLite integers are 64-bit
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         service: str | None = None,
+        last: Annotated[int | None, Query(ge=1, le=1000)] = None,
     ) -> dict[str, Any]:
-        """Durable events, oldest first, from seq `after` on."""
-        rows = await c.store.timeline(after_seq=after, limit=limit, service=service)
+        """Durable events, oldest first, from seq `after` on; with `last=N`, the newest N
+        of them instead (a screen's backfill: open the event stream `after` `next_after`)."""
+        rows = await c.store.timeline(
+            after_seq=after,
+            limit=last if last is not None else limit,
+            service=service,
+            newest=last is not None,
+        )
         return {
             "events": [
                 {

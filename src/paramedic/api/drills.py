@@ -36,6 +36,15 @@ class DrillStarter(Protocol):
         self, service: str, kind: str, *, by: str, contacts: list[str] | None, follow_s: float
     ) -> str: ...
 
+    def offered(self, service: str) -> list[str]:
+        """The drill kinds `service` can take (crash and hang of a process paramedic runs or
+        watches, and every kind it has a chaos hook for); empty for an unknown service."""
+        ...
+
+    def running(self, service: str) -> str | None:
+        """The id of the drill running on `service`, if any."""
+        ...
+
 
 class DrillIn(BaseModel):
     """A drill: which service, which failure, who is paged (default: the on-call contact),

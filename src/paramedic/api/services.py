@@ -12,6 +12,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from paramedic.api.auth import Principal, require
+from paramedic.api.drills import DrillStarter
+from paramedic.api.key_metrics import key_metrics
 from paramedic.core.incident_events import ApprovalRequested
 from paramedic.recovery.plain import IncidentOwner
 from paramedic.recovery.states import Incident, IncidentState
@@ -55,8 +57,10 @@ def _current(owner: IncidentOwner) -> Incident | None:
 @router.get("/api/services")
 async def list_services(request: Request, _who: Viewer) -> dict[str, Any]:
     """Every configured service: `state` (one word), `up`, the recovery `status` body, the
-    open `incident` (its detection sentence in `reason`) and a pending `approval` (method,
-    sentence, `deadline` in epoch seconds); `now` is paramedic's wall clock."""
+    open `incident` (its detection sentence in `reason`), a pending `approval` (method,
+    sentence, `deadline` in epoch seconds), the key metrics of its last /health reading
+    beside their configured limits (`health`) and the drills it can take (`drills`: `kinds`
+    and the `active` drill's id); `now` is paramedic's wall clock."""
     context = request.app.state.context
     owners: dict[str, IncidentOwner] = context.recovery
     rows = []
@@ -75,9 +79,19 @@ async def list_services(request: Request, _who: Viewer) -> dict[str, Any]:
                 "status": owner.status() if owner is not None else None,
                 "incident": _incident(incident),
                 "approval": approval,
+                "health": key_metrics(
+                    context.health_readings.get(name), context.metric_limits.get(name, ())
+                ),
+                "drills": _drills(context.drills, name),
             }
         )
     return {"now": context.clock.wall(), "services": rows}
+
+
+def _drills(drills: DrillStarter | None, service: str) -> dict[str, Any]:
+    if drills is None:
+        return {"kinds": [], "active": None}
+    return {"kinds": drills.offered(service), "active": drills.running(service)}
 
 
 def _incident(i: Incident | None) -> dict[str, Any] | None:

@@ -350,6 +350,11 @@ def build(
         target_rto_s=config.recovery.target_rto,
         drills=drills,
         preflight=preflight,
+        health_readings={name: service.reading for name, service in services.items()},
+        metric_limits={
+            name: svc.resources.metrics if svc.resources else []
+            for name, svc in config.services.items()
+        },
     )
     parts = Parts(
         config=config,

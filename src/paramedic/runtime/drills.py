@@ -96,6 +96,23 @@ class Drills:
             return {}
         return {"drill": active.drill, "drill_to": ",".join(active.contacts)}
 
+    def offered(self, service: str) -> list[str]:
+        """The kinds `start` would not refuse for want of a way to inject them (a crash or
+        hang of a process still needs it running when the drill starts)."""
+        svc = self._config.services.get(service)
+        if svc is None:
+            return []
+        has_process = svc.process is not None or svc.watch is not None
+        return [
+            kind
+            for kind in DRILL_KINDS
+            if svc.chaos.hook(kind) is not None or (has_process and kind in ("crash", "hang"))
+        ]
+
+    def running(self, service: str) -> str | None:
+        active = self.active.get(service)
+        return active.drill if active is not None else None
+
     # -- start and stop ---------------------------------------------------------------------
 
     async def load(self) -> None:

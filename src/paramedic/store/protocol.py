@@ -63,8 +63,10 @@ class Store(OutboxStore, SilenceStore, Protocol):
         limit: int = 1000,
         service: str | None = None,
         kinds: Sequence[str] = (),
+        newest: bool = False,
     ) -> list[StoredEvent]:
-        """Events with seq greater than `after_seq`, oldest first; only `kinds` if given."""
+        """Events with seq greater than `after_seq`, oldest first; only `kinds` if given.
+        With `newest`, the last `limit` of them (still oldest first) instead of the first."""
         ...
 
     async def ping(self) -> None:

@@ -158,6 +158,7 @@ class SQLiteStore(SQLiteOutbox, SQLiteSilences):
         limit: int = 1000,
         service: str | None = None,
         kinds: Sequence[str] = (),
+        newest: bool = False,
     ) -> list[StoredEvent]:
         sql = (
             "SELECT seq, id, kind, mono, wall, service, summary, payload"
@@ -170,9 +171,11 @@ class SQLiteStore(SQLiteOutbox, SQLiteSilences):
         if kinds:
             sql += f" AND kind IN ({','.join('?' * len(kinds))})"
             args += kinds
-        sql += " ORDER BY seq LIMIT ?"
+        sql += " ORDER BY seq DESC LIMIT ?" if newest else " ORDER BY seq LIMIT ?"
         args.append(limit)
         rows = await asyncio.to_thread(self._read, sql, args)
+        if newest:
+            rows.reverse()
         return [
             StoredEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7])) for r in rows
         ]
