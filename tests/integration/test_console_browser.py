@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
@@ -322,8 +323,10 @@ services:{engine(free_port(), restart="never")}"""
 HOSTILE = """\
 import http.server, sys
 NAME = "<script>__p=2</script><img src=x onerror=__p=1>"
-BODY = ('{"healthy": false, "components": {"%s": false}}' % NAME).encode()
-GOOD = b'{"healthy": true, "components": {}, "metrics": {}}'
+METRIC = "<script>__p=3</script><img src=x onerror=__p=4>"
+BODY = ('{"healthy": false, "components": {"%s": false}, "metrics": {"%s": 7}}'
+        % (NAME, METRIC)).encode()
+GOOD = ('{"healthy": true, "components": {}, "metrics": {"%s": 7}}' % METRIC).encode()
 seen = []
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
@@ -343,7 +346,8 @@ async def test_markup_from_a_services_health_is_shown_as_text_never_run(tmp_path
     """A service whose /health, once up, reports a component named `<script>__p=2</script>
     <img src=x onerror=__p=1>` false: the failure's sentence names it, and the console shows
     it on the card,
-    in the incidents table and in the live log as literal text; no script ran (`__p` is
+    in the incidents table and in the live log as literal text, and a metric named in markup
+    is shown among the card's key metrics as literal text too; no script ran (`__p` is
     undefined), no <script> or <img> element came from it, and the page's CSP forbids inline
     script anyway. The same page at a phone's width (390 px) has no horizontal scroll."""
     script = tmp_path / "hostile.py"
@@ -369,6 +373,10 @@ services:
             assert reason is not None
             assert "<script>__p=2</script><img src=x" in reason
             assert "<script>__p=2" in (await page.text_content("#incidents-table") or "")
+            metric = page.locator("#card-engine .key-metrics .metric-name").first
+            assert "<script>__p=3</script><img src=x onerror=__p=4>" == (
+                await metric.text_content(timeout=WAIT_MS)
+            )
             assert None is await page.evaluate("() => window.__p ?? null")
             assert 1 == await page.locator("script").count()  # the console's own app.js
             assert 0 == await page.locator("img").count()
@@ -493,8 +501,9 @@ services:{engine(free_port(), PLAN)}"""
 
 async def test_the_live_log_filters_by_service(tmp_path: Path) -> None:
     """Two services. kill -9 gateway's process and post a note on engine: the live log shows
-    both as they happen; filtered to engine it shows only the note, to gateway only
-    gateway's lines (while events keep coming), to all none is hidden."""
+    both as they happen; filtered to engine it shows only engine's lines (the note among
+    them), to gateway only gateway's lines (while events keep coming), to all none is
+    hidden."""
     sleeper = f'[{sys.executable!r}, "-c", "import signal; signal.pause()"]'
     body = f"""
 services:
@@ -528,7 +537,10 @@ services:
                 return shown
 
             await page.select_option("#log-filter", "engine")
-            assert ["engine"] == await visible()
+            only_engine = await visible()
+            assert {"engine"} == set(only_engine)
+            shown = await page.locator("#log-lines li:not([hidden])").all_text_contents()
+            assert any("engine checked" in line for line in shown)
             await page.select_option("#log-filter", "gateway")
             only_gateway = await visible()
             assert only_gateway
@@ -537,3 +549,144 @@ services:
             assert 0 == await page.locator("#log-lines li[hidden]").count()
     finally:
         await asyncio.to_thread(p.ensure_dead)
+
+
+async def test_the_key_metrics_show_their_thresholds_and_turn_red_live(tmp_path: Path) -> None:
+    """The engine reports its key metrics in /health; its config holds limits for two of them
+    (`resources.metrics`). Its card lists every metric with its value, the two with the
+    limit that makes them red, the others with none, and the components (positions: OK);
+    all green. Make the engine's p99 latency 5000 µs (its /chaos/latency): without a reload
+    the latency row turns red (breached), the connections row stays green."""
+    port = free_port()
+    limits = """
+    resources:
+      metrics:
+        - {name: order_latency_p99_us, above: 1000, for: 1h}
+        - {name: exchange_connections_up, below: 3, for: 1h}
+"""
+    body = f"services:{engine(port, limits, restart='never')}"
+    async with running(tmp_path, body) as p, browser_on(p) as page:
+        latency = page.locator("#card-engine tr[data-metric=order_latency_p99_us]")
+        await latency.wait_for(timeout=WAIT_MS)
+        limit = await latency.locator(".metric-limit").text_content()
+        assert "red above 1000 µs (degradation after 1 h 0 min)" == limit
+        assert "false" == await latency.get_attribute("data-breached")
+        connections = page.locator("#card-engine tr[data-metric=exchange_connections_up]")
+        assert "red below 3 (degradation after 1 h 0 min)" == (
+            await connections.locator(".metric-limit").text_content()
+        )
+        assert "3" == await connections.locator(".metric-value").text_content()
+        orders = page.locator("#card-engine tr[data-metric=open_orders]")
+        assert "no threshold" == await orders.locator(".metric-limit").text_content()
+        assert 20 <= int(await orders.locator(".metric-value").text_content() or 0) <= 30
+        positions = page.locator("#card-engine tr[data-component=positions]")
+        assert "OK" == await positions.locator(".metric-value").text_content()
+        assert 0 == await page.locator("#card-engine tr.breached").count()
+        caption = await page.text_content("#card-engine .key-metrics caption")
+        assert caption is not None
+        assert caption.startswith("key metrics, read ")
+        await page.screenshot(path=str(tmp_path / "1-metrics-green.png"), full_page=True)
+        async with httpx.AsyncClient() as client:
+            chaos = await client.post(f"http://127.0.0.1:{port}/chaos/latency")
+        assert 200 == chaos.status_code
+        await page.wait_for_selector(
+            "#card-engine tr.breached[data-metric=order_latency_p99_us]", timeout=WAIT_MS
+        )
+        value = await latency.locator(".metric-value").text_content()
+        assert value is not None
+        assert value.endswith(" µs")
+        assert float(value.removesuffix(" µs")) > 1000
+        color = await latency.locator("td").first.evaluate("(td) => getComputedStyle(td).color")
+        assert "rgb(244, 67, 54)" == color  # the theme's red
+        assert "false" == await connections.get_attribute("data-breached")
+        await page.screenshot(path=str(tmp_path / "2-latency-red.png"), full_page=True)
+        assert 1 == await page.evaluate("() => performance.getEntriesByType('navigation').length")
+
+
+async def test_the_live_log_starts_with_the_last_200_events_then_continues(
+    tmp_path: Path,
+) -> None:
+    """210 notes are on the timeline before the page opens: the live log shows the newest
+    200 events at once, newest first. Three notes posted after it opened join on top:
+    the log is then exactly the timeline's newest 203 events, each once, in order."""
+    sleeper = f'[{sys.executable!r}, "-c", "import signal; signal.pause()"]'
+    p = await started(
+        write(tmp_path, f"services:\n  engine:\n    process: {{argv: {sleeper}}}\n"), env=ENV
+    )
+    try:
+        await until("the engine up", lambda: timeline(p, "service.up"), within=30)
+
+        def note(text: str) -> int:
+            got = p.post("/api/timeline/notes", json={"text": text}, headers=AUTH)
+            assert 201 == got.status_code
+            seq: int = got.json()["seq"]
+            return seq
+
+        before = [note(f"before {i}") for i in range(210)]
+        async with browser_on(p) as page:
+            await page.wait_for_selector(f"#log-lines li[data-seq='{before[-1]}']", timeout=WAIT_MS)
+
+            async def shown() -> list[int]:
+                seqs: list[str] = await page.eval_on_selector_all(
+                    "#log-lines li", "(lines) => lines.map((li) => li.dataset.seq)"
+                )
+                return [int(s) for s in seqs]
+
+            stored = [
+                e["seq"] for e in p.get("/api/timeline", params={"last": 200}).json()["events"]
+            ]
+            assert before[-1] == stored[-1]
+            assert list(reversed(stored)) == await shown()
+            after = [note(f"after {i}") for i in range(3)]
+            await page.wait_for_selector(f"#log-lines li[data-seq='{after[-1]}']", timeout=WAIT_MS)
+            stored = [
+                e["seq"] for e in p.get("/api/timeline", params={"last": 203}).json()["events"]
+            ]
+            assert after == stored[-3:]
+            assert list(reversed(stored)) == await shown()
+            top = await page.text_content("#log-lines li:first-child")
+            assert top is not None
+            assert "after 2" in top
+            await page.screenshot(path=str(tmp_path / "backfilled-log.png"), full_page=True)
+    finally:
+        await asyncio.to_thread(p.ensure_dead)
+
+
+async def test_a_drill_button_is_refused_without_a_token_and_starts_a_drill_with_one(
+    tmp_path: Path,
+) -> None:
+    """The engine's card offers the drills it can take (crash and hang: paramedic runs its
+    process; no chaos hook for the rest). Without a token, crash is refused with the API's
+    reason and no drill is recorded. With olga's operator token, crash starts a drill
+    (recorded by olga), the card turns recovering, then healthy again."""
+    body = f"""
+recovery:
+  approval: {{require: {{market_open: [manual], market_closed: [manual]}}}}
+  watch_period: 300ms
+services:{engine(free_port(), PLAN)}"""
+    async with running(tmp_path, body) as p, browser_on(p) as page:
+        await card_state(page, "healthy")
+        await page.click("#card-engine details.drills summary")
+        buttons = await page.locator("#card-engine details.drills button").all_text_contents()
+        assert ["crash", "hang"] == buttons
+        await page.click("#card-engine button.drill-crash")
+        await page.wait_for_selector("#notice:not([hidden])", timeout=WAIT_MS)
+        refused = await page.text_content("#notice")
+        assert refused is not None
+        assert refused.startswith("refused (401): this endpoint needs a bearer token")
+        assert [] == timeline(p, "drill.started")
+        await page.screenshot(path=str(tmp_path / "1-drill-refused.png"), full_page=True)
+        await page.fill("#token", OPERATOR_TOKEN)
+        await page.click("#token-save")
+        await page.wait_for_selector("#role.ok", timeout=WAIT_MS)
+        await page.wait_for_selector("#conn.ok", timeout=WAIT_MS)
+        await page.click("#card-engine button.drill-crash")  # the menu stayed open
+        await page.wait_for_selector("#notice.ok", timeout=WAIT_MS)
+        started_note = await page.text_content("#notice")
+        assert started_note is not None
+        assert started_note.startswith("crash drill on engine started: drl_")
+        [drill] = await until("drill.started", lambda: timeline(p, "drill.started"))
+        assert ("olga", "crash") == (drill["payload"]["by"], drill["payload"]["drill_kind"])
+        await card_state(page, "recovering")
+        await page.screenshot(path=str(tmp_path / "2-drill-recovering.png"), full_page=True)
+        await card_state(page, "healthy")

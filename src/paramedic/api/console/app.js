@@ -7,7 +7,10 @@ const TOKEN_KEY = "paramedic.operator_token";
 const state = {
   lastSeq: null, source: null, retry: null, refreshTimer: null, busy: false, dirty: new Set(),
   offset: 0, logServices: new Set(), openIncidents: "?", firing: "?", incidents: [], alerts: [],
+  gen: 0, logSeq: 0, drillsOpen: new Set(), hasMetrics: false, approvalsKey: "",
 };
+const BACKFILL = 200;  // events the live log shows from before the page was opened
+const METRICS_EVERY_MS = 2000;  // /health values change without an event: re-read this often
 
 function $(id) { return document.getElementById(id); }
 
@@ -69,9 +72,29 @@ async function act(path, what) {
   if (response.ok) {
     notice(what + ": done", true);
   } else {
-    let why = await detail(response);
-    if (response.status === 401 && !token()) why += " (enter an operator token at the top)";
-    notice("refused (" + response.status + "): " + why, false);
+    await refused(response);
+  }
+  scheduleRefresh();
+}
+
+async function refused(response) {
+  let why = await detail(response);
+  if (response.status === 401 && !token()) why += " (enter an operator token at the top)";
+  notice("refused (" + response.status + "): " + why, false);
+}
+
+// A drill causes a real failure (docs/drills.md): asked to confirm, then the API decides.
+async function startDrill(service, kind) {
+  if (!window.confirm("Start a " + kind + " drill on " + service + "? It causes a real failure.")) return;
+  const response = await fetch("/api/drills", {
+    method: "POST",
+    headers: headers({ "Content-Type": "application/json" }),
+    body: JSON.stringify({ service: service, kind: kind }),
+  });
+  if (response.ok) {
+    notice(kind + " drill on " + service + " started: " + (await response.json()).drill, true);
+  } else {
+    await refused(response);
   }
   scheduleRefresh();
 }
@@ -96,6 +119,53 @@ function incidentLink(id) { return el("a", { href: "#incident=" + encodeURICompo
 
 const LABELS = { healthy: "healthy", degraded: "degraded", recovering: "recovering",
   awaiting_approval: "awaiting approval", failed: "failed", manual: "manual" };
+
+function num(value) {
+  return Number.isInteger(value) ? String(value) : String(Math.round(value * 1000) / 1000);
+}
+
+// The key metrics of the service's last /health, each beside the configured limit that makes
+// it red (none configured: the value alone), and its components (red when false).
+function keyMetrics(h) {
+  if (!h || (h.metrics.length === 0 && h.components.length === 0)) return null;
+  const unit = (m) => (m.unit ? " " + m.unit : "");
+  const rows = h.metrics.map((m) => {
+    const t = m.threshold;
+    const row = el("tr", { className: m.breached ? "breached" : "" },
+      el("td", { className: "metric-name" }, m.name),
+      el("td", { className: "metric-value" }, m.value === null ? "no reading" : num(m.value) + unit(m)),
+      el("td", { className: "metric-limit" }, t ? "red " + (t.op === ">" ? "above " : "below ") +
+        num(t.bound) + unit(m) + " (" + t.kind + " after " + ago(t.for_s) + ")" : "no threshold"));
+    row.dataset.metric = m.name;
+    row.dataset.breached = String(m.breached);
+    return row;
+  });
+  for (const c of h.components) {
+    const row = el("tr", { className: c.ok ? "" : "breached" },
+      el("td", { className: "metric-name" }, c.name),
+      el("td", { className: "metric-value" }, c.ok ? "OK" : "false"),
+      el("td", { className: "metric-limit" }, "red when false"));
+    row.dataset.component = c.name;
+    row.dataset.breached = String(!c.ok);
+    rows.push(row);
+  }
+  const read = el("caption", {}, "key metrics");
+  if (h.reported !== null) read.dataset.read = h.reported;
+  return el("table", { className: "key-metrics" }, read, el("tbody", {}, ...rows));
+}
+
+// A small menu of the drills this service can take; it stays open across re-renders.
+function drillMenu(s) {
+  const d = s.drills;
+  if (!d || d.kinds.length === 0) return null;
+  const menu = el("details", { className: "drills", open: state.drillsOpen.has(s.name),
+    ontoggle: () => { if (menu.open) state.drillsOpen.add(s.name); else state.drillsOpen.delete(s.name); } },
+  el("summary", {}, "drill"),
+  ...d.kinds.map((kind) => el("button", { type: "button", className: "drill-" + kind,
+    onclick: () => startDrill(s.name, kind) }, kind)));
+  if (d.active) menu.append(el("p", { className: "drill-active" }, "drill " + d.active + " running"));
+  return menu;
+}
 
 function card(s) {
   const status = s.status || {};
@@ -123,14 +193,23 @@ function card(s) {
         "ETA: " + new Date(status.estimated_completion).toLocaleTimeString()));
     }
   }
+  const metrics = keyMetrics(s.health);
+  if (metrics) node.append(metrics);
+  const drills = drillMenu(s);
+  if (drills) node.append(drills);
   return node;
 }
 
 function renderServices(body) {
   state.offset = body.now - Date.now() / 1000;
   $("cards").replaceChildren(...body.services.map(card));
+  state.hasMetrics = body.services.some((s) => s.health && s.health.reported !== null);
   const waiting = body.services.filter((s) => s.approval);
   $("approvals-section").hidden = waiting.length === 0;
+  // Redrawn only when they changed: the metrics' re-read must not move a button under a click.
+  const key = JSON.stringify(waiting.map((s) => [s.name, s.incident.id, s.approval]));
+  if (key === state.approvalsKey) { tick(); return; }
+  state.approvalsKey = key;
   $("approvals").replaceChildren(...waiting.map((s) => {
     const a = s.approval;
     const id = s.incident.id;
@@ -338,6 +417,10 @@ function scheduleRefresh(views) {
 }
 
 function logLine(data) {
+  if (data.seq) {  // the backfill and the stream meet at one seq: each line is shown once
+    if (data.seq <= state.logSeq) return;
+    state.logSeq = data.seq;
+  }
   const filter = $("log-filter").value;
   if (data.service && !state.logServices.has(data.service)) {
     state.logServices.add(data.service);
@@ -362,11 +445,13 @@ function connected(live) {
 // The stream: with a token, a short-lived ticket opens it (an EventSource sends no headers).
 // A closed stream is reopened from the last event id seen, so nothing is missed.
 async function connect() {
+  const gen = ++state.gen;  // a newer connect() (a token entered meanwhile) wins
   state.retry = null;
   if (state.source) state.source.close();
   const params = new URLSearchParams();
-  if (state.lastSeq !== null) params.set("after", state.lastSeq);
   try {
+    if (state.lastSeq === null) await backfill();
+    params.set("after", state.lastSeq);
     if (token()) {
       const response = await fetch("/api/events/ticket", { headers: headers(), cache: "no-store" });
       if (!response.ok) throw new Error("ticket: " + response.status);
@@ -374,9 +459,10 @@ async function connect() {
     }
   } catch (e) {
     connected(false);
-    state.retry = setTimeout(connect, 2000);
+    if (gen === state.gen) state.retry = setTimeout(connect, 2000);
     return;
   }
+  if (gen !== state.gen) return;
   const source = new EventSource("/api/events/stream?" + params.toString());
   state.source = source;
   source.onopen = () => { connected(true); scheduleRefresh(); };
@@ -394,6 +480,14 @@ async function connect() {
   };
 }
 
+// The live log starts with the newest events from before the page was opened; the stream
+// then continues after the last of them, so nothing falls between and nothing comes twice.
+async function backfill() {
+  const body = await getJSON("/api/timeline?last=" + BACKFILL);
+  for (const event of body.events) logLine(event);
+  state.lastSeq = body.next_after;
+}
+
 // Times that count (since detection, left to approve) move every second without a request.
 function tick() {
   const now = serverNow();
@@ -403,6 +497,9 @@ function tick() {
   for (const span of document.querySelectorAll("[data-deadline]")) {
     const left = Number(span.dataset.deadline) - now;
     span.textContent = left > 0 ? ago(left) : "timed out " + ago(-left) + " ago (still answerable)";
+  }
+  for (const caption of document.querySelectorAll("[data-read]")) {
+    caption.textContent = "key metrics, read " + ago(now - Number(caption.dataset.read)) + " ago";
   }
 }
 
@@ -434,6 +531,10 @@ document.addEventListener("DOMContentLoaded", () => {
   window.addEventListener("hashchange", () => { renderIncidentPage().catch((e) => notice(String(e.message), false)); });
   showRole();
   setInterval(tick, 1000);
+  setInterval(() => {
+    const live = state.source && state.source.readyState === EventSource.OPEN;
+    if (live && state.hasMetrics && document.visibilityState === "visible") scheduleRefresh(["services"]);
+  }, METRICS_EVERY_MS);
   connect();
   scheduleRefresh();
 });
