@@ -555,8 +555,10 @@ async def test_the_key_metrics_show_their_thresholds_and_turn_red_live(tmp_path:
     """The engine reports its key metrics in /health; its config holds limits for two of them
     (`resources.metrics`). Its card lists every metric with its value, the two with the
     limit that makes them red, the others with none, and the components (positions: OK);
-    all green. Make the engine's p99 latency 5000 µs (its /chaos/latency): without a reload
-    the latency row turns red (breached), the connections row stays green."""
+    all green. The values are re-read while nothing happens (the shown market data lag
+    changes while the timeline gains no event). Make the engine's p99 latency 5000 µs (its
+    /chaos/latency): without a reload the latency row turns red (breached), the connections
+    row stays green."""
     port = free_port()
     limits = """
     resources:
@@ -586,6 +588,17 @@ async def test_the_key_metrics_show_their_thresholds_and_turn_red_live(tmp_path:
         assert caption is not None
         assert caption.startswith("key metrics, read ")
         await page.screenshot(path=str(tmp_path / "1-metrics-green.png"), full_page=True)
+        quiet = p.get("/api/timeline", params={"last": 1}).json()["next_after"]
+        lag = page.locator("#card-engine tr[data-metric=market_data_lag_us] .metric-value")
+        first_lag = await lag.text_content()
+        await page.wait_for_function(
+            "(first) => document.querySelector("
+            "'#card-engine tr[data-metric=market_data_lag_us] .metric-value')"
+            "?.textContent !== first",
+            arg=first_lag,
+            timeout=WAIT_MS,
+        )
+        assert quiet == p.get("/api/timeline", params={"last": 1}).json()["next_after"]
         async with httpx.AsyncClient() as client:
             chaos = await client.post(f"http://127.0.0.1:{port}/chaos/latency")
         assert 200 == chaos.status_code
@@ -658,7 +671,8 @@ async def test_a_drill_button_is_refused_without_a_token_and_starts_a_drill_with
     """The engine's card offers the drills it can take (crash and hang: paramedic runs its
     process; no chaos hook for the rest). Without a token, crash is refused with the API's
     reason and no drill is recorded. With olga's operator token, crash starts a drill
-    (recorded by olga), the card turns recovering, then healthy again."""
+    (recorded by olga), the card turns recovering and names the running drill, then
+    healthy again."""
     body = f"""
 recovery:
   approval: {{require: {{market_open: [manual], market_closed: [manual]}}}}
@@ -688,5 +702,7 @@ services:{engine(free_port(), PLAN)}"""
         [drill] = await until("drill.started", lambda: timeline(p, "drill.started"))
         assert ("olga", "crash") == (drill["payload"]["by"], drill["payload"]["drill_kind"])
         await card_state(page, "recovering")
+        running_drill = await page.text_content("#card-engine .drill-active")
+        assert f"drill {drill['payload']['drill']} running" == running_drill
         await page.screenshot(path=str(tmp_path / "2-drill-recovering.png"), full_page=True)
         await card_state(page, "healthy")
