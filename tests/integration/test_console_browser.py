@@ -553,7 +553,8 @@ services:
 
 async def test_the_key_metrics_show_their_thresholds_and_turn_red_live(tmp_path: Path) -> None:
     """The engine reports its key metrics in /health; its config holds limits for two of them
-    (`resources.metrics`). Its card lists every metric with its value, the two with the
+    (`resources.metrics`). Its card lists every metric with its value (exchange connections
+    as "3/3 up": the `_up` count beside its `_total`), the two with the
     limit that makes them red, the others with none, and the components (positions: OK);
     all green. The values are re-read while nothing happens (the shown market data lag
     changes while the timeline gains no event). Make the engine's p99 latency 5000 µs (its
@@ -577,7 +578,7 @@ async def test_the_key_metrics_show_their_thresholds_and_turn_red_live(tmp_path:
         assert "red below 3 (degradation after 1 h 0 min)" == (
             await connections.locator(".metric-limit").text_content()
         )
-        assert "3" == await connections.locator(".metric-value").text_content()
+        assert "3/3 up" == await connections.locator(".metric-value").text_content()
         orders = page.locator("#card-engine tr[data-metric=open_orders]")
         assert "no threshold" == await orders.locator(".metric-limit").text_content()
         assert 20 <= int(await orders.locator(".metric-value").text_content() or 0) <= 30

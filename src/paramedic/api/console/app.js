@@ -129,11 +129,18 @@ function num(value) {
 function keyMetrics(h) {
   if (!h || (h.metrics.length === 0 && h.components.length === 0)) return null;
   const unit = (m) => (m.unit ? " " + m.unit : "");
+  const values = new Map(h.metrics.map((m) => [m.name, m.value]));
+  // `x_up` beside `x_total` reads as the spec's "3/3 up".
+  const shown = (m) => {
+    const total = m.name.endsWith("_up") ? values.get(m.name.slice(0, -3) + "_total") : undefined;
+    if (m.value === null) return "no reading";
+    return total === undefined || total === null ? num(m.value) + unit(m) : num(m.value) + "/" + num(total) + " up";
+  };
   const rows = h.metrics.map((m) => {
     const t = m.threshold;
     const row = el("tr", { className: m.breached ? "breached" : "" },
       el("td", { className: "metric-name" }, m.name),
-      el("td", { className: "metric-value" }, m.value === null ? "no reading" : num(m.value) + unit(m)),
+      el("td", { className: "metric-value" }, shown(m)),
       el("td", { className: "metric-limit" }, t ? "red " + (t.op === ">" ? "above " : "below ") +
         num(t.bound) + unit(m) + " (" + t.kind + " after " + ago(t.for_s) + ")" : "no threshold"));
     row.dataset.metric = m.name;
