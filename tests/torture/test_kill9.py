@@ -63,6 +63,9 @@ ENV = {"OPS_TOKEN": TOKEN, "HOOK_SECRET": "hook-secret-0123456789"}
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 KILLS = 50 if long_run() else 6
 RUNGS = {"backup-oncall": 1.0, "team-lead": 2.0, "cto": 4.0}  # the P0 ladder under test
+# P0 pages that have no ladder of their own: a recovery's escalation pages (each level is a
+# page of its own), approval pages, progress notices and the all-clear.
+_NO_LADDER = (":escalation:", ":approval:", ":progress:", ":all-clear")
 TIMER_BOUND_S = 1.0
 SETTLED = {"HEALTHY", "RECOVERED", "MANUAL_RECOVERY"}
 
@@ -463,7 +466,7 @@ def judge(
     lateness: list[float] = []
     rungs_due_while_down = 0
     for alert_id, row in triggers.items():
-        if row[5] != "P0":
+        if row[5] != "P0" or any(m in alert_id for m in _NO_LADDER):
             continue
         opened, state, updated = row[6], row[7], row[8]
         for contact, offset in RUNGS.items():

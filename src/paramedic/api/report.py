@@ -151,9 +151,12 @@ def build_report(
         ],
         "checklist": checklist(incident, events, pages),
         "lessons": _lessons(mine),
+        # In time order: events are recorded in the order they were submitted, and two parts
+        # of paramedic may stamp theirs a millisecond apart the other way round (stable:
+        # equal times keep the recorded order).
         "timeline": [
             {**at(e), "kind": e.kind, "summary": e.summary()}
-            for e in events  # in the order recorded (the store's seq), notes among them
+            for e in sorted(events, key=lambda e: e.at.wall)
             if getattr(e, "incident", None) == incident or id(e) in noted
         ],
     }
