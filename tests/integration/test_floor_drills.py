@@ -16,7 +16,7 @@ import json
 import os
 import sys
 from asyncio.subprocess import PIPE
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -70,11 +70,21 @@ async def floor(tmp_path: Path) -> AsyncIterator[tuple[RunningParamedic, dict[st
     }
     p = await started(config, env)
     try:
-        await until("the floor up", lambda: len(events(p, "service.up")) >= 5, within=30)
+        try:
+            await until("the floor up", lambda: len(events(p, "service.up")) >= 5, within=30)
+            await until("no incident open", lambda: not open_incidents(p), within=30)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; paramedic said:\n{''.join(p.output[-40:])}") from None
         await until("a first checkpoint", lambda: (tmp_path / "var/floor/checkpoint.json").exists())
         yield p, urls
     finally:
         await asyncio.to_thread(p.ensure_dead)
+
+
+def open_incidents(p: RunningParamedic) -> list[dict[str, Any]]:
+    """Incidents not closed: a floor slow to start under load settles before a drill."""
+    incidents = p.get("/api/incidents").json()["incidents"]
+    return [i for i in incidents if i["state"] != "HEALTHY"]
 
 
 def get(url: str) -> Any:
@@ -86,11 +96,17 @@ def post(url: str) -> Any:
 
 
 async def drill(
-    p: RunningParamedic, service: str, kind: str, *, approve: bool = False
+    p: RunningParamedic,
+    service: str,
+    kind: str,
+    *,
+    approve: bool = False,
+    approve_once: Callable[[], object] | None = None,
 ) -> dict[str, Any]:
-    """`paramedic drill SERVICE --kind KIND --json` (the real CLI, exit 0), its report once
+    """`paramedic drill SERVICE --kind KIND --json` (the real CLI), its report once
     every page of the drill is delivered. `approve`: approve the recovery through the API
-    (POST /api/incidents/{id}/approve) as soon as it is requested."""
+    (POST /api/incidents/{id}/approve) as soon as it is requested, or once `approve_once()`
+    is truthy."""
     env = {**os.environ, "PARAMEDIC_URL": p.url, "PARAMEDIC_TOKEN": TOKEN}
     argv = ["drill", service, "--kind", kind, "--timeout", "40s", "--json"]
     asked = len(events(p, "approval.requested"))
@@ -100,6 +116,8 @@ async def drill(
     if approve:
         asks = await until("the approval request", lambda: events(p, "approval.requested")[asked:])
         incident = asks[0]["payload"]["incident"]
+        if approve_once is not None:
+            await until("the moment to approve", approve_once)
         async with httpx.AsyncClient(timeout=5) as client:
             answer = await client.post(
                 f"{p.url}/api/incidents/{incident}/approve",
@@ -108,8 +126,12 @@ async def drill(
             )
         assert answer.status_code == 200, answer.text
     stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
-    assert 0 == proc.returncode, stderr.decode() + stdout.decode()
     report: dict[str, Any] = json.loads(stdout)
+    if report["outcome"] == "timeout":  # say what the incident did, to fix what stopped it
+        kinds = [(e["kind"], e.get("summary", "")) for e in events(p)[-60:]]
+        raise AssertionError(json.dumps(kinds, indent=1))
+    # The CLI's exit code says whether the drill succeeded (a hand-over to a human does not).
+    assert (0 if report["ok"] else 1) == proc.returncode, stderr.decode() + stdout.decode()
 
     def delivered() -> dict[str, Any] | None:
         again: dict[str, Any] = p.get(f"/api/drills/{report['id']}", headers=AUTH).json()
@@ -141,7 +163,7 @@ async def test_hot_path_promotes_the_synced_standby_under_a_second(tmp_path: Pat
             "the standby synced past it", lambda: get(f"{urls['standby']}/standby")["seq"] >= before
         )
         report = await drill(p, "engine", "crash")
-        assert ("HEALTHY", True) == (report["outcome"], report["ok"]), report
+        assert ("HEALTHY", True) == (report["outcome"], report["ok"]), json.dumps(report, indent=1)
         assert "hot" == report["decision"]["method"]
         assert report["decision"]["reason"].startswith("hot restart: standby synced")
         assert "HEALTHY" == report["path"][-1]
@@ -154,3 +176,107 @@ async def test_hot_path_promotes_the_synced_standby_under_a_second(tmp_path: Pat
         assert ("primary", "standby") == (health["role"], health["restored"]["from"])
         assert health["restored"]["seq"] >= before
         assert "standby" == get(f"{urls['standby']}/health")["role"]
+
+
+async def test_warm_path_waits_for_approval_and_restores_a_verified_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """Warm, approval-gated: the standby falls behind (its chaos endpoint), then `paramedic
+    drill engine --kind crash`: the decision is warm (checkpoint under 5 min old, standby
+    not synced); the demo market is open, so it waits in AWAITING_APPROVAL until approved
+    through the API; the warm steps load the checkpoint named by the decision's facts and the
+    engine restarts from it, positions verified against its checksum; path to HEALTHY."""
+    async with floor(tmp_path) as (p, urls):
+        post(f"{urls['standby']}/chaos/lag")
+        await until("the standby behind", lambda: not get(f"{urls['standby']}/standby")["synced"])
+        saved = tmp_path / "var/floor/checkpoint.json"
+        await until("a checkpoint with fills", lambda: json.loads(saved.read_text())["seq"] > 0)
+        before = json.loads(saved.read_text())["seq"]
+        report = await drill(p, "engine", "crash", approve=True)
+        assert ("HEALTHY", True) == (report["outcome"], report["ok"]), json.dumps(report, indent=1)
+        assert "warm" == report["decision"]["method"]
+        reason = report["decision"]["reason"]
+        assert reason.startswith("warm restart: checkpoint "), reason
+        assert "standby not synced" in reason
+        path = report["path"]
+        assert path.index("AWAITING_APPROVAL") < path.index("RECOVERY_IN_PROGRESS"), path
+        assert "HEALTHY" == path[-1]
+        [asked] = events(p, "approval.requested")
+        assert ("warm", True) == (asked["payload"]["method"], asked["payload"]["market_open"])
+        assert_pages_delivered(report)
+        restored = get(f"{urls['engine']}/health")["restored"]
+        assert ("checkpoint", True) == (restored["from"], restored["verified"])
+        assert before <= restored["seq"], (before, restored)  # the newest checkpoint at the crash
+
+
+async def test_cold_path_when_the_standby_lags_and_the_checkpoint_is_stale(
+    tmp_path: Path,
+) -> None:
+    """Cold: the standby falls behind and the checkpoint is left 10 min old (the engine's
+    chaos endpoints), then a crash drill: the decision is cold (no synced standby, no recent
+    checkpoint), approved through the API, and the engine restarts flat; path to HEALTHY."""
+    async with floor(tmp_path) as (p, urls):
+        post(f"{urls['standby']}/chaos/lag")
+        post(f"{urls['engine']}/chaos/stale-checkpoint")
+        await until("the standby behind", lambda: not get(f"{urls['standby']}/standby")["synced"])
+        report = await drill(p, "engine", "crash", approve=True)
+        assert ("HEALTHY", True) == (report["outcome"], report["ok"]), json.dumps(report, indent=1)
+        assert "cold" == report["decision"]["method"]
+        reason = report["decision"]["reason"]
+        assert reason.startswith("cold restart: checkpoint "), reason
+        assert "standby not synced" in reason
+        assert "AWAITING_APPROVAL" in report["path"]
+        assert_pages_delivered(report)
+        assert "flat" == get(f"{urls['engine']}/health")["restored"]["from"]
+
+
+async def test_manual_path_when_the_checkpoint_is_corrupt(tmp_path: Path) -> None:
+    """Manual: `paramedic drill engine --kind corrupt-checkpoint` (the engine's chaos hook
+    alters the checkpoint after its checksum): the engine's own verification fails (its
+    /health `positions` component), the corruption check answers corrupt, and the decision is
+    manual although the standby is synced. A manual decision always asks a human first
+    (approved through the API here): then nothing is restarted, the incident is handed to a
+    human (MANUAL_RECOVERY) and the drill ends there with its pages delivered."""
+    async with floor(tmp_path) as (p, urls):
+        report = await drill(p, "engine", "corrupt-checkpoint", approve=True)
+        assert ("MANUAL_RECOVERY", False) == (report["outcome"], report["ok"]), report
+        assert report["injected"]["ok"] is True
+        assert "manual" == report["decision"]["method"]
+        assert "data corruption" in report["decision"]["reason"], report["decision"]
+        assert ["AWAITING_APPROVAL", "MANUAL_RECOVERY"] == report["path"][-2:], report["path"]
+        assert_pages_delivered(report)
+        assert not any(e["kind"] == "recovery.step_started" for e in events(p))
+        assert not get(f"{urls['engine']}/health")["components"]["positions"]
+
+
+async def test_an_exchange_outage_holds_the_engines_page_and_records_it(tmp_path: Path) -> None:
+    """Dependency-aware suppression: `paramedic drill exchange --kind disconnect` drops the
+    exchange session (its chaos hook); the exchange's own P0 is paged. A second later the
+    engine (depends_on: exchange) loses it too: its failure is recorded and its page held,
+    the reason naming the exchange, and no page is sent for it (the log, the demo's inbox,
+    has the exchange's page and none of the engine's). The exchange's reconnect is approved
+    through the API once the engine's page is held; the drill ends HEALTHY with every page's
+    delivery time. (The hold is about pages: the engine's own recovery still runs.)"""
+    async with floor(tmp_path) as (p, _urls):
+
+        def engine_held() -> list[dict[str, Any]]:
+            return [
+                e
+                for e in events(p, "alert.held")
+                if e["service"] == "engine" and "depends on exchange" in e["payload"]["reason"]
+            ]
+
+        report = await drill(p, "exchange", "disconnect", approve=True, approve_once=engine_held)
+        assert ("HEALTHY", True) == (report["outcome"], report["ok"]), report
+        assert "network_partition" == report["detected"]["failure_kind"]
+        assert "cold" == report["decision"]["method"]
+        assert_pages_delivered(report)
+        [held, *_] = engine_held()
+        assert held["payload"]["reason"].startswith("engine depends on exchange, which is down")
+        engine_failures = [e for e in events(p, "failure.detected") if e["service"] == "engine"]
+        assert engine_failures, "the engine's failure is recorded"
+        assert "network_partition" == engine_failures[0]["payload"]["failure_kind"]
+        incident = engine_failures[0]["payload"]["incident"]
+        pages = [line for line in p.output if "page: " in line]
+        assert any("alert_id=" + report["incident"] + ":failure" in line for line in pages)
+        assert not any(f"alert_id={incident}:failure" in line for line in pages), pages
