@@ -280,3 +280,22 @@ async def test_an_exchange_outage_holds_the_engines_page_and_records_it(tmp_path
         pages = [line for line in p.output if "page: " in line]
         assert any("alert_id=" + report["incident"] + ":failure" in line for line in pages)
         assert not any(f"alert_id={incident}:failure" in line for line in pages), pages
+
+
+async def test_manual_path_after_three_failures(tmp_path: Path) -> None:
+    """Manual after 3 failures: two crash drills recover hot; the third crash of the engine
+    within the 30 min window is decided manual ("3 failures of engine") although the standby
+    is synced; approved through the API, the incident is a human's (MANUAL_RECOVERY)."""
+    async with floor(tmp_path) as (p, urls):
+        for _ in range(2):
+            await until("the standby synced", lambda: get(f"{urls['standby']}/standby")["synced"])
+            assert "hot" == (await drill(p, "engine", "crash"))["decision"]["method"]
+        await until("the standby synced", lambda: get(f"{urls['standby']}/standby")["synced"])
+        report = await drill(p, "engine", "crash", approve=True)
+        assert "MANUAL_RECOVERY" == report["outcome"], report
+        assert ("manual", "manual: 3 failures of engine in 30 min") == (
+            report["decision"]["method"],
+            report["decision"]["reason"],
+        )
+        assert ["AWAITING_APPROVAL", "MANUAL_RECOVERY"] == report["path"][-2:]
+        assert_pages_delivered(report)
