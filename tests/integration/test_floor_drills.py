@@ -36,9 +36,10 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PORTS = ("8101", "8102", "8103", "8104", "8105")
 
 
-def floor_copy(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+def floor_copy(tmp_path: Path, *, short: bool = True) -> tuple[Path, dict[str, str]]:
     """floor.yaml on free ports, its programs and secrets where they are, its state under
-    tmp_path; phases of 100 ms and a 500 ms watch period. The services' base URLs by name."""
+    tmp_path; `short`: phases of 100 ms and a 500 ms watch period. The services' base URLs
+    by name."""
     text = (FLOOR / "floor.yaml").read_text()
     urls = {}
     names = ("exchange", "feed", "engine", "standby", "gateway")
@@ -53,8 +54,9 @@ def floor_copy(tmp_path: Path) -> tuple[Path, dict[str, str]]:
         text = text.replace(f"python3, {program}", f"python3, {FLOOR / program}")
     text = text.replace("../demo-secrets/", f"{REPO / 'examples' / 'demo-secrets'}/")
     text = text.replace("../../var", str(tmp_path / "var"))
-    text = text.replace("duration: 10s", "duration: 100ms")
-    text = text.replace("watch_period: 30s", "watch_period: 500ms")
+    if short:
+        text = text.replace("duration: 10s", "duration: 100ms")
+        text = text.replace("watch_period: 30s", "watch_period: 500ms")
     path = tmp_path / "floor.yaml"
     path.write_text(text)
     return path, urls
