@@ -116,7 +116,11 @@ async def drill(
         sys.executable, "-m", "paramedic.cli", *argv, env=env, stdout=PIPE, stderr=PIPE
     )
     if approve:
-        asks = await until("the approval request", lambda: events(p, "approval.requested")[asked:])
+
+        def asked_for() -> list[dict[str, Any]]:
+            return [e for e in events(p, "approval.requested")[asked:] if e["service"] == service]
+
+        asks = await until("the approval request", asked_for)
         incident = asks[0]["payload"]["incident"]
         if approve_once is not None:
             await until("the moment to approve", approve_once)
@@ -243,6 +247,7 @@ async def test_manual_path_when_the_checkpoint_is_corrupt(tmp_path: Path) -> Non
         report = await drill(p, "engine", "corrupt-checkpoint", approve=True)
         assert ("MANUAL_RECOVERY", False) == (report["outcome"], report["ok"]), report
         assert report["injected"]["ok"] is True
+        assert report["injected"]["how"].startswith("corrupt-checkpoint hook: POST http://")
         assert "manual" == report["decision"]["method"]
         assert "data corruption" in report["decision"]["reason"], report["decision"]
         assert ["AWAITING_APPROVAL", "MANUAL_RECOVERY"] == report["path"][-2:], report["path"]
