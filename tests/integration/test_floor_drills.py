@@ -242,7 +242,9 @@ async def test_manual_path_when_the_checkpoint_is_corrupt(tmp_path: Path) -> Non
     /health `positions` component), the corruption check answers corrupt, and the decision is
     manual although the standby is synced. A manual decision always asks a human first
     (approved through the API here): then nothing is restarted, the incident is handed to a
-    human (MANUAL_RECOVERY) and the drill ends there with its pages delivered."""
+    human (MANUAL_RECOVERY) and the drill ends there with its pages delivered. The human
+    heals the engine (`/chaos/heal` rewrites a good checkpoint) and `paramedic
+    resolve-incident` closes the incident (HEALTHY after the watch period)."""
     async with floor(tmp_path) as (p, urls):
         report = await drill(p, "engine", "corrupt-checkpoint", approve=True)
         assert ("MANUAL_RECOVERY", False) == (report["outcome"], report["ok"]), report
@@ -254,6 +256,17 @@ async def test_manual_path_when_the_checkpoint_is_corrupt(tmp_path: Path) -> Non
         assert_pages_delivered(report)
         assert not any(e["kind"] == "recovery.step_started" for e in events(p))
         assert not get(f"{urls['engine']}/health")["components"]["positions"]
+        # The human's part, as the floor's README says: heal, then `paramedic resolve-incident`.
+        post(f"{urls['engine']}/chaos/heal")
+        await until("a good checkpoint", lambda: get(f"{urls['engine']}/health")["healthy"])
+        env = {**os.environ, "PARAMEDIC_URL": p.url, "PARAMEDIC_TOKEN": TOKEN}
+        argv = ["resolve-incident", report["incident"], "--reason", "checkpoint rewritten"]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "paramedic.cli", *argv, env=env, stdout=PIPE, stderr=PIPE
+        )
+        _out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert 0 == proc.returncode, err.decode()
+        await until("the incident closed", lambda: not open_incidents(p))
 
 
 async def test_an_exchange_outage_holds_the_engines_page_and_records_it(tmp_path: Path) -> None:
@@ -306,3 +319,26 @@ async def test_manual_path_after_three_failures(tmp_path: Path) -> None:
         )
         assert ["AWAITING_APPROVAL", "MANUAL_RECOVERY"] == report["path"][-2:]
         assert_pages_delivered(report)
+
+
+async def test_hang_and_latency_hooks_are_detected_and_recovered_hot(tmp_path: Path) -> None:
+    """The engine's other chaos hooks: `--kind hang` (its loop stops: no heartbeat, /livez
+    answers nothing) is convicted as a hang, `--kind latency` (p99 at 5 ms) as a degradation
+    by the metric threshold; both are recovered hot to HEALTHY with their pages delivered."""
+    async with floor(tmp_path) as (p, urls):
+        hang = await drill(p, "engine", "hang")
+        assert ("HEALTHY", "hang", "hot") == (
+            hang["outcome"],
+            hang["detected"]["failure_kind"],
+            hang["decision"]["method"],
+        ), hang
+        assert_pages_delivered(hang)
+        await until("the standby synced", lambda: get(f"{urls['standby']}/standby")["synced"])
+        slow = await drill(p, "engine", "latency")
+        assert ("HEALTHY", "degradation", "hot") == (
+            slow["outcome"],
+            slow["detected"]["failure_kind"],
+            slow["decision"]["method"],
+        ), slow
+        assert "order_latency_p99_us" in slow["detected"]["sentence"]
+        assert_pages_delivered(slow)
