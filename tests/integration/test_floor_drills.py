@@ -104,13 +104,14 @@ async def drill(
     *,
     approve: bool = False,
     approve_once: Callable[[], object] | None = None,
+    follow_for: str = "40s",
 ) -> dict[str, Any]:
     """`paramedic drill SERVICE --kind KIND --json` (the real CLI), its report once
     every page of the drill is delivered. `approve`: approve the recovery through the API
     (POST /api/incidents/{id}/approve) as soon as it is requested, or once `approve_once()`
-    is truthy."""
+    is truthy. `follow_for` is the drill's --timeout."""
     env = {**os.environ, "PARAMEDIC_URL": p.url, "PARAMEDIC_TOKEN": TOKEN}
-    argv = ["drill", service, "--kind", kind, "--timeout", "40s", "--json"]
+    argv = ["drill", service, "--kind", kind, "--timeout", follow_for, "--json"]
     asked = len(events(p, "approval.requested"))
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "paramedic.cli", *argv, env=env, stdout=PIPE, stderr=PIPE
@@ -133,6 +134,8 @@ async def drill(
         assert answer.status_code == 200, answer.text
     stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
     report: dict[str, Any] = json.loads(stdout)
+    if report["outcome"] == "not_detected":
+        return report
     if report["outcome"] == "timeout":  # say what the incident did, to fix what stopped it
         kinds = [(e["kind"], e.get("summary", "")) for e in events(p)[-60:]]
         raise AssertionError(json.dumps(kinds, indent=1))
@@ -187,14 +190,16 @@ async def test_hot_path_promotes_the_synced_standby_under_a_second(tmp_path: Pat
 async def test_warm_path_waits_for_approval_and_restores_a_verified_checkpoint(
     tmp_path: Path,
 ) -> None:
-    """Warm, approval-gated: the standby falls behind (its chaos endpoint), then `paramedic
-    drill engine --kind crash`: the decision is warm (checkpoint under 5 min old, standby
+    """Warm, approval-gated: `paramedic drill engine --kind standby-lag` makes the standby
+    fall behind (no failure by itself: the drill ends not_detected), then `paramedic drill
+    engine --kind crash`: the decision is warm (checkpoint under 5 min old, standby
     not synced); the demo market is open, so it waits in AWAITING_APPROVAL until approved
     through the API; the warm steps load the checkpoint named by the decision's facts and the
     engine restarts from it, positions verified against its checksum; path to HEALTHY."""
     async with floor(tmp_path) as (p, urls):
-        post(f"{urls['standby']}/chaos/lag")
-        await until("the standby behind", lambda: not get(f"{urls['standby']}/standby")["synced"])
+        lag = await drill(p, "engine", "standby-lag", follow_for="1s")
+        assert ("not_detected", True) == (lag["outcome"], lag["injected"]["ok"]), lag
+        assert not get(f"{urls['standby']}/standby")["synced"]
         saved = tmp_path / "var/floor/checkpoint.json"
         await until("a checkpoint with fills", lambda: json.loads(saved.read_text())["seq"] > 0)
         before = json.loads(saved.read_text())["seq"]
