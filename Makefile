@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/paramedic run --config examples/demo.yaml
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/paramedic run --config examples/floor/floor.yaml
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests examples

@@ -1,4 +1,5 @@
-"""The shipped demo config: killing the example engine shows a full recovery (issue 4)."""
+"""The shipped demo (`make demo`: the trading floor, examples/floor/floor.yaml): killing its
+engine shows a full recovery, its terminal is the inbox, and Ctrl-C stops everything."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO, free_port, free_udp_port
-from tests.integration.runner import RunningParamedic, pid_alive
+from tests.conftest import REPO, free_port
+from tests.integration.runner import RunningParamedic, pid_alive, wait_until
+from tests.integration.test_floor_drills import floor_copy
 
 pytestmark = pytest.mark.integration
 
@@ -23,36 +25,38 @@ SEED_KEYS = {
     "completed_steps",
     "remaining_steps",
 }
+HOT_STEPS = ["Promote standby", "Restart primary (takes positions back)", "Wait for heartbeat"]
 
 
-def demo_copy(tmp_path: Path) -> tuple[Path, int]:
-    """examples/demo.yaml on free ports, with its files referenced where they are."""
-    examples = REPO / "examples"
-    engine_port, udp = free_port(), free_udp_port()
-    text = (examples / "demo.yaml").read_text()
-    text = text.replace("8081", str(engine_port)).replace("9999", str(udp))
-    text = text.replace("engine.py", str(examples / "engine.py"))
-    text = text.replace("demo-secrets/", f"{examples}/demo-secrets/")
-    text = text.replace("../var", str(tmp_path / "var"))
-    path = tmp_path / "demo.yaml"
-    path.write_text(text)
-    return path, engine_port
-
-
-def test_killing_the_demo_engine_shows_a_full_recovery(tmp_path: Path) -> None:
-    """kill -9 of the demo's engine: a cold restart runs its steps, validation passes, and
-    /recovery/status reports RECOVERED in the seed's 3.4 shape; resumption starts at 0.0."""
-    config, engine_port = demo_copy(tmp_path)
+def start(config: Path) -> RunningParamedic:
+    """`paramedic run` on the floor, as `make demo` runs it (the venv's python3 first on
+    PATH), once every one of its five services is up."""
     env = {
         "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}",
         "PARAMEDIC_LISTEN": f"127.0.0.1:{free_port()}",
     }
     p = RunningParamedic(config, env=env)
+    p.wait_started()
+    for service in ("exchange", "feed", "engine", "engine-standby", "gateway"):
+        wait_until(f"{service} up", lambda s=service: any(f"{s}: up" in o for o in p.output))
+    return p
+
+
+def engine_pid(p: RunningParamedic) -> int:
+    events = p.get("/api/timeline", params={"limit": 1000}).json()["events"]
+    spawned = [e for e in events if e["kind"] == "process.spawned" and e["service"] == "engine"]
+    return int(spawned[-1]["payload"]["pid"])
+
+
+def test_killing_the_demo_engine_shows_a_full_recovery(tmp_path: Path) -> None:
+    """kill -9 of the floor's engine: the synced standby is promoted and the engine restarted
+    (a hot restart), validation passes, and /recovery/status reports RECOVERED in the seed's
+    3.4 shape; resumption starts at 0.0; the engine answers /health 200 with the positions it
+    took back from the standby. Ctrl-C (SIGINT) then stops paramedic and every child."""
+    config, urls = floor_copy(tmp_path, short=False)
+    p = start(config)
     try:
-        p.wait_started()
-        p.wait_for_line("engine: up")
-        [engine] = p.child_pids()
-        os.kill(engine, signal.SIGKILL)
+        os.kill(engine_pid(p), signal.SIGKILL)
         total = p.wait_for_line("Total recovery time:")
         assert "seconds" in total
         status = httpx.get(f"{p.url}/recovery/status", timeout=5).json()
@@ -62,9 +66,7 @@ def test_killing_the_demo_engine_shows_a_full_recovery(tmp_path: Path) -> None:
             status["progress_percentage"],
             status["remaining_steps"],
         )
-        assert ["Restart engine", "Wait for heartbeat", "Wait until healthy"] == status[
-            "completed_steps"
-        ]
+        assert HOT_STEPS == status["completed_steps"]
         sizing = httpx.get(f"{p.url}/api/services/engine/resumption", timeout=5).json()
         assert ("monitoring_only", 0.0, False) == (
             sizing["phase"],
@@ -72,46 +74,38 @@ def test_killing_the_demo_engine_shows_a_full_recovery(tmp_path: Path) -> None:
             sizing["should_trade"],
         )
         [recovery] = httpx.get(f"{p.url}/api/recoveries", timeout=5).json()["recoveries"]
-        assert ("crash", "cold", True) == (
+        assert ("crash", "hot", True) == (
             recovery["failure_type"],
             recovery["method"],
             recovery["success"],
         )
-        health = httpx.get(f"http://127.0.0.1:{engine_port}/health", timeout=5)
-        assert 200 == health.status_code
-        new_engines = [pid for pid in p.child_pids() if pid != engine]
-        p.signal(signal.SIGTERM)
+        health = httpx.get(f"{urls['engine']}/health", timeout=5)
+        assert (200, "standby") == (health.status_code, health.json()["restored"]["from"])
+        children = p.child_pids()
+        assert len(children) >= 6  # five services, and the engine started again
+        p.signal(signal.SIGINT)
         assert 0 == p.wait(timeout=20)
-        assert not any(pid_alive(pid) for pid in new_engines)
+        assert not any(pid_alive(pid) for pid in children)
     finally:
         p.ensure_dead()
 
 
 def test_the_demo_inbox_shows_the_page_the_pushes_and_the_all_clear(tmp_path: Path) -> None:
-    """The demo's inbox is its terminal (every notification one log line): kill -9 the demo's
-    engine and the terminal shows the P0 page, the progress pushes (started, 25, 50, 75 %,
-    complete) and the all-clear with the RTO against the demo's 10 s target, each once.
-    (The demo's resumption phases and watch period are shortened here: the all-clear comes
-    when they are over, about a minute after the recovery in the real demo.)"""
-    config, _port = demo_copy(tmp_path)
-    text = config.read_text().replace("duration: 20s", "duration: 200ms")
-    config.write_text(text.replace("watch_period: 1m", "watch_period: 1s"))
-    env = {
-        "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}",
-        "PARAMEDIC_LISTEN": f"127.0.0.1:{free_port()}",
-    }
-    p = RunningParamedic(config, env=env)
+    """The demo's inbox is its terminal (every notification one log line): kill -9 the
+    floor's engine and the terminal shows the P0 page, the progress pushes (started, 25, 50,
+    75 %, complete) and the all-clear with the RTO against the demo's 10 s target, each once.
+    (The resumption phases and watch period are shortened here: in the real demo the
+    all-clear comes when they are over, about a minute after the recovery.)"""
+    config, _urls = floor_copy(tmp_path)
+    p = start(config)
     try:
-        p.wait_started()
-        p.wait_for_line("engine: up")
-        [engine] = p.child_pids()
-        os.kill(engine, signal.SIGKILL)
+        os.kill(engine_pid(p), signal.SIGKILL)
         clear = p.wait_for_line("all clear: [P1] engine: all clear, recovered in", within=60)
         assert "RTO " in clear
         assert "against a target of 10 s (met)" in clear
         expected = [
             "page: [P0] engine crash: pid ",
-            "update: [P1] engine: Recovery Started (cold)",
+            "update: [P1] engine: Recovery Started (hot)",
             "update: [P2] engine: Recovery 25% Complete",
             "update: [P2] engine: Recovery 50% Complete",
             "update: [P2] engine: Recovery 75% Complete",

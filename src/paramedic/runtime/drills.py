@@ -263,7 +263,7 @@ class Drills:
                 async with asyncio.timeout(hook.timeout):
                     check = hook.http if hook.http is not None else hook.command
                     assert check is not None
-                    result = await run_check(check, session, label=f"{active.kind} hook")
+                    result = await run_check(check, session, label=f"{active.kind} hook: ")
             except TimeoutError:
                 return False, f"{active.kind} hook: no answer within {duration(hook.timeout)}"
             finally:
