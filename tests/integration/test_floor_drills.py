@@ -305,6 +305,8 @@ async def test_an_exchange_outage_holds_the_engines_page_and_records_it(tmp_path
         pages = [line for line in p.output if "page: " in line]
         assert any("alert_id=" + report["incident"] + ":failure" in line for line in pages)
         assert not any(f"alert_id={incident}:failure" in line for line in pages), pages
+        # Nobody was paged for the engine's incident: no progress notice, no all-clear.
+        assert not any(f"alert_id={incident}:" in line for line in p.output), incident
 
 
 async def test_manual_path_after_three_failures(tmp_path: Path) -> None:

@@ -450,10 +450,13 @@ def test_the_all_clear_says_when_the_target_was_missed() -> None:
 
 async def test_no_notice_while_the_incidents_alert_is_silenced(tmp_path: Path) -> None:
     """A silence on the service holds the failure's alert (nobody paged): the recovery's
-    notices are not sent either."""
+    notices are not sent either, nor its all-clear once HEALTHY (nobody heard of it)."""
     silence = {"matchers": ["service=engine"], "until_resolved": True, "author": "bob"}
     r = await rig(tmp_path, {**CONFIG, "silences": [{**silence, "comment": "rebuild"}]})
     await to_fifty(r)
+    assert [] == r.pushes() + r.pushes("slack")
+    await fifty_to_recovered(r)
+    await recovered_to_healthy(r)
     assert [] == r.pushes() + r.pushes("slack")
     await r.store.close()
 

@@ -236,7 +236,11 @@ class ProgressPushes:
         alert = self._alert(story, milestone)
         receivers = self._receivers(self._updates[severity])
         if milestone == ALL_CLEAR:
-            receivers = _merged(await self._paged(story.incident), receivers)
+            paged_people = await self._paged(story.incident)
+            started = await self._store.get_alert(milestone_id(story.incident, "started"))
+            if not paged_people and started is None:
+                return 0  # held all along (a dependency down, silenced): nobody to close with
+            receivers = _merged(paged_people, receivers)
         named = drill_contacts(paged)
         if named is not None:  # a drill's incident: its notices too go only to its contacts
             drill = {k: paged.labels[k] for k in (DRILL_LABEL, DRILL_TO_LABEL) if k in paged.labels}
