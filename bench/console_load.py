@@ -431,6 +431,9 @@ def main() -> None:
             wait_for("big healthy", lambda: big.healthy() == big.services, 60)
             events = big.events()
             kinds = big.kinds()
+            listed = httpx.get(big.url + "/api/alerts?limit=50", timeout=30).json()["alerts"]
+            per_alert = sum(len(a["notifications"]) for a in listed) / max(1, len(listed))
+            tries = sum(len(n["attempts"]) for a in listed for n in a["notifications"])
             load0 = os.getloadavg()
             targets = [("big", big, ""), ("ref", ref, "")]
             if args.variants:
@@ -452,6 +455,10 @@ def main() -> None:
         "the API timings"
     )
     print("  timeline: " + ", ".join(f"{k} {n:,}" for k, n in kinds))
+    print(
+        f"  /api/alerts?limit=50: {len(listed)} alerts, {per_alert:.1f} notifications each, "
+        f"{tries} attempts in all"
+    )
     header = (
         f"{'first load, ms from navigation start':<44} {'n':>4} {'median':>9} {'p95':>9}"
         f" {'min':>9} {'max':>9}"

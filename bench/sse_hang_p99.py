@@ -42,6 +42,13 @@ from paramedic.wire import encode
 
 INTERVAL = 0.1
 TIMEOUT = 0.3
+FROZEN_NOTE = " (gc.freeze() after its imports)"
+# `paramedic run` with every object alive after its imports moved out of the collector's
+# reach (gc.freeze): an experiment on where the tail comes from, not how paramedic ships.
+FROZEN = (
+    "import gc, runpy, sys; import paramedic.cli.main; gc.freeze();"
+    " sys.argv[0] = 'paramedic'; runpy.run_module('paramedic.cli', run_name='__main__')"
+)
 
 # The crowd: N raw-socket stream readers in their own process. Commands on stdin
 # ("open PORT N", "close", "quit"), one reply line each.
@@ -209,7 +216,9 @@ async def bench(args: argparse.Namespace, tmp: Path) -> None:
     log = tmp / "paramedic.log"
     with open(log, "wb") as out:  # noqa: ASYNC230 (once, before anything is measured)
         proc = subprocess.Popen(  # noqa: ASYNC220
-            [sys.executable, "-m", "paramedic.cli", "run", "--config", str(config)],
+            [sys.executable, "-c", FROZEN, "run", "--config", str(config)]
+            if args.gc_freeze
+            else [sys.executable, "-m", "paramedic.cli", "run", "--config", str(config)],
             stdout=subprocess.DEVNULL,
             stderr=out,
             env={**os.environ, "BENCH_HB_KEY": secret},
@@ -221,6 +230,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> None:
     delays: dict[int, list[float]] = {0: [], args.clients: []}
     arrivals: dict[int, list[float]] = {0: [], args.clients: []}
     crowd_bytes: list[int] = []
+    raw: list[tuple[int, int, float, float, float]] = []  # block, clients, delay, arrival, load
     loads_seen: list[float] = []
     rng = random.Random(1)
     try:
@@ -245,6 +255,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> None:
                 ).fetchone()
                 delays[n].append((mono - (last + TIMEOUT)) * 1000)
                 arrivals[n].append((arrived - (last + TIMEOUT)) * 1000)
+                raw.append((b, n, delays[n][-1], arrivals[n][-1], os.getloadavg()[0]))
                 beats.on = True
                 await stream.next("failure.cleared", 5.0)
             if n:
@@ -268,7 +279,8 @@ async def bench(args: argparse.Namespace, tmp: Path) -> None:
     print(
         f"\n{len(delays[0]) + len(delays[args.clients])} hangs of a heartbeat service "
         f"({INTERVAL * 1000:.0f} ms, timeout {TIMEOUT * 1000:.0f} ms) under a real `paramedic "
-        f"run`, blocks of {args.block} alternating 0 / {args.clients} stream clients; "
+        f"run`{FROZEN_NOTE if args.gc_freeze else ''}, blocks of {args.block} alternating "
+        f"0 / {args.clients} stream clients; "
         f"{os.cpu_count()} CPUs, load {min(loads_seen):.2f}-{max(loads_seen):.2f}; each crowd "
         f"client read >= {min(crowd_bytes):,} bytes per block"
     )
@@ -287,6 +299,22 @@ async def bench(args: argparse.Namespace, tmp: Path) -> None:
                 f"{label + f', {n} clients':<44} {len(v):>5} {pct(v, 50):>7.2f} {pct(v, 90):>7.2f}"
                 f" {pct(v, 99):>7.2f} {max(v):>7.2f}"
             )
+    if args.raw is not None:
+        with args.raw.open("w") as f:
+            f.write("block clients delay_ms arrival_ms load1\n")
+            f.writelines(f"{b} {n} {d:.4f} {a:.4f} {ld:.2f}\n" for b, n, d, a, ld in raw)
+    per_block = {
+        n: [
+            pct([r[2] for r in raw if r[0] == b], 90)
+            for b in sorted({r[0] for r in raw if r[1] == n})
+        ]
+        for n in (0, args.clients)
+    }
+    for n, values in per_block.items():
+        print(
+            f"p90 of each block of {args.block}, {n} clients: "
+            + " ".join(f"{v:.2f}" for v in values)
+        )
     d = pct(delays[args.clients], 99) - pct(delays[0], 99)
     r = pct(delays[args.clients], 99) / pct(delays[0], 99)
     verdict = "PASS" if d <= 1.0 else "MISS"
@@ -301,6 +329,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=300, help="per condition")
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--block", type=int, default=25)
+    parser.add_argument("--raw", type=Path, help="write every trial's figures to this file")
+    parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() in paramedic")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="paramedic-sse-") as name:
         try:
