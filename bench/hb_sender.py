@@ -1,9 +1,9 @@
 """Heartbeat load generator for the ingest and memory benchmarks (run by them, not by hand).
 
-Usage: python bench/hb_sender.py KEY_HEX SERVICES [PREFIX]. Datagrams are built with
-paramedic's own ``encode`` (service ids PREFIX00000.., key id 0, one instance per service,
-sequence numbers rising per service) and sent to 127.0.0.1 only. Commands on stdin, one
-reply line each on stdout:
+Usage: python bench/hb_sender.py KEY_HEX SERVICES [PREFIX [FIRST]]. Datagrams are built with
+paramedic's own ``encode`` (service ids PREFIX00000.., numbered from FIRST, default 0; key id
+0, one instance per service, sequence numbers rising per service) and sent to 127.0.0.1
+only. Commands on stdin, one reply line each on stdout:
 
     fill PORT N TAG          send N heartbeats as fast as possible, then one heartbeat of
                              service TAG (the end marker); reply "sent N"
@@ -26,9 +26,9 @@ from paramedic.wire import encode
 
 
 class Sender:
-    def __init__(self, key: bytes, services: int, prefix: str) -> None:
+    def __init__(self, key: bytes, services: int, prefix: str, first: int = 0) -> None:
         self.key = key
-        self.names = [f"{prefix}{i:05d}" for i in range(services)]
+        self.names = [f"{prefix}{i:05d}" for i in range(first, first + services)]
         self.instances = [os.urandom(16) for _ in range(services)]
         self.seq = [0] * services
         self.next = 0
@@ -109,7 +109,8 @@ def reply(line: str) -> None:
 
 def main() -> None:
     key = bytes.fromhex(sys.argv[1])
-    sender = Sender(key, int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "svc-")
+    prefix = sys.argv[3] if len(sys.argv) > 3 else "svc-"
+    sender = Sender(key, int(sys.argv[2]), prefix, int(sys.argv[4]) if len(sys.argv) > 4 else 0)
     for line in sys.stdin:
         cmd, *args = line.split()
         if cmd == "fill":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -338,3 +339,47 @@ async def test_after_a_crash_only_attempts_whose_outcome_is_unknown_are_resent(
         (a.number, a.outcome) for a in await store.attempts_for("ntf_later")
     ]
     assert ["delivered"] == [a.outcome for a in await store.attempts_for("ntf_done")]
+
+
+async def test_deliveries_reads_every_alerts_notifications_and_attempts_at_once(
+    store: SQLiteStore,
+) -> None:
+    """`deliveries` answers for a list of alerts what `notifications_for` and `attempts_for`
+    answer one at a time, in the same order: each alert's notifications oldest first, each
+    with its attempts by number; an alert with no notification has an empty list, a repeated
+    id is answered once. 1,200 alerts (more than one statement's bound variables) included."""
+    now = SystemClock().wall()
+    rows = [
+        dataclasses.replace(
+            notification_row(
+                notification(nid=f"ntf_{i}"), channel="hook", due_wall=now, created_wall=now + i
+            ),
+            alert_id=f"alr_{i % 1200}",
+        )
+        for i in range(2400)
+    ]
+    await store.enqueue(rows, starting={"ntf_0", "ntf_1200"})
+    await store.record_attempts(
+        [
+            (AttemptRow(nid, number, now, 0.001, outcome, status, detail), outcome, now)
+            for nid, number, outcome, status, detail in (
+                ("ntf_1200", 1, "retry", 503, "503"),
+                ("ntf_1200", 2, "delivered", 200, "200 OK"),
+                ("ntf_0", 1, "delivered", 200, "200 OK"),
+            )
+        ]
+    )
+    ids = [f"alr_{i}" for i in range(1200)] + ["alr_0", "alr_none"]
+    found = await store.deliveries(ids)
+
+    assert [*dict.fromkeys(ids)] == list(found)
+    assert [] == found["alr_none"]
+    for alert_id in ("alr_0", "alr_7", "alr_1199"):
+        one_by_one = [
+            (n, await store.attempts_for(n.id)) for n in await store.notifications_for(alert_id)
+        ]
+        assert one_by_one == found[alert_id]
+    assert [["ntf_0", "ntf_1200"], [1], [1, 2]] == [
+        [n.id for n, _ in found["alr_0"]],
+        *[[a.number for a in attempts] for _, attempts in found["alr_0"]],
+    ]

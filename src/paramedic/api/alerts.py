@@ -97,10 +97,11 @@ async def list_alerts(
     acknowledgement and what its escalation ladder is doing (times in ISO 8601 UTC)."""
     store = alerting.store
     out = []
-    for row in await store.alerts(state=state, limit=limit):
+    rows = await store.alerts(state=state, limit=limit)
+    deliveries = await store.deliveries([row.id for row in rows])
+    for row in rows:
         notifications = []
-        for n in await store.notifications_for(row.id):
-            attempts = await store.attempts_for(n.id)
+        for n, attempts in deliveries[row.id]:
             notifications.append(
                 {
                     "id": n.id,

@@ -6,7 +6,7 @@ only deliver notifications depend on `OutboxStore` alone.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Collection
+from collections.abc import Awaitable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -129,6 +129,14 @@ class OutboxStore(Protocol):
         ...
 
     async def attempts_for(self, notification_id: str) -> list[AttemptRow]: ...
+
+    async def deliveries(
+        self, alert_ids: Sequence[str]
+    ) -> dict[str, list[tuple[NotificationRow, list[AttemptRow]]]]:
+        """Each alert's notifications (ordered as `notifications_for`) with their attempts
+        (as `attempts_for`), in a few reads whatever the number of alerts: a list of 50
+        alerts read one notification at a time waited for hundreds of reads."""
+        ...
 
     async def audit(self, row: AuditRow) -> int:
         """Record an action (durable on return); returns its sequence number."""

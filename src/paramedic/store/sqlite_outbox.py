@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from paramedic.core.jsoncodec import dumps_text, loads
@@ -32,6 +32,11 @@ _INSERT_ATTEMPT = (
 # An attempt recorded before its request is written; replaced by its outcome when it ends,
 # or turned into `unknown` by the next start if paramedic died in between.
 _STARTED = "started"
+
+
+def _chunks(ids: list[str], size: int = 500) -> list[list[str]]:
+    """`ids` in pieces that stay under SQLite's limit on bound variables per statement."""
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def _notification(r: tuple[Any, ...]) -> NotificationRow:
@@ -268,6 +273,31 @@ class SQLiteOutbox:
             " FROM attempts WHERE notification_id = ? ORDER BY number"
         )
         return [AttemptRow(*r) for r in await self._rows(sql, [notification_id])]
+
+    async def deliveries(
+        self, alert_ids: Sequence[str]
+    ) -> dict[str, list[tuple[NotificationRow, list[AttemptRow]]]]:
+        ids = list(dict.fromkeys(alert_ids))
+        notifications: list[NotificationRow] = []
+        for chunk in _chunks(ids):
+            sql = (
+                f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE alert_id IN"
+                f" ({','.join('?' * len(chunk))}) ORDER BY created_wall, id"
+            )
+            notifications += [_notification(r) for r in await self._rows(sql, chunk)]
+        attempts: dict[str, list[AttemptRow]] = {}
+        for chunk in _chunks([n.id for n in notifications]):
+            sql = (
+                "SELECT notification_id, number, started_wall, duration_s, outcome, status,"
+                f" detail FROM attempts WHERE notification_id IN ({','.join('?' * len(chunk))})"
+                " ORDER BY notification_id, number"
+            )
+            for r in await self._rows(sql, chunk):
+                attempts.setdefault(r[0], []).append(AttemptRow(*r))
+        out: dict[str, list[tuple[NotificationRow, list[AttemptRow]]]] = {a: [] for a in ids}
+        for n in notifications:
+            out[n.alert_id].append((n, attempts.get(n.id, [])))
+        return out
 
     # -- audit ---------------------------------------------------------------------------------
 
