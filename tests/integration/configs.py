@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+
+from tests.conftest import REPO, free_port, free_udp_port
 
 # A child that says "engine up" on its output (kept in its log file), then waits to be killed.
 SLEEPER = f'[{sys.executable!r}, "-u", "-c", "print(\'engine up\'); import signal; signal.pause()"]'
@@ -45,3 +48,18 @@ services:
       argv: {SLEEPER}
       restart: {{policy: never}}
 {extra}"""
+
+
+def demo_copy(tmp_path: Path) -> tuple[Path, int]:
+    """examples/demo.yaml (the single-engine demo) on free ports, with its files referenced
+    where they are."""
+    examples = REPO / "examples"
+    engine_port, udp = free_port(), free_udp_port()
+    text = (examples / "demo.yaml").read_text()
+    text = text.replace("8081", str(engine_port)).replace("9999", str(udp))
+    text = text.replace("engine.py", str(examples / "engine.py"))
+    text = text.replace("demo-secrets/", f"{examples}/demo-secrets/")
+    text = text.replace("../var", str(tmp_path / "var"))
+    path = tmp_path / "demo.yaml"
+    path.write_text(text)
+    return path, engine_port

@@ -20,9 +20,9 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import REPO, free_port
+from tests.integration.configs import demo_copy
 from tests.integration.dashboard import GRAFANA, load, metric_names, prometheus_targets
 from tests.integration.runner import RunningParamedic, wait_until
-from tests.integration.test_demo_recovery import demo_copy
 
 pytestmark = pytest.mark.integration
 
