@@ -543,5 +543,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (live && state.hasMetrics && document.visibilityState === "visible") scheduleRefresh(["services"]);
   }, METRICS_EVERY_MS);
   connect();
-  scheduleRefresh();
+  // The first read at once (later ones are batched 100 ms by scheduleRefresh).
+  for (const name of ALL) state.dirty.add(name);
+  refresh();
 });
