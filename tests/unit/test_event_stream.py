@@ -15,9 +15,15 @@ from prometheus_client import CollectorRegistry
 from paramedic.api.app import ApiContext, create_app
 from paramedic.api.auth import Principal, TokenAuth
 from paramedic.api.readiness import CheckRegistry
-from paramedic.api.stream import MAX_STREAMS, MAX_TICKETS, StreamGate, event_frames
+from paramedic.api.stream import (
+    MAX_STREAMS,
+    MAX_TICKETS,
+    StreamGate,
+    _LiveFrames,
+    event_frames,
+)
 from paramedic.config import parse_config
-from paramedic.core.bus import EventBus
+from paramedic.core.bus import EventBus, Published
 from paramedic.core.clock import Instant
 from paramedic.core.events import NoteAdded
 from paramedic.store.sqlite import SQLiteStore
@@ -181,3 +187,23 @@ async def test_one_stream_too_many_is_refused(api: httpx.AsyncClient) -> None:
         got.status_code,
         got.json()["detail"],
     )
+
+
+def test_a_live_event_is_encoded_once_for_every_stream() -> None:
+    """The bus hands every stream the same `Published`: its frame is encoded once and the
+    same bytes go to all of them; another event (even under the same seq) gets its own."""
+    frames = _LiveFrames(keep=2)
+    item = Published(7, note("once"))
+    first = frames.of(item)
+    assert first is frames.of(item)
+    assert (7, "once") == (
+        parse(first)[0],
+        json.loads(first.split(b"data: ")[1])["payload"]["text"],
+    )
+    other = Published(7, note("other"))
+    assert b"other" in frames.of(other)
+    frames.of(Published(8, note("third")))
+    frames.of(Published(9, note("fourth")))  # `item` is no longer kept: encoded anew
+    again = frames.of(item)
+    assert again == first
+    assert again is not first

@@ -111,6 +111,30 @@ def _live(item: Published) -> dict[str, Any]:
     }
 
 
+class _LiveFrames:
+    """Each live event encoded once for every stream: the bus hands all of them the same
+    `Published`, and 100 streams each encoding it for itself was what the streams cost the
+    loop (bench/sse_hang_p99.py). The last few frames are kept, with their item, so an id
+    is never mistaken for a newer object's."""
+
+    def __init__(self, keep: int = 256) -> None:
+        self._keep = keep
+        self._frames: OrderedDict[int, tuple[Published, bytes]] = OrderedDict()
+
+    def of(self, item: Published) -> bytes:
+        kept = self._frames.get(id(item))
+        if kept is not None and kept[0] is item:
+            return kept[1]
+        frame = _frame(item.seq, _live(item))
+        self._frames[id(item)] = (item, frame)
+        if len(self._frames) > self._keep:
+            self._frames.popitem(last=False)
+        return frame
+
+
+_LIVE_FRAMES = _LiveFrames()
+
+
 async def event_frames(
     bus: EventBus,
     store: Store,
@@ -145,7 +169,7 @@ async def event_frames(
                 continue
             if item.seq and sent is not None and item.seq <= sent:
                 continue  # replayed from the store already
-            yield _frame(item.seq, _live(item))
+            yield _LIVE_FRAMES.of(item)
     finally:
         bus.unsubscribe(sub)
 
