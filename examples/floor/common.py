@@ -1,4 +1,4 @@
-"""What every service of the demo trading floor shares: a JSON HTTP server, the seed's
+"""What every service of the demo trading floor shares: a JSON HTTP server, the
 /health body, authenticated heartbeats from the service's own loop, and a clean stop on
 SIGTERM/SIGINT. Stdlib only besides paramedic.client (the heartbeat sender)."""
 
@@ -31,7 +31,7 @@ def get_json(url: str, timeout: float = 0.3, body: dict[str, Any] | None = None)
 
 
 def health_body(components: dict[str, bool], metrics: dict[str, float]) -> dict[str, Any]:
-    """The seed's /health shape (what paramedic's checks/health.py parses)."""
+    """The /health shape (what paramedic's checks/health.py parses)."""
     healthy = all(components.values())
     return {
         "healthy": healthy,

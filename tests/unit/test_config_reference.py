@@ -152,3 +152,10 @@ def test_schema_describes_what_people_write() -> None:
     assert ("string", "100ms") == (interval["type"], interval["default"])
     token_env = schema["$defs"]["ApiToken"]["properties"]["token_env"]
     assert "environment variable" in token_env["description"]
+
+
+def test_the_page_speaks_to_users_without_citing_the_product_spec() -> None:
+    """The models' docstrings become the page's prose: none may cite the spec's sections
+    (they did, and a regular expression used to strip the citations on the way out)."""
+    page = render()
+    assert not re.search(r"\bseed\b", page, re.IGNORECASE), "a model docstring cites the spec"

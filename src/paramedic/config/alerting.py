@@ -129,7 +129,7 @@ class RouteConfig(StrictModel):
 
 
 class EscalationStepConfig(StrictModel):
-    """`until: ack` steps (seed 2.5) wait for no acknowledgement; `until: resolve` steps (7.2)
+    """`until: ack` steps wait for no acknowledgement; `until: resolve` steps
     fire on outage length even when someone has acknowledged."""
 
     name: str = Field(min_length=1)

@@ -100,7 +100,7 @@ class HttpCall(HttpCheck):
 
 class HttpProbeCheck(HttpCheck):
     """A probe's request: Kubernetes' rule (200-399 pass unless `expect_status` says
-    otherwise) and, with `read_health` (the default), the body read as the seed's `/health`."""
+    otherwise) and, with `read_health` (the default), the body read as the `/health` JSON."""
 
     read_health: bool = True
 

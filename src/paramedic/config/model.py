@@ -221,7 +221,7 @@ class HeartbeatConfig(SecretRef):
 
 
 class RestartConfig(StrictModel):
-    """What the watchdog does when the process ends (seed Mechanisms 3 and 4)."""
+    """What the watchdog does when the process ends."""
 
     policy: Literal["always", "on-failure", "never"] = "on-failure"
     initial_backoff: Duration = 0.1

@@ -170,7 +170,7 @@ class MethodConfig(StrictModel):
 
 
 class Methods(StrictModel):
-    """The seed's ladder: hot, then warm, then cold, then a human."""
+    """The ladder: hot, then warm, then cold, then a human."""
 
     hot: MethodConfig | None = None
     warm: MethodConfig | None = None
@@ -233,7 +233,7 @@ class VolatilitySource(StrictModel):
 
 
 class PreserveConfig(StrictModel):
-    """What to keep when a recovery method fails (seed 7.4): the service's own output that
+    """What to keep when a recovery method fails: the service's own output that
     paramedic captured (always), the configured `paths` (state, other logs), optionally a
     core dump. `snapshot_dir` defaults to `snapshots/` beside the store's database."""
 
@@ -276,7 +276,7 @@ class MetricCheck(StrictModel):
 
 
 class TestOrderCheck(StrictModel):
-    """A test order through the real path (seed 4.3), acknowledged within `deadline`."""
+    """A test order through the real path, acknowledged within `deadline`."""
 
     __test__ = False  # not a pytest class, whatever its name says
 
@@ -319,7 +319,7 @@ class CheckSpec(_OneOf):
 
 
 class ValidationConfig(StrictModel):
-    """The seed's three windows (4.2): immediate failures fail the recovery, later ones escalate."""
+    """The three windows: immediate failures fail the recovery, later ones escalate."""
 
     immediate: list[CheckSpec] = Field(default_factory=list)
     short: list[CheckSpec] = Field(default_factory=list)
@@ -354,7 +354,7 @@ def _default_phases() -> list[PhaseConfig]:
 
 
 class ResumptionConfig(StrictModel):
-    """Gradual resumption (seed 4.4); only the last phase may last forever."""
+    """Gradual resumption; only the last phase may last forever."""
 
     phases: list[PhaseConfig] = Field(default_factory=_default_phases, min_length=1)
     retry_gate_every: Duration = 30.0

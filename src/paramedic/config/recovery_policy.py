@@ -54,7 +54,7 @@ TimeOfDay = Annotated[dt.time, BeforeValidator(_time_of_day)]
 
 
 class DecisionThresholds(StrictModel):
-    """Seed 6.2's limits between an automatic restart and a human.
+    """The limits between an automatic restart and a human.
 
     `failures_limit` within `failures_window` counts two things: a new failure of the service
     is decided manual when the service has failed that many times in the window, this failure
@@ -69,7 +69,7 @@ class DecisionThresholds(StrictModel):
 
 
 class ApprovalRequire(StrictModel):
-    """Which methods wait for a human, by market state (seed 6.3)."""
+    """Which methods wait for a human, by market state."""
 
     market_open: list[Method] = Field(default_factory=lambda: _methods("warm", "cold", "manual"))
     market_closed: list[Method] = Field(default_factory=lambda: _methods("manual"))

@@ -302,11 +302,7 @@ def _comments(model: type[BaseModel]) -> dict[str, str]:
 
 
 def _doc(model: type[BaseModel]) -> str:
-    text = inspect.cleandoc(model.__doc__ or "")
-    # The docstrings cite the product spec for the code's readers; the page is for users.
-    text = re.sub(r"\s*\((seed )?\d+(\.\d+)*\)|\s*\(seed[^)]*\)", "", text)
-    text = re.sub(r"\b[Ss]eed \d+(\.\d+)*'s ", "The ", text)
-    return re.sub(r"\b([Tt])he seed's ", r"\1he ", text)
+    return inspect.cleandoc(model.__doc__ or "")
 
 
 def _escape(text: str) -> str:
