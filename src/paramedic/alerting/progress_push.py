@@ -328,12 +328,16 @@ class ProgressPushes:
     async def _paged(self, incident: str) -> dict[str, tuple[str, ...]]:
         """Everyone a page of the incident went to, on the channels it reached them on."""
         out: dict[str, list[str]] = {}
-        for row in await self._store.alerts(limit=5_000):
-            if row.incident != incident or row.id.startswith(f"{incident}:progress:"):
-                continue
-            if row.id == milestone_id(incident, ALL_CLEAR):
-                continue
-            for n in await self._store.notifications_for(row.id):
+        pages = [
+            row.id
+            for row in await self._store.alerts(limit=5_000)
+            if row.incident == incident
+            and not row.id.startswith(f"{incident}:progress:")
+            and row.id != milestone_id(incident, ALL_CLEAR)
+        ]
+        sent = await self._store.deliveries(pages) if pages else {}
+        for alert in pages:
+            for n, _attempts in sent.get(alert, ()):
                 labels = n.payload.get("labels") or {}
                 receiver = str(labels.get("receiver") or "")
                 if n.action != "trigger" or not receiver:

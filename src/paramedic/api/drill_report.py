@@ -184,11 +184,12 @@ async def _pages(store: Store, window: list[StoredEvent]) -> list[dict[str, Any]
         if e.kind == "alert.acknowledged":
             acks.setdefault(e.payload["alert_id"], e)
     pages = []
-    for raised in (e for e in window if e.kind == "alert.raised"):
+    raised_all = [e for e in window if e.kind == "alert.raised"]
+    sent = await store.deliveries([e.payload["alert_id"] for e in raised_all])
+    for raised in raised_all:
         alert = raised.payload["alert_id"]
         ack = acks.get(alert)
-        for row in await store.notifications_for(alert):
-            attempts = await store.attempts_for(row.id)
+        for row, attempts in sent.get(alert, ()):
             ok = next((a for a in attempts if a.outcome == "delivered"), None)
             pages.append(
                 {

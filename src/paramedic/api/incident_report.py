@@ -82,14 +82,8 @@ async def load_pages(
         got = await store.get_alert(alert_id)
         if got is not None:
             rows[alert_id] = got
-    pages = []
-    for row in rows.values():
-        deliveries = [
-            Delivery(n, await store.attempts_for(n.id))
-            for n in await store.notifications_for(row.id)
-        ]
-        pages.append(Page(row, deliveries))
-    return pages
+    sent = await store.deliveries(list(rows))
+    return [Page(row, [Delivery(n, a) for n, a in sent.get(row.id, ())]) for row in rows.values()]
 
 
 def _store(request: Request) -> Store:
