@@ -487,3 +487,24 @@ async def test_an_acknowledgement_keeps_the_live_status(tmp_path: Path) -> None:
     await r.publish(s.move("RECOVERY_IN_PROGRESS", "VALIDATING"))
     assert ("pagerduty", "validating (0%)") in await r.updates()
     await store.close()
+
+
+async def test_two_changes_of_phase_in_one_batch_are_each_announced(tmp_path: Path) -> None:
+    """The recovery validates and is validated in one bus batch: each change of phase is
+    announced (the first one's update used to be built after the second and say
+    `recovered` twice, so `validating` never reached anyone)."""
+    store = SQLiteStore(tmp_path / "p.db")
+    await store.open()
+    clock = FakeClock()
+    r = Rig(store, clock)
+    await r.service.start()
+    s = Script(clock)
+    await r.publish(s.failure(), s.opened(), s.decided())
+    await r.publish(s.move("FAILURE_DETECTED", "RECOVERY_IN_PROGRESS", "cold"), s.started(1))
+    sent = len(await r.updates())
+    await r.publish(
+        s.move("RECOVERY_IN_PROGRESS", "VALIDATING"), s.move("VALIDATING", "RECOVERED")
+    )
+    said = [status for channel, status in (await r.updates())[sent:] if channel == "pagerduty"]
+    assert [said[0].split(" (")[0], said[-1]] == ["validating", "recovered"], said
+    await store.close()

@@ -23,6 +23,7 @@ without one resolves its alert when the failure clears, and has nothing to repor
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 
@@ -30,7 +31,7 @@ import structlog
 
 from paramedic.alerting.book import AlertBook
 from paramedic.alerting.channels.base import Channel
-from paramedic.alerting.live_status import LiveStatuses, apply
+from paramedic.alerting.live_status import LiveStatus, LiveStatuses, apply
 from paramedic.alerting.model import Alert, alert_id
 from paramedic.alerting.notices import Notices
 from paramedic.alerting.outbox import OutboxWorker
@@ -95,7 +96,11 @@ class StatusUpdates:
         change = self.statuses.observe(event)
         if change is None or change.incident not in self._followed:
             return
-        self._job(self._changed(change.incident, phase=change.phase_changed))
+        # A change of phase is announced, even if the next one comes before the job runs
+        # (that one has its own job): the status is copied here, in bus order, and sent if
+        # the phase has moved on by then (within one phase, the latest details are sent).
+        said = copy.deepcopy(self.statuses.get(change.incident)) if change.phase_changed else None
+        self._job(self._changed(change.incident, phase=change.phase_changed, said=said))
 
     def current(self, alert: Alert) -> Alert:
         """`alert` with its incident's live status (a raise after the incident's events: a
@@ -137,7 +142,7 @@ class StatusUpdates:
                 sent += await self._send(aid, phase=True)
         return sent
 
-    async def _changed(self, incident: str, *, phase: bool) -> None:
+    async def _changed(self, incident: str, *, phase: bool, said: LiveStatus | None = None) -> None:
         aid = alert_id(incident, "failure")
         alert = self._book.alerts.get(aid)
         if alert is None or alert.state == "resolved":  # over: the incident is let go of too
@@ -155,15 +160,16 @@ class StatusUpdates:
             if not phase:
                 return
         if phase or last is None or now - last >= self.every:
-            await self._send(aid, phase=phase)
+            await self._send(aid, phase=phase, said=said)
         elif aid not in self._timers:
             wait = last + self.every - now
             self._timers[aid] = self._clock.call_later(
                 wait, lambda: self._job(self._send(aid, phase=False))
             )
 
-    async def _send(self, aid: str, *, phase: bool) -> int:
-        """Returns how many rows were committed."""
+    async def _send(self, aid: str, *, phase: bool, said: LiveStatus | None = None) -> int:
+        """Returns how many rows were committed; `said`: the status a change of phase
+        announces (else the current one)."""
         timer = self._timers.pop(aid, None)
         if timer is not None:
             timer.cancel()
@@ -179,6 +185,9 @@ class StatusUpdates:
             return 0
         # Events folded during the read: the content must be the status the key names.
         alert = self._book.alerts[aid] = self.current(alert)
+        if said is not None and said.phase != status.phase:  # a newer phase came meanwhile
+            status = said
+            alert = apply(alert, said, self._clock.wall())
         done = self._keys.setdefault(aid, set())
         done.update(n.idempotency_key for n in sent)
         # (receiver, channel) -> its trigger's key, and what the provider called it
