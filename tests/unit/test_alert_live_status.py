@@ -502,9 +502,7 @@ async def test_two_changes_of_phase_in_one_batch_are_each_announced(tmp_path: Pa
     await r.publish(s.failure(), s.opened(), s.decided())
     await r.publish(s.move("FAILURE_DETECTED", "RECOVERY_IN_PROGRESS", "cold"), s.started(1))
     sent = len(await r.updates())
-    await r.publish(
-        s.move("RECOVERY_IN_PROGRESS", "VALIDATING"), s.move("VALIDATING", "RECOVERED")
-    )
+    await r.publish(s.move("RECOVERY_IN_PROGRESS", "VALIDATING"), s.move("VALIDATING", "RECOVERED"))
     said = [status for channel, status in (await r.updates())[sent:] if channel == "pagerduty"]
     assert [said[0].split(" (")[0], said[-1]] == ["validating", "recovered"], said
     await store.close()
