@@ -281,7 +281,9 @@ async def test_an_exchange_outage_holds_the_engines_page_and_records_it(tmp_path
     the reason naming the exchange, and no page is sent for it (the log, the demo's inbox,
     has the exchange's page and none of the engine's). The exchange's reconnect is approved
     through the API once the engine's page is held; the drill ends HEALTHY with every page's
-    delivery time. (The hold is about pages: the engine's own recovery still runs.)"""
+    delivery time. (The hold is about pages: the engine's own recovery still runs.) The
+    engine's resolve is sent, once, to those paged for the exchange, saying it was never
+    paged and why; no progress notice or all-clear for it."""
     async with floor(tmp_path) as (p, _urls):
 
         def engine_held() -> list[dict[str, Any]]:
@@ -305,8 +307,17 @@ async def test_an_exchange_outage_holds_the_engines_page_and_records_it(tmp_path
         pages = [line for line in p.output if "page: " in line]
         assert any("alert_id=" + report["incident"] + ":failure" in line for line in pages)
         assert not any(f"alert_id={incident}:failure" in line for line in pages), pages
-        # Nobody was paged for the engine's incident: no progress notice, no all-clear.
-        assert not any(f"alert_id={incident}:" in line for line in p.output), incident
+
+        def engine_lines() -> list[str]:
+            return [line for line in p.output if f"alert_id={incident}:" in line]
+
+        # Nobody was paged for the engine's incident: its resolve only, no progress, no
+        # all-clear.
+        [resolved] = await until("the engine's resolve", engine_lines)
+        assert "resolved: " in resolved, resolved
+        assert "it was not paged while held" in resolved, resolved
+        assert "engine depends on exchange, which is down" in resolved, resolved
+        assert "receivers=-" not in resolved, resolved
 
 
 async def test_manual_path_after_three_failures(tmp_path: Path) -> None:

@@ -182,6 +182,85 @@ async def test_depends_on_holds_only_for_a_dependency_alert_as_severe(make: Any)
     assert await rig.triggers("eng-2")
 
 
+async def resolves(rig: Rig, alert_id: str) -> list[tuple[str, str]]:
+    """(receiver, status) of each resolve notification stored for the alert."""
+    rows = await rig.store.notifications_for(alert_id)
+    return sorted(
+        (r.payload["labels"]["receiver"], r.payload["fields"]["status"])
+        for r in rows
+        if r.action == "resolve"
+    )
+
+
+async def test_an_alert_held_by_a_dependency_sends_its_resolve_saying_it_was_not_paged(
+    make: Any,
+) -> None:
+    """The venue is down and paged; the engine (depends on it) fails too: recorded and held,
+    nobody paged. The engine comes back while the venue is still down: its resolve goes to
+    the receivers that were paged for the venue (the people working the cause), saying it
+    was never paged and why; no trigger for it, ever."""
+    rig: Rig = await make({}, depends_on={"engine": ["venue"]})
+    await rig.service.raise_alert(p1("venue-down", "venue", "network_partition"))
+    await rig.service.raise_alert(p1("eng", kind="network_partition"))
+    assert [] == await rig.triggers("eng")
+    await rig.service.resolve("eng", by="paramedic", why="connection back")
+    told = await resolves(rig, "eng")
+    assert await rig.triggers("venue-down") == sorted({receiver for receiver, _ in told})
+    [status] = {status for _, status in told}
+    assert status.startswith("resolved by paramedic: connection back; it was not paged while")
+    assert "engine depends on venue, which is down" in status
+    assert [] == await rig.triggers("eng")
+    await rig.service.resolve("venue-down", by="paramedic", why="up again")
+    assert [] == rig.kinds("alert.released"), "a resolved alert is never released"
+    assert [] == await rig.triggers("eng")
+
+
+async def test_an_inhibited_alert_sends_its_resolve_a_silenced_one_or_a_duplicate_does_not(
+    make: Any,
+) -> None:
+    """Held by an inhibition rule whose source was paged: its resolve is sent to those paged
+    for the source. Held by a silence: nobody asked to hear of it, no resolve. Held as a
+    duplicate: the alert it duplicated speaks for it. Held by a source that was itself
+    silenced: nobody was paged for the cause either, so no resolve."""
+    rig: Rig = await make(
+        {
+            "inhibit_rules": [
+                {"source": ["kind=network_partition"], "target": ["kind=hang"], "equal": ["venue"]}
+            ],
+            "silences": [
+                {
+                    "id": "swap",
+                    "matchers": ["service=quiet"],
+                    "ends": "2099-01-01T00:00:00Z",
+                    "author": "bob",
+                    "comment": "swap",
+                }
+            ],
+        }
+    )
+
+    def at(alert: Alert, venue: str) -> Alert:
+        return replace(alert, labels={**alert.labels, "venue": venue})
+
+    await rig.service.raise_alert(at(p1("gw", "gw", "network_partition"), "a"))
+    await rig.service.raise_alert(at(p1("eng-hang", kind="hang"), "a"))
+    await rig.service.raise_alert(p1("quiet", "quiet", "crash"))
+    await rig.service.raise_alert(p1("first", "feed", "crash"))
+    await rig.service.raise_alert(p1("dup", "feed", "crash"))
+    await rig.service.raise_alert(at(p1("quiet-cause", "quiet", "network_partition"), "b"))
+    await rig.service.raise_alert(at(p1("b-hang", "router", "hang"), "b"))
+    held = {e.alert_id: e.reason for e in rig.kinds("alert.held")}
+    assert {"eng-hang", "quiet", "dup", "quiet-cause", "b-hang"} <= set(held)
+    assert "(quiet-cause)" in held["b-hang"], held
+    for aid in ("eng-hang", "quiet", "dup", "b-hang"):
+        await rig.service.resolve(aid, by="paramedic", why="over")
+    told = {receiver for receiver, _ in await resolves(rig, "eng-hang")}
+    assert set(await rig.triggers("gw")) == told
+    assert [] == await resolves(rig, "quiet")
+    assert [] == await resolves(rig, "dup")
+    assert [] == await resolves(rig, "b-hang")
+
+
 async def test_a_held_alert_is_still_held_after_a_restart_and_paged_when_released(
     make: Any, tmp_path: Path
 ) -> None:

@@ -5,12 +5,14 @@ reaches here (`api/audit_trail.py`); paramedic's own resolve comes from the inta
 failure cleared) or a summary whose alerts are all over. Either way every channel that got
 (or was getting) the trigger gets the follow-up under the same key, and pending triggers
 are cancelled. A resolve lets go of everything kept for the alert, and may release what it
-held back (inhibition, a dependency, a duplicate) or close a summary.
+held back (inhibition, a dependency, a duplicate) or close a summary. An alert held back by
+another one (a dependency down) was never paged: its resolve goes to those paged for that
+cause, saying so (`HeldAlerts.resolve_targets`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 
 from paramedic.alerting.book import AlertBook
 from paramedic.alerting.dispatch import Dispatch
@@ -106,7 +108,12 @@ class Answers:
         now = self._clock.now()
         if alert_id in self._escalation.levels():
             self._escalation.resolve(alert_id)
-        resolved = alert.resolve(f"resolved by {by}: {why}")
+        status = f"resolved by {by}: {why}"
+        hold = book.holding.get(alert_id)
+        unpaged = await self._held.resolve_targets(alert, hold) if hold is not None else []
+        if unpaged and hold is not None:
+            status += f"; it was not paged while held: {hold.reason}"
+        resolved = alert.resolve(status)
         book.alerts[alert_id] = resolved
         ended = self._muter.resolved(resolved)
         book.withheld.pop(alert_id, None)
@@ -119,7 +126,7 @@ class Answers:
         await self._outbox.cancel(alert_id, action="update", reason=f"resolved by {by}")
         # The resolved row with its follow-ups, one commit: a crash before it leaves the alert
         # firing in the store, and a restart resolves it again (`Intake.catch_up`).
-        await self._follow_up(resolved, "resolve", save=True)
+        await self._follow_up(resolved, "resolve", save=True, also=unpaged)
         self._submit(
             [
                 AlertResolved(
@@ -142,8 +149,16 @@ class Answers:
     async def _resolve_summary(self, summary_id: str, by: str, why: str) -> Alert | None:
         return await self.resolve(summary_id, by=by, why=why)
 
-    async def _follow_up(self, alert: Alert, action: str, *, save: bool = False) -> None:
-        """Send the ack/resolve to every channel that got (or was getting) the trigger."""
+    async def _follow_up(
+        self,
+        alert: Alert,
+        action: str,
+        *,
+        save: bool = False,
+        also: Sequence[tuple[str, tuple[str, ...]]] = (),
+    ) -> None:
+        """Send the ack/resolve to every channel that got (or was getting) the trigger, and
+        to `also` (receiver, channels): where a held alert's resolve goes."""
         sent = await self._store.notifications_for(alert.id)
         targets = sorted(
             {
@@ -151,6 +166,7 @@ class Answers:
                 for n in sent
                 if n.action == "trigger"
             }
+            | {(receiver, channel) for receiver, channels in also for channel in channels}
         )
         rows: list[NotificationRow] = []
         for receiver, channel in targets:

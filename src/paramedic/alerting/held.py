@@ -6,20 +6,27 @@ window ended. Every held alert is then judged again as if it were raised now (`D
 admit`), and every rung a mute withheld from a paged alert is paged under the idempotency
 key it would have had. Silences and windows end by the calendar, not by an event: `sweep`
 is the look, every second, that notices.
+
+An alert held by another alert (an inhibition, a dependency down) that resolves while still
+held is told to the receivers that were paged for that cause (`resolve_targets`): they hear
+that the dependent is back too, in a resolve that says it was never paged. A
+silence, a window or a duplicate holds its resolve as it held the trigger.
 """
 
 from __future__ import annotations
 
-from paramedic.alerting.book import AlertBook
+from paramedic.alerting.book import AlertBook, Hold
 from paramedic.alerting.dispatch import Commit, Dispatch
 from paramedic.alerting.events import AlertReleased
+from paramedic.alerting.model import Alert
 from paramedic.alerting.notices import Notices
 from paramedic.alerting.outbox import OutboxWorker
 from paramedic.alerting.routing import Router
 from paramedic.alerting.silences import Muter
+from paramedic.alerting.stats import held_reason
 from paramedic.core.clock import Clock
 from paramedic.core.contracts import Submit
-from paramedic.store.outbox import NotificationRow
+from paramedic.store.outbox import NotificationRow, OutboxStore
 
 __all__ = ["HeldAlerts"]
 
@@ -31,6 +38,7 @@ class HeldAlerts:
         self,
         *,
         clock: Clock,
+        store: OutboxStore,
         book: AlertBook,
         router: Router,
         muter: Muter,
@@ -40,6 +48,7 @@ class HeldAlerts:
         submit: Submit,
     ) -> None:
         self._clock = clock
+        self._store = store
         self._book = book
         self._router = router
         self._muter = muter
@@ -47,6 +56,22 @@ class HeldAlerts:
         self._outbox = outbox
         self._notices = notices
         self._submit = submit
+
+    async def resolve_targets(self, alert: Alert, hold: Hold) -> list[tuple[str, tuple[str, ...]]]:
+        """Who hears that an alert held for everyone resolved: the receivers, on the channels,
+        that were paged for the alert that held it (an inhibition, a dependency down): they
+        are working the cause and want to know its dependents are back. None when a silence,
+        a window or a duplicate held it, or when the cause was itself held (nobody was told
+        of either)."""
+        cause = self._book.alerts.get(hold.by)
+        if cause is None or held_reason(hold.reason) == "dedup":
+            return []
+        paged: dict[str, list[str]] = {}
+        for row in await self._store.notifications_for(cause.id):
+            if row.action == "trigger":
+                receiver = row.payload["labels"].get("receiver", "")
+                paged.setdefault(receiver, []).append(row.channel)
+        return [(receiver, tuple(dict.fromkeys(ch))) for receiver, ch in sorted(paged.items())]
 
     async def sweep(self) -> int:
         """Forget the silences past their end; page what a mute that ended by the clock held

@@ -132,6 +132,7 @@ class AlertingService:
         self.alerts_total = self._dispatch.alerts_total
         self._held = HeldAlerts(
             clock=clock,
+            store=store,
             book=self.book,
             router=router,
             muter=self.muter,
