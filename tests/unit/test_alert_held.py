@@ -177,6 +177,7 @@ async def test_depends_on_holds_only_for_a_dependency_alert_as_severe(make: Any)
     await rig.service.raise_alert(p1("eng-2", kind="hang"))
     [held] = [e.reason for e in rig.kinds("alert.held") if e.alert_id == "eng-2"]
     assert "engine depends on venue, which is down: venue network_partition (venue-down)" == held
+    assert 1 == rig.service.stats.held["dependency"], "counted under its own metric label"
     assert [] == await rig.triggers("eng-2")
     await rig.service.resolve("venue-down", by="paramedic", why="up again")
     assert await rig.triggers("eng-2")

@@ -25,7 +25,9 @@ _PREFIXES = (
     ("grouped", "grouping"),
     ("rate limit", "rate_limit"),
 )
-HELD_REASONS = (*(label for _, label in _PREFIXES), "other")
+# A dependency's hold names the service first (silences.InhibitRule.dependency).
+_DEPENDENCY = ", which is down"
+HELD_REASONS = (*(label for _, label in _PREFIXES), "dependency", "other")
 
 
 def held_reason(sentence: str) -> str:
@@ -33,6 +35,9 @@ def held_reason(sentence: str) -> str:
     for prefix, label in _PREFIXES:
         if sentence.startswith(prefix):
             return label
+    head = sentence.partition(":")[0]
+    if " depends on " in head and head.endswith(_DEPENDENCY):
+        return "dependency"
     return "other"
 
 
