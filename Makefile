@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(BIN)/ruff format --check src tests examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=25
 
 # The long torture runs (tens of minutes; KILLS kill -9s of paramedic while alerting, 200 by
 # default); their figures are in docs/reliability.md.
