@@ -8,6 +8,7 @@ public API (`/metrics` for the service list and their verdicts, `/health`, `/api
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -276,6 +277,9 @@ def top_command(
             )
             raise typer.Exit(2) from None
         return
+    # Ctrl-C ends the view even when the shell that started it ignored SIGINT (a background
+    # job of a script inherits SIG_IGN, and Python then never raises KeyboardInterrupt).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with Live(console=console, screen=False, auto_refresh=False) as live:
             for frame in _frames(console, url, token, interval):
