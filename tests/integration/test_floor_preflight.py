@@ -14,16 +14,21 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
+import time
 from asyncio.subprocess import PIPE
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from paramedic.alerting.channels.webhook import sign
 from tests.conftest import REPO, free_port
-from tests.integration.runner import RunningParamedic, started, until
+from tests.integration.runner import RunningParamedic, started, until, wait_until
 from tests.integration.test_floor_drills import (
+    FLOOR,
     PORTS,
     TOKEN,
     drill,
@@ -122,3 +127,66 @@ async def test_preflight_passes_on_the_demo_then_fails_the_inbox_on_a_dead_port(
         assert before == len(inbox(urls))
     finally:
         await asyncio.to_thread(p.ensure_dead)
+
+
+def test_the_inbox_shows_signed_pages_once_and_refuses_the_rest(tmp_path: Path) -> None:
+    """The floor's inbox (a real process): a body signed under the shared secret is shown
+    (200, one line on stdout, listed by GET /messages); a retry with the same Idempotency-Key
+    is answered 200 and not shown twice; a wrong signature or a stale timestamp is refused
+    with 401 and not shown; /health answers like every floor service."""
+    secret = "s3cret-for-the-test"
+    (tmp_path / "inbox.secret").write_text(secret + "\n")
+    port = free_port()
+    argv = [sys.executable, str(FLOOR / "inbox.py"), "--port", str(port)]
+    argv += ["--secret-file", str(tmp_path / "inbox.secret")]
+    proc = subprocess.Popen(argv, cwd=FLOOR, stdout=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until("the inbox up", lambda: _answers(f"{url}/health"))
+        doc = {
+            "version": 1, "id": "ntf_1", "alert_id": "inc_1:failure", "action": "trigger",
+            "severity": "P0", "title": "[P0] engine crash", "body": "b", "fields": {},
+            "labels": {"receiver": "oncall", "service": "engine"}, "links": {},
+            "idempotency_key": "k1", "sent_at": "2026-01-01T00:00:00+00:00",
+        }  # fmt: skip
+        body = json.dumps(doc).encode()
+
+        def post(stamp: int, signature: str, key: str = "k1") -> int:
+            headers = {
+                "X-Paramedic-Timestamp": str(stamp),
+                "X-Paramedic-Signature": signature,
+                "Idempotency-Key": key,
+                "Content-Type": "application/json",
+            }
+            return httpx.post(f"{url}/page", content=body, headers=headers, timeout=5).status_code
+
+        now = int(time.time())
+        assert 200 == post(now, sign(secret, str(now), body))
+        assert 200 == post(now, sign(secret, str(now), body))  # the retry: shown once
+        assert 401 == post(now, sign("another secret", str(now), body), key="k2")
+        old = now - 600
+        assert 401 == post(old, sign(secret, str(old), body), key="k3")
+        [shown] = httpx.get(f"{url}/messages", timeout=5).json()["messages"]
+        assert ("PAGE", "oncall", "inc_1:failure") == (
+            shown["said"],
+            shown["receiver"],
+            shown["alert_id"],
+        )
+        assert "PAGE      [P0] engine crash  (to oncall, alert inc_1:failure)" in shown["line"]
+        health = httpx.get(f"{url}/health", timeout=5).json()
+        assert (True, 1, 2) == (
+            health["healthy"],
+            health["metrics"]["messages_total"],
+            health["metrics"]["refused_total"],
+        )
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    assert 1 == sum(shown["line"] in line for line in out.splitlines()), out
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
