@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 Route = Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]
+# A POST route that needs the request as sent (a signed body is checked byte for byte).
+RawRoute = Callable[[dict[str, str], bytes], tuple[int, dict[str, Any]]]
 
 
 def get_json(url: str, timeout: float = 0.3, body: dict[str, Any] | None = None) -> Any:
@@ -53,6 +55,7 @@ class FloorService:
         self.hung = False
         self.get: dict[str, Route] = {"/health": self._health, "/livez": self._livez}
         self.post: dict[str, Route] = {}
+        self.raw_post: dict[str, RawRoute] = {}
 
     def components(self) -> dict[str, bool]:
         return {}
@@ -101,7 +104,12 @@ def _handler(svc: FloorService) -> type[BaseHTTPRequestHandler]:
             self._route(svc.get)
 
         def do_POST(self) -> None:
-            self._route(svc.post)
+            raw = svc.raw_post.get(self.path)
+            if raw is None:
+                self._route(svc.post)
+                return
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._send(*raw({k.lower(): v for k, v in self.headers.items()}, body))
 
         def _route(self, routes: dict[str, Route]) -> None:
             route = routes.get(self.path)

@@ -2,11 +2,12 @@
 real CLI, one decision path per test, each on a fresh floor (its own store, so one test's
 failures never count toward another's "3 failures: manual").
 
-The floor's five processes are real children (exchange connection, market data feed, the
-engine and its hot standby, the order gateway) on free ports; the config is floor.yaml with
-only its ports and paths moved and its resumption phases and watch period shortened, so a
-drill reaches HEALTHY in seconds. Pages go to the log channel (the demo's inbox): each drill
-report lists them with their delivery times.
+The floor's six processes are real children (exchange connection, market data feed, the
+engine and its hot standby, the order gateway, the inbox) on free ports; the config is
+floor.yaml with only its ports and paths moved and its resumption phases and watch period
+shortened, so a drill reaches HEALTHY in seconds. Pages go to the on-call's inbox (a signed
+webhook to the inbox service) and the log: each drill report lists them with their delivery
+times.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.integration
 FLOOR = REPO / "examples" / "floor"
 TOKEN = (REPO / "examples" / "demo-secrets" / "operator.token").read_text().strip()
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-PORTS = ("8101", "8102", "8103", "8104", "8105")
+PORTS = ("8101", "8102", "8103", "8104", "8105", "8106")
 
 
 def floor_copy(tmp_path: Path, *, short: bool = True) -> tuple[Path, dict[str, str]]:
@@ -42,7 +43,7 @@ def floor_copy(tmp_path: Path, *, short: bool = True) -> tuple[Path, dict[str, s
     by name."""
     text = (FLOOR / "floor.yaml").read_text()
     urls = {}
-    names = ("exchange", "feed", "engine", "standby", "gateway")
+    names = ("exchange", "feed", "engine", "standby", "gateway", "inbox")
     for name, port in zip(names, PORTS, strict=True):
         text = text.replace(port, f"<{name}>")  # no free port is rewritten by the next
     for name in names:
@@ -50,7 +51,8 @@ def floor_copy(tmp_path: Path, *, short: bool = True) -> tuple[Path, dict[str, s
         text = text.replace(f"<{name}>", free)
         urls[name] = f"http://127.0.0.1:{free}"
     text = text.replace("9999", str(free_udp_port()))
-    for program in ("exchange.py", "feed.py", "engine.py", "gateway.py", "checkpoint.py"):
+    programs = ("exchange.py", "feed.py", "engine.py", "gateway.py", "checkpoint.py", "inbox.py")
+    for program in programs:
         text = text.replace(f"python3, {program}", f"python3, {FLOOR / program}")
     text = text.replace("../demo-secrets/", f"{REPO / 'examples' / 'demo-secrets'}/")
     text = text.replace("../../var", str(tmp_path / "var"))
@@ -73,7 +75,9 @@ async def floor(tmp_path: Path) -> AsyncIterator[tuple[RunningParamedic, dict[st
     p = await started(config, env)
     try:
         try:
-            await until("the floor up", lambda: len(events(p, "service.up")) >= 5, within=30)
+            await until(
+                "the floor up", lambda: len(events(p, "service.up")) >= len(PORTS), within=30
+            )
             await until("no incident open", lambda: not open_incidents(p), within=30)
         except AssertionError as exc:
             raise AssertionError(f"{exc}; paramedic said:\n{''.join(p.output[-40:])}") from None
@@ -154,7 +158,7 @@ async def drill(
 
 
 def assert_pages_delivered(report: dict[str, Any]) -> None:
-    """Every page of the drill was delivered (to the log, the demo's inbox), with its time."""
+    """Every page of the drill was delivered (to the inbox and the log), with its time."""
     assert any(page["action"] == "trigger" for page in report["pages"]), report
     for page in report["pages"]:
         assert ("delivered", "[DRILL]") == (page["status"], page["title"][:7]), page

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from paramedic.checks.command import command_check
 from paramedic.config.checks import CommandCheck, HttpCall, HttpCheck, HttpProbeCheck, TcpCheck
 from paramedic.config.probes import ProbeConfig
 from paramedic.config.recovery_plan import CheckSpec, StepConfig
@@ -60,3 +63,24 @@ def test_read_health_is_a_probe_key_only() -> None:
         StepConfig.model_validate({"name": "s", "http": {**HTTP, "read_health": False}})
     with pytest.raises(ValidationError, match="read_health"):
         CheckSpec.model_validate({"name": "c", "http": {**HTTP, "read_health": False}})
+
+
+async def test_a_command_runs_in_the_config_folder_unless_told(tmp_path: Path) -> None:
+    """A command check loaded from a config file runs in the file's folder by default (as a
+    supervised process does), so `[python3, check.py]` next to the config is found whatever
+    paramedic's own working directory; a relative `cwd` is taken from that folder too, an
+    absolute one is kept; a model built in code (no config folder) keeps what it was given."""
+    (tmp_path / "check.py").write_text("import os; print(os.getcwd())")
+    (tmp_path / "sub").mkdir()
+    context = {"base_dir": tmp_path}
+    argv = [sys.executable, "check.py"]
+    check = CommandCheck.model_validate({"argv": argv}, context=context)
+    assert tmp_path == check.cwd
+    assert Path.cwd() != tmp_path
+    result = await command_check(check)
+    assert result.ok, result.detail
+    relative = CommandCheck.model_validate({"argv": argv, "cwd": "sub"}, context=context)
+    assert tmp_path / "sub" == relative.cwd
+    absolute = CommandCheck.model_validate({"argv": argv, "cwd": "/tmp"}, context=context)
+    assert Path("/tmp") == absolute.cwd
+    assert CommandCheck(argv=argv).cwd is None

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import pytest
 
+from paramedic.alerting.channels.base import DeliveryResult, Notification
 from paramedic.alerting.channels.loopback import LoopbackReceiver
 from paramedic.alerting.service import AlertingService
 from paramedic.alerting.views import iso
@@ -171,19 +172,23 @@ async def test_send_test_pages_p0_too_when_the_p1_route_misses_an_on_call_contac
     tmp_path: Path,
 ) -> None:
     """The P1 route reaches only the team; oncall is the first rung of P0 and P1: --send-test
-    sends a P1 test page and a P0 one (which reaches oncall), both delivered (to the log
-    channel here), so on_call passes."""
+    sends a P1 test page and a P0 one (which reaches oncall), both delivered (oncall's on
+    its pager channel, captured here), so on_call passes."""
     store = SQLiteStore(tmp_path / "t.db")
     await store.open()
     clock = FakeClock()
     p1_team = {"routes": [{"name": "P1", "matchers": ["severity=P1"], "receivers": ["team"]}]}
-    cfg = Config.model_validate({"alerting": {"routes": p1_team}})
+    oncall = {"oncall": {"channels": ["pager"]}}
+    pager = {"pager": {"alertmanager": {"url": "http://127.0.0.1:9/am"}}}
+    cfg = Config.model_validate(
+        {"channels": pager, "alerting": {"routes": p1_team, "contacts": oncall}}
+    )
     tasks: set[asyncio.Task[Any]] = set()
     alerting = AlertingService(
         cfg.alerting,
         clock=clock,
         store=store,
-        channels={"log": CapturingChannel()},
+        channels={"log": CapturingChannel(), "pager": CapturingChannel("pager", "alertmanager")},
         # the timeline is where preflight finds the test pages (alert.raised)
         submit=lambda events: tasks.add(asyncio.ensure_future(store.append_many(list(events)))),
         job=lambda coro: tasks.add(asyncio.ensure_future(coro)),
@@ -211,6 +216,74 @@ async def test_send_test_pages_p0_too_when_the_p1_route_misses_an_on_call_contac
         tests = [a for a in await store.alerts(limit=10) if a.id.startswith("test:")]
         assert ["P0", "P1"] == sorted(a.severity for a in tests)
         assert items["on_call"].ok, items["on_call"].sentence
+    finally:
+        running.cancel()
+        await asyncio.gather(running, *tasks, return_exceptions=True)
+        await store.close()
+
+
+async def test_a_test_page_written_only_to_the_log_does_not_count_for_on_call(
+    tmp_path: Path,
+) -> None:
+    """oncall is reached on `pager` (dead: every send fails) and the log: `--send-test`
+    delivers oncall's test page to the log only, which reaches nobody, so on_call fails
+    (and alerts names pager). A scheduled test page recorded delivered on the log does not
+    count either; one delivered on `pager` does."""
+    store = SQLiteStore(tmp_path / "t.db")
+    await store.open()
+    clock = FakeClock()
+    cfg = Config.model_validate(
+        {
+            "channels": {"pager": {"alertmanager": {"url": "http://127.0.0.1:9/am"}}},
+            "alerting": {"contacts": {"oncall": {"channels": ["pager", "log"]}}},
+        }
+    )
+    tasks: set[asyncio.Task[Any]] = set()
+
+    class Dead(CapturingChannel):
+        async def send(self, notification: Notification) -> DeliveryResult:
+            return DeliveryResult("failed", "alertmanager pager: cannot connect (refused)")
+
+    alerting = AlertingService(
+        cfg.alerting,
+        clock=clock,
+        store=store,
+        channels={"log": CapturingChannel(), "pager": Dead("pager", "alertmanager")},
+        submit=lambda events: tasks.add(asyncio.ensure_future(store.append_many(list(events)))),
+        job=lambda coro: tasks.add(asyncio.ensure_future(coro)),
+    )
+    running = asyncio.ensure_future(alerting.run())
+    try:
+        async with LoopbackReceiver() as api:
+            preflight = Preflight(
+                cfg,
+                clock=clock,
+                store=store,
+                alerting=alerting,
+                services={},
+                last_drill={},
+                session=lambda: None,
+                api_url=lambda: api.url,
+            )
+            task = asyncio.ensure_future(preflight.run(by="olga", send_test=True))
+            for _ in range(300):
+                if task.done():
+                    break
+                await asyncio.sleep(0.01)
+                clock.advance(0.1)
+            items = {i.name: i for i in await asyncio.wait_for(task, 5)}
+            assert not items["alerts"].ok
+            assert "channel pager did not deliver its test page" in items["alerts"].sentence
+            assert not items["on_call"].ok, items["on_call"].sentence
+            assert "no test page delivered to oncall" in items["on_call"].sentence
+            for channel in ("log", "pager"):
+                proof = TestPageDelivered(
+                    at=clock.now(), service="paramedic", contact="oncall", channel=channel,
+                    alert_id=f"t-{channel}",
+                )  # fmt: skip
+                await store.append(proof)
+                [item] = [i for i in await preflight.run(by="olga") if i.name == "on_call"]
+                assert (channel == "pager") == item.ok, (channel, item.sentence)
     finally:
         running.cancel()
         await asyncio.gather(running, *tasks, return_exceptions=True)

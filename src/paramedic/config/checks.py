@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from paramedic.config.types import Argv, StrictModel
 
@@ -115,11 +115,21 @@ class TcpCheck(StrictModel):
 
 
 class CommandCheck(StrictModel):
-    """A program exec'd directly (never through a shell); exit status 0 is success."""
+    """A program exec'd directly (never through a shell); exit status 0 is success. It runs
+    in `cwd`, by default the config file's folder (like a supervised process), so a relative
+    program argument is found wherever paramedic was started from."""
 
     argv: Argv
     env: dict[str, str] = Field(default_factory=dict)
     cwd: Path | None = None
+
+    @model_validator(mode="after")
+    def _cwd_from_config_folder(self, info: ValidationInfo) -> CommandCheck:
+        # Without the config's folder (a model built in code) the cwd is left as given.
+        base = (info.context or {}).get("base_dir")
+        if base is not None and (self.cwd is None or not self.cwd.is_absolute()):
+            self.cwd = Path(base) / self.cwd if self.cwd is not None else Path(base)
+        return self
 
 
 AnyCheck = HttpCheck | TcpCheck | CommandCheck

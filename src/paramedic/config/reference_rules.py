@@ -130,6 +130,10 @@ RULES: dict[str, tuple[str, ...]] = {
     ),
     "EscalationPolicyConfig._unique": ("Step names are unique within a policy.",),
     "SessionConfig._no_repeats": ("A day is listed once.",),
+    "CommandCheck._cwd_from_config_folder": (
+        "The program runs in `cwd` (relative to the config file's folder), by default in"
+        " that folder itself.",
+    ),
 }
 
 EXTRA_RULES: dict[str, tuple[str, ...]] = {

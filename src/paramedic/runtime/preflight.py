@@ -9,7 +9,8 @@ Five items, each a verdict and one sentence that says what is wrong and where:
   even where the severity still reaches another channel.
 - `dashboards`: `dashboard_url` answers (and the API's `/`, where something is served there).
 - `on_call`: each on-call contact (the first rung of the P0 and P1 ladders) got a test page
-  delivered within `reach_days`; `send_test` sends one first, through the test-page path.
+  delivered within `reach_days` on a channel that reaches a person (one written only to the
+  log reached nobody); `send_test` sends one first, through the test-page path.
 - `escalation`: each tier-1 service had a successful drill within `drill_days`.
 
 Checks run here, in the server, because most need its live state; the last verdicts are
@@ -267,7 +268,8 @@ class Preflight:
                 if row.wall < since:
                     continue
                 if row.kind == "test_page.delivered":
-                    saw(row.payload["contact"], row.wall)
+                    if self._reaches_person(row.payload["channel"]):
+                        saw(row.payload["contact"], row.wall)
                     continue
                 alert_id = row.payload["alert_id"]
                 if not alert_id.startswith("test:") or not set(row.payload["receivers"]) & set(
@@ -275,11 +277,17 @@ class Preflight:
                 ):
                     continue
                 for n in await self._store.notifications_for(alert_id):
-                    if n.status == "delivered":
+                    if n.status == "delivered" and self._reaches_person(n.channel):
                         saw(n.payload.get("labels", {}).get("receiver", ""), row.wall)
             if len(rows) < 1000:
                 return last
             after = rows[-1].seq
+
+    def _reaches_person(self, channel: str) -> bool:
+        """Not the log (nor a channel of kind log): a page written there reached nobody, and
+        a page to a channel that is not configured is written there."""
+        configured = self._config.channels.get(channel)
+        return channel != "log" and (configured is None or configured.kind != "log")
 
     async def _fetch(self, url: str) -> tuple[int | None, str]:
         session = self._session()
