@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -32,12 +34,31 @@ DEFAULT_URL = "http://127.0.0.1:9090"
 UrlOption = Annotated[
     str, typer.Option("--url", envvar="PARAMEDIC_URL", help="Where paramedic's API listens.")
 ]
+TOKEN_ENV = "PARAMEDIC_TOKEN"  # noqa: S105 (the variable's name, not a token)
+
+
+def read_token(path: str | None) -> str | None:
+    """The bearer token: from `--token-file` / PARAMEDIC_TOKEN_FILE, else PARAMEDIC_TOKEN.
+    Never an argument: a token on the command line is in `ps` and the shell's history."""
+    if not path:
+        return os.environ.get(TOKEN_ENV) or None
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"cannot read the token file {path}: {getattr(exc, 'strerror', None) or exc}"
+        raise typer.BadParameter(msg, param_hint="--token-file") from None
+    if not token:
+        raise typer.BadParameter(f"the token file {path} is empty", param_hint="--token-file")
+    return token
+
+
 TokenOption = Annotated[
     str | None,
     typer.Option(
-        "--token",
-        envvar="PARAMEDIC_TOKEN",
-        help="Bearer token (prefer the PARAMEDIC_TOKEN environment variable).",
+        "--token-file",
+        envvar="PARAMEDIC_TOKEN_FILE",
+        callback=read_token,
+        help=f"A file holding the bearer token (or set {TOKEN_ENV}); never the token itself.",
         show_default=False,
     ),
 ]
