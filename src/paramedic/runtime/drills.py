@@ -232,7 +232,7 @@ class Drills:
         drill = new_id("drl_")
         now = self._clock.now()
         active = Active(drill, service, kind, named, started_wall=now.wall, timeout_s=follow_s)
-        self.held.pop(service, None)  # a new drill's pages are its own
+        held = self.held.pop(service, None)  # a new drill's pages are its own
         self.active[service] = active  # before anything can page: its pages are the drill's
         try:
             await self._record(
@@ -249,6 +249,8 @@ class Drills:
             )
         except BaseException:
             del self.active[service]
+            if held is not None:
+                self.held[service] = held
             raise
         # Subscribed before the injection, so the failure it causes cannot be missed.
         self._spawn(self._run(active, self._subscribe(drill), follow_s))
