@@ -5,8 +5,9 @@ at 1 s of outage. A crash drill (the real CLI, SIGKILL of the real engine) names
 `backup-oncall`, whose channel posts to one loopback receiver; the on-call's pager and every
 executive's phone post to another. paramedic is killed -9 after the drill's first page,
 mid-incident, and started again on the same store: the incident goes on and raises new pages
-(escalations, the manual hand-over, the all-clear), and every one of them, like those before
-the kill, reads [DRILL] and reaches the backup alone; the other receiver gets nothing, ever.
+(escalations, the manual hand-over, the all-clear) and re-sends one the kill left undelivered,
+and every one of them, like those before the kill, reads [DRILL] and reaches the backup
+alone; the other receiver gets nothing, ever.
 """
 
 from __future__ import annotations
@@ -206,6 +207,10 @@ async def test_a_drill_cut_off_mid_step_pages_only_its_contact_after_the_restart
     assert_drill_only(drill, drill_hook, others)
 
 
+def failure_pages(hook: LoopbackReceiver) -> list[dict[str, Any]]:
+    return [b for b in triggers(hook) if b["alert_id"].endswith(":failure")]
+
+
 def awaiting_approval(p: Any) -> bool:
     return bool(events(p, "approval.requested"))
 
@@ -213,11 +218,13 @@ def awaiting_approval(p: Any) -> bool:
 async def test_a_drill_cut_off_awaiting_approval_escalates_and_clears_only_to_its_contact(
     tmp_path: Path,
 ) -> None:
-    """cold needs an approval (4 s timeout); kill -9 paramedic while the drill's incident
-    waits for it. Restart: the unanswered request times out and escalates (pages raised
-    after the restart, on-call and CTO level); approved through the API, the engine is
-    restarted, the incident is HEALTHY and the all-clear goes out; the drill, followed on,
-    finishes HEALTHY and ok. Every page reads [DRILL] and reaches backup-oncall alone."""
+    """cold needs an approval (4 s timeout); the backup's receiver answers 503 until
+    paramedic is killed -9 while the drill's incident waits for the approval. Restart: the
+    failed page is re-sent from the outbox; the unanswered request times out and escalates
+    (pages raised after the restart, on-call and CTO level); approved through the API, the
+    engine is restarted, the incident is HEALTHY and the all-clear goes out; the drill,
+    followed on, finishes HEALTHY and ok. Every page reads [DRILL] and reaches
+    backup-oncall alone."""
     async with (
         LoopbackReceiver() as drill_hook,
         LoopbackReceiver() as others,
@@ -226,9 +233,13 @@ async def test_a_drill_cut_off_awaiting_approval_escalates_and_clears_only_to_it
         config = write_config(
             tmp_path, drill_hook.url, others.url, steps=COLD, require=COLD_APPROVED
         )
+        drill_hook.status = 503  # every page fails until the kill: the outbox retries it
         drill, escalated = await drill_then_kill_9(config, drill_hook, pids, awaiting_approval)
+        sent = len(failure_pages(drill_hook))
+        drill_hook.status = 200
         second = await started(config, ENV)
         try:
+            await until("the page re-sent", lambda: len(failure_pages(drill_hook)) > sent)
 
             def escalations() -> list[dict[str, Any]]:
                 return [b for b in triggers(drill_hook) if ":escalation:" in b["alert_id"]]
