@@ -223,3 +223,24 @@ async def test_a_finished_healthy_drill_or_an_unconfigured_service_labels_nothin
     assert ("drl_gone", "interrupted") == (finished["drill"], finished["outcome"])
     assert {} == rig.drills.labels("engine")
     assert {} == rig.drills.labels("retired")
+
+
+async def test_a_drill_cut_off_by_a_planned_stop_keeps_labelling_its_open_incident(
+    rig: Rig,
+) -> None:
+    """A planned stop while the drill's incident is open finishes the drill `interrupted`,
+    naming the incident; the next start labels that incident's pages as the drill's until
+    it is HEALTHY."""
+    injected = rig.bus.subscribe("test", "drill.injected")
+    drill = await rig.drills.start("engine", "latency", by="olga", follow_s=600)
+    await asyncio.wait_for(injected.queue.get(), 10)  # the hook is a real program
+    await rig.publish(rig.failure())
+    await rig.drills.stop()
+    finished = await rig.finished()
+    assert ("interrupted", "inc_1") == (finished["outcome"], finished["incident"])
+    rig.drills = rig.restarted()
+    await rig.drills.load()
+    assert {"drill": drill, "drill_to": "oncall"} == rig.drills.labels("engine")
+    assert rig.drills.running("engine") is None
+    await rig.publish(rig.move("HEALTHY"))
+    assert {} == rig.drills.labels("engine")
