@@ -196,7 +196,8 @@ async def test_a_run_resumed_after_kill_9_tells_its_steps_the_first_decisions_fa
 ) -> None:
     """paramedic is killed (-9) while the run waits at its first step; the next paramedic
     resumes the run without deciding again, and the step after the wait is told the facts
-    of the decision the first paramedic recorded (its sentence and time)."""
+    of the decision the first paramedic recorded (its sentence and time), in a fresh file
+    under paramedic's facts folder (var/p.db.facts), removed after the step."""
     report, healthy = tmp_path / "report-INCIDENT.json", tmp_path / "healthy"
     healthy.touch()
     config = resume_config(tmp_path, report, healthy)
@@ -235,3 +236,6 @@ async def test_a_run_resumed_after_kill_9_tells_its_steps_the_first_decisions_fa
     assert dict(decided["payload"]["facts"])["decided_at"] == env["PARAMEDIC_DECIDED_AT"]
     assert ("cold", "crash") == (env["PARAMEDIC_METHOD"], env["PARAMEDIC_FAILURE_KIND"])
     assert decided["payload"]["incident"] == env["PARAMEDIC_INCIDENT"]
+    resumed = Path(env["PARAMEDIC_FACTS_FILE"])  # a fresh file, in paramedic's own folder
+    assert tmp_path / "var" / "p.db.facts" == resumed.parent.parent
+    assert _gone(resumed)

@@ -182,9 +182,12 @@ async def test_nothing_detected_by_the_timeout_is_a_failed_drill(rig: Rig) -> No
     assert {} == rig.drills.last_success
 
 
-async def test_a_drill_a_crash_cut_off_is_finished_as_interrupted_at_start(rig: Rig) -> None:
-    """A drill.started with no drill.finished (paramedic was killed mid-drill): `load`
-    records drill.finished `interrupted`, so no drill reads as running forever."""
+async def test_a_drill_a_crash_cut_off_goes_on_and_ends_at_its_timeout(rig: Rig) -> None:
+    """A drill.started with no drill.finished (paramedic was killed mid-drill, before
+    anything was convicted): the next start labels the service's alerts as the drill's
+    again and follows on with the time its timeout has left; nothing convicted by then, it
+    finishes `not_detected`, so no drill reads as running forever. (It used to be finished
+    `interrupted` at once, and the failure it caused paged the real ladder.)"""
     await rig.bus.publish(
         DrillStarted(
             at=rig.clock.now(),
@@ -197,13 +200,21 @@ async def test_a_drill_a_crash_cut_off_is_finished_as_interrupted_at_start(rig: 
             target_rto_s=30,
         )
     )
+    rig.clock.advance(20)
     await rig.drills.load()
-    [row] = await rig.store.timeline(kinds=("drill.finished",))
-    assert ("drl_x", "interrupted", False) == (
-        row.payload["drill"],
-        row.payload["outcome"],
-        row.payload["ok"],
+    assert {"drill": "drl_x", "drill_to": "oncall"} == rig.drills.labels("engine")
+    await asyncio.sleep(0)  # the resumed follow arms its timer
+    rig.clock.advance(39)
+    await asyncio.sleep(0)
+    assert "drill.finished" not in await rig.kinds()
+    rig.clock.advance(1)
+    finished = await rig.finished()
+    assert ("drl_x", "not_detected", False) == (
+        finished["drill"],
+        finished["outcome"],
+        finished["ok"],
     )
+    assert {} == rig.drills.labels("engine")
     report = await drill_report(rig.store, "drl_x")
     assert report is not None
     assert "finished" == report["state"]

@@ -23,8 +23,9 @@ from paramedic.recovery.facts import (
     facts_env,
     facts_file,
     step_facts,
+    sweep,
 )
-from paramedic.recovery.hooks import StepContext
+from paramedic.recovery.hooks import RecoveryHooks, StepContext
 from paramedic.recovery.runner import Step, build_step, build_steps, run_method
 from paramedic.recovery.sources import (
     CHECKPOINT_FORMAT,
@@ -288,3 +289,61 @@ def test_docs_list_every_fact_and_its_variable() -> None:
         assert f"| `{name}` | `{key}` |" in page
     example = page.split("```json\n", 1)[1].split("```", 1)[0]
     assert sorted(facts()) == sorted(json.loads(example))
+
+
+async def test_facts_files_live_in_paramedics_folder_and_a_sweep_removes_leftovers(
+    tmp_path: Path,
+) -> None:
+    """Given paramedic's folder (created 0700, or tightened to 0700), each step gets a fresh
+    `step-*` folder in it, gone after the step; `sweep` removes the step folders a kill -9
+    left (two here) and nothing else in the folder, and counts them."""
+    folder = tmp_path / "p.db.facts"
+    async with facts_file(facts(), folder) as first:
+        assert folder == first.parent.parent
+        assert 0o700 == stat.S_IMODE(folder.stat().st_mode)
+        async with facts_file(facts(), folder) as second:
+            assert first.parent != second.parent
+    assert [] == list(folder.iterdir())
+    folder.chmod(0o755)
+    for name in ("step-a1", "step-b2"):
+        (folder / name).mkdir()
+        (folder / name / "facts.json").write_text("{}")
+    (folder / "notes.txt").write_text("not ours to remove")
+    assert 2 == sweep(folder)
+    assert ["notes.txt"] == [e.name for e in folder.iterdir()]
+    assert 0 == sweep(folder)
+    assert 0 == sweep(tmp_path / "missing")
+    async with facts_file(facts(), folder):
+        assert 0o700 == stat.S_IMODE(folder.stat().st_mode)
+
+
+async def test_a_facts_folder_that_is_a_link_is_refused_and_the_step_does_not_run(
+    tmp_path: Path,
+) -> None:
+    """A facts folder that is a symbolic link (somewhere another user may read) is never
+    written to or swept: the step fails saying why, without running."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "step-x").mkdir()
+    link = tmp_path / "p.db.facts"
+    link.symlink_to(elsewhere)
+    assert 0 == sweep(link)
+    assert (elsewhere / "step-x").exists()
+    ran: list[str] = []
+
+    async def program(ctx: StepContext) -> CheckResult:
+        ran.append("yes")
+        return CheckResult(True, "ran", 0.0)
+
+    ctx = StepContext(
+        service="engine",
+        session=cast(Any, None),
+        facts=facts(),
+        hooks=RecoveryHooks(facts_dir=link),
+    )
+    step = Step("restore", "command", 5.0, None, program, reads_facts=True)
+    result = await run_method("warm", [step], ctx)
+    assert not result.ok
+    assert [] == ran
+    assert "restore not run: its facts file: " in result.sentence
+    assert [elsewhere / "step-x"] == list(elsewhere.iterdir())

@@ -6,6 +6,11 @@ place, what such an alert looks like and who hears it: its title starts with `[D
 route tree is replaced by the named contacts (all their channels), and a ladder rung pages
 only those of its contacts the drill names, so an executive level is never woken by a game
 day unless the drill asked for them. An alert without the label passes unchanged.
+
+Every other page of an incident (its escalations, its approval request, its progress notices
+and all-clear) takes its drill labels from the incident's failure alert (`incident_labels`):
+a page of a drill's incident is the drill's even once the drill is over or paramedic has
+restarted, and a page of an incident that was not a drill's never becomes one.
 """
 
 from __future__ import annotations
@@ -17,7 +22,14 @@ from paramedic.alerting.model import Alert
 from paramedic.alerting.routing import Delivery
 from paramedic.config.alerting import ContactConfig
 
-__all__ = ["DRILL_LABEL", "DRILL_TO_LABEL", "drill_alert", "drill_contacts", "drill_deliveries"]
+__all__ = [
+    "DRILL_LABEL",
+    "DRILL_TO_LABEL",
+    "drill_alert",
+    "drill_contacts",
+    "drill_deliveries",
+    "incident_labels",
+]
 
 DRILL_LABEL = "drill"
 DRILL_TO_LABEL = "drill_to"
@@ -30,6 +42,19 @@ def drill_contacts(alert: Alert) -> tuple[str, ...] | None:
         return None
     named = alert.labels.get(DRILL_TO_LABEL, "")
     return tuple(c for c in named.split(",") if c)
+
+
+def incident_labels(service: Mapping[str, str], failure: Alert | None) -> dict[str, str]:
+    """The labels of a page of an incident: the service's, with the drill's labels those of
+    the incident's failure alert when it has one (a drill's or not, as it was raised)."""
+    labels = dict(service)
+    if failure is None:
+        return labels
+    for key in (DRILL_LABEL, DRILL_TO_LABEL):
+        labels.pop(key, None)
+        if key in failure.labels:
+            labels[key] = failure.labels[key]
+    return labels
 
 
 def drill_alert(alert: Alert) -> Alert:

@@ -20,6 +20,7 @@ import structlog
 from paramedic.alerting.answers import Answers
 from paramedic.alerting.book import AlertBook
 from paramedic.alerting.dispatch import Dispatch
+from paramedic.alerting.drill import incident_labels
 from paramedic.alerting.escalation_levels import (
     ESCALATION_TYPE,
     Levels,
@@ -105,6 +106,8 @@ class EscalationPages:
     def _context(self, event: EscalationTriggered) -> PageContext:
         service = event.service or ""
         tier, labels, runbook = self._service_facts(service)
+        # A drill's incident pages as the drill's, whatever the service's labels say now.
+        labels = incident_labels(labels, self._book.alerts.get(alert_id(event.incident, "failure")))
         manual = self._facts.manual(event)
         decision = self._severity.decide(
             SeverityFacts(

@@ -29,6 +29,7 @@ from paramedic.alerting.approval_page import (
 )
 from paramedic.alerting.book import AlertBook
 from paramedic.alerting.dispatch import Dispatch
+from paramedic.alerting.drill import incident_labels
 from paramedic.alerting.escalation_levels import Levels
 from paramedic.alerting.escalation_pages import EscalationPages
 from paramedic.alerting.events import AlertKept
@@ -267,7 +268,7 @@ class Intake:
             now_wall=self._clock.wall(),
             api_url=self._api_url,
             dashboard=dashboard_link(self._dashboard, event.incident),
-            labels=labels,
+            labels=incident_labels(labels, failure),  # a drill's incident: the drill's
             runbook=runbook,
         )
         return await self._dispatch.raise_alert(alert)

@@ -8,6 +8,12 @@ unknown is left out rather than set to a word a script could mistake for a value
 JSON document at `PARAMEDIC_FACTS_FILE`, written 0600 in a private 0700 folder and removed
 as soon as the step ends. docs/recovery.md lists every key.
 
+The facts may name paths and URLs of the trading system, so no file may outlive its step,
+not even through a kill -9 of paramedic mid-step: each paramedic keeps its step folders in a
+folder of its own beside its store (`<store>.facts`, 0700), and `sweep` empties it at the
+next start, once the step commands that run left behind are ended. Nothing else is ever
+removed: only `step-*` folders in that one folder, which must be paramedic's own.
+
 The decision's part is recorded on its `recovery.decided` event, so a run resumed after a
 restart of paramedic tells its steps the same facts the first paramedic decided on.
 """
@@ -19,6 +25,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
@@ -34,10 +41,12 @@ __all__ = [
     "facts_env",
     "facts_file",
     "step_facts",
+    "sweep",
 ]
 
 ENV_PREFIX = "PARAMEDIC_"
 FACTS_FILE_ENV = "PARAMEDIC_FACTS_FILE"
+STEP_PREFIX = "step-"
 
 
 def step_facts(
@@ -119,9 +128,23 @@ def facts_env(facts: Mapping[str, Any]) -> dict[str, str]:
     return {name: value for name, value in found.items() if value is not None}
 
 
-def _write(facts: Mapping[str, Any]) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="paramedic-facts-"))  # 0700, ours alone
-    path = folder / "facts.json"
+def _own(folder: Path) -> Path:
+    """`folder`, created 0700 if missing; refused unless it is a real folder (not a link)
+    owned by this user, so facts are never written where another user can read them."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = os.lstat(folder)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        msg = f"{folder} is not a folder of this user's (a link, or someone else's)"
+        raise PermissionError(msg)
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        os.chmod(folder, 0o700)
+    return folder
+
+
+def _write(facts: Mapping[str, Any], folder: Path | None) -> Path:
+    base = None if folder is None else str(_own(folder))
+    step = Path(tempfile.mkdtemp(prefix=STEP_PREFIX if base else "paramedic-facts-", dir=base))
+    path = step / "facts.json"  # the step's folder is 0700, ours alone
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(dict(facts), handle, indent=2, sort_keys=True)
@@ -130,10 +153,29 @@ def _write(facts: Mapping[str, Any]) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def facts_file(facts: Mapping[str, Any]) -> AsyncIterator[Path]:
-    """The facts as a private JSON file for the length of one step, then gone."""
-    path = await asyncio.to_thread(_write, facts)
+async def facts_file(facts: Mapping[str, Any], folder: Path | None = None) -> AsyncIterator[Path]:
+    """The facts as a private JSON file for the length of one step, then gone; in a folder
+    of its own under `folder` (paramedic's, swept at start), else the temporary directory."""
+    path = await asyncio.to_thread(_write, facts, folder)
     try:
         yield path
     finally:
         await asyncio.to_thread(shutil.rmtree, path.parent, True)
+
+
+def sweep(folder: Path) -> int:
+    """At start, before any step runs: remove the step folders a kill -9 of paramedic left
+    in `folder`; returns how many. A `folder` that is not this user's own is left alone."""
+    try:
+        st = os.lstat(folder)
+    except FileNotFoundError:
+        return 0
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        return 0
+    left = [e for e in folder.iterdir() if e.name.startswith(STEP_PREFIX)]
+    for entry in left:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    return len(left)

@@ -61,6 +61,9 @@ class RecoveryHooks:
     command_started: Callable[[str, int], None] | None = None
     log_files: Callable[[], list[Path]] = list
     """The service's own output files paramedic captured: kept in every snapshot."""
+    facts_dir: Path | None = None
+    """Where a step's facts file is written (paramedic's own folder, swept at its start);
+    None: the temporary directory."""
 
 
 @dataclass(slots=True)

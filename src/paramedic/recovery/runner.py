@@ -98,6 +98,16 @@ async def _run_step(step: Step, ctx: StepContext) -> CheckResult:
         )
 
 
+async def _run_with_facts(step: Step, ctx: StepContext) -> CheckResult:
+    """The step with its facts file, which is gone when this returns."""
+    try:
+        async with facts_file(ctx.facts, ctx.hooks.facts_dir) as path:
+            env = {**ctx.env, FACTS_FILE_ENV: str(path)}
+            return await _run_step(step, dataclasses.replace(ctx, env=env))
+    except OSError as exc:  # the file could not be written: the step did not run
+        return CheckResult(False, f"{step.name} not run: its facts file: {exc}", 0.0)
+
+
 async def run_method(
     method: str,
     steps: Sequence[Step],
@@ -113,9 +123,7 @@ async def run_method(
         if on_step_started is not None:
             await on_step_started(step.name)
         if step.reads_facts and ctx.facts:
-            async with facts_file(ctx.facts) as path:
-                env = {**ctx.env, FACTS_FILE_ENV: str(path)}
-                outcome = await _run_step(step, dataclasses.replace(ctx, env=env))
+            outcome = await _run_with_facts(step, ctx)
         else:
             outcome = await _run_step(step, ctx)
         records.append(StepRecord(step.name, outcome))

@@ -100,6 +100,7 @@ class Paramedic:
             Phase("recorder", self._run_recorder),
             Phase("self-watch", self._watch_self, self._stop_self_watch),
             Phase("read back", self._read_back),
+            Phase("drill read back", p.drills.restore),  # alerting's catch-up labels by it
             Phase("alerting", self._start_alerting, self._stop_alerting),
             Phase("jobs in flight", _nothing, self._settle),
             Phase("adoption", self._adopt),

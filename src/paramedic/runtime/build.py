@@ -111,6 +111,7 @@ class Parts:
     drill_schedule: DrillScheduler
     started: asyncio.Event = field(default_factory=asyncio.Event)
     started_mono: float = 0.0  # reset when the start begins: uptime counts from there
+    facts_dir: Path | None = None  # the steps' facts files, swept at start (readopt.py)
 
     def path(self, path: Path) -> Path:
         """Relative paths in the config are relative to the config file's folder."""
@@ -141,6 +142,7 @@ def build(
     store_path = resolve(base_dir, config.store.path)
     store = store or SQLiteStore(store_path, synchronous=config.store.synchronous)
     log_dir = store_path.parent / "logs"
+    facts_dir = store_path.with_name(store_path.name + ".facts")  # steps' facts files
     supervisor = supervisor_token(store_path)
     bus = EventBus(store)
     trouble = StoreTrouble(f"store {store_path}", clock)
@@ -269,6 +271,7 @@ def build(
             continue
         hooks = service.hooks()
         hooks.log_files = functools.partial(log_files, config, name, log_path)
+        hooks.facts_dir = facts_dir
         recovery[name] = RecoveryOrchestrator(
             name,
             plan,
@@ -402,6 +405,7 @@ def build(
             config, clock=clock, drills=drills, loop=tasks.loop, record=recorder.record
         ),
         started_mono=clock.monotonic(),
+        facts_dir=facts_dir,
     )
     bus.add_listener(_log_event)
     register_collectors(registry, parts, clock.monotonic)

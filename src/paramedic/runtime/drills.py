@@ -5,12 +5,16 @@ anything is injected, so a drill's pages can always be told apart; then the fail
 caused (SIGKILL or SIGSTOP of a supervised process, else the service's chaos hook, run by
 the check kit: an HTTP call or a program exec'd without a shell); then the incident is
 followed on the bus until it is HEALTHY, handed to a human (MANUAL_RECOVERY) or the drill's
-timeout passes; `drill.finished` closes it. While a drill runs, the service's alerts carry
-the labels `drill` and `drill_to` (`labels`), which alerting honours (`alerting/drill.py`).
+timeout passes; `drill.finished` closes it. While a drill runs, and after it until its
+incident ends (HEALTHY, or superseded by a new incident of the service), the service's
+alerts carry the labels `drill` and `drill_to` (`labels`), which alerting honours
+(`alerting/drill.py`): a drill handed to a human still never pages the real ladder.
 
-A drill cut off by a stop or a crash of paramedic is finished as `interrupted` (at the stop,
-or when paramedic starts again), and a process it had stopped is continued, never left
-frozen.
+Both survive a crash of paramedic (`drill_state.py`): the next start reads them back from
+the store before alerting resumes, and a drill the crash cut off goes on following its
+incident, with the time its timeout has left. Only a hang drill cut off before anything
+convicted the process it stopped is finished as `interrupted` (the process is continued: a
+drill never leaves an engine frozen); so is every drill a planned stop cuts off.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
 import aiohttp
 import structlog
@@ -35,8 +39,9 @@ from paramedic.core.drill_events import DrillFinished, DrillInjected, DrillStart
 from paramedic.core.errors import ParamedicError
 from paramedic.core.failure_events import FailureDetected
 from paramedic.core.ids import new_id
-from paramedic.core.incident_events import IncidentTransitioned
+from paramedic.core.incident_events import IncidentOpened, IncidentTransitioned
 from paramedic.core.text import duration
+from paramedic.runtime.drill_state import ENDS, Active, read_drills
 from paramedic.store.protocol import Store
 
 __all__ = ["DrillRefused", "Drills"]
@@ -44,7 +49,6 @@ __all__ = ["DrillRefused", "Drills"]
 log = structlog.get_logger("paramedic.drills")
 
 DEFAULT_CONTACT = "oncall"
-ENDS = ("HEALTHY", "MANUAL_RECOVERY")
 
 
 class DrillRefused(ParamedicError):
@@ -53,15 +57,6 @@ class DrillRefused(ParamedicError):
     def __init__(self, message: str, status: int = 422) -> None:
         super().__init__(message)
         self.status = status
-
-
-@dataclass(slots=True)
-class Active:
-    drill: str
-    service: str
-    kind: str
-    contacts: tuple[str, ...]
-    stopped_pid: int | None = None  # a hang drill's SIGSTOP, undone at the end
 
 
 class Drills:
@@ -86,15 +81,43 @@ class Drills:
         self._pid_of = pid_of
         self._session = session
         self.active: dict[str, Active] = {}  # by service: one drill at a time per service
+        # by service: a finished drill whose incident is still open (its pages stay a drill's)
+        self.held: dict[str, Active] = {}
         self.last_success: dict[str, float] = {}  # service -> wall time of drill.finished ok
         self._tasks: set[asyncio.Task[None]] = set()
+        self._cut: list[tuple[Active, Subscription, tuple[str, str] | None]] = []
+        self._stale: list[Active] = []
+        self._restored = False
+        # In bus order, before any alerting job runs: the drill's incident and its end.
+        bus.add_listener(self._observe)
 
     def labels(self, service: str) -> Mapping[str, str]:
-        """The labels a drill adds to the service's alerts while it runs (else none)."""
+        """The labels a drill adds to the service's alerts while it runs, and after it while
+        its incident is open (else none)."""
+        active = self.active.get(service) or self.held.get(service)
+        return active.labels() if active is not None else {}
+
+    def _observe(self, published: Published) -> None:
+        """The drill's incident is the service's first conviction after the start; it ends
+        at HEALTHY, or when a new incident of the service supersedes it."""
+        event = published.event
+        service = event.service or ""
+        if isinstance(event, FailureDetected):
+            active = self.active.get(service)
+            if active is not None and not active.incident:
+                active.incident = event.incident
+        elif isinstance(event, IncidentTransitioned) and event.to_state == "HEALTHY":
+            self._close(service, lambda incident: incident == event.incident)
+        elif isinstance(event, IncidentOpened):
+            self._close(service, lambda incident: incident not in ("", event.incident))
+
+    def _close(self, service: str, ends: Callable[[str], bool]) -> None:
         active = self.active.get(service)
-        if active is None:
-            return {}
-        return {"drill": active.drill, "drill_to": ",".join(active.contacts)}
+        if active is not None and ends(active.incident):
+            active.closed = True
+        held = self.held.get(service)
+        if held is not None and ends(held.incident):
+            del self.held[service]
 
     def offered(self, service: str) -> list[str]:
         """The kinds `start` would not refuse for want of a way to inject them (a crash or
@@ -115,36 +138,47 @@ class Drills:
 
     # -- start and stop ---------------------------------------------------------------------
 
+    async def restore(self) -> None:
+        """Before alerting resumes after a restart: each service's last successful drill
+        (the metric), and what still makes its alerts a drill's (`drill_state.py`): a drill
+        a crash cut off (active again, its bus subscription taken now so nothing the
+        rebuild publishes is missed) and a finished drill whose incident is still open."""
+        if self._restored:
+            return
+        self._restored = True
+        found = await read_drills(self._store, set(self._config.services))
+        self.last_success.update(found.last_success)
+        self._stale = found.stale
+        for held in found.held:
+            self.held[held.service] = held
+        for cut in found.cut:
+            self.active[cut.active.service] = cut.active
+            sub = self._subscribe(cut.active.drill)
+            self._cut.append((cut.active, sub, cut.end))
+
     async def load(self) -> None:
-        """At start: each service's last successful drill (the metric), and drills a crash
-        or a stop cut off finished as `interrupted`, so none reads as still running; a
-        process such a hang drill stopped, still the service's, is continued."""
-        started: dict[str, str] = {}  # drill -> service, while not finished
-        stopped: dict[str, int] = {}  # drill -> the pid its hang stopped
-        after = 0
-        kinds = ("drill.started", "drill.injected", "drill.finished")
-        while True:
-            rows = await self._store.timeline(after_seq=after, limit=1000, kinds=kinds)
-            for row in rows:
-                drill = str(row.payload.get("drill", ""))
-                if row.kind == "drill.started":
-                    started[drill] = row.service or ""
-                elif row.kind == "drill.injected":
-                    if isinstance(pid := row.payload.get("stopped_pid"), int):
-                        stopped[drill] = pid
-                else:
-                    started.pop(drill, None)
-                    if row.payload.get("ok") and row.service:
-                        self.last_success[row.service] = row.wall
-            if len(rows) < 1000:
-                break
-            after = rows[-1].seq
-        for drill, service in started.items():
-            why = "paramedic stopped or crashed while the drill ran"
-            if drill in stopped:
-                cut = Active(drill, service, "hang", (), stopped_pid=stopped[drill])
-                self._continue(cut)
-            await self._finish(service, drill, "interrupted", ok=False, incident="", why=why)
+        """Once processes are re-adopted and incidents rebuilt: each drill a crash cut off
+        goes on following its incident with the time its timeout has left (or is finished
+        as its incident ended meanwhile). A hang drill cut off before anything convicted it
+        is finished as `interrupted`, its process (still the service's) continued: nothing
+        would ever convict a process continued by the restart, and none stays frozen."""
+        await self.restore()
+        why = "paramedic stopped or crashed while the drill ran"
+        for stale in self._stale:
+            self._continue(stale)
+            await self._finish(stale.service, stale.drill, "interrupted", False, "", why)
+        self._stale = []
+        cut, self._cut = self._cut, []
+        for active, sub, end in cut:
+            if end is None and not active.incident and active.stopped_pid is not None:
+                self._bus.unsubscribe(sub)
+                self._continue(active)
+                del self.active[active.service]
+                await self._finish(active.service, active.drill, "interrupted", False, "", why)
+                continue
+            left = active.started_wall + active.timeout_s - self._clock.wall()
+            log.warning("a drill a crash cut off goes on", drill=active.drill, left_s=left)
+            self._spawn(self._run(active, sub, max(left, 0.0), inject=False, end=end))
 
     async def stop(self) -> None:
         """Cancel the drills in flight: each finishes as `interrupted` (a stopped process is
@@ -196,12 +230,14 @@ class Drills:
             msg = f"drill {self.active[service].drill} is still running on {service}"
             raise DrillRefused(msg, 409)
         drill = new_id("drl_")
-        active = Active(drill, service, kind, named)
+        now = self._clock.now()
+        active = Active(drill, service, kind, named, started_wall=now.wall, timeout_s=follow_s)
+        held = self.held.pop(service, None)  # a new drill's pages are its own
         self.active[service] = active  # before anything can page: its pages are the drill's
         try:
             await self._record(
                 DrillStarted(
-                    at=self._clock.now(),
+                    at=now,
                     service=service,
                     drill=drill,
                     drill_kind=kind,
@@ -213,35 +249,57 @@ class Drills:
             )
         except BaseException:
             del self.active[service]
+            if held is not None:
+                self.held[service] = held
             raise
         # Subscribed before the injection, so the failure it causes cannot be missed.
-        sub = self._bus.subscribe(f"drill-{drill}", "failure.detected", "incident.transitioned")
-        task = asyncio.get_running_loop().create_task(self._run(active, sub, follow_s))
+        self._spawn(self._run(active, self._subscribe(drill), follow_s))
+        return drill
+
+    def _subscribe(self, drill: str) -> Subscription:
+        return self._bus.subscribe(f"drill-{drill}", "incident.transitioned")
+
+    def _spawn(self, run: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(run)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return drill
 
     # -- one drill --------------------------------------------------------------------------
 
-    async def _run(self, active: Active, sub: Subscription, follow_s: float) -> None:
-        outcome, ok, incident, why = "interrupted", False, "", "paramedic stopped during the drill"
+    async def _run(
+        self,
+        active: Active,
+        sub: Subscription,
+        follow_s: float,
+        *,
+        inject: bool = True,
+        end: tuple[str, str] | None = None,
+    ) -> None:
+        """Inject (unless resumed after a restart), follow, finish; a drill whose incident
+        is still open when it finishes keeps labelling the service's alerts (`held`)."""
+        outcome, ok, why = "interrupted", False, "paramedic stopped during the drill"
         try:
-            at = self._clock.now()  # before the signal: time to detect counts from here
-            injected, how = await self._inject(active)
-            await self._record(
-                DrillInjected(
-                    at=at,
-                    service=active.service,
-                    drill=active.drill,
-                    ok=injected,
-                    how=how,
-                    stopped_pid=active.stopped_pid,
+            if inject:
+                at = self._clock.now()  # before the signal: time to detect counts from here
+                injected, how = await self._inject(active)
+                await self._record(
+                    DrillInjected(
+                        at=at,
+                        service=active.service,
+                        drill=active.drill,
+                        ok=injected,
+                        how=how,
+                        stopped_pid=active.stopped_pid,
+                    )
                 )
-            )
-            if not injected:
-                outcome, why = "not_injected", how
-                return
-            outcome, ok, incident, why = await self._follow(active, sub, follow_s)
+                if not injected:
+                    outcome, why = "not_injected", how
+                    return
+            if end is not None:  # the incident ended while paramedic was down
+                outcome, why = end
+                ok = outcome == "HEALTHY"
+            else:
+                outcome, ok, why = await self._follow(active, sub, follow_s)
         except Exception as exc:  # the edge of the drill: recorded, never silent
             log.exception("drill failed", drill=active.drill)
             outcome, why = "error", f"the drill failed: {exc}"
@@ -249,6 +307,9 @@ class Drills:
             self._bus.unsubscribe(sub)
             self._continue(active)
             del self.active[active.service]
+            incident = "" if outcome == "not_injected" else active.incident
+            if incident and not active.closed:
+                self.held[active.service] = active
             with contextlib.suppress(Exception):
                 await self._finish(active.service, active.drill, outcome, ok, incident, why)
 
@@ -284,10 +345,9 @@ class Drills:
 
     async def _follow(
         self, active: Active, sub: Subscription, follow_s: float
-    ) -> tuple[str, bool, str, str]:
-        """Wait for the service's next conviction, then for its incident to end; the
-        drill's timeout runs on the injected clock."""
-        incident = ""
+    ) -> tuple[str, bool, str]:
+        """Wait for the service's next conviction (`_observe` notes it), then for its
+        incident to end; the drill's timeout runs on the injected clock."""
         expired = asyncio.Event()
         timer = self._clock.call_later(follow_s, expired.set)
         deadline = asyncio.ensure_future(expired.wait())
@@ -301,25 +361,22 @@ class Drills:
                 if getter not in done:
                     break
                 event = getter.result().event
-                if isinstance(event, FailureDetected):
-                    if event.service == active.service and not incident:
-                        incident = event.incident
-                elif (
+                if (
                     isinstance(event, IncidentTransitioned)
-                    and event.incident == incident
+                    and active.incident
+                    and event.incident == active.incident
                     and event.to_state in ENDS
                 ):
-                    ok = event.to_state == "HEALTHY"
-                    return event.to_state, ok, incident, event.reason
+                    return event.to_state, event.to_state == "HEALTHY", event.reason
         finally:
             timer.cancel()
             deadline.cancel()
             if getter is not None:
                 getter.cancel()
-        if not incident:
-            return "not_detected", False, "", f"nothing was detected within {duration(follow_s)}"
-        why = f"incident {incident} had not ended within {duration(follow_s)}"
-        return "timeout", False, incident, why
+        within = duration(active.timeout_s)
+        if not active.incident:
+            return "not_detected", False, f"nothing was detected within {within}"
+        return "timeout", False, f"incident {active.incident} had not ended within {within}"
 
     def _continue(self, active: Active) -> None:
         """A process a hang drill stopped and nobody restarted is continued: a drill must

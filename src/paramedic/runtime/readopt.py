@@ -16,6 +16,7 @@ import structlog
 from paramedic.core.errors import StoreError
 from paramedic.core.events import Event
 from paramedic.core.process_events import ProcessLeftRunning
+from paramedic.recovery.facts import sweep
 from paramedic.runtime.adoption import (
     Unrecorded,
     end_commands,
@@ -35,10 +36,10 @@ log = structlog.get_logger("paramedic")
 
 async def readopt(p: Parts) -> dict[str, list[Event]]:
     """What paramedic's previous run left running: the supervised process each service
-    re-adopts, and the commands that are ended here. Both before the recovery rebuild,
-    which hands an unfinished step to a human and may resume a run that restarts the
-    process (it must find the re-adopted one, not start a second). Returns the timelines
-    read, by service, for the rebuild."""
+    re-adopts, and the commands that are ended here (then their steps' facts files are
+    removed). All before the recovery rebuild, which hands an unfinished step to a human
+    and may resume a run that restarts the process (it must find the re-adopted one, not
+    start a second). Returns the timelines read, by service, for the rebuild."""
     history: dict[str, list[Event]] = {}
     record = p.recorder.record
     # The ledger's commands are ended last: one the timeline also knows (a recovery
@@ -67,6 +68,10 @@ async def readopt(p: Parts) -> dict[str, list[Event]]:
                 )
                 await service.adopt(found.identity, found.spawn_id, how)
     await end_commands(None, ledgered, p.clock, record)
+    # The facts files of steps that run was in: their commands are ended, a resumed step
+    # gets a fresh one, and the facts (paths, URLs) must not stay on disk.
+    if p.facts_dir is not None and (swept := await asyncio.to_thread(sweep, p.facts_dir)):
+        log.warning("facts files a crash left behind were removed", count=swept)
     return history
 
 
