@@ -98,19 +98,22 @@ class TestPageScheduler:
         )
 
     async def start(self) -> None:
-        """Run the schedule in the background, if there is one."""
-        if self._schedule is not None:
-            self._loop(self._run(self._schedule), "test-pages")
-
-    async def _run(self, schedule: TestPageSchedule) -> None:
+        """Run the schedule in the background, if there is one: first finish the newest
+        recorded round (a restart), then wait for the next firing, or send the latest one if
+        it passed while paramedic was down."""
+        schedule = self._schedule
+        if schedule is None:
+            return
         started = self._clock.wall()
         last = await self.last_round()
-        baseline = started
         if last is not None:
-            baseline = last
             latest = last_firing(schedule.cron, schedule.timezone, started)
             resend = latest is None or latest <= last
             self._loop(self._guarded(self.send_round(last, resend=resend)), "test-pages-resume")
+        self._loop(self._run(schedule, started, started if last is None else last), "test-pages")
+
+    async def _run(self, schedule: TestPageSchedule, started: float, baseline: float) -> None:
+        """`baseline`: the firing of the newest round (or the start, if none ran)."""
         while True:
             now = self._clock.wall()
             latest = last_firing(schedule.cron, schedule.timezone, now)
@@ -189,7 +192,7 @@ class TestPageScheduler:
         assert schedule is not None
         if firing is None:
             firing = self._clock.wall()
-        follows = []
+        follows: list[tuple[str, str, bool]] = []
         failed: list[Alert] = []
         for contact, channel in self.methods():
             pid = page_id(firing, contact, channel)
@@ -208,8 +211,9 @@ class TestPageScheduler:
                     if await self._store.get_alert(fid) is None:
                         failed.append(await self._not_sent(fid, contact, channel, str(exc)))
                     continue
-            follows.append(self._checks.follow(firing, contact, channel, held=held))
-        outcomes = await asyncio.gather(*follows)
+            follows.append((contact, channel, held))
+        checks = (self._checks.follow(firing, c, ch, held=h) for c, ch, h in follows)
+        outcomes = await asyncio.gather(*checks)
         return failed + [p2 for p2 in outcomes if p2 is not None]
 
     async def _not_sent(self, fid: str, contact: str, channel: str, why: str) -> Alert:
