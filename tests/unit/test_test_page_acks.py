@@ -26,7 +26,7 @@ from paramedic.core.bus import Published
 from paramedic.core.clock import Instant
 from paramedic.core.drill_events import TestPageRound
 from paramedic.core.events import Event
-from paramedic.runtime.test_page_checks import failure_id, page_id
+from paramedic.runtime.test_page_checks import failure_alert, failure_id, page_id
 from paramedic.runtime.test_pages import TestPageScheduler
 from paramedic.store.sqlite import SQLiteStore
 from paramedic.testing import FakeClock
@@ -401,3 +401,28 @@ def test_the_channels_held_to_ack_within_are_those_that_page_a_person() -> None:
     Alertmanager and Jira (as the documentation lists them); every kind is one or the other."""
     assert {"log", "alertmanager", "jira"} == set(CHANNEL_KINDS) - ACK_CHANNEL_KINDS
     assert ACK_CHANNEL_KINDS <= set(CHANNEL_KINDS)
+
+
+async def test_a_crash_between_the_p2_and_the_page_resolve_closes_the_page_only(
+    make: Any,
+) -> None:
+    """The P2's row committed, the page still open when paramedic dies: the restart finds
+    the P2 by its id, raises nothing, and resolves the page."""
+    async with LoopbackReceiver() as hook:
+        first = await make(config(hook.url))
+        first.spawn(first.scheduler.fire(JAN1))
+        await first.arrive(lambda: bool(triggers(hook)))
+        await first.delivered()
+        fid = failure_id(JAN1, "oncall", "hook")
+        sentence = "was delivered at 00:00 but not acknowledged within 15 min"
+        p2 = failure_alert(fid, "oncall", "hook", "not acknowledged", sentence, JAN1)
+        await first.service.raise_alert(p2)  # what `_fail` commits before it resolves
+        await crash(first)
+        second = await make(config(hook.url), wall=JAN1 + 1200)
+        pid = page_id(JAN1, "oncall", "hook")
+        assert pid in second.service.alerts
+        await second.scheduler.start()
+        await second.until(lambda: pid not in second.service.alerts, limit_s=10)
+        await second.idle(600)
+    assert [] == second.p2s()
+    assert fid in second.service.alerts  # the P2 stays open for a person
