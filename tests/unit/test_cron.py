@@ -57,3 +57,23 @@ def test_errors_name_the_field(cron: str, words: str) -> None:
     """A malformed (or never-firing) expression is refused naming what is wrong."""
     with pytest.raises(CronError, match=words):
         Cron.parse(cron).next_after(at(2026, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("cron", "at_", "expected"),
+    [
+        ("0 10 1 * *", at(2026, 1, 1, 10, 0), at(2026, 1, 1, 10, 0)),  # at counts
+        ("0 10 1 * *", at(2026, 1, 1, 9, 59), at(2025, 12, 1, 10, 0)),
+        ("0 10 1 * *", at(2026, 3, 15), at(2026, 3, 1, 10, 0)),  # two firings back: the latest
+        ("*/15 9-17 * * 1-5", at(2026, 1, 4, 12, 0), at(2026, 1, 2, 17, 45)),  # Sun -> Fri
+        ("0 12 29 2 *", at(2027, 1, 1), at(2024, 2, 29, 12, 0)),  # the last leap day
+    ],
+)
+def test_last_firing(cron: str, at_: dt.datetime, expected: dt.datetime) -> None:
+    """The latest firing at or before `at_` (what a restart compares with its last run)."""
+    assert expected == Cron.parse(cron).last_at_or_before(at_)
+
+
+def test_last_firing_of_one_that_never_fires_is_none() -> None:
+    """`0 0 30 2 *` has no 30 February: None, not an endless search."""
+    assert Cron.parse("0 0 30 2 *").last_at_or_before(at(2026, 1, 1)) is None

@@ -1,7 +1,8 @@
 """Periodic drills (FakeClock, real SQLite timeline and bus): a `drills:` entry starts its
 drill at its cron's firing, as `schedule`; a firing whose drill cannot start is a note on
-the timeline saying why; a firing while the market is open waits for the close; the config
-refuses an entry that could never run, naming the key."""
+the timeline saying why; a firing while the market is open waits for the close; a firing
+missed while paramedic was down is a note, never a late drill; the config refuses an entry
+that could never run, naming the key."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from pydantic import ValidationError
 
 from paramedic.config.model import Config
 from paramedic.core.bus import EventBus
+from paramedic.core.clock import Instant
+from paramedic.core.drill_events import DrillStarted
 from paramedic.runtime.drill_schedule import DrillScheduler
 from paramedic.runtime.drills import Drills
 from paramedic.store.sqlite import SQLiteStore
@@ -40,10 +43,12 @@ async def rig(tmp_path: Path) -> AsyncIterator[Any]:
     await store.open()
     made: list[tuple[Drills, set[asyncio.Task[Any]]]] = []
 
-    async def build(raw: dict[str, Any]) -> tuple[DrillScheduler, EventBus, FakeClock]:
+    async def build(
+        raw: dict[str, Any], *, wall: float | None = None
+    ) -> tuple[DrillScheduler, EventBus, FakeClock]:
         cfg = Config.model_validate(raw)
         bus = EventBus(store)
-        clock = FakeClock()
+        clock = FakeClock() if wall is None else FakeClock(wall=wall)
         drills = Drills(
             cfg,
             clock=clock,
@@ -61,6 +66,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Any]:
             drills=drills,
             loop=lambda coro, name: tasks.add(asyncio.ensure_future(coro)),
             record=bus.publish,
+            store=store,
         )
         return scheduler, bus, clock
 
@@ -113,6 +119,69 @@ async def test_a_firing_while_the_market_is_open_waits_for_the_close(rig: Any) -
     assert at.replace(hour=10).timestamp() == allowed.next_due(
         allowed._config.drills[0], clock.wall()
     )
+
+
+async def fired_at(bus: EventBus, wall: float) -> None:
+    """The store's record of the entry's last firing: its drill started by the schedule."""
+    at = Instant(mono=0.0, wall=wall)
+    started = DrillStarted(
+        at=at,
+        service="engine",
+        drill="d0",
+        drill_kind="latency",
+        contacts=("oncall",),
+        by="schedule",
+        timeout_s=300.0,
+        target_rto_s=30.0,
+    )
+    await bus.publish(started)
+
+
+async def test_a_firing_missed_while_down_is_a_note_not_a_late_drill(rig: Any) -> None:
+    """Last fired 31 December 10:00; paramedic back on 2 January: the 1 January 10:00 drill
+    is not run late, a note says it was skipped and when; a second start notes nothing more;
+    the next firing (2 January 10:00) runs as usual."""
+    jan2 = dt.datetime(2026, 1, 2, tzinfo=dt.UTC).timestamp()
+    scheduler, bus, clock = await rig(config(timeout="1h"), wall=jan2)
+    await fired_at(bus, jan2 - 38 * 3600)
+    started = bus.subscribe("started", "drill.started")
+    notes = bus.subscribe("notes", "note.added")
+    await scheduler.start()
+    note = (await asyncio.wait_for(notes.queue.get(), 5)).event
+    assert note.text == (
+        "scheduled latency drill of engine skipped: paramedic was down at 2026-01-01 10:00 UTC"
+    )
+    assert started.queue.empty()
+    again, _, _ = await rig(config(timeout="1h"), wall=jan2 + 60)
+    assert jan2 + 60 == await again.skip_missed(again._config.drills[0])
+    assert notes.queue.empty()
+    clock.advance(10 * 3600)
+    drill = (await asyncio.wait_for(started.queue.get(), 5)).event
+    assert (drill.by, drill.at.wall) == ("schedule", jan2 + 10 * 3600)
+
+
+async def test_a_first_start_and_a_firing_still_waiting_for_the_close_skip_nothing(
+    rig: Any,
+) -> None:
+    """No firing ever recorded: nothing to call missed. Last fired 1 January; back on Friday
+    2 January at 12:00 while the market is open: the 10:00 firing is not missed (it waits for
+    the 16:30 close) and runs then."""
+    noon = dt.datetime(2026, 1, 2, 12, tzinfo=dt.UTC).timestamp()
+    fresh, _, _ = await rig(config(), wall=noon)
+    assert noon == await fresh.skip_missed(fresh._config.drills[0])
+    scheduler, bus, clock = await rig({**config(), "recovery": {"market": MARKET}}, wall=noon)
+    await fired_at(bus, noon - 26 * 3600 + 4.5 * 3600)  # 1 January 16:30
+    started = bus.subscribe("started", "drill.started")
+    notes = bus.subscribe("notes", "note.added")
+    await scheduler.start()
+    await asyncio.sleep(0)
+    clock.advance(4.5 * 3600 - 1)
+    await asyncio.sleep(0)
+    assert started.queue.empty()
+    clock.advance(1)
+    drill = (await asyncio.wait_for(started.queue.get(), 5)).event
+    assert drill.at.wall == dt.datetime(2026, 1, 2, 16, 30, tzinfo=dt.UTC).timestamp()
+    assert notes.queue.empty()
 
 
 @pytest.mark.parametrize(

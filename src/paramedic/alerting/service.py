@@ -307,10 +307,21 @@ class AlertingService:
         """Record the alert, notify its receivers (fatigue and silences permitting), escalate."""
         return await self._dispatch.raise_alert(alert)
 
-    async def test_page(self, severity: str, *, channel: str | None, by: str) -> Alert:
+    async def test_page(
+        self,
+        severity: str,
+        *,
+        channel: str | None,
+        by: str,
+        alert_id: str | None = None,
+        keep_open: bool = False,
+    ) -> Alert:
         """Goes where a real alert of that severity goes (or to one channel), never
-        escalates, and is resolved at once so nothing stays open."""
-        return await self._test_pager.send(severity, channel=channel, by=by)
+        escalates, and is resolved at once so nothing stays open; with `keep_open`, it stays
+        open to be acknowledged (a scheduled test page held to `ack_within`)."""
+        return await self._test_pager.send(
+            severity, channel=channel, by=by, alert_id=alert_id, keep_open=keep_open
+        )
 
     # -- answers -----------------------------------------------------------------------------
 

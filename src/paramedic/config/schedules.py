@@ -7,6 +7,7 @@ test_pages:
   timezone: Europe/London
   contacts: [oncall, backup-oncall]
   deliver_within: 2m          # not delivered by then: a P2 naming the contact and channel
+  ack_within: 15m             # delivered but not acknowledged by then: a P2 (default: off)
   while_market_open: false    # postponed to the close (needs recovery.market)
 drills:                       # periodic drills
   - {service: engine, kind: crash, cron: "0 18 * * 6", contacts: [oncall]}
@@ -22,7 +23,13 @@ from paramedic.config.types import PositiveDuration, StrictModel, TimeZoneName
 from paramedic.core.cron import Cron, CronError
 from paramedic.core.severity import Severity
 
-__all__ = ["DrillSchedule", "TestPageSchedule"]
+__all__ = ["ACK_CHANNEL_KINDS", "DrillSchedule", "TestPageSchedule"]
+
+ACK_CHANNEL_KINDS = frozenset({"pagerduty", "slack", "slack_bot", "email", "apprise", "webhook"})
+"""Channel kinds held to `ack_within`: each puts the page in front of a person, who answers it
+through paramedic's API, CLI or console (no provider's own ack reaches paramedic). Not held:
+`log` (paramedic's own log: nobody is paged), `alertmanager` (another alerting system takes
+the page over; its silences and acks never come back) and `jira` (a ticket, not a page)."""
 
 
 def _valid_cron(value: str) -> str:
@@ -43,6 +50,11 @@ class TestPageSchedule(StrictModel):
     contacts: list[str] = Field(default_factory=lambda: ["oncall"], min_length=1)
     severity: Severity = "P3"
     deliver_within: PositiveDuration = 120.0
+    # Set, a delivered test page nobody acknowledges by then (through the API, CLI or
+    # console) raises a P2; only channels that page a person are held to it (not `log`,
+    # `alertmanager`, `jira`). Off by default: a config written before this key existed
+    # would otherwise start raising P2s nobody asked for.
+    ack_within: PositiveDuration | None = None
     while_market_open: bool = False
 
     _cron = field_validator("cron")(_valid_cron)

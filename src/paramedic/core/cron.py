@@ -105,3 +105,18 @@ class Cron:
             day += dt.timedelta(days=1)
         msg = f"{self.text!r} never fires"
         raise CronError(msg)
+
+    def last_at_or_before(self, at: dt.datetime) -> dt.datetime | None:
+        """The latest firing at or before `at` (an aware datetime, in the zone the expression
+        is read in), or None if there is none within the horizon: what a restart asks to
+        know whether a firing passed while paramedic was down."""
+        day = at.date()
+        for _ in range(_HORIZON_DAYS):
+            if self._day_matches(day):
+                for hour in sorted(self.hours, reverse=True):
+                    for minute in sorted(self.minutes, reverse=True):
+                        when = dt.datetime.combine(day, dt.time(hour, minute), at.tzinfo)
+                        if when <= at:
+                            return when
+            day -= dt.timedelta(days=1)
+        return None

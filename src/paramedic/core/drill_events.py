@@ -9,12 +9,19 @@ the incident's own events between them, so it survives a restart of paramedic. T
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import ClassVar
 
 from paramedic.core.events import Event, register_event
 
-__all__ = ["DrillFinished", "DrillInjected", "DrillStarted", "TestPageDelivered"]
+__all__ = [
+    "DrillFinished",
+    "DrillInjected",
+    "DrillStarted",
+    "TestPageDelivered",
+    "TestPageRound",
+]
 
 
 @register_event
@@ -85,3 +92,23 @@ class TestPageDelivered(Event):
 
     def summary(self) -> str:
         return f"scheduled test page delivered to {self.contact} on {self.channel}"
+
+
+@register_event
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TestPageRound(Event):
+    """A firing of the test-page schedule is being sent, recorded before its first page:
+    `firing` is the cron's time (Unix seconds), the key of the round's page ids, so a restart
+    finishes this round rather than starting another, and knows which firing ran last.
+    `late`: a catch-up, the firing having passed while paramedic was down."""
+
+    __test__ = False  # not a pytest class, whatever its name
+
+    kind: ClassVar[str] = "test_page.round"
+    firing: float
+    late: bool = False
+
+    def summary(self) -> str:
+        at = dt.datetime.fromtimestamp(self.firing, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        late = " (late: paramedic was down at its time)" if self.late else ""
+        return f"scheduled test pages of {at}{late}"

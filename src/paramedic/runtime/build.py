@@ -402,7 +402,12 @@ def build(
             record=recorder.record,
         ),
         drill_schedule=DrillScheduler(
-            config, clock=clock, drills=drills, loop=tasks.loop, record=recorder.record
+            config,
+            clock=clock,
+            drills=drills,
+            loop=tasks.loop,
+            record=recorder.record,
+            store=store,
         ),
         started_mono=clock.monotonic(),
         facts_dir=facts_dir,
