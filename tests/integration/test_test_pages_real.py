@@ -3,7 +3,12 @@ the on-call's pager (a loopback receiver answering 500) has not received its pag
 paramedic is killed; the backup's chat has, and is waiting for an acknowledgement. After the
 restart the pager's page is delivered once, acknowledged with `paramedic ack` (no P2 for
 it), and the chat's unanswered page raises exactly one P2 at its original deadline; a
-second kill -9 and restart neither repeats the round nor raises the P2 again."""
+second kill -9 and restart neither repeats the round nor raises the P2 again.
+
+paramedic runs under libfaketime (Debian `faketime`) with its wall clock set a few seconds
+before a whole minute, and monotonic time real: the schedule fires without the test waiting
+for a real minute to turn. The offset is kept in a file, the same for every run, so the
+wall clock goes on across the restarts as a real one would."""
 
 from __future__ import annotations
 
@@ -24,18 +29,31 @@ from tests.integration.runner import OPERATOR_TOKEN, RunningParamedic, config_fi
 pytestmark = pytest.mark.integration
 
 ENV = {"OPS_TOKEN": OPERATOR_TOKEN, "HOOK_SECRET": "hook-secret-0123456789"}
-ACK_WITHIN_S = 20
+ACK_WITHIN_S = 10
+LIB = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
+LEAD_S = 8  # paramedic's wall clock starts this far before the minute it fires at
 
 
-def next_minute(lead_s: float = 8.0) -> dt.datetime:
-    """The first whole minute at least `lead_s` ahead (time for paramedic to start)."""
-    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lead_s + 60)
-    return soon.replace(second=0, microsecond=0)
+def faked_minute(tmp_path: Path) -> tuple[dt.datetime, int, dict[str, str]]:
+    """The minute paramedic's test page fires at (on its faked wall clock), the whole
+    seconds its clock is ahead of the real one, and the environment that runs it so."""
+    now = int(time.time())
+    ahead = (60 - LEAD_S - now % 60) % 60
+    at = dt.datetime.fromtimestamp(now + ahead + LEAD_S, dt.UTC)
+    offset = tmp_path / "faketime"
+    offset.write_text(f"+{ahead}\n")
+    env = {
+        **ENV,
+        "LD_PRELOAD": str(LIB),
+        "FAKETIME_TIMESTAMP_FILE": str(offset),
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+    }
+    return at, ahead, env
 
 
 def body(pager: str, chat: str, at: dt.datetime) -> str:
     """oncall on `pager`, backup on `chat` (both webhooks: channels that page a person); one
-    firing, at `at` (UTC), held to a 20 s acknowledgement."""
+    firing, at `at` (UTC), held to a 10 s acknowledgement."""
     return f"""
 channels:
   pager: {{webhook: {{url: "{pager}/pager", secret_env: HOOK_SECRET}}}}
@@ -88,22 +106,22 @@ async def test_kill9_before_delivery_and_during_the_ack_wait_loses_and_repeats_n
 ) -> None:
     """Round recorded, pager failing (500), chat delivered: kill -9. Pager fixed, restart:
     the pager's page (the same id, no new round) is delivered once and `paramedic ack`
-    closes it, no P2 for it; the chat's page raises one P2 ("not acknowledged within 20 s")
-    no earlier than its delivery + 20 s; kill -9 and restart again: still one round, one
+    closes it, no P2 for it; the chat's page raises one P2 ("not acknowledged within 10 s")
+    no earlier than its delivery + 10 s; kill -9 and restart again: still one round, one
     P2, one delivered trigger per receiver."""
-    at = next_minute()
+    at, ahead, env = faked_minute(tmp_path)
     firing = at.strftime("%Y%m%dT%H%MZ")
     pager_page = f"test:sched-{firing}-oncall-pager"
     async with LoopbackReceiver(status=500) as pager, LoopbackReceiver() as chat:
         config = config_file(tmp_path, body(pager.url, chat.url, at))
-        p = await started(config, env=ENV)
+        p = await started(config, env=env)
         try:
-            wait_s = at.timestamp() - time.time() + 30
+            wait_s = LEAD_S + 30
             await until("the round recorded", lambda: timeline(p, "test_page.round"), wait_s)
             await until("the chat's page", lambda: triggers(chat))
             await until("the pager's first 500", lambda: triggers(pager))
             await until("the chat's delivery recorded", lambda: timeline(p, "test_page.delivered"))
-            chat_delivered = chat.requests[0].at
+            chat_delivered = chat.requests[0].at + ahead  # on paramedic's clock
             raised = timeline(p, "alert.raised")
             assert [] == [e for e in raised if e["payload"]["severity"] == "P2"]
             await kill9(p)
@@ -112,7 +130,7 @@ async def test_kill9_before_delivery_and_during_the_ack_wait_loses_and_repeats_n
 
         pager.status = 200
         failed_before = len(triggers(pager))
-        p = await started(config, env=ENV)
+        p = await started(config, env=env)
         try:
             await until("the pager's page delivered", lambda: len(triggers(pager)) > failed_before)
             code, out, err = await cli(p.url, "ack", pager_page, "-r", "test page seen")
@@ -139,7 +157,7 @@ async def test_kill9_before_delivery_and_during_the_ack_wait_loses_and_repeats_n
         finally:
             await asyncio.to_thread(p.ensure_dead)
 
-        p = await started(config, env=ENV)
+        p = await started(config, env=env)
         try:
             await until("the checks resumed", lambda: timeline(p, "test_page.delivered"))
             await asyncio.sleep(3)  # a repeated round or P2 would show within a poll or two
