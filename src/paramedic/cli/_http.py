@@ -82,7 +82,8 @@ def call(
             detail = response.json().get("detail")
         except ValueError:
             detail = response.text[:200]
-        typer.echo(f"paramedic: {response.status_code}: {_sentence(detail)}", err=True)
+        hint = _token_hint(response.status_code, url, token)
+        typer.echo(f"paramedic: {response.status_code}: {_sentence(detail)}{hint}", err=True)
         raise typer.Exit(2)
     try:
         data: dict[str, Any] = response.json()
@@ -92,6 +93,22 @@ def call(
         )
         raise typer.Exit(2) from None
     return data
+
+
+def _token_hint(status: int, url: str, token: str | None) -> str:
+    """What to do about a refused token: the API says what is wrong, but only the CLI knows
+    where the token came from (`--token` or `PARAMEDIC_TOKEN`), and a user who just cloned
+    the repo does not know the variable exists."""
+    if status == 401 and token is None:
+        return "; give one in PARAMEDIC_TOKEN (or --token)"
+    if status == 401:
+        return (
+            f"; the token in PARAMEDIC_TOKEN (or --token) is not one of the api.tokens of the"
+            f" paramedic at {url}"
+        )
+    if status == 403:
+        return "; use a token with that role in PARAMEDIC_TOKEN (or --token)"
+    return ""
 
 
 def _sentence(detail: Any) -> str:
