@@ -20,6 +20,7 @@ __all__ = [
     "UrlOption",
     "call",
     "get",
+    "incident_of",
     "post",
     "print_json",
     "quoted",
@@ -140,6 +141,18 @@ def typed_in_full(given: str) -> bool:
     """`given` is a whole incident or silence id: no other id starts with it, so there is
     no list to fetch to resolve it (the API's 404 names it if it does not exist)."""
     return _WHOLE_ID.fullmatch(given) is not None
+
+
+# An incident's alerts are named after it (`inc_...:failure`, `inc_...:approval:evt_...`).
+_ALERT_OF_INCIDENT = re.compile(r"(inc_[0-9a-z]{26}):.+")
+
+
+def incident_of(given: str) -> str:
+    """The incident of an alert id a page showed (the inbox, a PagerDuty incident), so an
+    operator who copies the id from the page to `approve` it reaches the incident; any other
+    text as given."""
+    match = _ALERT_OF_INCIDENT.fullmatch(given)
+    return match[1] if match else given
 
 
 def unique(given: str, known: Iterable[str], what: str) -> str:
