@@ -107,7 +107,7 @@ def _list(url: str, token: str | None, json: bool) -> None:
     if json:
         print_json(body)
         return
-    rows = [
+    rows: list[tuple[str, tuple[str, ...]]] = [
         (d["id"], (d["service"], d["kind"], d["by"], d["started_at"], d["outcome"] or "running"))
         for d in body["drills"]
     ]
