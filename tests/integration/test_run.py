@@ -153,7 +153,8 @@ def test_timeline_survives_kill_9(tmp_path: Path, running: list[RunningParamedic
 
 
 def test_port_taken_is_a_one_line_error(tmp_path: Path, running: list[RunningParamedic]) -> None:
-    """With the API port taken, paramedic exits 1 saying so in one line, starting no child."""
+    """With the API port taken, paramedic exits 1 saying so in one line, and what to do
+    (a second `make demo` is the usual cause), starting no child."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -161,7 +162,10 @@ def test_port_taken_is_a_one_line_error(tmp_path: Path, running: list[RunningPar
         p = RunningParamedic(write_config(tmp_path, port=port), env={"TEST_OPERATOR_TOKEN": TOKEN})
         running.append(p)
         assert 1 == p.wait(timeout=30)
-    expected = f"paramedic: cannot start: port 127.0.0.1:{port} is already in use (api.listen)\n"
+    expected = (
+        f"paramedic: cannot start: port 127.0.0.1:{port} is already in use (api.listen): stop"
+        " what listens there (another paramedic?) or give api.listen a free address\n"
+    )
     assert [expected] == p.output
     assert not (tmp_path / "var" / "p.db").exists()
 

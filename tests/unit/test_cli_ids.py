@@ -84,3 +84,30 @@ async def test_a_503_is_an_error_not_a_success() -> None:
         result = await asyncio.to_thread(CliRunner().invoke, app, ["status", "--json"], env=env)
         assert 1 == result.exit_code, result.output
         assert {"healthy": False, "components": {}} == json.loads(result.output)
+
+
+async def test_an_alert_id_from_a_page_reaches_its_incident() -> None:
+    """The inbox and the pages show alert ids (`inc_...:approval:evt_...`); an operator who
+    pastes one into `approve` or `incident report` acts on that incident (it used to be a 404,
+    "no incident 'inc_...:failure'"). Text that is not an incident's alert id is untouched."""
+    from typer.testing import CliRunner
+
+    from paramedic.alerting.channels.loopback import LoopbackReceiver
+    from paramedic.cli._http import incident_of
+    from paramedic.cli.main import app
+
+    whole = "inc_01kzzzzzzzzzzzzzzzzzzzzzza"
+    async with LoopbackReceiver(reply="{}") as api:
+        env = {"PARAMEDIC_URL": api.url}
+        for args in (
+            ["approve", whole + ":approval:evt_01kyyyyyyyyyyyyyyyyyyyyyyy", "-r", "go"],
+            ["incident", "report", whole + ":failure", "--format", "json"],
+        ):
+            result = await asyncio.to_thread(CliRunner().invoke, app, args, env=env)
+            assert 0 == result.exit_code, result.output
+        assert [
+            ("POST", f"/api/incidents/{whole}/approve"),
+            ("GET", f"/api/incidents/{whole}/report?format=json"),
+        ] == [(r.method, r.path) for r in api.requests]
+    assert "test:01abc" == incident_of("test:01abc")
+    assert "inc_01k" == incident_of("inc_01k")

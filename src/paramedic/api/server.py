@@ -45,7 +45,10 @@ class ApiServer:
         except OSError as exc:
             sock.close()
             if exc.errno == errno.EADDRINUSE:
-                msg = f"port {self._host}:{self._port} is already in use (api.listen)"
+                msg = (
+                    f"port {self._host}:{self._port} is already in use (api.listen): stop what"
+                    " listens there (another paramedic?) or give api.listen a free address"
+                )
             else:
                 msg = f"cannot listen on {self._host}:{self._port} (api.listen): {exc.strerror}"
             raise LifecycleError(msg) from exc

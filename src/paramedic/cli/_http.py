@@ -22,6 +22,7 @@ __all__ = [
     "UrlOption",
     "call",
     "get",
+    "incident_of",
     "post",
     "print_json",
     "quoted",
@@ -103,7 +104,8 @@ def call(
             detail = response.json().get("detail")
         except ValueError:
             detail = response.text[:200]
-        typer.echo(f"paramedic: {response.status_code}: {_sentence(detail)}", err=True)
+        hint = _token_hint(response.status_code, url, token)
+        typer.echo(f"paramedic: {response.status_code}: {_sentence(detail)}{hint}", err=True)
         raise typer.Exit(2)
     try:
         data: dict[str, Any] = response.json()
@@ -113,6 +115,22 @@ def call(
         )
         raise typer.Exit(2) from None
     return data
+
+
+def _token_hint(status: int, url: str, token: str | None) -> str:
+    """What to do about a refused token: the API says what is wrong, but only the CLI knows
+    where the token came from (`--token` or `PARAMEDIC_TOKEN`), and a user who just cloned
+    the repo does not know the variable exists."""
+    if status == 401 and token is None:
+        return "; give one in PARAMEDIC_TOKEN (or --token)"
+    if status == 401:
+        return (
+            f"; the token in PARAMEDIC_TOKEN (or --token) is not one of the api.tokens of the"
+            f" paramedic at {url}"
+        )
+    if status == 403:
+        return "; use a token with that role in PARAMEDIC_TOKEN (or --token)"
+    return ""
 
 
 def _sentence(detail: Any) -> str:
@@ -144,6 +162,18 @@ def typed_in_full(given: str) -> bool:
     """`given` is a whole incident or silence id: no other id starts with it, so there is
     no list to fetch to resolve it (the API's 404 names it if it does not exist)."""
     return _WHOLE_ID.fullmatch(given) is not None
+
+
+# An incident's alerts are named after it (`inc_...:failure`, `inc_...:approval:evt_...`).
+_ALERT_OF_INCIDENT = re.compile(r"(inc_[0-9a-z]{26}):.+")
+
+
+def incident_of(given: str) -> str:
+    """The incident of an alert id a page showed (the inbox, a PagerDuty incident), so an
+    operator who copies the id from the page to `approve` it reaches the incident; any other
+    text as given."""
+    match = _ALERT_OF_INCIDENT.fullmatch(given)
+    return match[1] if match else given
 
 
 def unique(given: str, known: Iterable[str], what: str) -> str:

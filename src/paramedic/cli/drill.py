@@ -11,8 +11,6 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from paramedic.cli._http import (
     DEFAULT_URL,
@@ -23,6 +21,9 @@ from paramedic.cli._http import (
     post,
     print_json,
     quoted,
+    show_with_ids,
+    typed_in_full,
+    unique,
 )
 from paramedic.config.chaos import DRILL_KINDS
 from paramedic.config.durations import parse_duration
@@ -37,7 +38,10 @@ def drill_command(
         str, typer.Argument(help="The service to drill; or `report` (then an ID), or `list`.")
     ],
     drill_id: Annotated[
-        str | None, typer.Argument(help="With `report`: the drill's id.", show_default=False)
+        str | None,
+        typer.Argument(
+            help="With `report`: the drill's id (or a unique prefix).", show_default=False
+        ),
     ] = None,
     kind: Annotated[
         str, typer.Option("--kind", help=f"The failure to cause: {', '.join(DRILL_KINDS)}.")
@@ -64,6 +68,9 @@ def drill_command(
         if drill_id is None:
             typer.echo("paramedic: give the drill's id: paramedic drill report ID", err=True)
             raise typer.Exit(2)
+        if not typed_in_full(drill_id):
+            listed = get(url, "/api/drills", token)["drills"]
+            drill_id = unique(drill_id, (d["id"] for d in listed), "drill")
         _show(get(url, f"/api/drills/{quoted(drill_id)}", token), json)
         return
     if drill_id is not None:
@@ -100,11 +107,11 @@ def _list(url: str, token: str | None, json: bool) -> None:
     if json:
         print_json(body)
         return
-    table = Table("id", "service", "kind", "by", "started (UTC)", "outcome")
-    for d in body["drills"]:
-        outcome = d["outcome"] or "running"
-        table.add_row(d["id"], d["service"], d["kind"], d["by"], d["started_at"], outcome)
-    Console().print(table)
+    rows: list[tuple[str, tuple[str, ...]]] = [
+        (d["id"], (d["service"], d["kind"], d["by"], d["started_at"], d["outcome"] or "running"))
+        for d in body["drills"]
+    ]
+    show_with_ids(("service", "kind", "by", "started (UTC)", "outcome"), rows)
 
 
 def _s(value: float | None) -> str:

@@ -20,6 +20,7 @@ from paramedic.cli._http import (
     TokenOption,
     UrlOption,
     get,
+    incident_of,
     post,
     print_json,
     quoted,
@@ -48,6 +49,7 @@ incident_app = typer.Typer(
 
 def incident_id(url: str, token: str | None, given: str) -> str:
     """The incident whose id is `given` or starts with it (the API's 404 names an unknown one)."""
+    given = incident_of(given)
     if typed_in_full(given):
         return given
     listed = get(url, "/api/incidents", token).get("incidents", [])

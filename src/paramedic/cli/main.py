@@ -21,6 +21,7 @@ from paramedic.cli._http import (
     JsonOption,
     TokenOption,
     UrlOption,
+    incident_of,
     print_json,
     quoted,
     show_with_ids,
@@ -357,6 +358,7 @@ def _alert_id(url: str, token: str | None, given: str) -> str:
 
 
 def _incident_id(url: str, token: str | None, given: str) -> str:
+    given = incident_of(given)
     if typed_in_full(given):
         return given
     listed = _get(url, "/api/incidents", token).get("incidents", [])
