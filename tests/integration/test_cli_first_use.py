@@ -50,13 +50,13 @@ async def test_a_refused_token_says_what_to_set_and_drill_ids_are_whole(tmp_path
         assert (2, "") == (code, out)
         assert (
             "paramedic: 401: this endpoint needs a bearer token with role operator or higher;"
-            " give one in PARAMEDIC_TOKEN (or --token)\n"
+            " give one in PARAMEDIC_TOKEN (or a file: --token-file)\n"
         ) == err
         code, out, err = await cli(url, "not-a-token", "drill", "engine", "--kind", "crash")
         assert (2, "") == (code, out)
         assert (
-            "paramedic: 401: unknown bearer token; the token in PARAMEDIC_TOKEN (or --token)"
-            f" is not one of the api.tokens of the paramedic at {url}\n"
+            "paramedic: 401: unknown bearer token; the token in PARAMEDIC_TOKEN (or a file:"
+            f" --token-file) is not one of the api.tokens of the paramedic at {url}\n"
         ) == err
         assert [] == p.get("/api/drills").json()["drills"], "a refused call changes nothing"
 

@@ -119,17 +119,17 @@ def call(
 
 def _token_hint(status: int, url: str, token: str | None) -> str:
     """What to do about a refused token: the API says what is wrong, but only the CLI knows
-    where the token came from (`--token` or `PARAMEDIC_TOKEN`), and a user who just cloned
+    where the token came from (`PARAMEDIC_TOKEN` or a token file), and a user who just cloned
     the repo does not know the variable exists."""
     if status == 401 and token is None:
-        return "; give one in PARAMEDIC_TOKEN (or --token)"
+        return "; give one in PARAMEDIC_TOKEN (or a file: --token-file)"
     if status == 401:
         return (
-            f"; the token in PARAMEDIC_TOKEN (or --token) is not one of the api.tokens of the"
-            f" paramedic at {url}"
+            "; the token in PARAMEDIC_TOKEN (or a file: --token-file) is not one of the"
+            f" api.tokens of the paramedic at {url}"
         )
     if status == 403:
-        return "; use a token with that role in PARAMEDIC_TOKEN (or --token)"
+        return "; use a token with that role in PARAMEDIC_TOKEN (or a file: --token-file)"
     return ""
 
 
