@@ -327,7 +327,10 @@ async def test_an_exchange_outage_holds_the_engines_page_and_records_it(tmp_path
 async def test_manual_path_after_three_failures(tmp_path: Path) -> None:
     """Manual after 3 failures: two crash drills recover hot; the third crash of the engine
     within the 30 min window is decided manual ("3 failures of engine") although the standby
-    is synced; approved through the API, the incident is a human's (MANUAL_RECOVERY)."""
+    is synced; approved through the API, the incident is a human's (MANUAL_RECOVERY), and
+    the engine stays down (nothing restarts it). `paramedic resolve-incident` starts the
+    engine's process again, and the incident is RECOVERED only once the engine is up, then
+    closes: a resolve never closes the incident of a dead engine."""
     async with floor(tmp_path) as (p, urls):
         for _ in range(2):
             await until("the standby synced", lambda: get(f"{urls['standby']}/standby")["synced"])
@@ -341,6 +344,37 @@ async def test_manual_path_after_three_failures(tmp_path: Path) -> None:
         )
         assert ["AWAITING_APPROVAL", "MANUAL_RECOVERY"] == report["path"][-2:]
         assert_pages_delivered(report)
+        spawned = len([e for e in events(p, "process.spawned") if e["service"] == "engine"])
+        env = {**os.environ, "PARAMEDIC_URL": p.url, "PARAMEDIC_TOKEN": TOKEN}
+        argv = ["resolve-incident", report["incident"], "--reason", "engine checked by hand"]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "paramedic.cli", *argv, env=env, stdout=PIPE, stderr=PIPE
+        )
+        _out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert 0 == proc.returncode, err.decode()
+        again = [e for e in events(p, "process.spawned") if e["service"] == "engine"]
+        assert spawned + 1 == len(again), "the resolve started the engine's process"
+        [started] = [
+            e for e in events(p, "note.added") if "its process was not running" in e["summary"]
+        ]
+        assert f"started it (pid {again[-1]['payload']['pid']})" in started["summary"]
+        [recovered] = [
+            e
+            for e in events(p, "incident.transitioned")
+            if e["payload"]["incident"] == report["incident"]
+            and e["payload"]["to_state"] == "RECOVERED"
+        ]
+        # The new process vouched for itself (its first heartbeat) before RECOVERED.
+        vouched = [
+            e
+            for e in events(p, "signal.changed")
+            if e["service"] == "engine"
+            and "heartbeat ok" in e["summary"]
+            and again[-1]["seq"] < e["seq"] < recovered["seq"]
+        ]
+        assert vouched, "the engine was up before the incident was RECOVERED"
+        await until("the incident closed", lambda: not open_incidents(p))
+        assert get(f"{urls['engine']}/health")["healthy"]
 
 
 async def test_hang_and_latency_hooks_are_detected_and_recovered_hot(tmp_path: Path) -> None:

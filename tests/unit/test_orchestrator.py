@@ -15,7 +15,7 @@ import pytest
 from paramedic.config.recovery_plan import RecoveryPlan
 from paramedic.config.recovery_policy import RecoveryPolicy
 from paramedic.core.errors import RecoveryError
-from paramedic.core.events import Event
+from paramedic.core.events import Event, NoteAdded
 from paramedic.core.failure_events import FailureDetected
 from paramedic.core.incident_events import (
     ApprovalGranted,
@@ -85,7 +85,9 @@ class Harness:
         self.orch = self.make()
 
     def make(
-        self, record: Callable[[Event], Awaitable[None]] | None = None
+        self,
+        record: Callable[[Event], Awaitable[None]] | None = None,
+        hooks: RecoveryHooks | None = None,
     ) -> RecoveryOrchestrator:
         async def append(event: Event) -> None:
             self.events.append(event)
@@ -96,7 +98,7 @@ class Harness:
         async def wait(_t: float) -> bool:
             return True
 
-        hooks = RecoveryHooks(restart, restart, wait, wait, lambda: self.pid)
+        hooks = hooks or RecoveryHooks(restart, restart, wait, wait, lambda: self.pid)
         return RecoveryOrchestrator(
             "engine",
             self.plan,
@@ -484,6 +486,59 @@ async def test_taking_over_stops_the_run_before_its_next_step(tmp_path: Path) ->
     )
     assert [("manual", True)] == [(e.method, e.ok) for e in h.of(RecoveryFinished)]
     await h.orch.close()
+
+
+async def test_a_resolve_by_hand_starts_a_dead_process_and_refuses_while_the_service_is_down(
+    tmp_path: Path,
+) -> None:
+    """Manual recovery with the process dead (pid None) and the service down: `resolve`
+    starts the process (the human's go-ahead), and the incident is RECOVERED only once the
+    service is up. A service still down after the start, or down with its process running,
+    refuses the resolve with a sentence; the incident stays in manual recovery, nothing
+    resumes. (A resolve of a dead service once closed it HEALTHY and nothing paged again.)"""
+    h = Harness(tmp_path, warm_plan(tmp_path, [py("s1", "ok_step")]), OPEN_ANY)
+    up = {"now": False, "after_start": False}
+    starts: list[int] = []
+
+    async def restart() -> str | None:
+        starts.append(1)
+        h.pid = 5151
+        up["now"] = up["after_start"]
+        return None
+
+    async def wait(_within: float) -> bool:
+        return up["now"]
+
+    await h.orch.close()  # replaced by one with these hands
+    orch = h.make(hooks=RecoveryHooks(restart, restart, wait, wait, lambda: h.pid))
+    try:
+        await orch.on_failure(h.failure())
+        await orch.take_manual("inc_1", by="olga", why="doing it by hand")
+        await orch.settle()
+        h.pid = None  # the process died and nothing restarts it in manual recovery
+        with pytest.raises(RecoveryError) as refused:
+            await orch.resolve("inc_1", by="olga", why="fixed")
+        said = str(refused.value)
+        assert said.startswith("engine is not up after 8 s (its process was not running;")
+        assert "started it (pid 5151)" in said
+        assert "resolve it again once `paramedic top` shows engine up" in said
+        assert 1 == len(starts)
+        assert "MANUAL_RECOVERY" == h.moves()[-1][1]
+        assert "halted" == orch.resumption()["phase"]
+
+        with pytest.raises(RecoveryError, match=r"after 8 s \(its detectors still report a"):
+            await orch.resolve("inc_1", by="olga", why="fixed")  # running now, still down
+        assert 1 == len(starts), "a running process is not started again"
+
+        h.pid, up["after_start"] = None, True
+        await orch.resolve("inc_1", by="olga", why="fixed")
+        assert 2 == len(starts)
+        assert ("MANUAL_RECOVERY", "RECOVERED") == h.moves()[-1]
+        notes = [e.text for e in h.of(NoteAdded) if "started it" in e.text]
+        said = "incident inc_1: resolve by olga: its process was not running; started it (pid 5151)"
+        assert [said, said] == notes
+    finally:
+        await orch.close()
 
 
 async def test_a_non_critical_check_warns_and_a_critical_one_halts(tmp_path: Path) -> None:

@@ -39,9 +39,12 @@ from paramedic.recovery.validation import (
     run_checks,
 )
 
-__all__ = ["Aftercare", "Fallback"]
+__all__ = ["RESOLVE_UP_WITHIN_S", "Aftercare", "Fallback"]
 
 S = IncidentState
+# How long a resolve by hand waits for a service whose process it had to start: under the
+# CLI's 10 s call timeout; a slower service is resolved again once it is up.
+RESOLVE_UP_WITHIN_S = 8.0
 
 
 class Fallback(Protocol):
@@ -69,6 +72,7 @@ class Aftercare:
         standby: StandbyWatch | None,
     ) -> None:
         self._book, self._plan, self._policy = ledger, plan, policy
+        self._hooks = hooks
         self._pid = hooks.pid
         self._fallback, self._standby = fallback, standby
 
@@ -219,7 +223,9 @@ class Aftercare:
 
     async def resolve(self, incident_id: str, *, by: str, why: str) -> None:
         """A human says the service is fixed: RECOVERED, trading resumes gradually from its
-        first phase, HEALTHY after the watch period (a relapse reopens it, as for any run)."""
+        first phase, HEALTHY after the watch period (a relapse reopens it, as for any run).
+        Only a service that is up: its process, if paramedic owns one that is not running,
+        is started first (the resolve is the human's go-ahead); one still not up refuses."""
         book = self._book
         incident, live = book.need(incident_id)
         if incident.state is not S.MANUAL_RECOVERY:
@@ -228,6 +234,7 @@ class Aftercare:
                 " recovery is resolved by hand (take it to manual first)"
             )
             raise RecoveryError(msg)
+        await self._up_for_resolve(incident, by)
         watch = duration(self._policy.watch_period)
         reason = f"resolved by {by}: {why}; trading resumes gradually, watched for {watch}"
         if live.page is not None:  # first: a crash after it leaves a manual incident to resolve
@@ -247,6 +254,37 @@ class Aftercare:
         await book.finish(incident, "manual", ok=True, duration_s=elapsed, reason=reason)
         await self.start_resumption(incident)
         self.arm_watch(incident, self._policy.watch_period)
+
+    async def _up_for_resolve(self, incident: Incident, by: str) -> None:
+        """Raise (a 409 with the sentence) unless the service is up within a few seconds;
+        start the process paramedic owns first if it is not running. A resolve that
+        closed an incident of a dead service would resume trading on nothing, and nothing
+        would page again: no new failure is ever detected for a verdict that never cleared."""
+        hooks, service = self._hooks, self._book.service
+        try:
+            if await hooks.wait_healthy(0):
+                return
+        except RecoveryError:  # a run handed no runtime (a plan tested on its own)
+            return
+        started = ""
+        if hooks.pid() is None:
+            try:
+                not_started = await hooks.restart_process()
+            except RecoveryError as exc:
+                not_started = str(exc)
+            if not_started is None:
+                started = f"its process was not running; started it (pid {hooks.pid()})"
+                await self._book.note(incident, f"resolve by {by}: {started}")
+        # Also a running one: a detector that just turned green is vouched for within ticks.
+        if await hooks.wait_healthy(RESOLVE_UP_WITHIN_S):
+            return
+        msg = (
+            f"{service} is not up after {duration(RESOLVE_UP_WITHIN_S)}"
+            f" ({started or 'its detectors still report a failure'}):"
+            " the incident stays in manual recovery; resolve it again once"
+            f" `paramedic top` shows {service} up"
+        )
+        raise RecoveryError(msg)
 
     async def start_resumption(self, incident: Incident) -> None:
         book = self._book
