@@ -89,3 +89,40 @@ async def test_a_drill_that_names_the_backup_exercises_that_rung_only(rig: Any) 
     clock.advance(20 * MIN)
     escalated = [(e.step, e.contacts) for e in recorded if e.kind == "alert.escalated"]
     assert [("backup-oncall", ("backup-oncall",))] == escalated
+
+
+async def test_a_drills_p2_is_summarised_apart_and_only_to_the_drill_contact(rig: Any) -> None:
+    """P2s are grouped (30 s) into one summary. A drill's P2 and a real P2 of the same
+    service and kind are two groups: the drill's summary reads [DRILL] and goes to the
+    drill's contact alone, not to the receivers the P2 route names; the real one goes to
+    the route and says nothing of a drill. (A drill's P2 once went out in a summary on the
+    real route.)"""
+    service, clock, recorded = rig
+
+    def p2(aid: str, **labels: str) -> Alert:
+        return Alert(  # another source each: not a duplicate of the other, one group by labels
+            id=aid,
+            type="degradation",
+            source=f"engine/{aid}",
+            severity="P2",
+            title="engine degradation",
+            labels={"service": "engine", "kind": "degradation", **labels},
+        )
+
+    await service.raise_alert(p2("d2", drill="drl_1", drill_to="oncall"))
+    await service.raise_alert(p2("r2"))
+    assert [] == await receivers(service, "d2")  # held for its group
+    clock.advance(31)
+    await service.flush_summaries()
+    summaries = [a for a in service.book.alerts.values() if a.type == "summary"]
+    [drilled] = [a for a in summaries if a.labels.get("drill") == "drl_1"]
+    [real] = [a for a in summaries if "drill" not in a.labels]
+    assert drilled.title.startswith("[DRILL] 1 alerts for service=engine"), drilled.title
+    assert "drill=drl_1" in drilled.title
+    assert ["oncall"] == await receivers(service, drilled.id)
+    [raised] = [e for e in recorded if e.kind == "alert.raised" and e.alert_id == drilled.id]
+    assert "engine" == raised.service, "on the engine's timeline: in the drill's report"
+    routed = await receivers(service, real.id)
+    assert routed, "the real P2's summary goes where the route says"
+    assert not real.title.startswith("[DRILL]")
+    assert "drill" not in real.title

@@ -16,7 +16,7 @@ restarted, and a page of an incident that was not a drill's never becomes one.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from paramedic.alerting.model import Alert
 from paramedic.alerting.routing import Delivery
@@ -24,15 +24,18 @@ from paramedic.config.alerting import ContactConfig
 
 __all__ = [
     "DRILL_LABEL",
+    "DRILL_LABELS",
     "DRILL_TO_LABEL",
     "drill_alert",
     "drill_contacts",
     "drill_deliveries",
+    "drill_labels",
     "incident_labels",
 ]
 
 DRILL_LABEL = "drill"
 DRILL_TO_LABEL = "drill_to"
+DRILL_LABELS = (DRILL_LABEL, DRILL_TO_LABEL)
 TITLE_MARK = "[DRILL] "
 
 
@@ -55,6 +58,16 @@ def incident_labels(service: Mapping[str, str], failure: Alert | None) -> dict[s
         if key in failure.labels:
             labels[key] = failure.labels[key]
     return labels
+
+
+def drill_labels(alerts: Iterable[Alert]) -> dict[str, str]:
+    """The drill labels a summary of `alerts` carries: those of their drill when every one
+    of them is that drill's (a summary is a drill's page only then), else none."""
+    found = {tuple(a.labels.get(k, "") for k in DRILL_LABELS) for a in alerts}
+    if len(found) != 1:
+        return {}
+    [values] = found
+    return dict(zip(DRILL_LABELS, values, strict=True)) if values[0] else {}
 
 
 def drill_alert(alert: Alert) -> Alert:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from paramedic.alerting.drill import DRILL_LABELS
 from paramedic.alerting.model import Alert
 from paramedic.config.alerting import AlertingConfig
 from paramedic.core.severity import Severity, severity_rank
@@ -127,6 +128,9 @@ class Grouper:
             return FatigueDecision("send", f"{alert.severity} is not grouped", alert.id)
         labels = alert.all_labels()
         key = tuple((k, labels.get(k, "")) for k in self._by)
+        # A drill's alerts are a group of their own: its summary goes to the drill's
+        # contacts as a DRILL page, never to the real route with real alerts in it.
+        key += tuple((k, labels[k]) for k in DRILL_LABELS if k in labels and k not in self._by)
         group = self._groups.setdefault(key, _Group(key))
         if not group.pending:
             group.first_at = now

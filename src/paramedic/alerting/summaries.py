@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 
 from paramedic.alerting.book import AlertBook
+from paramedic.alerting.drill import drill_alert, drill_deliveries, drill_labels
 from paramedic.alerting.events import AlertRaised
 from paramedic.alerting.fatigue import FatiguePolicy
 from paramedic.alerting.model import Alert
@@ -59,7 +60,8 @@ class Summaries:
         sent = 0
         for group in self._fatigue.grouper.due(now.mono):
             first = group.alerts[0]
-            deliveries = [(d.receiver, d.channels) for d in self._router.route(first.all_labels())]
+            routed = drill_deliveries(first, self._router.route(first.all_labels()), self._contacts)
+            deliveries = [(d.receiver, d.channels) for d in routed]
             sent += await self._send(group.alerts, group.text, deliveries)
         for rate in self._fatigue.limiter.summaries(now.mono):
             known = self._contacts.get(rate.receiver)  # a contact (`Delivery.receiver`)
@@ -74,18 +76,19 @@ class Summaries:
         book = self._book
         worst = min(alerts, key=lambda a: severity_rank(a.severity)).severity
         members = {a.id for a in alerts if a.id in book.alerts}
-        summary = Alert(
+        summary = Alert(  # a drill's summary reads DRILL like the pages it stands for
             id=f"summary:{new_id()}",
             type="summary",
             source="paramedic",
             severity=worst,
             title=text if len(text) <= 120 else text[:117] + "...",
-            labels={"summary": "true"},
+            labels={"summary": "true", **drill_labels(alerts)},
             what=text,
             when_wall=now.wall,
             status="summary of alerts held back to avoid noise",
             severity_reason="summary",
         )
+        summary = drill_alert(summary)
         rows: list[NotificationRow] = []
         for receiver, channels in deliveries:
             rows += self._notices.rows(summary, "trigger", receiver, channels, 0)
@@ -93,7 +96,7 @@ class Summaries:
             [
                 AlertRaised(
                     at=now,
-                    service=None,
+                    service=_one_service(alerts),
                     alert_id=summary.id,
                     severity=worst,
                     title=summary.title,
@@ -124,3 +127,10 @@ class Summaries:
             # A summary's own resolve comes back here and may end another one of `done`.
             if summaries.pop(summary_id, None) is not None:
                 await resolve(summary_id, "paramedic", _ALL_RESOLVED)
+
+
+def _one_service(alerts: tuple[Alert, ...]) -> str | None:
+    """The service a summary is about when all its alerts are one service's (it then shows
+    on that service's timeline, and in the report of a drill of it), else None."""
+    services = {a.labels.get("service") for a in alerts}
+    return services.pop() if len(services) == 1 else None
