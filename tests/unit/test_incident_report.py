@@ -8,6 +8,7 @@ from typing import Any
 
 import jsonschema
 
+from paramedic.alerting.events import AlertAcknowledged
 from paramedic.api.checklist import Delivery, Page, checklist
 from paramedic.api.report import build_report
 from paramedic.api.report_md import render_markdown
@@ -288,6 +289,25 @@ def test_rto_over_target_or_failed_is_not_met() -> None:
     assert None is slow["time_to_acknowledge_s"]
     assert "45.000 s against a target of 30 s (missed)" in render_markdown(slow)
     assert "(missed, recovery failed)" in render_markdown(failed)
+
+
+def test_the_time_to_acknowledge_is_the_first_ack_not_the_latest() -> None:
+    """Acknowledged at 0.75 s by olga, then again at 9 s by bob (the alert's row keeps only
+    bob's): the report's time to acknowledge is olga's 0.75 s, read from the timeline."""
+    again = page(
+        f"{INC}:failure",
+        ack=None,
+        deliveries=[("oncall", "pagerduty", "trigger", 0.004)],
+    )
+    again.alert.data["alert"]["ack"] = {"by": "bob", "why": "again", "at_wall": T0 + 9.0}
+    acks = [
+        AlertAcknowledged(
+            at=at(when), service="engine", alert_id=f"{INC}:failure", by=by, why="on it"
+        )
+        for when, by in ((0.75, "olga"), (9.0, "bob"))
+    ]
+    report = build_report(INC, [*scripted(), *acks], [again], target_rto_s=30.0, generated_wall=T0)
+    assert (0.75, "olga") == (report["time_to_acknowledge_s"], report["acknowledged_by"])
 
 
 def test_an_unknown_incident_gives_an_empty_report_that_still_fits_the_schema() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from paramedic.alerting.events import AlertAcknowledged
 from paramedic.api.checklist import Page, all_clear_id, checklist, iso, receiver
 from paramedic.core.events import Event, NoteAdded
 from paramedic.core.failure_events import FailureDetected
@@ -74,11 +75,15 @@ def build_report(
     page_docs = [
         _page(p, t) for p in sorted(pages, key=lambda p: (p.alert.opened_wall, p.alert.id))
     ]
+    paged = {p.alert.id for p in pages} - {all_clear_id(incident)}
+    # The first answer, from the timeline: an alert's row keeps only its latest ack (a
+    # second `ack` of it would otherwise read as the time to acknowledge).
     acks = [
-        w
-        for p in pages
-        if (w := _ack(p.alert)) is not None and p.alert.id != all_clear_id(incident)
+        (e.at.wall, e.by)
+        for e in events
+        if isinstance(e, AlertAcknowledged) and e.alert_id in paged
     ]
+    acks += [w for p in pages if (w := _ack(p.alert)) is not None and p.alert.id in paged]
     first_ack = min(acks, key=lambda a: a[0]) if acks else None
     return {
         "schema": REPORT_SCHEMA,
