@@ -234,7 +234,7 @@ async def test_the_report_of_a_scripted_incident_matches_its_golden_files(tmp_pa
             )
             assert (0, f"wrote {written}\n") == (code, err)
             md = written.read_text(encoding="utf-8")
-            prefix = incident[:10]  # any unique prefix names the incident
+            prefix = incident[:20]  # a unique prefix (ULID time and some of its random part)
             code, raw, err = await cli(p.url, "incident", "report", prefix, "--format", "json")
             assert 0 == code, err
             report = json.loads(raw)
