@@ -277,9 +277,16 @@ CARD_CV = "\n.status-card { content-visibility: auto; contain-intrinsic-size: au
 
 
 async def patched(route: Any, variant: str) -> None:
-    """The console's file as served (headers, CSP and all), changed for `variant`."""
+    """The console's file as served (headers, CSP and all), changed for `variant`; with
+    ``console:DIR``, the same file from another copy of the console (DIR holds its
+    index.html, app.js and style.css): the same server, another console, interleaved."""
     response = await route.fetch()
     body = await response.text()
+    if variant.startswith("console:"):
+        name = route.request.url.rsplit("/", 1)[-1] or "index.html"
+        body = (Path(variant.removeprefix("console:")) / name).read_text()
+        await route.fulfill(response=response, body=body)
+        return
     if route.request.url.endswith("/app.js"):
         # The console now reads at DOMContentLoaded itself: `nodelay` is then the page as is
         # (and since it reads the cards first, `cv` too: its style sheet has the rule).
@@ -297,6 +304,8 @@ async def load_once(browser: Any, server: Server, variant: str = "") -> dict[str
         page = await context.new_page()
         if variant:
             await page.route("**/console/*", lambda route: patched(route, variant))
+        if variant.startswith("console:"):
+            await page.route(server.url + "/", lambda route: patched(route, variant))
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         await page.add_init_script(MARKER_JS % server.services)
@@ -422,6 +431,13 @@ def main() -> None:
     parser.add_argument("--target-ms", type=float, default=300.0)
     parser.add_argument("--variants", action="store_true", help="also the patched console")
     parser.add_argument("--profile", type=Path, help="py-spy each API call into this folder")
+    parser.add_argument(
+        "--console",
+        type=Path,
+        action="append",
+        default=[],
+        help="also the big page with the console files of this folder (another version)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="paramedic-console-") as name:
         tmp = Path(name)
@@ -446,6 +462,9 @@ def main() -> None:
             targets = [("big", big, ""), ("ref", ref, "")]
             if args.variants:
                 targets += [("big nodelay", big, "nodelay"), ("big nodelay+cv", big, "nodelay+cv")]
+            for n, folder in enumerate(args.console, 1):
+                targets.append((f"big console {n}", big, f"console:{folder}"))
+                print(f"big console {n}: the console files of {folder}")
             results = asyncio.run(measure(targets, args.runs))
             load1 = os.getloadavg()
             apis = {s.name: api_times(s, args.api_rounds) for s in (big, ref)}
