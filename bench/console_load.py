@@ -15,11 +15,14 @@ start) with a MutationObserver put in by Playwright before any of the page's scr
 * ``cards``: the moment ``#cards`` holds one card per service (``/api/services`` rendered);
 * ``cards painted``: the end of the next animation frame after that (the cards on screen);
 * ``all views``: the moment the header's counts are written, which the console does once every
-  view of its first refresh (services, /health, incidents, alerts, history) is rendered.
+  view of its first load (services, /health, incidents, alerts, history) is rendered.
 
 The console's own code is not changed. Its first read runs at ``DOMContentLoaded`` (until
 2026-12-06 14:50 UTC it waited 100 ms more, ``setTimeout(refresh, 100)``: the figures of the
-first runs in docs/benchmarks.md include that wait).
+first runs in docs/benchmarks.md include that wait). Since 2026-12-06 17:00 UTC it reads the
+cards alone first (``/api/services``, preloaded by the page), draws only the cards on screen
+(``content-visibility: auto``) and reads the other views and opens the stream after the
+first paint: both variants below are then the shipped page itself.
 
 With ``--variants``, the big server's page is also loaded (interleaved with the others) with
 the console's files changed in flight by Playwright, to measure what would reach the target
@@ -274,12 +277,20 @@ CARD_CV = "\n.status-card { content-visibility: auto; contain-intrinsic-size: au
 
 
 async def patched(route: Any, variant: str) -> None:
-    """The console's file as served (headers, CSP and all), changed for `variant`."""
+    """The console's file as served (headers, CSP and all), changed for `variant`; with
+    ``console:DIR``, the same file from another copy of the console (DIR holds its
+    index.html, app.js and style.css): the same server, another console, interleaved."""
     response = await route.fetch()
     body = await response.text()
+    if variant.startswith("console:"):
+        name = route.request.url.rsplit("/", 1)[-1] or "index.html"
+        body = (Path(variant.removeprefix("console:")) / name).read_text()
+        await route.fulfill(response=response, body=body)
+        return
     if route.request.url.endswith("/app.js"):
-        # The console now reads at DOMContentLoaded itself: `nodelay` is then the page as is.
-        shipped = SHIPPED_NO_DELAY in body
+        # The console now reads at DOMContentLoaded itself: `nodelay` is then the page as is
+        # (and since it reads the cards first, `cv` too: its style sheet has the rule).
+        shipped = SHIPPED_NO_DELAY in body or "afterPaint(" in body
         assert shipped or FIRST_REFRESH in body, "app.js changed: update the nodelay variant"
         body = body.replace(FIRST_REFRESH, NO_DELAY)
     elif route.request.url.endswith("/style.css") and "cv" in variant:
@@ -293,6 +304,8 @@ async def load_once(browser: Any, server: Server, variant: str = "") -> dict[str
         page = await context.new_page()
         if variant:
             await page.route("**/console/*", lambda route: patched(route, variant))
+        if variant.startswith("console:"):
+            await page.route(server.url + "/", lambda route: patched(route, variant))
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         await page.add_init_script(MARKER_JS % server.services)
@@ -418,6 +431,13 @@ def main() -> None:
     parser.add_argument("--target-ms", type=float, default=300.0)
     parser.add_argument("--variants", action="store_true", help="also the patched console")
     parser.add_argument("--profile", type=Path, help="py-spy each API call into this folder")
+    parser.add_argument(
+        "--console",
+        type=Path,
+        action="append",
+        default=[],
+        help="also the big page with the console files of this folder (another version)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="paramedic-console-") as name:
         tmp = Path(name)
@@ -442,6 +462,9 @@ def main() -> None:
             targets = [("big", big, ""), ("ref", ref, "")]
             if args.variants:
                 targets += [("big nodelay", big, "nodelay"), ("big nodelay+cv", big, "nodelay+cv")]
+            for n, folder in enumerate(args.console, 1):
+                targets.append((f"big console {n}", big, f"console:{folder}"))
+                print(f"big console {n}: the console files of {folder}")
             results = asyncio.run(measure(targets, args.runs))
             load1 = os.getloadavg()
             apis = {s.name: api_times(s, args.api_rounds) for s in (big, ref)}

@@ -17,7 +17,7 @@ from paramedic.core.incident_events import IncidentOpened, RecoveryFinished, Rec
 from paramedic.recovery.plain import IncidentOwner
 from paramedic.recovery.states import Incident
 from paramedic.store.protocol import Store
-from paramedic.store.timeline import read_events
+from paramedic.store.timeline import decode, read_events, read_rows
 
 __all__ = ["router"]
 
@@ -144,8 +144,20 @@ async def recoveries(
     store: TimelineStore, _who: Viewer, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
     """Recovery history: time, failure type, method, RTO, success."""
-    events = await read_events(store, kinds=(IncidentOpened.kind, RecoveryFinished.kind))
-    kinds = {e.incident: e.failure_kind for e in events if isinstance(e, IncidentOpened)}
+    # The newest `limit` recoveries first, then only the openings of their incidents (read
+    # per service, by its index): the timeline may hold thousands of incidents, and the
+    # console asks for 20 recoveries on its first load.
+    got = await store.timeline(kinds=(RecoveryFinished.kind,), limit=limit, newest=True)
+    events = [e for e in decode(got) if isinstance(e, RecoveryFinished)]
+    wanted = {e.incident for e in events}
+    kinds: dict[str, str] = {}
+    # (a recovery of no service, if one were recorded, reads every opening: service None)
+    for service in dict.fromkeys(e.service for e in events):
+        opened = await read_rows(store, service=service, kinds=(IncidentOpened.kind,))
+        mine = [r for r in opened if r.payload.get("incident") in wanted]
+        kinds.update(
+            {e.incident: e.failure_kind for e in decode(mine) if isinstance(e, IncidentOpened)}
+        )
     rows = [
         {
             "time": e.at.wall,
@@ -157,9 +169,8 @@ async def recoveries(
             "success": e.ok,
         }
         for e in events
-        if isinstance(e, RecoveryFinished)
     ]
-    return {"recoveries": list(reversed(rows))[:limit]}
+    return {"recoveries": list(reversed(rows))}
 
 
 async def _decide(
