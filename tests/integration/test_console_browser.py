@@ -21,12 +21,13 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
 from tests.conftest import REPO, free_port
 from tests.integration.runner import OPERATOR_TOKEN, RunningParamedic, started, until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM):
@@ -98,29 +99,41 @@ def child_pid(p: RunningParamedic) -> int:
     return pid
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Any]:
+    """One Chromium for the module (starting it costs about a second); each test gets its
+    own context from it (`browser_on`): no cookie, storage or cache is shared."""
+    async with playwright_api.async_playwright() as pw:
+        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
 @asynccontextmanager
 async def browser_on(
-    p: RunningParamedic, url: str = "", token: str | None = None
+    browser: Any, p: RunningParamedic, url: str = "", token: str | None = None
 ) -> AsyncIterator[Any]:
-    """A Chromium page on the console of `p` (at `url` if given: a proxy in front of it),
-    `token` entered in its token field, once its event stream is live."""
-    async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
-            await page.goto((url or p.url) + "/")
-            if token is not None:
-                await page.fill("#token", token)
-                await page.click("#token-save")
-                await page.wait_for_selector("#role.ok", timeout=WAIT_MS)
-            await page.wait_for_selector("#conn.ok", timeout=WAIT_MS)
-            yield page
-            assert [] == errors
-        finally:
-            await browser.close()
+    """A Chromium page, in a fresh context of `browser`, on the console of `p` (at `url` if
+    given: a proxy in front of it), `token` entered in its token field, once its event
+    stream is live."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+        await page.goto((url or p.url) + "/")
+        if token is not None:
+            await page.fill("#token", token)
+            await page.click("#token-save")
+            await page.wait_for_selector("#role.ok", timeout=WAIT_MS)
+        await page.wait_for_selector("#conn.ok", timeout=WAIT_MS)
+        yield page
+        assert [] == errors
+    finally:
+        await context.close()
 
 
 async def card_state(page: Any, state: str) -> None:
@@ -153,6 +166,7 @@ PLAN = f"""
 
 async def test_a_crash_turns_the_card_to_recovering_and_back_to_healthy_live(
     tmp_path: Path,
+    browser: Any,
 ) -> None:
     """The card is healthy; kill -9 the engine: without a reload the card turns recovering
     with the detection sentence, the progress bar advances (a later reading is higher than
@@ -165,7 +179,7 @@ recovery:
   approval: {{require: {{market_open: [manual], market_closed: [manual]}}}}
   watch_period: 300ms
 services:{engine(free_port(), PLAN)}"""
-    async with running(tmp_path, body) as p, browser_on(p) as page:
+    async with running(tmp_path, body) as p, browser_on(browser, p) as page:
         await card_state(page, "healthy")
         await page.screenshot(path=str(tmp_path / "1-healthy.png"), full_page=True)
         killed = time.monotonic()
@@ -219,6 +233,7 @@ recovery:
 
 async def test_approve_is_refused_without_a_token_and_starts_the_recovery_with_one(
     tmp_path: Path,
+    browser: Any,
 ) -> None:
     """A cold restart needs approval: kill -9 the engine and the approval appears on the
     console with its sentence and the time left. Approve without a token: refused, and the
@@ -226,7 +241,7 @@ async def test_approve_is_refused_without_a_token_and_starts_the_recovery_with_o
     operator token, approve again: the recovery starts (approval.granted by olga) and the
     card goes back to healthy."""
     body = APPROVAL + f"services:{engine(free_port(), PLAN)}"
-    async with running(tmp_path, body) as p, browser_on(p) as page:
+    async with running(tmp_path, body) as p, browser_on(browser, p) as page:
         await card_state(page, "healthy")
         os.kill(child_pid(p), signal.SIGKILL)
         await card_state(page, "awaiting_approval")
@@ -261,7 +276,9 @@ async def test_approve_is_refused_without_a_token_and_starts_the_recovery_with_o
 RUNG_S = 4.0
 
 
-async def test_an_acknowledgement_from_the_console_stops_the_escalation(tmp_path: Path) -> None:
+async def test_an_acknowledgement_from_the_console_stops_the_escalation(
+    tmp_path: Path, browser: Any
+) -> None:
     """Reads need a token here: the console, given the operator token, reads with it and opens
     its event stream with a ticket. The engine (tier 1, never restarted) is killed: a P0
     pages the on-call at once, and the ladder would page backup-oncall at +4 s. The operator
@@ -280,7 +297,7 @@ alerting:
 services:{engine(free_port(), restart="never")}"""
         async with (
             running(tmp_path, body, api="  read_requires_token: true\n") as p,
-            browser_on(p, token=OPERATOR_TOKEN) as page,
+            browser_on(browser, p, token=OPERATOR_TOKEN) as page,
         ):
             assert 401 == p.get("/api/events/stream").status_code
             os.kill(child_pid(p), signal.SIGKILL)
@@ -342,7 +359,9 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 """
 
 
-async def test_markup_from_a_services_health_is_shown_as_text_never_run(tmp_path: Path) -> None:
+async def test_markup_from_a_services_health_is_shown_as_text_never_run(
+    tmp_path: Path, browser: Any
+) -> None:
     """A service whose /health, once up, reports a component named `<script>__p=2</script>
     <img src=x onerror=__p=1>` false: the failure's sentence names it, and the console shows
     it on the card,
@@ -367,7 +386,7 @@ services:
     p = await started(write(tmp_path, body), env=ENV)
     try:
         await until("the probe failing", lambda: timeline(p, "failure.detected"), within=30)
-        async with browser_on(p) as page:
+        async with browser_on(browser, p) as page:
             await page.wait_for_selector("#card-engine .reason", timeout=WAIT_MS)
             reason = await page.text_content("#card-engine .reason")
             assert reason is not None
@@ -442,7 +461,9 @@ class CuttableProxy:
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
 
-async def test_a_connection_cut_mid_recovery_resumes_and_misses_nothing(tmp_path: Path) -> None:
+async def test_a_connection_cut_mid_recovery_resumes_and_misses_nothing(
+    tmp_path: Path, browser: Any
+) -> None:
     """The browser reaches paramedic through a proxy the test can cut. Kill -9 the engine;
     while the recovery runs, cut every connection (and refuse new ones): the console says
     "disconnected, retrying". Restored after the recovery finished, it reconnects from
@@ -457,7 +478,7 @@ services:{engine(free_port(), PLAN)}"""
     async with (
         running(tmp_path, body) as p,
         CuttableProxy(p.url) as proxy,
-        browser_on(p, proxy.url) as page,
+        browser_on(browser, p, proxy.url) as page,
     ):
         await card_state(page, "healthy")
         os.kill(child_pid(p), signal.SIGKILL)
@@ -499,7 +520,7 @@ services:{engine(free_port(), PLAN)}"""
         assert 1 == await page.evaluate("() => performance.getEntriesByType('navigation').length")
 
 
-async def test_the_live_log_filters_by_service(tmp_path: Path) -> None:
+async def test_the_live_log_filters_by_service(tmp_path: Path, browser: Any) -> None:
     """Two services. kill -9 gateway's process and post a note on engine: the live log shows
     both as they happen; filtered to engine it shows only engine's lines (the note among
     them), to gateway only gateway's lines (while events keep coming), to all none is
@@ -515,7 +536,7 @@ services:
     p = await started(write(tmp_path, body), env=ENV)
     try:
         await until("both up", lambda: len(timeline(p, "service.up")) == 2, within=30)
-        async with browser_on(p) as page:
+        async with browser_on(browser, p) as page:
             [gateway] = [e for e in timeline(p, "process.spawned") if e["service"] == "gateway"]
             os.kill(gateway["payload"]["pid"], signal.SIGKILL)
             note = p.post(
@@ -551,7 +572,9 @@ services:
         await asyncio.to_thread(p.ensure_dead)
 
 
-async def test_the_key_metrics_show_their_thresholds_and_turn_red_live(tmp_path: Path) -> None:
+async def test_the_key_metrics_show_their_thresholds_and_turn_red_live(
+    tmp_path: Path, browser: Any
+) -> None:
     """The engine reports its key metrics in /health; its config holds limits for two of them
     (`resources.metrics`). Its card lists every metric with its value (exchange connections
     as "3/3 up": the `_up` count beside its `_total`), the two with the
@@ -568,7 +591,7 @@ async def test_the_key_metrics_show_their_thresholds_and_turn_red_live(tmp_path:
         - {name: exchange_connections_up, below: 3, for: 1h}
 """
     body = f"services:{engine(port, limits, restart='never')}"
-    async with running(tmp_path, body) as p, browser_on(p) as page:
+    async with running(tmp_path, body) as p, browser_on(browser, p) as page:
         latency = page.locator("#card-engine tr[data-metric=order_latency_p99_us]")
         await latency.wait_for(timeout=WAIT_MS)
         limit = await latency.locator(".metric-limit").text_content()
@@ -619,6 +642,7 @@ async def test_the_key_metrics_show_their_thresholds_and_turn_red_live(tmp_path:
 
 async def test_the_live_log_starts_with_the_last_200_events_then_continues(
     tmp_path: Path,
+    browser: Any,
 ) -> None:
     """210 notes are on the timeline before the page opens: the live log shows the newest
     200 events at once, newest first. Three notes posted after it opened join on top:
@@ -637,7 +661,7 @@ async def test_the_live_log_starts_with_the_last_200_events_then_continues(
             return seq
 
         before = [note(f"before {i}") for i in range(210)]
-        async with browser_on(p) as page:
+        async with browser_on(browser, p) as page:
             await page.wait_for_selector(f"#log-lines li[data-seq='{before[-1]}']", timeout=WAIT_MS)
 
             async def shown() -> list[int]:
@@ -668,6 +692,7 @@ async def test_the_live_log_starts_with_the_last_200_events_then_continues(
 
 async def test_a_drill_button_is_refused_without_a_token_and_starts_a_drill_with_one(
     tmp_path: Path,
+    browser: Any,
 ) -> None:
     """The engine's card offers the drills it can take (crash and hang: paramedic runs its
     process; no chaos hook for the rest). Without a token, crash is refused with the API's
@@ -679,7 +704,7 @@ recovery:
   approval: {{require: {{market_open: [manual], market_closed: [manual]}}}}
   watch_period: 300ms
 services:{engine(free_port(), PLAN)}"""
-    async with running(tmp_path, body) as p, browser_on(p) as page:
+    async with running(tmp_path, body) as p, browser_on(browser, p) as page:
         await card_state(page, "healthy")
         await page.click("#card-engine details.drills summary")
         buttons = await page.locator("#card-engine details.drills button").all_text_contents()

@@ -1,11 +1,11 @@
 """A mute that begins after the first page holds the later rungs, and its end by the clock
 pages them: through a real `paramedic run` (the default alerting policy, with the P0
-backup-oncall rung moved to +10 s), real children killed with SIGKILL, and a loopback
+backup-oncall rung moved to +8 s), real children killed with SIGKILL, and a loopback
 receiver standing in for PagerDuty.
 
-- engine: paged, then a silence is added through the API while the alert fires; the +10 s
+- engine: paged, then a silence is added through the API while the alert fires; the +8 s
   rung falls inside it and is held; nobody expires it: when it ends, backup-oncall is paged.
-- gateway: paged before a one-off maintenance window starts; its +10 s rung falls inside
+- gateway: paged before a one-off maintenance window starts; its +8 s rung falls inside
   the window and is held; when the window ends, backup-oncall is paged.
 """
 
@@ -34,7 +34,7 @@ TOKEN = "operator-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ENV = {"OPS_TOKEN": TOKEN, "HOOK_SECRET": "hook-secret-0123456789"}
 SLEEPER = "import signal; signal.pause()"
-RUNG_S = 10.0
+RUNG_S = 8.0  # also when the window begins (before the pages) and how long it lasts
 
 
 def write_config(tmp_path: Path, hook_url: str, window: tuple[datetime, datetime]) -> Path:
@@ -106,14 +106,14 @@ def pages(hook: LoopbackReceiver, alert_id: str) -> list[tuple[str, float]]:
 async def test_a_silence_and_a_window_that_begin_after_the_page_hold_later_rungs_till_they_end(
     tmp_path: Path,
 ) -> None:
-    """Kill the engine and the gateway: both paged to oncall at once. Add a 25 s silence over
-    the engine while its alert fires. At +10 s both backup-oncall rungs are held (the engine
+    """Kill the engine and the gateway: both paged to oncall at once. Add an 18 s silence over
+    the engine while its alert fires. At +8 s both backup-oncall rungs are held (the engine
     by the silence, the gateway by the window), nothing reaches the receiver for them; when
     the silence ends and the window ends, each backup-oncall is paged once, after that end,
     and the timeline says it was released. The window ends first, and the gateway is paged
     before the silence ends: on its own end, not as a side effect of the silence's."""
-    window_start = datetime.now(UTC) + timedelta(seconds=8)
-    window = (window_start, window_start + timedelta(seconds=10))
+    window_start = datetime.now(UTC) + timedelta(seconds=RUNG_S)
+    window = (window_start, window_start + timedelta(seconds=RUNG_S))
     async with LoopbackReceiver() as hook:
         p = RunningParamedic(write_config(tmp_path, hook.url, window), env=ENV)
         try:
@@ -131,7 +131,7 @@ async def test_a_silence_and_a_window_that_begin_after_the_page_hold_later_rungs
             async with httpx.AsyncClient(base_url=p.url, headers=AUTH, timeout=10) as client:
                 added = await client.post(
                     "/api/silences",
-                    json={"matchers": ["service=engine"], "duration": "25s", "comment": "swap"},
+                    json={"matchers": ["service=engine"], "duration": "18s", "comment": "swap"},
                 )
             assert 201 == added.status_code, added.text
             silence = added.json()["silence"]

@@ -4,6 +4,7 @@ printed whole at 80 columns, an ambiguous prefix refused with the candidates lis
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -21,10 +22,16 @@ from tests.integration.runner import OPERATOR_TOKEN, RunningParamedic, config_fi
 pytestmark = pytest.mark.integration
 
 ENGINE = REPO / "examples" / "engine.py"
-SETTLE = f'[{sys.executable!r}, "-c", "import time; time.sleep(8)"]'
 
 
-def _service(name: str) -> str:
+def _settle(release: Path) -> str:
+    """The argv of a step that lasts until the test creates `release` (it shows the step
+    mid-recovery first: an event, not a guess at how long the CLI takes on a loaded machine)."""
+    code = f"import os, time\nwhile not os.path.exists({str(release)!r}): time.sleep(0.05)"
+    return json.dumps([sys.executable, "-c", code])  # JSON is YAML
+
+
+def _service(name: str, release: Path) -> str:
     port = free_port()
     return f"""
   {name}:
@@ -41,18 +48,19 @@ def _service(name: str) -> str:
         cold:
           steps:
             - {{name: Restart engine, restart_process: {{}}, timeout: 10s, expected: 500ms}}
-            - {{name: Settle, command: {{argv: {SETTLE}}}, timeout: 30s, expected: 8s}}
+            - {{name: Settle, command: {{argv: {_settle(release)}}}, timeout: 30s, expected: 8s}}
             - {{name: Wait until healthy, wait_healthy: {{}}, timeout: 10s, expected: 1s}}
 """
 
 
 def _config(tmp_path: Path) -> Path:
+    release = tmp_path / "settled"
     body = f"""
 recovery:
   approval:
     timeout: 10m
     require: {{market_open: [cold, manual], market_closed: [cold, manual]}}
-services:{_service("engine")}{_service("gateway")}"""
+services:{_service("engine", release)}{_service("gateway", release)}"""
     return config_file(tmp_path, body)
 
 
@@ -176,6 +184,7 @@ def test_top_once_and_ids_by_prefix_through_an_incident(tmp_path: Path) -> None:
         assert 0 == audit.returncode, audit.stderr
         for whole in (ids["engine"], ids["gateway"], gateway_alert):
             assert whole in audit.stdout
+        (tmp_path / "settled").touch()  # the Settle step ends
         wait_until(
             "engine recovered",
             lambda: p.get("/recovery/status?service=engine").json()["state"] == "RECOVERED",

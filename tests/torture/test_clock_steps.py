@@ -43,7 +43,9 @@ LATE = 1.5 if long_run() else 2.5  # a loaded 2-core CI machine; a step would be
 ROUNDS = 3 if long_run() else 1
 RUNGS = (6.0, 10.0)  # the P0 ladder after oncall; the wall steps at +1 s and +2.5 s
 WAIT = 8.0  # the approval timeout and the ack_ttl
-RESTART_RUNGS = (20.0, 30.0)
+# Due after the restart even on a loaded machine (restarting takes a few seconds there);
+# `make torture` keeps the wider spacing its figures in docs/reliability.md were taken with.
+RESTART_RUNGS = (20.0, 30.0) if long_run() else (12.0, 20.0)
 
 
 class TimedReceiver(LoopbackReceiver):
@@ -239,7 +241,7 @@ def payload_alert(payload: str) -> str:
 async def test_a_kill_9_after_a_wall_step_keeps_the_rungs_on_time(
     tmp_path: Path, step: str
 ) -> None:
-    """feed gives up (a P0 that stays, rungs pending at +20 s and +30 s: after the restart,
+    """feed gives up (a P0 that stays, rungs pending at RESTART_RUNGS: after the restart,
     even on a loaded machine); the wall clock steps
     `step`; paramedic is killed -9 and restarted on the same boot. No rung fires early (the
     +1 h step made them look overdue to a restart that rebased on wall time), and each rung
@@ -292,6 +294,8 @@ async def test_a_kill_9_after_a_wall_step_keeps_the_rungs_on_time(
             await until("team-lead rung", lambda: first_arrival("team-lead"), 40)
         finally:
             second.ensure_dead()
+    # The last rung fell due after the restart: the run tested the rebase, not only catch-up.
+    assert raised + RESTART_RUNGS[1] > restarted, f"the restart took {restarted - raised:.1f} s"
     late = {}
     for rung, after in zip(("backup-oncall", "team-lead"), RESTART_RUNGS, strict=True):
         arrived = first_arrival(rung)
