@@ -155,3 +155,34 @@ def pid_alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+async def run_cli(
+    url: str,
+    *args: str,
+    token: str | None = OPERATOR_TOKEN,
+    columns: int | None = None,
+    stdin: str = "",
+) -> tuple[int, str, str]:
+    """`python -m paramedic.cli ARGS` as a user runs it against `url`: the token in
+    PARAMEDIC_TOKEN (None: unset), the terminal `columns` wide when given, `stdin` as its
+    input; its exit code, standard output and standard error."""
+    env = {k: v for k, v in os.environ.items() if k != "PARAMEDIC_TOKEN"}
+    env["PARAMEDIC_URL"] = url
+    if token is not None:
+        env["PARAMEDIC_TOKEN"] = token
+    if columns is not None:
+        env["COLUMNS"] = str(columns)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "paramedic.cli",
+        *args,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), 30)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()

@@ -5,13 +5,11 @@ token says what to set, and changes nothing; `drill list` prints drill ids whole
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.integration.runner import RunningParamedic
+from tests.integration.runner import RunningParamedic, run_cli
 from tests.integration.test_operator_cli_real import TOKENS, write_config
 
 pytestmark = pytest.mark.integration
@@ -19,22 +17,7 @@ pytestmark = pytest.mark.integration
 
 async def cli(url: str, token: str | None, *args: str) -> tuple[int, str, str]:
     """`python -m paramedic.cli ARGS` in an 80-column terminal, PARAMEDIC_TOKEN as given."""
-    env = {k: v for k, v in os.environ.items() if k != "PARAMEDIC_TOKEN"}
-    env |= {"PARAMEDIC_URL": url, "COLUMNS": "80"}
-    if token is not None:
-        env["PARAMEDIC_TOKEN"] = token
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "paramedic.cli",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_cli(url, *args, token=token, columns=80)
 
 
 async def test_a_refused_token_says_what_to_set_and_drill_ids_are_whole(tmp_path: Path) -> None:

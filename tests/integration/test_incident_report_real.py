@@ -28,7 +28,7 @@ import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
 from tests.conftest import REPO, free_port
-from tests.integration.runner import RunningParamedic, started, until
+from tests.integration.runner import RunningParamedic, run_cli, started, until
 
 pytestmark = pytest.mark.integration
 
@@ -97,22 +97,9 @@ def events(p: RunningParamedic, kind: str) -> list[dict[str, Any]]:
     return [e for e in listed if e["kind"] == kind]
 
 
-async def cli(url: str, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
+async def cli(url: str, *args: str, stdin: str = "") -> tuple[int, str, str]:
     """`python -m paramedic.cli ARGS` as a user runs it (token from the environment)."""
-    env = {**os.environ, "PARAMEDIC_URL": url, "PARAMEDIC_TOKEN": TOKEN, "COLUMNS": "200"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "paramedic.cli",
-        *args,
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin else b""), 30)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_cli(url, *args, token=TOKEN, columns=200, stdin=stdin)
 
 
 _SUBS = [

@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 from paramedic.alerting.channels.loopback import LoopbackReceiver
 from tests.integration.configs import tier1_engine
 from tests.integration.harness import running_paramedic
+from tests.integration.runner import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -37,20 +37,7 @@ channels:
 
 async def cli(url: str, *args: str, columns: int = 80) -> tuple[int, str, str]:
     """`python -m paramedic.cli ARGS` as a user runs it (token from the environment)."""
-    env = {**os.environ, "PARAMEDIC_URL": url, "PARAMEDIC_TOKEN": TOKENS["OPS_T"]}
-    env["COLUMNS"] = str(columns)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "paramedic.cli",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_cli(url, *args, token=TOKENS["OPS_T"], columns=columns)
 
 
 async def test_a_crash_under_a_silence_is_held_then_paged_when_the_silence_expires(

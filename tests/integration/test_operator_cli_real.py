@@ -18,7 +18,7 @@ import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
 from tests.conftest import free_port
-from tests.integration.runner import RunningParamedic
+from tests.integration.runner import RunningParamedic, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -50,19 +50,7 @@ store: {{path: var/p.db}}
 
 async def cli(url: str, *args: str) -> tuple[int, str, str]:
     """`python -m paramedic.cli ARGS` as a user runs it (token from the environment)."""
-    env = {**os.environ, "PARAMEDIC_URL": url, "PARAMEDIC_TOKEN": TOKENS["OPS_T"]}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "paramedic.cli",
-        *args,
-        env={**env, "COLUMNS": "200"},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_cli(url, *args, token=TOKENS["OPS_T"], columns=200)
 
 
 async def test_ack_for_by_prefix_and_a_refused_decision_through_the_real_cli(

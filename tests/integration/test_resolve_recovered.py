@@ -22,7 +22,14 @@ import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
 from tests.conftest import REPO, free_port
-from tests.integration.runner import OPERATOR_TOKEN, RunningParamedic, config_file, started, until
+from tests.integration.runner import (
+    OPERATOR_TOKEN,
+    RunningParamedic,
+    config_file,
+    run_cli,
+    started,
+    until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -128,19 +135,7 @@ async def engines_ended(tmp_path: Path) -> AsyncIterator[list[int]]:
 
 async def cli(url: str, *args: str) -> tuple[int, str, str]:
     """`python -m paramedic.cli ARGS` as an operator runs it."""
-    env = {**os.environ, "PARAMEDIC_URL": url, "PARAMEDIC_TOKEN": OPERATOR_TOKEN}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "paramedic.cli",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_cli(url, *args)
 
 
 async def test_a_failed_validation_is_never_resolved_before_a_human_resolves_it(

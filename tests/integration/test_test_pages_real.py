@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,14 @@ from typing import Any
 import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver, Recorded
-from tests.integration.runner import OPERATOR_TOKEN, RunningParamedic, config_file, started, until
+from tests.integration.runner import (
+    OPERATOR_TOKEN,
+    RunningParamedic,
+    config_file,
+    run_cli,
+    started,
+    until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -81,19 +86,7 @@ def triggers(receiver: LoopbackReceiver) -> list[Recorded]:
 
 async def cli(url: str, *args: str) -> tuple[int, str, str]:
     """`python -m paramedic.cli ARGS` as an operator runs it (token from the environment)."""
-    env = {**os.environ, "PARAMEDIC_URL": url, "PARAMEDIC_TOKEN": OPERATOR_TOKEN}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "paramedic.cli",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_cli(url, *args)
 
 
 async def kill9(p: RunningParamedic) -> None:
