@@ -63,3 +63,20 @@ def demo_copy(tmp_path: Path) -> tuple[Path, int]:
     path = tmp_path / "demo.yaml"
     path.write_text(text)
     return path, engine_port
+
+
+def probed_engine(port: int, *, tier: int) -> str:
+    """`services.engine` running examples/engine.py on `port`, ready-probed every 100 ms (a
+    failure seen in 200 ms) and up after one check, as the recovery e2e tests supervise it;
+    its `recovery:` and other keys follow, indented four spaces."""
+    engine = str(REPO / "examples" / "engine.py")
+    return f"""  engine:
+    tier: {tier}
+    process:
+      argv: [{sys.executable!r}, {engine!r}, --port, "{port}"]
+      stop_timeout: 1s
+    probes:
+      - {{name: ready, role: readiness, http: {{url: "http://127.0.0.1:{port}/health"}},
+          period: 100ms, timeout: 80ms, failure_threshold: 2}}
+    health: {{up_after: 1, evaluate_every: 50ms}}
+"""

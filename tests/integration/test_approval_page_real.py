@@ -21,14 +21,14 @@ import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver, Recorded
 from paramedic.core.text import duration
-from tests.conftest import REPO, free_port
+from tests.conftest import free_port
+from tests.integration.configs import probed_engine
 from tests.integration.runner import RunningParamedic, started, until
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "operator-token-0123456789"
 ENV = {"OPS_TOKEN": TOKEN, "HOOK_SECRET": "hook-secret-0123456789"}
-ENGINE = str(REPO / "examples" / "engine.py")
 CONSOLE = "http://console.example/incidents"
 
 
@@ -53,16 +53,7 @@ recovery:
     timeout: {timeout}
     require: {{market_open: [cold, manual], market_closed: [cold, manual]}}
 services:
-  engine:
-    tier: 1
-    process:
-      argv: [{sys.executable!r}, {ENGINE!r}, --port, "{port}"]
-      stop_timeout: 1s
-    probes:
-      - {{name: ready, role: readiness, http: {{url: "http://127.0.0.1:{port}/health"}},
-          period: 100ms, timeout: 80ms, failure_threshold: 2}}
-    health: {{up_after: 1, evaluate_every: 50ms}}
-    recovery:
+{probed_engine(port, tier=1)}    recovery:
       methods:
         cold:
           steps:

@@ -22,13 +22,13 @@ from typing import Any
 import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver
-from tests.conftest import REPO, free_port
+from tests.conftest import free_port
+from tests.integration.configs import probed_engine
 from tests.integration.runner import OPERATOR_TOKEN, config_file, started, until
 from tests.integration.test_resolve_recovered import ENV, cli, engines_ended, events
 
 pytestmark = pytest.mark.integration
 
-ENGINE = str(REPO / "examples" / "engine.py")
 AUTH = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 
@@ -66,16 +66,7 @@ recovery:
   watch_period: 300ms
   approval: {{require: {require}, timeout: 4s}}
 services:
-  engine:
-    tier: 2
-    process:
-      argv: [{sys.executable!r}, {ENGINE!r}, --port, "{port}"]
-      stop_timeout: 1s
-    probes:
-      - {{name: ready, role: readiness, http: {{url: "http://127.0.0.1:{port}/health"}},
-          period: 100ms, timeout: 80ms, failure_threshold: 2}}
-    health: {{up_after: 1, evaluate_every: 50ms}}
-    recovery:
+{probed_engine(port, tier=2)}    recovery:
       methods:
         cold:
           steps:{steps}

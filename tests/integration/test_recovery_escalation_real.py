@@ -20,14 +20,14 @@ from typing import Any
 import pytest
 
 from paramedic.alerting.channels.loopback import LoopbackReceiver, Recorded
-from tests.conftest import REPO, free_port
+from tests.conftest import free_port
+from tests.integration.configs import probed_engine
 from tests.integration.runner import RunningParamedic, started, until
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "operator-token-0123456789"
 ENV = {"OPS_TOKEN": TOKEN, "HOOK_SECRET": "hook-secret-0123456789"}
-ENGINE = str(REPO / "examples" / "engine.py")
 MANUAL_RUNBOOK = "https://wiki.example/engine-manual-recovery"
 ESCALATION = ":escalation:"
 
@@ -55,16 +55,7 @@ recovery:
   watch_period: 300ms
   approval: {{require: {{market_open: [manual], market_closed: [manual]}}}}
 services:
-  engine:
-    tier: 2
-    process:
-      argv: [{sys.executable!r}, {ENGINE!r}, --port, "{port}"]
-      stop_timeout: 1s
-    probes:
-      - {{name: ready, role: readiness, http: {{url: "http://127.0.0.1:{port}/health"}},
-          period: 100ms, timeout: 80ms, failure_threshold: 2}}
-    health: {{up_after: 1, evaluate_every: 50ms}}
-    recovery:
+{probed_engine(port, tier=2)}    recovery:
       methods:
         cold:
           steps:
